@@ -1,0 +1,39 @@
+"""The JSON HTTP API under /api/v1, with its OpenAPI document generated from the code."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from crisisline.api.common import CrisisLineApi
+from crisisline.api.participants import blueprint as participants_blueprint
+from crisisline.api.staff import blueprint as staff_blueprint
+
+__all__ = ["init_api"]
+
+
+def init_api(app: Flask) -> CrisisLineApi:
+    """Attach the API and its OpenAPI document to `app`."""
+    app.config.update(
+        API_TITLE="Resettle crisis line API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {
+                "description": (
+                    "Manage the crisis line's staff, participants and (in later versions) rotas, "
+                    "escalations, contacts and alerts. Every request needs "
+                    "`Authorization: Bearer <token>`; create a token with "
+                    "`crisisline tokens create NAME`. Errors are JSON with a `message` a person "
+                    "can act on and, for invalid input (422), `errors` naming each field."
+                )
+            },
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    api = CrisisLineApi(app)
+    api.register_blueprint(staff_blueprint)
+    api.register_blueprint(participants_blueprint)
+    return api

@@ -1,0 +1,85 @@
+"""/api/v1/participants: create, list (by phone in any format), get, update and close."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crisisline import participants as participant_service
+from crisisline.api.common import actor, protected_blueprint
+from crisisline.api.schemas import (
+    ParticipantQuerySchema,
+    ParticipantSchema,
+    ParticipantUpdateSchema,
+)
+from crisisline.app import services
+from crisisline.models import Participant
+
+blueprint = protected_blueprint(
+    "participants", __name__, "/api/v1/participants", "Participants and their phone numbers."
+)
+
+
+@blueprint.route("", methods=["POST"])
+@blueprint.arguments(ParticipantSchema)
+@blueprint.response(201, ParticipantSchema)
+def create_participant(data: dict[str, Any]) -> Participant:
+    """Add a participant."""
+    svc = services()
+    with svc.db.transaction() as session:
+        return participant_service.create(
+            session,
+            participant_service.NewParticipant(**data),
+            actor=actor(),
+            now=svc.clock.now(),
+        )
+
+
+@blueprint.route("", methods=["GET"])
+@blueprint.arguments(ParticipantQuerySchema, location="query")
+@blueprint.response(200, ParticipantSchema(many=True))
+@blueprint.paginate()
+def list_participants(filters: dict[str, Any], pagination_parameters: Any) -> list[Participant]:
+    """List participants by reference; `phone=` finds whoever holds that number."""
+    svc = services()
+    with svc.db.transaction() as session:
+        rows, total = participant_service.list_participants(
+            session,
+            phone=filters.get("phone"),
+            status=filters.get("status"),
+            responsible_officer_id=filters.get("responsible_officer_id"),
+            offset=pagination_parameters.first_item,
+            limit=pagination_parameters.page_size,
+        )
+    pagination_parameters.item_count = total
+    return rows
+
+
+@blueprint.route("/<int:participant_id>", methods=["GET"])
+@blueprint.response(200, ParticipantSchema)
+def get_participant(participant_id: int) -> Participant:
+    """One participant."""
+    with services().db.transaction() as session:
+        return participant_service.get(session, participant_id)
+
+
+@blueprint.route("/<int:participant_id>", methods=["PATCH"])
+@blueprint.arguments(ParticipantUpdateSchema)
+@blueprint.response(200, ParticipantSchema)
+def update_participant(changes: dict[str, Any], participant_id: int) -> Participant:
+    """Change any of a participant's fields; `phones` replaces the whole list."""
+    svc = services()
+    with svc.db.transaction() as session:
+        return participant_service.update(
+            session, participant_id, changes, actor=actor(), now=svc.clock.now()
+        )
+
+
+@blueprint.route("/<int:participant_id>/close", methods=["POST"])
+@blueprint.response(200, ParticipantSchema)
+def close_participant(participant_id: int) -> Participant:
+    """Close a participant (status closed; their record and contacts are kept)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        return participant_service.close(
+            session, participant_id, actor=actor(), now=svc.clock.now()
+        )

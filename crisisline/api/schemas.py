@@ -1,0 +1,83 @@
+"""JSON shapes of the API's resources; the OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+
+from crisisline.api.common import PhoneNumber
+from crisisline.models import ParticipantStatus, RiskLevel, StaffRole
+
+
+class StaffSchema(Schema):
+    """A member of staff."""
+
+    id = fields.Integer(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    phone = PhoneNumber(
+        required=True, metadata={"description": "Any common form; stored and returned as E.164."}
+    )
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    roles = fields.List(
+        fields.Enum(StaffRole, by_value=True),
+        load_default=list,
+        metadata={"description": "Any of on_call, duty_manager, responsible_officer, admin."},
+    )
+    active = fields.Boolean(load_default=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class StaffUpdateSchema(StaffSchema):
+    """Fields to change on a member of staff; any subset."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(partial=True, **kwargs)
+
+
+class StaffQuerySchema(Schema):
+    """Filters for listing staff."""
+
+    role = fields.Enum(StaffRole, by_value=True)
+    active = fields.Boolean()
+
+
+class ParticipantSchema(Schema):
+    """A participant of the Resettle service."""
+
+    id = fields.Integer(dump_only=True)
+    reference = fields.String(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=40),
+            validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9/_\-]*$", error="use letters, digits, / _ -"),
+        ],
+    )
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    phones = fields.List(
+        PhoneNumber(),
+        required=True,
+        validate=validate.Length(min=1, max=10),
+        metadata={"description": "One or more numbers; each belongs to this participant only."},
+    )
+    responsible_officer_id = fields.Integer(load_default=None, allow_none=True)
+    risk_level = fields.Enum(RiskLevel, by_value=True, required=True)
+    status = fields.Enum(ParticipantStatus, by_value=True, load_default=ParticipantStatus.ACTIVE)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class ParticipantUpdateSchema(ParticipantSchema):
+    """Fields to change on a participant; any subset."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(partial=True, **kwargs)
+
+
+class ParticipantQuerySchema(Schema):
+    """Filters for listing participants."""
+
+    phone = PhoneNumber(metadata={"description": "Any common form; matches any of their numbers."})
+    status = fields.Enum(ParticipantStatus, by_value=True)
+    responsible_officer_id = fields.Integer()

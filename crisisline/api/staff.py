@@ -1,0 +1,73 @@
+"""/api/v1/staff: create, list, get, update and deactivate staff."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crisisline import staff as staff_service
+from crisisline.api.common import actor, protected_blueprint
+from crisisline.api.schemas import StaffQuerySchema, StaffSchema, StaffUpdateSchema
+from crisisline.app import services
+from crisisline.models import Staff
+
+blueprint = protected_blueprint(
+    "staff", __name__, "/api/v1/staff", "Staff: on-call workers, duty managers, officers, admins."
+)
+
+
+@blueprint.route("", methods=["POST"])
+@blueprint.arguments(StaffSchema)
+@blueprint.response(201, StaffSchema)
+def create_staff(data: dict[str, Any]) -> Staff:
+    """Add a member of staff."""
+    svc = services()
+    with svc.db.transaction() as session:
+        return staff_service.create(
+            session, staff_service.NewStaff(**data), actor=actor(), now=svc.clock.now()
+        )
+
+
+@blueprint.route("", methods=["GET"])
+@blueprint.arguments(StaffQuerySchema, location="query")
+@blueprint.response(200, StaffSchema(many=True))
+@blueprint.paginate()
+def list_staff(filters: dict[str, Any], pagination_parameters: Any) -> list[Staff]:
+    """List staff by name; filter by role and active. Paging is in the X-Pagination header."""
+    svc = services()
+    with svc.db.transaction() as session:
+        rows, total = staff_service.list_staff(
+            session,
+            role=filters.get("role"),
+            active=filters.get("active"),
+            offset=pagination_parameters.first_item,
+            limit=pagination_parameters.page_size,
+        )
+    pagination_parameters.item_count = total
+    return rows
+
+
+@blueprint.route("/<int:staff_id>", methods=["GET"])
+@blueprint.response(200, StaffSchema)
+def get_staff(staff_id: int) -> Staff:
+    """One member of staff."""
+    with services().db.transaction() as session:
+        return staff_service.get(session, staff_id)
+
+
+@blueprint.route("/<int:staff_id>", methods=["PATCH"])
+@blueprint.arguments(StaffUpdateSchema)
+@blueprint.response(200, StaffSchema)
+def update_staff(changes: dict[str, Any], staff_id: int) -> Staff:
+    """Change any of a member of staff's fields."""
+    svc = services()
+    with svc.db.transaction() as session:
+        return staff_service.update(session, staff_id, changes, actor=actor(), now=svc.clock.now())
+
+
+@blueprint.route("/<int:staff_id>/deactivate", methods=["POST"])
+@blueprint.response(200, StaffSchema)
+def deactivate_staff(staff_id: int) -> Staff:
+    """Mark a member of staff inactive (records are kept, never deleted)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        return staff_service.deactivate(session, staff_id, actor=actor(), now=svc.clock.now())

@@ -1,0 +1,112 @@
+"""The `crisisline` command: Flask's CLI plus the service's own commands."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from crisisline import demo, imports, migrate, tokens
+from crisisline.app import services
+
+CLI_ACTOR = "cli"
+
+
+def register_commands(app: Flask) -> None:
+    """Add the service's commands to `app.cli`."""
+    for command in (db_group, tokens_group, demo_command, import_group):
+        app.cli.add_command(command)
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema commands."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    migrate.upgrade(services().settings.database_url)
+    click.echo("Database is up to date.")
+
+
+@click.group("tokens")
+def tokens_group() -> None:
+    """API tokens."""
+
+
+@tokens_group.command("create")
+@click.argument("name")
+def tokens_create(name: str) -> None:
+    """Create an API token called NAME and print it once (only its hash is kept)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        plaintext, _ = tokens.create(session, name, actor=CLI_ACTOR, now=svc.clock.now())
+    click.echo(plaintext)
+    click.echo(f"Token {name!r} created. It is shown only this once; store it now.", err=True)
+
+
+@click.command("demo")
+def demo_command() -> None:
+    """Add the demo data set (invented staff and participants on Ofcom drama numbers)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        result = demo.seed(session, now=svc.clock.now())
+    if result.staff_added or result.participants_added:
+        click.echo(
+            f"Seeded demo data: {result.staff_added} staff and "
+            f"{result.participants_added} participants (Ofcom drama numbers, invented names)."
+        )
+    else:
+        click.echo("Demo data already present; nothing added.")
+
+
+@click.group("import")
+def import_group() -> None:
+    """Import staff or participants from CSV; a file with any bad row imports nothing."""
+
+
+@import_group.command("staff")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+def import_staff(file: TextIO) -> None:
+    """Import staff from FILE (columns: name, phone, email, roles, active)."""
+    _run_import(imports.import_staff, file, "staff")
+
+
+@import_group.command("participants")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+def import_participants(file: TextIO) -> None:
+    """Import participants from FILE.
+
+    Columns: reference, name, phones, responsible_officer_email, risk_level, status.
+    """
+    _run_import(imports.import_participants, file, "participants")
+
+
+def _run_import(importer: imports.Importer, file: TextIO, what: str) -> None:
+    svc = services()
+    try:
+        with svc.db.transaction() as session:
+            report = importer(session, file, actor=CLI_ACTOR, now=svc.clock.now())
+    except imports.ImportRejected as rejected:
+        for line, reason in rejected.errors:
+            click.echo(f"line {line}: {reason}", err=True)
+        click.echo(f"Nothing imported: {len(rejected.errors)} bad row(s).", err=True)
+        sys.exit(1)
+    click.echo(f"Imported {report.imported} {what}.")
+
+
+def _create_app() -> Flask:
+    from crisisline.app import create_app
+
+    return create_app()
+
+
+main = FlaskGroup(
+    name="crisisline",
+    create_app=_create_app,
+    help="The Resettle crisis line service. Settings come from the environment and .env.",
+)

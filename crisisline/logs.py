@@ -1,0 +1,60 @@
+"""Logging set-up that keeps phone numbers and message bodies out of every log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# A phone number in any form a log line might carry it: E.164, national with spaces,
+# URL-encoded (%2B44...) in an access log's query string.
+_PHONE = re.compile(
+    r"(?:\+|%2B)\d[\d \-]{5,17}\d"  # international: +44 7700 900123, %2B447700900123
+    # UK national: 07700 900123, 07700+900123 (form-encoded), 07700%20900123
+    r"|(?<![\w.:/-])0\d{2,4}(?:[ \-+]|%20)?\d{3,4}(?:[ \-+]|%20)?\d{3,4}(?![\w.:])"
+    r"|(?<![\w.:/-])44\d{9,10}(?!\d)",  # E.164 without its plus
+    re.IGNORECASE,
+)
+# Message bodies travel as Body=... in Twilio's form posts and in query strings.
+_BODY = re.compile(r"(Body=)[^&\s\"']*", re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    """`text` with message bodies removed and phone numbers cut to their last three digits."""
+    text = _BODY.sub(r"\1[redacted]", text)
+    return _PHONE.sub(_last_three, text)
+
+
+def _last_three(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", re.sub("%2B|%20", "", match.group(0), flags=re.IGNORECASE))
+    if len(digits) < 7:
+        return match.group(0)
+    return "***" + digits[-3:]
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's final message through redact_text before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg = redact_text(message)
+        record.args = None
+        return True
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Send logs to stderr through the redacting filter (idempotent)."""
+    root = logging.getLogger()
+    if any(isinstance(f, RedactingFilter) for h in root.handlers for f in h.filters):
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Werkzeug and gunicorn add their own handlers; filter theirs too.
+    for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
+        for existing in logging.getLogger(name).handlers:
+            existing.addFilter(RedactingFilter())

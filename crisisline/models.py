@@ -1,0 +1,209 @@
+"""Tables of the crisis line: staff, participants, contacts, API tokens and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crisisline.db import Base
+
+
+class StaffRole(enum.StrEnum):
+    """What a member of staff may be asked to do."""
+
+    ON_CALL = "on_call"
+    DUTY_MANAGER = "duty_manager"
+    RESPONSIBLE_OFFICER = "responsible_officer"
+    ADMIN = "admin"
+
+
+class RiskLevel(enum.StrEnum):
+    """A participant's assessed risk level, set by the clinical team."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    VERY_HIGH = "very_high"
+
+
+class ParticipantStatus(enum.StrEnum):
+    """Whether a participant is currently with the service."""
+
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Channel(enum.StrEnum):
+    """How a contact reached or left the service."""
+
+    VOICE = "voice"
+    SMS = "sms"
+
+
+class Direction(enum.StrEnum):
+    """Inbound (to the crisis line) or outbound (from it)."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as text with a CHECK constraint so that both engines hold the same values and
+    # a new value is a migration, not a silent write.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=40,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class Staff(Base):
+    """A member of staff: on-call worker, duty manager, responsible officer or admin."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    role_rows: Mapped[list[StaffRoleAssignment]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="StaffRoleAssignment.role"
+    )
+
+    @property
+    def roles(self) -> list[StaffRole]:
+        """Roles held, sorted by name."""
+        return sorted((row.role for row in self.role_rows), key=lambda role: role.value)
+
+    def has_role(self, role: StaffRole) -> bool:
+        """True if this member of staff holds `role`."""
+        return any(row.role == role for row in self.role_rows)
+
+
+class StaffRoleAssignment(Base):
+    """One role held by one member of staff."""
+
+    __tablename__ = "staff_roles"
+
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"), primary_key=True)
+
+
+class Participant(Base):
+    """A man on licence who may call or text the crisis line."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    responsible_officer_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    risk_level: Mapped[RiskLevel] = mapped_column(_enum(RiskLevel, "risk_level"))
+    status: Mapped[ParticipantStatus] = mapped_column(
+        _enum(ParticipantStatus, "participant_status"), default=ParticipantStatus.ACTIVE
+    )
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    phone_rows: Mapped[list[ParticipantPhone]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="ParticipantPhone.position"
+    )
+    responsible_officer: Mapped[Staff | None] = relationship(lazy="joined")
+
+    @property
+    def phones(self) -> list[str]:
+        """The participant's numbers in E.164, in the order they were given."""
+        return [row.number for row in self.phone_rows]
+
+
+class ParticipantPhone(Base):
+    """A phone number that belongs to exactly one participant."""
+
+    __tablename__ = "participant_phones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participants.id", ondelete="CASCADE"), index=True
+    )
+    # Unique across participants: a caller's number must identify one person, never two.
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class Contact(Base):
+    """One call or text, in or out, recorded against a participant when the number is known."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (Index("ix_contacts_participant_started", "participant_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "contact_channel"))
+    direction: Mapped[Direction] = mapped_column(_enum(Direction, "contact_direction"))
+    from_number: Mapped[str | None] = mapped_column(String(20))
+    to_number: Mapped[str | None] = mapped_column(String(20))
+    # Twilio retries webhooks; the unique SID is what makes a repeated delivery change nothing.
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    started_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
+    handled_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    body: Mapped[str | None] = mapped_column(Text)
+    media_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    recording_url: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime]
+
+
+class ApiToken(Base):
+    """A bearer token for the HTTP API; only its SHA-256 hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class AuditEntry(Base):
+    """Who did what to which record, and when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_record", "record_type", "record_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))
+    record_type: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[int | None]
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Channel",
+    "Contact",
+    "Direction",
+    "Participant",
+    "ParticipantPhone",
+    "ParticipantStatus",
+    "RiskLevel",
+    "Staff",
+    "StaffRole",
+    "StaffRoleAssignment",
+]

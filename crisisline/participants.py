@@ -1,0 +1,231 @@
+"""Participants: men on licence who use the crisis line, found by any of their numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crisisline import audit
+from crisisline.errors import Conflict, InvalidInput, NotFound
+from crisisline.models import (
+    Participant,
+    ParticipantPhone,
+    ParticipantStatus,
+    RiskLevel,
+    Staff,
+    StaffRole,
+)
+
+
+@dataclass(frozen=True)
+class NewParticipant:
+    """What is needed to add a participant (phones already in E.164)."""
+
+    reference: str
+    name: str
+    phones: Sequence[str]
+    responsible_officer_id: int | None
+    risk_level: RiskLevel
+    status: ParticipantStatus = ParticipantStatus.ACTIVE
+
+
+def create(session: Session, new: NewParticipant, *, actor: str, now: dt.datetime) -> Participant:
+    """Add a participant, refusing a reference or phone number that is already in use."""
+    _refuse_reference_taken(session, new.reference)
+    _check_phones(session, new.phones)
+    _check_officer(session, new.responsible_officer_id)
+    participant = Participant(
+        reference=new.reference,
+        name=new.name,
+        responsible_officer_id=new.responsible_officer_id,
+        risk_level=new.risk_level,
+        status=new.status,
+        created_at=now,
+        updated_at=now,
+        phone_rows=[ParticipantPhone(number=n, position=i) for i, n in enumerate(new.phones)],
+    )
+    session.add(participant)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="create",
+        record_type="participant",
+        record_id=participant.id,
+        at=now,
+        changes=describe(participant),
+    )
+    return participant
+
+
+def get(session: Session, participant_id: int) -> Participant:
+    """The participant with `participant_id`, or NotFound."""
+    participant = session.get(Participant, participant_id)
+    if participant is None:
+        raise NotFound(f"There is no participant with id {participant_id}.")
+    return participant
+
+
+def find_by_phone(session: Session, e164: str) -> Participant | None:
+    """The participant who holds this number, if anyone does."""
+    return session.scalars(
+        select(Participant).join(ParticipantPhone).where(ParticipantPhone.number == e164)
+    ).first()
+
+
+def list_participants(
+    session: Session,
+    *,
+    phone: str | None = None,
+    status: ParticipantStatus | None = None,
+    responsible_officer_id: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Participant], int]:
+    """A page of participants ordered by reference, and how many match in all."""
+    query = select(Participant)
+    if phone is not None:
+        query = query.where(Participant.phone_rows.any(ParticipantPhone.number == phone))
+    if status is not None:
+        query = query.where(Participant.status == status)
+    if responsible_officer_id is not None:
+        query = query.where(Participant.responsible_officer_id == responsible_officer_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Participant.reference, Participant.id).offset(offset).limit(limit)
+    ).all()
+    return list(rows), total
+
+
+def update(
+    session: Session, participant_id: int, changes: dict[str, Any], *, actor: str, now: dt.datetime
+) -> Participant:
+    """Apply `changes` (reference, name, phones, responsible_officer_id, risk_level, status)."""
+    participant = get(session, participant_id)
+    before = describe(participant)
+    if "reference" in changes and changes["reference"] != participant.reference:
+        _refuse_reference_taken(session, changes["reference"])
+    if "phones" in changes:
+        _check_phones(session, changes["phones"], except_id=participant.id)
+    if "responsible_officer_id" in changes:
+        _check_officer(session, changes["responsible_officer_id"])
+    for name in ("reference", "name", "responsible_officer_id", "risk_level", "status"):
+        if name in changes:
+            setattr(participant, name, changes[name])
+    if "phones" in changes:
+        _replace_phones(session, participant, changes["phones"])
+    participant.updated_at = now
+    session.flush()
+    _audit_change(session, participant, before, actor=actor, now=now, action="update")
+    return participant
+
+
+def close(session: Session, participant_id: int, *, actor: str, now: dt.datetime) -> Participant:
+    """Mark a participant closed; their record and contacts are kept."""
+    participant = get(session, participant_id)
+    before = describe(participant)
+    participant.status = ParticipantStatus.CLOSED
+    participant.updated_at = now
+    session.flush()
+    _audit_change(session, participant, before, actor=actor, now=now, action="close")
+    return participant
+
+
+def describe(participant: Participant) -> dict[str, Any]:
+    """The fields of a participant as the audit log keeps them."""
+    return {
+        "reference": participant.reference,
+        "name": participant.name,
+        "phones": participant.phones,
+        "responsible_officer_id": participant.responsible_officer_id,
+        "risk_level": participant.risk_level.value,
+        "status": participant.status.value,
+    }
+
+
+def _replace_phones(session: Session, participant: Participant, numbers: Sequence[str]) -> None:
+    kept = {row.number: row for row in participant.phone_rows if row.number in numbers}
+    participant.phone_rows = [row for row in participant.phone_rows if row.number in kept]
+    # Flush the removals first so that a number moved between positions never trips the
+    # unique constraint on its way through.
+    session.flush()
+    for position, number in enumerate(numbers):
+        row = kept.get(number)
+        if row is None:
+            participant.phone_rows.append(ParticipantPhone(number=number, position=position))
+        else:
+            row.position = position
+
+
+def _audit_change(
+    session: Session,
+    participant: Participant,
+    before: dict[str, Any],
+    *,
+    actor: str,
+    now: dt.datetime,
+    action: str,
+) -> None:
+    after = describe(participant)
+    diff = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        record_type="participant",
+        record_id=participant.id,
+        at=now,
+        changes=diff,
+    )
+
+
+def _refuse_reference_taken(session: Session, reference: str) -> None:
+    holder = session.scalars(select(Participant).where(Participant.reference == reference)).first()
+    if holder is not None:
+        raise Conflict(
+            f"Reference {reference} is already used by participant {holder.id}.", "reference"
+        )
+
+
+def _check_phones(session: Session, numbers: Sequence[str], except_id: int | None = None) -> None:
+    if not numbers:
+        raise InvalidInput("A participant needs at least one phone number.", "phones")
+    if len(set(numbers)) != len(numbers):
+        raise InvalidInput("The same number is listed twice.", "phones")
+    for number in numbers:
+        holder = find_by_phone(session, number)
+        if holder is not None and holder.id != except_id:
+            raise Conflict(
+                f"{number} already belongs to participant {holder.reference}; "
+                "a number can identify only one participant.",
+                "phones",
+            )
+        staff_holder = session.scalars(select(Staff).where(Staff.phone == number)).first()
+        if staff_holder is not None:
+            # A staff phone doubling as a participant's would route staff replies as crisis texts.
+            raise Conflict(f"{number} is the phone of staff member {staff_holder.id}.", "phones")
+
+
+def _check_officer(session: Session, officer_id: int | None) -> None:
+    if officer_id is None:
+        return
+    officer = session.get(Staff, officer_id)
+    if officer is None:
+        raise InvalidInput(
+            f"There is no member of staff with id {officer_id}.", "responsible_officer_id"
+        )
+    if not officer.active:
+        raise InvalidInput(
+            f"Staff member {officer_id} is inactive and cannot be a responsible officer.",
+            "responsible_officer_id",
+        )
+    if not officer.has_role(StaffRole.RESPONSIBLE_OFFICER):
+        raise InvalidInput(
+            f"Staff member {officer_id} does not have the responsible_officer role.",
+            "responsible_officer_id",
+        )

@@ -1,0 +1,143 @@
+"""Settings: read once from the environment into one typed, immutable object."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+from crisisline import phones
+
+TELEPHONY_CHOICES = ("console", "twilio")
+DEFAULT_CRISIS_LINE_NUMBER = "+447700900000"  # Ofcom drama range: never a real line
+
+
+class SettingsError(RuntimeError):
+    """Start-up cannot go on: the message names every setting that is missing or wrong."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment, already checked and coerced."""
+
+    database_url: str
+    secret_key: str
+    telephony: str
+    twilio_account_sid: str
+    twilio_auth_token: str
+    twilio_api_base_url: str
+    crisis_line_number: str
+    public_base_url: str
+    timezone: str
+    default_region: str
+    fallback_number: str | None
+    instance_path: str
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The service's time zone, used for everything shown to people."""
+        return ZoneInfo(self.timezone)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, instance_path: str | None = None
+) -> Settings:
+    """Settings from `environ` (default os.environ); SettingsError names each problem."""
+    env = dict(os.environ if environ is None else environ)
+    instance = Path(instance_path or env.get("INSTANCE_PATH") or Path.cwd() / "instance")
+    problems: list[str] = []
+
+    def text(name: str, default: str = "") -> str:
+        return env.get(name, "").strip() or default
+
+    telephony = text("TELEPHONY", "console").lower()
+    if telephony not in TELEPHONY_CHOICES:
+        problems.append(
+            f"TELEPHONY must be one of {', '.join(TELEPHONY_CHOICES)}, not {telephony!r}"
+        )
+
+    timezone = text("TIMEZONE", "Europe/London")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"TIMEZONE {timezone!r} is not an IANA time zone such as Europe/London")
+
+    region = text("DEFAULT_REGION", "GB").upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        problems.append(f"DEFAULT_REGION {region!r} is not a two-letter region code such as GB")
+        region = "GB"
+
+    def phone(name: str, default: str | None) -> str | None:
+        raw = text(name)
+        if not raw:
+            return default
+        try:
+            return phones.normalise(raw, region)
+        except phones.InvalidPhoneNumber as exc:
+            problems.append(f"{name} {exc}")
+            return default
+
+    production = telephony == "twilio"
+    required = ["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "CRISIS_LINE_NUMBER"]
+    if production:
+        # A live line must not run on a throwaway key or guess where Twilio reaches it.
+        missing = [name for name in [*required, "SECRET_KEY"] if not text(name)]
+        if missing:
+            problems.append("TELEPHONY=twilio needs " + ", ".join(missing))
+
+    public_base_url = text("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    if not public_base_url.startswith(("http://", "https://")):
+        problems.append(
+            f"PUBLIC_BASE_URL must start with http:// or https://, not {public_base_url!r}"
+        )
+
+    crisis_line_number = phone("CRISIS_LINE_NUMBER", DEFAULT_CRISIS_LINE_NUMBER)
+    fallback_number = phone("FALLBACK_NUMBER", None)
+
+    if problems:
+        raise SettingsError("Cannot start the crisis line: " + "; ".join(problems))
+
+    secret_key = text("SECRET_KEY") or _local_secret(instance, "secret_key")
+    auth_token = text("TWILIO_AUTH_TOKEN") or _local_secret(instance, "dev_twilio_auth_token")
+    return Settings(
+        database_url=_database_url(text("DATABASE_URL"), instance),
+        secret_key=secret_key,
+        telephony=telephony,
+        twilio_account_sid=text("TWILIO_ACCOUNT_SID", "AC" + "0" * 32),
+        twilio_auth_token=auth_token,
+        twilio_api_base_url=text("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/"),
+        crisis_line_number=crisis_line_number or DEFAULT_CRISIS_LINE_NUMBER,
+        public_base_url=public_base_url,
+        timezone=timezone,
+        default_region=region,
+        fallback_number=fallback_number,
+        instance_path=str(instance),
+    )
+
+
+def _database_url(raw: str, instance: Path) -> str:
+    if not raw:
+        instance.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{instance / 'crisisline.db'}"
+    # Platforms hand out postgres:// URLs; SQLAlchemy needs the driver named to use psycopg 3.
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix) :]
+    return raw
+
+
+def _local_secret(instance: Path, name: str) -> str:
+    """A random secret kept in instance/ so local runs need no set-up and survive restarts."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / name
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value

@@ -1,0 +1,169 @@
+"""Staff: the people who answer the crisis line, manage it and receive its alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from crisisline import audit
+from crisisline.errors import Conflict, NotFound
+from crisisline.models import ParticipantPhone, Staff, StaffRole, StaffRoleAssignment
+
+
+@dataclass(frozen=True)
+class NewStaff:
+    """What is needed to add a member of staff (phone already in E.164)."""
+
+    name: str
+    phone: str
+    email: str | None
+    roles: Sequence[StaffRole]
+    active: bool = True
+
+
+def create(session: Session, new: NewStaff, *, actor: str, now: dt.datetime) -> Staff:
+    """Add a member of staff, refusing a phone number or email another member already has."""
+    _refuse_taken(session, phone=new.phone, email=new.email)
+    staff = Staff(
+        name=new.name,
+        phone=new.phone,
+        email=new.email,
+        active=new.active,
+        created_at=now,
+        updated_at=now,
+        role_rows=[StaffRoleAssignment(role=role) for role in sorted(set(new.roles))],
+    )
+    session.add(staff)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="create",
+        record_type="staff",
+        record_id=staff.id,
+        at=now,
+        changes=describe(staff),
+    )
+    return staff
+
+
+def get(session: Session, staff_id: int) -> Staff:
+    """The member of staff with `staff_id`, or NotFound."""
+    staff = session.get(Staff, staff_id)
+    if staff is None:
+        raise NotFound(f"There is no member of staff with id {staff_id}.")
+    return staff
+
+
+def list_staff(
+    session: Session,
+    *,
+    role: StaffRole | None = None,
+    active: bool | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Staff], int]:
+    """A page of staff ordered by name, and how many match in all."""
+    query = select(Staff)
+    if role is not None:
+        query = query.where(Staff.role_rows.any(StaffRoleAssignment.role == role))
+    if active is not None:
+        query = query.where(Staff.active == active)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Staff.name, Staff.id).offset(offset).limit(limit)).all()
+    return list(rows), total
+
+
+def update(
+    session: Session, staff_id: int, changes: dict[str, Any], *, actor: str, now: dt.datetime
+) -> Staff:
+    """Apply `changes` (any of name, phone, email, roles, active) to a member of staff."""
+    staff = get(session, staff_id)
+    before = describe(staff)
+    _refuse_taken(
+        session, phone=changes.get("phone"), email=changes.get("email"), except_id=staff.id
+    )
+    for name in ("name", "phone", "email", "active"):
+        if name in changes:
+            setattr(staff, name, changes[name])
+    if "roles" in changes:
+        wanted = set(changes["roles"])
+        staff.role_rows = [row for row in staff.role_rows if row.role in wanted]
+        held = {row.role for row in staff.role_rows}
+        staff.role_rows.extend(StaffRoleAssignment(role=role) for role in sorted(wanted - held))
+    staff.updated_at = now
+    session.flush()
+    _audit_change(session, staff, before, actor=actor, now=now, action="update")
+    return staff
+
+
+def deactivate(session: Session, staff_id: int, *, actor: str, now: dt.datetime) -> Staff:
+    """Mark a member of staff inactive; the record is kept for the history it belongs to."""
+    staff = get(session, staff_id)
+    before = describe(staff)
+    staff.active = False
+    staff.updated_at = now
+    session.flush()
+    _audit_change(session, staff, before, actor=actor, now=now, action="deactivate")
+    return staff
+
+
+def find_by_email(session: Session, email: str) -> Staff | None:
+    """The member of staff with this email (case-insensitive), if any."""
+    return session.scalars(select(Staff).where(func.lower(Staff.email) == email.lower())).first()
+
+
+def describe(staff: Staff) -> dict[str, Any]:
+    """The fields of a staff record as the audit log keeps them."""
+    return {
+        "name": staff.name,
+        "phone": staff.phone,
+        "email": staff.email,
+        "roles": [role.value for role in staff.roles],
+        "active": staff.active,
+    }
+
+
+def _audit_change(
+    session: Session,
+    staff: Staff,
+    before: dict[str, Any],
+    *,
+    actor: str,
+    now: dt.datetime,
+    action: str,
+) -> None:
+    after = describe(staff)
+    diff = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        record_type="staff",
+        record_id=staff.id,
+        at=now,
+        changes=diff,
+    )
+
+
+def _refuse_taken(
+    session: Session, *, phone: str | None, email: str | None, except_id: int | None = None
+) -> None:
+    if phone is not None:
+        holder = session.scalars(select(Staff).where(Staff.phone == phone)).first()
+        if holder is not None and holder.id != except_id:
+            raise Conflict(f"{phone} is already the phone of staff member {holder.id}.", "phone")
+        if session.scalars(
+            select(ParticipantPhone).where(ParticipantPhone.number == phone)
+        ).first():
+            # A participant's number on a staff record would route crisis texts as staff replies.
+            raise Conflict(f"{phone} belongs to a participant.", "phone")
+    if email is not None:
+        holder = find_by_email(session, email)
+        if holder is not None and holder.id != except_id:
+            raise Conflict(f"{email} is already the email of staff member {holder.id}.", "email")

@@ -1,0 +1,1 @@
+"""Escalation policies and the engine that advances open escalations (no Flask, no Twilio)."""

@@ -1,0 +1,166 @@
+"""Shared fixtures: an app on every configured database engine, a fake clock, an API token.
+
+Database tests run on SQLite always and on PostgreSQL too when TEST_DATABASE_URL is set.
+If it is set but the server cannot be reached, those tests fail: they never skip.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, text
+
+from crisisline.app import Services, create_app
+from crisisline.clock import FakeClock
+from crisisline.db import Base
+from crisisline.migrate import upgrade
+from crisisline.settings import Settings, load_settings
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
+ENGINES = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
+TEST_AUTH_TOKEN = "test-auth-token-not-secret"
+START = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+
+_ran_on: dict[str, int] = {}
+
+
+def pytest_report_header() -> str:
+    return "database engines: " + ", ".join(ENGINES)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _ran_on:
+        counts = ", ".join(f"{engine}: {n}" for engine, n in sorted(_ran_on.items()))
+        terminalreporter.write_line(f"database tests run per engine: {counts}")
+
+
+def _postgres_url() -> str:
+    url = TEST_DATABASE_URL
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies, so migrations run once per session."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        # Fold the WAL into the main file so that copying the file copies everything.
+        conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str:
+    """The PostgreSQL test database, emptied and migrated once per session."""
+    url = _postgres_url()
+    engine = create_engine(url, connect_args={"connect_timeout": 5})
+    with engine.begin() as conn:  # raises (failing the tests) if the server is unreachable
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty database on each configured engine."""
+    engine_name: str = request.param
+    _ran_on[engine_name] = _ran_on.get(engine_name, 0) + 1
+    if engine_name == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "crisisline.db"
+        shutil.copy(template, path)
+        yield f"sqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_migrated")
+    yield url
+    engine = create_engine(url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that stands still at 2026-11-26 12:00 UTC until a test moves it."""
+    return FakeClock(START)
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides: str) -> Settings:
+    """Settings for a test: console telephony, a known auth token, drama numbers."""
+    env = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key",
+        "TWILIO_AUTH_TOKEN": TEST_AUTH_TOKEN,
+        "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+        "PUBLIC_BASE_URL": "https://crisis.example.org",
+        "CRISIS_LINE_NUMBER": "+447700900000",
+        **overrides,
+    }
+    return load_settings(env, instance_path=str(tmp_path / "instance"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Test settings on the test's database."""
+    return make_settings(tmp_path, database_url)
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FakeClock) -> Iterator[Flask]:
+    """The crisis line app on a fresh database, with the fake clock."""
+    application = create_app({"TESTING": True}, settings=settings, clock=clock)
+    yield application
+    services_of(application).db.dispose()
+
+
+def services_of(app: Flask) -> Services:
+    """The composition root of `app`."""
+    services: Services = app.extensions["crisisline"]
+    return services
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client for `app`."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """A CLI runner for `app`."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def api_token(app: Flask) -> str:
+    """A valid API token, created through the service as `crisisline tokens create` does."""
+    from crisisline import tokens
+
+    services = services_of(app)
+    with services.db.transaction() as session:
+        plaintext, _ = tokens.create(session, "tests", actor="tests", now=services.clock.now())
+    return plaintext
+
+
+@pytest.fixture
+def auth(api_token: str) -> dict[str, str]:
+    """Headers that authenticate an API request."""
+    return {"Authorization": f"Bearer {api_token}"}

@@ -1,0 +1,1 @@
+"""Twilio webhooks: thin Flask blueprints that check the signature, parse, call a service, render TwiML."""
