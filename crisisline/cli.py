@@ -7,7 +7,7 @@ from typing import TextIO
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from crisisline import demo, imports, migrate, tokens
 from crisisline.app import services
@@ -21,7 +21,7 @@ def register_commands(app: Flask) -> None:
         app.cli.add_command(command)
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)
 def db_group() -> None:
     """Database schema commands."""
 
@@ -33,7 +33,7 @@ def db_upgrade() -> None:
     click.echo("Database is up to date.")
 
 
-@click.group("tokens")
+@click.group("tokens", cls=AppGroup)
 def tokens_group() -> None:
     """API tokens."""
 
@@ -50,6 +50,7 @@ def tokens_create(name: str) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command() -> None:
     """Add the demo data set (invented staff and participants on Ofcom drama numbers)."""
     svc = services()
@@ -64,7 +65,7 @@ def demo_command() -> None:
         click.echo("Demo data already present; nothing added.")
 
 
-@click.group("import")
+@click.group("import", cls=AppGroup)
 def import_group() -> None:
     """Import staff or participants from CSV; a file with any bad row imports nothing."""
 

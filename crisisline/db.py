@@ -78,6 +78,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     connect_args: dict[str, Any] = {}
     if url.startswith("postgresql"):
@@ -94,3 +95,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # pysqlite starts transactions lazily and its own way, which breaks SAVEPOINT and lets a
+    # rolled-back import half-commit. Take over: no implicit transactions, we emit BEGIN.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # IMMEDIATE takes the write lock at the start, so two processes updating the same rows
+    # wait on the busy timeout instead of failing mid-transaction with "database is locked".
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -16,11 +16,14 @@ _PHONE = re.compile(
 )
 # Message bodies travel as Body=... in Twilio's form posts and in query strings.
 _BODY = re.compile(r"(Body=)[^&\s\"']*", re.IGNORECASE)
+# ...and as 'Body': '...' when a dict of webhook parameters is logged (repr or JSON).
+_BODY_FIELD = re.compile(r"""(["']Body["']\s*:\s*)(["']).*?(?<!\\)\2""", re.IGNORECASE)
 
 
 def redact_text(text: str) -> str:
     """`text` with message bodies removed and phone numbers cut to their last three digits."""
     text = _BODY.sub(r"\1[redacted]", text)
+    text = _BODY_FIELD.sub(r"\1'[redacted]'", text)
     return _PHONE.sub(_last_three, text)
 
 
@@ -54,6 +57,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     handler.addFilter(RedactingFilter())
     root.addHandler(handler)
     root.setLevel(level)
+    # Alembic announces its plugins at import time; that is noise in every process.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # Werkzeug and gunicorn add their own handlers; filter theirs too.
     for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
         for existing in logging.getLogger(name).handlers:

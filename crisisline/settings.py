@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+from dotenv import dotenv_values
 
 from crisisline import phones
 
@@ -48,7 +49,12 @@ def load_settings(
     environ: Mapping[str, str] | None = None, instance_path: str | None = None
 ) -> Settings:
     """Settings from `environ` (default os.environ); SettingsError names each problem."""
-    env = dict(os.environ if environ is None else environ)
+    if environ is None:
+        # A .env file in the working directory fills in what the real environment leaves unset.
+        env = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+        env.update(os.environ)
+    else:
+        env = dict(environ)
     instance = Path(instance_path or env.get("INSTANCE_PATH") or Path.cwd() / "instance")
     problems: list[str] = []
 

@@ -1,0 +1,95 @@
+"""The Procfile's lines start the service exactly as written, as a platform would run them."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _env(tmp_path: Path, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        PORT=str(port),
+        DATABASE_URL=f"sqlite:///{tmp_path}/procfile.db",
+        INSTANCE_PATH=str(tmp_path / "instance"),
+        WEB_CONCURRENCY="1",
+    )
+    return env
+
+
+def test_release_then_web_serve_healthz_and_redact_the_access_log(tmp_path: Path) -> None:
+    processes = _procfile()
+    assert set(processes) >= {"web", "release"}
+    port = _free_port()
+    env = _env(tmp_path, port)
+
+    release = subprocess.run(
+        ["bash", "-c", processes["release"]], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert release.returncode == 0, release.stderr
+    assert "up to date" in release.stdout
+
+    log_path = tmp_path / "web.log"
+    with log_path.open("w") as log:
+        web = subprocess.Popen(
+            ["bash", "-c", "exec " + processes["web"]], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+        try:
+            health = _wait_for(f"http://127.0.0.1:{port}/healthz")
+            assert health == (200, b'{"database":"ok","status":"ok"}\n')
+            status, _ = _get(f"http://127.0.0.1:{port}/api/v1/participants?phone=%2B447700900123")
+            assert status == 401
+        finally:
+            web.terminate()
+            web.wait(timeout=20)
+    output = log_path.read_text()
+    assert f"0.0.0.0:{port}" in output, output
+    assert "phone=***123" in output
+    assert "900123" not in output.replace("***123", "")
+
+
+def test_web_line_names_a_gunicorn_config_that_exists() -> None:
+    args = shlex.split(_procfile()["web"])
+    assert args[0] == "gunicorn"
+    config = args[args.index("--config") + 1]
+    assert (ROOT / config).is_file()
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback only)
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _wait_for(url: str, seconds: float = 30) -> tuple[int, bytes]:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return _get(url)
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -1,0 +1,168 @@
+"""The crisisline CLI: migrations, tokens, demo data and all-or-nothing CSV imports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskCliRunner, FlaskClient
+from sqlalchemy import func, inspect, select
+
+from crisisline.db import Base
+from crisisline.models import ApiToken, Participant, Staff
+from crisisline.tokens import hash_token
+from tests.conftest import services_of
+
+
+def _count(app: Flask, model: type[Base]) -> int:
+    with services_of(app).db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_db_upgrade_creates_every_table_on_an_empty_database(tmp_path: Path) -> None:
+    from crisisline.app import create_app
+    from crisisline.clock import FakeClock
+    from tests.conftest import START, make_settings
+
+    app = create_app(
+        settings=make_settings(tmp_path, f"sqlite:///{tmp_path}/fresh.db"), clock=FakeClock(START)
+    )
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+    tables = set(inspect(services_of(app).db.engine).get_table_names())
+    assert {t.name for t in Base.metadata.sorted_tables} <= tables
+    services_of(app).db.dispose()
+
+
+def test_tokens_create_prints_the_token_once_and_stores_only_its_hash(
+    app: Flask, runner: FlaskCliRunner, client: FlaskClient
+) -> None:
+    result = runner.invoke(args=["tokens", "create", "integration"])
+    assert result.exit_code == 0, result.output
+    plaintext = result.stdout.strip().splitlines()[0]
+    assert plaintext.startswith("crl_")
+    with services_of(app).db.transaction() as session:
+        stored = session.scalars(select(ApiToken)).one()
+        assert stored.name == "integration"
+        assert stored.token_hash == hash_token(plaintext)
+        assert plaintext not in stored.token_hash
+    ok = client.get("/api/v1/staff", headers={"Authorization": f"Bearer {plaintext}"})
+    assert ok.status_code == 200
+
+
+def test_demo_seeds_once_says_so_and_uses_only_drama_numbers(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    first = runner.invoke(args=["demo"])
+    assert "Seeded demo data: 5 staff and 3 participants" in first.output
+    second = runner.invoke(args=["demo"])
+    assert "already present" in second.output
+    assert _count(app, Staff) == 5
+    assert _count(app, Participant) == 3
+    from crisisline.phones import is_drama_number
+
+    with services_of(app).db.transaction() as session:
+        numbers = [s.phone for s in session.scalars(select(Staff))]
+        numbers += [n for p in session.scalars(select(Participant)) for n in p.phones]
+        officers = [p.responsible_officer_id for p in session.scalars(select(Participant))]
+    assert numbers
+    assert all(is_drama_number(n) for n in numbers)
+    assert all(officer is not None for officer in officers)
+
+
+def test_import_staff_from_a_good_file(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "staff.csv"
+    path.write_text(
+        "name,phone,email,roles,active\n"
+        "Amira Okafor,07700 900101,amira@example.org,on_call,true\n"
+        "Priya Natarajan,+447700900103,,on_call;duty_manager,\n"
+    )
+    result = runner.invoke(args=["import", "staff", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 staff" in result.output
+    with services_of(app).db.transaction() as session:
+        priya = session.scalars(select(Staff).where(Staff.name == "Priya Natarajan")).one()
+        assert priya.phone == "+447700900103"
+        assert [r.value for r in priya.roles] == ["duty_manager", "on_call"]
+
+
+def test_a_bad_staff_file_reports_every_bad_line_and_imports_nothing(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "staff.csv"
+    path.write_text(
+        "name,phone,email,roles,active\n"
+        "Amira Okafor,07700 900101,amira@example.org,on_call,true\n"  # line 2: fine
+        "Tom Hughes,07700 12,,on_call,\n"  # line 3: short number
+        ",07700 900105,,on_call,\n"  # line 4: no name
+        "Priya Natarajan,07700 900103,,night_owl,\n"  # line 5: unknown role
+        "Amira Again,07700900101,,on_call,\n"  # line 6: phone taken by line 2
+    )
+    result = runner.invoke(args=["import", "staff", str(path)])
+    assert result.exit_code == 1
+    errors = result.stderr
+    assert "line 3: phone: '07700 12' has too few digits" in errors
+    assert "line 4: name:" in errors
+    assert "line 5: roles" in errors
+    assert "line 6: phone:" in errors
+    assert "line 2" not in errors
+    assert "Nothing imported: 4 bad row(s)." in errors
+    assert _count(app, Staff) == 0
+
+
+def test_import_participants_links_the_officer_by_email(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    staff_csv = tmp_path / "staff.csv"
+    staff_csv.write_text(
+        "name,phone,email,roles,active\nGareth Lloyd,07700900104,gareth@example.org,"
+        "responsible_officer,\n"
+    )
+    assert runner.invoke(args=["import", "staff", str(staff_csv)]).exit_code == 0
+    people = tmp_path / "participants.csv"
+    people.write_text(
+        "reference,name,phones,responsible_officer_email,risk_level,status\n"
+        "R3001,Daniel Price,07700 900201;07700 900202,gareth@example.org,high,\n"
+        "R3002,Lee Carter,07700 900203,,medium,active\n"
+    )
+    result = runner.invoke(args=["import", "participants", str(people)])
+    assert result.exit_code == 0, result.output
+    with services_of(app).db.transaction() as session:
+        daniel = session.scalars(select(Participant).where(Participant.reference == "R3001")).one()
+        assert daniel.phones == ["+447700900201", "+447700900202"]
+        assert daniel.responsible_officer is not None
+        assert daniel.responsible_officer.email == "gareth@example.org"
+
+
+def test_a_bad_participants_file_reports_every_bad_line_and_imports_nothing(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    people = tmp_path / "participants.csv"
+    people.write_text(
+        "reference,name,phones,responsible_officer_email,risk_level,status\n"
+        "R3001,Daniel Price,07700 900201,,high,\n"
+        "R3002,Lee Carter,07700 900201,,medium,\n"  # number already Daniel's
+        "R3001,Marcus Bell,07700 900204,,low,\n"  # reference already used
+        "R3004,Sam Neil,07700 900205,nobody@example.org,low,\n"  # unknown officer
+        "R3005,Joe Bloggs,,,extreme,\n"  # no phones, bad risk level
+    )
+    result = runner.invoke(args=["import", "participants", str(people)])
+    assert result.exit_code == 1
+    errors = result.stderr
+    assert "line 3: phones:" in errors and "R3001" in errors
+    assert "line 4: reference:" in errors
+    assert "line 5: responsible_officer_email:" in errors
+    assert "line 6:" in errors and "risk_level" in errors and "phones" in errors
+    assert _count(app, Participant) == 0
+
+
+def test_a_file_missing_columns_is_refused_before_any_row(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "staff.csv"
+    path.write_text("name,telephone\nAmira Okafor,07700 900101\n")
+    result = runner.invoke(args=["import", "staff", str(path)])
+    assert result.exit_code == 1
+    assert "line 1: missing column(s): phone, email, roles, active" in result.stderr
+    assert _count(app, Staff) == 0

@@ -1,0 +1,62 @@
+"""The OpenAPI document is valid OpenAPI 3; /healthz tells the truth about the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+from openapi_spec_validator import validate
+
+from crisisline.app import create_app
+from crisisline.clock import FakeClock
+from tests.conftest import START, make_settings, services_of
+
+
+def test_openapi_document_is_valid_openapi_3_and_lists_the_resources(client: FlaskClient) -> None:
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    spec = response.json
+    validate(spec)
+    assert spec["openapi"].startswith("3.")
+    paths = spec["paths"]
+    for path in (
+        "/api/v1/staff",
+        "/api/v1/staff/{staff_id}",
+        "/api/v1/participants",
+        "/api/v1/participants/{participant_id}",
+    ):
+        assert path in paths
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert "phones" in spec["components"]["schemas"]["Participant"]["properties"]
+
+
+def test_openapi_document_needs_no_token(client: FlaskClient) -> None:
+    assert client.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_healthz_is_200_when_the_database_answers(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_is_503_when_the_sqlite_file_cannot_be_opened(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/no/such/dir/crisisline.db"
+    app = create_app(settings=make_settings(tmp_path, url), clock=FakeClock(START))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json == {"status": "unavailable", "database": "unreachable"}
+
+
+def test_healthz_is_503_when_postgresql_is_unreachable(tmp_path: Path) -> None:
+    # Port 9 (discard) on loopback refuses connections at once.
+    url = "postgresql+psycopg://postgres@127.0.0.1:9/crisisline"
+    app = create_app(settings=make_settings(tmp_path, url), clock=FakeClock(START))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    services_of(app).db.dispose()
+
+
+def test_app_uses_the_clock_it_was_given(app: Flask) -> None:
+    assert services_of(app).clock.now() == START
