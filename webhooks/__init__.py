@@ -1,1 +1,1 @@
-"""Twilio webhooks: thin Flask blueprints that check the signature, parse, call a service, render TwiML."""
+"""Twilio webhooks: Flask blueprints that check signatures, parse, call a service, answer TwiML."""

@@ -1,0 +1,115 @@
+"""The fake adapter for unit tests: records every delivery and fails on request."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from crisisline.telephony.errors import TelephonyError
+from crisisline.telephony.port import (
+    DEFAULT_CALL_TIMEOUT_SECONDS,
+    ProviderReceipt,
+    check_call,
+    check_sms,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """An SMS the fake accepted (or, in `failed_attempts`, refused)."""
+
+    to: str
+    from_: str
+    body: str
+    status_callback: str | None
+    sid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedCall:
+    """A call the fake accepted (or, in `failed_attempts`, refused)."""
+
+    to: str
+    from_: str
+    twiml_url: str
+    status_callback: str | None
+    timeout_seconds: int
+    sid: str | None
+
+
+class FakeTelephony:
+    """Telephony for unit tests: nothing is sent; deliveries are recorded in order.
+
+    `sent_messages` and `placed_calls` hold accepted deliveries; `failed_attempts` holds the
+    ones refused because of `fail_next`. SIDs are predictable (`SMfake0000...0001`), and
+    arguments are checked exactly as the Twilio adapter checks them.
+    """
+
+    status = "queued"
+
+    def __init__(self) -> None:
+        self.sent_messages: list[SentMessage] = []
+        self.placed_calls: list[PlacedCall] = []
+        self.failed_attempts: list[SentMessage | PlacedCall] = []
+        self._failures: list[TelephonyError] = []
+        self._counter = 0
+        self._lock = threading.Lock()
+
+    def fail_next(self, error: TelephonyError, times: int = 1) -> None:
+        """Make the next `times` deliveries (SMS or call, in order) raise `error`."""
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._failures.extend([error] * times)
+
+    def messages_to(self, number: str) -> list[SentMessage]:
+        """The accepted SMS sent to `number`, oldest first."""
+        return [message for message in self.sent_messages if message.to == number]
+
+    def calls_to(self, number: str) -> list[PlacedCall]:
+        """The accepted calls placed to `number`, oldest first."""
+        return [call for call in self.placed_calls if call.to == number]
+
+    def send_sms(
+        self, to: str, from_: str, body: str, status_callback: str | None
+    ) -> ProviderReceipt:
+        """Record the SMS, or raise the next queued failure."""
+        check_sms(to, from_, body)
+        with self._lock:
+            failure = self._pop_failure()
+            if failure is not None:
+                self.failed_attempts.append(SentMessage(to, from_, body, status_callback, None))
+                raise failure
+            sid = self._next_sid("SM")
+            self.sent_messages.append(SentMessage(to, from_, body, status_callback, sid))
+        return ProviderReceipt(sid=sid, status=self.status)
+
+    def place_call(
+        self,
+        to: str,
+        from_: str,
+        twiml_url: str,
+        status_callback: str | None,
+        timeout_seconds: int = DEFAULT_CALL_TIMEOUT_SECONDS,
+    ) -> ProviderReceipt:
+        """Record the call, or raise the next queued failure."""
+        check_call(to, from_, twiml_url, timeout_seconds)
+        with self._lock:
+            failure = self._pop_failure()
+            if failure is not None:
+                self.failed_attempts.append(
+                    PlacedCall(to, from_, twiml_url, status_callback, timeout_seconds, None)
+                )
+                raise failure
+            sid = self._next_sid("CA")
+            self.placed_calls.append(
+                PlacedCall(to, from_, twiml_url, status_callback, timeout_seconds, sid)
+            )
+        return ProviderReceipt(sid=sid, status=self.status)
+
+    def _pop_failure(self) -> TelephonyError | None:
+        return self._failures.pop(0) if self._failures else None
+
+    def _next_sid(self, prefix: str) -> str:
+        self._counter += 1
+        return f"{prefix}fake{self._counter:028d}"

@@ -1,0 +1,113 @@
+"""The telephony port: how the service sends an SMS or places a call, whoever carries it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from crisisline.telephony.errors import PermanentTelephonyError
+
+# Twilio's own default is 60 s, long enough for most voicemail to pick up first. Forwarded
+# calls are screened by a keypress anyway, but a shorter ring hands on to the next person in
+# the escalation sooner.
+DEFAULT_CALL_TIMEOUT_SECONDS: Final = 30
+
+# The call progress events we ask Twilio to report on every outbound call.
+CALL_STATUS_CALLBACK_EVENTS: Final = ("initiated", "ringing", "answered", "completed")
+
+# Twilio refuses longer bodies with error 21617; every adapter refuses them the same way so
+# that a fake or console run never hides a text that production would reject.
+MAX_SMS_BODY_CHARACTERS: Final = 1600
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderReceipt:
+    """What the provider said when it accepted a delivery: its SID and its status word."""
+
+    sid: str
+    status: str
+
+
+class Telephony(Protocol):
+    """Sends SMS and places calls.
+
+    Implementations: `TwilioTelephony` (real REST calls), `ConsoleTelephony` (local runs; nothing
+    leaves the machine) and `FakeTelephony` (unit tests). All three check their arguments the
+    same way, so a fake never accepts what Twilio would refuse.
+
+    Numbers are E.164 (`+447700900123`). `status_callback` is the absolute URL the provider
+    posts delivery or call progress to; None asks for no callbacks.
+
+    A returned `ProviderReceipt` means the provider accepted the request, not that the phone
+    received anything: delivery is reported later through the status callback.
+
+    Raises:
+        PermanentTelephonyError: the provider refused this delivery and sending it again
+            unchanged cannot succeed (invalid or unsubscribed number, number not able to take
+            SMS, missing permission, bad credentials, body too long, any other 4xx reply).
+            Twilio's error code is kept in `code`, the HTTP status in `http_status`.
+        TransientTelephonyError: the provider or the network failed (HTTP 5xx or 429,
+            timeout, connection refused or reset) and the same delivery may succeed later.
+            After a timeout the provider may still have accepted the request, so a retry can
+            send a duplicate; for a crisis line a duplicate is preferred to a lost message.
+
+    Nothing else is raised for a provider failure.
+    """
+
+    def send_sms(
+        self, to: str, from_: str, body: str, status_callback: str | None
+    ) -> ProviderReceipt:
+        """Send `body` as an SMS from `from_` to `to`."""
+        ...
+
+    def place_call(
+        self,
+        to: str,
+        from_: str,
+        twiml_url: str,
+        status_callback: str | None,
+        timeout_seconds: int = DEFAULT_CALL_TIMEOUT_SECONDS,
+    ) -> ProviderReceipt:
+        """Call `to` from `from_`; when answered, the provider fetches TwiML from `twiml_url`."""
+        ...
+
+
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+def check_sms(to: str, from_: str, body: str) -> None:
+    """Refuse, as Twilio would, an SMS that can never be sent."""
+    _check_to(to)
+    _check_from(from_)
+    if not body:
+        raise PermanentTelephonyError("the message body is empty", code=21602)
+    if len(body) > MAX_SMS_BODY_CHARACTERS:
+        raise PermanentTelephonyError(
+            f"the message body has {len(body)} characters; the limit is {MAX_SMS_BODY_CHARACTERS}",
+            code=21617,
+        )
+
+
+def check_call(to: str, from_: str, twiml_url: str, timeout_seconds: int) -> None:
+    """Refuse, as Twilio would, a call that can never be placed."""
+    _check_to(to)
+    _check_from(from_)
+    if not twiml_url.startswith(("https://", "http://")):
+        raise PermanentTelephonyError("the call's TwiML URL is not an absolute URL", code=21205)
+    # Twilio accepts 5 to 600 seconds and silently clamps anything else; a value outside that
+    # range is a bug in the caller, not something to send.
+    if not 5 <= timeout_seconds <= 600:
+        raise ValueError(f"timeout_seconds must be between 5 and 600, not {timeout_seconds}")
+
+
+def _check_to(to: str) -> None:
+    if not _E164.fullmatch(to):
+        raise PermanentTelephonyError(
+            "the 'To' number is not in E.164 form (+447700900123)", code=21211
+        )
+
+
+def _check_from(from_: str) -> None:
+    if not from_:
+        raise PermanentTelephonyError("the 'From' number is empty", code=21212)

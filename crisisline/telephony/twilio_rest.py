@@ -1,0 +1,173 @@
+"""The Twilio adapter: the telephony port over Twilio's REST API, with twilio-python."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import requests
+from twilio.base.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+    TwilioException,
+    TwilioRestException,
+    TwilioServiceException,
+)
+from twilio.http.http_client import TwilioHttpClient  # type: ignore[import-untyped, unused-ignore]
+from twilio.rest import Client  # type: ignore[import-untyped, unused-ignore]
+
+from crisisline.telephony.errors import (
+    PermanentTelephonyError,
+    TelephonyError,
+    TransientTelephonyError,
+    provider_error,
+    redact_numbers,
+)
+from crisisline.telephony.port import (
+    CALL_STATUS_CALLBACK_EVENTS,
+    DEFAULT_CALL_TIMEOUT_SECONDS,
+    ProviderReceipt,
+    check_call,
+    check_sms,
+)
+
+DEFAULT_API_BASE_URL: Final = "https://api.twilio.com"
+
+# Loopback hosts may be reached over plain http (the simulator, local tests); anywhere else the
+# auth token travels in a Basic auth header and must be protected by TLS.
+_LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class TwilioTelephony:
+    """Sends SMS and places calls through Twilio's REST API at `api_base_url`.
+
+    `api_base_url` is `https://api.twilio.com` in production and the simulator's address
+    (for example `http://127.0.0.1:8765`) in local runs and tests: requests go to
+    `{api_base_url}/2010-04-01/Accounts/{account_sid}/Messages.json` and `Calls.json`.
+    Errors are raised as described on the `Telephony` port.
+    """
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        api_base_url: str = DEFAULT_API_BASE_URL,
+        *,
+        request_timeout_seconds: float = 10.0,
+    ) -> None:
+        if not account_sid or not auth_token:
+            # twilio.rest.Client would quietly fall back to TWILIO_* in os.environ.
+            raise ValueError("TwilioTelephony needs both an account SID and an auth token")
+        self.api_base_url = _checked_base_url(api_base_url)
+        # No retries inside the HTTP client: the outbox decides about retries, and a POST
+        # silently retried after a read timeout is a duplicate SMS we never hear about.
+        http_client = TwilioHttpClient(timeout=request_timeout_seconds, max_retries=0)
+        self._client: Any = Client(
+            account_sid,
+            auth_token,
+            http_client=http_client,
+            # Client reads TWILIO_EDGE and TWILIO_REGION from os.environ (an empty mapping
+            # means os.environ too) and rewrites the host to api.{edge}.{region}.twilio.com,
+            # which would send a simulator's requests to Twilio. Pin both to "unset".
+            environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""},
+        )
+        # twilio-python has no constructor argument for its API host; the Api domain's
+        # base_url is what every v2010 request URL is built from (twilio.base.domain.Domain).
+        self._client.api.base_url = self.api_base_url
+
+    def send_sms(
+        self, to: str, from_: str, body: str, status_callback: str | None
+    ) -> ProviderReceipt:
+        """Send an SMS through Twilio (POST Messages.json)."""
+        check_sms(to, from_, body)
+        arguments: dict[str, Any] = {"to": to, "from_": from_, "body": body}
+        if status_callback is not None:
+            arguments["status_callback"] = status_callback
+        return self._create(self._client.messages, arguments)
+
+    def place_call(
+        self,
+        to: str,
+        from_: str,
+        twiml_url: str,
+        status_callback: str | None,
+        timeout_seconds: int = DEFAULT_CALL_TIMEOUT_SECONDS,
+    ) -> ProviderReceipt:
+        """Place a call through Twilio (POST Calls.json); Twilio fetches `twiml_url` by POST."""
+        check_call(to, from_, twiml_url, timeout_seconds)
+        arguments: dict[str, Any] = {
+            "to": to,
+            "from_": from_,
+            "url": twiml_url,
+            "method": "POST",
+            "timeout": timeout_seconds,
+        }
+        if status_callback is not None:
+            arguments["status_callback"] = status_callback
+            arguments["status_callback_event"] = list(CALL_STATUS_CALLBACK_EVENTS)
+            arguments["status_callback_method"] = "POST"
+        return self._create(self._client.calls, arguments)
+
+    def _create(self, resource: Any, arguments: dict[str, Any]) -> ProviderReceipt:
+        try:
+            instance = resource.create(**arguments)
+        except TwilioRestException as exc:
+            raise _from_twilio(exc.status, exc.code, exc.msg) from exc
+        except TwilioServiceException as exc:
+            raise _from_twilio(exc.status, exc.code, exc.detail or exc.title) from exc
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            # Includes connect and read timeouts, refused and reset connections, TLS and
+            # DNS failures. After a read timeout Twilio may have accepted the request.
+            raise TransientTelephonyError(
+                f"no reply from Twilio at {self.api_base_url}: {type(exc).__name__}"
+            ) from exc
+        except (requests.RequestException, json.JSONDecodeError) as exc:
+            # A reply cut short or unreadable: the request may have been accepted.
+            raise TransientTelephonyError(
+                f"unreadable reply from Twilio at {self.api_base_url}: {type(exc).__name__}"
+            ) from exc
+        except TwilioException as exc:
+            raise PermanentTelephonyError(
+                f"the Twilio client refused the request: {redact_numbers(str(exc))}"
+            ) from exc
+        return _receipt(instance)
+
+
+def _from_twilio(status: object, code: object, detail: object) -> TelephonyError:
+    http_status = status if isinstance(status, int) else None
+    twilio_code = _twilio_code(code, http_status)
+    return provider_error(code=twilio_code, http_status=http_status, detail=str(detail or ""))
+
+
+def _twilio_code(code: object, http_status: int | None) -> int | None:
+    try:
+        value = int(str(code))
+    except ValueError:
+        return None
+    # When a reply carries no error code, twilio-python puts the HTTP status in its place.
+    if value == http_status or value < 10000:
+        return None
+    return value
+
+
+def _receipt(instance: Any) -> ProviderReceipt:
+    sid = getattr(instance, "sid", None)
+    status = getattr(instance, "status", None)
+    if not isinstance(sid, str) or not sid:
+        # Accepted (2xx) but without a SID: the message may well be on its way. Transient, so
+        # the outbox tries again, because a duplicate is preferred to a loss.
+        raise TransientTelephonyError("Twilio accepted the request but its reply had no sid")
+    return ProviderReceipt(sid=sid, status=str(status) if status is not None else "queued")
+
+
+def _checked_base_url(api_base_url: str) -> str:
+    parts = urlsplit(api_base_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"TWILIO_API_BASE_URL must be an http(s) URL, not {api_base_url!r}")
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+        raise ValueError(
+            "TWILIO_API_BASE_URL may use plain http only on this machine (127.0.0.1, "
+            f"localhost); {api_base_url!r} would send the auth token unencrypted"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"TWILIO_API_BASE_URL must not have a query or fragment: {api_base_url}")
+    return api_base_url.rstrip("/")
