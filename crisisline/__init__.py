@@ -1,5 +1,1 @@
-"""Resettle crisis line: the app factory and composition root."""
-
-from crisisline.app import create_app
-
-__all__ = ["create_app"]
+"""Resettle crisis line: the service package (the app factory is crisisline.app.create_app)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -11,7 +12,9 @@ from flask import Flask, current_app
 from crisisline.clock import Clock, SystemClock
 from crisisline.db import Database
 from crisisline.logs import configure_logging
+from crisisline.outbox import DispatchReport, dispatch_due
 from crisisline.settings import Settings, load_settings
+from crisisline.telephony import ConsoleTelephony, Telephony, TwilioTelephony
 
 
 @dataclass
@@ -21,6 +24,28 @@ class Services:
     settings: Settings
     db: Database
     clock: Clock
+    telephony: Telephony
+
+    def url(self, path: str) -> str:
+        """The absolute URL Twilio uses to reach `path` on this service."""
+        return self.settings.public_base_url + path
+
+    def delivery_status_url(self, delivery_id: int) -> str:
+        """Where the provider posts the progress of delivery `delivery_id`."""
+        return self.url(f"/webhooks/deliveries/{delivery_id}/status")
+
+    def dispatch_outbox(self) -> DispatchReport:
+        """One pass of the outbox dispatcher: send whatever is due."""
+        return dispatch_due(self.db, self.telephony, self.clock.now, self.delivery_status_url)
+
+
+def build_telephony(settings: Settings) -> Telephony:
+    """The telephony adapter the settings ask for."""
+    if settings.telephony == "twilio":
+        return TwilioTelephony(
+            settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
+        )
+    return ConsoleTelephony(sys.stdout)
 
 
 def create_app(
@@ -28,6 +53,7 @@ def create_app(
     *,
     settings: Settings | None = None,
     clock: Clock | None = None,
+    telephony: Telephony | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Flask:
     """Build the crisis line web app; tests pass settings and a clock in, production reads env."""
@@ -39,15 +65,20 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     services = Services(
-        settings=settings, db=Database(settings.database_url), clock=clock or SystemClock()
+        settings=settings,
+        db=Database(settings.database_url),
+        clock=clock or SystemClock(),
+        telephony=telephony or build_telephony(settings),
     )
     app.extensions["crisisline"] = services
 
     from crisisline import health
     from crisisline.api import init_api
+    from webhooks import init_webhooks
 
     app.register_blueprint(health.blueprint)
     init_api(app)
+    init_webhooks(app)
 
     from crisisline.cli import register_commands
 

@@ -111,3 +111,14 @@ main = FlaskGroup(
     create_app=_create_app,
     help="The Resettle crisis line service. Settings come from the environment and .env.",
 )
+
+
+def _add_simulator(group: click.Group) -> None:
+    # The simulator stands in for Twilio and must work even when the app's own settings do
+    # not load (it never touches the service's database), so it hangs off the root command.
+    from crisisline.simulator.cli import simulate
+
+    group.add_command(simulate)
+
+
+_add_simulator(main)

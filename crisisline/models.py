@@ -165,6 +165,59 @@ class Contact(Base):
     created_at: Mapped[dt.datetime]
 
 
+class DeliveryStatus(enum.StrEnum):
+    """Where an outbound SMS or call is on its way to a phone."""
+
+    QUEUED = "queued"  # written, waiting for the dispatcher (or for a retry)
+    SENDING = "sending"  # claimed by a dispatcher, request to the provider under way
+    SENT = "sent"  # the provider has accepted it
+    DELIVERED = "delivered"  # the phone has it (SMS) or the call completed
+    FAILED = "failed"  # will not be delivered; error_code says why
+    UNDELIVERED = "undelivered"  # the carrier could not deliver it (SMS) or nobody picked up
+
+    @property
+    def terminal(self) -> bool:
+        """True once nothing can change this delivery's status any more."""
+        return self in (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)
+
+
+class Delivery(Base):
+    """One SMS or call the service sends: written first, then dispatched (the outbox)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        # The dispatcher's question: which queued deliveries are due?
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(40), index=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "delivery_channel"))
+    to_number: Mapped[str] = mapped_column(String(20), index=True)
+    from_number: Mapped[str] = mapped_column(String(20))
+    # SMS text, or for a call the words it will say (the TwiML is served from twiml_url).
+    body: Mapped[str] = mapped_column(Text)
+    twiml_url: Mapped[str | None] = mapped_column(String(500))
+    segments: Mapped[int] = mapped_column(default=0)
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
+    )
+    provider_status: Mapped[str | None] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int] = mapped_column(default=5)
+    next_attempt_at: Mapped[dt.datetime]
+    claim_token: Mapped[str | None] = mapped_column(String(40))
+    claimed_until: Mapped[dt.datetime | None]
+    provider_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    callback_sequence: Mapped[int] = mapped_column(default=-1)
+    error_code: Mapped[int | None]
+    error_message: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
 class ApiToken(Base):
     """A bearer token for the HTTP API; only its SHA-256 hash is stored."""
 
@@ -198,6 +251,8 @@ __all__ = [
     "AuditEntry",
     "Channel",
     "Contact",
+    "Delivery",
+    "DeliveryStatus",
     "Direction",
     "Participant",
     "ParticipantPhone",

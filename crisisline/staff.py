@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crisisline import audit
+from crisisline import audit, outbox
 from crisisline.errors import Conflict, NotFound
-from crisisline.models import ParticipantPhone, Staff, StaffRole, StaffRoleAssignment
+from crisisline.models import Delivery, ParticipantPhone, Staff, StaffRole, StaffRoleAssignment
+
+TEST_MESSAGE_PURPOSE = "test_message"
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,35 @@ def deactivate(session: Session, staff_id: int, *, actor: str, now: dt.datetime)
     session.flush()
     _audit_change(session, staff, before, actor=actor, now=now, action="deactivate")
     return staff
+
+
+def send_test_message(
+    session: Session, staff_id: int, *, from_: str, actor: str, now: dt.datetime
+) -> Delivery:
+    """Queue a test SMS so a manager can check a number works before rostering it."""
+    staff = get(session, staff_id)
+    first_name = staff.name.split()[0]
+    delivery = outbox.enqueue_sms(
+        session,
+        to=staff.phone,
+        from_=from_,
+        body=(
+            f"Resettle crisis line: test message for {first_name}. "
+            "This number can receive crisis line texts. No reply needed."
+        ),
+        purpose=TEST_MESSAGE_PURPOSE,
+        now=now,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="test_message",
+        record_type="staff",
+        record_id=staff.id,
+        at=now,
+        changes={"delivery_id": delivery.id},
+    )
+    return delivery
 
 
 def find_by_email(session: Session, email: str) -> Staff | None:

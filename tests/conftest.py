@@ -23,6 +23,9 @@ from crisisline.clock import FakeClock
 from crisisline.db import Base
 from crisisline.migrate import upgrade
 from crisisline.settings import Settings, load_settings
+from crisisline.telephony import FakeTelephony, sign
+
+pytest_plugins = ["crisisline.simulator.pytest_fixtures"]
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 ENGINES = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
@@ -124,11 +127,25 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, clock: FakeClock) -> Iterator[Flask]:
-    """The crisis line app on a fresh database, with the fake clock."""
-    application = create_app({"TESTING": True}, settings=settings, clock=clock)
+def telephony() -> FakeTelephony:
+    """A telephony adapter that records what the service sends."""
+    return FakeTelephony()
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FakeClock, telephony: FakeTelephony) -> Iterator[Flask]:
+    """The crisis line app on a fresh database, with the fake clock and fake telephony."""
+    application = create_app({"TESTING": True}, settings=settings, clock=clock, telephony=telephony)
     yield application
     services_of(application).db.dispose()
+
+
+def signed_post(
+    client: FlaskClient, path: str, form: dict[str, str], *, token: str = TEST_AUTH_TOKEN
+) -> Any:
+    """POST `form` to `path` as Twilio would, signed for the test PUBLIC_BASE_URL."""
+    url = "https://crisis.example.org" + path
+    return client.post(path, data=form, headers={"X-Twilio-Signature": sign(token, url, form)})
 
 
 def services_of(app: Flask) -> Services:

@@ -1,1 +1,14 @@
 """Twilio webhooks: Flask blueprints that check signatures, parse, call a service, answer TwiML."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from webhooks.deliveries import blueprint as deliveries_blueprint
+
+__all__ = ["init_webhooks"]
+
+
+def init_webhooks(app: Flask) -> None:
+    """Register every webhook blueprint on `app`."""
+    app.register_blueprint(deliveries_blueprint)

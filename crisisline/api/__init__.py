@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from crisisline.api.common import CrisisLineApi
+from crisisline.api.deliveries import blueprint as deliveries_blueprint
 from crisisline.api.participants import blueprint as participants_blueprint
 from crisisline.api.staff import blueprint as staff_blueprint
 
@@ -36,4 +37,5 @@ def init_api(app: Flask) -> CrisisLineApi:
     api = CrisisLineApi(app)
     api.register_blueprint(staff_blueprint)
     api.register_blueprint(participants_blueprint)
+    api.register_blueprint(deliveries_blueprint)
     return api

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from crisisline.api.common import PhoneNumber
-from crisisline.models import ParticipantStatus, RiskLevel, StaffRole
+from crisisline.models import Channel, DeliveryStatus, ParticipantStatus, RiskLevel, StaffRole
 
 
 class StaffSchema(Schema):
@@ -81,3 +81,33 @@ class ParticipantQuerySchema(Schema):
     phone = PhoneNumber(metadata={"description": "Any common form; matches any of their numbers."})
     status = fields.Enum(ParticipantStatus, by_value=True)
     responsible_officer_id = fields.Integer()
+
+
+class DeliverySchema(Schema):
+    """An SMS or call the service sent or will send (the outbox)."""
+
+    id = fields.Integer(dump_only=True)
+    purpose = fields.String(dump_only=True)
+    channel = fields.Enum(Channel, by_value=True, dump_only=True)
+    to = fields.String(attribute="to_number", dump_only=True)
+    from_ = fields.String(attribute="from_number", data_key="from", dump_only=True)
+    body = fields.String(dump_only=True)
+    segments = fields.Integer(dump_only=True)
+    status = fields.Enum(DeliveryStatus, by_value=True, dump_only=True)
+    provider_status = fields.String(dump_only=True, allow_none=True)
+    provider_sid = fields.String(dump_only=True, allow_none=True)
+    attempts = fields.Integer(dump_only=True)
+    next_attempt_at = fields.DateTime(dump_only=True)
+    error_code = fields.Integer(dump_only=True, allow_none=True)
+    error_message = fields.String(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+    sent_at = fields.DateTime(dump_only=True, allow_none=True)
+    finished_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+class DeliveryQuerySchema(Schema):
+    """Filters for listing deliveries."""
+
+    to = PhoneNumber()
+    purpose = fields.String()
+    status = fields.Enum(DeliveryStatus, by_value=True)

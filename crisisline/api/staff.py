@@ -6,9 +6,14 @@ from typing import Any
 
 from crisisline import staff as staff_service
 from crisisline.api.common import actor, protected_blueprint
-from crisisline.api.schemas import StaffQuerySchema, StaffSchema, StaffUpdateSchema
+from crisisline.api.schemas import (
+    DeliverySchema,
+    StaffQuerySchema,
+    StaffSchema,
+    StaffUpdateSchema,
+)
 from crisisline.app import services
-from crisisline.models import Staff
+from crisisline.models import Delivery, Staff
 
 blueprint = protected_blueprint(
     "staff", __name__, "/api/v1/staff", "Staff: on-call workers, duty managers, officers, admins."
@@ -62,6 +67,21 @@ def update_staff(changes: dict[str, Any], staff_id: int) -> Staff:
     svc = services()
     with svc.db.transaction() as session:
         return staff_service.update(session, staff_id, changes, actor=actor(), now=svc.clock.now())
+
+
+@blueprint.route("/<int:staff_id>/test-message", methods=["POST"])
+@blueprint.response(202, DeliverySchema)
+def send_test_message(staff_id: int) -> Delivery:
+    """Queue a short test SMS to a staff phone; follow it at /api/v1/deliveries/{id}."""
+    svc = services()
+    with svc.db.transaction() as session:
+        return staff_service.send_test_message(
+            session,
+            staff_id,
+            from_=svc.settings.crisis_line_number,
+            actor=actor(),
+            now=svc.clock.now(),
+        )
 
 
 @blueprint.route("/<int:staff_id>/deactivate", methods=["POST"])

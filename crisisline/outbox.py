@@ -1,0 +1,364 @@
+"""The outbox: every SMS and call is a delivery row first, then dispatched with retries.
+
+A delivery is written in the same transaction as the decision to send it, so a decision is
+never lost. The dispatcher claims due deliveries (a lease: `claimed_until`), sends them with
+no transaction open, then records the outcome only if its claim still stands.
+
+The one window for a duplicate: the provider accepts a request and the dispatcher dies (or
+loses its connection) before it records `sent`. When the lease runs out the delivery is due
+again and is sent a second time. That is deliberate: a crisis-line message sent twice is a
+nuisance; a message never sent is a safeguarding incident.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from crisisline.db import Database
+from crisisline.models import Channel, Delivery, DeliveryStatus
+from crisisline.phones import redact
+from crisisline.telephony import (
+    PermanentTelephonyError,
+    Telephony,
+    TelephonyError,
+    segment_count,
+    to_gsm7,
+)
+
+log = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(seconds=60)  # far longer than the adapter's 10 s request timeout
+DEFAULT_MAX_ATTEMPTS = 5
+BACKOFF_BASE = dt.timedelta(seconds=10)
+BACKOFF_CAP = dt.timedelta(minutes=5)
+CLAIM_BATCH = 50
+
+# Where each provider status word sits on the way to a phone. A callback may only move a
+# delivery forward, so duplicate and out-of-order callbacks change nothing.
+_PROVIDER_STATUS = {
+    # SMS
+    "accepted": DeliveryStatus.SENT,
+    "scheduled": DeliveryStatus.SENT,
+    "queued": DeliveryStatus.SENT,
+    "sending": DeliveryStatus.SENT,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "read": DeliveryStatus.DELIVERED,
+    "undelivered": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.FAILED,
+    # Voice
+    "initiated": DeliveryStatus.SENT,
+    "ringing": DeliveryStatus.SENT,
+    "in-progress": DeliveryStatus.SENT,
+    "answered": DeliveryStatus.SENT,
+    "completed": DeliveryStatus.DELIVERED,
+    "busy": DeliveryStatus.UNDELIVERED,
+    "no-answer": DeliveryStatus.UNDELIVERED,
+}
+_RANK = {
+    DeliveryStatus.QUEUED: 0,
+    DeliveryStatus.SENDING: 1,
+    DeliveryStatus.SENT: 2,
+    DeliveryStatus.DELIVERED: 3,
+    DeliveryStatus.FAILED: 3,
+    DeliveryStatus.UNDELIVERED: 3,
+}
+
+
+def enqueue_sms(
+    session: Session,
+    *,
+    to: str,
+    from_: str,
+    body: str,
+    purpose: str,
+    now: dt.datetime,
+    verbatim: bool = False,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> Delivery:
+    """Write an SMS delivery; the service's own texts are kept to GSM-7 unless `verbatim`."""
+    text = body if verbatim else to_gsm7(body)
+    delivery = Delivery(
+        purpose=purpose,
+        channel=Channel.SMS,
+        to_number=to,
+        from_number=from_,
+        body=text,
+        segments=segment_count(text),
+        status=DeliveryStatus.QUEUED,
+        attempts=0,
+        max_attempts=max_attempts,
+        next_attempt_at=now,
+        callback_sequence=-1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def enqueue_call(
+    session: Session,
+    *,
+    to: str,
+    from_: str,
+    script: str,
+    twiml_url: str,
+    purpose: str,
+    now: dt.datetime,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> Delivery:
+    """Write a call delivery; `twiml_url` serves what the call says (`script`, for the record)."""
+    delivery = Delivery(
+        purpose=purpose,
+        channel=Channel.VOICE,
+        to_number=to,
+        from_number=from_,
+        body=script,
+        twiml_url=twiml_url,
+        segments=0,
+        status=DeliveryStatus.QUEUED,
+        attempts=0,
+        max_attempts=max_attempts,
+        next_attempt_at=now,
+        callback_sequence=-1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery a dispatcher holds the lease on, with what it needs to send it."""
+
+    delivery_id: int
+    token: str
+    channel: Channel
+    to: str
+    from_: str
+    body: str
+    twiml_url: str | None
+
+
+@dataclass
+class DispatchReport:
+    """What one dispatch pass did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    lost_claims: int = 0
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """How long to wait after the `attempts`-th failed try: 10 s, 20 s, 40 s ... at most 5 min."""
+    delay: dt.timedelta = BACKOFF_BASE * (2 ** max(attempts - 1, 0))
+    return min(delay, BACKOFF_CAP)
+
+
+def claim_due(db: Database, now: dt.datetime, limit: int = CLAIM_BATCH) -> list[Claim]:
+    """Take the lease on up to `limit` due deliveries; two dispatchers never hold the same one."""
+    token = secrets.token_hex(8)
+    due = or_(
+        (Delivery.status == DeliveryStatus.QUEUED) & (Delivery.next_attempt_at <= now),
+        # A dispatcher that died mid-send left its lease to run out: send again.
+        (Delivery.status == DeliveryStatus.SENDING) & (Delivery.claimed_until < now),
+    )
+    claims: list[Claim] = []
+    with db.transaction() as session:
+        query = select(Delivery.id).where(due).order_by(Delivery.next_attempt_at).limit(limit)
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(session.scalars(query))
+        for delivery_id in ids:
+            # The conditional update is the claim: it succeeds for exactly one dispatcher
+            # even where row locks do not exist (SQLite).
+            claimed = session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id, due)
+                .values(
+                    status=DeliveryStatus.SENDING,
+                    claim_token=token,
+                    claimed_until=now + LEASE,
+                    attempts=Delivery.attempts + 1,
+                    updated_at=now,
+                )
+            )
+            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                row = session.get_one(Delivery, delivery_id)
+                session.refresh(row)
+                claims.append(
+                    Claim(
+                        delivery_id=row.id,
+                        token=token,
+                        channel=row.channel,
+                        to=row.to_number,
+                        from_=row.from_number,
+                        body=row.body,
+                        twiml_url=row.twiml_url,
+                    )
+                )
+    return claims
+
+
+def dispatch_due(
+    db: Database,
+    telephony: Telephony,
+    now: Callable[[], dt.datetime],
+    status_callback_url: Callable[[int], str],
+    limit: int = CLAIM_BATCH,
+) -> DispatchReport:
+    """Claim due deliveries, send each through `telephony` and record what happened."""
+    report = DispatchReport()
+    for claim in claim_due(db, now(), limit):
+        try:
+            if claim.channel is Channel.SMS:
+                receipt = telephony.send_sms(
+                    claim.to, claim.from_, claim.body, status_callback_url(claim.delivery_id)
+                )
+            else:
+                receipt = telephony.place_call(
+                    claim.to,
+                    claim.from_,
+                    claim.twiml_url or "",
+                    status_callback_url(claim.delivery_id),
+                )
+        except TelephonyError as error:
+            outcome = record_failure(db, claim, error, now())
+        else:
+            outcome = record_sent(db, claim, receipt.sid, receipt.status, now())
+        setattr(report, outcome, getattr(report, outcome) + 1)
+    return report
+
+
+def record_sent(
+    db: Database, claim: Claim, sid: str, provider_status: str, now: dt.datetime
+) -> str:
+    """Store the provider's acceptance, unless the claim was lost to another dispatcher."""
+    with db.transaction() as session:
+        delivery = session.get_one(Delivery, claim.delivery_id)
+        if delivery.claim_token != claim.token:
+            log.warning("delivery %s: claim lost before the send was recorded", claim.delivery_id)
+            return "lost_claims"
+        delivery.provider_sid = delivery.provider_sid or sid
+        delivery.sent_at = delivery.sent_at or now
+        delivery.claim_token = None
+        delivery.claimed_until = None
+        delivery.updated_at = now
+        # A status callback may have overtaken the REST reply; never move backwards.
+        if _RANK[delivery.status] <= _RANK[DeliveryStatus.SENDING]:
+            delivery.status = DeliveryStatus.SENT
+            delivery.provider_status = provider_status
+        log.info("delivery %s sent to %s", delivery.id, redact(delivery.to_number))
+    return "sent"
+
+
+def record_failure(db: Database, claim: Claim, error: TelephonyError, now: dt.datetime) -> str:
+    """Retry a transient failure after a backoff, or fail the delivery for good."""
+    with db.transaction() as session:
+        delivery = session.get_one(Delivery, claim.delivery_id)
+        if delivery.claim_token != claim.token:
+            return "lost_claims"
+        delivery.claim_token = None
+        delivery.claimed_until = None
+        delivery.updated_at = now
+        delivery.error_code = error.code
+        delivery.error_message = str(error)[:300]
+        permanent = isinstance(error, PermanentTelephonyError) or not error.transient
+        if permanent or delivery.attempts >= delivery.max_attempts:
+            delivery.status = DeliveryStatus.FAILED
+            delivery.finished_at = now
+            log.error(
+                "delivery %s to %s failed after %s attempt(s): code %s",
+                delivery.id,
+                redact(delivery.to_number),
+                delivery.attempts,
+                error.code,
+            )
+            return "failed"
+        delivery.status = DeliveryStatus.QUEUED
+        delivery.next_attempt_at = now + backoff(delivery.attempts)
+        log.warning(
+            "delivery %s: transient failure (code %s), retry %s of %s",
+            delivery.id,
+            error.code,
+            delivery.attempts,
+            delivery.max_attempts - 1,
+        )
+        return "retrying"
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A provider's status callback for one delivery, already parsed."""
+
+    delivery_id: int
+    sid: str
+    provider_status: str
+    error_code: int | None = None
+    sequence: int | None = None
+
+
+def apply_status(session: Session, update_: StatusUpdate, now: dt.datetime) -> bool:
+    """Move a delivery forward by a status callback; returns False when it changed nothing."""
+    delivery = session.get(Delivery, update_.delivery_id)
+    if delivery is None or (delivery.provider_sid not in (None, update_.sid)):
+        # Unknown delivery or a SID that is not this delivery's: ignore, never guess.
+        log.warning("status callback for delivery %s does not match; ignored", update_.delivery_id)
+        return False
+    new_status = _PROVIDER_STATUS.get(update_.provider_status.lower())
+    if new_status is None:
+        return False
+    if update_.sequence is not None:
+        if update_.sequence <= delivery.callback_sequence:
+            return False
+        delivery.callback_sequence = update_.sequence
+    delivery.provider_sid = update_.sid
+    if delivery.status.terminal or _RANK[new_status] <= _RANK[delivery.status]:
+        return False
+    delivery.status = new_status
+    delivery.provider_status = update_.provider_status.lower()
+    delivery.updated_at = now
+    if new_status.terminal:
+        delivery.finished_at = now
+        if update_.error_code is not None:
+            delivery.error_code = update_.error_code
+    return True
+
+
+def find(
+    session: Session,
+    *,
+    to: str | None = None,
+    purpose: str | None = None,
+    statuses: Sequence[DeliveryStatus] = (),
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Delivery], int]:
+    """A page of deliveries, newest first, and how many match in all."""
+    from sqlalchemy import func
+
+    query = select(Delivery)
+    if to is not None:
+        query = query.where(Delivery.to_number == to)
+    if purpose is not None:
+        query = query.where(Delivery.purpose == purpose)
+    if statuses:
+        query = query.where(Delivery.status.in_(statuses))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Delivery.created_at.desc(), Delivery.id.desc()).offset(offset).limit(limit)
+    ).all()
+    return list(rows), total

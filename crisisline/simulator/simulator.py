@@ -1,0 +1,743 @@
+"""The simulated Twilio: messages and calls, fault injection, phones and pending callbacks."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import urljoin
+
+from crisisline.simulator._format import (
+    country_of,
+    is_alphanumeric_sender,
+    is_e164,
+    redact,
+    require_e164,
+    segments,
+)
+from crisisline.simulator.phone import NO_ANSWER, CallRecord, CallScript, Phone, ReceivedSMS
+from crisisline.simulator.resources import (
+    API_VERSION,
+    Recording,
+    SimulatedCall,
+    SimulatedMessage,
+    TwilioApiError,
+    WebhookRequest,
+)
+from crisisline.simulator.transcript import format_call, format_transcript
+from crisisline.simulator.transport import WebhookDeliveryError, WebhookTransport, signed_headers
+from crisisline.simulator.twiml import TwimlError, TwimlNode, parse_twiml
+from crisisline.simulator.voice import run_inbound_call, run_outbound_call
+
+logger = logging.getLogger(__name__)
+
+Delivery = Literal["manual", "immediate"]
+Resource = Literal["Messages", "Calls"]
+FailureStatus = Literal["failed", "undelivered"]
+
+_MAX_SMS_REDIRECTS = 10
+_CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
+
+# Messages Twilio answers with for the codes tests are most likely to inject.
+_KNOWN_ERRORS: dict[int, str] = {
+    21211: "The 'To' number {to} is not a valid phone number.",
+    21408: "Permission to send an SMS has not been enabled for the region indicated by "
+    "the 'To' number: {to}.",
+    21610: "Attempt to send to unsubscribed recipient",
+    21612: "The 'To' phone number: {to}, is not currently reachable using the 'From' phone "
+    "number: {from_} via SMS.",
+    21614: "'To' number is not a valid mobile number",
+    21215: "Account not authorized to call {to}. Perhaps you need to enable some international "
+    "permissions.",
+    21217: "Phone number does not appear to be valid",
+}
+_REQUEST_FAULTS: dict[int, tuple[int, str]] = {
+    429: (20429, "Too Many Requests"),
+    500: (20500, "An internal server error has occurred"),
+    502: (20502, "Bad Gateway"),
+    503: (20503, "Service is unavailable. Please try again"),
+}
+
+
+@dataclass
+class NumberConfig:
+    """The webhooks configured on one of the service's Twilio numbers."""
+
+    voice_url: str | None = None
+    voice_fallback_url: str | None = None
+    voice_status_callback: str | None = None
+    sms_url: str | None = None
+    sms_fallback_url: str | None = None
+
+
+@dataclass
+class _RequestFault:
+    status: int
+    remaining: int
+    resource: Resource | None
+
+
+@dataclass
+class _DeliveryFault:
+    status: FailureStatus
+    error_code: int
+    remaining: int | None
+
+
+@dataclass(frozen=True)
+class _Work:
+    description: str
+    action: Callable[[], None] = field(repr=False)
+
+
+class Simulator:
+    """A stand-in for Twilio: accepts REST requests, signs callbacks and plays simulated phones.
+
+    Status callbacks and outbound calls wait in a queue until `run_pending()` (deterministic
+    tests). With delivery="immediate" the queue is run as soon as the REST request that filled
+    it has been answered.
+    """
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        transport: WebhookTransport,
+        delivery: Delivery = "manual",
+        clock: Callable[[], datetime] | None = None,
+        new_sid: Callable[[str], str] | None = None,
+        on_activity: Callable[[str], None] | None = None,
+    ) -> None:
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.transport = transport
+        self.delivery = delivery
+        self.default_call_script: CallScript = NO_ANSWER
+        self.messages: list[SimulatedMessage] = []
+        self.calls: list[SimulatedCall] = []
+        self.recordings: list[Recording] = []
+        self.requests: list[WebhookRequest] = []
+        self.errors: list[str] = []
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._new_sid = new_sid or (lambda prefix: prefix + uuid.uuid4().hex)
+        self._on_activity = on_activity
+        self._phones: dict[str, Phone] = {}
+        self._numbers: dict[str, NumberConfig] = {}
+        self._request_faults: list[_RequestFault] = []
+        self._recipient_faults: dict[str, tuple[int, Resource | None]] = {}
+        self._delivery_faults: dict[str, _DeliveryFault] = {}
+        self._pending: deque[_Work] = deque()
+        self._lock = threading.RLock()
+        self._run_lock = threading.Lock()
+        self._runner: int | None = None
+
+    # Configuration
+
+    def phone(self, number: str, label: str | None = None) -> Phone:
+        """The simulated phone with this E.164 number, created on first use."""
+        require_e164(number)
+        with self._lock:
+            phone = self._phones.get(number)
+            if phone is None:
+                phone = self._phones[number] = Phone(self, number, label)
+            elif label and not phone.label:
+                phone.label = label
+            return phone
+
+    @property
+    def phones(self) -> list[Phone]:
+        """Every phone that has taken part so far, in order of first use."""
+        with self._lock:
+            return list(self._phones.values())
+
+    def configure_number(
+        self,
+        number: str,
+        *,
+        voice_url: str | None = None,
+        voice_fallback_url: str | None = None,
+        voice_status_callback: str | None = None,
+        sms_url: str | None = None,
+        sms_fallback_url: str | None = None,
+    ) -> None:
+        """Set the webhooks of one of the service's numbers, as in the Twilio console."""
+        require_e164(number)
+        with self._lock:
+            self._numbers[number] = NumberConfig(
+                voice_url, voice_fallback_url, voice_status_callback, sms_url, sms_fallback_url
+            )
+
+    def new_sid(self, prefix: str) -> str:
+        """A fresh 34-character SID with this two-letter prefix (SM, CA, RE...)."""
+        return self._new_sid(prefix)
+
+    def now(self) -> datetime:
+        """The simulator's clock."""
+        return self._clock()
+
+    # Fault injection
+
+    def fail_next_requests(
+        self, count: int = 1, *, status: int = 500, resource: Resource | None = None
+    ) -> None:
+        """Answer the next `count` REST requests (to `resource`, or any) with this HTTP status."""
+        with self._lock:
+            self._request_faults.append(_RequestFault(status, count, resource))
+
+    def fail_recipient(
+        self, number: str, code: int = 21610, *, resource: Resource | None = None
+    ) -> None:
+        """Refuse every request to `number` with this Twilio error code (HTTP 400)."""
+        require_e164(number)
+        with self._lock:
+            self._recipient_faults[number] = (code, resource)
+
+    def fail_delivery(
+        self,
+        number: str,
+        *,
+        status: FailureStatus = "undelivered",
+        error_code: int = 30003,
+        count: int | None = None,
+    ) -> None:
+        """Accept messages to `number` but end them `failed`/`undelivered` with ErrorCode.
+
+        `count` limits it to the next so many messages; None keeps failing them.
+        """
+        require_e164(number)
+        with self._lock:
+            self._delivery_faults[number] = _DeliveryFault(status, error_code, count)
+
+    def clear_faults(self) -> None:
+        """Forget every injected fault."""
+        with self._lock:
+            self._request_faults.clear()
+            self._recipient_faults.clear()
+            self._delivery_faults.clear()
+
+    # The REST API (the Flask app translates HTTP to these)
+
+    def authenticate(self, account_sid: str, username: str | None, password: str | None) -> None:
+        """Check HTTP basic auth as Twilio does; raise TwilioApiError 401 (code 20003) if wrong."""
+        good = (
+            username is not None
+            and password is not None
+            and hmac.compare_digest(username, self.account_sid)
+            and hmac.compare_digest(password, self.auth_token)
+        )
+        if not good:
+            raise TwilioApiError(401, 20003, "Authenticate")
+        if account_sid != self.account_sid:
+            raise TwilioApiError(404, 20404, "The requested resource was not found")
+
+    def take_request_fault(self, resource: Resource) -> TwilioApiError | None:
+        """The injected failure for this request, if one is due."""
+        with self._lock:
+            for fault in self._request_faults:
+                if fault.remaining > 0 and fault.resource in (None, resource):
+                    fault.remaining -= 1
+                    code, message = _REQUEST_FAULTS.get(
+                        fault.status, (20000 + fault.status, "Simulated failure")
+                    )
+                    logger.info("simulator: injected HTTP %s on %s", fault.status, resource)
+                    return TwilioApiError(fault.status, code, message)
+        return None
+
+    def create_message(self, form: Mapping[str, str]) -> SimulatedMessage:
+        """Accept a Messages.json request, or raise TwilioApiError as Twilio would."""
+        to = form.get("To", "").strip()
+        from_ = form.get("From", "").strip()
+        service_sid = form.get("MessagingServiceSid", "").strip() or None
+        body = form.get("Body", "")
+        if not to:
+            raise TwilioApiError(400, 21604, "A 'To' phone number is required.")
+        if not is_e164(to):
+            raise TwilioApiError(400, 21211, _error_text(21211, to, from_))
+        if not from_ and not service_sid:
+            raise TwilioApiError(400, 21603, "A 'From' phone number is required.")
+        if from_ and not (is_e164(from_) or is_alphanumeric_sender(from_)):
+            raise TwilioApiError(
+                400,
+                21212,
+                f"The 'From' number {from_} is not a valid phone number, shortcode, "
+                "or alphanumeric sender ID.",
+            )
+        if not body and not form.get("MediaUrl"):
+            raise TwilioApiError(400, 21602, "Message body is required.")
+        if len(body) > 1600:
+            raise TwilioApiError(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
+        self._raise_recipient_fault("Messages", to, from_)
+        return self.send_from_service(
+            from_ or (service_sid or ""),
+            to,
+            body,
+            direction="outbound-api",
+            status_callback=form.get("StatusCallback") or None,
+            messaging_service_sid=service_sid,
+        )
+
+    def create_call(
+        self, form: Mapping[str, str], status_callback_events: Iterable[str] = ()
+    ) -> SimulatedCall:
+        """Accept a Calls.json request, or raise TwilioApiError as Twilio would."""
+        to = form.get("To", "").strip()
+        from_ = form.get("From", "").strip()
+        url = form.get("Url", "").strip() or None
+        twiml = form.get("Twiml") or None
+        if not to:
+            raise TwilioApiError(400, 21201, "No 'To' number is specified")
+        if not is_e164(to):
+            raise TwilioApiError(400, 21211, _error_text(21211, to, from_))
+        if not from_:
+            raise TwilioApiError(400, 21213, "No 'From' number is specified")
+        if not is_e164(from_):
+            raise TwilioApiError(
+                400, 21212, f"The 'From' number {from_} is not a valid phone number."
+            )
+        if url is None and twiml is None:
+            raise TwilioApiError(400, 21205, "Url parameter is required.")
+        self._raise_recipient_fault("Calls", to, from_)
+        events = tuple(
+            event.lower()
+            for value in status_callback_events
+            for event in value.replace(",", " ").split()
+            if event.lower() in _CALL_EVENTS
+        )
+        try:
+            timeout = float(form.get("Timeout") or 60)
+        except ValueError:
+            timeout = 60.0
+        call = SimulatedCall(
+            sid=self.new_sid("CA"),
+            account_sid=self.account_sid,
+            from_=from_,
+            to=to,
+            direction="outbound-api",
+            status="queued",
+            date_created=self.now(),
+            url=url,
+            method=(form.get("Method") or "POST").upper(),
+            twiml=twiml,
+            status_callback=form.get("StatusCallback") or None,
+            status_callback_events=events or ("completed",),
+            timeout=min(max(timeout, 5.0), 600.0),
+        )
+        with self._lock:
+            self.calls.append(call)
+        logger.info("simulator: accepted call %s to %s", call.sid, redact(to))
+        self._enqueue(f"outbound call {call.sid}", lambda: self._run_outbound_call(call))
+        return call
+
+    def find_message(self, sid: str) -> SimulatedMessage:
+        """The message with this SID, or TwilioApiError 404."""
+        with self._lock:
+            for message in self.messages:
+                if message.sid == sid:
+                    return message
+        raise TwilioApiError(
+            404, 20404, f"The requested resource /Messages/{sid}.json was not found"
+        )
+
+    def find_call(self, sid: str) -> SimulatedCall:
+        """The call with this SID, or TwilioApiError 404."""
+        with self._lock:
+            for call in self.calls:
+                if call.sid == sid:
+                    return call
+        raise TwilioApiError(404, 20404, f"The requested resource /Calls/{sid}.json was not found")
+
+    # Messages leaving the service
+
+    def send_from_service(
+        self,
+        from_: str,
+        to: str,
+        body: str,
+        *,
+        direction: str,
+        status_callback: str | None = None,
+        messaging_service_sid: str | None = None,
+    ) -> SimulatedMessage:
+        """Queue a message from the service to a simulated phone and its status callbacks."""
+        message = SimulatedMessage(
+            sid=self.new_sid("SM"),
+            account_sid=self.account_sid,
+            from_=from_,
+            to=to,
+            body=body,
+            direction=direction,
+            status="queued",
+            date_created=self.now(),
+            status_callback=status_callback,
+            messaging_service_sid=messaging_service_sid,
+        )
+        fault = self._take_delivery_fault(to)
+        if fault is None:
+            steps: list[str] = ["queued", "sent", "delivered"]
+            # The handset has it before the delivery receipt comes back, so the inbox fills now.
+            self.phone(to)._receive_sms(
+                ReceivedSMS(message.sid, from_, to, body, self.now(), self.phone(to))
+            )
+        else:
+            steps = (
+                ["queued", "failed"]
+                if fault.status == "failed"
+                else ["queued", "sent", fault.status]
+            )
+        with self._lock:
+            self.messages.append(message)
+        logger.info("simulator: accepted message %s to %s", message.sid, redact(to))
+        self._activity(f'SMS {from_} -> {to}: "{body}"')
+        error_code = None if fault is None else fault.error_code
+        for step in steps:
+            self._enqueue(
+                f"message {message.sid} {step}",
+                functools.partial(self._advance_message, message, step, error_code),
+            )
+        return message
+
+    def _advance_message(
+        self, message: SimulatedMessage, status: str, error_code: int | None
+    ) -> None:
+        message.status = status
+        message.date_updated = self.now()
+        if status in ("failed", "undelivered"):
+            message.error_code = error_code
+        if not message.status_callback:
+            return
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "From": message.from_,
+            "MessageSid": message.sid,
+            "MessageStatus": status,
+            "SmsSid": message.sid,
+            "SmsStatus": status,
+            "To": message.to,
+        }
+        if message.messaging_service_sid:
+            params["MessagingServiceSid"] = message.messaging_service_sid
+        if message.error_code is not None and status in ("failed", "undelivered"):
+            params["ErrorCode"] = str(message.error_code)
+        self.post_webhook("message-status", message.status_callback, params)
+
+    # Participants driving the service
+
+    def incoming_sms(
+        self, from_: str, to: str, body: str, sms_url: str | None = None
+    ) -> SimulatedMessage:
+        """A phone texts the service's number: post the signed SMS webhook, deliver any reply."""
+        config = self._numbers.get(to, NumberConfig())
+        url = sms_url or config.sms_url
+        if url is None:
+            raise ValueError(f"no SMS webhook for {to}: pass sms_url or call configure_number")
+        phone = self.phone(from_)
+        message = SimulatedMessage(
+            sid=self.new_sid("SM"),
+            account_sid=self.account_sid,
+            from_=from_,
+            to=to,
+            body=body,
+            direction="inbound",
+            status="received",
+            date_created=self.now(),
+        )
+        with self._lock:
+            self.messages.append(message)
+        phone._note_sent_sms(to, body)
+        params = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "Body": body,
+            "From": from_,
+            "FromCity": "",
+            "FromCountry": country_of(from_),
+            "FromState": "",
+            "FromZip": "",
+            "MessageSid": message.sid,
+            "NumMedia": "0",
+            "NumSegments": str(segments(body)),
+            "SmsMessageSid": message.sid,
+            "SmsSid": message.sid,
+            "SmsStatus": "received",
+            "To": to,
+            "ToCity": "",
+            "ToCountry": country_of(to),
+            "ToState": "",
+            "ToZip": "",
+        }
+        fallback_url = config.sms_fallback_url if sms_url is None else None
+        document = self._fetch_messaging_twiml(url, params, fallback_url)
+        if document is not None:
+            self._follow_messaging_twiml(document[0], document[1], params, message)
+        return message
+
+    def incoming_call(
+        self,
+        from_: str,
+        to: str,
+        voice_url: str | None = None,
+        *,
+        script: CallScript | None = None,
+        fallback_url: str | None = None,
+    ) -> CallRecord:
+        """A phone calls the service's number: fetch the voice webhook and follow the TwiML.
+
+        Returns the caller's record of the call; the whole call, including any phones the
+        service dials, has run by the time this returns.
+        """
+        config = self._numbers.get(to, NumberConfig())
+        url = voice_url or config.voice_url
+        if url is None:
+            raise ValueError(f"no voice webhook for {to}: pass voice_url or call configure_number")
+        phone = self.phone(from_)
+        call = SimulatedCall(
+            sid=self.new_sid("CA"),
+            account_sid=self.account_sid,
+            from_=from_,
+            to=to,
+            direction="inbound",
+            status="ringing",
+            date_created=self.now(),
+            url=url,
+            status_callback=config.voice_status_callback,
+        )
+        with self._lock:
+            self.calls.append(call)
+        logger.info("simulator: inbound call %s from %s", call.sid, redact(from_))
+        record = run_inbound_call(
+            self,
+            call,
+            phone,
+            script or phone.next_script(CallScript()),
+            fallback_url=fallback_url or (config.voice_fallback_url if voice_url is None else None),
+        )
+        self._activity(_call_summary(phone, record))
+        return record
+
+    # Webhooks and the queue of pending work
+
+    def post_webhook(self, kind: str, url: str, params: Mapping[str, str]) -> WebhookRequest:
+        """Sign and post `params` to `url` through the transport, and record the outcome."""
+        headers = signed_headers(self.auth_token, url, params)
+        try:
+            status, body = self.transport.post(url, params, headers)
+        except WebhookDeliveryError as exc:
+            request = WebhookRequest(kind, url, dict(params), None, "", str(exc))
+            self.record_error(f"{kind} webhook {url} could not be reached: {exc}")
+        else:
+            request = WebhookRequest(kind, url, dict(params), status, body)
+            if not request.ok:
+                self.record_error(f"{kind} webhook {url} answered HTTP {status}")
+        with self._lock:
+            self.requests.append(request)
+        return request
+
+    def add_call(self, call: SimulatedCall) -> None:
+        """Hold a call leg created while following TwiML (a <Dial>ed number)."""
+        with self._lock:
+            self.calls.append(call)
+
+    def add_recording(self, recording: Recording) -> None:
+        """Hold a recording made by <Record>."""
+        with self._lock:
+            self.recordings.append(recording)
+
+    def record_error(self, text: str) -> None:
+        """Note a problem Twilio would log in its debugger (assert_no_unexpected reports it)."""
+        with self._lock:
+            self.errors.append(text)
+        logger.warning("simulator: %s", text)
+
+    @property
+    def pending(self) -> list[str]:
+        """Descriptions of the work waiting for run_pending()."""
+        with self._lock:
+            return [work.description for work in self._pending]
+
+    def run_pending(self) -> int:
+        """Deliver queued status callbacks and run queued calls, in order, until none are left.
+
+        Returns how many items ran. Work queued meanwhile (for example by the service reacting to
+        a callback) runs in the same pass.
+        """
+        me = threading.get_ident()
+        if self._runner == me:
+            return 0  # called again from inside a callback: the outer pass picks the work up
+        with self._run_lock:
+            self._runner = me
+            try:
+                done = 0
+                while True:
+                    with self._lock:
+                        if not self._pending:
+                            return done
+                        work = self._pending.popleft()
+                    try:
+                        work.action()
+                    except Exception:  # one broken item must not strand the rest
+                        logger.exception("simulator: %s failed", work.description)
+                        self.record_error(f"simulator failed running {work.description}")
+                    done += 1
+            finally:
+                self._runner = None
+
+    deliver_callbacks = run_pending
+
+    def replay_callbacks(self, sid: str, *, reverse: bool = True) -> int:
+        """Post again every status callback already sent for `sid`: duplicates, newest first."""
+        with self._lock:
+            earlier = [
+                r
+                for r in self.requests
+                if r.kind.endswith("-status")
+                and sid in (r.params.get("MessageSid"), r.params.get("CallSid"))
+            ]
+        for request in reversed(earlier) if reverse else earlier:
+            self.post_webhook(request.kind, request.url, request.params)
+        return len(earlier)
+
+    def run_in_background(self, interval: float = 0.2) -> Callable[[], None]:
+        """Run pending work every `interval` seconds on a thread; returns a function to stop it."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                self.run_pending()
+
+        thread = threading.Thread(target=loop, name="twilio-simulator", daemon=True)
+        thread.start()
+
+        def stopper() -> None:
+            stop.set()
+            thread.join(timeout=5)
+
+        return stopper
+
+    # Assertions
+
+    def assert_no_unexpected(self) -> None:
+        """Fail listing every SMS and call no expectation took, and every unexpected error."""
+        lines = [f"  {phone.name} {line}" for phone in self.phones for line in phone.unexpected()]
+        with self._lock:
+            lines += [f"  error: {error}" for error in self.errors]
+            pending = len(self._pending)
+        if lines:
+            hint = f" ({pending} items still pending: call run_pending())" if pending else ""
+            raise AssertionError(
+                "Unexpected activity in the simulator" + hint + ":\n" + "\n".join(lines)
+            )
+
+    def expect_error(self, contains: str) -> str:
+        """Take the first recorded error containing `contains`, or fail listing the errors."""
+        with self._lock:
+            for index, error in enumerate(self.errors):
+                if contains.lower() in error.lower():
+                    return self.errors.pop(index)
+            listed = "\n".join(f"  {e}" for e in self.errors) or "  (none)"
+        raise AssertionError(f"No simulator error containing {contains!r}; errors were:\n{listed}")
+
+    def transcript(self) -> str:
+        """Readable text of what every phone heard and received."""
+        return format_transcript(self.phones)
+
+    # Internals
+
+    def _enqueue(self, description: str, action: Callable[[], None]) -> None:
+        with self._lock:
+            self._pending.append(_Work(description, action))
+        # "immediate" runs from the REST view once its response is out (see rest.py), so the
+        # service always learns the SID before the first callback about it.
+
+    def _activity(self, text: str) -> None:
+        if self._on_activity is not None:
+            self._on_activity(text)
+
+    def _raise_recipient_fault(self, resource: Resource, to: str, from_: str) -> None:
+        with self._lock:
+            fault = self._recipient_faults.get(to)
+        if fault is not None and fault[1] in (None, resource):
+            raise TwilioApiError(400, fault[0], _error_text(fault[0], to, from_))
+
+    def _take_delivery_fault(self, to: str) -> _DeliveryFault | None:
+        with self._lock:
+            fault = self._delivery_faults.get(to)
+            if fault is None:
+                return None
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    del self._delivery_faults[to]
+            return fault
+
+    def _run_outbound_call(self, call: SimulatedCall) -> None:
+        phone = self.phone(call.to)
+        record = run_outbound_call(self, call, phone, phone.next_script(self.default_call_script))
+        self._activity(_call_summary(phone, record))
+
+    def _fetch_messaging_twiml(
+        self, url: str, params: Mapping[str, str], fallback_url: str | None
+    ) -> tuple[TwimlNode, str] | None:
+        fallback_params = {"ErrorCode": "11200", "ErrorUrl": url}
+        attempts: list[tuple[str | None, dict[str, str]]] = [
+            (url, {}),
+            (fallback_url, fallback_params),
+        ]
+        for target, extra in attempts:
+            if target is None:
+                return None
+            request = self.post_webhook("sms", target, {**params, **extra})
+            if not request.ok:
+                continue
+            if not request.body.strip():
+                return None  # an empty answer means "no reply", as with Twilio
+            try:
+                return parse_twiml(request.body), target
+            except TwimlError as exc:
+                self.record_error(f"sms webhook {target} answered with invalid TwiML: {exc}")
+        return None
+
+    def _follow_messaging_twiml(
+        self, document: TwimlNode, url: str, params: Mapping[str, str], inbound: SimulatedMessage
+    ) -> None:
+        for _ in range(_MAX_SMS_REDIRECTS):
+            for node in document.children:
+                if node.tag in ("Message", "Sms"):
+                    body_node = node.child("Body")
+                    self.send_from_service(
+                        node.attr("from", inbound.to),
+                        node.attr("to", inbound.from_),
+                        body_node.text if body_node is not None else node.text,
+                        direction="outbound-reply",
+                        status_callback=node.attr("statusCallback") or node.attr("action") or None,
+                    )
+                elif node.tag == "Redirect":
+                    break
+                else:
+                    self.record_error(f"<{node.tag}> is not messaging TwiML the simulator supports")
+            else:
+                return
+            url = urljoin(url, node.text)
+            fetched = self._fetch_messaging_twiml(url, params, None)
+            if fetched is None:
+                return
+            document, url = fetched
+        self.record_error(f"more than {_MAX_SMS_REDIRECTS} redirects answering one SMS")
+
+
+def _error_text(code: int, to: str, from_: str) -> str:
+    return _KNOWN_ERRORS.get(code, f"Twilio error {code}").format(to=to, from_=from_)
+
+
+def _call_summary(phone: Phone, record: CallRecord) -> str:
+    return format_call(phone, record)
