@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,12 +11,17 @@ from typing import Any, cast
 
 from flask import Flask, current_app
 
+from crisisline import heartbeat
 from crisisline.clock import Clock, SystemClock
 from crisisline.db import Database
 from crisisline.logs import configure_logging
 from crisisline.outbox import DispatchReport, dispatch_due
 from crisisline.settings import Settings, load_settings
 from crisisline.telephony import ConsoleTelephony, Telephony, TwilioTelephony
+from escalation.scheduler import PeriodicJob
+
+SWEEP_SECONDS = 1.0  # how often due deliveries (and, later, escalations) are swept
+HEARTBEAT_SECONDS = 5.0
 
 
 @dataclass
@@ -37,6 +44,21 @@ class Services:
     def dispatch_outbox(self) -> DispatchReport:
         """One pass of the outbox dispatcher: send whatever is due."""
         return dispatch_due(self.db, self.telephony, self.clock.now, self.delivery_status_url)
+
+    def scheduler_jobs(self, name: str) -> list[PeriodicJob]:
+        """The periodic jobs of the scheduler process called `name`."""
+        started_at = self.clock.now()
+
+        def beat() -> None:
+            with self.db.transaction() as session:
+                heartbeat.beat(
+                    session, name=name, pid=os.getpid(), started_at=started_at, now=self.clock.now()
+                )
+
+        return [
+            PeriodicJob("heartbeat", HEARTBEAT_SECONDS, beat),
+            PeriodicJob("dispatch-outbox", SWEEP_SECONDS, self.dispatch_outbox),
+        ]
 
 
 def build_telephony(settings: Settings) -> Telephony:
@@ -84,6 +106,11 @@ def create_app(
 
     register_commands(app)
     return app
+
+
+def scheduler_name() -> str:
+    """A name for this scheduler process: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def services() -> Services:

@@ -7,18 +7,53 @@ from typing import TextIO
 
 import click
 from flask import Flask
-from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from flask.cli import AppGroup, FlaskGroup, ScriptInfo, pass_script_info, with_appcontext
+from werkzeug.serving import run_simple
 
 from crisisline import demo, imports, migrate, tokens
-from crisisline.app import services
+from crisisline.app import SWEEP_SECONDS, scheduler_name, services
+from escalation.scheduler import build_scheduler
 
 CLI_ACTOR = "cli"
 
 
 def register_commands(app: Flask) -> None:
     """Add the service's commands to `app.cli`."""
-    for command in (db_group, tokens_group, demo_command, import_group):
+    for command in (db_group, tokens_group, demo_command, import_group, scheduler_command):
         app.cli.add_command(command)
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """Run the scheduler process: outbox dispatch and heartbeat (Procfile `scheduler:`)."""
+    svc = services()
+    name = scheduler_name()
+    click.echo(f"Scheduler {name} starting: sweeping every {SWEEP_SECONDS:g} s.")
+    build_scheduler(svc.scheduler_jobs(name), background=False).start()
+
+
+@click.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=True,
+    show_default=True,
+    help="Run the scheduler in this process too (the local default).",
+)
+@pass_script_info
+def run_command(info: ScriptInfo, host: str, port: int, scheduler: bool) -> None:
+    """Serve the web app (and by default the scheduler) in one process, for local use."""
+    app = info.load_app()
+    if scheduler:
+        with app.app_context():
+            jobs = services().scheduler_jobs(scheduler_name())
+        build_scheduler(jobs, background=True).start()
+        click.echo("Scheduler running in this process.")
+    click.echo(f"Crisis line serving at http://{host}:{port}")
+    # The reloader would start a second process with a second scheduler; keep one.
+    run_simple(host, port, app, use_reloader=False, threaded=True)
 
 
 @click.group("db", cls=AppGroup)
@@ -122,3 +157,5 @@ def _add_simulator(group: click.Group) -> None:
 
 
 _add_simulator(main)
+# Replaces Flask's development `run`: ours starts the scheduler alongside and never reloads.
+main.add_command(run_command)

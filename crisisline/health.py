@@ -1,13 +1,15 @@
-"""GET /healthz: is the database answering, and (once it runs) is the scheduler alive."""
+"""GET /healthz: is the database answering, and is the scheduler alive."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 
+from crisisline import heartbeat
 from crisisline.app import services
 
 blueprint = Blueprint("health", __name__)
@@ -16,10 +18,24 @@ log = logging.getLogger(__name__)
 
 @blueprint.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    """200 when the database answers, 503 (with the reason) when it does not."""
+    """200 when the database answers and the scheduler beat recently; 503 and why otherwise."""
+    svc = services()
     try:
-        services().db.ping()
+        with svc.db.transaction() as session:
+            beat = heartbeat.latest(session)
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
-        return jsonify(status="unavailable", database="unreachable"), 503
-    return jsonify(status="ok", database="ok"), 200
+        return jsonify(status="unavailable", database="unreachable", scheduler=None), 503
+    scheduler: dict[str, Any] = {"last_heartbeat": None, "age_seconds": None, "state": "never seen"}
+    healthy = False
+    if beat is not None:
+        age = (svc.clock.now() - beat.beat_at).total_seconds()
+        # Without a live scheduler nothing is sent and nothing escalates: that is unhealthy.
+        healthy = age <= heartbeat.STALE_AFTER.total_seconds()
+        scheduler = {
+            "last_heartbeat": beat.beat_at.isoformat(),
+            "age_seconds": round(age, 1),
+            "state": "ok" if healthy else "stale",
+        }
+    status = "ok" if healthy else "unavailable"
+    return jsonify(status=status, database="ok", scheduler=scheduler), 200 if healthy else 503

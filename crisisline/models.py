@@ -218,6 +218,17 @@ class Delivery(Base):
     finished_at: Mapped[dt.datetime | None]
 
 
+class SchedulerHeartbeat(Base):
+    """The last sign of life from a scheduler process; /healthz reports its age."""
+
+    __tablename__ = "scheduler_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    beat_at: Mapped[dt.datetime]
+    started_at: Mapped[dt.datetime]
+    pid: Mapped[int]
+
+
 class ApiToken(Base):
     """A bearer token for the HTTP API; only its SHA-256 hash is stored."""
 
@@ -258,6 +269,7 @@ __all__ = [
     "ParticipantPhone",
     "ParticipantStatus",
     "RiskLevel",
+    "SchedulerHeartbeat",
     "Staff",
     "StaffRole",
     "StaffRoleAssignment",

@@ -38,9 +38,11 @@ def _env(tmp_path: Path, port: int) -> dict[str, str]:
     return env
 
 
-def test_release_then_web_serve_healthz_and_redact_the_access_log(tmp_path: Path) -> None:
+def test_release_web_and_scheduler_serve_a_healthy_service_with_redacted_logs(
+    tmp_path: Path,
+) -> None:
     processes = _procfile()
-    assert set(processes) >= {"web", "release"}
+    assert set(processes) == {"web", "release", "scheduler"}
     port = _free_port()
     env = _env(tmp_path, port)
 
@@ -55,14 +57,27 @@ def test_release_then_web_serve_healthz_and_redact_the_access_log(tmp_path: Path
         web = subprocess.Popen(
             ["bash", "-c", "exec " + processes["web"]], cwd=ROOT, env=env, stdout=log, stderr=log
         )
+        scheduler = None
         try:
-            health = _wait_for(f"http://127.0.0.1:{port}/healthz")
-            assert health == (200, b'{"database":"ok","status":"ok"}\n')
+            status, body = _wait_for(f"http://127.0.0.1:{port}/healthz")
+            assert status == 503  # web alone: nothing would be sent, so not healthy
+            assert b'"never seen"' in body
+            scheduler = subprocess.Popen(
+                ["bash", "-c", "exec " + processes["scheduler"]],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            status, body = _wait_until_healthy(f"http://127.0.0.1:{port}/healthz")
+            assert status == 200, body
             status, _ = _get(f"http://127.0.0.1:{port}/api/v1/participants?phone=%2B447700900123")
             assert status == 401
         finally:
-            web.terminate()
-            web.wait(timeout=20)
+            for process in (scheduler, web):
+                if process is not None:
+                    process.terminate()
+                    process.wait(timeout=20)
     output = log_path.read_text()
     assert f"0.0.0.0:{port}" in output, output
     assert "phone=***123" in output
@@ -82,6 +97,15 @@ def _get(url: str) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+def _wait_until_healthy(url: str, seconds: float = 30) -> tuple[int, bytes]:
+    deadline = time.monotonic() + seconds
+    while True:
+        status, body = _get(url)
+        if status == 200 or time.monotonic() > deadline:
+            return status, body
+        time.sleep(0.2)
 
 
 def _wait_for(url: str, seconds: float = 30) -> tuple[int, bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from flask import Flask
@@ -35,10 +36,49 @@ def test_openapi_document_needs_no_token(client: FlaskClient) -> None:
     assert client.get("/api/v1/openapi.json").status_code == 200
 
 
-def test_healthz_is_200_when_the_database_answers(client: FlaskClient) -> None:
+def _beat(app: Flask) -> None:
+    (heartbeat_job,) = [j for j in services_of(app).scheduler_jobs("test") if j.name == "heartbeat"]
+    heartbeat_job.run()
+
+
+def test_healthz_is_200_when_the_database_answers_and_the_scheduler_beat(
+    app: Flask, client: FlaskClient
+) -> None:
+    _beat(app)
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json == {"status": "ok", "database": "ok"}
+    assert response.json == {
+        "status": "ok",
+        "database": "ok",
+        "scheduler": {
+            "last_heartbeat": START.isoformat(),
+            "age_seconds": 0.0,
+            "state": "ok",
+        },
+    }
+
+
+def test_healthz_is_503_when_no_scheduler_has_ever_run(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json["database"] == "ok"
+    assert response.json["scheduler"]["state"] == "never seen"
+
+
+def test_healthz_turns_503_when_the_scheduler_heartbeat_is_stale(
+    app: Flask, client: FlaskClient, clock: FakeClock
+) -> None:
+    _beat(app)
+    clock.advance(dt.timedelta(seconds=60))
+    assert client.get("/healthz").status_code == 200
+    clock.advance(dt.timedelta(seconds=1))
+    stale = client.get("/healthz")
+    assert stale.status_code == 503
+    assert stale.json["scheduler"] == {
+        "last_heartbeat": START.isoformat(),
+        "age_seconds": 61.0,
+        "state": "stale",
+    }
 
 
 def test_healthz_is_503_when_the_sqlite_file_cannot_be_opened(tmp_path: Path) -> None:
@@ -46,7 +86,7 @@ def test_healthz_is_503_when_the_sqlite_file_cannot_be_opened(tmp_path: Path) ->
     app = create_app(settings=make_settings(tmp_path, url), clock=FakeClock(START))
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
-    assert response.json == {"status": "unavailable", "database": "unreachable"}
+    assert response.json == {"status": "unavailable", "database": "unreachable", "scheduler": None}
 
 
 def test_healthz_is_503_when_postgresql_is_unreachable(tmp_path: Path) -> None:

@@ -13,8 +13,10 @@ from crisisline.logs import RedactingFilter, configure_logging, redact_text
     ("line", "expected"),
     [
         ("call from +447700900123 to 07700 900456", "call from ***123 to ***456"),
-        ("GET /api/v1/participants?phone=%2B447700900123 HTTP/1.1",
-         "GET /api/v1/participants?phone=***123 HTTP/1.1"),
+        (
+            "GET /api/v1/participants?phone=%2B447700900123 HTTP/1.1",
+            "GET /api/v1/participants?phone=***123 HTTP/1.1",
+        ),
         ("phone=07700%20900123&x=1", "phone=***123&x=1"),
         ("To=447700900321", "To=***321"),
         ("From=%2B447700900123&Body=I+cannot+go+on&To=x", "From=***123&Body=[redacted]&To=x"),
@@ -51,9 +53,7 @@ def test_configured_logging_redacts_what_reaches_stderr(capsys: pytest.CaptureFi
         for handler in before:
             root.removeHandler(handler)
         configure_logging()
-        logging.getLogger("crisisline.webhooks").warning(
-            "voice webhook From=%s", "+447700900777"
-        )
+        logging.getLogger("crisisline.webhooks").warning("voice webhook From=%s", "+447700900777")
         err = capsys.readouterr().err
     finally:
         for handler in list(root.handlers):

@@ -11,8 +11,14 @@ from crisisline import phones
 
 @pytest.mark.parametrize(
     "raw",
-    ["07700 900123", "07700900123", "+447700900123", "+44 (0)7700 900123", "0044 7700 900 123",
-     " 07700-900-123 "],
+    [
+        "07700 900123",
+        "07700900123",
+        "+447700900123",
+        "+44 (0)7700 900123",
+        "0044 7700 900 123",
+        " 07700-900-123 ",
+    ],
 )
 def test_every_common_form_of_a_uk_mobile_normalises_to_e164(raw: str) -> None:
     assert phones.normalise(raw) == "+447700900123"

@@ -1,0 +1,67 @@
+"""The real APScheduler wakes the outbox and the heartbeat; a failing pass never stops it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from flask import Flask
+
+from crisisline import heartbeat, outbox
+from crisisline.telephony import FakeTelephony
+from escalation.scheduler import PeriodicJob, build_scheduler
+from tests.conftest import services_of
+
+
+def _eventually(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_the_scheduler_dispatches_queued_deliveries_and_beats(
+    app: Flask, telephony: FakeTelephony
+) -> None:
+    svc = services_of(app)
+    with svc.db.transaction() as session:
+        outbox.enqueue_sms(
+            session,
+            to="+447700900101",
+            from_="+447700900000",
+            body="Scheduler test",
+            purpose="test_message",
+            now=svc.clock.now(),
+        )
+    scheduler = build_scheduler(svc.scheduler_jobs("test-scheduler"), background=True)
+    scheduler.start()
+    try:
+        assert _eventually(lambda: len(telephony.sent_messages) == 1)
+
+        def beaten() -> bool:
+            with svc.db.transaction() as session:
+                beat = heartbeat.latest(session)
+                return beat is not None and beat.name == "test-scheduler"
+
+        assert _eventually(beaten)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert [m.body for m in telephony.sent_messages] == ["Scheduler test"]
+
+
+def test_a_job_that_raises_runs_again_on_the_next_tick() -> None:
+    runs: list[int] = []
+
+    def flaky() -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("database blip")
+
+    scheduler = build_scheduler([PeriodicJob("flaky", 0.05, flaky)], background=True)
+    scheduler.start()
+    try:
+        assert _eventually(lambda: len(runs) >= 3)
+    finally:
+        scheduler.shutdown(wait=True)
