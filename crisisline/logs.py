@@ -59,6 +59,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
     # Alembic announces its plugins at import time; that is noise in every process.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # APScheduler logs every run of every job at INFO: once a second, that drowns the rest.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     # Werkzeug and gunicorn add their own handlers; filter theirs too.
     for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
         for existing in logging.getLogger(name).handlers:
