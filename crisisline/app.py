@@ -11,8 +11,9 @@ from typing import Any, cast
 
 from flask import Flask, current_app
 
-from crisisline import heartbeat
+from crisisline import crisis_messages, heartbeat
 from crisisline.clock import Clock, SystemClock
+from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
 from crisisline.logs import configure_logging
 from crisisline.outbox import DispatchReport, dispatch_due
@@ -32,6 +33,7 @@ class Services:
     db: Database
     clock: Clock
     telephony: Telephony
+    messages: CrisisMessages
 
     def url(self, path: str) -> str:
         """The absolute URL Twilio uses to reach `path` on this service."""
@@ -91,6 +93,7 @@ def create_app(
         db=Database(settings.database_url),
         clock=clock or SystemClock(),
         telephony=telephony or build_telephony(settings),
+        messages=crisis_messages.load(),
     )
     app.extensions["crisisline"] = services
 

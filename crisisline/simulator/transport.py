@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 from flask.testing import FlaskClient
-from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+from twilio.request_validator import RequestValidator
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 # Real Twilio sends this; services may dedupe retried webhooks on it.
