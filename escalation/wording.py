@@ -1,0 +1,136 @@
+"""What escalation messages say: short, plain GSM-7 text that fits one SMS.
+
+A single character outside GSM-7 (a curly quote pasted into a summary) turns a text into UCS-2
+and cuts a segment from 160 to 70 characters, so every text is cleaned to plain ASCII here and
+summaries are shortened until the whole message fits in one segment.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from escalation.codes import format_code
+
+SERVICE: Final = "Resettle crisis line"
+SMS_SEGMENT: Final = 160
+_ELLIPSIS: Final = "..."
+_LOOK_ALIKES: Final = {
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201a": "'",
+    "\u201b": "'",
+    "\u2032": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u201e": '"',
+    "\u2033": '"',
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2012": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2015": "-",
+    "\u2212": "-",
+    "\u2026": "...",
+    "\u00a0": " ",
+    "\u2009": " ",
+    "\u202f": " ",
+}
+# Printable ASCII minus the characters GSM-7 keeps in its extension table (each costs two
+# septets) or lacks altogether (the backtick).
+_PLAIN: Final = frozenset(chr(code) for code in range(0x20, 0x7F)) - set("`^{}\\[~]|")
+
+
+def plain(text: str) -> str:
+    """`text` on one line in plain GSM-7: look-alikes replaced, anything else dropped."""
+    replaced = "".join(_LOOK_ALIKES.get(character, character) for character in text)
+    kept = "".join(
+        character if character in _PLAIN else " " if character.isspace() else ""
+        for character in replaced
+    )
+    return " ".join(kept.split())
+
+
+def _fit(template: str, summary: str, limit: int = SMS_SEGMENT) -> str:
+    """Fill `{summary}` in `template`, shortening the summary so the text fits `limit`."""
+    summary = plain(summary).rstrip(".") or "a contact needs a person"
+    room = limit - len(template.format(summary=""))
+    if len(summary) > room:
+        # When the template puts a full stop after the summary, it completes the ellipsis.
+        ellipsis = ".." if template.split("{summary}", 1)[1].startswith(".") else _ELLIPSIS
+        cut = summary[: max(room - len(ellipsis), 0)]
+        word_end = cut.rfind(" ")
+        if word_end > len(cut) - 20:
+            cut = cut[:word_end]
+        summary = cut.rstrip(" ,;:-") + ellipsis
+    return template.format(summary=summary)
+
+
+def notification_text(subject_summary: str, code: int) -> str:
+    """The SMS sent at each step: what it is about and the codes to take or close it."""
+    take, close = format_code(code, "acknowledge"), format_code(code, "close")
+    return _fit(
+        f"{SERVICE}: {{summary}}. Reply {take} to take this, {close} to close.", subject_summary
+    )
+
+
+def taken_by_text(subject_summary: str, taken_by: str, *, closed: bool = False) -> str:
+    """The SMS telling the others notified that someone has taken (or closed) it."""
+    verb = "closed" if closed else "taken"
+    name = plain(taken_by)[:40] or "a colleague"
+    return _fit(f"{SERVICE}: {{summary}} was {verb} by {name}. No action needed.", subject_summary)
+
+
+def acknowledged_reply_text(code: int) -> str:
+    """The confirmation to someone whose reply took it."""
+    return f"{SERVICE}: you have taken {code}. The others have been told."
+
+
+def closed_reply_text(code: int) -> str:
+    """The confirmation to someone whose reply closed it."""
+    return f"{SERVICE}: {code} is closed."
+
+
+def already_taken_text(code: int, taken_by: str) -> str:
+    """The answer to a reply for an escalation someone else already took or closed."""
+    name = plain(taken_by)[:40] or "a colleague"
+    return f"{SERVICE}: {code} was already taken by {name}."
+
+
+def unknown_code_text(code: int | None) -> str:
+    """The answer to a reply whose code was not sent to this phone."""
+    if code is None:
+        return f"{SERVICE}: nothing open for this phone. Reply with the code you were sent."
+    return f"{SERVICE}: no open alert {code} for this phone. Reply with the code you were sent."
+
+
+def exhausted_text(subject_summary: str) -> str:
+    """The safety-incident SMS: the whole chain ran and nobody took it."""
+    return _fit(
+        f"URGENT {SERVICE}: nobody took {{summary}} after full escalation. Act now.",
+        subject_summary,
+    )
+
+
+def gap_warning_text(target_name: str) -> str:
+    """The SMS to a duty manager when an escalation step found nobody on call."""
+    name = plain(target_name)[:60] or "a rota"
+    return f"{SERVICE}: an escalation found nobody on call for {name}. Please fill the gap."
+
+
+def voice_prompt(subject_summary: str) -> str:
+    """What an escalation call says: what it is about and the keys to press."""
+    summary = plain(subject_summary).rstrip(".")[:200] or "a contact needs a person"
+    return (
+        f"This is the {SERVICE}. {summary}. "
+        "Press 4 to take this. Press 5 to pass it to the next person now. Press star to repeat."
+    )
+
+
+def voice_confirmation(action: Literal["acknowledged", "escalated", "invalid"]) -> str:
+    """What a call says after a keypress: taken (4), passed on (5), or a key that does nothing."""
+    if action == "acknowledged":
+        return "Thank you. You have taken this. The others will be told. Goodbye."
+    if action == "escalated":
+        return "Thank you. It has been passed to the next person. Goodbye."
+    return "Sorry, that key does nothing. Press 4 to take this, 5 to pass it on, star to repeat."

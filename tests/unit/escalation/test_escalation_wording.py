@@ -1,0 +1,119 @@
+"""Escalation texts: plain GSM-7, one SMS segment, and the codes people reply with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crisisline.telephony import is_gsm7
+from escalation import ReplyCommand, parse_reply
+from escalation.wording import (
+    SMS_SEGMENT,
+    acknowledged_reply_text,
+    already_taken_text,
+    closed_reply_text,
+    exhausted_text,
+    gap_warning_text,
+    notification_text,
+    plain,
+    taken_by_text,
+    unknown_code_text,
+    voice_confirmation,
+    voice_prompt,
+)
+
+
+def test_the_notification_says_what_it_is_about_and_how_to_reply() -> None:
+    assert notification_text("Text from participant P-104 unanswered", 3) == (
+        "Resettle crisis line: Text from participant P-104 unanswered. "
+        "Reply 3a to take this, 3c to close."
+    )
+
+
+def test_the_codes_in_a_notification_are_read_back_by_the_reply_parser() -> None:
+    text = notification_text("Missed call", 12)
+
+    assert parse_reply("12a") == ReplyCommand("acknowledge", 12)
+    assert "Reply 12a to take this, 12c to close." in text
+
+
+def test_curly_quotes_and_dashes_in_a_summary_become_plain() -> None:
+    text = notification_text("\u201cI can\u2019t cope\u201d \u2013 text at night\u2026", 1)
+
+    assert '"I can\'t cope" - text at night' in text
+    assert is_gsm7(text)
+
+
+def test_taken_by_tells_the_others_who_took_it() -> None:
+    assert taken_by_text("Missed call from P-7", "Sam Jones") == (
+        "Resettle crisis line: Missed call from P-7 was taken by Sam Jones. No action needed."
+    )
+    assert "was closed by Sam" in taken_by_text("Missed call", "Sam", closed=True)
+
+
+def test_an_empty_summary_still_makes_sense() -> None:
+    assert notification_text("   ", 2).startswith("Resettle crisis line: a contact needs a person.")
+
+
+def test_a_long_summary_is_shortened_so_the_text_fits_one_segment_with_its_codes() -> None:
+    text = notification_text("word " * 100, 9999)
+
+    assert len(text) <= SMS_SEGMENT
+    assert text.endswith(" word... Reply 9999a to take this, 9999c to close.")
+
+
+TEXTS: list[Callable[[str], str]] = [
+    lambda s: notification_text(s, 42),
+    lambda s: taken_by_text(s, s),
+    lambda s: taken_by_text(s, s, closed=True),
+    exhausted_text,
+    gap_warning_text,
+    lambda s: already_taken_text(7, s),
+]
+
+
+@pytest.mark.parametrize("make", TEXTS)
+@given(summary=st.text(max_size=400))
+def test_every_text_is_gsm7_and_one_segment_whatever_the_summary(
+    make: Callable[[str], str], summary: str
+) -> None:
+    text = make(summary)
+
+    assert is_gsm7(text)
+    assert len(text) <= SMS_SEGMENT
+    assert "\n" not in text
+
+
+@given(st.text())
+def test_plain_keeps_only_single_septet_gsm7_on_one_line(text: str) -> None:
+    cleaned = plain(text)
+
+    assert is_gsm7(cleaned)
+    assert all(character not in "^{}\\[~]|`\n\r\t" for character in cleaned)
+    assert cleaned == cleaned.strip()
+
+
+def test_replies_to_staff_are_short_and_plain() -> None:
+    for text in (
+        acknowledged_reply_text(3),
+        closed_reply_text(3),
+        unknown_code_text(3),
+        unknown_code_text(None),
+        already_taken_text(3, "Sam"),
+    ):
+        assert is_gsm7(text)
+        assert len(text) <= SMS_SEGMENT
+
+
+def test_the_voice_prompt_names_the_keys() -> None:
+    prompt = voice_prompt("A text from a participant has not been answered")
+
+    assert "Press 4 to take this" in prompt
+    assert "Press 5" in prompt
+    assert "star to repeat" in prompt
+    assert "You have taken this" in voice_confirmation("acknowledged")
+    assert "next person" in voice_confirmation("escalated")
+    assert "Press 4" in voice_confirmation("invalid")
