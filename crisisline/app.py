@@ -11,10 +11,11 @@ from typing import Any, cast
 
 from flask import Flask, current_app
 
-from crisisline import crisis_messages, heartbeat
+from crisisline import crisis_messages, escalations, heartbeat
 from crisisline.clock import Clock, SystemClock
 from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
+from crisisline.escalations import Reach
 from crisisline.logs import configure_logging
 from crisisline.outbox import DispatchReport, dispatch_due
 from crisisline.settings import Settings, load_settings
@@ -23,6 +24,7 @@ from escalation.scheduler import PeriodicJob
 
 SWEEP_SECONDS = 1.0  # how often due deliveries (and, later, escalations) are swept
 HEARTBEAT_SECONDS = 5.0
+AUDIT_SECONDS = 30.0
 
 
 @dataclass
@@ -38,6 +40,19 @@ class Services:
     def url(self, path: str) -> str:
         """The absolute URL Twilio uses to reach `path` on this service."""
         return self.settings.public_base_url + path
+
+    @property
+    def reach(self) -> Reach:
+        """How the escalation engine reaches staff: the crisis number and the public URL."""
+        return Reach(self.settings.crisis_line_number, self.settings.public_base_url)
+
+    def sweep_escalations(self) -> int:
+        """One pass of the escalation engine: advance every escalation that is due."""
+        return escalations.sweep_due(self.db, self.clock.now(), self.reach)
+
+    def audit_escalations(self) -> list[int]:
+        """Report escalations overdue by more than a minute (the scheduler is behind)."""
+        return escalations.audit_overdue(self.db, self.clock.now(), self.reach)
 
     def delivery_status_url(self, delivery_id: int) -> str:
         """Where the provider posts the progress of delivery `delivery_id`."""
@@ -59,7 +74,9 @@ class Services:
 
         return [
             PeriodicJob("heartbeat", HEARTBEAT_SECONDS, beat),
+            PeriodicJob("sweep-escalations", SWEEP_SECONDS, self.sweep_escalations),
             PeriodicJob("dispatch-outbox", SWEEP_SECONDS, self.dispatch_outbox),
+            PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
         ]
 
 
@@ -97,11 +114,12 @@ def create_app(
     )
     app.extensions["crisisline"] = services
 
-    from crisisline import health
+    from crisisline import calendar_feeds, health
     from crisisline.api import init_api
     from webhooks import init_webhooks
 
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(calendar_feeds.blueprint)
     init_api(app)
     init_webhooks(app)
 

@@ -12,6 +12,7 @@ from werkzeug.serving import run_simple
 
 from crisisline import demo, imports, migrate, tokens
 from crisisline.app import SWEEP_SECONDS, scheduler_name, services
+from crisisline.rota_cli import rota_group
 from escalation.scheduler import build_scheduler
 
 CLI_ACTOR = "cli"
@@ -19,7 +20,14 @@ CLI_ACTOR = "cli"
 
 def register_commands(app: Flask) -> None:
     """Add the service's commands to `app.cli`."""
-    for command in (db_group, tokens_group, demo_command, import_group, scheduler_command):
+    for command in (
+        db_group,
+        tokens_group,
+        demo_command,
+        import_group,
+        scheduler_command,
+        rota_group,
+    ):
         app.cli.add_command(command)
 
 

@@ -6,7 +6,10 @@ from flask import Flask
 
 from crisisline.api.common import CrisisLineApi
 from crisisline.api.deliveries import blueprint as deliveries_blueprint
+from crisisline.api.escalations import blueprint as escalations_blueprint
+from crisisline.api.escalations import policies_blueprint as escalation_policies_blueprint
 from crisisline.api.participants import blueprint as participants_blueprint
+from crisisline.api.rotas import blueprint as rotas_blueprint
 from crisisline.api.staff import blueprint as staff_blueprint
 
 __all__ = ["init_api"]
@@ -38,4 +41,7 @@ def init_api(app: Flask) -> CrisisLineApi:
     api.register_blueprint(staff_blueprint)
     api.register_blueprint(participants_blueprint)
     api.register_blueprint(deliveries_blueprint)
+    api.register_blueprint(escalation_policies_blueprint)
+    api.register_blueprint(escalations_blueprint)
+    api.register_blueprint(rotas_blueprint)
     return api

@@ -1,0 +1,220 @@
+"""/api/v1/escalation-policies and /api/v1/escalations: the chains and who has taken what."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields
+
+from crisisline import escalations as engine
+from crisisline.api.common import actor, protected_blueprint
+from crisisline.app import services
+from crisisline.escalation_models import EscalationRecord
+from escalation import ByOperator, EscalationPolicy, policy_to_json
+
+policies_blueprint = protected_blueprint(
+    "escalation_policies",
+    __name__,
+    "/api/v1/escalation-policies",
+    "Escalation policies: ordered steps, waits and repeats.",
+)
+blueprint = protected_blueprint(
+    "escalations", __name__, "/api/v1/escalations", "Open and past escalations."
+)
+
+
+class TargetSchema(Schema):
+    """A step target: exactly one of rota_id, rota (a rota's name) or staff_id."""
+
+    rota_id = fields.Integer()
+    rota = fields.String()
+    staff_id = fields.Integer()
+
+
+class StepSchema(Schema):
+    """One step of a policy."""
+
+    targets = fields.List(fields.Nested(TargetSchema), required=True)
+    channels = fields.List(fields.String(), required=True)
+    wait_seconds = fields.Integer(required=True)
+
+
+class PolicySchema(Schema):
+    """An escalation policy."""
+
+    name = fields.String(dump_only=True)
+    source = fields.String(
+        dump_only=True, metadata={"description": "default (config/) or custom (stored)"}
+    )
+    steps = fields.List(fields.Nested(StepSchema), required=True)
+    repeat = fields.Integer(load_default=0)
+
+
+class EscalationEventSchema(Schema):
+    """Something that happened to an escalation."""
+
+    at = fields.DateTime()
+    kind = fields.String()
+    detail = fields.Dict()
+
+
+class EscalationSchema(Schema):
+    """An escalation and where it stands."""
+
+    id = fields.Integer()
+    policy_name = fields.String(data_key="policy")
+    subject_type = fields.String()
+    subject_id = fields.Integer(allow_none=True)
+    participant_id = fields.Integer(allow_none=True)
+    summary = fields.String()
+    status = fields.String()
+    step_index = fields.Integer(data_key="step")
+    loop = fields.Integer()
+    next_due_at = fields.DateTime(allow_none=True)
+    acknowledged_by = fields.String(allow_none=True)
+    acknowledged_at = fields.DateTime(allow_none=True)
+    closed_by = fields.String(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    exhausted_at = fields.DateTime(allow_none=True)
+    opened_at = fields.DateTime()
+    events = fields.List(fields.Nested(EscalationEventSchema), dump_only=True)
+
+
+class EscalationQuerySchema(Schema):
+    """Filters for listing escalations."""
+
+    status = fields.String()
+    participant_id = fields.Integer()
+
+
+class OutcomeSchema(Schema):
+    """What an acknowledge or close did."""
+
+    changed = fields.Boolean()
+    message = fields.String()
+    escalation = fields.Nested(EscalationSchema)
+
+
+def _policy_json(policy: EscalationPolicy, source: str) -> dict[str, Any]:
+    return {"name": policy.name, "source": source, **policy_to_json(policy)}
+
+
+@policies_blueprint.route("", methods=["GET"])
+@policies_blueprint.response(200, PolicySchema(many=True))
+def list_policies() -> list[dict[str, Any]]:
+    """Every policy: the shipped defaults and any stored replacements."""
+    with services().db.transaction() as session:
+        return [_policy_json(p, source) for p, source in engine.list_policies(session)]
+
+
+@policies_blueprint.route("/<name>", methods=["GET"])
+@policies_blueprint.response(200, PolicySchema)
+def get_policy(name: str) -> dict[str, Any]:
+    """One policy."""
+    with services().db.transaction() as session:
+        policy, source = engine.get_policy(session, name)
+        return _policy_json(policy, source)
+
+
+@policies_blueprint.route("/<name>", methods=["PUT"])
+@policies_blueprint.arguments(PolicySchema)
+@policies_blueprint.response(200, PolicySchema)
+def put_policy(document: dict[str, Any], name: str) -> dict[str, Any]:
+    """Create or replace a policy; running escalations keep the policy they opened with."""
+    svc = services()
+    with svc.db.transaction() as session:
+        policy = engine.put_policy(session, name, document, actor=actor(), now=svc.clock.now())
+        return _policy_json(policy, "custom")
+
+
+@blueprint.route("", methods=["GET"])
+@blueprint.arguments(EscalationQuerySchema, location="query")
+@blueprint.response(200, EscalationSchema(many=True))
+@blueprint.paginate()
+def list_escalations(filters: dict[str, Any], pagination_parameters: Any) -> list[EscalationRecord]:
+    """Escalations, newest first; filter by status (open, acknowledged, closed, exhausted)."""
+    with services().db.transaction() as session:
+        rows, total = engine.find(
+            session,
+            status=filters.get("status"),
+            participant_id=filters.get("participant_id"),
+            offset=pagination_parameters.first_item,
+            limit=pagination_parameters.page_size,
+        )
+    pagination_parameters.item_count = total
+    return rows
+
+
+@blueprint.route("/<int:escalation_id>", methods=["GET"])
+@blueprint.response(200, EscalationSchema)
+def get_escalation(escalation_id: int) -> dict[str, Any]:
+    """One escalation with its events."""
+    with services().db.transaction() as session:
+        record, _ = engine.load(session, escalation_id)
+        return _with_events(session, record)
+
+
+@blueprint.route("/<int:escalation_id>/acknowledge", methods=["POST"])
+@blueprint.response(200, OutcomeSchema)
+def acknowledge_escalation(escalation_id: int) -> dict[str, Any]:
+    """Take the escalation: it stops everywhere and everyone notified is told who took it."""
+    svc = services()
+    with svc.db.transaction() as session:
+        outcome = engine.acknowledge_escalation(
+            session, escalation_id, ByOperator(actor()), svc.clock.now(), _reach()
+        )
+        record, _ = engine.load(session, escalation_id)
+        return {
+            "changed": outcome.changed,
+            "message": outcome.reply,
+            "escalation": _with_events(session, record),
+        }
+
+
+@blueprint.route("/<int:escalation_id>/close", methods=["POST"])
+@blueprint.response(200, OutcomeSchema)
+def close_escalation(escalation_id: int) -> dict[str, Any]:
+    """Close the escalation: nothing fires again."""
+    svc = services()
+    with svc.db.transaction() as session:
+        outcome = engine.close_escalation(
+            session, escalation_id, ByOperator(actor()), svc.clock.now(), _reach()
+        )
+        record, _ = engine.load(session, escalation_id)
+        return {
+            "changed": outcome.changed,
+            "message": outcome.reply,
+            "escalation": _with_events(session, record),
+        }
+
+
+def _reach() -> engine.Reach:
+    return services().reach
+
+
+def _with_events(session: Any, record: EscalationRecord) -> dict[str, Any]:
+    dumped: dict[str, Any] = {
+        column: getattr(record, column)
+        for column in (
+            "id",
+            "policy_name",
+            "subject_type",
+            "subject_id",
+            "participant_id",
+            "summary",
+            "status",
+            "step_index",
+            "loop",
+            "next_due_at",
+            "acknowledged_by",
+            "acknowledged_at",
+            "closed_by",
+            "closed_at",
+            "exhausted_at",
+            "opened_at",
+        )
+    }
+    dumped["events"] = [
+        {"at": e.at, "kind": e.kind, "detail": e.detail} for e in engine.events(session, record.id)
+    ]
+    return dumped

@@ -1,0 +1,678 @@
+"""The escalation engine's database layer: persist the state machine's decisions and act on them.
+
+The pure decisions come from `escalation` (start, advance, acknowledge, close, escalate_now).
+This module resolves targets to people at the instant of the decision, writes the new state
+with a version check, and writes the deliveries (outbox), events and reply codes in the same
+transaction. A decision lands once or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from crisisline import audit, outbox, rota_service
+from crisisline.db import Database
+from crisisline.errors import InvalidInput, NotFound
+from crisisline.escalation_models import (
+    EscalationCode,
+    EscalationEvent,
+    EscalationPolicyRecord,
+    EscalationRecord,
+)
+from crisisline.models import Staff, StaffRole, StaffRoleAssignment
+from crisisline.phones import redact
+from crisisline.rota_models import RotaRecord
+from escalation import (
+    Advance,
+    ByOperator,
+    ByPhone,
+    CodeAssignment,
+    EscalationPolicy,
+    EscalationState,
+    PolicyValidationError,
+    Recipient,
+    Responder,
+    RotaNameTarget,
+    RotaTarget,
+    StaffTarget,
+    Target,
+    acknowledge,
+    advance,
+    close,
+    escalate_now,
+    load_default_policies,
+    parse_policy,
+    parse_reply,
+    policy_to_json,
+    start,
+    wording,
+)
+
+log = logging.getLogger(__name__)
+
+PURPOSE = "escalation"
+OVERDUE_AFTER = dt.timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How the engine reaches people: the crisis number it sends from and its public URL."""
+
+    from_number: str
+    base_url: str
+
+    def call_url(self, escalation_id: int) -> str:
+        """The TwiML an escalation call fetches when the staff member answers."""
+        return f"{self.base_url}/webhooks/escalations/{escalation_id}/call"
+
+
+# ---- policies -----------------------------------------------------------------------------
+
+
+@functools.cache
+def shipped_policies() -> dict[str, EscalationPolicy]:
+    """The default policies from config/escalation_policies.toml (checked once, then cached)."""
+    return dict(load_default_policies())
+
+
+def get_policy(session: Session, name: str) -> tuple[EscalationPolicy, str]:
+    """The policy called `name` and where it came from (`custom` or `default`), or NotFound."""
+    record = session.get(EscalationPolicyRecord, name)
+    if record is not None:
+        return parse_policy(name, record.document), "custom"
+    policy = shipped_policies().get(name)
+    if policy is None:
+        raise NotFound(f"There is no escalation policy called {name!r}.")
+    return policy, "default"
+
+
+def list_policies(session: Session) -> list[tuple[EscalationPolicy, str]]:
+    """Every policy, stored ones replacing the shipped default of the same name."""
+    stored = {r.name: r for r in session.scalars(select(EscalationPolicyRecord))}
+    names = sorted(set(shipped_policies()) | set(stored))
+    return [get_policy(session, name) for name in names]
+
+
+def put_policy(
+    session: Session, name: str, document: dict[str, Any], *, actor: str, now: dt.datetime
+) -> EscalationPolicy:
+    """Store a policy; every rota and staff target must exist (InvalidInput names the field)."""
+    try:
+        policy = parse_policy(name, document)
+    except PolicyValidationError as error:
+        raise InvalidInput(error.message, error.field) from error
+    for s, step in enumerate(policy.steps):
+        for t, target in enumerate(step.targets):
+            _check_target(session, target, f"steps.{s}.targets.{t}")
+    record = session.get(EscalationPolicyRecord, name)
+    if record is None:
+        record = EscalationPolicyRecord(name=name, document={}, updated_at=now, updated_by=actor)
+        session.add(record)
+    record.document = policy_to_json(policy)
+    record.updated_at = now
+    record.updated_by = actor
+    audit.record(
+        session,
+        actor=actor,
+        action="update",
+        record_type="escalation_policy",
+        record_id=None,
+        at=now,
+        changes={"name": name, "policy": record.document},
+    )
+    return policy
+
+
+def _check_target(session: Session, target: Target, field: str) -> None:
+    if isinstance(target, RotaTarget) and session.get(RotaRecord, target.rota_id) is None:
+        raise InvalidInput(f"there is no rota with id {target.rota_id}", f"{field}.rota_id")
+    if isinstance(target, RotaNameTarget):
+        try:
+            rota_service.find_by_name(session, target.rota)
+        except NotFound:
+            raise InvalidInput(
+                f"there is no rota called {target.rota!r}", f"{field}.rota"
+            ) from None
+    if isinstance(target, StaffTarget):
+        staff = session.get(Staff, target.staff_id)
+        if staff is None or not staff.active:
+            raise InvalidInput(
+                f"staff member {target.staff_id} does not exist or is inactive",
+                f"{field}.staff_id",
+            )
+
+
+# ---- resolving targets to people ------------------------------------------------------------
+
+
+def resolver(session: Session, at: dt.datetime) -> Callable[[Target], Sequence[Recipient]]:
+    """Who each target means at `at`: active staff with a phone, on call or named."""
+
+    def resolve(target: Target) -> Sequence[Recipient]:
+        people: list[Staff]
+        try:
+            if isinstance(target, RotaTarget):
+                people = rota_service.on_call(session, target.rota_id, at).staff
+            elif isinstance(target, RotaNameTarget):
+                rota = rota_service.find_by_name(session, target.rota)
+                people = rota_service.on_call(session, rota.id, at).staff
+            else:
+                found = session.get(Staff, target.staff_id)
+                people = [found] if found is not None else []
+        except NotFound:
+            # A rota deleted or renamed under a policy: nobody to notify, so the step is
+            # skipped at once and a gap warning raised, never waited out.
+            return ()
+        return tuple(Recipient(s.id, s.phone) for s in people if s.active and s.phone)
+
+    return resolve
+
+
+def codes_in_use(session: Session) -> Callable[[str], set[int]]:
+    """The live reply codes each phone holds."""
+
+    def in_use(phone: str) -> set[int]:
+        if session.get_bind().dialect.name == "postgresql":
+            # Two escalations advancing at once could both pick the same free code for one
+            # phone; a per-phone lock held until commit makes them take turns. (SQLite's
+            # BEGIN IMMEDIATE already lets one writer in at a time.)
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "code:" + phone}
+            )
+        return set(
+            session.scalars(
+                select(EscalationCode.code).where(
+                    EscalationCode.phone == phone, EscalationCode.active.is_(True)
+                )
+            )
+        )
+
+    return in_use
+
+
+# ---- state <-> row ---------------------------------------------------------------------------
+
+
+def _state(session: Session, record: EscalationRecord) -> EscalationState:
+    codes = session.scalars(
+        select(EscalationCode)
+        .where(EscalationCode.escalation_id == record.id)
+        .order_by(EscalationCode.id)
+    ).all()
+    return EscalationState(
+        step_index=record.step_index,
+        loop=record.loop,
+        next_due_at=record.next_due_at if record.status == "open" else None,
+        status=record.status,  # type: ignore[arg-type]
+        version=record.version,
+        codes=tuple(CodeAssignment(Recipient(c.staff_id, c.phone), c.code) for c in codes),
+        acknowledged_by=ByOperator(record.acknowledged_by) if record.acknowledged_by else None,
+        acknowledged_at=record.acknowledged_at,
+        closed_by=ByOperator(record.closed_by) if record.closed_by else None,
+        closed_at=record.closed_at,
+        exhausted_at=record.exhausted_at,
+    )
+
+
+def _responder_label(session: Session, by: Responder | None, state: EscalationState) -> str | None:
+    if by is None:
+        return None
+    if isinstance(by, ByOperator):
+        return by.actor
+    staff = _staff_for_phone(state, by.phone, session)
+    return staff.name if staff else redact(by.phone)
+
+
+def _staff_for_phone(state: EscalationState, phone: str, session: Session) -> Staff | None:
+    for assignment in state.codes:
+        if assignment.recipient.phone == phone:
+            return session.get(Staff, assignment.recipient.staff_id)
+    return None
+
+
+# ---- acting on a decision -------------------------------------------------------------------
+
+
+def _apply(
+    session: Session,
+    record: EscalationRecord,
+    before: EscalationState,
+    decision: Advance,
+    now: dt.datetime,
+    reach: Reach,
+) -> None:
+    """Write the decision's state, codes, deliveries and events (the caller's transaction)."""
+    state = decision.state
+    record.status = state.status
+    record.step_index = state.step_index
+    record.loop = state.loop
+    record.next_due_at = state.next_due_at
+    record.version = state.version
+    record.exhausted_at = state.exhausted_at
+    record.updated_at = now
+    if state.acknowledged_at is not None and record.acknowledged_at is None:
+        record.acknowledged_at = state.acknowledged_at
+        record.acknowledged_by = _responder_label(session, state.acknowledged_by, state)
+        if isinstance(state.acknowledged_by, ByPhone):
+            staff = _staff_for_phone(state, state.acknowledged_by.phone, session)
+            record.acknowledged_by_staff_id = staff.id if staff else None
+        _event(
+            session,
+            record,
+            now,
+            "late_acknowledgement" if decision.late_acknowledgement else "acknowledged",
+            {"by": record.acknowledged_by},
+        )
+    if state.closed_at is not None and record.closed_at is None:
+        record.closed_at = state.closed_at
+        record.closed_by = _responder_label(session, state.closed_by, state)
+        _event(session, record, now, "closed", {"by": record.closed_by})
+    known = {a.recipient.phone for a in before.codes}
+    for assignment in state.codes:
+        if assignment.recipient.phone not in known:
+            session.add(
+                EscalationCode(
+                    escalation_id=record.id,
+                    staff_id=assignment.recipient.staff_id,
+                    phone=assignment.recipient.phone,
+                    code=assignment.code,
+                    active=True,
+                    created_at=now,
+                )
+            )
+    if state.status == "closed":
+        for code in session.scalars(
+            select(EscalationCode).where(EscalationCode.escalation_id == record.id)
+        ):
+            code.active = False
+    # Flush the state first: if another process changed this escalation, the version check
+    # fails here, before any delivery is written.
+    session.flush()
+    for note in decision.notifications:
+        if note.channel == "sms":
+            outbox.enqueue_sms(
+                session,
+                to=note.recipient.phone,
+                from_=reach.from_number,
+                body=wording.notification_text(record.summary, note.code),
+                purpose=PURPOSE,
+                now=now,
+            )
+        else:
+            outbox.enqueue_call(
+                session,
+                to=note.recipient.phone,
+                from_=reach.from_number,
+                script=wording.voice_prompt(record.summary),
+                twiml_url=reach.call_url(record.id),
+                purpose=PURPOSE,
+                now=now,
+            )
+        _event(
+            session,
+            record,
+            now,
+            "notified",
+            {
+                "staff_id": note.recipient.staff_id,
+                "channel": note.channel,
+                "step": note.step,
+                "loop": note.loop,
+                "code": note.code,
+            },
+        )
+    for skipped in decision.skipped:
+        _event(
+            session,
+            record,
+            now,
+            "step_skipped",
+            {"step": skipped.step, "loop": skipped.loop, "reason": skipped.reason},
+        )
+    for gap in decision.gap_warnings:
+        log.warning("escalation %s: nobody on call for step %s", record.id, gap.step)
+        _event(session, record, now, "gap", {"step": gap.step, "loop": gap.loop})
+    taken_by = record.closed_by if state.status == "closed" else record.acknowledged_by
+    for notice in decision.taken_notices:
+        outbox.enqueue_sms(
+            session,
+            to=notice.recipient.phone,
+            from_=reach.from_number,
+            body=wording.taken_by_text(
+                record.summary, taken_by or "a colleague", closed=notice.action == "closed"
+            ),
+            purpose=PURPOSE,
+            now=now,
+        )
+    if decision.incident is not None:
+        _raise_incident(session, record, now, reach)
+
+
+def _raise_incident(
+    session: Session, record: EscalationRecord, now: dt.datetime, reach: Reach
+) -> None:
+    """Nobody took it after the whole chain: tell every active duty manager, whatever the rota."""
+    log.error("escalation %s exhausted: nobody took it after full escalation", record.id)
+    managers = duty_managers(session)
+    for manager in managers:
+        outbox.enqueue_sms(
+            session,
+            to=manager.phone,
+            from_=reach.from_number,
+            body=wording.exhausted_text(record.summary),
+            purpose="escalation_incident",
+            now=now,
+        )
+    _event(
+        session,
+        record,
+        now,
+        "unanswered_incident",
+        {"duty_managers_told": [m.id for m in managers]},
+    )
+
+
+def duty_managers(session: Session) -> list[Staff]:
+    """Every active member of staff with the duty manager role."""
+    return list(
+        session.scalars(
+            select(Staff)
+            .where(
+                Staff.active.is_(True),
+                Staff.role_rows.any(StaffRoleAssignment.role == StaffRole.DUTY_MANAGER),
+            )
+            .order_by(Staff.id)
+        )
+    )
+
+
+def _event(
+    session: Session, record: EscalationRecord, now: dt.datetime, kind: str, detail: dict[str, Any]
+) -> None:
+    session.add(EscalationEvent(escalation_id=record.id, at=now, kind=kind, detail=detail))
+
+
+# ---- the operations -------------------------------------------------------------------------
+
+
+def open_escalation(
+    session: Session,
+    *,
+    policy_name: str,
+    subject_type: str,
+    subject_id: int | None,
+    participant_id: int | None,
+    summary: str,
+    now: dt.datetime,
+    reach: Reach,
+) -> EscalationRecord:
+    """Open an escalation and fire its first step, in the caller's transaction."""
+    policy, _ = get_policy(session, policy_name)
+    decision = start(policy, now, resolver(session, now), codes_in_use=codes_in_use(session))
+    record = EscalationRecord(
+        policy_name=policy_name,
+        policy=policy_to_json(policy),
+        subject_type=subject_type,
+        subject_id=subject_id,
+        participant_id=participant_id,
+        summary=wording.plain(summary)[:200],
+        status="open",
+        step_index=0,
+        loop=0,
+        next_due_at=now,
+        version=decision.state.version,
+        opened_at=now,
+        updated_at=now,
+    )
+    session.add(record)
+    session.flush()
+    _event(session, record, now, "opened", {"policy": policy_name})
+    empty = EscalationState(step_index=0, loop=0, next_due_at=now, status="open", version=1)
+    _apply(session, record, empty, decision, now, reach)
+    return record
+
+
+def sweep_due(db: Database, now: dt.datetime, reach: Reach, limit: int = 200) -> int:
+    """Advance every escalation whose wait has run out; returns how many advanced."""
+    with db.transaction() as session:
+        ids = list(
+            session.scalars(
+                select(EscalationRecord.id)
+                .where(EscalationRecord.status == "open", EscalationRecord.next_due_at <= now)
+                .order_by(EscalationRecord.next_due_at)
+                .limit(limit)
+            )
+        )
+    advanced = 0
+    for escalation_id in ids:
+        try:
+            with db.transaction() as session:
+                query = select(EscalationRecord).where(
+                    EscalationRecord.id == escalation_id,
+                    EscalationRecord.status == "open",
+                    EscalationRecord.next_due_at <= now,
+                )
+                if session.get_bind().dialect.name == "postgresql":
+                    # Another scheduler holding this row is advancing it: leave it to them.
+                    query = query.with_for_update(skip_locked=True)
+                record = session.scalars(query).first()
+                if record is None:
+                    continue
+                before = _state(session, record)
+                policy = parse_policy(record.policy_name, record.policy)
+                decision = advance(
+                    policy,
+                    before,
+                    now,
+                    resolver(session, now),
+                    codes_in_use=codes_in_use(session),
+                    expected_version=record.version,
+                )
+                if decision.is_noop:
+                    continue
+                _apply(session, record, before, decision, now, reach)
+                advanced += 1
+        except StaleDataError:
+            # Another process advanced it between our read and our write: theirs stands.
+            log.info("escalation %s advanced elsewhere; skipped", escalation_id)
+        except DBAPIError as error:
+            # A clash (a deadlock, a code taken meanwhile) rolled this one back whole; it is
+            # still due, so the next sweep, a second from now, tries again.
+            log.warning(
+                "escalation %s not advanced this pass (%s); retrying",
+                escalation_id,
+                type(error.orig).__name__,
+            )
+    return advanced
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an acknowledge, close or escalate-now did, and the words to say back."""
+
+    escalation_id: int | None
+    changed: bool
+    reply: str
+
+
+def act_by_phone(
+    session: Session, phone: str, text: str, now: dt.datetime, reach: Reach
+) -> Outcome | None:
+    """Handle an SMS from a staff phone quoting a reply code; None if it is not a code command."""
+    command = parse_reply(text)
+    if command is None:
+        return None
+    code_query = select(EscalationCode).where(
+        EscalationCode.phone == phone, EscalationCode.active.is_(True)
+    )
+    if command.code is not None:
+        code_query = code_query.where(EscalationCode.code == command.code)
+    # A bare "a" or "c" means the most recent live code this phone was sent.
+    row = session.scalars(code_query.order_by(EscalationCode.id.desc()).limit(1)).first()
+    if row is None:
+        return Outcome(None, False, wording.unknown_code_text(command.code))
+    by = ByPhone(phone, row.code)
+    if command.action == "acknowledge":
+        return acknowledge_escalation(session, row.escalation_id, by, now, reach)
+    return close_escalation(session, row.escalation_id, by, now, reach)
+
+
+def acknowledge_escalation(
+    session: Session, escalation_id: int, by: Responder, now: dt.datetime, reach: Reach
+) -> Outcome:
+    """Someone takes the escalation: it stops everywhere and the others are told who."""
+    record, before = load(session, escalation_id)
+    decision = acknowledge(before, by, now)
+    if decision.is_noop:
+        return _refusal(record, before, decision, code=_code(by))
+    _apply(session, record, before, decision, now, reach)
+    return Outcome(record.id, True, wording.acknowledged_reply_text(_code(by) or record.id))
+
+
+def close_escalation(
+    session: Session, escalation_id: int, by: Responder, now: dt.datetime, reach: Reach
+) -> Outcome:
+    """End the escalation; nothing fires again."""
+    record, before = load(session, escalation_id)
+    decision = close(before, by, now)
+    if decision.is_noop:
+        return _refusal(record, before, decision, code=_code(by))
+    _apply(session, record, before, decision, now, reach)
+    return Outcome(record.id, True, wording.closed_reply_text(_code(by) or record.id))
+
+
+def escalate_escalation_now(
+    session: Session, escalation_id: int, by: Responder, now: dt.datetime, reach: Reach
+) -> Outcome:
+    """Pass it to the next step at once (voice key 5)."""
+    record, before = load(session, escalation_id)
+    policy = parse_policy(record.policy_name, record.policy)
+    decision = escalate_now(
+        policy, before, by, now, resolver(session, now), codes_in_use=codes_in_use(session)
+    )
+    if decision.is_noop:
+        return _refusal(record, before, decision, code=_code(by))
+    _apply(session, record, before, decision, now, reach)
+    return Outcome(record.id, True, wording.voice_confirmation("escalated"))
+
+
+def _code(by: Responder) -> int | None:
+    return by.code if isinstance(by, ByPhone) else None
+
+
+def _refusal(
+    record: EscalationRecord, state: EscalationState, decision: Advance, *, code: int | None
+) -> Outcome:
+    reason = decision.noop_reason
+    shown = code if code is not None else record.id
+    if reason in ("already_acknowledged", "already_closed"):
+        taken_by = record.acknowledged_by or record.closed_by or "a colleague"
+        return Outcome(record.id, False, wording.already_taken_text(shown, taken_by))
+    if reason in ("wrong_phone", "unknown_code"):
+        return Outcome(record.id, False, wording.unknown_code_text(code))
+    return Outcome(record.id, False, f"Resettle crisis line: {shown} is {state.status}.")
+
+
+def load(session: Session, escalation_id: int) -> tuple[EscalationRecord, EscalationState]:
+    record = session.get(EscalationRecord, escalation_id)
+    if record is None:
+        raise NotFound(f"There is no escalation with id {escalation_id}.")
+    return record, _state(session, record)
+
+
+def code_for_phone(session: Session, escalation_id: int, phone: str) -> int | None:
+    """The reply code `phone` holds for this escalation, if it was ever notified."""
+    return session.scalars(
+        select(EscalationCode.code).where(
+            EscalationCode.escalation_id == escalation_id, EscalationCode.phone == phone
+        )
+    ).first()
+
+
+def find(
+    session: Session,
+    *,
+    status: str | None = None,
+    participant_id: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[EscalationRecord], int]:
+    """A page of escalations, newest first, and how many match."""
+    query = select(EscalationRecord)
+    if status is not None:
+        query = query.where(EscalationRecord.status == status)
+    if participant_id is not None:
+        query = query.where(EscalationRecord.participant_id == participant_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(EscalationRecord.opened_at.desc(), EscalationRecord.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return list(rows), total
+
+
+def events(session: Session, escalation_id: int) -> list[EscalationEvent]:
+    """An escalation's events in order."""
+    return list(
+        session.scalars(
+            select(EscalationEvent)
+            .where(EscalationEvent.escalation_id == escalation_id)
+            .order_by(EscalationEvent.id)
+        )
+    )
+
+
+def audit_overdue(db: Database, now: dt.datetime, reach: Reach) -> list[int]:
+    """Report open escalations overdue by more than a minute, once each, to the duty managers."""
+    reported: list[int] = []
+    with db.transaction() as session:
+        overdue = session.scalars(
+            select(EscalationRecord).where(
+                EscalationRecord.status == "open",
+                EscalationRecord.next_due_at < now - OVERDUE_AFTER,
+            )
+        ).all()
+        for record in overdue:
+            already = session.scalars(
+                select(EscalationEvent.id).where(
+                    EscalationEvent.escalation_id == record.id,
+                    EscalationEvent.kind == "overdue",
+                    EscalationEvent.detail["version"].as_integer() == record.version,
+                )
+            ).first()
+            if already is not None:
+                continue
+            late = now - (record.next_due_at or now)
+            log.error("escalation %s is overdue by %s: the scheduler is behind", record.id, late)
+            _event(
+                session,
+                record,
+                now,
+                "overdue",
+                {"version": record.version, "late_seconds": int(late.total_seconds())},
+            )
+            for manager in duty_managers(session):
+                outbox.enqueue_sms(
+                    session,
+                    to=manager.phone,
+                    from_=reach.from_number,
+                    body=(
+                        f"URGENT Resettle crisis line: escalation {record.id} is "
+                        f"{int(late.total_seconds() // 60)} min overdue. Check the scheduler."
+                    ),
+                    purpose="escalation_overdue",
+                    now=now,
+                )
+            reported.append(record.id)
+    return reported

@@ -1,0 +1,287 @@
+"""The escalation engine on a real database: steps fire on time, once, and stop when taken."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from crisisline import escalations as engine
+from crisisline import rota_service, staff
+from crisisline.app import Services
+from crisisline.clock import FakeClock
+from crisisline.escalation_models import EscalationRecord
+from crisisline.models import Delivery, StaffRole
+from escalation import ByOperator
+from tests.conftest import services_of
+
+PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
+WAIT = dt.timedelta(seconds=300)
+
+
+@dataclass
+class Line:
+    svc: Services
+    clock: FakeClock
+    ids: dict[str, int]
+
+
+@pytest.fixture
+def line(app: Flask, clock: FakeClock) -> Line:
+    """Three staff on three weekly rotas called primary, backup and duty-manager."""
+    svc = services_of(app)
+    now = clock.now()
+    ids: dict[str, int] = {}
+    with svc.db.transaction() as session:
+        for name, phone, roles in (
+            ("Amira Okafor", PRIMARY, [StaffRole.ON_CALL]),
+            ("Tom Hughes", BACKUP, [StaffRole.ON_CALL]),
+            ("Priya Natarajan", MANAGER, [StaffRole.DUTY_MANAGER]),
+        ):
+            person = staff.create(
+                session, staff.NewStaff(name, phone, None, roles), actor="t", now=now
+            )
+            ids[phone] = person.id
+        for rota_name, phone in (
+            ("primary", PRIMARY),
+            ("backup", BACKUP),
+            ("duty-manager", MANAGER),
+        ):
+            record = rota_service.create(
+                session,
+                rota_service.NewRota(
+                    name=rota_name,
+                    timezone="Europe/London",
+                    members=[ids[phone]],
+                    shift_length="P7D",
+                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
+                ),
+                actor="t",
+                now=now,
+            )
+            ids[rota_name] = record.id
+        engine.put_policy(
+            session,
+            "test-chain",
+            {
+                "steps": [
+                    {"targets": [{"rota": "primary"}], "channels": ["sms"], "wait_seconds": 300},
+                    {"targets": [{"rota": "backup"}], "channels": ["sms"], "wait_seconds": 300},
+                    {
+                        "targets": [{"rota": "duty-manager"}],
+                        "channels": ["sms"],
+                        "wait_seconds": 300,
+                    },
+                ],
+                "repeat": 0,
+            },
+            actor="t",
+            now=now,
+        )
+    return Line(svc, clock, ids)
+
+
+def _open(line: Line, summary: str = "Missed call from R1001 D. Price at 03:12") -> int:
+    with line.svc.db.transaction() as session:
+        record = engine.open_escalation(
+            session,
+            policy_name="test-chain",
+            subject_type="missed_call",
+            subject_id=None,
+            participant_id=None,
+            summary=summary,
+            now=line.clock.now(),
+            reach=line.svc.reach,
+        )
+        return record.id
+
+
+def _texts(line: Line) -> list[tuple[str, str]]:
+    with line.svc.db.transaction() as session:
+        rows = session.scalars(select(Delivery).order_by(Delivery.id)).all()
+        return [(d.to_number, d.body) for d in rows]
+
+
+def _record(line: Line, escalation_id: int) -> EscalationRecord:
+    with line.svc.db.transaction() as session:
+        return session.get_one(EscalationRecord, escalation_id)
+
+
+def test_each_step_fires_when_the_last_ones_wait_runs_out_and_exhaustion_is_an_incident(
+    line: Line,
+) -> None:
+    escalation_id = _open(line)
+    assert _texts(line) == [
+        (
+            PRIMARY,
+            "Resettle crisis line: Missed call from R1001 D. Price at 03:12. "
+            "Reply 1a to take this, 1c to close.",
+        )
+    ]
+    line.clock.advance(WAIT - dt.timedelta(seconds=1))
+    assert line.svc.sweep_escalations() == 0
+    line.clock.advance(dt.timedelta(seconds=1))
+    assert line.svc.sweep_escalations() == 1
+    assert _texts(line)[-1][0] == BACKUP
+    line.clock.advance(WAIT)
+    line.svc.sweep_escalations()
+    assert _texts(line)[-1][0] == MANAGER
+    line.clock.advance(WAIT)
+    line.svc.sweep_escalations()
+    record = _record(line, escalation_id)
+    assert record.status == "exhausted"
+    to, body = _texts(line)[-1]
+    assert to == MANAGER
+    assert body.startswith("URGENT")
+    line.clock.advance(WAIT)
+    assert line.svc.sweep_escalations() == 0
+    assert len(_texts(line)) == 4
+
+
+def test_a_reply_code_from_the_notified_phone_takes_it_and_the_others_are_told(
+    line: Line,
+) -> None:
+    escalation_id = _open(line)
+    line.clock.advance(WAIT)
+    line.svc.sweep_escalations()  # backup notified too
+    with line.svc.db.transaction() as session:
+        outcome = engine.act_by_phone(session, BACKUP, " 1A ", line.clock.now(), line.svc.reach)
+    assert outcome is not None and outcome.changed
+    assert "you have taken 1" in outcome.reply
+    record = _record(line, escalation_id)
+    assert record.status == "acknowledged"
+    assert record.acknowledged_by == "Tom Hughes"
+    assert record.acknowledged_by_staff_id == line.ids[BACKUP]
+    to, body = _texts(line)[-1]
+    assert to == PRIMARY
+    assert "taken by Tom Hughes" in body
+    line.clock.advance(WAIT * 10)
+    assert line.svc.sweep_escalations() == 0
+
+
+def test_a_code_only_counts_from_the_phone_it_was_sent_to(line: Line) -> None:
+    escalation_id = _open(line)
+    with line.svc.db.transaction() as session:
+        outcome = engine.act_by_phone(session, BACKUP, "1a", line.clock.now(), line.svc.reach)
+    assert outcome is not None and not outcome.changed
+    assert "no open alert 1 for this phone" in outcome.reply
+    assert _record(line, escalation_id).status == "open"
+
+
+def test_text_that_is_not_a_code_is_left_for_the_conversation(line: Line) -> None:
+    _open(line)
+    with line.svc.db.transaction() as session:
+        assert (
+            engine.act_by_phone(session, PRIMARY, "On my way", line.clock.now(), line.svc.reach)
+            is None
+        )
+
+
+def test_closing_by_code_frees_it_and_a_second_reply_says_it_is_taken(line: Line) -> None:
+    escalation_id = _open(line)
+    with line.svc.db.transaction() as session:
+        closed = engine.act_by_phone(session, PRIMARY, "1c", line.clock.now(), line.svc.reach)
+    assert closed is not None and closed.changed
+    assert _record(line, escalation_id).status == "closed"
+    second = _open(line, "Text from R1002 L. Carter")
+    with line.svc.db.transaction() as session:
+        assert engine.code_for_phone(session, second, PRIMARY) == 1  # code 1 reused once freed
+
+
+def test_a_step_whose_rota_has_nobody_is_skipped_at_once(line: Line) -> None:
+    with line.svc.db.transaction() as session:
+        rota_service.add_override(
+            session,
+            line.ids["backup"],
+            rota_service.NewOverride(
+                staff_id=None,
+                start=line.clock.now(),
+                end=line.clock.now() + dt.timedelta(days=1),
+                mode="replace",
+                reason="Tom is ill",
+            ),
+            actor="t",
+            now=line.clock.now(),
+        )
+    escalation_id = _open(line)
+    line.clock.advance(WAIT)
+    line.svc.sweep_escalations()
+    assert _texts(line)[-1][0] == MANAGER  # not the backup's wait: straight on
+    with line.svc.db.transaction() as session:
+        kinds = [e.kind for e in engine.events(session, escalation_id)]
+    assert "step_skipped" in kinds
+    assert "gap" in kinds
+
+
+def test_an_operator_acknowledges_through_the_engine_and_late_acks_are_kept(line: Line) -> None:
+    escalation_id = _open(line)
+    for _ in range(3):
+        line.clock.advance(WAIT)
+        line.svc.sweep_escalations()
+    assert _record(line, escalation_id).status == "exhausted"
+    with line.svc.db.transaction() as session:
+        outcome = engine.acknowledge_escalation(
+            session, escalation_id, ByOperator("token:dashboard"), line.clock.now(), line.svc.reach
+        )
+        kinds = [e.kind for e in engine.events(session, escalation_id)]
+    assert outcome.changed
+    assert "late_acknowledgement" in kinds
+    assert _record(line, escalation_id).acknowledged_by == "token:dashboard"
+
+
+def test_two_sweeps_running_at_once_notify_each_person_exactly_once(line: Line) -> None:
+    opened = [_open(line, f"Missed call {n}") for n in range(20)]
+    line.clock.advance(WAIT)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def sweep() -> None:
+        try:
+            barrier.wait()
+            line.svc.sweep_escalations()
+        except BaseException as error:  # a failure in a thread must fail the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    to_backup = [body for to, body in _texts(line) if to == BACKUP]
+    assert len(to_backup) == len(opened)
+    assert len(set(to_backup)) == len(opened)
+
+
+def test_the_auditor_reports_an_overdue_escalation_once_to_the_duty_manager(line: Line) -> None:
+    escalation_id = _open(line)
+    line.clock.advance(WAIT + dt.timedelta(seconds=61))  # the scheduler has not swept
+    assert line.svc.audit_escalations() == [escalation_id]
+    assert line.svc.audit_escalations() == []
+    to, body = _texts(line)[-1]
+    assert to == MANAGER
+    assert "overdue" in body
+
+
+def test_an_edited_policy_does_not_reshape_a_running_escalation(line: Line) -> None:
+    escalation_id = _open(line)
+    with line.svc.db.transaction() as session:
+        engine.put_policy(
+            session,
+            "test-chain",
+            {
+                "steps": [
+                    {"targets": [{"rota": "duty-manager"}], "channels": ["sms"], "wait_seconds": 60}
+                ]
+            },
+            actor="t",
+            now=line.clock.now(),
+        )
+    line.clock.advance(WAIT)
+    line.svc.sweep_escalations()
+    assert _texts(line)[-1][0] == BACKUP
+    assert _record(line, escalation_id).policy_name == "test-chain"
