@@ -155,7 +155,12 @@ class Contact(Base):
     # Twilio retries webhooks; the unique SID is what makes a repeated delivery change nothing.
     twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     started_at: Mapped[dt.datetime]
+    answered_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None]
+    # Calls: how long the call lasted, and how long the caller waited before an answer or
+    # before giving up (an abandoned call's wait is what a review needs to see).
+    duration_seconds: Mapped[int | None]
+    wait_seconds: Mapped[int | None]
     outcome: Mapped[str | None] = mapped_column(String(40))
     participant_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
     handled_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
