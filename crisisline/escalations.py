@@ -76,6 +76,35 @@ class Reach:
         return f"{self.base_url}/webhooks/escalations/{escalation_id}/call"
 
 
+@dataclass(frozen=True)
+class OutgoingText:
+    """One SMS to send; `verbatim` keeps a participant's own words exactly as they wrote them."""
+
+    body: str
+    verbatim: bool = False
+
+
+NotificationTexts = Callable[[Session, "EscalationRecord", int], list[OutgoingText]]
+_notification_texts: dict[str, NotificationTexts] = {}
+
+
+def register_notification_texts(subject_type: str, texts: NotificationTexts) -> None:
+    """Let a kind of subject (an SMS conversation, say) write its own notification texts.
+
+    `texts(session, escalation, code)` returns the SMS to send each person a step notifies;
+    the default is one text with the summary and the reply codes.
+    """
+    _notification_texts[subject_type] = texts
+
+
+def notification_texts(session: Session, record: EscalationRecord, code: int) -> list[OutgoingText]:
+    """What a notified person is texted for this escalation."""
+    custom = _notification_texts.get(record.subject_type)
+    if custom is not None:
+        return custom(session, record, code)
+    return [OutgoingText(wording.notification_text(record.summary, code))]
+
+
 # ---- policies -----------------------------------------------------------------------------
 
 
@@ -300,14 +329,16 @@ def _apply(
     session.flush()
     for note in decision.notifications:
         if note.channel == "sms":
-            outbox.enqueue_sms(
-                session,
-                to=note.recipient.phone,
-                from_=reach.from_number,
-                body=wording.notification_text(record.summary, note.code),
-                purpose=PURPOSE,
-                now=now,
-            )
+            for text_ in notification_texts(session, record, note.code):
+                outbox.enqueue_sms(
+                    session,
+                    to=note.recipient.phone,
+                    from_=reach.from_number,
+                    body=text_.body,
+                    purpose=PURPOSE,
+                    now=now,
+                    verbatim=text_.verbatim,
+                )
         else:
             outbox.enqueue_call(
                 session,
