@@ -99,10 +99,11 @@ def demo_command() -> None:
     svc = services()
     with svc.db.transaction() as session:
         result = demo.seed(session, now=svc.clock.now())
-    if result.staff_added or result.participants_added:
+    if result.staff_added or result.participants_added or result.rotas_added:
         click.echo(
-            f"Seeded demo data: {result.staff_added} staff and "
-            f"{result.participants_added} participants (Ofcom drama numbers, invented names)."
+            f"Seeded demo data: {result.staff_added} staff, "
+            f"{result.participants_added} participants and {result.rotas_added} rotas "
+            "(Ofcom drama numbers, invented names)."
         )
     else:
         click.echo("Demo data already present; nothing added.")

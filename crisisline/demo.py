@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crisisline import participants, staff
+from crisisline import participants, rota_service, staff
 from crisisline.models import Participant, RiskLevel, Staff, StaffRole
+from crisisline.rota_models import RotaRecord
 
 ACTOR = "demo"
 
@@ -49,12 +50,32 @@ DEMO_PARTICIPANTS = (
 )
 
 
+# (name, members by email, shift length, first handoff in local time): a 24-hour line with a
+# primary and a backup 12-hour rota handing over at 08:00 and 20:00, and a weekly duty manager.
+DEMO_ROTAS = (
+    (
+        "primary",
+        ["amira.okafor@example.org", "tom.hughes@example.org"],
+        "PT12H",
+        dt.datetime(2026, 1, 5, 8, 0),
+    ),
+    (
+        "backup",
+        ["tom.hughes@example.org", "amira.okafor@example.org"],
+        "PT12H",
+        dt.datetime(2026, 1, 5, 8, 0),
+    ),
+    ("duty-manager", ["priya.natarajan@example.org"], "P7D", dt.datetime(2026, 1, 5, 9, 0)),
+)
+
+
 @dataclass(frozen=True)
 class DemoResult:
     """How many demo records this run added."""
 
     staff_added: int
     participants_added: int
+    rotas_added: int = 0
 
 
 def seed(session: Session, *, now: dt.datetime) -> DemoResult:
@@ -85,4 +106,22 @@ def seed(session: Session, *, now: dt.datetime) -> DemoResult:
             now=now,
         )
         participants_added += 1
-    return DemoResult(staff_added, participants_added)
+    rotas_added = 0
+    for rota_name, emails, length, first in DEMO_ROTAS:
+        if session.scalars(select(RotaRecord).where(RotaRecord.name == rota_name)).first():
+            continue
+        members = [m.id for m in (staff.find_by_email(session, e) for e in emails) if m]
+        rota_service.create(
+            session,
+            rota_service.NewRota(
+                name=rota_name,
+                timezone="Europe/London",
+                members=members,
+                shift_length=length,
+                first_handoff=first,
+            ),
+            actor=ACTOR,
+            now=now,
+        )
+        rotas_added += 1
+    return DemoResult(staff_added, participants_added, rotas_added)

@@ -55,7 +55,7 @@ def test_demo_seeds_once_says_so_and_uses_only_drama_numbers(
     app: Flask, runner: FlaskCliRunner
 ) -> None:
     first = runner.invoke(args=["demo"])
-    assert "Seeded demo data: 5 staff and 3 participants" in first.output
+    assert "Seeded demo data: 5 staff, 3 participants and 3 rotas" in first.output
     second = runner.invoke(args=["demo"])
     assert "already present" in second.output
     assert _count(app, Staff) == 5
@@ -166,3 +166,26 @@ def test_a_file_missing_columns_is_refused_before_any_row(
     assert result.exit_code == 1
     assert "line 1: missing column(s): phone, email, roles, active" in result.stderr
     assert _count(app, Staff) == 0
+
+
+def test_demo_rotas_put_two_different_people_on_primary_and_backup_at_all_hours(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    import datetime as dt
+
+    from crisisline import rota_service
+
+    runner.invoke(args=["demo"])
+    with services_of(app).db.transaction() as session:
+        ids = {
+            name: rota_service.find_by_name(session, name).id
+            for name in ("primary", "backup", "duty-manager")
+        }
+        start = services_of(app).clock.now()
+        for hour in range(0, 48, 5):
+            at = start + dt.timedelta(hours=hour)
+            primary = rota_service.on_call(session, ids["primary"], at).staff
+            backup = rota_service.on_call(session, ids["backup"], at).staff
+            manager = rota_service.on_call(session, ids["duty-manager"], at).staff
+            assert len(primary) == len(backup) == len(manager) == 1
+            assert primary[0].id != backup[0].id
