@@ -25,6 +25,13 @@ class CrisisMessages:
     fallback_spoken: str
     connecting_fallback: str
     fallback_sms: str
+    voicemail_prompt: str = ""
+    voicemail_thanks: str = ""
+    screening: str = "Crisis line call from {caller}. Press 1 to accept the call."
+    screening_missed: str = ""
+    ring_timeout_seconds: int = 20
+    max_wait_seconds: int = 90
+    voicemail_max_seconds: int = 120
 
 
 def load(path: Path = DEFAULT_PATH) -> CrisisMessages:
@@ -40,6 +47,14 @@ def load(path: Path = DEFAULT_PATH) -> CrisisMessages:
             raise CrisisMessagesError(f"{path}: [{section}] {key} must be a non-empty string")
         return " ".join(value.split())
 
+    def seconds(key: str, low: int, high: int) -> int:
+        value = data.get("calls", {}).get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise CrisisMessagesError(
+                f"{path}: [calls] {key} must be a whole number of seconds from {low} to {high}"
+            )
+        return value
+
     messages = CrisisMessages(
         language=text("voice", "language"),
         voice=text("voice", "voice"),
@@ -47,7 +62,16 @@ def load(path: Path = DEFAULT_PATH) -> CrisisMessages:
         fallback_spoken=text("voice", "fallback"),
         connecting_fallback=text("voice", "connecting_fallback"),
         fallback_sms=text("sms", "fallback"),
+        voicemail_prompt=text("voice", "voicemail_prompt"),
+        voicemail_thanks=text("voice", "voicemail_thanks"),
+        screening=text("voice", "screening"),
+        screening_missed=text("voice", "screening_missed"),
+        ring_timeout_seconds=seconds("ring_timeout_seconds", 5, 60),
+        max_wait_seconds=seconds("max_wait_seconds", 20, 600),
+        voicemail_max_seconds=seconds("voicemail_max_seconds", 10, 600),
     )
+    if "{caller}" not in messages.screening:
+        raise CrisisMessagesError(f"{path}: [voice] screening must contain {{caller}}")
     if not is_gsm7(messages.fallback_sms):
         raise CrisisMessagesError(f"{path}: [sms] fallback must use only GSM-7 characters")
     if not messages.voice.startswith(("Polly.", "Google.")) or not messages.language.startswith(

@@ -101,9 +101,13 @@ def test_shipped_messages_never_tell_people_to_text_samaritans() -> None:
 
 def test_a_messages_file_with_a_non_gsm7_text_stops_start_up(tmp_path: Path) -> None:
     bad = tmp_path / "crisis_line.toml"
+    shipped = load()
     bad.write_text(
         '[voice]\nlanguage = "en-GB"\nvoice = "Polly.Amy"\ngreeting = "Hello"\n'
-        'fallback = "Call 999"\nconnecting_fallback = "Hold"\n'
+        'fallback = "Call 999"\nconnecting_fallback = "Hold"\nvoicemail_prompt = "Speak"\n'
+        'voicemail_thanks = "Thanks"\nscreening = "Call from {caller}"\nscreening_missed = "Bye"\n'
+        f"[calls]\nring_timeout_seconds = {shipped.ring_timeout_seconds}\n"
+        "max_wait_seconds = 90\nvoicemail_max_seconds = 120\n"
         '[sms]\nfallback = "Call 999 \\u2014 now"\n'
     )
     with pytest.raises(CrisisMessagesError, match="GSM-7"):
