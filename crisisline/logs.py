@@ -61,6 +61,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # APScheduler logs every run of every job at INFO: once a second, that drowns the rest.
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    # The twilio client logs every request at INFO: noise, and a risk of carrying details.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     # Werkzeug and gunicorn add their own handlers; filter theirs too.
     for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
         for existing in logging.getLogger(name).handlers:

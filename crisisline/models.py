@@ -279,5 +279,6 @@ __all__ = [
     "StaffRole",
     "StaffRoleAssignment",
 ]
+from crisisline import call_models as call_models  # noqa: E402  (registers the live call table)
 from crisisline import escalation_models as escalation_models  # noqa: E402  (registers the escalation tables)
 from crisisline import rota_models as rota_models  # noqa: E402  (registers the rota tables on Base.metadata)

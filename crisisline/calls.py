@@ -1,0 +1,405 @@
+"""Crisis calls: ring the on-call chain, trust only a screened keypress, fall back safely.
+
+The webhooks ask this module what to do next and render its answer as TwiML:
+
+- `receive_call`: a call arrives; record it once per CallSid and ring the first step;
+- `screen` / `accept`: the staff member who picked up heard who is calling and pressed 1;
+- `dial_finished`: the Dial ended; answered (by a press, never by Twilio's word alone), the
+  next step, or the fallback message and a voicemail;
+- `voicemail_left`, `call_ended`: the end of the call, opening a missed-call escalation once
+  whenever nobody took it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crisisline import contacts, escalations, participants, phones
+from crisisline.call_models import LiveCall
+from crisisline.crisis_messages import CrisisMessages
+from crisisline.errors import NotFound
+from crisisline.escalation_models import EscalationRecord
+from crisisline.escalations import Reach
+from crisisline.models import Channel, Contact, Direction, Participant, Staff
+from escalation import ByOperator, Recipient
+
+log = logging.getLogger(__name__)
+
+CRISIS_POLICY = "crisis-call"
+MISSED_POLICY = "missed-call"
+MAX_NUMBERS_PER_DIAL = 10  # Twilio rings at most ten <Number>s at once
+MIN_RING_SECONDS = 5
+
+Outcome = Literal["ringing", "answered", "missed", "voicemail", "abandoned"]
+
+
+@dataclass(frozen=True)
+class Ring:
+    """Ring these staff phones at once, for `timeout` seconds."""
+
+    recipients: tuple[Recipient, ...]
+    timeout: int
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """What the caller's call does next."""
+
+    call_id: int
+    action: Literal["ring", "fallback", "done", "staff_menu"]
+    ring: Ring | None = None
+    menu: tuple[CallBackChoice, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class CallBackChoice:
+    """One missed call a staff member can return through the line."""
+
+    escalation_id: int
+    label: str
+    number: str
+    recording_url: str | None
+
+
+def caller_label(participant: Participant | None) -> str:
+    """How a staff member hears the caller announced: first name and reference, or unknown."""
+    if participant is None:
+        return "an unknown caller"
+    first = participant.name.split()[0] if participant.name.split() else participant.reference
+    return f"{first}, {participant.reference}"
+
+
+def _who(participant: Participant | None, number: str | None) -> str:
+    if participant is not None:
+        parts = participant.name.split()
+        short = f"{parts[0][0]}. {parts[-1]}" if len(parts) > 1 else participant.name
+        return f"{participant.reference} {short}"
+    return number or "a withheld number"
+
+
+def receive_call(
+    session: Session,
+    *,
+    call_sid: str,
+    from_raw: str | None,
+    to_raw: str | None,
+    now: dt.datetime,
+    region: str,
+    messages: CrisisMessages,
+) -> CallPlan:
+    """A call to the crisis number: record it once and decide the first thing it does."""
+    caller = phones.caller_number(from_raw, region)
+    staff = _active_staff_by_phone(session, caller) if caller else None
+    participant = participants.find_by_phone(session, caller) if caller else None
+    to_number = phones.caller_number(to_raw, region)
+    contact, created = contacts.record(
+        session,
+        channel=Channel.VOICE,
+        direction=Direction.INBOUND,
+        from_number=caller,
+        to_number=to_number,
+        twilio_sid=call_sid,
+        started_at=now,
+        participant_id=participant.id if participant else None,
+        outcome="ringing" if staff is None else "staff_call",
+        handled_by_staff_id=staff.id if staff else None,
+    )
+    live = session.scalars(select(LiveCall).where(LiveCall.call_sid == call_sid)).first()
+    if live is not None and not created:
+        # Twilio delivered the same webhook again: answer as the call stands, change nothing.
+        return _current_plan(session, live, now, messages)
+    live = LiveCall(
+        call_sid=call_sid,
+        contact_id=contact.id,
+        kind="staff" if staff is not None else "crisis",
+        step_index=-1,
+        loop=0,
+        ringing=[],
+        started_at=now,
+        updated_at=now,
+        detail={},
+    )
+    session.add(live)
+    session.flush()
+    if staff is not None:
+        return CallPlan(live.id, "staff_menu", menu=tuple(call_back_choices(session)))
+    return _next(session, live, contact, now, messages)
+
+
+def _current_plan(
+    session: Session, live: LiveCall, now: dt.datetime, messages: CrisisMessages
+) -> CallPlan:
+    if live.kind == "staff":
+        return CallPlan(live.id, "staff_menu", menu=tuple(call_back_choices(session)))
+    if live.accepted_staff_id is not None:
+        return CallPlan(live.id, "done")
+    if live.fallback_at is not None or not live.ringing:
+        return CallPlan(live.id, "fallback")
+    recipients = tuple(Recipient(s.id, s.phone) for s in _staff(session, live.ringing) if s.active)
+    return CallPlan(live.id, "ring", ring=Ring(recipients, _ring_timeout(live, now, messages)))
+
+
+def _staff(session: Session, ids: list[int]) -> list[Staff]:
+    return [s for s in (session.get(Staff, i) for i in ids) if s is not None]
+
+
+def _active_staff_by_phone(session: Session, phone: str) -> Staff | None:
+    return session.scalars(
+        select(Staff).where(Staff.phone == phone, Staff.active.is_(True))
+    ).first()
+
+
+def _ring_timeout(live: LiveCall, now: dt.datetime, messages: CrisisMessages) -> int:
+    remaining = messages.max_wait_seconds - (now - live.started_at).total_seconds()
+    return int(max(MIN_RING_SECONDS, min(messages.ring_timeout_seconds, remaining)))
+
+
+def _next(
+    session: Session, live: LiveCall, contact: Contact, now: dt.datetime, messages: CrisisMessages
+) -> CallPlan:
+    """Ring the next step that reaches anyone, or fall back when the chain or the wait runs out."""
+    waited = (now - live.started_at).total_seconds()
+    if waited + MIN_RING_SECONDS <= messages.max_wait_seconds:
+        policy, _ = escalations.get_policy(session, CRISIS_POLICY)
+        resolve = escalations.resolver(session, now)
+        step, loop = live.step_index, live.loop
+        for _ in range(len(policy.steps) * policy.loops):
+            step += 1
+            if step >= len(policy.steps):
+                step, loop = 0, loop + 1
+            if loop >= policy.loops:
+                break
+            reached: list[Recipient] = []
+            for target in policy.steps[step].targets:
+                for recipient in resolve(target):
+                    if all(recipient.phone != other.phone for other in reached):
+                        reached.append(recipient)
+            if not reached:
+                # Nobody on call for this step: ring the next one now, never nobody.
+                log.warning("crisis call %s: step %s reaches nobody; skipped", live.id, step)
+                continue
+            live.step_index, live.loop = step, loop
+            live.ringing = [r.staff_id for r in reached[:MAX_NUMBERS_PER_DIAL]]
+            live.updated_at = now
+            ring = Ring(tuple(reached[:MAX_NUMBERS_PER_DIAL]), _ring_timeout(live, now, messages))
+            return CallPlan(live.id, "ring", ring=ring)
+    live.fallback_at = live.fallback_at or now
+    live.ringing = []
+    live.updated_at = now
+    contact.outcome = "missed"
+    contact.wait_seconds = int(waited)
+    return CallPlan(live.id, "fallback")
+
+
+def screening_text(session: Session, call_id: int, messages: CrisisMessages) -> str:
+    """What the staff member who picked up hears before pressing 1."""
+    live = session.get(LiveCall, call_id)
+    contact = session.get(Contact, live.contact_id) if live else None
+    participant = (
+        session.get(Participant, contact.participant_id)
+        if contact and contact.participant_id
+        else None
+    )
+    return messages.screening.format(caller=caller_label(participant))
+
+
+def accept(session: Session, call_id: int, staff_id: int, now: dt.datetime) -> bool:
+    """The staff member pressed 1: the call is theirs. False if someone else already has it."""
+    live = session.get(LiveCall, call_id)
+    if live is None:
+        raise NotFound(f"There is no live call {call_id}.")
+    if live.accepted_staff_id is not None:
+        return live.accepted_staff_id == staff_id
+    if staff_id not in live.ringing:
+        # Only someone this call rang can accept it.
+        return False
+    live.accepted_staff_id = staff_id
+    live.accepted_at = now
+    live.updated_at = now
+    contact = session.get_one(Contact, live.contact_id)
+    contact.answered_at = now
+    contact.handled_by_staff_id = staff_id
+    contact.outcome = "answered"
+    contact.wait_seconds = int((now - live.started_at).total_seconds())
+    return True
+
+
+def dial_finished(
+    session: Session, call_sid: str, now: dt.datetime, messages: CrisisMessages
+) -> CallPlan:
+    """The Dial ended: done if someone accepted, otherwise the next step or the fallback."""
+    live = _live(session, call_sid)
+    if live.accepted_staff_id is not None:
+        return CallPlan(live.id, "done")
+    if live.fallback_at is not None:
+        return CallPlan(live.id, "fallback")
+    contact = session.get_one(Contact, live.contact_id)
+    return _next(session, live, contact, now, messages)
+
+
+def voicemail_left(
+    session: Session,
+    call_sid: str,
+    *,
+    recording_url: str | None,
+    duration_seconds: int | None,
+    now: dt.datetime,
+    reach: Reach,
+    zone: dt.tzinfo,
+) -> None:
+    """The caller left a message: keep its link and make sure someone calls back."""
+    live = _live(session, call_sid)
+    contact = session.get_one(Contact, live.contact_id)
+    if recording_url:
+        contact.recording_url = recording_url[:500]
+        contact.outcome = "voicemail"
+        live.detail = {**live.detail, "voicemail_seconds": duration_seconds}
+    _open_missed(session, live, contact, now, reach, zone)
+
+
+def call_ended(
+    session: Session,
+    call_sid: str,
+    *,
+    status: str,
+    duration_seconds: int | None,
+    now: dt.datetime,
+    reach: Reach,
+    zone: dt.tzinfo,
+) -> None:
+    """The final status callback: complete the contact once, whatever order things arrived in."""
+    live = session.scalars(select(LiveCall).where(LiveCall.call_sid == call_sid)).first()
+    if live is None:
+        contact = contacts.by_sid(session, call_sid)
+        if contact is not None and contact.ended_at is None:
+            contact.ended_at = now
+            contact.duration_seconds = duration_seconds
+        return
+    contact = session.get_one(Contact, live.contact_id)
+    if contact.ended_at is None:
+        contact.ended_at = now
+        contact.duration_seconds = duration_seconds
+    if live.kind != "crisis" or live.accepted_staff_id is not None:
+        return
+    if contact.outcome in (None, "ringing"):
+        # The caller hung up while the line was still ringing staff.
+        contact.outcome = "abandoned"
+        contact.wait_seconds = int((now - live.started_at).total_seconds())
+    _open_missed(session, live, contact, now, reach, zone)
+
+
+def _open_missed(
+    session: Session,
+    live: LiveCall,
+    contact: Contact,
+    now: dt.datetime,
+    reach: Reach,
+    zone: dt.tzinfo,
+) -> None:
+    if live.missed_escalation_id is not None or live.accepted_staff_id is not None:
+        return
+    participant = (
+        session.get(Participant, contact.participant_id) if contact.participant_id else None
+    )
+    at = contact.started_at.astimezone(zone).strftime("%H:%M")
+    summary = f"Missed call from {_who(participant, contact.from_number)} at {at}"
+    if contact.recording_url:
+        summary += ", voicemail left (call the line to hear it)"
+    elif contact.outcome == "abandoned":
+        summary += f", hung up after {contact.wait_seconds or 0}s"
+    record = escalations.open_escalation(
+        session,
+        policy_name=MISSED_POLICY,
+        subject_type="missed_call",
+        subject_id=contact.id,
+        participant_id=contact.participant_id,
+        summary=summary,
+        now=now,
+        reach=reach,
+    )
+    live.missed_escalation_id = record.id
+    live.updated_at = now
+
+
+def _live(session: Session, call_sid: str) -> LiveCall:
+    live = session.scalars(select(LiveCall).where(LiveCall.call_sid == call_sid)).first()
+    if live is None:
+        raise NotFound(f"There is no live call with that CallSid ({call_sid[:6]}...).")
+    return live
+
+
+# ---- calling back through the crisis line ---------------------------------------------------
+
+
+def call_back_choices(session: Session, limit: int = 5) -> list[CallBackChoice]:
+    """Missed calls still waiting for a call-back, newest first, that have a number to ring."""
+    rows = session.execute(
+        select(EscalationRecord, Contact)
+        .join(Contact, Contact.id == EscalationRecord.subject_id)
+        .where(
+            EscalationRecord.subject_type == "missed_call",
+            EscalationRecord.status.in_(("open", "exhausted", "acknowledged")),
+            Contact.from_number.is_not(None),
+        )
+        .order_by(EscalationRecord.opened_at.desc())
+        .limit(limit)
+    ).all()
+    choices = []
+    for record, contact in rows:
+        participant = (
+            session.get(Participant, contact.participant_id) if contact.participant_id else None
+        )
+        choices.append(
+            CallBackChoice(
+                escalation_id=record.id,
+                label=caller_label(participant) if participant else "an unknown caller",
+                number=contact.from_number or "",
+                recording_url=contact.recording_url,
+            )
+        )
+    return choices
+
+
+def start_call_back(
+    session: Session,
+    call_sid: str,
+    choice: CallBackChoice,
+    *,
+    now: dt.datetime,
+    reach: Reach,
+) -> Contact:
+    """A staff member returns a missed call through the line: record it and take the escalation."""
+    live = _live(session, call_sid)
+    staff_contact = session.get_one(Contact, live.contact_id)
+    staff_id = staff_contact.handled_by_staff_id
+    staff = session.get(Staff, staff_id) if staff_id else None
+    missed = session.get(EscalationRecord, choice.escalation_id)
+    participant_id = missed.participant_id if missed else None
+    outbound, _ = contacts.record(
+        session,
+        channel=Channel.VOICE,
+        direction=Direction.OUTBOUND,
+        from_number=reach.from_number,
+        to_number=choice.number,
+        twilio_sid=None,
+        started_at=now,
+        participant_id=participant_id,
+        outcome="call_back",
+        handled_by_staff_id=staff_id,
+    )
+    if missed is not None and missed.status in ("open", "exhausted"):
+        escalations.acknowledge_escalation(
+            session,
+            missed.id,
+            ByOperator(staff.name if staff else "staff call-back"),
+            now,
+            reach,
+        )
+    live.detail = {**live.detail, "call_back_contact_id": outbound.id}
+    return outbound

@@ -1,0 +1,280 @@
+"""Crisis calls: voice webhooks. Each checks the signature, asks crisisline.calls, answers TwiML.
+
+Every handler that a caller's call passes through fails safe: if anything goes wrong (the
+database is down, a bug), the caller hears the crisis numbers, and FALLBACK_NUMBER is dialled
+where one is set. A caller never meets silence or Twilio's stock error message.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+from flask import Blueprint, Response, request
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from crisisline import calls
+from crisisline.app import Services, services
+from webhooks.fallback import fail_safe_voice, twiml
+from webhooks.forms import FormError, optional_int, required
+from webhooks.security import signed_by_twilio
+
+blueprint = Blueprint("voice_webhooks", __name__, url_prefix="/webhooks/voice")
+log = logging.getLogger(__name__)
+SCREEN_TIMEOUT_SECONDS = 10
+
+
+def fail_safe(view: Callable[[], Response]) -> Callable[[], Response]:
+    """Answer with the fail-safe TwiML if the handler raises anything at all."""
+
+    @functools.wraps(view)
+    def wrapper() -> Response:
+        try:
+            return view()
+        except Exception:
+            # Logged without the form: it carries the caller's number.
+            log.exception("voice webhook %s failed; answering with the fail-safe", request.path)
+            return twiml(fail_safe_voice())
+
+    return wrapper
+
+
+def _say(response: VoiceResponse | Dial, text: str, svc: Services) -> None:
+    response.say(text, voice=svc.messages.voice, language=svc.messages.language)
+
+
+def _render(plan: calls.CallPlan, svc: Services, response: VoiceResponse) -> VoiceResponse:
+    if plan.action == "ring" and plan.ring is not None:
+        dial = response.dial(
+            action=svc.url("/webhooks/voice/dial"),
+            method="POST",
+            timeout=plan.ring.timeout,
+            # The crisis number, never a staff phone, is what anyone on the call sees.
+            caller_id=svc.settings.crisis_line_number,
+            answer_on_bridge=True,
+        )
+        for recipient in plan.ring.recipients:
+            dial.number(
+                recipient.phone,
+                url=svc.url(
+                    f"/webhooks/voice/screen?call={plan.call_id}&staff={recipient.staff_id}"
+                ),
+                method="POST",
+            )
+        return response
+    if plan.action == "fallback":
+        messages = svc.messages
+        _say(response, messages.fallback_spoken, svc)
+        _say(response, messages.voicemail_prompt, svc)
+        response.record(
+            action=svc.url("/webhooks/voice/voicemail"),
+            method="POST",
+            max_length=messages.voicemail_max_seconds,
+            play_beep=True,
+            timeout=10,
+        )
+        # Nothing recorded (the caller stayed silent): say the numbers once more, then end.
+        _say(response, messages.fallback_spoken, svc)
+        response.hangup()
+        return response
+    if plan.action == "staff_menu":
+        return _staff_menu(plan, svc, response)
+    response.hangup()
+    return response
+
+
+@blueprint.post("")
+@signed_by_twilio
+@fail_safe
+def incoming_call() -> Response:
+    """A call to the crisis number: greet, then ring the first step of the crisis-call chain."""
+    svc = services()
+    with svc.db.transaction() as session:
+        plan = calls.receive_call(
+            session,
+            call_sid=required("CallSid"),
+            from_raw=request.form.get("From"),
+            to_raw=request.form.get("To"),
+            now=svc.clock.now(),
+            region=svc.settings.default_region,
+            messages=svc.messages,
+        )
+    response = VoiceResponse()
+    if plan.action != "staff_menu":
+        _say(response, svc.messages.greeting, svc)
+    return twiml(_render(plan, svc, response))
+
+
+@blueprint.post("/screen")
+@signed_by_twilio
+def screen() -> Response:
+    """On the staff leg: say who is calling and wait for 1. No key or any other key hangs up."""
+    svc = services()
+    response = VoiceResponse()
+    try:
+        call_id, staff_id = _call_and_staff()
+    except FormError:
+        response.hangup()
+        return twiml(response)
+    try:
+        with svc.db.transaction() as session:
+            text = calls.screening_text(session, call_id, svc.messages)
+    except Exception:
+        log.exception("screening: could not look up call %s", call_id)
+        text = svc.messages.screening.format(caller="a caller")
+    gather = response.gather(
+        num_digits=1,
+        action=svc.url(f"/webhooks/voice/screen/answer?call={call_id}&staff={staff_id}"),
+        method="POST",
+        timeout=SCREEN_TIMEOUT_SECONDS,
+    )
+    _say(gather, text, svc)
+    # A voicemail or a missed press must never be bridged: end the staff leg explicitly.
+    _say(response, svc.messages.screening_missed, svc)
+    response.hangup()
+    return twiml(response)
+
+
+@blueprint.post("/screen/answer")
+@signed_by_twilio
+def screen_answer() -> Response:
+    """1 accepts: recorded by the service, then the TwiML ends and Twilio bridges the call."""
+    svc = services()
+    response = VoiceResponse()
+    try:
+        call_id, staff_id = _call_and_staff()
+    except FormError:
+        response.hangup()
+        return twiml(response)
+    if request.form.get("Digits", "").strip() != "1":
+        _say(response, svc.messages.screening_missed, svc)
+        response.hangup()
+        return twiml(response)
+    try:
+        with svc.db.transaction() as session:
+            accepted = calls.accept(session, call_id, staff_id, svc.clock.now())
+    except Exception:
+        # A person pressed 1: connecting them to the caller is safer than refusing because the
+        # record could not be written. The Dial action will not know; the log says why.
+        log.exception("screening: could not record acceptance of call %s", call_id)
+        accepted = True
+    if not accepted:
+        _say(response, "Someone else has taken this call. Goodbye.", svc)
+        response.hangup()
+    return twiml(response)
+
+
+@blueprint.post("/dial")
+@signed_by_twilio
+@fail_safe
+def dial_finished() -> Response:
+    """The Dial ended: finished if someone accepted, else the next step or the fallback."""
+    svc = services()
+    with svc.db.transaction() as session:
+        plan = calls.dial_finished(session, required("CallSid"), svc.clock.now(), svc.messages)
+    return twiml(_render(plan, svc, VoiceResponse()))
+
+
+@blueprint.post("/voicemail")
+@signed_by_twilio
+@fail_safe
+def voicemail() -> Response:
+    """The caller's message is saved: open the missed-call escalation and thank them."""
+    svc = services()
+    recording_url = request.form.get("RecordingUrl", "").strip() or None
+    with svc.db.transaction() as session:
+        calls.voicemail_left(
+            session,
+            required("CallSid"),
+            recording_url=recording_url,
+            duration_seconds=optional_int("RecordingDuration"),
+            now=svc.clock.now(),
+            reach=svc.reach,
+            zone=svc.settings.zone,
+        )
+    response = VoiceResponse()
+    _say(response, svc.messages.voicemail_thanks, svc)
+    response.hangup()
+    return twiml(response)
+
+
+@blueprint.post("/status")
+@signed_by_twilio
+def status() -> Response | tuple[dict[str, str], int]:
+    """The call's status callback: complete the contact once and chase a call nobody took."""
+    svc = services()
+    try:
+        call_sid = required("CallSid")
+        call_status = required("CallStatus")
+        duration = optional_int("CallDuration")
+    except FormError as error:
+        return {"message": error.message, "field": error.field}, 422
+    if call_status in ("completed", "busy", "failed", "no-answer", "canceled"):
+        with svc.db.transaction() as session:
+            calls.call_ended(
+                session,
+                call_sid,
+                status=call_status,
+                duration_seconds=duration,
+                now=svc.clock.now(),
+                reach=svc.reach,
+                zone=svc.settings.zone,
+            )
+    return Response(status=204)
+
+
+# ---- a staff member calling the line to call someone back -----------------------------------
+
+
+def _staff_menu(plan: calls.CallPlan, svc: Services, response: VoiceResponse) -> VoiceResponse:
+    if not plan.menu:
+        _say(response, "Resettle crisis line. There are no missed calls to return. Goodbye.", svc)
+        response.hangup()
+        return response
+    gather = response.gather(
+        num_digits=1,
+        action=svc.url(f"/webhooks/voice/call-back?call={plan.call_id}"),
+        method="POST",
+        timeout=10,
+    )
+    lines = [f"Press {n} to call back {c.label}." for n, c in enumerate(plan.menu, start=1)]
+    _say(gather, "Resettle crisis line. " + " ".join(lines), svc)
+    _say(response, "No choice made. Goodbye.", svc)
+    response.hangup()
+    return response
+
+
+@blueprint.post("/call-back")
+@signed_by_twilio
+@fail_safe
+def call_back() -> Response:
+    """Connect the staff member to the missed caller they chose, showing the crisis number."""
+    svc = services()
+    response = VoiceResponse()
+    digit = request.form.get("Digits", "").strip()[:1]
+    with svc.db.transaction() as session:
+        menu = calls.call_back_choices(session)
+        index = int(digit) - 1 if digit.isdigit() else -1
+        if not 0 <= index < len(menu):
+            _say(response, "That is not one of the choices. Goodbye.", svc)
+            response.hangup()
+            return twiml(response)
+        choice = menu[index]
+        calls.start_call_back(
+            session, required("CallSid"), choice, now=svc.clock.now(), reach=svc.reach
+        )
+    if choice.recording_url:
+        _say(response, "Their message:", svc)
+        response.play(choice.recording_url)
+    _say(response, f"Calling {choice.label} now.", svc)
+    response.dial(choice.number, caller_id=svc.settings.crisis_line_number, answer_on_bridge=True)
+    return twiml(response)
+
+
+def _call_and_staff() -> tuple[int, int]:
+    call = request.args.get("call", "")
+    staff = request.args.get("staff", "")
+    if not (call.isdigit() and staff.isdigit()):
+        raise FormError("call", "the screening URL names no call or staff member")
+    return int(call), int(staff)
