@@ -110,10 +110,11 @@ def receive_call(
         outcome="ringing" if staff is None else "staff_call",
         handled_by_staff_id=staff.id if staff else None,
     )
-    live = session.scalars(select(LiveCall).where(LiveCall.call_sid == call_sid)).first()
-    if live is not None and not created:
-        # Twilio delivered the same webhook again: answer as the call stands, change nothing.
-        return _current_plan(session, live, now, messages)
+    if not created:
+        live = session.scalars(select(LiveCall).where(LiveCall.call_sid == call_sid)).first()
+        if live is not None:
+            # Twilio delivered the same webhook again: answer as the call stands, change nothing.
+            return _current_plan(session, live, now, messages)
     live = LiveCall(
         call_sid=call_sid,
         contact_id=contact.id,
@@ -126,9 +127,10 @@ def receive_call(
         detail={},
     )
     session.add(live)
-    session.flush()
     if staff is not None:
+        session.flush()
         return CallPlan(live.id, "staff_menu", menu=tuple(call_back_choices(session)))
+    # _next fills in the step before the row is first written: one INSERT, no UPDATE.
     return _next(session, live, contact, now, messages)
 
 
@@ -188,12 +190,14 @@ def _next(
             live.ringing = [r.staff_id for r in reached[:MAX_NUMBERS_PER_DIAL]]
             live.updated_at = now
             ring = Ring(tuple(reached[:MAX_NUMBERS_PER_DIAL]), _ring_timeout(live, now, messages))
+            session.flush()
             return CallPlan(live.id, "ring", ring=ring)
     live.fallback_at = live.fallback_at or now
     live.ringing = []
     live.updated_at = now
     contact.outcome = "missed"
     contact.wait_seconds = int(waited)
+    session.flush()
     return CallPlan(live.id, "fallback")
 
 

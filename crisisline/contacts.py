@@ -33,10 +33,8 @@ def record(
     handled_by_staff_id: int | None = None,
 ) -> tuple[Contact, bool]:
     """Record a contact once: a repeated Twilio SID returns the first record and False."""
-    if twilio_sid is not None:
-        existing = by_sid(session, twilio_sid)
-        if existing is not None:
-            return existing, False
+    # No read before the insert: the unique SID decides, and a new contact (the common case,
+    # on the path of every call) costs one statement.
     contact = Contact(
         channel=channel,
         direction=direction,
@@ -56,6 +54,7 @@ def record(
     savepoint = session.begin_nested()
     try:
         session.add(contact)
+        session.flush()
         savepoint.commit()
     except IntegrityError:
         savepoint.rollback()

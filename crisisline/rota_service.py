@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Select, delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from crisisline import audit
 from crisisline.errors import Conflict, InvalidInput, NotFound
@@ -327,6 +327,9 @@ def add_override(
         at=now,
         changes=_describe_override(row),
     )
+    from crisisline import rota_notices  # late: rota_notices builds on this module
+
+    rota_notices.override_added(session, row, actor=actor, now=now)
     return row
 
 
@@ -372,6 +375,9 @@ def delete_override(
         at=now,
         changes=described,
     )
+    from crisisline import rota_notices  # late: rota_notices builds on this module
+
+    rota_notices.override_removed(session, row, actor=actor, now=now)
 
 
 def overrides_meeting(
@@ -478,7 +484,10 @@ def staff_by_id(session: Session, ids: Sequence[int] | set[int]) -> dict[int, St
     """The staff records with these ids, by id."""
     if not ids:
         return {}
-    rows = session.scalars(select(Staff).where(Staff.id.in_(set(ids)))).all()
+    # Roles are loaded only if asked for: on-call answers (every call) need names and phones.
+    rows = session.scalars(
+        select(Staff).where(Staff.id.in_(set(ids))).options(lazyload(Staff.role_rows))
+    ).all()
     return {row.id: row for row in rows}
 
 
