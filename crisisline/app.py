@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import sys
@@ -11,19 +12,30 @@ from typing import Any, cast
 
 from flask import Flask, current_app
 
-from crisisline import crisis_messages, escalations, heartbeat
+from crisisline import (
+    crisis_messages,
+    escalations,
+    heartbeat,
+    leader,
+    rota_notices,
+    sms_conversations,
+)
 from crisisline.clock import Clock, SystemClock
 from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
 from crisisline.escalations import Reach
 from crisisline.logs import configure_logging
 from crisisline.outbox import DispatchReport, dispatch_due
+from crisisline.risk_rules import RiskRules
+from crisisline.risk_rules import load as load_risk_rules
 from crisisline.settings import Settings, load_settings
 from crisisline.telephony import ConsoleTelephony, Telephony, TwilioTelephony
 from escalation.scheduler import PeriodicJob
 
 SWEEP_SECONDS = 1.0  # how often due deliveries (and, later, escalations) are swept
 HEARTBEAT_SECONDS = 5.0
+NOTICE_SECONDS = 60.0  # shift reminders and the daily gap warning
+PENDING_NOTICE_SECONDS = 5.0  # notices recorded by rota changes
 AUDIT_SECONDS = 30.0
 
 
@@ -36,6 +48,7 @@ class Services:
     clock: Clock
     telephony: Telephony
     messages: CrisisMessages
+    risk_rules: RiskRules
 
     def url(self, path: str) -> str:
         """The absolute URL Twilio uses to reach `path` on this service."""
@@ -49,6 +62,24 @@ class Services:
     def sweep_escalations(self) -> int:
         """One pass of the escalation engine: advance every escalation that is due."""
         return escalations.sweep_due(self.db, self.clock.now(), self.reach)
+
+    def next_escalation_due(self) -> dt.datetime | None:
+        """When the next open escalation is due, for an exact-time wake-up."""
+        return escalations.next_due_at(self.db)
+
+    def send_rota_notices(self) -> int:
+        """Shift reminders and the daily gap warning, each sent once."""
+        now, from_ = self.clock.now(), self.settings.crisis_line_number
+        lead = dt.timedelta(minutes=self.settings.shift_reminder_minutes)
+        sent = rota_notices.send_shift_reminders(self.db, now, from_=from_, lead=lead)
+        zone = self.settings.zone
+        return sent + rota_notices.send_daily_gap_warning(self.db, now, from_=from_, zone=zone)
+
+    def send_pending_notices(self) -> int:
+        """Notices recorded by rota changes: changed shifts and new gaps."""
+        return rota_notices.send_pending_notices(
+            self.db, self.clock.now(), from_=self.settings.crisis_line_number
+        )
 
     def audit_escalations(self) -> list[int]:
         """Report escalations overdue by more than a minute (the scheduler is behind)."""
@@ -65,19 +96,53 @@ class Services:
     def scheduler_jobs(self, name: str) -> list[PeriodicJob]:
         """The periodic jobs of the scheduler process called `name`."""
         started_at = self.clock.now()
+        # On PostgreSQL one scheduler leads and runs the jobs; the others stand by (leader.py).
+        leadership = leader.leadership_for(self.db)
 
         def beat() -> None:
             with self.db.transaction() as session:
                 heartbeat.beat(
-                    session, name=name, pid=os.getpid(), started_at=started_at, now=self.clock.now()
+                    session,
+                    name=name,
+                    pid=os.getpid(),
+                    started_at=started_at,
+                    now=self.clock.now(),
+                    role=leadership.role,
                 )
 
-        return [
-            PeriodicJob("heartbeat", HEARTBEAT_SECONDS, beat),
-            PeriodicJob("sweep-escalations", SWEEP_SECONDS, self.sweep_escalations),
+        def lead() -> None:
+            before = leadership.role
+            if leadership.refresh() != before:
+                beat()  # tell /healthz and operators at once who leads now
+
+        jobs = [
+            PeriodicJob(
+                "leadership",
+                leader.RETRY_SECONDS,
+                lead,
+                stop=leadership.release,
+                every_process=True,
+            ),
+            PeriodicJob("heartbeat", HEARTBEAT_SECONDS, beat, every_process=True),
+            PeriodicJob(
+                "sweep-escalations",
+                SWEEP_SECONDS,
+                self.sweep_escalations,
+                next_due=self.next_escalation_due,
+            ),
+            PeriodicJob("rota-notices", NOTICE_SECONDS, self.send_rota_notices),
+            PeriodicJob("pending-notices", PENDING_NOTICE_SECONDS, self.send_pending_notices),
             PeriodicJob("dispatch-outbox", SWEEP_SECONDS, self.dispatch_outbox),
             PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
+            PeriodicJob(
+                "sms-conversations",
+                AUDIT_SECONDS,
+                lambda: sms_conversations.upkeep(
+                    self.db, self.clock.now(), self.reach, self.messages.conversation_idle
+                ),
+            ),
         ]
+        return leader.gate(leadership, jobs)
 
 
 def build_telephony(settings: Settings) -> Telephony:
@@ -111,6 +176,7 @@ def create_app(
         clock=clock or SystemClock(),
         telephony=telephony or build_telephony(settings),
         messages=crisis_messages.load(),
+        risk_rules=load_risk_rules(),
     )
     app.extensions["crisisline"] = services
 

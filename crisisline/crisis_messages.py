@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,11 @@ from pathlib import Path
 from crisisline.telephony import is_gsm7
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "config" / "crisis_line.toml"
+# Used when a messages file predates [sms] acknowledgement.
+DEFAULT_SMS_ACKNOWLEDGEMENT = (
+    "Your message has reached the Resettle crisis line. A worker will reply soon. "
+    "If you are in danger now, call 999."
+)
 
 
 class CrisisMessagesError(ValueError):
@@ -32,6 +38,8 @@ class CrisisMessages:
     ring_timeout_seconds: int = 20
     max_wait_seconds: int = 90
     voicemail_max_seconds: int = 120
+    sms_acknowledgement: str = DEFAULT_SMS_ACKNOWLEDGEMENT
+    conversation_idle: dt.timedelta = dt.timedelta(hours=24)
 
 
 def load(path: Path = DEFAULT_PATH) -> CrisisMessages:
@@ -62,6 +70,12 @@ def load(path: Path = DEFAULT_PATH) -> CrisisMessages:
         fallback_spoken=text("voice", "fallback"),
         connecting_fallback=text("voice", "connecting_fallback"),
         fallback_sms=text("sms", "fallback"),
+        sms_acknowledgement=(
+            text("sms", "acknowledgement")
+            if "acknowledgement" in data.get("sms", {})
+            else DEFAULT_SMS_ACKNOWLEDGEMENT
+        ),
+        conversation_idle=_idle_hours(data.get("sms", {}).get("conversation_idle_hours", 24), path),
         voicemail_prompt=text("voice", "voicemail_prompt"),
         voicemail_thanks=text("voice", "voicemail_thanks"),
         screening=text("voice", "screening"),
@@ -74,8 +88,17 @@ def load(path: Path = DEFAULT_PATH) -> CrisisMessages:
         raise CrisisMessagesError(f"{path}: [voice] screening must contain {{caller}}")
     if not is_gsm7(messages.fallback_sms):
         raise CrisisMessagesError(f"{path}: [sms] fallback must use only GSM-7 characters")
+    if not is_gsm7(messages.sms_acknowledgement):
+        raise CrisisMessagesError(f"{path}: [sms] acknowledgement must use only GSM-7 characters")
     if not messages.voice.startswith(("Polly.", "Google.")) or not messages.language.startswith(
         "en-"
     ):
         raise CrisisMessagesError(f"{path}: [voice] needs an English language and a named voice")
     return messages
+
+
+def _idle_hours(hours: object, path: Path) -> dt.timedelta:
+    """[sms] conversation_idle_hours as a duration: 1 hour to 14 days."""
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 1 <= hours <= 336:
+        raise CrisisMessagesError(f"{path}: [sms] conversation_idle_hours must be 1 to 336")
+    return dt.timedelta(hours=hours)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crisisline.db import Base
@@ -96,3 +96,24 @@ class EscalationEvent(Base):
     at: Mapped[dt.datetime]
     kind: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class StaffNotice(Base):
+    """A notice to staff from a scheduled job or a rota change: each is sent exactly once.
+
+    `kind` and `key` say what it is about (a reminder: rota, shift start and staff member), so
+    the jobs can run as often as they like and still send each notice once. A notice written
+    with `sent_at` empty is pending: a rota change records it in its own transaction and the
+    scheduler turns it into a delivery within seconds.
+    """
+
+    __tablename__ = "staff_notices"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(200))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None] = mapped_column(index=True)

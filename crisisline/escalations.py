@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -29,9 +29,10 @@ from crisisline.escalation_models import (
     EscalationPolicyRecord,
     EscalationRecord,
 )
-from crisisline.models import Staff, StaffRole, StaffRoleAssignment
+from crisisline.models import Delivery, DeliveryStatus, Staff, StaffRole, StaffRoleAssignment
 from crisisline.phones import redact
 from crisisline.rota_models import RotaRecord
+from crisisline.telephony import segment_count
 from escalation import (
     Advance,
     ByOperator,
@@ -61,6 +62,12 @@ from escalation import (
 log = logging.getLogger(__name__)
 
 PURPOSE = "escalation"
+BUNDLE_PURPOSE = "escalation_bundle"
+# At most one escalation text per phone in this window; what comes in between is merged into
+# one held text listing every code, sent when the window ends: merged, never dropped, and
+# never held longer than one window.
+BUNDLE_WINDOW = dt.timedelta(seconds=30)
+BUNDLE_MAX_CHARS = 600  # four segments; a fuller bundle starts another, due at the same time
 OVERDUE_AFTER = dt.timedelta(seconds=60)
 
 
@@ -139,7 +146,8 @@ def put_policy(
     try:
         policy = parse_policy(name, document)
     except PolicyValidationError as error:
-        raise InvalidInput(error.message, error.field) from error
+        # The message names the field too: people read the message, programs read `errors`.
+        raise InvalidInput(f"{error.field}: {error.message}", error.field) from error
     for s, step in enumerate(policy.steps):
         for t, target in enumerate(step.targets):
             _check_target(session, target, f"steps.{s}.targets.{t}")
@@ -164,19 +172,21 @@ def put_policy(
 
 def _check_target(session: Session, target: Target, field: str) -> None:
     if isinstance(target, RotaTarget) and session.get(RotaRecord, target.rota_id) is None:
-        raise InvalidInput(f"there is no rota with id {target.rota_id}", f"{field}.rota_id")
+        raise InvalidInput(
+            f"{field}.rota_id: there is no rota with id {target.rota_id}", f"{field}.rota_id"
+        )
     if isinstance(target, RotaNameTarget):
         try:
             rota_service.find_by_name(session, target.rota)
         except NotFound:
             raise InvalidInput(
-                f"there is no rota called {target.rota!r}", f"{field}.rota"
+                f"{field}.rota: there is no rota called {target.rota!r}", f"{field}.rota"
             ) from None
     if isinstance(target, StaffTarget):
         staff = session.get(Staff, target.staff_id)
         if staff is None or not staff.active:
             raise InvalidInput(
-                f"staff member {target.staff_id} does not exist or is inactive",
+                f"{field}.staff_id: staff member {target.staff_id} does not exist or is inactive",
                 f"{field}.staff_id",
             )
 
@@ -329,16 +339,7 @@ def _apply(
     session.flush()
     for note in decision.notifications:
         if note.channel == "sms":
-            for text_ in notification_texts(session, record, note.code):
-                outbox.enqueue_sms(
-                    session,
-                    to=note.recipient.phone,
-                    from_=reach.from_number,
-                    body=text_.body,
-                    purpose=PURPOSE,
-                    now=now,
-                    verbatim=text_.verbatim,
-                )
+            _notify_by_sms(session, record, note.recipient.phone, note.code, now, reach)
         else:
             outbox.enqueue_call(
                 session,
@@ -387,6 +388,75 @@ def _apply(
         )
     if decision.incident is not None:
         _raise_incident(session, record, now, reach)
+
+
+def _notify_by_sms(
+    session: Session,
+    record: EscalationRecord,
+    phone: str,
+    code: int,
+    now: dt.datetime,
+    reach: Reach,
+) -> None:
+    """Text one notified person: at once, or merged into a held bundle if texted just now."""
+    texts = notification_texts(session, record, code)
+    last_sent = session.scalar(
+        select(func.max(Delivery.next_attempt_at)).where(
+            Delivery.to_number == phone,
+            Delivery.purpose.in_((PURPOSE, BUNDLE_PURPOSE)),
+            Delivery.next_attempt_at <= now,
+        )
+    )
+    custom = record.subject_type in _notification_texts
+    # A subject with its own texts (a participant's words, relayed verbatim) is never merged.
+    if custom or last_sent is None or last_sent <= now - BUNDLE_WINDOW:
+        for text_ in texts:
+            outbox.enqueue_sms(
+                session,
+                to=phone,
+                from_=reach.from_number,
+                body=text_.body,
+                purpose=PURPOSE,
+                now=now,
+                verbatim=text_.verbatim,
+            )
+        return
+    item = wording.bundle_item(record.summary, code)
+    held = session.scalars(
+        select(Delivery)
+        .where(
+            Delivery.to_number == phone,
+            Delivery.purpose == BUNDLE_PURPOSE,
+            Delivery.status == DeliveryStatus.QUEUED,
+            Delivery.next_attempt_at > now,
+        )
+        .order_by(Delivery.id.desc())
+        .limit(1)
+    ).first()
+    if held is not None and len(held.body or "") + 1 + len(item) <= BUNDLE_MAX_CHARS:
+        merged = f"{held.body} {item}"
+        # Conditional: a dispatcher that claimed the bundle meanwhile has its body already,
+        # so the item then goes into a new bundle instead of being lost.
+        changed = session.execute(
+            update(Delivery)
+            .where(Delivery.id == held.id, Delivery.status == DeliveryStatus.QUEUED)
+            .values(body=merged, segments=segment_count(merged), updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if changed.rowcount == 1:  # type: ignore[attr-defined]
+            session.expire(held)
+            return
+    due = held.next_attempt_at if held is not None else last_sent + BUNDLE_WINDOW
+    bundle = outbox.enqueue_sms(
+        session,
+        to=phone,
+        from_=reach.from_number,
+        body=f"{wording.BUNDLE_HEADER} {item}",
+        purpose=BUNDLE_PURPOSE,
+        now=now,
+    )
+    bundle.next_attempt_at = max(due, now)
+    log.info("escalation %s: text to %s held %s s to bundle", record.id, redact(phone), due - now)
 
 
 def _raise_incident(
@@ -446,9 +516,15 @@ def open_escalation(
     summary: str,
     now: dt.datetime,
     reach: Reach,
+    policy: EscalationPolicy | None = None,
 ) -> EscalationRecord:
-    """Open an escalation and fire its first step, in the caller's transaction."""
-    policy, _ = get_policy(session, policy_name)
+    """Open an escalation and fire its first step, in the caller's transaction.
+
+    `policy`, when given, is used instead of looking `policy_name` up: a risk alert puts the
+    participant's own responsible officer first in a copy of the risk-alert policy.
+    """
+    if policy is None:
+        policy, _ = get_policy(session, policy_name)
     decision = start(policy, now, resolver(session, now), codes_in_use=codes_in_use(session))
     record = EscalationRecord(
         policy_name=policy_name,
@@ -473,17 +549,52 @@ def open_escalation(
     return record
 
 
-def sweep_due(db: Database, now: dt.datetime, reach: Reach, limit: int = 200) -> int:
-    """Advance every escalation whose wait has run out; returns how many advanced."""
+def next_due_at(db: Database) -> dt.datetime | None:
+    """When the soonest open escalation is due (None when nothing is open)."""
     with db.transaction() as session:
-        ids = list(
-            session.scalars(
-                select(EscalationRecord.id)
-                .where(EscalationRecord.status == "open", EscalationRecord.next_due_at <= now)
-                .order_by(EscalationRecord.next_due_at)
-                .limit(limit)
-            )
+        return session.scalar(
+            select(func.min(EscalationRecord.next_due_at)).where(EscalationRecord.status == "open")
         )
+
+
+def sweep_due(db: Database, now: dt.datetime, reach: Reach, limit: int = 200) -> int:
+    """Advance every escalation whose wait has run out; returns how many advanced.
+
+    Due rows are read `limit` at a time, in due order, until none are left: a backlog (after a
+    restart, say) is cleared in one pass, and a row that fails is passed over, not retried in a
+    loop (the next pass tries it again).
+    """
+    advanced = 0
+    after: tuple[dt.datetime, int] | None = None
+    while True:
+        with db.transaction() as session:
+            query = select(EscalationRecord.next_due_at, EscalationRecord.id).where(
+                EscalationRecord.status == "open", EscalationRecord.next_due_at <= now
+            )
+            if after is not None:
+                last_due, last_id = after
+                query = query.where(
+                    or_(
+                        EscalationRecord.next_due_at > last_due,
+                        and_(
+                            EscalationRecord.next_due_at == last_due, EscalationRecord.id > last_id
+                        ),
+                    )
+                )
+            batch = session.execute(
+                query.order_by(EscalationRecord.next_due_at, EscalationRecord.id).limit(limit)
+            ).all()
+        if not batch:
+            return advanced
+        due, ident = batch[-1]
+        assert due is not None
+        after = (due, ident)
+        advanced += _advance_each(db, [row.id for row in batch], now, reach)
+        if len(batch) < limit:
+            return advanced
+
+
+def _advance_each(db: Database, ids: Sequence[int], now: dt.datetime, reach: Reach) -> int:
     advanced = 0
     for escalation_id in ids:
         try:

@@ -1,4 +1,9 @@
-"""Scheduler heartbeats: the scheduler says it is alive; /healthz says how long ago."""
+"""Scheduler heartbeats: each scheduler says it is alive and whether it leads; /healthz says when.
+
+Every scheduler process beats, leader and standby alike, so an operator can see the standby is
+there. Health is judged on the leader's beat: a standby that is alive while nobody runs the
+jobs is not a healthy service.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +15,44 @@ from sqlalchemy.orm import Session
 from crisisline.models import SchedulerHeartbeat
 
 STALE_AFTER = dt.timedelta(seconds=60)
+LEADER = "leader"
+STANDBY = "standby"
 
 
 def beat(
-    session: Session, *, name: str, pid: int, started_at: dt.datetime, now: dt.datetime
+    session: Session,
+    *,
+    name: str,
+    pid: int,
+    started_at: dt.datetime,
+    now: dt.datetime,
+    role: str = LEADER,
 ) -> None:
-    """Record that scheduler `name` is alive at `now`."""
+    """Record that scheduler `name` is alive at `now`, leading or standing by."""
     row = session.get(SchedulerHeartbeat, name)
     if row is None:
-        session.add(SchedulerHeartbeat(name=name, pid=pid, started_at=started_at, beat_at=now))
+        session.add(
+            SchedulerHeartbeat(name=name, pid=pid, started_at=started_at, beat_at=now, role=role)
+        )
         return
     row.pid = pid
     row.started_at = started_at
     row.beat_at = now
+    row.role = role
 
 
 def latest(session: Session) -> SchedulerHeartbeat | None:
-    """The most recent heartbeat of any scheduler, if one has ever beaten."""
+    """The most recent heartbeat of a scheduler that runs the jobs (a leader), if any."""
     return session.scalars(
-        select(SchedulerHeartbeat).order_by(SchedulerHeartbeat.beat_at.desc()).limit(1)
+        select(SchedulerHeartbeat)
+        .where(SchedulerHeartbeat.role == LEADER)
+        .order_by(SchedulerHeartbeat.beat_at.desc())
+        .limit(1)
     ).first()
+
+
+def every(session: Session) -> list[SchedulerHeartbeat]:
+    """Every scheduler that has ever beaten, most recent first."""
+    return list(
+        session.scalars(select(SchedulerHeartbeat).order_by(SchedulerHeartbeat.beat_at.desc()))
+    )

@@ -167,6 +167,11 @@ class Contact(Base):
     body: Mapped[str | None] = mapped_column(Text)
     media_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
     recording_url: Mapped[str | None] = mapped_column(String(500))
+    # Texts: the SMS conversation this message belongs to, and the outbox delivery that sent it.
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sms_conversations.id"), index=True
+    )
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
     created_at: Mapped[dt.datetime]
 
 
@@ -232,6 +237,8 @@ class SchedulerHeartbeat(Base):
     beat_at: Mapped[dt.datetime]
     started_at: Mapped[dt.datetime]
     pid: Mapped[int]
+    # "leader" runs the periodic jobs; a "standby" waits to take over (crisisline.leader).
+    role: Mapped[str] = mapped_column(String(20), server_default="leader")
 
 
 class ApiToken(Base):
@@ -279,6 +286,8 @@ __all__ = [
     "StaffRole",
     "StaffRoleAssignment",
 ]
+from crisisline import alert_models as alert_models  # noqa: E402  (registers the risk alert tables)
 from crisisline import call_models as call_models  # noqa: E402  (registers the live call table)
+from crisisline import conversation_models as conversation_models  # noqa: E402  (registers the SMS conversation tables)
 from crisisline import escalation_models as escalation_models  # noqa: E402  (registers the escalation tables)
 from crisisline import rota_models as rota_models  # noqa: E402  (registers the rota tables on Base.metadata)

@@ -38,6 +38,8 @@ class Settings:
     default_region: str
     fallback_number: str | None
     instance_path: str
+    # How long before an on-call shift starts its staff are reminded (SHIFT_REMINDER_MINUTES).
+    shift_reminder_minutes: int = 60
 
     @property
     def zone(self) -> ZoneInfo:
@@ -102,6 +104,15 @@ def load_settings(
             f"PUBLIC_BASE_URL must start with http:// or https://, not {public_base_url!r}"
         )
 
+    reminder_text = text("SHIFT_REMINDER_MINUTES", "60")
+    shift_reminder_minutes = 60
+    if not reminder_text.isdigit() or not 1 <= int(reminder_text) <= 1440:
+        problems.append(
+            f"SHIFT_REMINDER_MINUTES must be a whole number from 1 to 1440, not {reminder_text!r}"
+        )
+    else:
+        shift_reminder_minutes = int(reminder_text)
+
     crisis_line_number = phone("CRISIS_LINE_NUMBER", DEFAULT_CRISIS_LINE_NUMBER)
     fallback_number = phone("FALLBACK_NUMBER", None)
 
@@ -123,6 +134,7 @@ def load_settings(
         default_region=region,
         fallback_number=fallback_number,
         instance_path=str(instance),
+        shift_reminder_minutes=shift_reminder_minutes,
     )
 
 

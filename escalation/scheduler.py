@@ -1,7 +1,11 @@
 """The scheduler: APScheduler only wakes the jobs; all state lives in the database.
 
 Jobs are given as plain callables so that this module needs neither Flask nor Twilio; the
-composition root (crisisline.cli) decides which jobs run.
+composition root (crisisline.app) decides which jobs run and which only the leader runs.
+
+A job may also say when it is next needed (`next_due`): when that is sooner than its next
+periodic run, a one-off wake-up is set for that exact instant, so a deadline between two
+sweeps is met on time instead of up to a whole period late.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, SchedulerEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -20,11 +25,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PeriodicJob:
-    """A job run every `seconds`; a run still going when the next is due is not doubled."""
+    """A job run every `seconds`; a run still going when the next is due is not doubled.
+
+    `next_due()`, if given, returns when the job is next needed (None: nothing pending);
+    `stop()`, if given, runs once when the scheduler shuts down. `every_process` jobs (the
+    heartbeat, the leader election) run in every scheduler process, the others only in the
+    leader's.
+    """
 
     name: str
     seconds: float
     run: Callable[[], object]
+    next_due: Callable[[], dt.datetime | None] | None = None
+    stop: Callable[[], None] | None = None
+    every_process: bool = False
 
 
 def build_scheduler(jobs: Sequence[PeriodicJob], *, background: bool) -> BaseScheduler:
@@ -34,7 +48,7 @@ def build_scheduler(jobs: Sequence[PeriodicJob], *, background: bool) -> BaseSch
     )
     for job in jobs:
         scheduler.add_job(
-            _guarded(job),
+            _guarded(job, scheduler),
             "interval",
             seconds=job.seconds,
             id=job.name,
@@ -46,16 +60,66 @@ def build_scheduler(jobs: Sequence[PeriodicJob], *, background: bool) -> BaseSch
             misfire_grace_time=None,
             next_run_time=dt.datetime.now(dt.UTC),
         )
+    stops = [job.stop for job in jobs if job.stop is not None]
+    if stops:
+
+        def on_shutdown(_event: SchedulerEvent) -> None:
+            for stop in stops:
+                try:
+                    stop()
+                except Exception:
+                    log.exception("stopping a scheduled job failed")
+
+        scheduler.add_listener(on_shutdown, EVENT_SCHEDULER_SHUTDOWN)
     return scheduler
 
 
-def _guarded(job: PeriodicJob) -> Callable[[], None]:
+def _guarded(job: PeriodicJob, scheduler: BaseScheduler) -> Callable[[], None]:
     def run() -> None:
         try:
-            job.run()
+            result = job.run()
         except Exception:
             # One failing pass must not stop the next: the next sweep retries from the database.
             log.exception("scheduled job %s failed; it will run again", job.name)
+            return
+        if job.next_due is not None:
+            _wake_for_next_due(job, scheduler, run, progressed=bool(result))
 
     run.__name__ = job.name
     return run
+
+
+def _wake_for_next_due(
+    job: PeriodicJob, scheduler: BaseScheduler, run: Callable[[], None], *, progressed: bool
+) -> None:
+    assert job.next_due is not None
+    try:
+        due = job.next_due()
+    except Exception:
+        log.exception("scheduled job %s could not say when it is next due", job.name)
+        return
+    # APScheduler runs on real time, so wake-ups do too (a test's fake clock never sets one).
+    current = dt.datetime.now(dt.UTC)
+    if due is None or due >= current + dt.timedelta(seconds=job.seconds):
+        return  # the next periodic run is soon enough
+    if due <= current:
+        # Fell due during this run: go again at once, but only after a run that got something
+        # done, so a row that keeps failing waits for the periodic run (never a tight loop).
+        if not progressed:
+            return
+        due = current
+    try:
+        scheduler.add_job(
+            run,
+            "date",
+            run_date=due,
+            id=f"{job.name}:wake",
+            name=f"{job.name}:wake",
+            replace_existing=True,
+            # A wake-up may overlap the periodic run: both are safe to run at once.
+            max_instances=2,
+            misfire_grace_time=None,
+        )
+    except Exception:
+        # The scheduler is shutting down; the periodic run covers the deadline anyway.
+        log.debug("wake-up for %s not set", job.name, exc_info=True)

@@ -74,6 +74,17 @@ def notification_text(subject_summary: str, code: int) -> str:
     )
 
 
+BUNDLE_HEADER: Final = f"{SERVICE}, more alerts for you. Reply a code to take it (c for a closes):"
+
+
+def bundle_item(subject_summary: str, code: int) -> str:
+    """One escalation in a bundled text: its take code and a short summary."""
+    summary = plain(subject_summary).rstrip(".")
+    if len(summary) > 60:
+        summary = summary[:57].rstrip(" ,;:-") + "..."
+    return f"{format_code(code, 'acknowledge')} {summary or 'a contact needs a person'}."
+
+
 def taken_by_text(subject_summary: str, taken_by: str, *, closed: bool = False) -> str:
     """The SMS telling the others notified that someone has taken (or closed) it."""
     verb = "closed" if closed else "taken"

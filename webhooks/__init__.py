@@ -7,6 +7,7 @@ from flask import Flask
 from webhooks.deliveries import blueprint as deliveries_blueprint
 from webhooks.escalation_calls import blueprint as escalation_calls_blueprint
 from webhooks.fallback import blueprint as fallback_blueprint
+from webhooks.sms import blueprint as sms_blueprint
 from webhooks.voice import blueprint as voice_blueprint
 
 __all__ = ["init_webhooks"]
@@ -16,5 +17,6 @@ def init_webhooks(app: Flask) -> None:
     """Register every webhook blueprint on `app`."""
     app.register_blueprint(deliveries_blueprint)
     app.register_blueprint(fallback_blueprint)
+    app.register_blueprint(sms_blueprint)
     app.register_blueprint(voice_blueprint)
     app.register_blueprint(escalation_calls_blueprint)

@@ -37,11 +37,19 @@ def call(escalation_id: int) -> Response:
     with svc.db.transaction() as session:
         record = session.get(EscalationRecord, escalation_id)
         code = engine.code_for_phone(session, escalation_id, phone) if phone else None
-        summary = record.summary if record is not None else ""
     if record is None or code is None:
         _say(response, "This call is not for this phone. Goodbye.")
         response.hangup()
         return twiml(response)
+    if record.status in ("acknowledged", "closed"):
+        # Someone took it while this call was ringing: say so rather than offer keys that
+        # can no longer do anything.
+        taken = "taken" if record.status == "acknowledged" else "closed"
+        by = wording.plain(record.acknowledged_by or record.closed_by or "a colleague")
+        _say(response, f"{record.summary}. This has already been {taken} by {by}. Goodbye.")
+        response.hangup()
+        return twiml(response)
+    summary = record.summary
     gather = response.gather(
         num_digits=1,
         action=svc.url(f"/webhooks/escalations/{escalation_id}/call/keypress"),

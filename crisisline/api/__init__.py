@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
+from crisisline.api.alerts import blueprint as alerts_blueprint
 from crisisline.api.common import CrisisLineApi
+from crisisline.api.contacts import blueprint as contacts_blueprint
 from crisisline.api.deliveries import blueprint as deliveries_blueprint
 from crisisline.api.escalations import blueprint as escalations_blueprint
 from crisisline.api.escalations import policies_blueprint as escalation_policies_blueprint
@@ -41,7 +43,9 @@ def init_api(app: Flask) -> CrisisLineApi:
     api.register_blueprint(staff_blueprint)
     api.register_blueprint(participants_blueprint)
     api.register_blueprint(deliveries_blueprint)
+    api.register_blueprint(contacts_blueprint)
     api.register_blueprint(escalation_policies_blueprint)
     api.register_blueprint(escalations_blueprint)
     api.register_blueprint(rotas_blueprint)
+    api.register_blueprint(alerts_blueprint)
     return api

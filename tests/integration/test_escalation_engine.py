@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ from crisisline import rota_service, staff
 from crisisline.app import Services
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
-from crisisline.models import Delivery, StaffRole
+from crisisline.models import Delivery, DeliveryStatus, StaffRole
 from escalation import ByOperator
 from tests.conftest import services_of
 
@@ -252,9 +253,10 @@ def test_two_sweeps_running_at_once_notify_each_person_exactly_once(line: Line) 
     for thread in threads:
         thread.join()
     assert errors == []
-    to_backup = [body for to, body in _texts(line) if to == BACKUP]
-    assert len(to_backup) == len(opened)
-    assert len(set(to_backup)) == len(opened)
+    # Texts to one phone in a burst are bundled: count the codes, not the texts.
+    to_backup = " ".join(body for to, body in _texts(line) if to == BACKUP)
+    codes = re.findall(r"\b(\d+)a\b", to_backup)
+    assert sorted(codes, key=int) == [str(n) for n in range(1, len(opened) + 1)]
 
 
 def test_the_auditor_reports_an_overdue_escalation_once_to_the_duty_manager(line: Line) -> None:
@@ -285,3 +287,55 @@ def test_an_edited_policy_does_not_reshape_a_running_escalation(line: Line) -> N
     line.svc.sweep_escalations()
     assert _texts(line)[-1][0] == BACKUP
     assert _record(line, escalation_id).policy_name == "test-chain"
+
+
+def test_a_burst_for_one_person_is_one_text_now_and_one_held_bundle_listing_every_code(
+    line: Line,
+) -> None:
+    for n in range(5):
+        _open(line, f"Missed call {n}")
+    with line.svc.db.transaction() as session:
+        rows = session.scalars(select(Delivery).order_by(Delivery.id)).all()
+    assert [(d.to_number, d.purpose) for d in rows] == [
+        (PRIMARY, "escalation"),
+        (PRIMARY, "escalation_bundle"),
+    ]
+    first, bundle = rows
+    assert "Reply 1a to take this" in first.body
+    assert re.findall(r"\b(\d+)a\b", bundle.body) == ["2", "3", "4", "5"]
+    assert bundle.next_attempt_at == line.clock.now() + engine.BUNDLE_WINDOW
+
+    assert line.svc.dispatch_outbox().sent == 1  # the bundle waits out the window
+    line.clock.advance(engine.BUNDLE_WINDOW)
+    assert line.svc.dispatch_outbox().sent == 1
+    # Any code in the bundle works from that phone.
+    with line.svc.db.transaction() as session:
+        outcome = engine.act_by_phone(session, PRIMARY, "4a", line.clock.now(), line.svc.reach)
+    assert outcome is not None and outcome.changed
+
+
+def test_a_bundle_already_claimed_for_sending_is_never_changed_the_next_code_starts_another(
+    line: Line,
+) -> None:
+    _open(line, "Missed call 0")
+    _open(line, "Missed call 1")
+    with line.svc.db.transaction() as session:
+        bundle = session.scalars(
+            select(Delivery).where(Delivery.purpose == "escalation_bundle")
+        ).one()
+        bundle.status = DeliveryStatus.SENDING  # a dispatcher holds it
+    _open(line, "Missed call 2")
+    with line.svc.db.transaction() as session:
+        bundles = session.scalars(
+            select(Delivery).where(Delivery.purpose == "escalation_bundle").order_by(Delivery.id)
+        ).all()
+    assert [re.findall(r"\b(\d+)a\b", b.body) for b in bundles] == [["2"], ["3"]]
+    assert bundles[1].next_attempt_at == bundles[0].next_attempt_at  # not held any longer
+
+
+def test_a_text_after_the_window_goes_at_once(line: Line) -> None:
+    _open(line, "Missed call 0")
+    line.clock.advance(engine.BUNDLE_WINDOW)
+    _open(line, "Missed call 1")
+    assert [to for to, _ in _texts(line)] == [PRIMARY, PRIMARY]
+    assert "Reply 2a to take this" in _texts(line)[-1][1]

@@ -16,3 +16,12 @@ def test_migrated_schema_matches_the_models(database_url: str) -> None:
         differences = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_migrations_form_a_single_line_with_one_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from crisisline.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert len(script.get_heads()) == 1

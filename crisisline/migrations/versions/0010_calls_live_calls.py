@@ -1,7 +1,7 @@
 """live calls
 
 Revision ID: 0010_calls
-Revises: 0006
+Revises: 0009_alerts
 Create Date: 2026-11-26 23:15:29.640094
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision: str = '0010_calls'
-down_revision: str | None = '0006'
+down_revision: str | None = '0009_alerts'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,103 @@
+"""/api/v1/contacts and /api/v1/participants/{id}/contacts: every call and text, in and out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validates_schema
+
+from crisisline import contact_history
+from crisisline.api.common import protected_blueprint
+from crisisline.api.rota_schemas import Instant
+from crisisline.app import services
+from crisisline.models import Channel, Contact, Direction
+
+blueprint = protected_blueprint(
+    "contacts", __name__, "/api/v1", "Contacts: every call and text, in and out, with who sent it."
+)
+
+
+class ContactSchema(Schema):
+    """One call or text, in or out."""
+
+    id = fields.Integer(dump_only=True)
+    channel = fields.Enum(Channel, by_value=True, dump_only=True)
+    direction = fields.Enum(Direction, by_value=True, dump_only=True)
+    from_ = fields.String(attribute="from_number", data_key="from", dump_only=True, allow_none=True)
+    to = fields.String(attribute="to_number", dump_only=True, allow_none=True)
+    started_at = fields.DateTime(dump_only=True)
+    answered_at = fields.DateTime(dump_only=True, allow_none=True)
+    ended_at = fields.DateTime(dump_only=True, allow_none=True)
+    duration_seconds = fields.Integer(dump_only=True, allow_none=True)
+    wait_seconds = fields.Integer(dump_only=True, allow_none=True)
+    outcome = fields.String(dump_only=True, allow_none=True)
+    participant_id = fields.Integer(dump_only=True, allow_none=True)
+    handled_by_staff_id = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The member of staff who sent it (texts) or took it (calls)."},
+    )
+    body = fields.String(dump_only=True, allow_none=True)
+    media_urls = fields.List(fields.String(), dump_only=True)
+    recording_url = fields.String(dump_only=True, allow_none=True)
+    conversation_id = fields.Integer(dump_only=True, allow_none=True)
+    delivery_id = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "For a text the service sent: its delivery in the outbox."},
+    )
+    twilio_sid = fields.String(dump_only=True, allow_none=True)
+
+
+class ContactQuerySchema(Schema):
+    """Filters for listing contacts: a time window [from, to), channel, direction, outcome."""
+
+    from_ = Instant(data_key="from")
+    to = Instant()
+    channel = fields.Enum(Channel, by_value=True)
+    direction = fields.Enum(Direction, by_value=True)
+    outcome = fields.String()
+    participant_id = fields.Integer()
+
+    @validates_schema
+    def _window(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "from_" in data and "to" in data and data["to"] <= data["from_"]:
+            raise ValidationError("must be after from", "to")
+
+
+@blueprint.route("/contacts", methods=["GET"])
+@blueprint.arguments(ContactQuerySchema, location="query")
+@blueprint.response(200, ContactSchema(many=True))
+@blueprint.paginate()
+def list_contacts(filters: dict[str, Any], pagination_parameters: Any) -> list[Contact]:
+    """Contacts started in [from, to), newest first; filter by channel, direction and outcome."""
+    with services().db.transaction() as session:
+        rows, total = contact_history.find(
+            session,
+            start=filters.get("from_"),
+            end=filters.get("to"),
+            channel=filters.get("channel"),
+            direction=filters.get("direction"),
+            outcome=filters.get("outcome"),
+            participant_id=filters.get("participant_id"),
+            offset=pagination_parameters.first_item,
+            limit=pagination_parameters.page_size,
+        )
+    pagination_parameters.item_count = total
+    return rows
+
+
+@blueprint.route("/participants/<int:participant_id>/contacts", methods=["GET"])
+@blueprint.response(200, ContactSchema(many=True))
+@blueprint.paginate()
+def participant_contacts(participant_id: int, pagination_parameters: Any) -> list[Contact]:
+    """A participant's whole timeline: calls and texts, in and out, newest first."""
+    with services().db.transaction() as session:
+        rows, total = contact_history.timeline(
+            session,
+            participant_id,
+            offset=pagination_parameters.first_item,
+            limit=pagination_parameters.page_size,
+        )
+    pagination_parameters.item_count = total
+    return rows

@@ -1,0 +1,930 @@
+"""Crisis texts: a masked two-way SMS conversation between a participant and on-call staff.
+
+A participant's text opens (or joins) the conversation of their number. The first text opens a
+`crisis-sms` escalation, whose steps relay the participant's words to the on-call staff from the
+crisis number with a reply code; the participant gets one short acknowledgement. Staff reply
+from their own phones to the crisis number (`3 I'm here`), and the service relays the words to
+the participant from the crisis number, so no staff number is ever shown. The first staff reply
+takes the escalation, which stops it climbing and tells the others who took it. See docs/sms.md.
+
+Every text in and out is a `Contact` on the participant's record, linked to its conversation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crisisline import contacts, escalations, outbox, participants, rota_service, sms_opt_outs
+from crisisline.conversation_models import SmsConversation
+from crisisline.crisis_messages import CrisisMessages
+from crisisline.db import Database
+from crisisline.errors import DomainError
+from crisisline.escalation_models import EscalationCode, EscalationRecord
+from crisisline.escalations import OutgoingText, Reach
+from crisisline.models import Channel, Contact, Delivery, Direction, Participant, Staff
+from crisisline.phones import redact
+from crisisline.telephony import MAX_SMS_BODY_CHARACTERS, split_for_sms
+from escalation import ByOperator, ByPhone, wording
+
+log = logging.getLogger(__name__)
+
+POLICY: Final = "crisis-sms"
+SUBJECT_TYPE: Final = "sms_conversation"
+SERVICE: Final = wording.SERVICE
+
+# Outbox purposes, so each kind of text can be found and counted.
+ACKNOWLEDGEMENT: Final = "sms_acknowledgement"
+FALLBACK: Final = "sms_fallback"
+RELAY_TO_STAFF: Final = "sms_relay"
+STAFF_REPLY: Final = "sms_staff_reply"
+STAFF_NOTICE: Final = "sms_staff_notice"
+
+# Automatic replies (the acknowledgement, the fallback) to any one number: at most one per
+# interval, so a flood of texts, or a loop with another automatic responder, stays quiet.
+AUTO_REPLY_INTERVAL: Final = dt.timedelta(minutes=10)
+# Twilio delivers at most 1600 characters; anything longer did not come from Twilio.
+MAX_BODY: Final = MAX_SMS_BODY_CHARACTERS
+# A relayed text is cut into parts of up to three segments (one message on most handsets);
+# enough parts that a 1600-character emoji text is never cut short.
+SEGMENTS_PER_PART: Final = 3
+MAX_PARTS: Final = 30
+# A participant's text in a conversation taken by someone now off call, who has not written in
+# it for this long, goes to whoever is on call now (a shift ended without a handover).
+HANDOVER_GRACE: Final = dt.timedelta(minutes=30)
+# What a newly notified person is sent of the conversation so far.
+HISTORY_TEXTS: Final = 5
+
+# Contact outcomes.
+RECEIVED: Final = "received"
+RELAYED: Final = "relayed"
+OPTED_OUT: Final = "opted_out"
+OPTED_IN: Final = "opted_in"
+SENT: Final = "sent"
+STAFF_COMMAND: Final = "staff_command"
+STAFF_RELAYED: Final = "staff_relayed"
+NOT_SENT: Final = "not_sent"
+NOT_SENT_OPTED_OUT: Final = "not_sent_opted_out"
+UNREPLYABLE: Final = "unreplyable_sender"
+
+# "3 I'm here" or "3: I'm here": a reply code, then the words for the participant.
+_CODE_MESSAGE: Final = re.compile(r"\s*([0-9]{1,4})(?:\s*[:.,)\-]\s*|\s+)(\S.*)", re.DOTALL)
+_ONLY_DIGITS: Final = re.compile(r"\s*[0-9]{1,4}\s*[.!]?\s*")
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class InboundText:
+    """A text to the crisis number, as Twilio posted it (numbers already parsed)."""
+
+    message_sid: str
+    from_number: str | None  # E.164, or None for a sender that cannot be texted back
+    from_raw: str
+    to_number: str | None
+    body: str
+    media_urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What the service did with one inbound text."""
+
+    contact_id: int
+    kind: str  # duplicate | participant | staff | unreplyable
+    conversation_id: int | None = None
+
+
+def clean_body(raw: str) -> str:
+    """A body safe to store and relay: control characters removed, at most 1600 characters."""
+    # PostgreSQL text cannot hold NUL; other control characters only confuse handsets.
+    return _CONTROL.sub("", raw)[:MAX_BODY]
+
+
+# ---- the webhook's one entry point ----------------------------------------------------------
+
+
+def receive_text(
+    session: Session, text: InboundText, now: dt.datetime, reach: Reach, messages: CrisisMessages
+) -> Handled:
+    """Record an inbound text once per MessageSid and route it: staff command or crisis text."""
+    sender = _active_staff(session, text.from_number)
+    participant = (
+        participants.find_by_phone(session, text.from_number)
+        if text.from_number is not None and sender is None
+        else None
+    )
+    contact, created = contacts.record(
+        session,
+        channel=Channel.SMS,
+        direction=Direction.INBOUND,
+        from_number=text.from_number or text.from_raw.strip()[:20] or None,
+        to_number=text.to_number,
+        twilio_sid=text.message_sid,
+        started_at=now,
+        participant_id=participant.id if participant is not None else None,
+        body=text.body,
+        media_urls=text.media_urls,
+        outcome=RECEIVED,
+        handled_by_staff_id=sender.id if sender is not None else None,
+    )
+    if not created:
+        # Twilio retried: the first delivery was handled; this one changes nothing.
+        log.info("sms %s already received; duplicate ignored", text.message_sid)
+        return Handled(contact.id, "duplicate", contact.conversation_id)
+    if sender is not None:
+        StaffCommands(session, sender, contact, now, reach).handle(text.body)
+        return Handled(contact.id, "staff", contact.conversation_id)
+    if text.from_number is None:
+        # A short code or an alphanumeric sender: not a person's phone, and nothing can be
+        # sent back to it. Kept on the record; nobody is paged for it.
+        contact.outcome = UNREPLYABLE
+        log.warning("sms %s from a sender that cannot be texted back; recorded", contact.id)
+        return Handled(contact.id, "unreplyable")
+    conversation = _participant_text(
+        session, contact, text.from_number, participant, now, reach, messages
+    )
+    return Handled(contact.id, "participant", conversation.id if conversation is not None else None)
+
+
+def _active_staff(session: Session, phone: str | None) -> Staff | None:
+    if phone is None:
+        return None
+    return session.scalars(
+        select(Staff).where(Staff.phone == phone, Staff.active.is_(True))
+    ).first()
+
+
+# ---- participants' texts --------------------------------------------------------------------
+
+
+def _participant_text(
+    session: Session,
+    contact: Contact,
+    phone: str,
+    participant: Participant | None,
+    now: dt.datetime,
+    reach: Reach,
+    messages: CrisisMessages,
+) -> SmsConversation | None:
+    body = contact.body or ""
+    participant_id = participant.id if participant is not None else None
+    conversation = open_conversation(session, phone, now)
+    kind = sms_opt_outs.keyword(body)
+    if kind == "opt_out":
+        sms_opt_outs.opt_out(session, phone, body.strip().upper(), now, participant_id)
+        contact.outcome = OPTED_OUT
+        log.info("sms %s: %s opted out of texts", contact.id, redact(phone))
+        if conversation is not None:
+            _join(conversation, contact, now)
+            who = describe_sender(participant, phone)
+            _tell_staff(
+                session,
+                conversation,
+                f"{SERVICE}: {who} texted {body.strip().upper()}. The network now blocks "
+                "texts to them until they text START. Call them if you need to reach them.",
+                now,
+                reach,
+            )
+        return conversation
+    note = None
+    if kind == "opt_in":
+        was_out = sms_opt_outs.opt_in(session, phone, body.strip().upper(), now, participant_id)
+        note = "They texted START: texts to them work again." if was_out else None
+        # START alone asks only for texts again; YES may well be an answer, so it is relayed.
+        if conversation is None and body.strip().upper() != "YES":
+            contact.outcome = OPTED_IN
+            return None
+    if conversation is None:
+        return _start_conversation(session, contact, phone, participant, now, reach, messages)
+    _join(conversation, contact, now)
+    contact.outcome = RELAYED
+    if _handed_over(session, conversation, now):
+        _escalate_again(session, conversation, participant, phone, now, reach)
+        return conversation
+    _relay_to_staff(session, conversation, contact, participant, phone, now, reach, note)
+    return conversation
+
+
+def _handed_over(session: Session, conversation: SmsConversation, now: dt.datetime) -> bool:
+    """True if whoever took the conversation has gone off call and gone quiet in it."""
+    escalation = _escalation(session, conversation)
+    taken_by = handler_id(session, conversation)
+    if escalation is None or escalation.status != "acknowledged" or taken_by is None:
+        return False
+    last = conversation.last_staff_message_at or escalation.acknowledged_at
+    if last is not None and now - last < HANDOVER_GRACE:
+        return False
+    return not is_on_call(session, taken_by, now)
+
+
+def is_on_call(session: Session, staff_id: int, now: dt.datetime) -> bool:
+    """True if the member of staff is on call on any rota at `now`."""
+    rotas, _ = rota_service.list_rotas(session)
+    for rota in rotas:
+        try:
+            on_call = rota_service.on_call(session, rota.id, now)
+        except DomainError:
+            continue
+        if any(person.id == staff_id for person in on_call.staff):
+            return True
+    return False
+
+
+def _escalate_again(
+    session: Session,
+    conversation: SmsConversation,
+    participant: Participant | None,
+    phone: str,
+    now: dt.datetime,
+    reach: Reach,
+) -> None:
+    """The worker who took it is off shift: chase it afresh to whoever is on call now."""
+    old = _escalation(session, conversation)
+    taken_by = handler_id(session, conversation)
+    who = describe_sender(participant, phone)
+    if old is not None:
+        escalations.close_escalation(
+            session, old.id, ByOperator("crisis line (handed over)"), now, reach
+        )
+    if taken_by is not None:
+        former = session.get(Staff, taken_by)
+        if former is not None and former.active:
+            outbox.enqueue_sms(
+                session,
+                to=former.phone,
+                from_=reach.from_number,
+                body=f"{SERVICE}: {who} texted again after your shift; it has gone to "
+                "whoever is on call now. No action needed.",
+                purpose=STAFF_NOTICE,
+                now=now,
+            )
+    conversation.handled_by_staff_id = None
+    record = escalations.open_escalation(
+        session,
+        policy_name=POLICY,
+        subject_type=SUBJECT_TYPE,
+        subject_id=conversation.id,
+        participant_id=conversation.participant_id,
+        summary=f"Crisis text from {who}",
+        now=now,
+        reach=reach,
+    )
+    conversation.escalation_id = record.id
+    log.info("sms conversation %s handed over: escalation %s opened", conversation.id, record.id)
+
+
+def open_conversation(session: Session, phone: str, now: dt.datetime) -> SmsConversation | None:
+    """The number's open conversation; one whose escalation was closed is closed here too."""
+    conversation = session.scalars(
+        select(SmsConversation).where(
+            SmsConversation.phone == phone, SmsConversation.status == "open"
+        )
+    ).first()
+    if conversation is None:
+        return None
+    escalation = _escalation(session, conversation)
+    if escalation is not None and escalation.status == "closed":
+        close_conversation(conversation, now, by=escalation.closed_by, reason="closed_by_staff")
+        session.flush()
+        return None
+    return conversation
+
+
+def _join(conversation: SmsConversation, contact: Contact, now: dt.datetime) -> None:
+    contact.conversation_id = conversation.id
+    conversation.last_message_at = now
+
+
+def _start_conversation(
+    session: Session,
+    contact: Contact,
+    phone: str,
+    participant: Participant | None,
+    now: dt.datetime,
+    reach: Reach,
+    messages: CrisisMessages,
+) -> SmsConversation:
+    conversation = SmsConversation(
+        phone=phone,
+        participant_id=participant.id if participant is not None else None,
+        status="open",
+        opened_at=now,
+        last_message_at=now,
+    )
+    savepoint = session.begin_nested()
+    try:
+        session.add(conversation)
+        savepoint.commit()
+    except IntegrityError:
+        # Another text from this number opened it a moment ago (one open per number): join.
+        savepoint.rollback()
+        existing = open_conversation(session, phone, now)
+        if existing is None:
+            raise
+        _join(existing, contact, now)
+        contact.outcome = RELAYED
+        _relay_to_staff(session, existing, contact, participant, phone, now, reach, None)
+        return existing
+    contact.conversation_id = conversation.id
+    contact.outcome = RELAYED
+    session.flush()
+    who = describe_sender(participant, phone)
+    # The first step's notification texts come from the hook below: the participant's words.
+    record = escalations.open_escalation(
+        session,
+        policy_name=POLICY,
+        subject_type=SUBJECT_TYPE,
+        subject_id=conversation.id,
+        participant_id=conversation.participant_id,
+        summary=f"Crisis text from {who}",
+        now=now,
+        reach=reach,
+    )
+    conversation.escalation_id = record.id
+    reached = _notified_codes(session, record.id)
+    log.info(
+        "sms conversation %s opened for %s; escalation %s notified %s",
+        conversation.id,
+        redact(phone),
+        record.id,
+        len(reached),
+    )
+    if sms_opt_outs.is_opted_out(session, phone):
+        return conversation
+    if reached:
+        _auto_reply(
+            session, conversation, messages.sms_acknowledgement, ACKNOWLEDGEMENT, now, reach
+        )
+    else:
+        # Nobody could be texted at all (an empty rota): promising "a worker will reply"
+        # would be false, so the participant gets the crisis numbers instead, at once.
+        log.error("sms conversation %s: nobody on call to relay to", conversation.id)
+        _auto_reply(session, conversation, messages.fallback_sms, FALLBACK, now, reach)
+    return conversation
+
+
+def _auto_reply(
+    session: Session,
+    conversation: SmsConversation,
+    body: str,
+    purpose: str,
+    now: dt.datetime,
+    reach: Reach,
+) -> None:
+    """The service's own reply to the participant: once per conversation, rate-limited."""
+    if conversation.participant_acknowledged_at is not None:
+        return
+    recent = session.scalars(
+        select(Delivery.id).where(
+            Delivery.to_number == conversation.phone,
+            Delivery.purpose.in_((ACKNOWLEDGEMENT, FALLBACK)),
+            Delivery.created_at > now - AUTO_REPLY_INTERVAL,
+        )
+    ).first()
+    conversation.participant_acknowledged_at = now
+    if recent is not None:
+        return
+    _send_to_participant(session, conversation, body, purpose, now, reach, staff_id=None)
+
+
+def _send_to_participant(
+    session: Session,
+    conversation: SmsConversation,
+    body: str,
+    purpose: str,
+    now: dt.datetime,
+    reach: Reach,
+    *,
+    staff_id: int | None,
+) -> Contact:
+    """Queue a text to the participant from the crisis number and record it as a contact."""
+    # Staff's words go exactly as written (an emoji costs segments, not meaning).
+    delivery = outbox.enqueue_sms(
+        session,
+        to=conversation.phone,
+        from_=reach.from_number,
+        body=body,
+        purpose=purpose,
+        now=now,
+        verbatim=staff_id is not None,
+    )
+    contact, _ = contacts.record(
+        session,
+        channel=Channel.SMS,
+        direction=Direction.OUTBOUND,
+        from_number=reach.from_number,
+        to_number=conversation.phone,
+        twilio_sid=None,
+        started_at=now,
+        participant_id=conversation.participant_id,
+        body=delivery.body,
+        outcome=SENT,
+        handled_by_staff_id=staff_id,
+    )
+    contact.conversation_id = conversation.id
+    contact.delivery_id = delivery.id
+    conversation.last_message_at = now
+    return contact
+
+
+# ---- relaying to staff ----------------------------------------------------------------------
+
+
+def describe_sender(participant: Participant | None, phone: str) -> str:
+    """Who a text is from, for staff: "R1001 D. Price", or the number for unknown senders."""
+    if participant is None:
+        return phone
+    parts = participant.name.split()
+    # "Daniel Price" -> "D. Price": enough for staff who know them, little for anyone else.
+    name = f"{parts[0][0]}. {' '.join(parts[1:])}" if len(parts) >= 2 else participant.name
+    return f"{participant.reference} {name}".strip()
+
+
+def relay_texts(
+    who: str, code: int, bodies: Sequence[str], *, first: bool, note: str | None = None
+) -> list[OutgoingText]:
+    """The texts that carry a participant's words to a member of staff, with the reply code.
+
+    The words go verbatim (UCS-2 if need be), split into readable numbered parts; the
+    service's own instructions are a separate GSM-7 line, appended when everything fits.
+    """
+    texts: list[OutgoingText] = []
+    for body in bodies:
+        words = body.strip() or "(no words: a picture or file, see the record)"
+        for part in split_for_sms(
+            f"{who} ({code}): {words}", MAX_PARTS, segments_per_part=SEGMENTS_PER_PART
+        ):
+            texts.append(OutgoingText(part, verbatim=True))
+    footer = []
+    if first:
+        footer.append(
+            f"Reply {code} and your message to answer from the crisis line; "
+            f"{code}a take, {code}c close."
+        )
+    if note:
+        footer.append(note)
+    if footer:
+        texts.append(OutgoingText(f"{SERVICE}: " + " ".join(footer)))
+    return texts
+
+
+def _notification_texts(
+    session: Session, record: EscalationRecord, code: int
+) -> list[OutgoingText]:
+    """The escalation hook: each person a crisis-sms step notifies gets the words so far."""
+    conversation = session.get(SmsConversation, record.subject_id) if record.subject_id else None
+    if conversation is None:
+        return [OutgoingText(wording.notification_text(record.summary, code))]
+    participant = (
+        session.get(Participant, conversation.participant_id)
+        if conversation.participant_id
+        else None
+    )
+    inbound = session.scalars(
+        select(Contact)
+        .where(
+            Contact.conversation_id == conversation.id,
+            Contact.direction == Direction.INBOUND,
+            # The participant's words only: staff texts in the conversation are inbound too.
+            Contact.from_number == conversation.phone,
+        )
+        .order_by(Contact.id.desc())
+        .limit(HISTORY_TEXTS)
+    ).all()
+    bodies = [c.body or "" for c in reversed(inbound)]
+    note = None
+    if sms_opt_outs.is_opted_out(session, conversation.phone):
+        note = "They have texted STOP, so texts to them are blocked: call them."
+    who = describe_sender(participant, conversation.phone)
+    return relay_texts(who, code, bodies, first=True, note=note)
+
+
+escalations.register_notification_texts(SUBJECT_TYPE, _notification_texts)
+
+
+def _escalation(session: Session, conversation: SmsConversation) -> EscalationRecord | None:
+    if conversation.escalation_id is None:
+        return None
+    return session.get(EscalationRecord, conversation.escalation_id)
+
+
+def _notified_codes(session: Session, escalation_id: int) -> list[EscalationCode]:
+    return list(
+        session.scalars(
+            select(EscalationCode)
+            .where(EscalationCode.escalation_id == escalation_id, EscalationCode.active.is_(True))
+            .order_by(EscalationCode.id)
+        )
+    )
+
+
+def handler_id(session: Session, conversation: SmsConversation) -> int | None:
+    """The member of staff who took the conversation, if anyone has."""
+    if conversation.handled_by_staff_id is not None:
+        return conversation.handled_by_staff_id
+    escalation = _escalation(session, conversation)
+    return escalation.acknowledged_by_staff_id if escalation is not None else None
+
+
+def _staff_to_tell(session: Session, conversation: SmsConversation) -> list[EscalationCode]:
+    """Who hears about the conversation now: whoever took it, else everyone notified so far."""
+    if conversation.escalation_id is None:
+        return []
+    codes = _notified_codes(session, conversation.escalation_id)
+    taken_by = handler_id(session, conversation)
+    if taken_by is not None:
+        mine = [c for c in codes if c.staff_id == taken_by]
+        if mine:
+            return mine
+    return codes
+
+
+def _relay_to_staff(
+    session: Session,
+    conversation: SmsConversation,
+    contact: Contact,
+    participant: Participant | None,
+    phone: str,
+    now: dt.datetime,
+    reach: Reach,
+    note: str | None,
+) -> None:
+    who = describe_sender(participant, phone)
+    codes = _staff_to_tell(session, conversation)
+    if not codes:
+        log.error("sms conversation %s: a text with nobody to relay it to", conversation.id)
+    for code in codes:
+        for text in relay_texts(who, code.code, [contact.body or ""], first=False, note=note):
+            outbox.enqueue_sms(
+                session,
+                to=code.phone,
+                from_=reach.from_number,
+                body=text.body,
+                purpose=RELAY_TO_STAFF,
+                now=now,
+                verbatim=text.verbatim,
+            )
+
+
+def _tell_staff(
+    session: Session, conversation: SmsConversation, body: str, now: dt.datetime, reach: Reach
+) -> None:
+    for code in _staff_to_tell(session, conversation):
+        outbox.enqueue_sms(
+            session,
+            to=code.phone,
+            from_=reach.from_number,
+            body=body,
+            purpose=STAFF_NOTICE,
+            now=now,
+        )
+
+
+# ---- staff texts ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Held:
+    """An open conversation a member of staff can text into, with the code their phone holds."""
+
+    code: int
+    conversation: SmsConversation
+    escalation: EscalationRecord
+    who: str
+
+
+class StaffCommands:
+    """One text from a registered staff phone: a code command, WHO, HELP, or words to relay."""
+
+    def __init__(
+        self, session: Session, staff: Staff, contact: Contact, now: dt.datetime, reach: Reach
+    ) -> None:
+        self.session = session
+        self.staff = staff
+        self.contact = contact
+        self.now = now
+        self.reach = reach
+
+    def handle(self, body: str) -> None:
+        """Act on the text and answer the staff member; never guess a participant."""
+        text = body.strip()
+        self.contact.outcome = STAFF_COMMAND
+        kind = sms_opt_outs.keyword(text)
+        if kind is not None and text.upper() != "YES":
+            self._staff_keyword(kind, text.upper())
+            return
+        outcome = escalations.act_by_phone(
+            self.session, self.staff.phone, text, self.now, self.reach
+        )
+        if outcome is not None:
+            self._after_escalation_action(outcome.escalation_id, outcome.changed)
+            self._reply(outcome.reply)
+            return
+        word = text.upper().rstrip("?!. ")
+        if word == "WHO":
+            self._reply(who_is_on_call(self.session, self.now))
+            return
+        if word in ("HELP", "INFO", ""):
+            self._reply(self._help())
+            return
+        match = _CODE_MESSAGE.fullmatch(text)
+        if match is not None:
+            self._relay_by_code(int(match.group(1)), match.group(2).strip())
+            return
+        if _ONLY_DIGITS.fullmatch(text):
+            self._not_sent(f"{text} alone is not a command.")
+            return
+        candidates = [h for h in self.held() if self._may_text_without_code(h)]
+        if len(candidates) == 1:
+            self._relay(candidates[0], text)
+            return
+        if not candidates:
+            self._not_sent("")
+            return
+        self._not_sent("You have more than one open conversation.")
+
+    # Codes: take and close, kept in step with the conversation.
+
+    def _after_escalation_action(self, escalation_id: int | None, changed: bool) -> None:
+        if escalation_id is None or not changed:
+            return
+        record = self.session.get(EscalationRecord, escalation_id)
+        if record is None or record.subject_type != SUBJECT_TYPE or record.subject_id is None:
+            return
+        conversation = self.session.get(SmsConversation, record.subject_id)
+        if conversation is None or conversation.status != "open":
+            return
+        if record.status == "closed":
+            close_conversation(conversation, self.now, by=self.staff.name, reason="closed_by_staff")
+        elif record.status == "acknowledged" and conversation.handled_by_staff_id is None:
+            conversation.handled_by_staff_id = record.acknowledged_by_staff_id or self.staff.id
+
+    # Relaying staff words to a participant.
+
+    def held(self) -> list[Held]:
+        """The open text conversations this phone holds a live code for, by code."""
+        rows = self.session.execute(
+            select(EscalationCode, EscalationRecord, SmsConversation)
+            .join(EscalationRecord, EscalationRecord.id == EscalationCode.escalation_id)
+            .join(SmsConversation, SmsConversation.id == EscalationRecord.subject_id)
+            .where(
+                EscalationCode.phone == self.staff.phone,
+                EscalationCode.active.is_(True),
+                EscalationRecord.subject_type == SUBJECT_TYPE,
+                SmsConversation.status == "open",
+                SmsConversation.escalation_id == EscalationRecord.id,
+            )
+            .order_by(EscalationCode.code)
+        ).all()
+        held = []
+        for code, record, conversation in rows:
+            participant = (
+                self.session.get(Participant, conversation.participant_id)
+                if conversation.participant_id
+                else None
+            )
+            held.append(
+                Held(
+                    code.code,
+                    conversation,
+                    record,
+                    describe_sender(participant, conversation.phone),
+                )
+            )
+        return held
+
+    def _may_text_without_code(self, held: Held) -> bool:
+        # Without a code, words only go to a conversation this person took, or that nobody
+        # has taken yet: never into a colleague's conversation by accident.
+        taken_by = handler_id(self.session, held.conversation)
+        return taken_by is None or taken_by == self.staff.id
+
+    def _relay_by_code(self, code: int, words: str) -> None:
+        row = self.session.scalars(
+            select(EscalationCode).where(
+                EscalationCode.phone == self.staff.phone,
+                EscalationCode.code == code,
+                EscalationCode.active.is_(True),
+            )
+        ).first()
+        if row is None:
+            self._not_sent(f"You have nothing open with code {code}.")
+            return
+        record = self.session.get_one(EscalationRecord, row.escalation_id)
+        if record.subject_type != SUBJECT_TYPE:
+            self._not_sent(f"{code} is not a text conversation: reply {code}a to take it.")
+            return
+        for held in self.held():
+            if held.code == code:
+                self._relay(held, words)
+                return
+        self._not_sent(f"Conversation {code} is closed.")
+
+    def _relay(self, held: Held, words: str) -> None:
+        conversation = held.conversation
+        self.contact.conversation_id = conversation.id
+        if sms_opt_outs.is_opted_out(self.session, conversation.phone):
+            self.contact.outcome = NOT_SENT_OPTED_OUT
+            log.info("staff text not relayed: %s has opted out", redact(conversation.phone))
+            self._reply(
+                f"{SERVICE}: NOT SENT. {held.who} has opted out of texts (STOP), so the network "
+                "blocks them until they text START. Call them instead."
+            )
+            return
+        _send_to_participant(
+            self.session,
+            conversation,
+            words[:MAX_BODY],
+            STAFF_REPLY,
+            self.now,
+            self.reach,
+            staff_id=self.staff.id,
+        )
+        self.contact.outcome = STAFF_RELAYED
+        conversation.last_staff_message_at = self.now
+        if conversation.handled_by_staff_id is None:
+            conversation.handled_by_staff_id = self.staff.id
+        record = held.escalation
+        if record.status in ("open", "exhausted"):
+            # The first reply takes it: the escalation stops and the others hear who took it.
+            outcome = escalations.acknowledge_escalation(
+                self.session,
+                record.id,
+                ByPhone(self.staff.phone, held.code),
+                self.now,
+                self.reach,
+            )
+            if outcome.changed:
+                self._reply(
+                    f"{SERVICE}: sent to {held.who}. You have taken {held.code}; the others "
+                    f"have been told. Reply {held.code}c to close it."
+                )
+
+    # Commands.
+
+    def _staff_keyword(self, kind: sms_opt_outs.Keyword, word: str) -> None:
+        # Twilio applies STOP to staff phones too: escalation texts to this phone would now
+        # fail. Record it and tell the duty managers; the phone itself cannot be texted.
+        if kind == "opt_out":
+            sms_opt_outs.opt_out(self.session, self.staff.phone, word, self.now)
+            log.warning("staff member %s texted %s: texts to them are blocked", self.staff.id, word)
+            for manager in escalations.duty_managers(self.session):
+                if manager.id == self.staff.id:
+                    continue
+                outbox.enqueue_sms(
+                    self.session,
+                    to=manager.phone,
+                    from_=self.reach.from_number,
+                    body=(
+                        f"{SERVICE}: {self.staff.name} texted {word} to the crisis line, so "
+                        "escalation texts to their phone are blocked until they text START."
+                    ),
+                    purpose=STAFF_NOTICE,
+                    now=self.now,
+                )
+            return
+        sms_opt_outs.opt_in(self.session, self.staff.phone, word, self.now)
+        self._reply(f"{SERVICE}: texts to this phone work again.")
+
+    def _help(self) -> str:
+        return (
+            f"{SERVICE}: reply CODE and your message to text a participant from the crisis "
+            "line (3 I'm here). 3a take, 3c close, WHO on call now. " + self._open_list()
+        )
+
+    def _open_list(self) -> str:
+        held = self.held()
+        if not held:
+            return "You have no open text conversations."
+        listed = "; ".join(f"{h.code} {h.who}" for h in held)
+        return f"Open: {listed}."
+
+    def _not_sent(self, reason: str) -> None:
+        self.contact.outcome = NOT_SENT
+        prefix = f"{SERVICE}: NOT SENT to anyone. {reason}".rstrip() + " "
+        self._reply(prefix + "Start with the code, e.g. 3 I'm here. " + self._open_list())
+
+    def _reply(self, body: str) -> None:
+        outbox.enqueue_sms(
+            self.session,
+            to=self.staff.phone,
+            from_=self.reach.from_number,
+            body=body,
+            purpose=STAFF_NOTICE,
+            now=self.now,
+        )
+
+
+def who_is_on_call(session: Session, now: dt.datetime) -> str:
+    """WHO: who is on call now on every rota, by name (never by number)."""
+    rotas, _ = rota_service.list_rotas(session)
+    lines = []
+    for rota in rotas:
+        try:
+            on_call = rota_service.on_call(session, rota.id, now)
+        except DomainError:  # a broken rota must not stop the answer for the others
+            log.warning("rota %s could not say who is on call", rota.id)
+            lines.append(f"{rota.name}: unknown")
+            continue
+        names = ", ".join(s.name for s in on_call.staff if s.active) or "NOBODY"
+        lines.append(f"{rota.name}: {names}")
+    if not lines:
+        return f"{SERVICE}: there are no rotas."
+    return f"{SERVICE} on call now: " + "; ".join(lines) + "."
+
+
+# ---- closing --------------------------------------------------------------------------------
+
+
+def close_conversation(
+    conversation: SmsConversation, now: dt.datetime, *, by: str | None, reason: str
+) -> None:
+    """Close the conversation; the number's next text opens a new one."""
+    if conversation.status != "open":
+        return
+    conversation.status = "closed"
+    conversation.closed_at = now
+    conversation.closed_by = (by or "crisis line")[:120]
+    conversation.close_reason = reason[:40]
+
+
+def close_idle_conversations(
+    db: Database,
+    now: dt.datetime,
+    *,
+    idle_after: dt.timedelta = dt.timedelta(hours=24),
+    reach: Reach | None = None,
+) -> int:
+    """Close conversations quiet for `idle_after`, and those whose escalation was closed."""
+    closed = 0
+    with db.transaction() as session:
+        rows = session.scalars(
+            select(SmsConversation).where(SmsConversation.status == "open")
+        ).all()
+        for conversation in rows:
+            escalation = _escalation(session, conversation)
+            if escalation is not None and escalation.status == "closed":
+                close_conversation(
+                    conversation, now, by=escalation.closed_by, reason="closed_by_staff"
+                )
+                closed += 1
+                continue
+            if conversation.last_message_at > now - idle_after:
+                continue
+            if escalation is not None and escalation.status == "open":
+                # Still being chased up the chain: never close what nobody has taken.
+                continue
+            close_conversation(conversation, now, by="crisis line", reason="idle")
+            if escalation is not None and reach is not None:
+                escalations.close_escalation(
+                    session, escalation.id, ByOperator("crisis line (no texts)"), now, reach
+                )
+            log.info(
+                "sms conversation %s closed after %s without texts", conversation.id, idle_after
+            )
+            closed += 1
+    return closed
+
+
+def note_refused_numbers(
+    db: Database, now: dt.datetime, reach: Reach, *, window: dt.timedelta = dt.timedelta(days=1)
+) -> int:
+    """Mark numbers opted out when Twilio refused a text with 21610, and tell their staff."""
+    marked = 0
+    with db.transaction() as session:
+        for phone in sms_opt_outs.refused_numbers(session, now - window):
+            participant = participants.find_by_phone(session, phone)
+            sms_opt_outs.opt_out(
+                session,
+                phone,
+                sms_opt_outs.REFUSED_REASON,
+                now,
+                participant.id if participant is not None else None,
+            )
+            marked += 1
+            conversation = open_conversation(session, phone, now)
+            if conversation is not None:
+                who = describe_sender(participant, phone)
+                _tell_staff(
+                    session,
+                    conversation,
+                    f"{SERVICE}: a text to {who} was refused: they have opted out of texts "
+                    "(STOP). They get nothing by text until they text START. Call them.",
+                    now,
+                    reach,
+                )
+    return marked
+
+
+def upkeep(db: Database, now: dt.datetime, reach: Reach, idle_after: dt.timedelta) -> int:
+    """The scheduler's periodic job: opt-outs learnt from refused texts, then idle closing."""
+    note_refused_numbers(db, now, reach)
+    return close_idle_conversations(db, now, idle_after=idle_after, reach=reach)

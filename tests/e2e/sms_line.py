@@ -1,0 +1,174 @@
+"""The crisis line with its SMS webhook wired to the Twilio simulator, staff on rotas, participants.
+
+The service uses the real Twilio adapter against the simulator on loopback HTTP; the simulator
+posts signed webhooks into the service's Flask test client. Tests read like a script: a phone
+texts the crisis number, the outbox is dispatched, a staff phone expects the relay and replies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from crisisline import participants, rota_service, staff
+from crisisline.app import Services, create_app
+from crisisline.clock import FakeClock
+from crisisline.conversation_models import SmsConversation
+from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
+from crisisline.simulator import (
+    FlaskClientTransport,
+    Phone,
+    SimulatedMessage,
+    Simulator,
+    create_simulator_app,
+)
+from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of
+
+CRISIS = "+447700900000"
+PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
+DANIEL, MARCUS, UNKNOWN = "+447700900501", "+447700900502", "+447700900777"
+ACCOUNT_SID = "AC" + "7" * 32
+BASE = "https://crisis.example.org"
+ACK = "Your message has reached the Resettle crisis line"
+STEP_WAIT = dt.timedelta(seconds=300)
+
+
+class ServiceTransport:
+    """Posts the simulator's webhooks into the service, which is built after the simulator."""
+
+    def __init__(self) -> None:
+        self.target: FlaskClientTransport | None = None
+
+    def post(
+        self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
+    ) -> tuple[int, str]:
+        assert self.target is not None, "the service must exist before webhooks flow"
+        return self.target.post(url, params, headers)
+
+
+@dataclass
+class SmsLine:
+    """The running line: the app, the simulator, the clock, and the people's ids."""
+
+    app: Flask
+    sim: Simulator
+    clock: FakeClock
+    ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def svc(self) -> Services:
+        return services_of(self.app)
+
+    def phone(self, number: str) -> Phone:
+        return self.sim.phone(number)
+
+    def text(self, number: str, body: str) -> SimulatedMessage:
+        """`number` texts the crisis line; the webhook has answered when this returns."""
+        return self.sim.phone(number).send_sms(CRISIS, body)
+
+    def dispatch(self) -> None:
+        """Send everything queued in the outbox, then let Twilio's callbacks come back."""
+        while self.svc.dispatch_outbox().sent:
+            pass
+        self.sim.run_pending()
+
+    def wait(self, delta: dt.timedelta) -> None:
+        """Let time pass and the scheduler's escalation sweep run."""
+        self.clock.advance(delta)
+        self.svc.sweep_escalations()
+        self.dispatch()
+
+    def conversations(self) -> list[SmsConversation]:
+        with self.svc.db.transaction() as session:
+            return list(session.scalars(select(SmsConversation).order_by(SmsConversation.id)))
+
+    def contacts(self) -> list[Contact]:
+        with self.svc.db.transaction() as session:
+            return list(session.scalars(select(Contact).order_by(Contact.id)))
+
+    def deliveries(self) -> list[Delivery]:
+        with self.svc.db.transaction() as session:
+            return list(session.scalars(select(Delivery).order_by(Delivery.id)))
+
+
+def start_line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[SmsLine]:
+    """Build the line, yield it, and tear it down checking the simulator saw nothing unexpected."""
+    transport = ServiceTransport()
+    sim = Simulator(account_sid=ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN, transport=transport)
+    server = make_server("127.0.0.1", 0, create_simulator_app(sim), threaded=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        TELEPHONY="twilio",
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_API_BASE_URL=f"http://127.0.0.1:{server.port}",
+    )
+    app = create_app({"TESTING": True}, settings=settings, clock=clock)
+    transport.target = FlaskClientTransport(app.test_client())
+    sim.configure_number(
+        CRISIS,
+        sms_url=f"{BASE}/webhooks/sms",
+        sms_fallback_url=f"{BASE}/webhooks/sms/fallback",
+    )
+    line = SmsLine(app, sim, clock)
+    _people(line)
+    try:
+        yield line
+        sim.assert_no_unexpected()
+    finally:
+        server.shutdown()
+        server.server_close()
+        services_of(app).db.dispose()
+
+
+def _people(line: SmsLine) -> None:
+    """Three staff on rotas primary, backup and duty-manager; two known participants."""
+    now = line.clock.now()
+    with line.svc.db.transaction() as session:
+        for name, number, roles in (
+            ("Amira Okafor", PRIMARY, [StaffRole.ON_CALL]),
+            ("Tom Hughes", BACKUP, [StaffRole.ON_CALL]),
+            ("Priya Natarajan", MANAGER, [StaffRole.DUTY_MANAGER]),
+        ):
+            person = staff.create(
+                session, staff.NewStaff(name, number, None, roles), actor="t", now=now
+            )
+            line.ids[number] = person.id
+            line.sim.phone(number, label=name)
+        for rota_name, number in (
+            ("primary", PRIMARY),
+            ("backup", BACKUP),
+            ("duty-manager", MANAGER),
+        ):
+            record = rota_service.create(
+                session,
+                rota_service.NewRota(
+                    name=rota_name,
+                    timezone="Europe/London",
+                    members=[line.ids[number]],
+                    shift_length="P7D",
+                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
+                ),
+                actor="t",
+                now=now,
+            )
+            line.ids[rota_name] = record.id
+        for reference, name, number in (
+            ("R1001", "Daniel Price", DANIEL),
+            ("R1002", "Marcus Reid", MARCUS),
+        ):
+            person = participants.create(
+                session,
+                participants.NewParticipant(reference, name, [number], None, RiskLevel.HIGH),
+                actor="t",
+                now=now,
+            )
+            line.ids[number] = person.id

@@ -1,0 +1,273 @@
+"""Escalation calls to staff, through the simulator: hear it, press 4, 5 or *, or miss it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from crisisline import escalations as engine
+from crisisline import staff
+from crisisline.app import Services, create_app
+from crisisline.clock import FakeClock
+from crisisline.escalation_models import EscalationRecord
+from crisisline.models import StaffRole
+from crisisline.simulator import FlaskClientTransport, Simulator, create_simulator_app
+from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of, signed_post
+
+ACCOUNT_SID = "AC" + "8" * 32
+LINE = "+447700900000"
+AMIRA, TOM, PRIYA = "+447700900121", "+447700900122", "+447700900123"
+STRANGER = "+447700900199"
+SUMMARY = "Missed call from R1001 D. Price at 03:12"
+WAIT = dt.timedelta(seconds=300)
+
+
+class ServiceTransport:
+    """Posts the simulator's requests into the service, which is built after the simulator."""
+
+    def __init__(self) -> None:
+        self.target: FlaskClientTransport | None = None
+
+    def post(
+        self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
+    ) -> tuple[int, str]:
+        assert self.target is not None, "the service must exist before callbacks flow"
+        return self.target.post(url, params, headers)
+
+
+@dataclass
+class Line:
+    app: Flask
+    svc: Services
+    sim: Simulator
+    clock: FakeClock
+
+    def deliver(self) -> None:
+        """Send what the outbox holds and let the simulator run every call and callback."""
+        for _ in range(5):
+            self.svc.dispatch_outbox()
+            if not self.sim.run_pending():
+                return
+
+    def status(self, escalation_id: int) -> str:
+        with self.svc.db.transaction() as session:
+            return session.get_one(EscalationRecord, escalation_id).status
+
+
+@pytest.fixture
+def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[Line]:
+    """The service on the real Twilio adapter, talking to the simulator over loopback HTTP.
+
+    Amira and Tom are notified first, by text and call; Priya, the duty manager, next.
+    """
+    transport = ServiceTransport()
+    sim = Simulator(account_sid=ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN, transport=transport)
+    server = make_server("127.0.0.1", 0, create_simulator_app(sim), threaded=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        TELEPHONY="twilio",
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_API_BASE_URL=f"http://127.0.0.1:{server.port}",
+    )
+    app = create_app({"TESTING": True}, settings=settings, clock=clock)
+    transport.target = FlaskClientTransport(app.test_client())
+    svc = services_of(app)
+    with svc.db.transaction() as session:
+        ids = {}
+        for name, phone, role in (
+            ("Amira Okafor", AMIRA, StaffRole.ON_CALL),
+            ("Tom Hughes", TOM, StaffRole.ON_CALL),
+            ("Priya Natarajan", PRIYA, StaffRole.DUTY_MANAGER),
+            ("Owen Marsh", STRANGER, StaffRole.ON_CALL),
+        ):
+            person = staff.create(
+                session, staff.NewStaff(name, phone, None, [role]), actor="t", now=clock.now()
+            )
+            ids[phone] = person.id
+        engine.put_policy(
+            session,
+            "call-chain",
+            {
+                "steps": [
+                    {
+                        "targets": [{"staff_id": ids[AMIRA]}, {"staff_id": ids[TOM]}],
+                        "channels": ["sms", "voice"],
+                        "wait_seconds": int(WAIT.total_seconds()),
+                    },
+                    {
+                        "targets": [{"staff_id": ids[PRIYA]}],
+                        "channels": ["sms"],
+                        "wait_seconds": int(WAIT.total_seconds()),
+                    },
+                ]
+            },
+            actor="t",
+            now=clock.now(),
+        )
+    yield Line(app, svc, sim, clock)
+    server.shutdown()
+    server.server_close()
+    svc.db.dispose()
+    sim.assert_no_unexpected()
+
+
+def _open(line: Line) -> int:
+    with line.svc.db.transaction() as session:
+        return engine.open_escalation(
+            session,
+            policy_name="call-chain",
+            subject_type="missed_call",
+            subject_id=None,
+            participant_id=None,
+            summary=SUMMARY,
+            now=line.clock.now(),
+            reach=line.svc.reach,
+        ).id
+
+
+def test_the_call_says_what_it_is_about_and_gathers_one_digit(line: Line) -> None:
+    escalation_id = _open(line)
+    client = line.app.test_client()
+    path = f"/webhooks/escalations/{escalation_id}/call"
+    response = signed_post(client, path, {"CallSid": "CA" + "1" * 32, "To": AMIRA, "From": LINE})
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    gather = re.search(r"<Gather [^>]*>", body)
+    assert gather is not None, body
+    assert 'numDigits="1"' in gather.group(0)
+    assert f'action="https://crisis.example.org{path}/keypress"' in gather.group(0)
+    assert SUMMARY in body
+    assert "Press 4 to take this" in body
+    assert body.rstrip().endswith("<Hangup /></Response>")
+    # Nothing was sent through the simulator by this direct post.
+    for phone in (AMIRA, TOM):
+        line.sim.phone(phone).ignore_unexpected()
+
+
+def test_pressing_4_takes_it_with_a_spoken_confirmation_and_the_others_are_told(
+    line: Line,
+) -> None:
+    escalation_id = _open(line)
+    line.sim.phone(AMIRA).will_answer("4")
+    line.sim.phone(TOM).will_not_answer()
+    line.deliver()
+
+    amira, tom = line.sim.phone(AMIRA), line.sim.phone(TOM)
+    amira.expect_sms("Reply 1a to take this", from_=LINE)
+    call = amira.expect_call(SUMMARY, from_=LINE, answered=True)
+    assert call.pressed == ["4"]
+    assert "You have taken this" in call.heard_text
+    tom.expect_sms("Reply 1a to take this")
+    tom.expect_call(answered=False)
+    tom.expect_sms("was taken by Amira Okafor")
+    assert line.status(escalation_id) == "acknowledged"
+
+    line.clock.advance(WAIT * 3)
+    assert line.svc.sweep_escalations() == 0
+    line.deliver()
+    line.sim.phone(PRIYA).expect_no_sms()
+
+
+def test_pressing_5_passes_it_to_the_next_step_at_once(line: Line) -> None:
+    escalation_id = _open(line)
+    line.sim.phone(AMIRA).will_answer("5")
+    line.sim.phone(TOM).will_not_answer()
+    line.deliver()
+
+    call = line.sim.phone(AMIRA).expect_call(SUMMARY, answered=True)
+    assert call.pressed == ["5"]
+    assert "passed to the next person" in call.heard_text
+    line.sim.phone(PRIYA).expect_sms("Reply 1a to take this")  # no wait: straight on
+    with line.svc.db.transaction() as session:
+        record = session.get_one(EscalationRecord, escalation_id)
+        assert (record.status, record.step_index) == ("open", 1)
+    for phone in (AMIRA, TOM):
+        line.sim.phone(phone).ignore_unexpected()
+
+
+def test_star_repeats_the_message_and_a_key_can_then_be_pressed(line: Line) -> None:
+    escalation_id = _open(line)
+    line.sim.phone(AMIRA).will_answer("*", "4")
+    line.sim.phone(TOM).will_not_answer()
+    line.deliver()
+
+    call = line.sim.phone(AMIRA).expect_call(answered=True)
+    assert call.pressed == ["*", "4"]
+    assert call.heard_text.count(SUMMARY) == 2
+    assert call.heard_text.endswith("You have taken this. The others will be told. Goodbye.")
+    assert line.status(escalation_id) == "acknowledged"
+    for phone in (AMIRA, TOM):
+        line.sim.phone(phone).ignore_unexpected()
+
+
+def test_a_voicemail_never_takes_it_and_the_call_ends_in_an_explicit_hang_up(
+    line: Line,
+) -> None:
+    escalation_id = _open(line)
+    line.sim.phone(AMIRA).will_go_to_voicemail()
+    line.sim.phone(TOM).will_go_to_voicemail()
+    line.deliver()
+
+    for phone in (AMIRA, TOM):
+        call = line.sim.phone(phone).expect_call(SUMMARY, answered=True)
+        assert call.pressed == []
+        assert "(the line hung up)" in [entry.text for entry in call.entries]
+        assert "No key was pressed" in call.heard_text
+        line.sim.phone(phone).expect_sms("Reply 1a")
+    assert line.status(escalation_id) == "open"
+
+    line.clock.advance(WAIT)
+    assert line.svc.sweep_escalations() == 1
+    line.deliver()
+    line.sim.phone(PRIYA).expect_sms("Reply 1a to take this")
+
+
+def test_a_phone_that_was_not_notified_cannot_act_on_the_call(line: Line) -> None:
+    escalation_id = _open(line)
+    client = line.app.test_client()
+    base = f"/webhooks/escalations/{escalation_id}/call"
+    form = {"CallSid": "CA" + "2" * 32, "To": STRANGER, "From": LINE}
+    heard = signed_post(client, base, form).get_data(as_text=True)
+    assert "not for this phone" in heard
+    assert "<Gather" not in heard
+    assert SUMMARY not in heard  # nothing about a participant to someone not on the chain
+    for digit in ("4", "5"):
+        pressed = signed_post(client, base + "/keypress", {**form, "Digits": digit})
+        assert "not for this phone" in pressed.get_data(as_text=True)
+    assert line.status(escalation_id) == "open"
+    unknown = signed_post(client, "/webhooks/escalations/999/call", {**form, "To": AMIRA})
+    assert "not for this phone" in unknown.get_data(as_text=True)
+    unsigned = client.post(base + "/keypress", data={**form, "To": AMIRA, "Digits": "4"})
+    assert unsigned.status_code == 403
+    assert line.status(escalation_id) == "open"
+    for phone in (AMIRA, TOM):
+        line.sim.phone(phone).ignore_unexpected()
+
+
+def test_a_call_answered_after_someone_else_took_it_says_so_and_offers_no_keys(
+    line: Line,
+) -> None:
+    escalation_id = _open(line)
+    line.sim.phone(AMIRA).will_answer("4")
+    line.sim.phone(TOM).will_answer("4")
+    line.deliver()
+
+    assert "You have taken this" in line.sim.phone(AMIRA).expect_call(answered=True).heard_text
+    late = line.sim.phone(TOM).expect_call(answered=True)
+    assert "already been taken by Amira Okafor" in late.heard_text
+    assert late.pressed == []
+    with line.svc.db.transaction() as session:
+        record = session.get_one(EscalationRecord, escalation_id)
+        assert record.acknowledged_by == "Amira Okafor"
+    for phone in (AMIRA, TOM):
+        line.sim.phone(phone).ignore_unexpected()

@@ -1,0 +1,115 @@
+"""STOP, START and refused texts (21610) end to end through the simulator.
+
+The simulator does not play Twilio's own opt-out handling, so each test does what Twilio would:
+after STOP it refuses texts to that number with 21610 (`fail_recipient`), after START it stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crisisline import sms_conversations, sms_opt_outs
+from crisisline.clock import FakeClock
+from crisisline.models import DeliveryStatus
+from crisisline.sms_conversations import STAFF_REPLY
+from tests.e2e.sms_line import ACK, DANIEL, MANAGER, PRIMARY, SmsLine, start_line
+
+
+@pytest.fixture
+def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[SmsLine]:
+    yield from start_line(tmp_path, database_url, clock)
+
+
+def _opted_out(line: SmsLine, number: str) -> bool:
+    with line.svc.db.transaction() as session:
+        return sms_opt_outs.is_opted_out(session, number)
+
+
+def _open_conversation(line: SmsLine) -> None:
+    line.text(DANIEL, "can't sleep, head's all over")
+    line.dispatch()
+    line.phone(DANIEL).expect_sms(ACK)
+    line.phone(PRIMARY).expect_sms("R1001 D. Price (1): can't sleep")
+    line.phone(PRIMARY).expect_sms("Reply 1")
+    line.phone(PRIMARY).reply("1 I'm here, talk to me")
+    line.dispatch()
+    line.phone(DANIEL).expect_sms("I'm here, talk to me")
+    line.phone(PRIMARY).expect_sms("You have taken 1")
+
+
+def test_stop_is_recorded_and_told_to_staff_and_start_lets_texts_through_again(
+    line: SmsLine,
+) -> None:
+    _open_conversation(line)
+
+    line.text(DANIEL, "  stop ")
+    line.sim.fail_recipient(DANIEL, 21610, resource="Messages")  # what Twilio now does
+    line.dispatch()
+    assert _opted_out(line, DANIEL)
+    line.phone(PRIMARY).expect_sms("texted STOP. The network now blocks texts to them")
+    # Nothing is sent back to the participant by the service: Twilio answers STOP itself.
+    line.phone(DANIEL).expect_no_sms()
+
+    line.text(DANIEL, "START")
+    line.sim.clear_faults()
+    line.dispatch()
+    assert not _opted_out(line, DANIEL)
+    line.phone(PRIMARY).expect_sms("R1001 D. Price (1): START")
+    line.phone(PRIMARY).expect_sms("texts to them work again")
+
+    line.phone(PRIMARY).reply("1 Good to hear from you again")
+    line.dispatch()
+    line.phone(DANIEL).expect_sms("Good to hear from you again")
+
+
+def test_a_staff_reply_while_the_participant_has_opted_out_is_not_sent_and_staff_are_told(
+    line: SmsLine,
+) -> None:
+    _open_conversation(line)
+    line.text(DANIEL, "UNSUBSCRIBE")
+    line.sim.fail_recipient(DANIEL, 21610, resource="Messages")
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("texted UNSUBSCRIBE")
+
+    line.phone(PRIMARY).reply("1 Are you still there?")
+    line.dispatch()
+    notice = line.phone(PRIMARY).expect_sms("NOT SENT")
+    assert "opted out" in notice.body and "Call them" in notice.body
+    line.phone(DANIEL).expect_no_sms()
+    # Nothing was queued that Twilio would refuse.
+    assert [d for d in line.deliveries() if d.purpose == STAFF_REPLY and d.error_code] == []
+
+
+def test_a_text_refused_with_21610_marks_the_number_opted_out_and_tells_staff(
+    line: SmsLine,
+) -> None:
+    _open_conversation(line)
+    # Daniel opted out in a way the service never saw (Twilio refuses, no STOP reached us).
+    line.sim.fail_recipient(DANIEL, 21610, resource="Messages")
+    line.phone(PRIMARY).reply("1 Still with you")
+    line.dispatch()
+    (refused,) = [d for d in line.deliveries() if d.error_code == 21610]
+    assert refused.status is DeliveryStatus.FAILED
+    assert _opted_out(line, DANIEL)
+
+    # The scheduler's periodic SMS job learns the opt-out from the refusal and tells staff.
+    assert "sms-conversations" in [j.name for j in line.svc.scheduler_jobs("test")]
+    svc = line.svc
+    sms_conversations.upkeep(svc.db, line.clock.now(), svc.reach, svc.messages.conversation_idle)
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("was refused: they have opted out")
+
+    line.phone(PRIMARY).reply("1 Hello?")
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("NOT SENT")
+
+
+def test_a_staff_phone_texting_stop_is_recorded_and_the_duty_manager_told(line: SmsLine) -> None:
+    line.phone(PRIMARY).send_sms("+447700900000", "STOP")
+    line.dispatch()
+    assert _opted_out(line, PRIMARY)
+    line.phone(MANAGER).expect_sms("Amira Okafor texted STOP to the crisis line")
+    line.phone(PRIMARY).expect_no_sms()

@@ -1,0 +1,183 @@
+"""Staff commands by text: take, close, WHO, HELP, and words that cannot be placed safely."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crisisline import rota_service
+from crisisline.clock import FakeClock
+from crisisline.sms_conversations import AUTO_REPLY_INTERVAL, HANDOVER_GRACE
+from tests.e2e.sms_line import ACK, BACKUP, DANIEL, MARCUS, PRIMARY, STEP_WAIT, SmsLine, start_line
+
+
+@pytest.fixture
+def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[SmsLine]:
+    yield from start_line(tmp_path, database_url, clock)
+
+
+def _first_text(line: SmsLine, number: str = DANIEL, code: int = 1) -> None:
+    line.text(number, "I need to talk")
+    line.dispatch()
+    line.phone(number).expect_sms(ACK)
+    line.phone(PRIMARY).expect_sms(f"({code}): I need to talk")
+    line.phone(PRIMARY).expect_sms(f"Reply {code}")
+
+
+def test_take_then_close_by_code_ends_the_conversation_and_the_next_text_opens_a_new_one(
+    line: SmsLine,
+) -> None:
+    _first_text(line)
+    line.phone(PRIMARY).reply("1a")
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("you have taken 1")
+    (conversation,) = line.conversations()
+    assert conversation.handled_by_staff_id == line.ids[PRIMARY]
+
+    # Taken without a word yet: words without a code go to the one conversation held.
+    line.phone(PRIMARY).reply("Hi Daniel, it's Amira")
+    line.dispatch()
+    line.phone(DANIEL).expect_sms("Hi Daniel, it's Amira")
+
+    line.phone(PRIMARY).reply("1c")
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("1 is closed")
+    (conversation,) = line.conversations()
+    assert (conversation.status, conversation.close_reason) == ("closed", "closed_by_staff")
+
+    # Closed: the worker's words go nowhere; Daniel's next text starts again from the rota.
+    line.phone(PRIMARY).reply("one more thing")
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("NOT SENT to anyone")
+    line.phone(DANIEL).expect_no_sms()
+    line.clock.advance(AUTO_REPLY_INTERVAL)  # automatic replies to one number are rate-limited
+    _first_text(line)
+    assert [c.status for c in line.conversations()] == ["closed", "open"]
+
+
+def test_who_lists_who_is_on_call_by_name_and_help_lists_open_conversations(
+    line: SmsLine,
+) -> None:
+    line.phone(BACKUP).send_sms("+447700900000", "who?")
+    line.dispatch()
+    who = line.phone(BACKUP).expect_sms("on call now")
+    assert "primary: Amira Okafor" in who.body
+    assert "backup: Tom Hughes" in who.body
+    assert "duty-manager: Priya Natarajan" in who.body
+    assert "+44" not in who.body
+
+    _first_text(line)
+    line.phone(PRIMARY).reply("HELP")
+    line.dispatch()
+    help_ = line.phone(PRIMARY).expect_sms("3a take, 3c close, WHO")
+    assert "Open: 1 R1001 D. Price." in help_.body
+
+
+def test_a_code_this_phone_does_not_hold_or_a_bare_number_sends_nothing(line: SmsLine) -> None:
+    _first_text(line)
+    line.phone(PRIMARY).reply("7 are you ok")
+    line.phone(PRIMARY).reply("1")
+    line.phone(BACKUP).send_sms("+447700900000", "1 hello Daniel")
+    line.dispatch()
+    assert "nothing open with code 7" in line.phone(PRIMARY).expect_sms("NOT SENT").body
+    assert "1 alone is not a command" in line.phone(PRIMARY).expect_sms("NOT SENT").body
+    # The backup was never notified: code 1 on their phone means nothing.
+    backup = line.phone(BACKUP).expect_sms("NOT SENT")
+    assert "no open text conversations" in backup.body
+    line.phone(DANIEL).expect_no_sms()
+
+
+def test_words_without_a_code_never_go_into_a_conversation_a_colleague_took(
+    line: SmsLine,
+) -> None:
+    _first_text(line)
+    line.wait(STEP_WAIT)  # step two reaches the backup too
+    line.phone(BACKUP).expect_sms("(1): I need to talk")
+    line.phone(BACKUP).expect_sms("Reply 1")
+    line.phone(BACKUP).expect_call()
+    line.phone(PRIMARY).expect_sms("(1): I need to talk")
+    line.phone(PRIMARY).expect_sms("Reply 1")
+    line.phone(PRIMARY).expect_call()
+    line.phone(PRIMARY).reply("1 Amira here")
+    line.dispatch()
+    line.phone(DANIEL).expect_sms("Amira here")
+    line.phone(PRIMARY).expect_sms("You have taken 1")
+    line.phone(BACKUP).expect_sms("taken by Amira Okafor")
+
+    line.phone(BACKUP).reply("Tom here too")
+    line.dispatch()
+    line.phone(BACKUP).expect_sms("NOT SENT")
+    line.phone(DANIEL).expect_no_sms()
+    # Later texts from Daniel go to Amira, who took it, and not to Tom.
+    line.text(DANIEL, "thanks")
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("(1): thanks")
+    line.phone(BACKUP).expect_no_sms()
+
+
+def test_closing_one_code_leaves_the_other_participants_conversation_open(
+    line: SmsLine,
+) -> None:
+    _first_text(line, DANIEL, 1)
+    _first_text(line, MARCUS, 2)
+    line.phone(PRIMARY).reply("1c")
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("1 is closed")
+    assert [c.status for c in line.conversations()] == ["closed", "open"]
+    line.phone(PRIMARY).reply("Marcus, it's Amira")  # one conversation left: no code needed
+    line.dispatch()
+    line.phone(MARCUS).expect_sms("Marcus, it's Amira")
+    line.phone(PRIMARY).expect_sms("You have taken 2")
+
+
+def test_a_text_after_the_takers_shift_ended_goes_to_whoever_is_on_call_now(
+    line: SmsLine,
+) -> None:
+    _first_text(line)
+    line.phone(PRIMARY).reply("1 Amira here, I'm with you")
+    line.dispatch()
+    line.phone(DANIEL).expect_sms("Amira here")
+    line.phone(PRIMARY).expect_sms("You have taken 1")
+
+    # Amira's shift ends: Tom covers the primary rota from now on.
+    now = line.clock.now()
+    with line.svc.db.transaction() as session:
+        rota_service.add_override(
+            session,
+            line.ids["primary"],
+            rota_service.NewOverride(
+                staff_id=line.ids[BACKUP],
+                start=now,
+                end=now + dt.timedelta(days=1),
+                mode="replace",
+                reason="night shift",
+            ),
+            actor="t",
+            now=now,
+        )
+    # Within half an hour of her last message, the conversation is still hers.
+    line.clock.advance(dt.timedelta(minutes=10))
+    line.text(DANIEL, "you still there?")
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("(1): you still there?")
+
+    line.clock.advance(HANDOVER_GRACE)
+    line.text(DANIEL, "I need someone")
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("texted again after your shift")
+    line.phone(BACKUP).expect_sms("R1001 D. Price (1): I need to talk")
+    line.phone(BACKUP).expect_sms("R1001 D. Price (1): you still there?")
+    line.phone(BACKUP).expect_sms("R1001 D. Price (1): I need someone")
+    line.phone(BACKUP).expect_sms("Reply 1")
+    line.phone(BACKUP).reply("1 Tom here, Amira's shift ended. I'm with you now")
+    line.dispatch()
+    line.phone(DANIEL).expect_sms("Tom here")
+    line.phone(BACKUP).expect_sms("You have taken 1")
+    # Amira's old code no longer reaches Daniel.
+    line.phone(PRIMARY).reply("1 still here")
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("NOT SENT")
+    line.phone(DANIEL).expect_no_sms()
