@@ -116,6 +116,39 @@ def evaluate_contact(
     return _raise_all(session, contact, firings, now, reach, rules)
 
 
+@dataclass(frozen=True)
+class Alerting:
+    """What the call and text flows need to raise risk alerts."""
+
+    reach: Reach
+    rules: RiskRules
+    zone: ZoneInfo
+
+
+def evaluate_contact_safely(
+    session: Session,
+    contact_id: int,
+    now: dt.datetime,
+    reach: Reach,
+    *,
+    rules: RiskRules,
+    zone: ZoneInfo,
+) -> list[RiskAlert]:
+    """evaluate_contact in a savepoint: if a rule fails, the contact and its relay still land.
+
+    The failure is logged as an error (a missed alert is a hazard, H40) and nothing is raised.
+    """
+    savepoint = session.begin_nested()
+    try:
+        raised = evaluate_contact(session, contact_id, now, reach, rules=rules, zone=zone)
+    except Exception as error:
+        savepoint.rollback()
+        log.error("risk rules could not judge contact %s (%s)", contact_id, type(error).__name__)
+        return []
+    savepoint.commit()
+    return raised
+
+
 def raise_unanswered(
     session: Session,
     *,

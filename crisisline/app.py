@@ -20,6 +20,7 @@ from crisisline import (
     rota_notices,
     sms_conversations,
 )
+from crisisline.alerts import Alerting
 from crisisline.clock import Clock, SystemClock
 from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
@@ -58,6 +59,11 @@ class Services:
     def reach(self) -> Reach:
         """How the escalation engine reaches staff: the crisis number and the public URL."""
         return Reach(self.settings.crisis_line_number, self.settings.public_base_url)
+
+    @property
+    def alerting(self) -> Alerting:
+        """What the call and text flows need to raise risk alerts."""
+        return Alerting(self.reach, self.risk_rules, self.settings.zone)
 
     def sweep_escalations(self) -> int:
         """One pass of the escalation engine: advance every escalation that is due."""
@@ -179,6 +185,11 @@ def create_app(
         risk_rules=load_risk_rules(),
     )
     app.extensions["crisisline"] = services
+    # A crisis text nobody took after the whole crisis-sms chain is a risk alert as well as a
+    # safety incident.
+    escalations.register_incident_hook(
+        "sms_conversation", sms_conversations.unanswered_text_hook(services.risk_rules)
+    )
 
     from crisisline import calendar_feeds, health
     from crisisline.api import init_api

@@ -20,7 +20,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crisisline import contacts, escalations, participants, phones
+from crisisline import alerts, contacts, escalations, participants, phones
 from crisisline.call_models import LiveCall
 from crisisline.crisis_messages import CrisisMessages
 from crisisline.errors import NotFound
@@ -92,6 +92,7 @@ def receive_call(
     now: dt.datetime,
     region: str,
     messages: CrisisMessages,
+    alerting: alerts.Alerting | None = None,
 ) -> CallPlan:
     """A call to the crisis number: record it once and decide the first thing it does."""
     caller = phones.caller_number(from_raw, region)
@@ -131,7 +132,7 @@ def receive_call(
         session.flush()
         return CallPlan(live.id, "staff_menu", menu=tuple(call_back_choices(session)))
     # _next fills in the step before the row is first written: one INSERT, no UPDATE.
-    return _next(session, live, contact, now, messages)
+    return _next(session, live, contact, now, messages, alerting)
 
 
 def _current_plan(
@@ -163,7 +164,12 @@ def _ring_timeout(live: LiveCall, now: dt.datetime, messages: CrisisMessages) ->
 
 
 def _next(
-    session: Session, live: LiveCall, contact: Contact, now: dt.datetime, messages: CrisisMessages
+    session: Session,
+    live: LiveCall,
+    contact: Contact,
+    now: dt.datetime,
+    messages: CrisisMessages,
+    alerting: alerts.Alerting | None,
 ) -> CallPlan:
     """Ring the next step that reaches anyone, or fall back when the chain or the wait runs out."""
     waited = (now - live.started_at).total_seconds()
@@ -198,6 +204,22 @@ def _next(
     contact.outcome = "missed"
     contact.wait_seconds = int(waited)
     session.flush()
+    if alerting is not None:
+        # The live chain ran out: a crisis call nobody answered is a risk alert in itself.
+        savepoint = session.begin_nested()
+        try:
+            alerts.raise_unanswered(
+                session,
+                contact_id=contact.id,
+                kind="call",
+                now=now,
+                reach=alerting.reach,
+                rules=alerting.rules,
+            )
+            savepoint.commit()
+        except Exception as error:
+            savepoint.rollback()
+            log.error("call %s: unanswered alert failed (%s)", live.id, type(error).__name__)
     return CallPlan(live.id, "fallback")
 
 
@@ -235,7 +257,11 @@ def accept(session: Session, call_id: int, staff_id: int, now: dt.datetime) -> b
 
 
 def dial_finished(
-    session: Session, call_sid: str, now: dt.datetime, messages: CrisisMessages
+    session: Session,
+    call_sid: str,
+    now: dt.datetime,
+    messages: CrisisMessages,
+    alerting: alerts.Alerting | None = None,
 ) -> CallPlan:
     """The Dial ended: done if someone accepted, otherwise the next step or the fallback."""
     live = _live(session, call_sid)
@@ -244,7 +270,7 @@ def dial_finished(
     if live.fallback_at is not None:
         return CallPlan(live.id, "fallback")
     contact = session.get_one(Contact, live.contact_id)
-    return _next(session, live, contact, now, messages)
+    return _next(session, live, contact, now, messages, alerting)
 
 
 def voicemail_left(
@@ -256,6 +282,7 @@ def voicemail_left(
     now: dt.datetime,
     reach: Reach,
     zone: dt.tzinfo,
+    alerting: alerts.Alerting | None = None,
 ) -> None:
     """The caller left a message: keep its link and make sure someone calls back."""
     live = _live(session, call_sid)
@@ -265,6 +292,7 @@ def voicemail_left(
         contact.outcome = "voicemail"
         live.detail = {**live.detail, "voicemail_seconds": duration_seconds}
     _open_missed(session, live, contact, now, reach, zone)
+    _evaluate(session, contact, now, alerting)
 
 
 def call_ended(
@@ -276,6 +304,7 @@ def call_ended(
     now: dt.datetime,
     reach: Reach,
     zone: dt.tzinfo,
+    alerting: alerts.Alerting | None = None,
 ) -> None:
     """The final status callback: complete the contact once, whatever order things arrived in."""
     live = session.scalars(select(LiveCall).where(LiveCall.call_sid == call_sid)).first()
@@ -289,13 +318,26 @@ def call_ended(
     if contact.ended_at is None:
         contact.ended_at = now
         contact.duration_seconds = duration_seconds
-    if live.kind != "crisis" or live.accepted_staff_id is not None:
+    if live.kind != "crisis":
         return
-    if contact.outcome in (None, "ringing"):
-        # The caller hung up while the line was still ringing staff.
-        contact.outcome = "abandoned"
-        contact.wait_seconds = int((now - live.started_at).total_seconds())
-    _open_missed(session, live, contact, now, reach, zone)
+    if live.accepted_staff_id is None:
+        if contact.outcome in (None, "ringing"):
+            # The caller hung up while the line was still ringing staff.
+            contact.outcome = "abandoned"
+            contact.wait_seconds = int((now - live.started_at).total_seconds())
+        _open_missed(session, live, contact, now, reach, zone)
+    _evaluate(session, contact, now, alerting)
+
+
+def _evaluate(
+    session: Session, contact: Contact, now: dt.datetime, alerting: alerts.Alerting | None
+) -> None:
+    # Judged when the call is over, when its outcome (answered, voicemail at night...) is
+    # known, and off the path of the first webhook a caller waits on.
+    if alerting is not None:
+        alerts.evaluate_contact_safely(
+            session, contact.id, now, alerting.reach, rules=alerting.rules, zone=alerting.zone
+        )
 
 
 def _open_missed(

@@ -481,6 +481,21 @@ def _raise_incident(
         "unanswered_incident",
         {"duty_managers_told": [m.id for m in managers]},
     )
+    hook = _incident_hooks.get(record.subject_type)
+    if hook is not None:
+        hook(session, record, now, reach)
+
+
+IncidentHook = Callable[[Session, "EscalationRecord", dt.datetime, Reach], None]
+_incident_hooks: dict[str, IncidentHook] = {}
+
+
+def register_incident_hook(subject_type: str, hook: IncidentHook) -> None:
+    """Run `hook` in the same transaction when an escalation of this subject type runs out.
+
+    The crisis-sms flow uses it to raise the "text not acknowledged" risk alert.
+    """
+    _incident_hooks[subject_type] = hook
 
 
 def duty_managers(session: Session) -> list[Staff]:

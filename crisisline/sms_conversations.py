@@ -23,7 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crisisline import contacts, escalations, outbox, participants, rota_service, sms_opt_outs
+from crisisline import (
+    alerts,
+    contacts,
+    escalations,
+    outbox,
+    participants,
+    rota_service,
+    sms_opt_outs,
+)
 from crisisline.conversation_models import SmsConversation
 from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
@@ -32,6 +40,7 @@ from crisisline.escalation_models import EscalationCode, EscalationRecord
 from crisisline.escalations import OutgoingText, Reach
 from crisisline.models import Channel, Contact, Delivery, Direction, Participant, Staff
 from crisisline.phones import redact
+from crisisline.risk_rules import RiskRules
 from crisisline.telephony import MAX_SMS_BODY_CHARACTERS, split_for_sms
 from escalation import ByOperator, ByPhone, wording
 
@@ -928,3 +937,36 @@ def upkeep(db: Database, now: dt.datetime, reach: Reach, idle_after: dt.timedelt
     """The scheduler's periodic job: opt-outs learnt from refused texts, then idle closing."""
     note_refused_numbers(db, now, reach)
     return close_idle_conversations(db, now, idle_after=idle_after, reach=reach)
+
+
+def unanswered_text_hook(rules: RiskRules) -> escalations.IncidentHook:
+    """The escalation engine's hook for a crisis-sms chain that ran out: raise the risk alert."""
+
+    def hook(session: Session, record: EscalationRecord, now: dt.datetime, reach: Reach) -> None:
+        text = session.scalars(
+            select(Contact)
+            .where(
+                Contact.conversation_id == record.subject_id,
+                Contact.direction == Direction.INBOUND,
+                Contact.participant_id.is_not(None),
+            )
+            .order_by(Contact.id.desc())
+            .limit(1)
+        ).first()
+        if text is None:
+            return
+        savepoint = session.begin_nested()
+        try:
+            alerts.raise_unanswered(
+                session, contact_id=text.id, kind="text", now=now, reach=reach, rules=rules
+            )
+            savepoint.commit()
+        except Exception as error:
+            savepoint.rollback()
+            log.error(
+                "conversation %s: unanswered alert failed (%s)",
+                record.subject_id,
+                type(error).__name__,
+            )
+
+    return hook

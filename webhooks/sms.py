@@ -8,7 +8,7 @@ from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 from twilio.twiml.messaging_response import MessagingResponse
 
-from crisisline import sms_conversations
+from crisisline import alerts, sms_conversations
 from crisisline.app import services
 from crisisline.phones import caller_number
 from webhooks.fallback import twiml
@@ -49,7 +49,18 @@ def sms() -> ResponseReturnValue:
     svc = services()
     try:
         with svc.db.transaction() as session:
-            sms_conversations.receive_text(session, text, svc.clock.now(), svc.reach, svc.messages)
+            now = svc.clock.now()
+            handled = sms_conversations.receive_text(session, text, now, svc.reach, svc.messages)
+            if handled.kind == "participant":
+                alerting = svc.alerting
+                alerts.evaluate_contact_safely(
+                    session,
+                    handled.contact_id,
+                    now,
+                    alerting.reach,
+                    rules=alerting.rules,
+                    zone=alerting.zone,
+                )
     except Exception as error:
         # Fail safe: whatever broke, the texter gets the crisis numbers rather than silence.
         # Only the error's type is logged: its text can carry the body or the number.

@@ -99,6 +99,7 @@ def incoming_call() -> Response:
             now=svc.clock.now(),
             region=svc.settings.default_region,
             messages=svc.messages,
+            alerting=svc.alerting,
         )
     response = VoiceResponse()
     if plan.action != "staff_menu":
@@ -172,7 +173,9 @@ def dial_finished() -> Response:
     """The Dial ended: finished if someone accepted, else the next step or the fallback."""
     svc = services()
     with svc.db.transaction() as session:
-        plan = calls.dial_finished(session, required("CallSid"), svc.clock.now(), svc.messages)
+        plan = calls.dial_finished(
+            session, required("CallSid"), svc.clock.now(), svc.messages, svc.alerting
+        )
     return twiml(_render(plan, svc, VoiceResponse()))
 
 
@@ -192,6 +195,7 @@ def voicemail() -> Response:
             now=svc.clock.now(),
             reach=svc.reach,
             zone=svc.settings.zone,
+            alerting=svc.alerting,
         )
     response = VoiceResponse()
     _say(response, svc.messages.voicemail_thanks, svc)
@@ -220,6 +224,7 @@ def status() -> Response | tuple[dict[str, str], int]:
                 now=svc.clock.now(),
                 reach=svc.reach,
                 zone=svc.settings.zone,
+                alerting=svc.alerting,
             )
     return Response(status=204)
 

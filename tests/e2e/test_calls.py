@@ -16,10 +16,11 @@ from werkzeug.serving import make_server
 
 from crisisline import escalations as engine
 from crisisline import participants, rota_service, staff
+from crisisline.alert_models import RiskAlert
 from crisisline.app import Services, create_app
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
-from crisisline.models import Contact, RiskLevel, StaffRole
+from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
 from crisisline.simulator import FlaskClientTransport, Simulator, create_simulator_app
 from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of
 
@@ -86,6 +87,7 @@ def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[Line]:
         voice_url=f"{BASE}/webhooks/voice",
         voice_fallback_url=f"{BASE}/webhooks/voice/fallback",
         voice_status_callback=f"{BASE}/webhooks/voice/status",
+        sms_url=f"{BASE}/webhooks/sms",
     )
     svc = services_of(app)
     ids: dict[str, int] = {}
@@ -237,28 +239,43 @@ def test_everyone_misses_fallback_voicemail_missed_call_sms_escalation_and_ack_s
     assert contact.outcome == "voicemail"
     assert contact.recording_url
 
-    (missed,) = line.escalations()
-    assert missed.policy_name == "missed-call"
+    missed = [e for e in line.escalations() if e.subject_type == "missed_call"]
+    assert [e.policy_name for e in missed] == ["missed-call"]
+    # A crisis call whose whole chain ran out is also a risk alert; Daniel has no officer,
+    # so it goes to the duty manager.
+    with line.svc.db.transaction() as session:
+        raised = {(a.rule, a.participant_id) for a in session.scalars(select(RiskAlert))}
+    assert raised == {
+        ("unanswered", line.ids["daniel"]),
+        ("missing_officer", line.ids["daniel"]),
+    }
     line.deliver()
     sms = line.sim.phone(PRIMARY).expect_sms("Missed call from R1001 D. Price at 12:00")
     assert "voicemail left" in sms.body
-    assert "Reply 1a" in sms.body
+    code = sms.body.split("Reply ")[1].split("a ")[0]
 
     line.clock.advance(dt.timedelta(seconds=300))
     line.svc.sweep_escalations()
     line.deliver()
-    line.sim.phone(BACKUP).expect_sms("Missed call from R1001")
-    # The reply "1a" travels through the SMS webhook (tests/e2e/test_sms_*); here the engine
-    # takes it directly.
-    with line.svc.db.transaction() as session:
-        outcome = engine.act_by_phone(session, BACKUP, "1a", line.clock.now(), line.svc.reach)
-    assert outcome is not None and outcome.changed
+    backup_sms = line.sim.phone(BACKUP).expect_sms("Missed call from R1001")
+    backup_code = backup_sms.body.split("Reply ")[1].split("a ")[0]
+    backup_sms.reply(f"{backup_code}a")  # through the real SMS webhook
     line.deliver()
+    line.sim.phone(BACKUP).expect_sms("you have taken")
     line.sim.phone(PRIMARY).expect_sms("taken by Tom Hughes")
+    assert code
     line.clock.advance(dt.timedelta(hours=1))
     line.svc.sweep_escalations()
     line.deliver()
-    line.sim.phone(MANAGER).expect_no_sms()
+    with line.svc.db.transaction() as session:
+        missed_to_manager = session.scalars(
+            select(Delivery).where(
+                Delivery.to_number == MANAGER, Delivery.body.contains("Missed call")
+            )
+        ).all()
+    assert missed_to_manager == []
+    for phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(phone).ignore_unexpected()  # the risk alert's own texts
 
 
 def test_an_empty_primary_rota_rings_the_backup_at_once_never_nobody(line: Line) -> None:
@@ -388,6 +405,8 @@ def test_a_staff_member_calls_back_through_the_line_from_their_own_phone(line: L
     line.sim.run_pending()
     for phone in (PRIMARY, BACKUP, MANAGER):
         line.sim.phone(phone).expect_call(answered=False)
+    for phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(phone).ignore_unexpected()  # the risk alerts' texts
     line.deliver()
     line.sim.phone(PRIMARY).expect_sms("Missed call")
 
@@ -399,7 +418,7 @@ def test_a_staff_member_calls_back_through_the_line_from_their_own_phone(line: L
     participant_leg = line.sim.phone(DANIEL).expect_call(answered=True)
     assert participant_leg.from_ == LINE  # the crisis number, not the staff phone
 
-    (missed,) = line.escalations()
+    (missed,) = [e for e in line.escalations() if e.subject_type == "missed_call"]
     assert missed.status == "acknowledged"
     assert missed.acknowledged_by == "Amira Okafor"
     with line.svc.db.transaction() as session:

@@ -52,6 +52,9 @@ def test_stop_is_recorded_and_told_to_staff_and_start_lets_texts_through_again(
     line.phone(PRIMARY).expect_sms("texted STOP. The network now blocks texts to them")
     # Nothing is sent back to the participant by the service: Twilio answers STOP itself.
     line.phone(DANIEL).expect_no_sms()
+    # Opting out is a risk alert (issue 8); with no officer recorded it goes to the duty manager.
+    line.phone(MANAGER).expect_sms("R1001 opted out of texts from the crisis line")
+    line.phone(MANAGER).expect_sms("R1001 has no responsible officer recorded")
 
     line.text(DANIEL, "START")
     line.sim.clear_faults()
@@ -73,6 +76,8 @@ def test_a_staff_reply_while_the_participant_has_opted_out_is_not_sent_and_staff
     line.sim.fail_recipient(DANIEL, 21610, resource="Messages")
     line.dispatch()
     line.phone(PRIMARY).expect_sms("texted UNSUBSCRIBE")
+    line.phone(MANAGER).expect_sms("R1001 opted out of texts from the crisis line")
+    line.phone(MANAGER).expect_sms("R1001 has no responsible officer recorded")
 
     line.phone(PRIMARY).reply("1 Are you still there?")
     line.dispatch()
