@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import secrets
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import machine, write_block
 from crisisline import staff as staff_service
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationEvent, EscalationRecord
@@ -247,25 +247,10 @@ def _version(db: Database) -> str:
         return "PostgreSQL " + raw.split()[0]
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
-
-
 def markdown(results: list[dict[str, Any]]) -> str:
     """The results as the table docs/performance.md keeps."""
     lines = [
-        f"Measured {dt.date.today():%d %B %Y} on {_machine()}; the real `crisisline scheduler`",
+        f"Measured {dt.date.today():%d %B %Y} on {machine()}; the real `crisisline scheduler`",
         f"process, {OPEN:,} open escalations, {MEASURED:,} measured.",
         "",
         "| database | lateness median | p95 | p99 | max | recovery of 1,000 overdue "
@@ -282,12 +267,6 @@ def markdown(results: list[dict[str, Any]]) -> str:
         if late["fired"] != MEASURED or rec["fired"] != MEASURED:
             lines.append(f"| (only {late['fired']} and {rec['fired']} fired) | | | | | | |")
     return "\n".join(lines) + "\n"
-
-
-def _write(path: Path, block: str) -> None:
-    content = path.read_text()
-    start, end = content.index(START_MARK), content.index(END_MARK)
-    path.write_text(content[: start + len(START_MARK)] + "\n" + block + content[end:])
 
 
 def main() -> None:
@@ -309,7 +288,7 @@ def main() -> None:
         results.append(result)
     block = markdown(results)
     if args.write:
-        _write(args.write, block)
+        write_block(args.write, START_MARK, END_MARK, block)
         print(f"Wrote the results to {args.write}.")
     else:
         print()

@@ -23,7 +23,6 @@ import argparse
 import datetime as dt
 import logging
 import os
-import platform
 import secrets
 import statistics
 import sys
@@ -39,6 +38,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import machine, postgres_driver, write_block
 from crisisline import alerts, contacts, participants, rota_service, staff
 from crisisline.app import Services, create_app
 from crisisline.clock import FakeClock
@@ -56,13 +56,6 @@ END_MARK = "<!-- bench:risk_evaluation:end -->"
 LINE = "+447700900000"
 
 
-def _postgres(url: str) -> str:
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
 @contextmanager
 def _database(url: str | None) -> Iterator[tuple[str, str]]:
     """A migrated, empty database: (engine name, URL); removed afterwards."""
@@ -73,7 +66,7 @@ def _database(url: str | None) -> Iterator[tuple[str, str]]:
             upgrade(path)
             yield "SQLite", path
         return
-    base = _postgres(url)
+    base = postgres_driver(url)
     schema = f"bench_risk_{secrets.token_hex(4)}"
     engine = create_engine(base)
     with engine.begin() as conn:
@@ -324,21 +317,6 @@ def run(url: str | None, repeat: int) -> tuple[str, dict[str, tuple[list[float],
     return version, {label: (small[label], large[label]) for label in small}
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
-
-
 def _ms(samples: list[float]) -> str:
     return f"{statistics.median(samples) * 1000:.2f} ms"
 
@@ -351,7 +329,7 @@ def _markdown(
     results: list[tuple[str, dict[str, tuple[list[float], list[float]]]]], repeat: int
 ) -> str:
     lines = [
-        f"Measured {dt.date.today():%d %B %Y} on {_machine()}; {repeat} evaluations per case",
+        f"Measured {dt.date.today():%d %B %Y} on {machine()}; {repeat} evaluations per case",
         "and table size, in five interleaved rounds; times are `evaluate_contact` alone.",
         "",
     ]
@@ -370,12 +348,6 @@ def _markdown(
             )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _write(path: Path, block: str) -> None:
-    content = path.read_text()
-    start, end = content.index(START_MARK), content.index(END_MARK)
-    path.write_text(content[: start + len(START_MARK)] + "\n" + block + content[end:])
 
 
 def main() -> None:
@@ -401,7 +373,7 @@ def main() -> None:
             print(f"  {label:<50} {_ms(small):>10} -> {_ms(large):>10}  ratio {ratio:5.2f}")
     block = _markdown(results, args.repeat)
     if args.write:
-        _write(args.write, block)
+        write_block(args.write, START_MARK, END_MARK, block)
         print(f"Wrote the results to {args.write}.")
     else:
         print()

@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import logging
 import os
-import platform
 import secrets
 import statistics
 import sys
@@ -34,6 +33,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import machine, postgres_driver, write_block
 from crisisline import rota_service, tokens
 from crisisline import staff as staff_service
 from crisisline.app import Services, create_app
@@ -42,6 +42,7 @@ from crisisline.migrate import upgrade
 from crisisline.models import StaffRole
 from crisisline.rota_models import RotaOverride, RotaOverrideMode, RotaRecord
 from crisisline.settings import load_settings
+from rotas import rotation_shift_at
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 TEN_YEARS = dt.timedelta(days=3652)
@@ -75,13 +76,6 @@ class Timing:
         return statistics.quantiles(self.samples, n=20)[-1]
 
 
-def _postgres(url: str) -> str:
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
 @contextmanager
 def _database(url: str | None) -> Iterator[tuple[str, str]]:
     """A migrated, empty database: (engine name, URL); removed afterwards."""
@@ -92,7 +86,7 @@ def _database(url: str | None) -> Iterator[tuple[str, str]]:
             upgrade(path)
             yield "SQLite", path
         return
-    base = _postgres(url)
+    base = postgres_driver(url)
     schema = f"bench_rota_{secrets.token_hex(4)}"
     engine = create_engine(base)
     with engine.begin() as conn:
@@ -189,7 +183,7 @@ def _plan(services: Services, case: Case) -> str:
     """The database's plan for the override lookup of `case` (the exact statement used)."""
     with services.db.transaction() as session:
         record = rota_service.get(session, case.rota_id)
-        turn = rota_service.rotation_shift_at(rota_service.to_rota(record), case.at)
+        turn = rotation_shift_at(rota_service.to_rota(record), case.at)
         lower = turn.start - dt.timedelta(seconds=record.longest_override_seconds)
     query = rota_service.overlapping_overrides_query(case.rota_id, lower, turn.start, turn.end)
     dialect = services.db.engine.dialect
@@ -257,24 +251,9 @@ def run(url: str | None, repeat: int) -> tuple[str, str, list[Timing], str]:
     return engine_name, version, timings, plan
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
-
-
 def _markdown(results: list[tuple[str, str, list[Timing], str]], repeat: int) -> str:
     lines = [
-        f"Measured {dt.date.today():%d %B %Y} on {_machine()}; {repeat} requests per case,",
+        f"Measured {dt.date.today():%d %B %Y} on {machine()}; {repeat} requests per case,",
         "in five interleaved rounds; times are per request through the Flask test client.",
         "",
     ]
@@ -301,12 +280,6 @@ def _markdown(results: list[tuple[str, str, list[Timing], str]], repeat: int) ->
             "",
         ]
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _write(path: Path, block: str) -> None:
-    content = path.read_text()
-    start, end = content.index(START_MARK), content.index(END_MARK)
-    path.write_text(content[: start + len(START_MARK)] + "\n" + block + content[end:])
 
 
 def main() -> None:
@@ -336,7 +309,7 @@ def main() -> None:
         print("  plan: " + plan.replace("\n", "\n        "))
     block = _markdown(results, args.repeat)
     if args.write:
-        _write(args.write, block)
+        write_block(args.write, START_MARK, END_MARK, block)
         print(f"Wrote the results to {args.write}.")
     else:
         print()

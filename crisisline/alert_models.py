@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crisisline.db import Base
+from crisisline.db import Base, text_enum
 
 
 class AlertSeverity(enum.StrEnum):
@@ -27,18 +27,6 @@ class AlertStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    # Text with a CHECK constraint, as in crisisline.models: both engines hold the same values.
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=20,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
 class RiskAlert(Base):
     """A risk rule fired for a participant; repeats within the rule's cooldown add to it."""
 
@@ -52,10 +40,12 @@ class RiskAlert(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
     rule: Mapped[str] = mapped_column(String(60))
-    severity: Mapped[AlertSeverity] = mapped_column(_enum(AlertSeverity, "alert_severity"))
+    severity: Mapped[AlertSeverity] = mapped_column(
+        text_enum(AlertSeverity, "alert_severity", length=20)
+    )
     reason: Mapped[str] = mapped_column(String(400))
     status: Mapped[AlertStatus] = mapped_column(
-        _enum(AlertStatus, "alert_status"), default=AlertStatus.OPEN
+        text_enum(AlertStatus, "alert_status", length=20), default=AlertStatus.OPEN
     )
     raised_at: Mapped[dt.datetime]
     last_seen_at: Mapped[dt.datetime]

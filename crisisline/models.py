@@ -6,10 +6,10 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crisisline.db import Base
+from crisisline.db import Base, text_enum
 
 
 class StaffRole(enum.StrEnum):
@@ -51,19 +51,6 @@ class Direction(enum.StrEnum):
     OUTBOUND = "outbound"
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    # Stored as text with a CHECK constraint so that both engines hold the same values and
-    # a new value is a migration, not a silent write.
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=40,
-        values_callable=lambda e: [m.value for m in e],
-    )
-
-
 class Staff(Base):
     """A member of staff: on-call worker, duty manager, responsible officer or admin."""
 
@@ -98,7 +85,7 @@ class StaffRoleAssignment(Base):
     staff_id: Mapped[int] = mapped_column(
         ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True
     )
-    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"), primary_key=True)
+    role: Mapped[StaffRole] = mapped_column(text_enum(StaffRole, "staff_role"), primary_key=True)
 
 
 class Participant(Base):
@@ -110,9 +97,9 @@ class Participant(Base):
     reference: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     responsible_officer_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
-    risk_level: Mapped[RiskLevel] = mapped_column(_enum(RiskLevel, "risk_level"))
+    risk_level: Mapped[RiskLevel] = mapped_column(text_enum(RiskLevel, "risk_level"))
     status: Mapped[ParticipantStatus] = mapped_column(
-        _enum(ParticipantStatus, "participant_status"), default=ParticipantStatus.ACTIVE
+        text_enum(ParticipantStatus, "participant_status"), default=ParticipantStatus.ACTIVE
     )
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
@@ -148,8 +135,8 @@ class Contact(Base):
     __table_args__ = (Index("ix_contacts_participant_started", "participant_id", "started_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "contact_channel"))
-    direction: Mapped[Direction] = mapped_column(_enum(Direction, "contact_direction"))
+    channel: Mapped[Channel] = mapped_column(text_enum(Channel, "contact_channel"))
+    direction: Mapped[Direction] = mapped_column(text_enum(Direction, "contact_direction"))
     from_number: Mapped[str | None] = mapped_column(String(20))
     to_number: Mapped[str | None] = mapped_column(String(20))
     # Twilio retries webhooks; the unique SID is what makes a repeated delivery change nothing.
@@ -202,7 +189,7 @@ class Delivery(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     purpose: Mapped[str] = mapped_column(String(40), index=True)
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "delivery_channel"))
+    channel: Mapped[Channel] = mapped_column(text_enum(Channel, "delivery_channel"))
     to_number: Mapped[str] = mapped_column(String(20), index=True)
     from_number: Mapped[str] = mapped_column(String(20))
     # SMS text, or for a call the words it will say (the TwiML is served from twiml_url).
@@ -210,7 +197,7 @@ class Delivery(Base):
     twiml_url: Mapped[str | None] = mapped_column(String(500))
     segments: Mapped[int] = mapped_column(default=0)
     status: Mapped[DeliveryStatus] = mapped_column(
-        _enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
+        text_enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
     )
     provider_status: Mapped[str | None] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(default=0)

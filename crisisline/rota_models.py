@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Time, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crisisline.db import Base
+from crisisline.db import Base, text_enum
 from rotas import CoverageWindow
 
 
@@ -31,18 +31,6 @@ class CalendarFeedKind(enum.StrEnum):
 
     STAFF = "staff"
     ROTA = "rota"
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    # Text with a CHECK constraint, as in crisisline.models: the same values on both engines.
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=40,
-        values_callable=lambda e: [m.value for m in e],
-    )
 
 
 class RotaRecord(Base):
@@ -148,7 +136,7 @@ class RotaOverride(Base):
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
     starts_at: Mapped[dt.datetime]
     ends_at: Mapped[dt.datetime]
-    mode: Mapped[RotaOverrideMode] = mapped_column(_enum(RotaOverrideMode, "override_mode"))
+    mode: Mapped[RotaOverrideMode] = mapped_column(text_enum(RotaOverrideMode, "override_mode"))
     reason: Mapped[str] = mapped_column(String(500), default="")
     created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[dt.datetime]
@@ -161,7 +149,9 @@ class CalendarFeedToken(Base):
     __table_args__ = (Index("ix_calendar_feed_tokens_target", "kind", "target_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[CalendarFeedKind] = mapped_column(_enum(CalendarFeedKind, "calendar_feed_kind"))
+    kind: Mapped[CalendarFeedKind] = mapped_column(
+        text_enum(CalendarFeedKind, "calendar_feed_kind")
+    )
     # A staff id or a rota id, depending on kind (so no foreign key).
     target_id: Mapped[int]
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -8,28 +8,25 @@ texts the crisis number, the outbox is dispatched, a staff phone expects the rel
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from crisisline import participants, rota_service, staff
-from crisisline.app import Services, create_app
+from crisisline.app import Services
 from crisisline.clock import FakeClock
 from crisisline.conversation_models import SmsConversation
 from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
 from crisisline.simulator import (
-    FlaskClientTransport,
     Phone,
     SimulatedMessage,
     Simulator,
-    create_simulator_app,
 )
-from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of
+from tests.conftest import services_of
+from tests.e2e.simulated_twilio import simulated_twilio
 
 CRISIS = "+447700900000"
 PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
@@ -38,19 +35,6 @@ ACCOUNT_SID = "AC" + "7" * 32
 BASE = "https://crisis.example.org"
 ACK = "Your message has reached the Resettle crisis line"
 STEP_WAIT = dt.timedelta(seconds=300)
-
-
-class ServiceTransport:
-    """Posts the simulator's webhooks into the service, which is built after the simulator."""
-
-    def __init__(self) -> None:
-        self.target: FlaskClientTransport | None = None
-
-    def post(
-        self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
-    ) -> tuple[int, str]:
-        assert self.target is not None, "the service must exist before webhooks flow"
-        return self.target.post(url, params, headers)
 
 
 @dataclass
@@ -100,33 +84,10 @@ class SmsLine:
 
 def start_line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[SmsLine]:
     """Build the line, yield it, and tear it down checking the simulator saw nothing unexpected."""
-    transport = ServiceTransport()
-    sim = Simulator(account_sid=ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN, transport=transport)
-    server = make_server("127.0.0.1", 0, create_simulator_app(sim), threaded=True)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    settings = make_settings(
-        tmp_path,
-        database_url,
-        TELEPHONY="twilio",
-        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-        TWILIO_API_BASE_URL=f"http://127.0.0.1:{server.port}",
-    )
-    app = create_app({"TESTING": True}, settings=settings, clock=clock)
-    transport.target = FlaskClientTransport(app.test_client())
-    sim.configure_number(
-        CRISIS,
-        sms_url=f"{BASE}/webhooks/sms",
-        sms_fallback_url=f"{BASE}/webhooks/sms/fallback",
-    )
-    line = SmsLine(app, sim, clock)
-    _people(line)
-    try:
+    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID) as (app, sim):
+        line = SmsLine(app, sim, clock)
+        _people(line)
         yield line
-        sim.assert_no_unexpected()
-    finally:
-        server.shutdown()
-        server.server_close()
-        services_of(app).db.dispose()
 
 
 def _people(line: SmsLine) -> None:

@@ -4,15 +4,13 @@ real webhooks, and the service's texts travel through the real Twilio adapter to
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from crisisline import escalations as engine
 from crisisline import participants, rota_service, staff
@@ -21,27 +19,15 @@ from crisisline.app import Services, create_app
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
-from crisisline.simulator import FlaskClientTransport, Simulator, create_simulator_app
+from crisisline.simulator import Simulator
 from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of
+from tests.e2e.simulated_twilio import simulated_twilio
 
 ACCOUNT_SID = "AC" + "8" * 32
 LINE = "+447700900000"
 PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
 DANIEL = "+447700900201"
 BASE = "https://crisis.example.org"
-
-
-class LateTransport:
-    """Posts the simulator's webhooks into the service, which exists only after the simulator."""
-
-    def __init__(self) -> None:
-        self.target: FlaskClientTransport | None = None
-
-    def post(
-        self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
-    ) -> tuple[int, str]:
-        assert self.target is not None
-        return self.target.post(url, params, headers)
 
 
 @dataclass
@@ -69,26 +55,11 @@ class Line:
 @pytest.fixture
 def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[Line]:
     """The crisis line with primary, backup and duty-manager rotas, a participant, the simulator."""
-    transport = LateTransport()
-    sim = Simulator(account_sid=ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN, transport=transport)
-    server = make_server("127.0.0.1", 0, create_simulator_app(sim), threaded=True)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    settings = make_settings(
-        tmp_path,
-        database_url,
-        TELEPHONY="twilio",
-        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-        TWILIO_API_BASE_URL=f"http://127.0.0.1:{server.port}",
-    )
-    app = create_app({"TESTING": True}, settings=settings, clock=clock)
-    transport.target = FlaskClientTransport(app.test_client())
-    sim.configure_number(
-        LINE,
-        voice_url=f"{BASE}/webhooks/voice",
-        voice_fallback_url=f"{BASE}/webhooks/voice/fallback",
-        voice_status_callback=f"{BASE}/webhooks/voice/status",
-        sms_url=f"{BASE}/webhooks/sms",
-    )
+    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID) as (app, sim):
+        yield from _populate(app, sim, clock)
+
+
+def _populate(app: Flask, sim: Simulator, clock: FakeClock) -> Iterator[Line]:
     svc = services_of(app)
     ids: dict[str, int] = {}
     now = clock.now()
@@ -155,10 +126,6 @@ def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[Line]:
                 now=now,
             )
     yield Line(app, svc, sim, clock, ids)
-    server.shutdown()
-    server.server_close()
-    svc.db.dispose()
-    sim.assert_no_unexpected()
 
 
 def test_the_primary_answers_and_accepts_and_the_caller_is_connected(line: Line) -> None:

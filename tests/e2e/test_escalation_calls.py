@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from crisisline import escalations as engine
 from crisisline import staff
-from crisisline.app import Services, create_app
+from crisisline.app import Services
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import StaffRole
-from crisisline.simulator import FlaskClientTransport, Simulator, create_simulator_app
-from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of, signed_post
+from crisisline.simulator import Simulator
+from tests.conftest import services_of, signed_post
+from tests.e2e.simulated_twilio import simulated_twilio
 
 ACCOUNT_SID = "AC" + "8" * 32
 LINE = "+447700900000"
@@ -28,19 +27,6 @@ AMIRA, TOM, PRIYA = "+447700900121", "+447700900122", "+447700900123"
 STRANGER = "+447700900199"
 SUMMARY = "Missed call from R1001 D. Price at 03:12"
 WAIT = dt.timedelta(seconds=300)
-
-
-class ServiceTransport:
-    """Posts the simulator's requests into the service, which is built after the simulator."""
-
-    def __init__(self) -> None:
-        self.target: FlaskClientTransport | None = None
-
-    def post(
-        self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
-    ) -> tuple[int, str]:
-        assert self.target is not None, "the service must exist before callbacks flow"
-        return self.target.post(url, params, headers)
 
 
 @dataclass
@@ -68,19 +54,11 @@ def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[Line]:
 
     Amira and Tom are notified first, by text and call; Priya, the duty manager, next.
     """
-    transport = ServiceTransport()
-    sim = Simulator(account_sid=ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN, transport=transport)
-    server = make_server("127.0.0.1", 0, create_simulator_app(sim), threaded=True)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    settings = make_settings(
-        tmp_path,
-        database_url,
-        TELEPHONY="twilio",
-        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-        TWILIO_API_BASE_URL=f"http://127.0.0.1:{server.port}",
-    )
-    app = create_app({"TESTING": True}, settings=settings, clock=clock)
-    transport.target = FlaskClientTransport(app.test_client())
+    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID) as (app, sim):
+        yield from _populate(app, sim, clock)
+
+
+def _populate(app: Flask, sim: Simulator, clock: FakeClock) -> Iterator[Line]:
     svc = services_of(app)
     with svc.db.transaction() as session:
         ids = {}
@@ -115,10 +93,6 @@ def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[Line]:
             now=clock.now(),
         )
     yield Line(app, svc, sim, clock)
-    server.shutdown()
-    server.server_close()
-    svc.db.dispose()
-    sim.assert_no_unexpected()
 
 
 def _open(line: Line) -> int:

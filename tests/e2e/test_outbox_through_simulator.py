@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
-from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.outbox import BACKOFF_CAP
-from crisisline.simulator import FlaskClientTransport, Simulator, create_simulator_app
-from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of
+from crisisline.simulator import Simulator
+from tests.conftest import services_of
+from tests.e2e.simulated_twilio import simulated_twilio
 
 ACCOUNT_SID = "AC" + "7" * 32
 STAFF_PHONE = "+447700900101"
-
-
-class ServiceTransport:
-    """Posts the simulator's callbacks into the service, which is built after the simulator."""
-
-    def __init__(self) -> None:
-        self.target: FlaskClientTransport | None = None
-
-    def post(
-        self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
-    ) -> tuple[int, str]:
-        assert self.target is not None, "the service must exist before callbacks flow"
-        return self.target.post(url, params, headers)
 
 
 @pytest.fixture
@@ -40,24 +25,8 @@ def twilio_app(
     tmp_path: Path, database_url: str, clock: FakeClock
 ) -> Iterator[tuple[Flask, Simulator]]:
     """The service with the real Twilio adapter, talking to the simulator on loopback HTTP."""
-    transport = ServiceTransport()
-    sim = Simulator(account_sid=ACCOUNT_SID, auth_token=TEST_AUTH_TOKEN, transport=transport)
-    server = make_server("127.0.0.1", 0, create_simulator_app(sim), threaded=True)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    settings = make_settings(
-        tmp_path,
-        database_url,
-        TELEPHONY="twilio",
-        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-        TWILIO_API_BASE_URL=f"http://127.0.0.1:{server.port}",
-    )
-    app = create_app({"TESTING": True}, settings=settings, clock=clock)
-    transport.target = FlaskClientTransport(app.test_client())
-    yield app, sim
-    server.shutdown()
-    server.server_close()
-    services_of(app).db.dispose()
-    sim.assert_no_unexpected()
+    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID) as (app, sim):
+        yield app, sim
 
 
 def _send_test_message(client: FlaskClient, token: str) -> int:

@@ -1,0 +1,274 @@
+"""The shared harness of the webhook benchmarks (bench/voice_webhook.py, bench/sms_webhook.py).
+
+Two gunicorn servers with config/gunicorn.conf.py (the Procfile's settings): the real service
+on a fresh database seeded with the demo staff and rotas and 500 participants, and the bare
+endpoint in bench/bare_twiml_app.py. Signed webhooks are sent to both at rising concurrency
+in the same run, so the service's throughput can be given as a share of the bare endpoint's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import machine, postgres_driver, write_block  # noqa: E402
+from crisisline import demo, participants  # noqa: E402
+from crisisline.app import create_app  # noqa: E402
+from crisisline.clock import FakeClock  # noqa: E402
+from crisisline.migrate import upgrade  # noqa: E402
+from crisisline.models import RiskLevel  # noqa: E402
+from crisisline.settings import load_settings  # noqa: E402
+from crisisline.telephony import sign  # noqa: E402
+
+AUTH_TOKEN = "bench-auth-token"  # noqa: S105 (a throwaway token for a local benchmark)
+LINE = "+447700900000"
+PARTICIPANT_NUMBERS = [f"+447700900{n:03d}" for n in range(300, 800)]
+CONCURRENCY = (1, 10, 50)
+
+FormMaker = Callable[[int], dict[str, str]]
+"""The n-th webhook's form fields (without the signature)."""
+
+
+@dataclass
+class Result:
+    """One load level against one server."""
+
+    concurrency: int
+    requests: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing is listening on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def fresh_database(url: str | None) -> Iterator[str]:
+    """A temporary SQLite file (None), or a throwaway database on this PostgreSQL server."""
+    if url is None:
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{folder}/bench.db"
+        return
+    server = make_url(postgres_driver(url))
+    name = f"bench_webhook_{secrets.token_hex(4)}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def seed(database_url: str, instance: str) -> None:
+    """Migrate, add the demo staff and rotas and 500 participants on drama numbers."""
+    upgrade(database_url)
+    env = {"DATABASE_URL": database_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SECRET_KEY": "b"}
+    app = create_app(
+        settings=load_settings(env, instance_path=instance),
+        clock=FakeClock(dt.datetime.now(dt.UTC)),
+    )
+    svc = app.extensions["crisisline"]
+    with svc.db.transaction() as session:
+        now = svc.clock.now()
+        demo.seed(session, now=now)
+        for index, number in enumerate(PARTICIPANT_NUMBERS):
+            participants.create(
+                session,
+                participants.NewParticipant(
+                    reference=f"B{index:04d}",
+                    name=f"Bench Person{index}",
+                    phones=[number],
+                    responsible_officer_id=None,
+                    risk_level=RiskLevel.MEDIUM,
+                ),
+                actor="bench",
+                now=now,
+            )
+    svc.db.dispose()
+
+
+@contextmanager
+def gunicorn(app_spec: str, env: dict[str, str], port: int) -> Iterator[None]:
+    """Serve `app_spec` with the Procfile's gunicorn settings on `port` until the block ends."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.conf.py", app_spec],
+        cwd=ROOT,
+        env={**env, "PORT": str(port), "PATH": os.environ.get("PATH", "")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn for {app_spec} did not start") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def load(port: int, path: str, make_form: FormMaker, concurrency: int, total: int) -> Result:
+    """Post `total` signed webhooks to `path` from `concurrency` threads."""
+    base = f"http://127.0.0.1:{port}"
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def worker() -> None:
+        nonlocal errors
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for n in counter:
+            form = make_form(n)
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": sign(AUTH_TOKEN, base + path, form),
+            }
+            started = time.perf_counter()
+            conn.request("POST", path, body=urllib.parse.urlencode(form), headers=headers)
+            response = conn.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                if response.status != 200:
+                    errors += 1
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return Result(concurrency, total, time.perf_counter() - started, latencies, errors)
+
+
+Run = tuple[str, list[tuple[Result, Result]]]
+
+
+def run(database_url: str | None, path: str, make_form: FormMaker, total: int) -> Run:
+    """Both servers on one fresh database; the service and the bare endpoint at each level."""
+    with fresh_database(database_url) as url, tempfile.TemporaryDirectory() as instance:
+        seed(url, instance)
+        env = {
+            "DATABASE_URL": url,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "SECRET_KEY": "bench",
+            "INSTANCE_PATH": instance,
+            "TELEPHONY": "console",
+        }
+        rows: list[tuple[Result, Result]] = []
+        bare_port, port = free_port(), free_port()
+        # Signatures are checked against PUBLIC_BASE_URL, so it must be this server's URL.
+        env_service = {**env, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+        with (
+            gunicorn("bench.bare_twiml_app:app", env, bare_port),
+            gunicorn("crisisline.app:create_app()", env_service, port),
+        ):
+            for concurrency in CONCURRENCY:
+                load(port, path, make_form, concurrency, 50)  # warm up
+                load(bare_port, path, make_form, concurrency, 50)
+                service = load(port, path, make_form, concurrency, total)
+                bare = load(bare_port, path, make_form, concurrency, total)
+                rows.append((service, bare))
+        engine = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+        return engine, rows
+
+
+def report(runs: list[Run], total: int, what: str) -> str:
+    """The results as the Markdown tables docs/performance.md keeps."""
+    lines = [
+        f"Measured {dt.date.today():%d %B %Y} on {machine()}; gunicorn with "
+        f"config/gunicorn.conf.py (WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '2')}, "
+        f"WEB_THREADS={os.environ.get('WEB_THREADS', '4')}); {total} signed webhooks per level, "
+        f"{what}; load from one Python process.",
+        "",
+    ]
+    for engine, rows in runs:
+        lines += [
+            f"**{engine}**",
+            "",
+            "| concurrent | service req/s | bare req/s | service / bare | service p50 | "
+            "service p99 | bare p99 | errors |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for service, bare in rows:
+            lines.append(
+                f"| {service.concurrency} | {service.throughput:.0f} | {bare.throughput:.0f} | "
+                f"{service.throughput / bare.throughput:.2f} | "
+                f"{service.percentile(0.5):.1f} ms | {service.percentile(0.99):.1f} ms | "
+                f"{bare.percentile(0.99):.1f} ms | {service.errors} |"
+            )
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
+
+
+def main(
+    description: str, path: str, make_form: FormMaker, what: str, marks: tuple[str, str]
+) -> None:
+    """Command line of a webhook benchmark: run on each database, print, optionally write."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--database-url",
+        action="append",
+        default=None,
+        help="sqlite, or a PostgreSQL server URL (a throwaway database is created on it)",
+    )
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--write", type=Path, help="replace the results block in this file")
+    args = parser.parse_args()
+    # "sqlite" means a temporary SQLite file; anything else is a PostgreSQL server URL.
+    urls: list[str | None] = [None if u == "sqlite" else u for u in args.database_url or []]
+    if not urls:
+        urls = [None]
+        server = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+        if server:
+            urls.append(server)
+    block = report([run(url, path, make_form, args.requests) for url in urls], args.requests, what)
+    print(block)
+    if args.write:
+        write_block(args.write, *marks, block)
