@@ -535,7 +535,9 @@ def _alert_texts(session: Session, record: EscalationRecord, code: int) -> list[
     participant = session.get(Participant, alert.participant_id) if alert else None
     if alert is None or participant is None:
         return [OutgoingText(notification_text(record.summary, code))]
-    head = f"Resettle RISK ALERT {alert.id}"
+    # No alert number here: a number beside the reply code ("ALERT 2 ... Reply 1a") invites a
+    # reply with the wrong code, which could take a different escalation on this phone.
+    head = "Resettle RISK ALERT"
     if alert.severity == AlertSeverity.URGENT:
         head += " URGENT"
     tail = (

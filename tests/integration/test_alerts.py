@@ -166,7 +166,7 @@ def test_frequency_fires_at_three_contacts_in_24_hours_and_not_at_two(service: S
     assert alert.recipient_staff_id == service.ids[OFFICER]
     assert "3 times in 24 hours" in alert.reason
     (text,) = service.texts_to(OFFICER)
-    assert text.startswith(f"Resettle RISK ALERT {alert.id}: R2001 contacted the crisis line 3")
+    assert text.startswith("Resettle RISK ALERT: R2001 contacted the crisis line 3")
     assert text.endswith("Reply 1a to acknowledge, 1c to close.")
     assert len(text) <= 160
     assert service.texts_to(MANAGER) == []  # a warning waits for the officer
@@ -252,7 +252,7 @@ def test_an_urgent_phrase_goes_to_the_officer_and_the_duty_manager_at_once(
     alert = raised[0]
     assert alert.reason == "texted words about self-harm or suicide"
     assert service.texts_to(OFFICER) and service.texts_to(MANAGER)
-    assert service.texts_to(OFFICER)[0].startswith(f"Resettle RISK ALERT {alert.id} URGENT:")
+    assert service.texts_to(OFFICER)[0].startswith("Resettle RISK ALERT URGENT:")
     # The participant's words never leave the contact record.
     assert all("MYSEL" not in body.upper() for _, body in service.texts())
 
