@@ -127,11 +127,12 @@ def receive_call(
         updated_at=now,
         detail={},
     )
-    session.add(live)
     if staff is not None:
+        session.add(live)
         session.flush()
         return CallPlan(live.id, "staff_menu", menu=tuple(call_back_choices(session)))
-    # _next fills in the step before the row is first written: one INSERT, no UPDATE.
+    # _next fills in the step before the row is first written (it adds it to the session
+    # last, so that no query on the way autoflushes it early): one INSERT, no UPDATE.
     return _next(session, live, contact, now, messages, alerting)
 
 
@@ -196,6 +197,7 @@ def _next(
             live.ringing = [r.staff_id for r in reached[:MAX_NUMBERS_PER_DIAL]]
             live.updated_at = now
             ring = Ring(tuple(reached[:MAX_NUMBERS_PER_DIAL]), _ring_timeout(live, now, messages))
+            session.add(live)
             session.flush()
             return CallPlan(live.id, "ring", ring=ring)
     live.fallback_at = live.fallback_at or now
@@ -203,6 +205,7 @@ def _next(
     live.updated_at = now
     contact.outcome = "missed"
     contact.wait_seconds = int(waited)
+    session.add(live)
     session.flush()
     if alerting is not None:
         # The live chain ran out: a crisis call nobody answered is a risk alert in itself.
