@@ -194,10 +194,27 @@ def _check_target(session: Session, target: Target, field: str) -> None:
 # ---- resolving targets to people ------------------------------------------------------------
 
 
-def resolver(session: Session, at: dt.datetime) -> Callable[[Target], Sequence[Recipient]]:
-    """Who each target means at `at`: active staff with a phone, on call or named."""
+def resolver(
+    session: Session,
+    at: dt.datetime,
+    answers: dict[Target, tuple[Recipient, ...]] | None = None,
+) -> Callable[[Target], Sequence[Recipient]]:
+    """Who each target means at `at`: active staff with a phone, on call or named.
+
+    `answers`, when given, remembers each target's answer for this one instant, so that a sweep
+    advancing many escalations at the same `now` asks the rota once per target, not once per
+    escalation (a restart's backlog is cleared several times faster).
+    """
 
     def resolve(target: Target) -> Sequence[Recipient]:
+        if answers is not None and target in answers:
+            return answers[target]
+        found = _resolve(target)
+        if answers is not None:
+            answers[target] = found
+        return found
+
+    def _resolve(target: Target) -> tuple[Recipient, ...]:
         people: list[Staff]
         try:
             if isinstance(target, RotaTarget):
@@ -611,6 +628,9 @@ def sweep_due(db: Database, now: dt.datetime, reach: Reach, limit: int = 200) ->
 
 def _advance_each(db: Database, ids: Sequence[int], now: dt.datetime, reach: Reach) -> int:
     advanced = 0
+    # Every escalation in this pass is decided for the same instant, so who is on call is
+    # the same for all of them: ask each rota once.
+    answers: dict[Target, tuple[Recipient, ...]] = {}
     for escalation_id in ids:
         try:
             with db.transaction() as session:
@@ -631,7 +651,7 @@ def _advance_each(db: Database, ids: Sequence[int], now: dt.datetime, reach: Rea
                     policy,
                     before,
                     now,
-                    resolver(session, now),
+                    resolver(session, now, answers),
                     codes_in_use=codes_in_use(session),
                     expected_version=record.version,
                 )

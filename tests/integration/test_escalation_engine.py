@@ -339,3 +339,33 @@ def test_a_text_after_the_window_goes_at_once(line: Line) -> None:
     _open(line, "Missed call 1")
     assert [to for to, _ in _texts(line)] == [PRIMARY, PRIMARY]
     assert "Reply 2a to take this" in _texts(line)[-1][1]
+
+
+def test_a_sweep_asks_each_rota_once_however_many_escalations_fall_due(line: Line) -> None:
+    from sqlalchemy import event
+
+    for n in range(5):
+        _open(line, f"Missed call {n}")
+    line.clock.advance(WAIT)
+    statements: list[str] = []
+
+    def remember(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    event.listen(line.svc.db.engine, "before_cursor_execute", remember)
+    try:
+        assert line.svc.sweep_escalations() == 5
+    finally:
+        event.remove(line.svc.db.engine, "before_cursor_execute", remember)
+    override_lookups = [s for s in statements if "FROM rota_overrides" in s]
+    assert len(override_lookups) == 1
+    with line.svc.db.transaction() as session:
+        steps = session.scalars(select(EscalationRecord.step_index)).all()
+        notified_backup = [
+            e
+            for record_id in session.scalars(select(EscalationRecord.id))
+            for e in engine.events(session, record_id)
+            if e.kind == "notified" and e.detail["staff_id"] == line.ids[BACKUP]
+        ]
+    assert steps == [1] * 5
+    assert len(notified_backup) == 5
