@@ -13,6 +13,7 @@ from typing import Any, cast
 from flask import Flask, current_app
 
 from crisisline import (
+    calls,
     crisis_messages,
     escalations,
     heartbeat,
@@ -67,7 +68,9 @@ class Services:
 
     def sweep_escalations(self) -> int:
         """One pass of the escalation engine: advance every escalation that is due."""
-        return escalations.sweep_due(self.db, self.clock.now(), self.reach)
+        now = self.clock.now()
+        escalations.close_settled(self.db, now, self.reach)
+        return escalations.sweep_due(self.db, now, self.reach)
 
     def next_escalation_due(self) -> dt.datetime | None:
         """When the next open escalation is due, for an exact-time wake-up."""
@@ -88,8 +91,11 @@ class Services:
         )
 
     def audit_escalations(self) -> list[int]:
-        """Report escalations overdue by more than a minute (the scheduler is behind)."""
-        return escalations.audit_overdue(self.db, self.clock.now(), self.reach)
+        """Report escalations overdue by more than a minute, and chase calls left unchased."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            calls.chase_unfinished(session, now, self.reach, self.settings.zone, self.alerting)
+        return escalations.audit_overdue(self.db, now, self.reach)
 
     def delivery_status_url(self, delivery_id: int) -> str:
         """Where the provider posts the progress of delivery `delivery_id`."""

@@ -128,9 +128,13 @@ def receive_call(
         detail={},
     )
     if staff is not None:
+        menu = tuple(call_back_choices(session))
+        # The keys mean what the caller heard: a missed call arriving while they listen must
+        # not shift "Press 1" onto someone else.
+        live.detail = {"menu": [choice.escalation_id for choice in menu]}
         session.add(live)
         session.flush()
-        return CallPlan(live.id, "staff_menu", menu=tuple(call_back_choices(session)))
+        return CallPlan(live.id, "staff_menu", menu=menu)
     # _next fills in the step before the row is first written (it adds it to the session
     # last, so that no query on the way autoflushes it early): one INSERT, no UPDATE.
     return _next(session, live, contact, now, messages, alerting)
@@ -140,7 +144,7 @@ def _current_plan(
     session: Session, live: LiveCall, now: dt.datetime, messages: CrisisMessages
 ) -> CallPlan:
     if live.kind == "staff":
-        return CallPlan(live.id, "staff_menu", menu=tuple(call_back_choices(session)))
+        return CallPlan(live.id, "staff_menu", menu=tuple(offered_choices(session, live)))
     if live.accepted_staff_id is not None:
         return CallPlan(live.id, "done")
     if live.fallback_at is not None or not live.ringing:
@@ -376,6 +380,45 @@ def _open_missed(
     live.updated_at = now
 
 
+# A call nobody took ends within about five minutes (90 s of ringing, the fallback message,
+# a two-minute voicemail); one still unchased after eight never had its end handled.
+UNFINISHED_AFTER = dt.timedelta(minutes=8)
+
+
+def chase_unfinished(
+    session: Session,
+    now: dt.datetime,
+    reach: Reach,
+    zone: dt.tzinfo,
+    alerting: alerts.Alerting | None = None,
+) -> list[int]:
+    """Open the missed-call escalation for calls nobody took whose end was never handled.
+
+    Twilio sends a call's final status callback once and does not retry it; if handling it
+    failed, this (run by the scheduler's auditor) makes sure the call is still chased.
+    """
+    stale = session.scalars(
+        select(LiveCall).where(
+            LiveCall.kind == "crisis",
+            LiveCall.accepted_staff_id.is_(None),
+            LiveCall.missed_escalation_id.is_(None),
+            LiveCall.started_at < now - UNFINISHED_AFTER,
+        )
+    ).all()
+    chased = []
+    for live in stale:
+        contact = session.get_one(Contact, live.contact_id)
+        if contact.outcome in (None, "ringing"):
+            contact.outcome = "abandoned"
+        log.warning(
+            "call %s ended without being chased; opening its missed-call escalation", live.id
+        )
+        _open_missed(session, live, contact, now, reach, zone)
+        _evaluate(session, contact, now, alerting)
+        chased.append(live.id)
+    return chased
+
+
 def _live(session: Session, call_sid: str) -> LiveCall:
     live = session.scalars(select(LiveCall).where(LiveCall.call_sid == call_sid)).first()
     if live is None:
@@ -387,32 +430,64 @@ def _live(session: Session, call_sid: str) -> LiveCall:
 
 
 def call_back_choices(session: Session, limit: int = 5) -> list[CallBackChoice]:
-    """Missed calls still waiting for a call-back, newest first, that have a number to ring."""
+    """Missed calls to return, that have a number to ring: nobody's first, newest first."""
+    unreturned = _missed_calls(session, ("open", "exhausted"), limit)
+    taken = _missed_calls(session, ("acknowledged",), limit - len(unreturned))
+    return [_choice(session, record, contact) for record, contact in [*unreturned, *taken]]
+
+
+def offered_choices(session: Session, live: LiveCall) -> list[CallBackChoice]:
+    """The menu this staff call was offered, in the order it was read out."""
+    choices = []
+    for escalation_id in live.detail.get("menu", []):
+        record = session.get(EscalationRecord, escalation_id)
+        contact = session.get(Contact, record.subject_id) if record and record.subject_id else None
+        if record is not None and contact is not None and contact.from_number:
+            choices.append(_choice(session, record, contact))
+    return choices
+
+
+def call_back_choice(session: Session, call_sid: str, key: str) -> CallBackChoice | None:
+    """The missed call that `key` named in the menu this staff call heard, if any."""
+    live = _live(session, call_sid)
+    offered = live.detail.get("menu", [])
+    if not key.isdigit() or not 1 <= int(key) <= len(offered):
+        return None
+    escalation_id = offered[int(key) - 1]
+    return next(
+        (c for c in offered_choices(session, live) if c.escalation_id == escalation_id), None
+    )
+
+
+def _missed_calls(
+    session: Session, statuses: tuple[str, ...], limit: int
+) -> list[tuple[EscalationRecord, Contact]]:
+    if limit <= 0:
+        return []
     rows = session.execute(
         select(EscalationRecord, Contact)
         .join(Contact, Contact.id == EscalationRecord.subject_id)
         .where(
             EscalationRecord.subject_type == "missed_call",
-            EscalationRecord.status.in_(("open", "exhausted", "acknowledged")),
+            EscalationRecord.status.in_(statuses),
             Contact.from_number.is_not(None),
         )
         .order_by(EscalationRecord.opened_at.desc())
         .limit(limit)
     ).all()
-    choices = []
-    for record, contact in rows:
-        participant = (
-            session.get(Participant, contact.participant_id) if contact.participant_id else None
-        )
-        choices.append(
-            CallBackChoice(
-                escalation_id=record.id,
-                label=caller_label(participant) if participant else "an unknown caller",
-                number=contact.from_number or "",
-                recording_url=contact.recording_url,
-            )
-        )
-    return choices
+    return [(record, contact) for record, contact in rows]
+
+
+def _choice(session: Session, record: EscalationRecord, contact: Contact) -> CallBackChoice:
+    participant = (
+        session.get(Participant, contact.participant_id) if contact.participant_id else None
+    )
+    return CallBackChoice(
+        escalation_id=record.id,
+        label=caller_label(participant) if participant else "an unknown caller",
+        number=contact.from_number or "",
+        recording_url=contact.recording_url,
+    )
 
 
 def start_call_back(

@@ -84,6 +84,13 @@ class EscalationCode(Base):
     code: Mapped[int]
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime]
+    # When a text quoting this code last went to this phone: a bare "a" or "c" means the code
+    # the person was texted last, not the escalation that reached them first.
+    last_sent_at: Mapped[dt.datetime | None]
+    # When the code stopped being live. A freed code is not handed to another escalation on
+    # the same phone for a day: an old thread answered with "1 ..." must not reach whoever
+    # holds code 1 now.
+    freed_at: Mapped[dt.datetime | None]
 
 
 class EscalationEvent(Base):

@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.elements import ColumnElement
 
 from crisisline import audit, outbox, rota_service
 from crisisline.db import Database
@@ -234,8 +235,12 @@ def resolver(
     return resolve
 
 
-def codes_in_use(session: Session) -> Callable[[str], set[int]]:
-    """The live reply codes each phone holds."""
+CODE_REST = dt.timedelta(hours=24)
+
+
+def codes_in_use(session: Session, now: dt.datetime | None = None) -> Callable[[str], set[int]]:
+    """The codes a phone may not be given: its live ones and (with `now`) those freed in the
+    last day, so that an old thread answered with "1 ..." never reaches a new holder of 1."""
 
     def in_use(phone: str) -> set[int]:
         if session.get_bind().dialect.name == "postgresql":
@@ -245,15 +250,41 @@ def codes_in_use(session: Session) -> Callable[[str], set[int]]:
             session.execute(
                 text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "code:" + phone}
             )
+        taken: ColumnElement[bool] = EscalationCode.active.is_(True)
+        if now is not None:
+            taken = or_(taken, EscalationCode.freed_at > now - CODE_REST)
         return set(
-            session.scalars(
-                select(EscalationCode.code).where(
-                    EscalationCode.phone == phone, EscalationCode.active.is_(True)
-                )
-            )
+            session.scalars(select(EscalationCode.code).where(EscalationCode.phone == phone, taken))
         )
 
     return in_use
+
+
+def free_codes(session: Session, escalation_id: int, now: dt.datetime) -> None:
+    """The escalation's codes stop being live (they rest for a day before reuse)."""
+    for code in session.scalars(
+        select(EscalationCode).where(
+            EscalationCode.escalation_id == escalation_id, EscalationCode.active.is_(True)
+        )
+    ):
+        code.active = False
+        code.freed_at = now
+
+
+def note_code_sent(session: Session, escalation_id: int, phone: str, at: dt.datetime) -> None:
+    """Remember that a text quoting this escalation's code went to `phone` at `at`.
+
+    A bare "a" or "c" from that phone then means the code it was texted last.
+    """
+    row = session.scalars(
+        select(EscalationCode).where(
+            EscalationCode.escalation_id == escalation_id,
+            EscalationCode.phone == phone,
+            EscalationCode.active.is_(True),
+        )
+    ).first()
+    if row is not None and (row.last_sent_at is None or row.last_sent_at < at):
+        row.last_sent_at = at
 
 
 # ---- state <-> row ---------------------------------------------------------------------------
@@ -347,10 +378,7 @@ def _apply(
                 )
             )
     if state.status == "closed":
-        for code in session.scalars(
-            select(EscalationCode).where(EscalationCode.escalation_id == record.id)
-        ):
-            code.active = False
+        free_codes(session, record.id, now)
     # Flush the state first: if another process changed this escalation, the version check
     # fails here, before any delivery is written.
     session.flush()
@@ -437,6 +465,7 @@ def _notify_by_sms(
                 now=now,
                 verbatim=text_.verbatim,
             )
+        note_code_sent(session, record.id, phone, now)
         return
     item = wording.bundle_item(record.summary, code)
     held = session.scalars(
@@ -461,6 +490,9 @@ def _notify_by_sms(
             .execution_options(synchronize_session=False)
         )
         if changed.rowcount == 1:  # type: ignore[attr-defined]
+            # Every code in one bundle was texted at the same moment: a bare "a" after it is
+            # ambiguous and is answered with the list, never guessed.
+            note_code_sent(session, record.id, phone, held.next_attempt_at)
             session.expire(held)
             return
     due = held.next_attempt_at if held is not None else last_sent + BUNDLE_WINDOW
@@ -473,6 +505,7 @@ def _notify_by_sms(
         now=now,
     )
     bundle.next_attempt_at = max(due, now)
+    note_code_sent(session, record.id, phone, bundle.next_attempt_at)
     log.info("escalation %s: text to %s held %s s to bundle", record.id, redact(phone), due - now)
 
 
@@ -557,7 +590,7 @@ def open_escalation(
     """
     if policy is None:
         policy, _ = get_policy(session, policy_name)
-    decision = start(policy, now, resolver(session, now), codes_in_use=codes_in_use(session))
+    decision = start(policy, now, resolver(session, now), codes_in_use=codes_in_use(session, now))
     record = EscalationRecord(
         policy_name=policy_name,
         policy=policy_to_json(policy),
@@ -652,7 +685,7 @@ def _advance_each(db: Database, ids: Sequence[int], now: dt.datetime, reach: Rea
                     before,
                     now,
                     resolver(session, now, answers),
-                    codes_in_use=codes_in_use(session),
+                    codes_in_use=codes_in_use(session, now),
                     expected_version=record.version,
                 )
                 if decision.is_noop:
@@ -689,19 +722,49 @@ def act_by_phone(
     command = parse_reply(text)
     if command is None:
         return None
-    code_query = select(EscalationCode).where(
+    live = select(EscalationCode).where(
         EscalationCode.phone == phone, EscalationCode.active.is_(True)
     )
     if command.code is not None:
-        code_query = code_query.where(EscalationCode.code == command.code)
-    # A bare "a" or "c" means the most recent live code this phone was sent.
-    row = session.scalars(code_query.order_by(EscalationCode.id.desc()).limit(1)).first()
+        row = session.scalars(live.where(EscalationCode.code == command.code)).first()
+    else:
+        row, ambiguous = _last_code_sent(session, list(session.scalars(live)))
+        if ambiguous:
+            return Outcome(None, False, _which_code_text(session, ambiguous))
     if row is None:
         return Outcome(None, False, wording.unknown_code_text(command.code))
     by = ByPhone(phone, row.code)
     if command.action == "acknowledge":
         return acknowledge_escalation(session, row.escalation_id, by, now, reach)
     return close_escalation(session, row.escalation_id, by, now, reach)
+
+
+def _last_code_sent(
+    session: Session, rows: list[EscalationCode]
+) -> tuple[EscalationCode | None, list[EscalationCode]]:
+    """The live code texted last to a phone, or (None, the candidates) when that is unclear."""
+    if len(rows) <= 1:
+        return (rows[0] if rows else None), []
+    sent = [r for r in rows if r.last_sent_at is not None]
+    if not sent:
+        return None, rows
+    latest = max(r.last_sent_at for r in sent if r.last_sent_at is not None)
+    newest = [r for r in sent if r.last_sent_at == latest]
+    if len(newest) > 1:
+        return None, newest
+    return newest[0], []
+
+
+def _which_code_text(session: Session, rows: list[EscalationCode]) -> str:
+    parts = []
+    for row in sorted(rows, key=lambda r: r.code):
+        record = session.get(EscalationRecord, row.escalation_id)
+        parts.append(f"{row.code} ({(record.summary if record else '')[:40]})")
+    example = min(r.code for r in rows)
+    return (
+        f"Resettle crisis line: NOT DONE - you have {len(rows)} open: {'; '.join(parts)}. "
+        f"Reply with the code, e.g. {example}a or {example}c."
+    )
 
 
 def acknowledge_escalation(
@@ -731,16 +794,37 @@ def close_escalation(
 def escalate_escalation_now(
     session: Session, escalation_id: int, by: Responder, now: dt.datetime, reach: Reach
 ) -> Outcome:
-    """Pass it to the next step at once (voice key 5)."""
+    """Pass it to the next step at once (voice key 5).
+
+    Only someone notified at the step the escalation is on may pass it on: a second "not me"
+    for the same step, or a late one from an earlier step, must not skip the next person's wait.
+    """
     record, before = load(session, escalation_id)
+    if isinstance(by, ByPhone) and not _notified_at_current_step(session, record, by.phone):
+        return Outcome(record.id, False, "It has already been passed on. Goodbye.")
     policy = parse_policy(record.policy_name, record.policy)
     decision = escalate_now(
-        policy, before, by, now, resolver(session, now), codes_in_use=codes_in_use(session)
+        policy, before, by, now, resolver(session, now), codes_in_use=codes_in_use(session, now)
     )
     if decision.is_noop:
         return _refusal(record, before, decision, code=_code(by))
     _apply(session, record, before, decision, now, reach)
     return Outcome(record.id, True, wording.voice_confirmation("escalated"))
+
+
+def _notified_at_current_step(session: Session, record: EscalationRecord, phone: str) -> bool:
+    staff_id = session.scalars(
+        select(EscalationCode.staff_id).where(
+            EscalationCode.escalation_id == record.id, EscalationCode.phone == phone
+        )
+    ).first()
+    return any(
+        event.kind == "notified"
+        and event.detail.get("staff_id") == staff_id
+        and event.detail.get("step") == record.step_index
+        and event.detail.get("loop") == record.loop
+        for event in events(session, record.id)
+    )
 
 
 def _code(by: Responder) -> int | None:
@@ -808,6 +892,33 @@ def events(session: Session, escalation_id: int) -> list[EscalationEvent]:
             .order_by(EscalationEvent.id)
         )
     )
+
+
+SETTLED_AFTER = dt.timedelta(hours=24)
+SETTLED_SUBJECTS = ("missed_call", "risk_alert")
+
+
+def close_settled(db: Database, now: dt.datetime, reach: Reach) -> list[int]:
+    """Close missed calls and risk alerts taken more than a day ago, freeing their codes.
+
+    Someone took each of them; keeping them open only keeps reply codes live on phones.
+    (Texts close with their conversation, which has its own idle rule.)
+    """
+    with db.transaction() as session:
+        ids = list(
+            session.scalars(
+                select(EscalationRecord.id).where(
+                    EscalationRecord.status == "acknowledged",
+                    EscalationRecord.subject_type.in_(SETTLED_SUBJECTS),
+                    EscalationRecord.acknowledged_at < now - SETTLED_AFTER,
+                )
+            )
+        )
+        for escalation_id in ids:
+            close_escalation(
+                session, escalation_id, ByOperator("crisis line (settled after 24 h)"), now, reach
+            )
+    return ids
 
 
 def audit_overdue(db: Database, now: dt.datetime, reach: Reach) -> list[int]:

@@ -44,6 +44,15 @@ class RedactingFilter(logging.Filter):
             message = str(record.msg)
         record.msg = redact_text(message)
         record.args = None
+        if record.exc_info:
+            # A traceback carries the failing SQL's parameters (numbers, a participant's
+            # words): format it here, redacted, so no handler formats the raw one later.
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
         return True
 
 

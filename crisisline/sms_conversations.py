@@ -225,17 +225,30 @@ def _participant_text(
 def _handed_over(session: Session, conversation: SmsConversation, now: dt.datetime) -> bool:
     """True if whoever took the conversation has gone off call and gone quiet in it."""
     escalation = _escalation(session, conversation)
+    if escalation is not None and escalation.status == "exhausted":
+        # The whole chain ran out and nobody took it: a new text must be chased afresh, not
+        # only relayed to the people who already let it run out.
+        return True
     taken_by = handler_id(session, conversation)
     if escalation is None or escalation.status != "acknowledged" or taken_by is None:
         return False
+    if not _is_active_staff(session, taken_by):
+        return True  # deactivated: hand over at once, no grace period
     last = conversation.last_staff_message_at or escalation.acknowledged_at
     if last is not None and now - last < HANDOVER_GRACE:
         return False
     return not is_on_call(session, taken_by, now)
 
 
+def _is_active_staff(session: Session, staff_id: int) -> bool:
+    person = session.get(Staff, staff_id)
+    return person is not None and person.active
+
+
 def is_on_call(session: Session, staff_id: int, now: dt.datetime) -> bool:
-    """True if the member of staff is on call on any rota at `now`."""
+    """True if the member of staff is active and on call on any rota at `now`."""
+    if not _is_active_staff(session, staff_id):
+        return False
     rotas, _ = rota_service.list_rotas(session)
     for rota in rotas:
         try:
@@ -388,8 +401,15 @@ def _auto_reply(
     now: dt.datetime,
     reach: Reach,
 ) -> None:
-    """The service's own reply to the participant: once per conversation, rate-limited."""
+    """The service's own reply to the participant: once per conversation, rate-limited.
+
+    The crisis numbers sent because nobody could be reached are never held back by the limit.
+    """
     if conversation.participant_acknowledged_at is not None:
+        return
+    if purpose == FALLBACK:
+        conversation.participant_acknowledged_at = now
+        _send_to_participant(session, conversation, body, purpose, now, reach, staff_id=None)
         return
     recent = session.scalars(
         select(Delivery.id).where(
@@ -547,7 +567,12 @@ def _staff_to_tell(session: Session, conversation: SmsConversation) -> list[Esca
     """Who hears about the conversation now: whoever took it, else everyone notified so far."""
     if conversation.escalation_id is None:
         return []
-    codes = _notified_codes(session, conversation.escalation_id)
+    # Never a deactivated member of staff (a leaver, a lost phone): their codes are not live.
+    codes = [
+        code
+        for code in _notified_codes(session, conversation.escalation_id)
+        if code.active and _is_active_staff(session, code.staff_id)
+    ]
     taken_by = handler_id(session, conversation)
     if taken_by is not None:
         mine = [c for c in codes if c.staff_id == taken_by]
@@ -581,6 +606,7 @@ def _relay_to_staff(
                 now=now,
                 verbatim=text.verbatim,
             )
+        escalations.note_code_sent(session, code.escalation_id, code.phone, now)
 
 
 def _tell_staff(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from crisisline import audit, outbox
 from crisisline.errors import Conflict, NotFound
+from crisisline.escalation_models import EscalationCode
 from crisisline.models import Delivery, ParticipantPhone, Staff, StaffRole, StaffRoleAssignment
 
 TEST_MESSAGE_PURPOSE = "test_message"
@@ -109,6 +110,15 @@ def deactivate(session: Session, staff_id: int, *, actor: str, now: dt.datetime)
     staff = get(session, staff_id)
     before = describe(staff)
     staff.active = False
+    # Their reply codes stop being live: a leaver's (or a lost) phone can no longer take or
+    # close anything, and conversations relay to active staff only.
+    for code in session.scalars(
+        select(EscalationCode).where(
+            EscalationCode.staff_id == staff.id, EscalationCode.active.is_(True)
+        )
+    ):
+        code.active = False
+        code.freed_at = now
     staff.updated_at = now
     session.flush()
     _audit_change(session, staff, before, actor=actor, now=now, action="deactivate")

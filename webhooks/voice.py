@@ -215,16 +215,23 @@ def status() -> Response | tuple[dict[str, str], int]:
     except FormError as error:
         return {"message": error.message, "field": error.field}, 422
     if call_status in ("completed", "busy", "failed", "no-answer", "canceled"):
-        with svc.db.transaction() as session:
-            calls.call_ended(
-                session,
-                call_sid,
-                status=call_status,
-                duration_seconds=duration,
-                now=svc.clock.now(),
-                reach=svc.reach,
-                zone=svc.settings.zone,
-                alerting=svc.alerting,
+        try:
+            with svc.db.transaction() as session:
+                calls.call_ended(
+                    session,
+                    call_sid,
+                    status=call_status,
+                    duration_seconds=duration,
+                    now=svc.clock.now(),
+                    reach=svc.reach,
+                    zone=svc.settings.zone,
+                    alerting=svc.alerting,
+                )
+        except Exception as error:
+            # Twilio does not retry status callbacks; the scheduler's auditor chases any call
+            # whose end was not handled (calls.chase_unfinished), so nothing is lost here.
+            log.error(
+                "call status callback failed (%s); the auditor will chase it", type(error).__name__
             )
     return Response(status=204)
 
@@ -259,13 +266,11 @@ def call_back() -> Response:
     response = VoiceResponse()
     digit = request.form.get("Digits", "").strip()[:1]
     with svc.db.transaction() as session:
-        menu = calls.call_back_choices(session)
-        index = int(digit) - 1 if digit.isdigit() else -1
-        if not 0 <= index < len(menu):
+        choice = calls.call_back_choice(session, required("CallSid"), digit)
+        if choice is None:
             _say(response, "That is not one of the choices. Goodbye.", svc)
             response.hangup()
             return twiml(response)
-        choice = menu[index]
         calls.start_call_back(
             session, required("CallSid"), choice, now=svc.clock.now(), reach=svc.reach
         )

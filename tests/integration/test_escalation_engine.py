@@ -182,7 +182,9 @@ def test_text_that_is_not_a_code_is_left_for_the_conversation(line: Line) -> Non
         )
 
 
-def test_closing_by_code_frees_it_and_a_second_reply_says_it_is_taken(line: Line) -> None:
+def test_a_closed_code_rests_for_a_day_before_the_same_phone_is_given_it_again(
+    line: Line,
+) -> None:
     escalation_id = _open(line)
     with line.svc.db.transaction() as session:
         closed = engine.act_by_phone(session, PRIMARY, "1c", line.clock.now(), line.svc.reach)
@@ -190,7 +192,14 @@ def test_closing_by_code_frees_it_and_a_second_reply_says_it_is_taken(line: Line
     assert _record(line, escalation_id).status == "closed"
     second = _open(line, "Text from R1002 L. Carter")
     with line.svc.db.transaction() as session:
-        assert engine.code_for_phone(session, second, PRIMARY) == 1  # code 1 reused once freed
+        # An old thread answered with "1 ..." must not reach the new holder of 1.
+        assert engine.code_for_phone(session, second, PRIMARY) == 2
+        again = engine.act_by_phone(session, PRIMARY, "1a", line.clock.now(), line.svc.reach)
+    assert again is not None and not again.changed
+    line.clock.advance(engine.CODE_REST + dt.timedelta(seconds=1))
+    third = _open(line, "Text from R1003 M. Bell")
+    with line.svc.db.transaction() as session:
+        assert engine.code_for_phone(session, third, PRIMARY) == 1
 
 
 def test_a_step_whose_rota_has_nobody_is_skipped_at_once(line: Line) -> None:
@@ -369,3 +378,20 @@ def test_a_sweep_asks_each_rota_once_however_many_escalations_fall_due(line: Lin
         ]
     assert steps == [1] * 5
     assert len(notified_backup) == 5
+
+
+def test_a_bare_a_after_one_text_listing_two_codes_is_refused_with_the_list(line: Line) -> None:
+    first = _open(line, "Missed call from R1001 D. Price at 03:12")
+    # The first goes out at once; the next two, within the bundling window, are merged into
+    # one held text, so codes 2 and 3 were texted at the same moment: "a" cannot say which.
+    second = _open(line, "Missed call from R1002 L. Carter at 03:13")
+    third = _open(line, "Missed call from R1003 M. Bell at 03:13")
+    line.clock.advance(dt.timedelta(seconds=31))  # the held bundle goes out
+    with line.svc.db.transaction() as session:
+        outcome = engine.act_by_phone(session, PRIMARY, "a", line.clock.now(), line.svc.reach)
+    assert outcome is not None and not outcome.changed
+    assert "NOT DONE" in outcome.reply and "2 (" in outcome.reply and "3 (" in outcome.reply
+    assert {_record(line, e).status for e in (first, second, third)} == {"open"}
+    with line.svc.db.transaction() as session:
+        taken = engine.act_by_phone(session, PRIMARY, "3a", line.clock.now(), line.svc.reach)
+    assert taken is not None and taken.changed
