@@ -272,10 +272,13 @@ def markdown(results: list[dict[str, Any]]) -> str:
 def main() -> None:
     """Run on each configured database and print (or write) the results."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", action="append", help="a database to run on (repeat)")
+    parser.add_argument(
+        "--database-url", action="append", help="sqlite, or a database URL to run on (repeat)"
+    )
     parser.add_argument("--write", type=Path, help="replace the results block in this file")
     args = parser.parse_args()
-    urls: list[str | None] = list(args.database_url or [])
+    # "sqlite" means a temporary SQLite file; anything else is a database URL.
+    urls: list[str | None] = [None if u == "sqlite" else u for u in args.database_url or []]
     if not urls:
         urls = [None]
         postgres = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")

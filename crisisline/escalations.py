@@ -276,15 +276,18 @@ def note_code_sent(session: Session, escalation_id: int, phone: str, at: dt.date
 
     A bare "a" or "c" from that phone then means the code it was texted last.
     """
-    row = session.scalars(
-        select(EscalationCode).where(
+    # One statement, no read: this runs for every notification of a restart's backlog.
+    session.execute(
+        update(EscalationCode)
+        .where(
             EscalationCode.escalation_id == escalation_id,
             EscalationCode.phone == phone,
             EscalationCode.active.is_(True),
+            or_(EscalationCode.last_sent_at.is_(None), EscalationCode.last_sent_at < at),
         )
-    ).first()
-    if row is not None and (row.last_sent_at is None or row.last_sent_at < at):
-        row.last_sent_at = at
+        .values(last_sent_at=at)
+        .execution_options(synchronize_session="fetch")
+    )
 
 
 # ---- state <-> row ---------------------------------------------------------------------------
