@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -33,16 +32,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine, write_block
+from bench.common import database_urls, machine, migrated_database, write_block
 from crisisline import staff as staff_service
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationEvent, EscalationRecord
-from crisisline.migrate import upgrade
 from crisisline.models import SchedulerHeartbeat, StaffRole
 from escalation import parse_policy, policy_to_json
 
@@ -59,28 +56,8 @@ END_MARK = "<!-- bench:escalation_lateness:end -->"
 @contextmanager
 def database(url: str | None) -> Iterator[str]:
     """A migrated, empty database: a temporary SQLite file, or a throwaway PostgreSQL schema."""
-    if url is None:
-        with tempfile.TemporaryDirectory() as folder:
-            path = f"sqlite:///{folder}/bench.db"
-            upgrade(path)
-            yield path
-        return
-    base = url.replace("postgres://", "postgresql+psycopg://", 1).replace(
-        "postgresql://", "postgresql+psycopg://", 1
-    )
-    schema = f"bench_esc_{secrets.token_hex(4)}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    scoped = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    scoped_url = scoped.render_as_string(hide_password=False)
-    try:
-        upgrade(scoped_url)
+    with migrated_database(url, "bench_esc") as (_, scoped_url):
         yield scoped_url
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def seed(db: Database, due_times: list[dt.datetime]) -> list[int]:
@@ -277,13 +254,7 @@ def main() -> None:
     )
     parser.add_argument("--write", type=Path, help="replace the results block in this file")
     args = parser.parse_args()
-    # "sqlite" means a temporary SQLite file; anything else is a database URL.
-    urls: list[str | None] = [None if u == "sqlite" else u for u in args.database_url or []]
-    if not urls:
-        urls = [None]
-        postgres = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
-        if postgres:
-            urls.append(postgres)
+    urls = database_urls(args.database_url)
     results = []
     for url in urls:
         result = run(url)

@@ -22,27 +22,22 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import os
-import secrets
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine, postgres_driver, write_block
+from bench.common import database_urls, machine, migrated_database, write_block
 from crisisline import alerts, contacts, participants, rota_service, staff
 from crisisline.app import Services, create_app
 from crisisline.clock import FakeClock
-from crisisline.migrate import upgrade
 from crisisline.models import Channel, Contact, Direction, RiskLevel, StaffRole
 from crisisline.settings import load_settings
 
@@ -54,32 +49,6 @@ HOT_HISTORY = 20_000  # the measured participant's own past contacts in the larg
 START_MARK = "<!-- bench:risk_evaluation:start -->"
 END_MARK = "<!-- bench:risk_evaluation:end -->"
 LINE = "+447700900000"
-
-
-@contextmanager
-def _database(url: str | None) -> Iterator[tuple[str, str]]:
-    """A migrated, empty database: (engine name, URL); removed afterwards."""
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    if url is None or url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory() as directory:
-            path = url or f"sqlite:///{directory}/bench.db"
-            upgrade(path)
-            yield "SQLite", path
-        return
-    base = postgres_driver(url)
-    schema = f"bench_risk_{secrets.token_hex(4)}"
-    engine = create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    scoped = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    scoped_url = scoped.render_as_string(hide_password=False)
-    try:
-        upgrade(scoped_url)
-        yield "PostgreSQL", scoped_url
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        engine.dispose()
 
 
 def _seed(services: Services) -> tuple[int, int]:
@@ -268,7 +237,7 @@ def _measure(services: Services, quiet: int, hot: int, repeat: int) -> dict[str,
 
 def run(url: str | None, repeat: int) -> tuple[str, dict[str, tuple[list[float], list[float]]]]:
     """Time evaluation with 1,000 then 1,000,000 contacts stored; returns engine and samples."""
-    with _database(url) as (engine_name, database_url):
+    with migrated_database(url, "bench_risk") as (engine_name, database_url):
         env = {
             "DATABASE_URL": database_url,
             "SECRET_KEY": "bench",
@@ -359,13 +328,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200, help="evaluations per case and size")
     parser.add_argument("--write", type=Path, help="replace the results block in this file")
     args = parser.parse_args()
-    # "sqlite" means a temporary SQLite file; anything else is a database URL.
-    urls: list[str | None] = [None if u == "sqlite" else u for u in args.database_url or []]
-    if not urls:
-        urls = [None]
-        postgres = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
-        if postgres:
-            urls.append(postgres)
+    urls = database_urls(args.database_url)
     results = []
     for url in urls:
         version, cases = run(url, args.repeat)
