@@ -353,3 +353,63 @@ def _spans(intervals: Sequence[Interval], zone: ZoneInfo) -> str:
     if len(intervals) > 1:
         text += f" and {len(intervals) - 1} more period{'s' if len(intervals) > 2 else ''}"
     return text
+
+
+def staff_deactivated(session: Session, person: Staff, *, actor: str, now: dt.datetime) -> None:
+    """Warn the duty managers at once if deactivating `person` opens a gap in the next 48 h."""
+    try:
+        with session.begin_nested():
+            _record_deactivation_gaps(session, person, actor=actor, now=now)
+    except Exception:
+        log.exception("staff %s: could not work out the gaps a deactivation opens", person.id)
+
+
+def _record_deactivation_gaps(
+    session: Session, person: Staff, *, actor: str, now: dt.datetime
+) -> None:
+    end = now + URGENT_GAP_WINDOW
+    records, _ = rota_service.list_rotas(session)
+    for record in records:
+        rota = rota_service.to_rota(record)
+        overrides = rota_service.overrides_meeting(session, record.id, now, end)
+        involved = {*rota.members, *_override_staff(overrides)}
+        if person.id not in involved:
+            continue
+        people = rota_service.staff_by_id(session, involved)
+
+        def usable_before(staff_id: int, people: dict[int, Staff] = people) -> bool:
+            return staff_id == person.id or _reachable(people.get(staff_id))
+
+        def usable_after(staff_id: int, people: dict[int, Staff] = people) -> bool:
+            return staff_id != person.id and _reachable(people.get(staff_id))
+
+        before = [
+            (g.start, g.end) for g in gaps_between([(rota, overrides)], now, end, usable_before)
+        ]
+        after = [
+            (g.start, g.end) for g in gaps_between([(rota, overrides)], now, end, usable_after)
+        ]
+        opened = _minus(_merge(after), _merge(before))
+        if not opened:
+            continue
+        zone = ZoneInfo(record.timezone)
+        body = (
+            f"URGENT {wording.SERVICE}: nobody is on call for {wording.plain(record.name)} "
+            f"{_spans(opened, zone)} after {wording.plain(person.name)[:40]} was deactivated. "
+            "Please fill the gap."
+        )
+        managers = [m for m in duty_managers(session) if m.id != person.id]
+        if not managers:
+            log.error(
+                "rota %s: a deactivation opened a gap and no duty manager is active", record.id
+            )
+        for manager in managers:
+            _record(
+                session,
+                kind=GAP_NEW,
+                key=f"deactivated:{person.id}:{record.id}:{now.isoformat()}:{manager.id}",
+                staff_id=manager.id,
+                body=body,
+                now=now,
+                sent=False,
+            )

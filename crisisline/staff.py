@@ -121,6 +121,11 @@ def deactivate(session: Session, staff_id: int, *, actor: str, now: dt.datetime)
         code.freed_at = now
     staff.updated_at = now
     session.flush()
+    from crisisline import rota_notices  # late: rota_notices builds on the rota service
+
+    # A leaver on a rota leaves a hole: the duty managers hear at once, not at 08:00 tomorrow.
+    rota_notices.staff_deactivated(session, staff, actor=actor, now=now)
+    session.flush()
     _audit_change(session, staff, before, actor=actor, now=now, action="deactivate")
     return staff
 

@@ -187,3 +187,24 @@ def test_a_reminder_lead_time_that_is_not_whole_minutes_stops_start_up(tmp_path:
         load_settings({"SHIFT_REMINDER_MINUTES": "an hour"}, instance_path=instance)
     settings = load_settings({"SHIFT_REMINDER_MINUTES": "90"}, instance_path=instance)
     assert settings.shift_reminder_minutes == 90
+
+
+def test_deactivating_someone_on_a_rota_warns_the_duty_manager_of_the_gap_at_once(
+    team: Team,
+) -> None:
+    with team.svc.db.transaction() as session:
+        staff.deactivate(session, team.ids[TOM], actor="token:hr", now=team.clock.now())
+    team.svc.send_pending_notices()
+    urgent = [body for to, body in team.texts() if to == PRIYA]
+    # Tom's daily turn from 09:00 on 27 November is now nobody's.
+    assert urgent == [
+        "URGENT Resettle crisis line: nobody is on call for primary 09:00 Fri 27 Nov to "
+        "09:00 Sat 28 Nov after Tom Hughes was deactivated. Please fill the gap."
+    ]
+
+
+def test_deactivating_someone_on_no_rota_warns_nobody(team: Team) -> None:
+    with team.svc.db.transaction() as session:
+        staff.deactivate(session, team.ids[OWEN], actor="token:hr", now=team.clock.now())
+    team.svc.send_pending_notices()
+    assert [body for to, body in team.texts() if to == PRIYA] == []
