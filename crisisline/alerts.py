@@ -487,6 +487,12 @@ def _mergeable(
     if candidate.status == AlertStatus.ACKNOWLEDGED and firing.severity == "urgent":
         # Someone saw the last one; new urgent evidence must reach a person again.
         return None
+    chase = (
+        session.get(EscalationRecord, candidate.escalation_id) if candidate.escalation_id else None
+    )
+    if chase is not None and chase.status not in ("open", "acknowledged"):
+        # Its chase ran out (or was closed): new evidence added there would reach nobody.
+        return None
     return candidate
 
 

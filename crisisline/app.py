@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
 import sys
@@ -33,6 +34,8 @@ from crisisline.risk_rules import load as load_risk_rules
 from crisisline.settings import Settings, load_settings
 from crisisline.telephony import ConsoleTelephony, Telephony, TwilioTelephony
 from escalation.scheduler import PeriodicJob
+
+log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 1.0  # how often due deliveries (and, later, escalations) are swept
 HEARTBEAT_SECONDS = 5.0
@@ -69,7 +72,11 @@ class Services:
     def sweep_escalations(self) -> int:
         """One pass of the escalation engine: advance every escalation that is due."""
         now = self.clock.now()
-        escalations.close_settled(self.db, now, self.reach)
+        try:
+            escalations.close_settled(self.db, now, self.reach)
+        except Exception:
+            # Tidying must never stand in the way of the sweep itself.
+            log.exception("closing settled escalations failed; the sweep goes on")
         return escalations.sweep_due(self.db, now, self.reach)
 
     def next_escalation_due(self) -> dt.datetime | None:

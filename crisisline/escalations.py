@@ -706,6 +706,11 @@ def _advance_each(db: Database, ids: Sequence[int], now: dt.datetime, reach: Rea
                 escalation_id,
                 type(error.orig).__name__,
             )
+        except Exception:
+            # Anything else (a bug, bad stored data) must not stop the escalations due after
+            # this one: they go on, this one is retried, and the auditor reports it if it stays
+            # late.
+            log.exception("escalation %s could not be advanced; the others go on", escalation_id)
     return advanced
 
 

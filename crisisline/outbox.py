@@ -28,6 +28,7 @@ from crisisline.telephony import (
     PermanentTelephonyError,
     Telephony,
     TelephonyError,
+    TransientTelephonyError,
     segment_count,
     to_gsm7,
 )
@@ -178,6 +179,25 @@ def claim_due(db: Database, now: dt.datetime, limit: int = CLAIM_BATCH) -> list[
     )
     claims: list[Claim] = []
     with db.transaction() as session:
+        # A delivery whose dispatcher died mid-send on every one of its attempts (it may be
+        # what kills the dispatcher) is failed rather than claimed for ever, and shows as failed.
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.status == DeliveryStatus.SENDING,
+                Delivery.claimed_until < now,
+                Delivery.attempts >= Delivery.max_attempts,
+            )
+            .values(
+                status=DeliveryStatus.FAILED,
+                claim_token=None,
+                claimed_until=None,
+                finished_at=now,
+                updated_at=now,
+                error_message="the dispatcher stopped while sending, on every attempt",
+            )
+            .execution_options(synchronize_session=False)
+        )
         query = select(Delivery.id).where(due).order_by(Delivery.next_attempt_at).limit(limit)
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
@@ -237,6 +257,12 @@ def dispatch_due(
                 )
         except TelephonyError as error:
             outcome = record_failure(db, claim, error, now())
+        except Exception as error:
+            # An unexpected error in one send must not strand the rest of the batch in
+            # 'sending': count it as a transient failure of this delivery (retried, then failed).
+            log.exception("delivery %s: unexpected error while sending", claim.delivery_id)
+            failure = TransientTelephonyError(f"unexpected error: {type(error).__name__}")
+            outcome = record_failure(db, claim, failure, now())
         else:
             outcome = record_sent(db, claim, receipt.sid, receipt.status, now())
         setattr(report, outcome, getattr(report, outcome) + 1)

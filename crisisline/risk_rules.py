@@ -66,11 +66,18 @@ _WORD_EDGE_BEFORE: Final = r"(?<![a-z0-9])"
 _WORD_EDGE_AFTER: Final = r"(?![a-z0-9])"
 
 
+_SPLIT_SELF: Final = re.compile(r"\b(my|him|her|your|them|our)\s+(self|selves)\b")
+
+
 def normalise(text: str) -> str:
-    """`text` case-folded, accents and apostrophes dropped, so "can\u2019t" matches "cant"."""
+    """`text` case-folded, accents and apostrophes dropped, so "can\u2019t" matches "cant".
+
+    "my self" is joined into "myself" (the commonest way it is written apart), so a phrase
+    written either way matches text written either way.
+    """
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return plain.translate(_APOSTROPHES)
+    return _SPLIT_SELF.sub(r"\1\2", plain.translate(_APOSTROPHES))
 
 
 def phrase_words(phrase: str) -> list[str]:

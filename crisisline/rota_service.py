@@ -260,6 +260,7 @@ def update_rota(
 def delete_rota(session: Session, rota_id: int, *, actor: str, now: dt.datetime) -> None:
     """Delete a rota with its overrides and calendar feeds; the audit log keeps what it was."""
     record = get(session, rota_id)
+    _refuse_if_a_policy_names(session, record)
     described = describe(record)
     session.execute(
         delete(CalendarFeedToken).where(
@@ -278,6 +279,27 @@ def delete_rota(session: Session, rota_id: int, *, actor: str, now: dt.datetime)
         at=now,
         changes=described,
     )
+
+
+def _refuse_if_a_policy_names(session: Session, record: RotaRecord) -> None:
+    # A policy step naming a rota that no longer exists reaches nobody, silently, at 3 a.m.
+    # The place to find that out is here, when someone tries to delete it.
+    from crisisline import escalations  # late: the escalation engine builds on this module
+    from escalation import RotaNameTarget, RotaTarget
+
+    for policy, _ in escalations.list_policies(session):
+        for step in policy.steps:
+            for target in step.targets:
+                named = (isinstance(target, RotaTarget) and target.rota_id == record.id) or (
+                    isinstance(target, RotaNameTarget)
+                    and target.rota.casefold() == record.name.casefold()
+                )
+                if named:
+                    raise Conflict(
+                        f"Rota {record.name!r} is used by the escalation policy "
+                        f"{policy.name!r}; change the policy first.",
+                        "rota",
+                    )
 
 
 def add_override(

@@ -92,7 +92,10 @@ def update(
         session, phone=changes.get("phone"), email=changes.get("email"), except_id=staff.id
     )
     for name in ("name", "phone", "email", "active"):
-        if name in changes:
+        if name == "active" and changes.get("active") is False and staff.active:
+            # Switching someone off through an edit does all that deactivating does.
+            _switch_off(session, staff, actor=actor, now=now)
+        elif name in changes:
             setattr(staff, name, changes[name])
     if "roles" in changes:
         wanted = set(changes["roles"])
@@ -109,6 +112,16 @@ def deactivate(session: Session, staff_id: int, *, actor: str, now: dt.datetime)
     """Mark a member of staff inactive; the record is kept for the history it belongs to."""
     staff = get(session, staff_id)
     before = describe(staff)
+    if staff.active:
+        _switch_off(session, staff, actor=actor, now=now)
+    staff.updated_at = now
+    session.flush()
+    _audit_change(session, staff, before, actor=actor, now=now, action="deactivate")
+    return staff
+
+
+def _switch_off(session: Session, staff: Staff, *, actor: str, now: dt.datetime) -> None:
+    """Everything that follows from a member of staff becoming inactive, however it happens."""
     staff.active = False
     # Their reply codes stop being live: a leaver's (or a lost) phone can no longer take or
     # close anything, and conversations relay to active staff only.
@@ -119,15 +132,11 @@ def deactivate(session: Session, staff_id: int, *, actor: str, now: dt.datetime)
     ):
         code.active = False
         code.freed_at = now
-    staff.updated_at = now
     session.flush()
     from crisisline import rota_notices  # late: rota_notices builds on the rota service
 
     # A leaver on a rota leaves a hole: the duty managers hear at once, not at 08:00 tomorrow.
     rota_notices.staff_deactivated(session, staff, actor=actor, now=now)
-    session.flush()
-    _audit_change(session, staff, before, actor=actor, now=now, action="deactivate")
-    return staff
 
 
 def send_test_message(

@@ -9,6 +9,7 @@ from flask import g, request
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api, Blueprint
 from marshmallow import ValidationError, fields
+from sqlalchemy.exc import DataError, StatementError
 from werkzeug.exceptions import HTTPException
 
 from crisisline import phones, tokens
@@ -33,6 +34,11 @@ class CrisisLineApi(Api):  # type: ignore[misc]
     def __init__(self, app: Any) -> None:
         super().__init__(app)
         app.register_error_handler(DomainError, _domain_error)
+        # Numbers past 64 bits and dates near year 1 or 9999 overflow in the driver or in the
+        # conversion to UTC, wherever they are used: answer 422, never 500.
+        app.register_error_handler(OverflowError, _out_of_range)
+        app.register_error_handler(DataError, _out_of_range)
+        app.register_error_handler(StatementError, _statement_error)
 
     def handle_http_exception(self, error: HTTPException) -> ResponseReturnValue:
         """JSON for every HTTP error, with a one-line `message` naming each invalid field."""
@@ -62,6 +68,20 @@ def flatten_messages(messages: Any, prefix: str = "") -> Iterator[tuple[str, str
         yield prefix or "input", " ".join(str(m) for m in messages)
     else:
         yield prefix or "input", str(messages)
+
+
+def _out_of_range(error: Exception) -> ResponseReturnValue:
+    return {
+        "code": 422,
+        "status": "Unprocessable Entity",
+        "message": "Invalid input: a number or a date is out of range.",
+    }, 422
+
+
+def _statement_error(error: StatementError) -> ResponseReturnValue:
+    if isinstance(error.orig, OverflowError | ValueError) or isinstance(error, DataError):
+        return _out_of_range(error)
+    raise error
 
 
 def _domain_error(error: DomainError) -> ResponseReturnValue:

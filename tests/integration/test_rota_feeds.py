@@ -212,6 +212,11 @@ def test_feed_tokens_are_hashed_replaced_by_a_new_one_and_tied_to_their_kind(
         assert [row.token_hash for row in rows] == [hash_token(token)]
     assert client.post("/api/v1/staff/999/calendar-token", headers=auth).status_code == 404
     assert client.post("/api/v1/rotas/999/calendar-token", headers=auth).status_code == 404
-    # Deleting the rota withdraws its feed.
-    client.delete(f"/api/v1/rotas/{ids['primary']}", headers=auth)
-    assert client.get(new).status_code == 404
+    # Deleting a rota withdraws its feed. ("primary" cannot be deleted: the shipped escalation
+    # policies name it.)
+    managers = _token_url(client, auth, f"/api/v1/rotas/{ids['managers']}/calendar-token")
+    assert client.get(managers).status_code == 200
+    refused = client.delete(f"/api/v1/rotas/{ids['primary']}", headers=auth)
+    assert refused.status_code == 409
+    assert client.delete(f"/api/v1/rotas/{ids['managers']}", headers=auth).status_code == 204
+    assert client.get(managers).status_code == 404
