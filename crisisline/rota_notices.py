@@ -27,9 +27,9 @@ from crisisline.db import Database
 from crisisline.escalation_models import StaffNotice
 from crisisline.escalations import duty_managers
 from crisisline.models import Staff
-from crisisline.rota_models import RotaOverride
+from crisisline.rota_models import RotaOverride, RotaRecord
 from escalation import wording
-from rotas import OnCallShift, Override, gaps_between, shifts_between
+from rotas import OnCallShift, Override, Rota, gaps_between, shifts_between
 
 log = logging.getLogger(__name__)
 
@@ -214,16 +214,66 @@ def _record_change_notices(
         return  # all in the past: nobody's future changed
     record = rota_service.get(session, row.rota_id)
     rota = rota_service.to_rota(record)
-    zone = ZoneInfo(record.timezone)
     current = rota_service.overrides_meeting(session, record.id, start, end)
     others = [o for o in current if o.id != changed.id]
-    before: list[Override] = others if added else sorted([*others, changed], key=lambda o: o.id)
-    after: list[Override] = sorted([*others, changed], key=lambda o: o.id) if added else others
+    with_it = sorted([*others, changed], key=lambda o: o.id)
+    before, after = (others, with_it) if added else (with_it, others)
     what = "entered" if added else "removed"
-    tag = f"override:{changed.id}:{what}"
+    _record_moves(
+        session,
+        name=record.name,
+        zone=ZoneInfo(record.timezone),
+        before=(rota, before),
+        after=(rota, after),
+        start=start,
+        end=end,
+        tag=f"override:{changed.id}:{what}",
+        why=f"after a change by {wording.plain(actor)[:40]}",
+        now=now,
+    )
 
-    old = _on_call_intervals(shifts_between(rota, before, start, end))
-    new = _on_call_intervals(shifts_between(rota, after, start, end))
+
+def rota_edited(
+    session: Session, record: RotaRecord, old: Rota, *, actor: str, now: dt.datetime
+) -> None:
+    """Record notices for everyone an edit of the rota itself (members, times) moves."""
+    try:
+        with session.begin_nested():
+            new = rota_service.to_rota(record)
+            end = now + CHANGE_HORIZON
+            overrides = rota_service.overrides_meeting(session, record.id, now, end)
+            _record_moves(
+                session,
+                name=record.name,
+                zone=ZoneInfo(record.timezone),
+                before=(old, overrides),
+                after=(new, overrides),
+                start=now,
+                end=end,
+                tag=f"rota:{record.id}:edited:{now.isoformat()}",
+                why=f"after a change by {wording.plain(actor)[:40]}",
+                now=now,
+            )
+    except Exception:
+        log.exception("rota %s: could not work out who an edit moves", record.id)
+
+
+def _record_moves(
+    session: Session,
+    *,
+    name: str,
+    zone: ZoneInfo,
+    before: tuple[Rota, Sequence[Override]],
+    after: tuple[Rota, Sequence[Override]],
+    start: dt.datetime,
+    end: dt.datetime,
+    tag: str,
+    why: str,
+    now: dt.datetime,
+) -> None:
+    """Tell each person whose future shifts differ; warn the duty managers of new gaps < 48 h."""
+    old = _on_call_intervals(shifts_between(before[0], before[1], start, end))
+    new = _on_call_intervals(shifts_between(after[0], after[1], start, end))
     for staff_id in sorted(set(old) | set(new)):
         gained = _minus(new.get(staff_id, []), old.get(staff_id, []))
         lost = _minus(old.get(staff_id, []), new.get(staff_id, []))
@@ -235,11 +285,7 @@ def _record_change_notices(
             parts.append("you are now on call " + _spans(gained, zone))
         if lost:
             parts.append("you are no longer on call " + _spans(lost, zone))
-        body = (
-            f"{wording.SERVICE}: rota {wording.plain(record.name)} changed: "
-            + "; ".join(parts)
-            + "."
-        )
+        body = f"{wording.SERVICE}: rota {wording.plain(name)} changed: " + "; ".join(parts) + "."
         _record(
             session,
             kind=CHANGED,
@@ -253,28 +299,28 @@ def _record_change_notices(
     urgent_end = min(end, now + URGENT_GAP_WINDOW)
     if urgent_end <= start:
         return
-    people = rota_service.staff_by_id(session, {*rota.members, *_override_staff(before + after)})
+    everyone = {
+        *before[0].members,
+        *after[0].members,
+        *_override_staff([*before[1], *after[1]]),
+    }
+    people = rota_service.staff_by_id(session, everyone)
 
     def usable(staff_id: int) -> bool:
         return _reachable(people.get(staff_id))
 
-    gaps_before = [
-        (g.start, g.end) for g in gaps_between([(rota, before)], start, urgent_end, usable)
-    ]
-    gaps_after = [
-        (g.start, g.end) for g in gaps_between([(rota, after)], start, urgent_end, usable)
-    ]
+    gaps_before = [(g.start, g.end) for g in gaps_between([before], start, urgent_end, usable)]
+    gaps_after = [(g.start, g.end) for g in gaps_between([after], start, urgent_end, usable)]
     opened = _minus(_merge(gaps_after), _merge(gaps_before))
     if not opened:
         return
     body = (
-        f"URGENT {wording.SERVICE}: nobody is on call for {wording.plain(record.name)} "
-        f"{_spans(opened, zone)} after a change by {wording.plain(actor)[:40]}. "
-        "Please fill the gap."
+        f"URGENT {wording.SERVICE}: nobody is on call for {wording.plain(name)} "
+        f"{_spans(opened, zone)} {why}. Please fill the gap."
     )
     managers = duty_managers(session)
     if not managers:
-        log.error("rota %s: a change opened a gap and no duty manager is active", record.id)
+        log.error("rota %s: a change opened a gap and no duty manager is active", name)
     for manager in managers:
         _record(
             session,

@@ -237,6 +237,8 @@ def update_rota(
         _check_active_staff(session, rota.members, "members")
     if rota.name != record.name:
         _refuse_name_taken(session, rota.name)
+        # Policies name rotas by name: a rename would leave their steps reaching nobody.
+        _refuse_if_a_policy_names(session, record, by_id=False)
     # Old member and window rows go first: rewriting them in place could briefly hold the
     # same member twice, which the unique constraint (rightly) refuses mid-update.
     record.member_rows.clear()
@@ -244,6 +246,9 @@ def update_rota(
     session.flush()
     _write(record, rota, now=now)
     session.flush()
+    from crisisline import rota_notices  # late: rota_notices builds on this module
+
+    rota_notices.rota_edited(session, record, current, actor=actor, now=now)
     after = describe(record)
     audit.record(
         session,
@@ -281,7 +286,7 @@ def delete_rota(session: Session, rota_id: int, *, actor: str, now: dt.datetime)
     )
 
 
-def _refuse_if_a_policy_names(session: Session, record: RotaRecord) -> None:
+def _refuse_if_a_policy_names(session: Session, record: RotaRecord, *, by_id: bool = True) -> None:
     # A policy step naming a rota that no longer exists reaches nobody, silently, at 3 a.m.
     # The place to find that out is here, when someone tries to delete it.
     from crisisline import escalations  # late: the escalation engine builds on this module
@@ -290,7 +295,9 @@ def _refuse_if_a_policy_names(session: Session, record: RotaRecord) -> None:
     for policy, _ in escalations.list_policies(session):
         for step in policy.steps:
             for target in step.targets:
-                named = (isinstance(target, RotaTarget) and target.rota_id == record.id) or (
+                named = (
+                    by_id and isinstance(target, RotaTarget) and target.rota_id == record.id
+                ) or (
                     isinstance(target, RotaNameTarget)
                     and target.rota.casefold() == record.name.casefold()
                 )

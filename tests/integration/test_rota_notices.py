@@ -208,3 +208,28 @@ def test_deactivating_someone_on_no_rota_warns_nobody(team: Team) -> None:
         staff.deactivate(session, team.ids[OWEN], actor="token:hr", now=team.clock.now())
     team.svc.send_pending_notices()
     assert [body for to, body in team.texts() if to == PRIYA] == []
+
+
+def test_editing_a_rotas_members_tells_whoever_it_moves(team: Team) -> None:
+    with team.svc.db.transaction() as session:
+        rota_service.update_rota(
+            session,
+            team.rota_id,
+            {"members": [team.ids[AMIRA]]},
+            actor="token:rota-admin",
+            now=team.clock.now(),
+        )
+    team.svc.send_pending_notices()
+    to_tom = [body for to, body in team.texts() if to == TOM]
+    to_amira = [body for to, body in team.texts() if to == AMIRA]
+    assert len(to_tom) == 1 and "you are no longer on call 09:00 Fri 27 Nov" in to_tom[0]
+    assert len(to_amira) == 1 and "you are now on call 09:00 Fri 27 Nov" in to_amira[0]
+
+
+def test_a_rota_the_policies_name_cannot_be_renamed(team: Team) -> None:
+    from crisisline.errors import Conflict
+
+    with team.svc.db.transaction() as session, pytest.raises(Conflict, match="escalation policy"):
+        rota_service.update_rota(
+            session, team.rota_id, {"name": "first-line"}, actor="t", now=team.clock.now()
+        )
