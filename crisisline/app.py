@@ -77,6 +77,10 @@ class Services:
         except Exception:
             # Tidying must never stand in the way of the sweep itself.
             log.exception("closing settled escalations failed; the sweep goes on")
+        try:
+            sms_conversations.chase_quiet_takers(self.db, now, self.reach)
+        except Exception:
+            log.exception("chasing quiet conversations failed; the sweep goes on")
         return escalations.sweep_due(self.db, now, self.reach)
 
     def next_escalation_due(self) -> dt.datetime | None:

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from crisisline import alerts, contacts, escalations, participants, phones
@@ -41,10 +41,12 @@ Outcome = Literal["ringing", "answered", "missed", "voicemail", "abandoned"]
 
 @dataclass(frozen=True)
 class Ring:
-    """Ring these staff phones at once, for `timeout` seconds."""
+    """Ring these staff phones at once, for `timeout` seconds (step `step` of loop `loop`)."""
 
     recipients: tuple[Recipient, ...]
     timeout: int
+    step: int = 0
+    loop: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ def _current_plan(
     if live.fallback_at is not None or not live.ringing:
         return CallPlan(live.id, "fallback")
     recipients = tuple(Recipient(s.id, s.phone) for s in _staff(session, live.ringing) if s.active)
-    return CallPlan(live.id, "ring", ring=Ring(recipients, _ring_timeout(live, now, messages)))
+    ring = Ring(recipients, _ring_timeout(live, now, messages), live.step_index, live.loop)
+    return CallPlan(live.id, "ring", ring=ring)
 
 
 def _staff(session: Session, ids: list[int]) -> list[Staff]:
@@ -200,7 +203,12 @@ def _next(
             live.step_index, live.loop = step, loop
             live.ringing = [r.staff_id for r in reached[:MAX_NUMBERS_PER_DIAL]]
             live.updated_at = now
-            ring = Ring(tuple(reached[:MAX_NUMBERS_PER_DIAL]), _ring_timeout(live, now, messages))
+            ring = Ring(
+                tuple(reached[:MAX_NUMBERS_PER_DIAL]),
+                _ring_timeout(live, now, messages),
+                step,
+                loop,
+            )
             session.add(live)
             session.flush()
             return CallPlan(live.id, "ring", ring=ring)
@@ -242,16 +250,22 @@ def screening_text(session: Session, call_id: int, messages: CrisisMessages) -> 
     return messages.screening.format(caller=caller_label(participant))
 
 
-def accept(session: Session, call_id: int, staff_id: int, now: dt.datetime) -> bool:
-    """The staff member pressed 1: the call is theirs. False if someone else already has it."""
+Acceptance = Literal["accepted", "taken", "ended", "not_rung"]
+
+
+def accept(session: Session, call_id: int, staff_id: int, now: dt.datetime) -> Acceptance:
+    """The staff member pressed 1: the call is theirs, unless it is someone else's or over."""
     live = session.get(LiveCall, call_id)
     if live is None:
         raise NotFound(f"There is no live call {call_id}.")
     if live.accepted_staff_id is not None:
-        return live.accepted_staff_id == staff_id
+        return "accepted" if live.accepted_staff_id == staff_id else "taken"
     if staff_id not in live.ringing:
         # Only someone this call rang can accept it.
-        return False
+        return "not_rung"
+    if session.get_one(Contact, live.contact_id).ended_at is not None:
+        # The caller hung up while this phone was in its screening prompt.
+        return "ended"
     live.accepted_staff_id = staff_id
     live.accepted_at = now
     live.updated_at = now
@@ -260,7 +274,7 @@ def accept(session: Session, call_id: int, staff_id: int, now: dt.datetime) -> b
     contact.handled_by_staff_id = staff_id
     contact.outcome = "answered"
     contact.wait_seconds = int((now - live.started_at).total_seconds())
-    return True
+    return "accepted"
 
 
 def dial_finished(
@@ -269,13 +283,20 @@ def dial_finished(
     now: dt.datetime,
     messages: CrisisMessages,
     alerting: alerts.Alerting | None = None,
+    ended_ring: tuple[int, int] | None = None,
 ) -> CallPlan:
-    """The Dial ended: done if someone accepted, otherwise the next step or the fallback."""
+    """The Dial ended: done if someone accepted, otherwise the next step or the fallback.
+
+    `ended_ring` is the (step, loop) the Dial's action URL names: a repeated or late action for
+    a ring that is no longer the current one answers as the call stands and moves nothing on.
+    """
     live = _live(session, call_sid)
     if live.accepted_staff_id is not None:
         return CallPlan(live.id, "done")
     if live.fallback_at is not None:
         return CallPlan(live.id, "fallback")
+    if ended_ring is not None and ended_ring != (live.step_index, live.loop):
+        return _current_plan(session, live, now, messages)
     contact = session.get_one(Contact, live.contact_id)
     return _next(session, live, contact, now, messages, alerting)
 
@@ -442,7 +463,11 @@ def offered_choices(session: Session, live: LiveCall) -> list[CallBackChoice]:
     for escalation_id in live.detail.get("menu", []):
         record = session.get(EscalationRecord, escalation_id)
         contact = session.get(Contact, record.subject_id) if record and record.subject_id else None
-        if record is not None and contact is not None and contact.from_number:
+        if (
+            record is not None
+            and contact is not None
+            and (contact.from_number or contact.recording_url)
+        ):
             choices.append(_choice(session, record, contact))
     return choices
 
@@ -470,7 +495,8 @@ def _missed_calls(
         .where(
             EscalationRecord.subject_type == "missed_call",
             EscalationRecord.status.in_(statuses),
-            Contact.from_number.is_not(None),
+            # A withheld caller cannot be rung back, but his message can still be heard.
+            or_(Contact.from_number.is_not(None), Contact.recording_url.is_not(None)),
         )
         .order_by(EscalationRecord.opened_at.desc())
         .limit(limit)
@@ -510,20 +536,31 @@ def start_call_back(
         channel=Channel.VOICE,
         direction=Direction.OUTBOUND,
         from_number=reach.from_number,
-        to_number=choice.number,
+        to_number=choice.number or None,
         twilio_sid=None,
         started_at=now,
         participant_id=participant_id,
-        outcome="call_back",
+        # A withheld caller's message is heard, but he cannot be rung.
+        outcome="call_back" if choice.number else "voicemail_heard",
         handled_by_staff_id=staff_id,
     )
-    if missed is not None and missed.status in ("open", "exhausted"):
-        escalations.acknowledge_escalation(
-            session,
-            missed.id,
-            ByOperator(staff.name if staff else "staff call-back"),
-            now,
-            reach,
-        )
+    # Returning one missed call settles every missed call still open from that caller: the
+    # older ones must not climb on to an "unanswered" incident for a man just called back.
+    settled = [missed] if missed is not None else []
+    if choice.number:
+        settled += [
+            record
+            for record, contact in _missed_calls(session, ("open", "exhausted"), 50)
+            if contact.from_number == choice.number and (missed is None or record.id != missed.id)
+        ]
+    for record in settled:
+        if record.status in ("open", "exhausted"):
+            escalations.acknowledge_escalation(
+                session,
+                record.id,
+                ByOperator(staff.name if staff else "staff call-back"),
+                now,
+                reach,
+            )
     live.detail = {**live.detail, "call_back_contact_id": outbound.id}
     return outbound

@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, text, update
@@ -788,13 +788,25 @@ def acknowledge_escalation(
 
 
 def close_escalation(
-    session: Session, escalation_id: int, by: Responder, now: dt.datetime, reach: Reach
+    session: Session,
+    escalation_id: int,
+    by: Responder,
+    now: dt.datetime,
+    reach: Reach,
+    *,
+    tell_others: bool = True,
 ) -> Outcome:
-    """End the escalation; nothing fires again."""
+    """End the escalation; nothing fires again.
+
+    `tell_others=False` closes it without the "closed by ... No action needed" texts, for a
+    chase that is being replaced by a new one the same people must act on.
+    """
     record, before = load(session, escalation_id)
     decision = close(before, by, now)
     if decision.is_noop:
         return _refusal(record, before, decision, code=_code(by))
+    if not tell_others:
+        decision = replace(decision, taken_notices=())
     _apply(session, record, before, decision, now, reach)
     return Outcome(record.id, True, wording.closed_reply_text(_code(by) or record.id))
 

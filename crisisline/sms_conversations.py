@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -218,6 +218,8 @@ def _participant_text(
     if _handed_over(session, conversation, now):
         _escalate_again(session, conversation, participant, phone, now, reach)
         return conversation
+    if sms_opt_outs.is_opted_out(session, phone) and note is None:
+        note = "They texted STOP, so texts to them are blocked: call them to reply."
     _relay_to_staff(session, conversation, contact, participant, phone, now, reach, note)
     return conversation
 
@@ -268,23 +270,46 @@ def _escalate_again(
     now: dt.datetime,
     reach: Reach,
 ) -> None:
-    """The worker who took it is off shift: chase it afresh to whoever is on call now."""
+    """Chase it afresh to whoever is on call now.
+
+    Why: the worker who took it is off shift or inactive, the old chase ran out, or (from
+    chase_quiet_takers) the participant has waited too long for the taker's reply.
+    """
     old = _escalation(session, conversation)
     taken_by = handler_id(session, conversation)
     who = describe_sender(participant, phone)
+    ran_out = old is not None and old.status == "exhausted"
+    quiet = (
+        old is not None
+        and old.status == "acknowledged"
+        and taken_by is not None
+        and (is_on_call(session, taken_by, now))
+    )
     if old is not None:
+        # A chase that ran out is replaced, not finished: "No action needed" would be false.
         escalations.close_escalation(
-            session, old.id, ByOperator("crisis line (handed over)"), now, reach
+            session,
+            old.id,
+            ByOperator("crisis line (chased again)" if ran_out else "crisis line (handed over)"),
+            now,
+            reach,
+            tell_others=not ran_out,
         )
-    if taken_by is not None:
+    if taken_by is not None and not ran_out:
         former = session.get(Staff, taken_by)
         if former is not None and former.active:
+            body = (
+                f"{SERVICE}: {who} has had no reply for {QUIET_TAKER_MINUTES} minutes; it has "
+                "gone to whoever is on call now as well. Reply if you can."
+                if quiet
+                else f"{SERVICE}: {who} texted again after your shift; it has gone to "
+                "whoever is on call now. No action needed."
+            )
             outbox.enqueue_sms(
                 session,
                 to=former.phone,
                 from_=reach.from_number,
-                body=f"{SERVICE}: {who} texted again after your shift; it has gone to "
-                "whoever is on call now. No action needed.",
+                body=body,
                 purpose=STAFF_NOTICE,
                 now=now,
             )
@@ -301,6 +326,48 @@ def _escalate_again(
     )
     conversation.escalation_id = record.id
     log.info("sms conversation %s handed over: escalation %s opened", conversation.id, record.id)
+
+
+QUIET_TAKER_MINUTES = 10
+
+
+def chase_quiet_takers(db: Database, now: dt.datetime, reach: Reach) -> int:
+    """Chase afresh any taken conversation whose participant has waited 10 minutes for a reply.
+
+    Taking a conversation stops its escalation; without this, a worker who took it and then
+    fell asleep (still on call) would leave every later plea on one silent phone.
+    """
+    chased = 0
+    with db.transaction() as session:
+        rows = session.scalars(
+            select(SmsConversation)
+            .join(EscalationRecord, EscalationRecord.id == SmsConversation.escalation_id)
+            .where(SmsConversation.status == "open", EscalationRecord.status == "acknowledged")
+        ).all()
+        for conversation in rows:
+            waiting_since = session.scalar(
+                select(func.max(Contact.started_at)).where(
+                    Contact.conversation_id == conversation.id,
+                    Contact.direction == Direction.INBOUND,
+                    Contact.handled_by_staff_id.is_(None),
+                )
+            )
+            escalation = _escalation(session, conversation)
+            answered = conversation.last_staff_message_at or (
+                escalation.acknowledged_at if escalation else None
+            )
+            if waiting_since is None or (answered is not None and answered >= waiting_since):
+                continue
+            if now - waiting_since < dt.timedelta(minutes=QUIET_TAKER_MINUTES):
+                continue
+            participant = (
+                session.get(Participant, conversation.participant_id)
+                if conversation.participant_id
+                else None
+            )
+            _escalate_again(session, conversation, participant, conversation.phone, now, reach)
+            chased += 1
+    return chased
 
 
 def open_conversation(session: Session, phone: str, now: dt.datetime) -> SmsConversation | None:

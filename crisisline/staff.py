@@ -91,6 +91,15 @@ def update(
     _refuse_taken(
         session, phone=changes.get("phone"), email=changes.get("email"), except_id=staff.id
     )
+    if "phone" in changes and changes["phone"] != staff.phone:
+        # Live reply codes follow the person to the new phone: the old number (perhaps a lost
+        # phone, perhaps soon someone else's) must not go on receiving participants' words.
+        for code in session.scalars(
+            select(EscalationCode).where(
+                EscalationCode.staff_id == staff.id, EscalationCode.active.is_(True)
+            )
+        ):
+            code.phone = changes["phone"]
     for name in ("name", "phone", "email", "active"):
         if name == "active" and changes.get("active") is False and staff.active:
             # Switching someone off through an edit does all that deactivating does.

@@ -6,10 +6,12 @@ import logging
 
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from crisisline import alerts, sms_conversations
-from crisisline.app import services
+from crisisline.app import Services, services
 from crisisline.phones import caller_number
 from webhooks.fallback import twiml
 from webhooks.forms import FormError, optional_int, required
@@ -48,19 +50,16 @@ def sms() -> ResponseReturnValue:
         return {"code": 422, "message": error.message, "field": error.field}, 422
     svc = services()
     try:
-        with svc.db.transaction() as session:
-            now = svc.clock.now()
-            handled = sms_conversations.receive_text(session, text, now, svc.reach, svc.messages)
-            if handled.kind == "participant":
-                alerting = svc.alerting
-                alerts.evaluate_contact_safely(
-                    session,
-                    handled.contact_id,
-                    now,
-                    alerting.reach,
-                    rules=alerting.rules,
-                    zone=alerting.zone,
-                )
+        for attempt in (1, 2):
+            try:
+                _receive(svc, text)
+                break
+            except (StaleDataError, OperationalError):
+                # The scheduler changed the same escalation at the same moment (a version
+                # clash, a deadlock): the whole text was rolled back, so handling it again
+                # from the start is safe (the MessageSid is recorded once).
+                if attempt == 2:
+                    raise
     except Exception as error:
         # Fail safe: whatever broke, the texter gets the crisis numbers rather than silence.
         # Only the error's type is logged: its text can carry the body or the number.
@@ -73,6 +72,22 @@ def sms() -> ResponseReturnValue:
     # Empty TwiML: acknowledgements and relays go through the outbox, so a repeat of this
     # request gets exactly the same answer.
     return twiml(MessagingResponse())
+
+
+def _receive(svc: Services, text: sms_conversations.InboundText) -> None:
+    with svc.db.transaction() as session:
+        now = svc.clock.now()
+        handled = sms_conversations.receive_text(session, text, now, svc.reach, svc.messages)
+        if handled.kind == "participant":
+            alerting = svc.alerting
+            alerts.evaluate_contact_safely(
+                session,
+                handled.contact_id,
+                now,
+                alerting.reach,
+                rules=alerting.rules,
+                zone=alerting.zone,
+            )
 
 
 def _fallback() -> Response:

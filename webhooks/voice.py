@@ -47,7 +47,8 @@ def _say(response: VoiceResponse | Dial, text: str, svc: Services) -> None:
 def _render(plan: calls.CallPlan, svc: Services, response: VoiceResponse) -> VoiceResponse:
     if plan.action == "ring" and plan.ring is not None:
         dial = response.dial(
-            action=svc.url("/webhooks/voice/dial"),
+            # The ring this Dial is: a repeated or late action for it must not skip the next.
+            action=svc.url(f"/webhooks/voice/dial?step={plan.ring.step}&loop={plan.ring.loop}"),
             method="POST",
             timeout=plan.ring.timeout,
             # The crisis number, never a staff phone, is what anyone on the call sees.
@@ -159,8 +160,11 @@ def screen_answer() -> Response:
         # A person pressed 1: connecting them to the caller is safer than refusing because the
         # record could not be written. The Dial action will not know; the log says why.
         log.exception("screening: could not record acceptance of call %s", call_id)
-        accepted = True
-    if not accepted:
+        accepted = "accepted"
+    if accepted == "ended":
+        _say(response, "The caller has hung up. You will get a text to call them back.", svc)
+        response.hangup()
+    elif accepted != "accepted":
         _say(response, "Someone else has taken this call. Goodbye.", svc)
         response.hangup()
     return twiml(response)
@@ -174,7 +178,12 @@ def dial_finished() -> Response:
     svc = services()
     with svc.db.transaction() as session:
         plan = calls.dial_finished(
-            session, required("CallSid"), svc.clock.now(), svc.messages, svc.alerting
+            session,
+            required("CallSid"),
+            svc.clock.now(),
+            svc.messages,
+            svc.alerting,
+            ended_ring=_ring_in_url(),
         )
     return twiml(_render(plan, svc, VoiceResponse()))
 
@@ -250,7 +259,12 @@ def _staff_menu(plan: calls.CallPlan, svc: Services, response: VoiceResponse) ->
         method="POST",
         timeout=10,
     )
-    lines = [f"Press {n} to call back {c.label}." for n, c in enumerate(plan.menu, start=1)]
+    lines = [
+        f"Press {n} to call back {c.label}."
+        if c.number
+        else f"Press {n} to hear the message from a caller who withheld their number."
+        for n, c in enumerate(plan.menu, start=1)
+    ]
     _say(gather, "Resettle crisis line. " + " ".join(lines), svc)
     _say(response, "No choice made. Goodbye.", svc)
     response.hangup()
@@ -277,9 +291,18 @@ def call_back() -> Response:
     if choice.recording_url:
         _say(response, "Their message:", svc)
         response.play(choice.recording_url)
+    if not choice.number:
+        _say(response, "The caller withheld their number, so they cannot be called back.", svc)
+        response.hangup()
+        return twiml(response)
     _say(response, f"Calling {choice.label} now.", svc)
     response.dial(choice.number, caller_id=svc.settings.crisis_line_number, answer_on_bridge=True)
     return twiml(response)
+
+
+def _ring_in_url() -> tuple[int, int] | None:
+    step, loop = request.args.get("step", ""), request.args.get("loop", "")
+    return (int(step), int(loop)) if step.isdigit() and loop.isdigit() else None
 
 
 def _call_and_staff() -> tuple[int, int]:

@@ -95,8 +95,10 @@ def test_only_a_phone_that_was_rung_can_accept_and_only_once(
     plan = _receive(svc)
     with svc.db.transaction() as session:
         staff_ids = {s.phone: s.id for s in staff.list_staff(session)[0]}
-        assert not calls.accept(session, plan.call_id, staff_ids[BACKUP], clock.now())
-        assert calls.accept(session, plan.call_id, staff_ids[PRIMARY], clock.now())
+        assert calls.accept(session, plan.call_id, staff_ids[BACKUP], clock.now()) == "not_rung"
+        assert calls.accept(session, plan.call_id, staff_ids[PRIMARY], clock.now()) == "accepted"
+        # Only once: the same press again is still this person's; nobody else can take it.
+        assert calls.accept(session, plan.call_id, staff_ids[PRIMARY], clock.now()) == "accepted"
     clock.advance(dt.timedelta(seconds=5))
     assert _dial_finished(svc).action == "done"
 
