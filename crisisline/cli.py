@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from typing import TextIO
 
@@ -90,6 +91,37 @@ def tokens_create(name: str) -> None:
         plaintext, _ = tokens.create(session, name, actor=CLI_ACTOR, now=svc.clock.now())
     click.echo(plaintext)
     click.echo(f"Token {name!r} created. It is shown only this once; store it now.", err=True)
+
+
+@tokens_group.command("list")
+def tokens_list() -> None:
+    """List API tokens: name, created, last used, revoked (the secrets themselves are not kept)."""
+    with services().db.transaction() as session:
+        rows = tokens.list_tokens(session)
+        for token in rows:
+            click.echo(
+                f"{token.name}\tcreated {_shown(token.created_at)}\t"
+                f"last used {_shown(token.last_used_at)}\trevoked {_shown(token.revoked_at)}"
+            )
+    if not rows:
+        click.echo("No API tokens.")
+
+
+def _shown(at: dt.datetime | None) -> str:
+    return at.isoformat(timespec="minutes") if at is not None else "-"
+
+
+@tokens_group.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke every live API token called NAME at once (a leaked or retired token)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        count = tokens.revoke(session, name, actor=CLI_ACTOR, now=svc.clock.now())
+    if count == 0:
+        click.echo(f"No live token called {name!r}.", err=True)
+        sys.exit(1)
+    click.echo(f"Revoked {count} token(s) called {name!r}.")
 
 
 @click.command("demo")

@@ -47,3 +47,28 @@ def authenticate(session: Session, plaintext: str, *, now: dt.datetime) -> ApiTo
         return None
     token.last_used_at = now
     return token
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    """Every token, oldest first (names and dates only: the secrets are not kept)."""
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
+
+
+def revoke(session: Session, name: str, *, actor: str, now: dt.datetime) -> int:
+    """Revoke every live token called `name`; returns how many were revoked."""
+    revoked = 0
+    for token in session.scalars(
+        select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+    ):
+        token.revoked_at = now
+        revoked += 1
+        audit.record(
+            session,
+            actor=actor,
+            action="revoke",
+            record_type="api_token",
+            record_id=token.id,
+            at=now,
+            changes={"name": name},
+        )
+    return revoked

@@ -189,3 +189,20 @@ def test_demo_rotas_put_two_different_people_on_primary_and_backup_at_all_hours(
             manager = rota_service.on_call(session, ids["duty-manager"], at).staff
             assert len(primary) == len(backup) == len(manager) == 1
             assert primary[0].id != backup[0].id
+
+
+def test_a_revoked_token_is_refused_at_once_and_listed_as_revoked(
+    app: Flask, runner: FlaskCliRunner, client: FlaskClient
+) -> None:
+    plaintext = runner.invoke(args=["tokens", "create", "leaked"]).stdout.strip().splitlines()[0]
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    assert client.get("/api/v1/staff", headers=headers).status_code == 200
+    revoked = runner.invoke(args=["tokens", "revoke", "leaked"])
+    assert revoked.exit_code == 0, revoked.output
+    assert "Revoked 1 token" in revoked.output
+    assert client.get("/api/v1/staff", headers=headers).status_code == 401
+    listed = runner.invoke(args=["tokens", "list"]).output
+    assert "leaked" in listed and "revoked 20" in listed
+    assert plaintext not in listed
+    again = runner.invoke(args=["tokens", "revoke", "leaked"])
+    assert again.exit_code == 1
