@@ -104,8 +104,12 @@ class Services:
     def audit_escalations(self) -> list[int]:
         """Report escalations overdue by more than a minute, and chase calls left unchased."""
         now = self.clock.now()
-        with self.db.transaction() as session:
-            calls.chase_unfinished(session, now, self.reach, self.settings.zone, self.alerting)
+        try:
+            with self.db.transaction() as session:
+                calls.chase_unfinished(session, now, self.reach, self.settings.zone, self.alerting)
+        except Exception:
+            # The overdue report below must go on whatever happens here.
+            log.exception("chasing unfinished calls failed; the overdue audit goes on")
         return escalations.audit_overdue(self.db, now, self.reach)
 
     def delivery_status_url(self, delivery_id: int) -> str:

@@ -85,6 +85,10 @@ def find_token(
             CalendarFeedToken.kind == kind,
         )
     ).first()
+    if row is not None and row.kind == CalendarFeedKind.STAFF:
+        person = session.get(Staff, row.target_id)
+        if person is None or not person.active:
+            return None  # a leaver's (or a lost phone's) link shows nothing
     if row is not None:
         row.last_used_at = now
     return row
@@ -97,11 +101,17 @@ def rota_calendar(session: Session, rota_id: int, *, now: dt.datetime, host: str
     shifts = _feed_shifts(session, record, now)
     people = service.staff_by_id(session, _named(shifts))
     for shift in shifts:
-        names = " + ".join(people[i].name for i in shift.staff_ids if i in people)
+        # Only people who can be reached cover a shift: an inactive member's turn is a gap,
+        # and the calendar must say so rather than look covered.
+        names = " + ".join(
+            people[i].name
+            for i in shift.staff_ids
+            if i in people and people[i].active and people[i].phone
+        )
         event = _event(
             uid=f"rota-{record.id}-turn-{shift.rotation_index}-{_stamp(shift.start)}@{host}",
             shift=shift,
-            summary=f"{record.name}: {names}",
+            summary=f"{record.name}: {names or 'GAP (nobody on call)'}",
             description=_description(record, shift, people),
             now=now,
         )

@@ -428,15 +428,20 @@ def chase_unfinished(
     ).all()
     chased = []
     for live in stale:
-        contact = session.get_one(Contact, live.contact_id)
-        if contact.outcome in (None, "ringing"):
-            contact.outcome = "abandoned"
-        log.warning(
-            "call %s ended without being chased; opening its missed-call escalation", live.id
-        )
-        _open_missed(session, live, contact, now, reach, zone)
-        _evaluate(session, contact, now, alerting)
-        chased.append(live.id)
+        try:
+            with session.begin_nested():  # one call's failure must not stop the others
+                contact = session.get_one(Contact, live.contact_id)
+                if contact.outcome in (None, "ringing"):
+                    contact.outcome = "abandoned"
+                log.warning(
+                    "call %s ended without being chased; opening its missed-call escalation",
+                    live.id,
+                )
+                _open_missed(session, live, contact, now, reach, zone)
+                _evaluate(session, contact, now, alerting)
+            chased.append(live.id)
+        except Exception:
+            log.exception("call %s could not be chased this pass; retrying", live.id)
     return chased
 
 

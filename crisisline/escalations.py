@@ -382,6 +382,11 @@ def _apply(
             )
     if state.status == "closed":
         free_codes(session, record.id, now)
+    if state.status in ("acknowledged", "closed") and before.status not in (
+        "acknowledged",
+        "closed",
+    ):
+        _withdraw_from_bundles(session, record, state, now)
     # Flush the state first: if another process changed this escalation, the version check
     # fails here, before any delivery is written.
     session.flush()
@@ -510,6 +515,47 @@ def _notify_by_sms(
     bundle.next_attempt_at = max(due, now)
     note_code_sent(session, record.id, phone, bundle.next_attempt_at)
     log.info("escalation %s: text to %s held %s s to bundle", record.id, redact(phone), due - now)
+
+
+def _withdraw_from_bundles(
+    session: Session, record: EscalationRecord, state: EscalationState, now: dt.datetime
+) -> None:
+    """Take a just-settled escalation out of any bundle still held for sending.
+
+    Otherwise the held text would ask staff to take it after they were told it was taken.
+    A bundle left with nothing in it is withdrawn (marked failed, saying why).
+    """
+    for assignment in state.codes:
+        item = wording.bundle_item(record.summary, assignment.code)
+        held = session.scalars(
+            select(Delivery).where(
+                Delivery.to_number == assignment.recipient.phone,
+                Delivery.purpose == BUNDLE_PURPOSE,
+                Delivery.status == DeliveryStatus.QUEUED,
+            )
+        ).all()
+        for bundle in held:
+            body = bundle.body or ""
+            if item not in body:
+                continue
+            remaining = body.replace(f" {item}", "").replace(item, "").strip()
+            values: dict[str, Any] = {"updated_at": now}
+            if remaining == wording.BUNDLE_HEADER.strip():
+                values.update(
+                    status=DeliveryStatus.FAILED,
+                    finished_at=now,
+                    error_message="withdrawn: everything in it was taken before it was sent",
+                )
+            else:
+                values.update(body=remaining, segments=segment_count(remaining))
+            # Conditional: a dispatcher that has claimed it meanwhile sends it as it stands.
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == bundle.id, Delivery.status == DeliveryStatus.QUEUED)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            session.expire(bundle)
 
 
 def _raise_incident(
@@ -736,7 +782,7 @@ def act_by_phone(
     if command.code is not None:
         row = session.scalars(live.where(EscalationCode.code == command.code)).first()
     else:
-        row, ambiguous = _last_code_sent(session, list(session.scalars(live)))
+        row, ambiguous = _last_code_sent(session, list(session.scalars(live)), now)
         if ambiguous:
             return Outcome(None, False, _which_code_text(session, ambiguous))
     if row is None:
@@ -748,12 +794,18 @@ def act_by_phone(
 
 
 def _last_code_sent(
-    session: Session, rows: list[EscalationCode]
+    session: Session, rows: list[EscalationCode], now: dt.datetime
 ) -> tuple[EscalationCode | None, list[EscalationCode]]:
-    """The live code texted last to a phone, or (None, the candidates) when that is unclear."""
-    if len(rows) <= 1:
-        return (rows[0] if rows else None), []
-    sent = [r for r in rows if r.last_sent_at is not None]
+    """The live code texted last to a phone, or (None, the candidates) when that is unclear.
+
+    A code still waiting in a held bundle (texted "at" a time still to come) has not been seen
+    and is never what a bare reply means.
+    """
+    if not rows:
+        return None, []
+    sent = [r for r in rows if r.last_sent_at is not None and r.last_sent_at <= now]
+    if len(rows) == 1 and (rows[0].last_sent_at is None or rows[0].last_sent_at <= now):
+        return rows[0], []
     if not sent:
         return None, rows
     latest = max(r.last_sent_at for r in sent if r.last_sent_at is not None)
@@ -872,10 +924,12 @@ def load(session: Session, escalation_id: int) -> tuple[EscalationRecord, Escala
 
 
 def code_for_phone(session: Session, escalation_id: int, phone: str) -> int | None:
-    """The reply code `phone` holds for this escalation, if it was ever notified."""
+    """The live reply code `phone` holds for this escalation (none once freed or deactivated)."""
     return session.scalars(
         select(EscalationCode.code).where(
-            EscalationCode.escalation_id == escalation_id, EscalationCode.phone == phone
+            EscalationCode.escalation_id == escalation_id,
+            EscalationCode.phone == phone,
+            EscalationCode.active.is_(True),
         )
     ).first()
 

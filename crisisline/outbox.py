@@ -300,6 +300,10 @@ def record_failure(db: Database, claim: Claim, error: TelephonyError, now: dt.da
         delivery.claim_token = None
         delivery.claimed_until = None
         delivery.updated_at = now
+        if _RANK[delivery.status] > _RANK[DeliveryStatus.SENDING]:
+            # A status callback shows the provider took it even though the REST reply failed
+            # (a timeout): it went out; never move it back and send it again.
+            return "sent"
         delivery.error_code = error.code
         delivery.error_message = str(error)[:300]
         permanent = isinstance(error, PermanentTelephonyError) or not error.transient

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from crisisline import audit, outbox
 from crisisline.errors import Conflict, NotFound
 from crisisline.escalation_models import EscalationCode
 from crisisline.models import Delivery, ParticipantPhone, Staff, StaffRole, StaffRoleAssignment
+from crisisline.rota_models import CalendarFeedKind, CalendarFeedToken
 
 TEST_MESSAGE_PURPOSE = "test_message"
 
@@ -141,6 +142,12 @@ def _switch_off(session: Session, staff: Staff, *, actor: str, now: dt.datetime)
     ):
         code.active = False
         code.freed_at = now
+    session.execute(
+        delete(CalendarFeedToken).where(
+            CalendarFeedToken.kind == CalendarFeedKind.STAFF,
+            CalendarFeedToken.target_id == staff.id,
+        )
+    )
     session.flush()
     from crisisline import rota_notices  # late: rota_notices builds on the rota service
 
