@@ -82,6 +82,7 @@ STAFF_COMMAND: Final = "staff_command"
 STAFF_RELAYED: Final = "staff_relayed"
 NOT_SENT: Final = "not_sent"
 NOT_SENT_OPTED_OUT: Final = "not_sent_opted_out"
+NOT_SENT_NUMBER_REMOVED: Final = "not_sent_number_removed"
 UNREPLYABLE: Final = "unreplyable_sender"
 
 # "3 I'm here" or "3: I'm here": a reply code, then the words for the participant.
@@ -839,6 +840,22 @@ class StaffCommands:
             self._reply(
                 f"{SERVICE}: NOT SENT. {held.who} has opted out of texts (STOP), so the network "
                 "blocks them until they text START. Call them instead."
+            )
+            return
+        holder = participants.find_by_phone(self.session, conversation.phone)
+        if conversation.participant_id is not None and (
+            holder is None or holder.id != conversation.participant_id
+        ):
+            # The number was taken off his record (a stolen or replaced phone): whoever has
+            # it now must not get words meant for him.
+            self.contact.outcome = NOT_SENT_NUMBER_REMOVED
+            log.info(
+                "staff text not relayed: %s is no longer the participant's",
+                redact(conversation.phone),
+            )
+            self._reply(
+                f"{SERVICE}: NOT SENT. This number is no longer on {held.who}'s record. "
+                "Call him on his new number, or wait for his text from it."
             )
             return
         _send_to_participant(

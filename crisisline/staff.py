@@ -8,12 +8,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from crisisline import audit, outbox
 from crisisline.errors import Conflict, NotFound
 from crisisline.escalation_models import EscalationCode
-from crisisline.models import Delivery, ParticipantPhone, Staff, StaffRole, StaffRoleAssignment
+from crisisline.models import (
+    Delivery,
+    DeliveryStatus,
+    ParticipantPhone,
+    Staff,
+    StaffRole,
+    StaffRoleAssignment,
+)
 from crisisline.rota_models import CalendarFeedKind, CalendarFeedToken
 
 TEST_MESSAGE_PURPOSE = "test_message"
@@ -93,14 +101,21 @@ def update(
         session, phone=changes.get("phone"), email=changes.get("email"), except_id=staff.id
     )
     if "phone" in changes and changes["phone"] != staff.phone:
-        # Live reply codes follow the person to the new phone: the old number (perhaps a lost
-        # phone, perhaps soon someone else's) must not go on receiving participants' words.
+        # Live reply codes, and texts and calls still waiting to go, follow the person to the
+        # new phone: the old number (perhaps a lost phone, perhaps soon someone else's) must
+        # not go on receiving participants' words.
         for code in session.scalars(
             select(EscalationCode).where(
                 EscalationCode.staff_id == staff.id, EscalationCode.active.is_(True)
             )
         ):
             code.phone = changes["phone"]
+        session.execute(
+            sql_update(Delivery)
+            .where(Delivery.to_number == staff.phone, Delivery.status == DeliveryStatus.QUEUED)
+            .values(to_number=changes["phone"], updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
     for name in ("name", "phone", "email", "active"):
         if name == "active" and changes.get("active") is False and staff.active:
             # Switching someone off through an edit does all that deactivating does.
@@ -147,6 +162,20 @@ def _switch_off(session: Session, staff: Staff, *, actor: str, now: dt.datetime)
             CalendarFeedToken.kind == CalendarFeedKind.STAFF,
             CalendarFeedToken.target_id == staff.id,
         )
+    )
+    # Texts and calls still waiting for their phone are withdrawn: a leaver's (or a stolen)
+    # phone must not get participants' details. Escalations go on to their next step when the
+    # current step's wait runs out, as for anyone who does not answer.
+    session.execute(
+        sql_update(Delivery)
+        .where(Delivery.to_number == staff.phone, Delivery.status == DeliveryStatus.QUEUED)
+        .values(
+            status=DeliveryStatus.FAILED,
+            finished_at=now,
+            updated_at=now,
+            error_message="withdrawn: the recipient was deactivated",
+        )
+        .execution_options(synchronize_session=False)
     )
     session.flush()
     from crisisline import rota_notices  # late: rota_notices builds on the rota service
