@@ -47,13 +47,17 @@ DAILY_GAP_HOUR = 8  # local time of the daily gap warning, before the 09:00 hand
 Interval = tuple[dt.datetime, dt.datetime]
 
 
-def _when(instant: dt.datetime, zone: ZoneInfo) -> str:
+def when_text(instant: dt.datetime, zone: ZoneInfo) -> str:
+    """A local time as staff read it; in the hour that happens twice, with its zone (BST/GMT)."""
     local = instant.astimezone(zone)
-    return f"{local:%H:%M} {local:%a} {local.day} {local:%b}"
+    other = local.replace(fold=1 - local.fold)
+    repeated = other.utcoffset() != local.utcoffset()
+    marker = f" {local:%Z}" if repeated else ""
+    return f"{local:%H:%M}{marker} {local:%a} {local.day} {local:%b}"
 
 
 def _span(interval: Interval, zone: ZoneInfo) -> str:
-    return f"{_when(interval[0], zone)} to {_when(interval[1], zone)}"
+    return f"{when_text(interval[0], zone)} to {when_text(interval[1], zone)}"
 
 
 def _record(
@@ -124,7 +128,7 @@ def send_shift_reminders(
                     assert person is not None
                     body = (
                         f"{wording.SERVICE}: reminder, you are on call for "
-                        f"{wording.plain(record.name)} from {_when(period.start, zone)}."
+                        f"{wording.plain(record.name)} from {when_text(period.start, zone)}."
                     )
                     key = f"{record.id}:{period.start.astimezone(dt.UTC).isoformat()}:{staff_id}"
                     if _record(

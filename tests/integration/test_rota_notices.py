@@ -233,3 +233,16 @@ def test_a_rota_the_policies_name_cannot_be_renamed(team: Team) -> None:
         rota_service.update_rota(
             session, team.rota_id, {"name": "first-line"}, actor="t", now=team.clock.now()
         )
+
+
+def test_times_in_the_repeated_hour_of_the_october_change_say_bst_or_gmt() -> None:
+    from zoneinfo import ZoneInfo
+
+    from crisisline.rota_notices import when_text
+
+    london = ZoneInfo("Europe/London")
+    first = dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC)  # 01:30 BST
+    second = dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.UTC)  # 01:30 GMT, an hour later
+    assert when_text(first, london) == "01:30 BST Sun 25 Oct"
+    assert when_text(second, london) == "01:30 GMT Sun 25 Oct"
+    assert when_text(dt.datetime(2026, 10, 25, 9, 0, tzinfo=dt.UTC), london) == "09:00 Sun 25 Oct"
