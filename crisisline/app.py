@@ -205,6 +205,8 @@ def create_app(
         messages=crisis_messages.load(),
         risk_rules=load_risk_rules(),
     )
+    # The shipped escalation policies are checked now, not first read mid-escalation.
+    escalations.shipped_policies()
     app.extensions["crisisline"] = services
     # A crisis text nobody took after the whole crisis-sms chain is a risk alert as well as a
     # safety incident.

@@ -140,6 +140,25 @@ def list_policies(session: Session) -> list[tuple[EscalationPolicy, str]]:
     return [get_policy(session, name) for name in names]
 
 
+def missing_rotas(session: Session) -> list[str]:
+    """Problems with the policies' rota targets: each names a policy and a rota that is missing."""
+    names = {r.name.casefold() for r in session.scalars(select(RotaRecord))}
+    ids = set(session.scalars(select(RotaRecord.id)))
+    problems = []
+    for policy, _ in list_policies(session):
+        for step in policy.steps:
+            for target in step.targets:
+                if isinstance(target, RotaNameTarget) and target.rota.casefold() not in names:
+                    problems.append(
+                        f"policy {policy.name} names rota {target.rota}, which does not exist"
+                    )
+                if isinstance(target, RotaTarget) and target.rota_id not in ids:
+                    problems.append(
+                        f"policy {policy.name} names rota id {target.rota_id}, which does not exist"
+                    )
+    return sorted(set(problems))
+
+
 def put_policy(
     session: Session, name: str, document: dict[str, Any], *, actor: str, now: dt.datetime
 ) -> EscalationPolicy:

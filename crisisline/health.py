@@ -8,8 +8,9 @@ from typing import Any
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from crisisline import heartbeat
+from crisisline import escalations, heartbeat
 from crisisline.app import services
 
 blueprint = Blueprint("health", __name__)
@@ -23,6 +24,7 @@ def healthz() -> ResponseReturnValue:
     try:
         with svc.db.transaction() as session:
             beat = heartbeat.latest(session)
+            warnings = _configuration_warnings(session)
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
         return jsonify(status="unavailable", database="unreachable", scheduler=None), 503
@@ -37,5 +39,17 @@ def healthz() -> ResponseReturnValue:
             "age_seconds": round(age, 1),
             "state": "ok" if healthy else "stale",
         }
-    status = "ok" if healthy else "unavailable"
-    return jsonify(status=status, database="ok", scheduler=scheduler), 200 if healthy else 503
+    # Configuration problems do not make the web process unhealthy (restarting it would not
+    # help and would drop calls), but the line cannot reach everyone: say so, by name.
+    status = ("degraded" if warnings else "ok") if healthy else "unavailable"
+    body = {"status": status, "database": "ok", "scheduler": scheduler, "warnings": warnings}
+    return jsonify(body), 200 if healthy else 503
+
+
+def _configuration_warnings(session: Session) -> list[str]:
+    warnings = escalations.missing_rotas(session)
+    if not escalations.duty_managers(session):
+        warnings.append(
+            "no active duty manager: gap warnings and unanswered incidents reach nobody"
+        )
+    return warnings

@@ -113,8 +113,18 @@ def load_settings(
     else:
         shift_reminder_minutes = int(reminder_text)
 
+    if production and public_base_url.startswith("http://"):
+        host = public_base_url[len("http://") :].split("/")[0].rsplit(":", 1)[0]
+        if host not in ("127.0.0.1", "localhost", "[::1]"):
+            # Twilio signs the https URL it is given: checking against http:// refuses every
+            # webhook, and the callback URLs the service writes would carry data unencrypted.
+            problems.append("PUBLIC_BASE_URL must be https:// for a live line (TELEPHONY=twilio)")
+
     crisis_line_number = phone("CRISIS_LINE_NUMBER", DEFAULT_CRISIS_LINE_NUMBER)
     fallback_number = phone("FALLBACK_NUMBER", None)
+    if fallback_number is not None and fallback_number == crisis_line_number:
+        # Failing safe would put the caller back through to the line that is failing.
+        problems.append("FALLBACK_NUMBER must be a different number from CRISIS_LINE_NUMBER")
 
     if problems:
         raise SettingsError("Cannot start the crisis line: " + "; ".join(problems))

@@ -13,6 +13,7 @@ from crisisline.api.schemas import (
     StaffUpdateSchema,
 )
 from crisisline.app import services
+from crisisline.errors import InvalidInput
 from crisisline.models import Delivery, Staff
 
 blueprint = protected_blueprint(
@@ -26,6 +27,7 @@ blueprint = protected_blueprint(
 def create_staff(data: dict[str, Any]) -> Staff:
     """Add a member of staff."""
     svc = services()
+    _refuse_the_crisis_line(data.get("phone"))
     with svc.db.transaction() as session:
         return staff_service.create(
             session, staff_service.NewStaff(**data), actor=actor(), now=svc.clock.now()
@@ -65,8 +67,15 @@ def get_staff(staff_id: int) -> Staff:
 def update_staff(changes: dict[str, Any], staff_id: int) -> Staff:
     """Change any of a member of staff's fields."""
     svc = services()
+    _refuse_the_crisis_line(changes.get("phone"))
     with svc.db.transaction() as session:
         return staff_service.update(session, staff_id, changes, actor=actor(), now=svc.clock.now())
+
+
+def _refuse_the_crisis_line(phone: str | None) -> None:
+    # Every notification to such a "worker" would be the line texting or calling itself.
+    if phone is not None and phone == services().settings.crisis_line_number:
+        raise InvalidInput("This is the crisis line's own number, not a staff phone.", "phone")
 
 
 @blueprint.route("/<int:staff_id>/test-message", methods=["POST"])

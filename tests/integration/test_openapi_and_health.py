@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from openapi_spec_validator import validate
 
 from crisisline.app import create_app
@@ -47,8 +47,9 @@ def _beat(app: Flask) -> None:
 
 
 def test_healthz_is_200_when_the_database_answers_and_the_scheduler_beat(
-    app: Flask, client: FlaskClient
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner
 ) -> None:
+    runner.invoke(args=["demo"])  # the rotas the shipped policies name, and a duty manager
     _beat(app)
     response = client.get("/healthz")
     assert response.status_code == 200
@@ -60,7 +61,20 @@ def test_healthz_is_200_when_the_database_answers_and_the_scheduler_beat(
             "age_seconds": 0.0,
             "state": "ok",
         },
+        "warnings": [],
     }
+
+
+def test_healthz_is_degraded_but_200_when_the_policies_name_missing_rotas(
+    app: Flask, client: FlaskClient
+) -> None:
+    _beat(app)
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json["status"] == "degraded"
+    assert (
+        "policy crisis-call names rota primary, which does not exist" in (response.json["warnings"])
+    )
 
 
 def test_healthz_is_503_when_no_scheduler_has_ever_run(client: FlaskClient) -> None:
