@@ -315,16 +315,7 @@ def _escalate_again(
                 now=now,
             )
     conversation.handled_by_staff_id = None
-    record = escalations.open_escalation(
-        session,
-        policy_name=POLICY,
-        subject_type=SUBJECT_TYPE,
-        subject_id=conversation.id,
-        participant_id=conversation.participant_id,
-        summary=f"Crisis text from {who}",
-        now=now,
-        reach=reach,
-    )
+    record = _open_chase(session, conversation, who, now, reach)
     conversation.escalation_id = record.id
     log.info("sms conversation %s handed over: escalation %s opened", conversation.id, record.id)
 
@@ -369,6 +360,22 @@ def chase_quiet_takers(db: Database, now: dt.datetime, reach: Reach) -> int:
             _escalate_again(session, conversation, participant, conversation.phone, now, reach)
             chased += 1
     return chased
+
+
+def _open_chase(
+    session: Session, conversation: SmsConversation, who: str, now: dt.datetime, reach: Reach
+) -> EscalationRecord:
+    """The conversation's crisis-sms escalation, opened now (its first step fires at once)."""
+    return escalations.open_escalation(
+        session,
+        policy_name=POLICY,
+        subject_type=SUBJECT_TYPE,
+        subject_id=conversation.id,
+        participant_id=conversation.participant_id,
+        summary=f"Crisis text from {who}",
+        now=now,
+        reach=reach,
+    )
 
 
 def open_conversation(session: Session, phone: str, now: dt.datetime) -> SmsConversation | None:
@@ -428,16 +435,7 @@ def _start_conversation(
     session.flush()
     who = describe_sender(participant, phone)
     # The first step's notification texts come from the hook below: the participant's words.
-    record = escalations.open_escalation(
-        session,
-        policy_name=POLICY,
-        subject_type=SUBJECT_TYPE,
-        subject_id=conversation.id,
-        participant_id=conversation.participant_id,
-        summary=f"Crisis text from {who}",
-        now=now,
-        reach=reach,
-    )
+    record = _open_chase(session, conversation, who, now, reach)
     conversation.escalation_id = record.id
     reached = _notified_codes(session, record.id)
     log.info(
