@@ -23,13 +23,14 @@ queries over the participant's recent contacts only (contacts (participant_id, s
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -299,22 +300,13 @@ def _repeated_night(
     nights = rules.night.nights(since, at, zone)
     # One probe per night (at most window_days + 1), each an index range on
     # (participant_id, started_at): the first contact of that night, if any.
-    probes = [
-        select(Contact.id)
-        .where(
-            *_inbound_from(contact.participant_id),
-            Contact.started_at >= start,
-            Contact.started_at < end,
-            Contact.started_at <= at,
-        )
-        .order_by(Contact.started_at)
-        .limit(1)
-        .scalar_subquery()
-        for start, end in nights
-    ]
-    if not probes:
+    if not nights:
         return []
-    firsts = [i for i in session.execute(select(*probes)).one() if i is not None]
+    params: dict[str, Any] = {"participant_id": contact.participant_id, "at": at}
+    for n, (start, end) in enumerate(nights):
+        params[f"start_{n}"], params[f"end_{n}"] = start, end
+    row = session.execute(_night_probes(len(nights)), params).one()
+    firsts = [i for i in row if i is not None]
     if len(firsts) < rule.min_nights:
         return []
     reason = (
@@ -323,6 +315,28 @@ def _repeated_night(
     )
     evidence = (contact.id, *[i for i in reversed(firsts) if i != contact.id])
     return [Firing(REPEATED_NIGHT, rule.severity, reason, rule.cooldown, evidence)]
+
+
+@functools.lru_cache(maxsize=32)
+def _night_probes(nights: int) -> Select[Any]:
+    """The repeated-night query for this many nights, built once (it is asked on every
+    night-time contact, and building eight subqueries cost more than running them)."""
+    when = Contact.__table__.c.started_at.type
+    probes = [
+        select(Contact.id)
+        .where(
+            Contact.participant_id == bindparam("participant_id"),
+            Contact.direction == Direction.INBOUND,
+            Contact.started_at >= bindparam(f"start_{n}", type_=when),
+            Contact.started_at < bindparam(f"end_{n}", type_=when),
+            Contact.started_at <= bindparam("at", type_=when),
+        )
+        .order_by(Contact.started_at)
+        .limit(1)
+        .scalar_subquery()
+        for n in range(nights)
+    ]
+    return select(*probes)
 
 
 # ---- raising, merging and routing ----------------------------------------------------------

@@ -21,6 +21,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from crisisline import alerts, contacts, escalations, participants, phones
+from crisisline import staff as staff_service
 from crisisline.call_models import LiveCall
 from crisisline.crisis_messages import CrisisMessages
 from crisisline.errors import NotFound
@@ -98,8 +99,8 @@ def receive_call(
 ) -> CallPlan:
     """A call to the crisis number: record it once and decide the first thing it does."""
     caller = phones.caller_number(from_raw, region)
-    staff = _active_staff_by_phone(session, caller) if caller else None
-    participant = participants.find_by_phone(session, caller) if caller else None
+    staff = staff_service.active_by_phone(session, caller)
+    participant_id = participants.id_by_phone(session, caller) if caller else None
     to_number = phones.caller_number(to_raw, region)
     contact, created = contacts.record(
         session,
@@ -109,7 +110,7 @@ def receive_call(
         to_number=to_number,
         twilio_sid=call_sid,
         started_at=now,
-        participant_id=participant.id if participant else None,
+        participant_id=participant_id,
         outcome="ringing" if staff is None else "staff_call",
         handled_by_staff_id=staff.id if staff else None,
     )
@@ -158,12 +159,6 @@ def _current_plan(
 
 def _staff(session: Session, ids: list[int]) -> list[Staff]:
     return [s for s in (session.get(Staff, i) for i in ids) if s is not None]
-
-
-def _active_staff_by_phone(session: Session, phone: str) -> Staff | None:
-    return session.scalars(
-        select(Staff).where(Staff.phone == phone, Staff.active.is_(True))
-    ).first()
 
 
 def _ring_timeout(live: LiveCall, now: dt.datetime, messages: CrisisMessages) -> int:

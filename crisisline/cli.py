@@ -11,7 +11,7 @@ from flask import Flask
 from flask.cli import AppGroup, FlaskGroup, ScriptInfo, pass_script_info, with_appcontext
 from werkzeug.serving import run_simple
 
-from crisisline import demo, imports, migrate, tokens
+from crisisline import demo, imports, migrate, routing_cache, tokens
 from crisisline.app import SWEEP_SECONDS, scheduler_name, services
 from crisisline.rota_cli import rota_group
 from escalation.scheduler import build_scheduler
@@ -28,6 +28,7 @@ def register_commands(app: Flask) -> None:
         import_group,
         scheduler_command,
         rota_group,
+        routing_changed_command,
     ):
         app.cli.add_command(command)
 
@@ -141,6 +142,19 @@ def demo_command() -> None:
         click.echo("Demo data already present; nothing added.")
 
 
+@click.command("routing-changed")
+@with_appcontext
+def routing_changed_command() -> None:
+    """Tell every process that routing data changed outside the service (SQL by hand)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        routing_cache.changed(session)
+    click.echo(
+        "Routing version replaced: every process asks the database afresh for policies, "
+        "rotas and staff phones."
+    )
+
+
 @click.group("import", cls=AppGroup)
 def import_group() -> None:
     """Import staff or participants from CSV; a file with any bad row imports nothing."""
@@ -167,7 +181,13 @@ def _run_import(importer: imports.Importer, file: TextIO, what: str) -> None:
     svc = services()
     try:
         with svc.db.transaction() as session:
-            report = importer(session, file, actor=CLI_ACTOR, now=svc.clock.now())
+            report = importer(
+                session,
+                file,
+                actor=CLI_ACTOR,
+                now=svc.clock.now(),
+                line_number=svc.settings.crisis_line_number,
+            )
     except imports.ImportRejected as rejected:
         for line, reason in rejected.errors:
             click.echo(f"line {line}: {reason}", err=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from crisisline.models import Channel, Contact, Direction
 
@@ -33,33 +34,45 @@ def record(
     handled_by_staff_id: int | None = None,
 ) -> tuple[Contact, bool]:
     """Record a contact once: a repeated Twilio SID returns the first record and False."""
-    # No read before the insert: the unique SID decides, and a new contact (the common case,
-    # on the path of every call) costs one statement.
-    contact = Contact(
-        channel=channel,
-        direction=direction,
-        from_number=from_number,
-        to_number=to_number,
-        twilio_sid=twilio_sid,
-        started_at=started_at,
-        participant_id=participant_id,
-        body=body,
-        media_urls=list(media_urls),
-        outcome=outcome,
-        handled_by_staff_id=handled_by_staff_id,
-        created_at=started_at,
-    )
-    # A savepoint, so that losing a race with Twilio's retry of the same webhook leaves the
-    # caller's transaction usable: the other request's record stands.
-    savepoint = session.begin_nested()
-    try:
+    values: dict[str, Any] = {
+        "channel": channel,
+        "direction": direction,
+        "from_number": from_number,
+        "to_number": to_number,
+        "twilio_sid": twilio_sid,
+        "started_at": started_at,
+        "participant_id": participant_id,
+        "body": body,
+        "media_urls": list(media_urls),
+        "outcome": outcome,
+        "handled_by_staff_id": handled_by_staff_id,
+        "created_at": started_at,
+    }
+    if twilio_sid is None:
+        contact = Contact(**values)
         session.add(contact)
         session.flush()
-        savepoint.commit()
-    except IntegrityError:
-        savepoint.rollback()
-        existing = by_sid(session, twilio_sid) if twilio_sid else None
-        if existing is None:
-            raise
+        return contact, True
+    # No read before the insert and no savepoint: the unique SID decides in one statement
+    # (INSERT ... ON CONFLICT DO NOTHING). On PostgreSQL a concurrent retry of the same webhook
+    # waits for the first to commit and then inserts nothing; the caller's transaction stays
+    # usable either way, and the first record stands.
+    session.flush()  # anything pending first, as the ORM would before any statement
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(Contact)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["twilio_sid"])
+        .returning(Contact.id)
+    )
+    new_id = session.execute(statement).scalar()
+    if new_id is None:
+        existing = by_sid(session, twilio_sid)
+        if existing is None:  # pragma: no cover - the conflict means a row holds this SID
+            raise RuntimeError("a contact conflicted on its SID but none holds it")
         return existing, False
+    # The row is written: make the object the session's record of it without reading it back.
+    contact = Contact(id=new_id, **values)
+    make_transient_to_detached(contact)
+    session.add(contact)
     return contact, True

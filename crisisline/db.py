@@ -72,6 +72,13 @@ class Database:
         self.url = url
         self.engine: Engine = make_engine(url)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLAlchemy's identity map holds objects weakly: a record a function loaded and let go
+        # of is read again by the next function that asks for it (a webhook read the same
+        # escalation three times). A session here lives for one transaction, so it keeps
+        # every object it loads or adds until it closes: each row is read once per transaction.
+        event.listen(self.sessions, "loaded_as_persistent", _keep)
+        event.listen(self.sessions, "pending_to_persistent", _keep)
+        event.listen(self.sessions, "detached_to_persistent", _keep)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -87,6 +94,10 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def _keep(session: Session, instance: object) -> None:
+    session.info.setdefault("crisisline.kept", []).append(instance)
 
 
 def make_engine(url: str) -> Engine:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.elements import ColumnElement
 
-from crisisline import audit, outbox, rota_service
+from crisisline import audit, outbox, rota_service, routing_cache
 from crisisline.db import Database
 from crisisline.errors import InvalidInput, NotFound
 from crisisline.escalation_models import (
@@ -124,6 +124,12 @@ def shipped_policies() -> dict[str, EscalationPolicy]:
 
 def get_policy(session: Session, name: str) -> tuple[EscalationPolicy, str]:
     """The policy called `name` and where it came from (`custom` or `default`), or NotFound."""
+    return routing_cache.cached(
+        ("policy", name), routing_cache.version(session), lambda: _read_policy(session, name)
+    )
+
+
+def _read_policy(session: Session, name: str) -> tuple[EscalationPolicy, str]:
     record = session.get(EscalationPolicyRecord, name)
     if record is not None:
         return parse_policy(name, record.document), "custom"
@@ -226,30 +232,42 @@ def resolver(
     escalation (a restart's backlog is cleared several times faster).
     """
 
+    version: list[routing_cache.Version | None] = []
+
     def resolve(target: Target) -> Sequence[Recipient]:
         if answers is not None and target in answers:
             return answers[target]
-        found = _resolve(target)
+        if not version:
+            # Read once, before any answer it guards (see crisisline.routing_cache).
+            version.append(routing_cache.version(session))
+        found = routing_cache.cached_between(
+            ("target", target), version[0], at, lambda: _resolve(target)
+        )
         if answers is not None:
             answers[target] = found
         return found
 
-    def _resolve(target: Target) -> tuple[Recipient, ...]:
+    def _resolve(
+        target: Target,
+    ) -> tuple[tuple[Recipient, ...], tuple[dt.datetime, dt.datetime] | None]:
         people: list[Staff]
+        span: tuple[dt.datetime, dt.datetime] | None = None
         try:
             if isinstance(target, RotaTarget):
-                people = rota_service.on_call(session, target.rota_id, at).staff
+                answer = rota_service.on_call(session, target.rota_id, at)
+                people, span = answer.staff, (answer.shift.start, answer.shift.end)
             elif isinstance(target, RotaNameTarget):
                 rota = rota_service.find_by_name(session, target.rota)
-                people = rota_service.on_call(session, rota.id, at).staff
+                answer = rota_service.on_call(session, rota.id, at)
+                people, span = answer.staff, (answer.shift.start, answer.shift.end)
             else:
                 found = session.get(Staff, target.staff_id)
                 people = [found] if found is not None else []
         except NotFound:
             # A rota deleted or renamed under a policy: nobody to notify, so the step is
             # skipped at once and a gap warning raised, never waited out.
-            return ()
-        return tuple(Recipient(s.id, s.phone) for s in people if s.active and s.phone)
+            return (), None
+        return tuple(Recipient(s.id, s.phone) for s in people if s.active and s.phone), span
 
     return resolve
 

@@ -15,6 +15,7 @@ from crisisline import participants, staff
 from crisisline.api.common import flatten_messages
 from crisisline.api.schemas import ParticipantSchema, StaffSchema
 from crisisline.errors import DomainError
+from crisisline.phones import refuse_the_line
 
 STAFF_COLUMNS = ("name", "phone", "email", "roles", "active")
 PARTICIPANT_COLUMNS = (
@@ -40,7 +41,13 @@ class Importer(Protocol):
     """The shape of import_staff and import_participants."""
 
     def __call__(
-        self, session: Session, stream: TextIO, *, actor: str, now: dt.datetime
+        self,
+        session: Session,
+        stream: TextIO,
+        *,
+        actor: str,
+        now: dt.datetime,
+        line_number: str | None = None,
     ) -> ImportReport: ...
 
 
@@ -52,8 +59,18 @@ class ImportRejected(Exception):
         self.errors = errors
 
 
-def import_staff(session: Session, stream: TextIO, *, actor: str, now: dt.datetime) -> ImportReport:
-    """Import staff rows (name, phone, email, roles separated by ';', active) all or nothing."""
+def import_staff(
+    session: Session,
+    stream: TextIO,
+    *,
+    actor: str,
+    now: dt.datetime,
+    line_number: str | None = None,
+) -> ImportReport:
+    """Import staff rows (name, phone, email, roles separated by ';', active) all or nothing.
+
+    A row whose phone is `line_number` (the crisis line's own number) is refused.
+    """
 
     def to_input(row: dict[str, str]) -> dict[str, Any]:
         data: dict[str, Any] = {"name": row["name"], "phone": row["phone"]}
@@ -64,15 +81,24 @@ def import_staff(session: Session, stream: TextIO, *, actor: str, now: dt.dateti
         return data
 
     def create(data: dict[str, Any], row: dict[str, str]) -> None:
+        refuse_the_line([data["phone"]], line_number, "phone")
         staff.create(session, staff.NewStaff(**data), actor=actor, now=now)
 
     return _import(session, stream, STAFF_COLUMNS, StaffSchema(), to_input, create)
 
 
 def import_participants(
-    session: Session, stream: TextIO, *, actor: str, now: dt.datetime
+    session: Session,
+    stream: TextIO,
+    *,
+    actor: str,
+    now: dt.datetime,
+    line_number: str | None = None,
 ) -> ImportReport:
-    """Import participants (phones separated by ';', officer by email) all or nothing."""
+    """Import participants (phones separated by ';', officer by email) all or nothing.
+
+    A row with `line_number` (the crisis line's own number) among its phones is refused.
+    """
 
     def to_input(row: dict[str, str]) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -86,6 +112,7 @@ def import_participants(
         return data
 
     def create(data: dict[str, Any], row: dict[str, str]) -> None:
+        refuse_the_line(data["phones"], line_number, "phones")
         email = (row.get("responsible_officer_email") or "").strip()
         if email:
             officer = staff.find_by_email(session, email)

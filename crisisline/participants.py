@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from crisisline import audit
 from crisisline.errors import Conflict, InvalidInput, NotFound
@@ -71,10 +71,21 @@ def get(session: Session, participant_id: int) -> Participant:
     return participant
 
 
+def id_by_phone(session: Session, e164: str) -> int | None:
+    """The id of the participant who holds this number, if anyone does (one indexed read)."""
+    return session.scalar(
+        select(ParticipantPhone.participant_id).where(ParticipantPhone.number == e164)
+    )
+
+
 def find_by_phone(session: Session, e164: str) -> Participant | None:
     """The participant who holds this number, if anyone does."""
+    # One statement: the participant's other numbers are loaded only if asked for.
     return session.scalars(
-        select(Participant).join(ParticipantPhone).where(ParticipantPhone.number == e164)
+        select(Participant)
+        .join(ParticipantPhone)
+        .where(ParticipantPhone.number == e164)
+        .options(lazyload(Participant.phone_rows))
     ).first()
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterable
 
 import phonenumbers
+
+from crisisline.errors import InvalidInput
 
 # Ofcom reserves these for drama; phonenumbers calls them invalid because they are never
 # allocated, but tests and demos must use them so that no real person is ever dialled.
@@ -78,6 +82,16 @@ def normalise(raw: str, region: str = "GB") -> str:
     raise InvalidPhoneNumber("is not a number in use")
 
 
+def refuse_the_line(numbers: Iterable[str | None], line_number: str | None, field: str) -> None:
+    """InvalidInput naming `field` if any of `numbers` is the crisis line's own number.
+
+    A staff phone or a participant's number that is the line itself would have the line text
+    and call itself: notifications and relays would reach nobody.
+    """
+    if line_number and any(number == line_number for number in numbers):
+        raise InvalidInput("this is the crisis line's own number", field)
+
+
 def is_withheld(raw: str | None) -> bool:
     """True when Twilio's From value means the caller withheld or has no number."""
     if raw is None:
@@ -88,8 +102,12 @@ def is_withheld(raw: str | None) -> bool:
     return text.lstrip("+") in _WITHHELD_DIGITS
 
 
+@functools.lru_cache(maxsize=4096)
 def caller_number(raw: str | None, region: str = "GB") -> str | None:
-    """E.164 for a caller's From value; None for withheld, anonymous or unparseable callers."""
+    """E.164 for a caller's From value; None for withheld, anonymous or unparseable callers.
+
+    Remembered per process: every webhook parses the crisis number and the caller's again.
+    """
     if is_withheld(raw):
         return None
     try:

@@ -21,7 +21,7 @@ from typing import Final
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from crisisline import (
     alerts,
@@ -32,6 +32,7 @@ from crisisline import (
     rota_service,
     sms_opt_outs,
 )
+from crisisline import staff as staff_service
 from crisisline.conversation_models import SmsConversation
 from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
@@ -125,7 +126,7 @@ def receive_text(
     session: Session, text: InboundText, now: dt.datetime, reach: Reach, messages: CrisisMessages
 ) -> Handled:
     """Record an inbound text once per MessageSid and route it: staff command or crisis text."""
-    sender = _active_staff(session, text.from_number)
+    sender = staff_service.active_by_phone(session, text.from_number)
     participant = (
         participants.find_by_phone(session, text.from_number)
         if text.from_number is not None and sender is None
@@ -162,14 +163,6 @@ def receive_text(
         session, contact, text.from_number, participant, now, reach, messages
     )
     return Handled(contact.id, "participant", conversation.id if conversation is not None else None)
-
-
-def _active_staff(session: Session, phone: str | None) -> Staff | None:
-    if phone is None:
-        return None
-    return session.scalars(
-        select(Staff).where(Staff.phone == phone, Staff.active.is_(True))
-    ).first()
 
 
 # ---- participants' texts --------------------------------------------------------------------
@@ -244,7 +237,8 @@ def _handed_over(session: Session, conversation: SmsConversation, now: dt.dateti
 
 
 def _is_active_staff(session: Session, staff_id: int) -> bool:
-    person = session.get(Staff, staff_id)
+    # Roles are not needed to know whether someone is active: not loaded.
+    person = session.get(Staff, staff_id, options=[lazyload(Staff.role_rows)])
     return person is not None and person.active
 
 

@@ -11,9 +11,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
-from crisisline import audit, outbox
+from crisisline import audit, outbox, routing_cache
 from crisisline.errors import Conflict, NotFound
-from crisisline.escalation_models import EscalationCode
+from crisisline.escalation_models import EscalationCode, EscalationRecord
 from crisisline.models import (
     Delivery,
     DeliveryStatus,
@@ -23,8 +23,10 @@ from crisisline.models import (
     StaffRoleAssignment,
 )
 from crisisline.rota_models import CalendarFeedKind, CalendarFeedToken
+from escalation import wording
 
 TEST_MESSAGE_PURPOSE = "test_message"
+PHONE_CHANGED_PURPOSE = "phone_changed_codes"
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,20 @@ def list_staff(
 
 
 def update(
-    session: Session, staff_id: int, changes: dict[str, Any], *, actor: str, now: dt.datetime
+    session: Session,
+    staff_id: int,
+    changes: dict[str, Any],
+    *,
+    actor: str,
+    now: dt.datetime,
+    line_number: str | None = None,
 ) -> Staff:
-    """Apply `changes` (any of name, phone, email, roles, active) to a member of staff."""
+    """Apply `changes` (any of name, phone, email, roles, active) to a member of staff.
+
+    When the phone changes and they hold live reply codes, the new phone is texted from
+    `line_number` (when given) with each code and what it is about: the texts that carried
+    those codes went to the old phone, which may be lost.
+    """
     staff = get(session, staff_id)
     before = describe(staff)
     _refuse_taken(
@@ -104,12 +117,17 @@ def update(
         # Live reply codes, and texts and calls still waiting to go, follow the person to the
         # new phone: the old number (perhaps a lost phone, perhaps soon someone else's) must
         # not go on receiving participants' words.
-        for code in session.scalars(
-            select(EscalationCode).where(
-                EscalationCode.staff_id == staff.id, EscalationCode.active.is_(True)
+        moved = list(
+            session.scalars(
+                select(EscalationCode)
+                .where(EscalationCode.staff_id == staff.id, EscalationCode.active.is_(True))
+                .order_by(EscalationCode.code)
             )
-        ):
+        )
+        for code in moved:
             code.phone = changes["phone"]
+        if moved and line_number and staff.active:
+            _tell_new_phone_its_codes(session, moved, changes["phone"], line_number, now)
         session.execute(
             sql_update(Delivery)
             .where(Delivery.to_number == staff.phone, Delivery.status == DeliveryStatus.QUEUED)
@@ -131,6 +149,29 @@ def update(
     session.flush()
     _audit_change(session, staff, before, actor=actor, now=now, action="update")
     return staff
+
+
+def _tell_new_phone_its_codes(
+    session: Session,
+    codes: list[EscalationCode],
+    phone: str,
+    line_number: str,
+    now: dt.datetime,
+) -> None:
+    lines = [wording.PHONE_CHANGED_HEADER]
+    for code in codes:
+        record = session.get(EscalationRecord, code.escalation_id)
+        lines.append(wording.bundle_item(record.summary if record else "", code.code))
+    outbox.enqueue_sms(
+        session,
+        to=phone,
+        from_=line_number,
+        body="\n".join(lines),
+        purpose=PHONE_CHANGED_PURPOSE,
+        now=now,
+    )
+    for code in codes:
+        code.last_sent_at = now
 
 
 def deactivate(session: Session, staff_id: int, *, actor: str, now: dt.datetime) -> Staff:
@@ -211,6 +252,31 @@ def send_test_message(
         changes={"delivery_id": delivery.id},
     )
     return delivery
+
+
+def active_by_phone(session: Session, phone: str | None) -> Staff | None:
+    """The active member of staff whose registered phone this is, if anyone's.
+
+    Asked on every call and text to the line, so whether a number is a staff phone comes from
+    the routing cache (exact to the last staff change, see crisisline.routing_cache); the record
+    itself is read only when it is one.
+    """
+    if phone is None:
+        return None
+    phones = routing_cache.cached(
+        ("active-staff-phones",), routing_cache.version(session), lambda: _active_phones(session)
+    )
+    staff_id = phones.get(phone)
+    if staff_id is None:
+        return None
+    staff = session.get(Staff, staff_id)
+    # Read again from the record: a cached answer never makes someone staff who is not.
+    return staff if staff is not None and staff.active and staff.phone == phone else None
+
+
+def _active_phones(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Staff.phone, Staff.id).where(Staff.active.is_(True)))
+    return {str(phone): int(staff_id) for phone, staff_id in rows}
 
 
 def find_by_email(session: Session, email: str) -> Staff | None:

@@ -85,6 +85,11 @@ def bundle_item(subject_summary: str, code: int) -> str:
     return f"{format_code(code, 'acknowledge')} {summary or 'a contact needs a person'}."
 
 
+PHONE_CHANGED_HEADER: Final = (
+    f"{SERVICE}: this is now your registered phone. Still open for you (reply a code to take it):"
+)
+
+
 def taken_by_text(subject_summary: str, taken_by: str, *, closed: bool = False) -> str:
     """The SMS telling the others notified that someone has taken (or closed) it."""
     verb = "closed" if closed else "taken"

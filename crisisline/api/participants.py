@@ -13,6 +13,7 @@ from crisisline.api.schemas import (
 )
 from crisisline.app import services
 from crisisline.models import Participant
+from crisisline.phones import refuse_the_line
 
 blueprint = protected_blueprint(
     "participants", __name__, "/api/v1/participants", "Participants and their phone numbers."
@@ -25,6 +26,7 @@ blueprint = protected_blueprint(
 def create_participant(data: dict[str, Any]) -> Participant:
     """Add a participant."""
     svc = services()
+    refuse_the_line(data.get("phones", []), svc.settings.crisis_line_number, "phones")
     with svc.db.transaction() as session:
         return participant_service.create(
             session,
@@ -68,6 +70,7 @@ def get_participant(participant_id: int) -> Participant:
 def update_participant(changes: dict[str, Any], participant_id: int) -> Participant:
     """Change any of a participant's fields; `phones` replaces the whole list."""
     svc = services()
+    refuse_the_line(changes.get("phones", []), svc.settings.crisis_line_number, "phones")
     with svc.db.transaction() as session:
         return participant_service.update(
             session, participant_id, changes, actor=actor(), now=svc.clock.now()

@@ -13,8 +13,8 @@ from crisisline.api.schemas import (
     StaffUpdateSchema,
 )
 from crisisline.app import services
-from crisisline.errors import InvalidInput
 from crisisline.models import Delivery, Staff
+from crisisline.phones import refuse_the_line
 
 blueprint = protected_blueprint(
     "staff", __name__, "/api/v1/staff", "Staff: on-call workers, duty managers, officers, admins."
@@ -69,13 +69,19 @@ def update_staff(changes: dict[str, Any], staff_id: int) -> Staff:
     svc = services()
     _refuse_the_crisis_line(changes.get("phone"))
     with svc.db.transaction() as session:
-        return staff_service.update(session, staff_id, changes, actor=actor(), now=svc.clock.now())
+        return staff_service.update(
+            session,
+            staff_id,
+            changes,
+            actor=actor(),
+            now=svc.clock.now(),
+            line_number=svc.settings.crisis_line_number,
+        )
 
 
 def _refuse_the_crisis_line(phone: str | None) -> None:
     # Every notification to such a "worker" would be the line texting or calling itself.
-    if phone is not None and phone == services().settings.crisis_line_number:
-        raise InvalidInput("This is the crisis line's own number, not a staff phone.", "phone")
+    refuse_the_line([phone], services().settings.crisis_line_number, "phone")
 
 
 @blueprint.route("/<int:staff_id>/test-message", methods=["POST"])

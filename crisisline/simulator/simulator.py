@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Final, Literal
 from urllib.parse import urljoin
 
 from crisisline.simulator._format import (
@@ -43,6 +43,23 @@ Resource = Literal["Messages", "Calls"]
 FailureStatus = Literal["failed", "undelivered"]
 
 _MAX_SMS_REDIRECTS = 10
+
+# Twilio's own handling of opt-out keywords on a long code: the whole message, trimmed and in
+# any case, is the keyword. It answers with its own text and, after STOP, refuses every text
+# from that number to the phone with 21610 until the phone texts START.
+# (twilio.com/docs/messaging/tutorials/advanced-opt-out)
+OPT_OUT_KEYWORDS: Final = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "OPTOUT", "REVOKE"}
+)
+OPT_IN_KEYWORDS: Final = frozenset({"START", "UNSTOP", "YES"})
+OPT_OUT_REPLY: Final = (
+    "You have successfully been unsubscribed. You will not receive any more messages from "
+    "this number. Reply START to resubscribe."
+)
+OPT_IN_REPLY: Final = (
+    "You have successfully been re-subscribed to messages from this number. Reply HELP for "
+    "help. Reply STOP to unsubscribe. Msg&Data Rates May Apply."
+)
 _CALL_EVENTS = ("initiated", "ringing", "answered", "completed")
 
 # Messages Twilio answers with for the codes tests are most likely to inject.
@@ -134,6 +151,8 @@ class Simulator:
         self._request_faults: list[_RequestFault] = []
         self._recipient_faults: dict[str, tuple[int, Resource | None]] = {}
         self._delivery_faults: dict[str, _DeliveryFault] = {}
+        # (phone, our number) pairs where the phone texted STOP to that number.
+        self._opted_out: set[tuple[str, str]] = set()
         self._pending: deque[_Work] = deque()
         self._lock = threading.RLock()
         self._run_lock = threading.Lock()
@@ -277,6 +296,8 @@ class Simulator:
                 400, 21617, "The concatenated message body exceeds the 1600 character limit."
             )
         self._raise_recipient_fault("Messages", to, from_)
+        if self.has_opted_out(to, from_):
+            raise TwilioApiError(400, 21610, _error_text(21610, to, from_))
         return self.send_from_service(
             from_ or (service_sid or ""),
             to,
@@ -433,10 +454,19 @@ class Simulator:
 
     # Participants driving the service
 
+    def has_opted_out(self, phone: str, number: str) -> bool:
+        """True if `phone` texted STOP to our `number` (and not START since)."""
+        with self._lock:
+            return (phone, number) in self._opted_out
+
     def incoming_sms(
         self, from_: str, to: str, body: str, sms_url: str | None = None
     ) -> SimulatedMessage:
-        """A phone texts the service's number: post the signed SMS webhook, deliver any reply."""
+        """A phone texts the service's number: post the signed SMS webhook, deliver any reply.
+
+        STOP and START act first, as on Twilio: the phone is opted out of (or back into) texts
+        from that number and gets Twilio's own confirmation; the webhook is still posted.
+        """
         config = self._numbers.get(to, NumberConfig())
         url = sms_url or config.sms_url
         if url is None:
@@ -455,6 +485,7 @@ class Simulator:
         with self._lock:
             self.messages.append(message)
         phone._note_sent_sms(to, body)
+        self._opt_out_keyword(from_, to, body)
         params = {
             "AccountSid": self.account_sid,
             "ApiVersion": API_VERSION,
@@ -669,6 +700,20 @@ class Simulator:
         if fault is not None and fault[1] in (None, resource):
             raise TwilioApiError(400, fault[0], _error_text(fault[0], to, from_))
 
+    def _opt_out_keyword(self, phone: str, number: str, body: str) -> None:
+        keyword = body.strip().upper()
+        if keyword in OPT_OUT_KEYWORDS:
+            with self._lock:
+                self._opted_out.add((phone, number))
+            reply = OPT_OUT_REPLY
+        elif keyword in OPT_IN_KEYWORDS:
+            with self._lock:
+                self._opted_out.discard((phone, number))
+            reply = OPT_IN_REPLY
+        else:
+            return
+        self.send_from_service(number, phone, reply, direction="outbound-reply")
+
     def _take_delivery_fault(self, to: str) -> _DeliveryFault | None:
         with self._lock:
             fault = self._delivery_faults.get(to)
@@ -714,6 +759,12 @@ class Simulator:
             for node in document.children:
                 if node.tag in ("Message", "Sms"):
                     body_node = node.child("Body")
+                    if self.has_opted_out(
+                        node.attr("to", inbound.from_), node.attr("from", inbound.to)
+                    ):
+                        # Twilio refuses it (21610); nothing reaches the phone.
+                        self._activity(f"SMS reply refused (21610): {inbound.from_} opted out")
+                        continue
                     self.send_from_service(
                         node.attr("from", inbound.to),
                         node.attr("to", inbound.from_),

@@ -1,7 +1,8 @@
 """STOP, START and refused texts (21610) end to end through the simulator.
 
-The simulator does not play Twilio's own opt-out handling, so each test does what Twilio would:
-after STOP it refuses texts to that number with 21610 (`fail_recipient`), after START it stops.
+The simulator plays Twilio's own opt-out handling: a STOP keyword gets Twilio's confirmation
+text and, from then on, every text from the line to that phone is refused with 21610 until the
+phone texts START. An opt-out the service never saw is played with `fail_recipient`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from crisisline import sms_conversations, sms_opt_outs
 from crisisline.clock import FakeClock
 from crisisline.models import DeliveryStatus
+from crisisline.simulator import TwilioApiError
 from crisisline.sms_conversations import STAFF_REPLY
 from tests.e2e.sms_line import ACK, DANIEL, MANAGER, PRIMARY, SmsLine, start_line
 
@@ -46,19 +48,21 @@ def test_stop_is_recorded_and_told_to_staff_and_start_lets_texts_through_again(
     _open_conversation(line)
 
     line.text(DANIEL, "  stop ")
-    line.sim.fail_recipient(DANIEL, 21610, resource="Messages")  # what Twilio now does
     line.dispatch()
+    assert line.sim.has_opted_out(DANIEL, "+447700900000")
     assert _opted_out(line, DANIEL)
     line.phone(PRIMARY).expect_sms("texted STOP. The network now blocks texts to them")
-    # Nothing is sent back to the participant by the service: Twilio answers STOP itself.
+    # Twilio answers STOP itself; the service sends the participant nothing more.
+    line.phone(DANIEL).expect_sms("You have successfully been unsubscribed")
     line.phone(DANIEL).expect_no_sms()
     # Opting out is a risk alert (issue 8); with no officer recorded it goes to the duty manager.
     line.phone(MANAGER).expect_sms("R1001 opted out of texts from the crisis line")
     line.phone(MANAGER).expect_sms("R1001 has no responsible officer recorded")
 
     line.text(DANIEL, "START")
-    line.sim.clear_faults()
     line.dispatch()
+    line.phone(DANIEL).expect_sms("You have successfully been re-subscribed")
+    assert not line.sim.has_opted_out(DANIEL, "+447700900000")
     assert not _opted_out(line, DANIEL)
     line.phone(PRIMARY).expect_sms("R1001 D. Price (1): START")
     line.phone(PRIMARY).expect_sms("texts to them work again")
@@ -73,8 +77,8 @@ def test_a_staff_reply_while_the_participant_has_opted_out_is_not_sent_and_staff
 ) -> None:
     _open_conversation(line)
     line.text(DANIEL, "UNSUBSCRIBE")
-    line.sim.fail_recipient(DANIEL, 21610, resource="Messages")
     line.dispatch()
+    line.phone(DANIEL).expect_sms("You have successfully been unsubscribed")
     line.phone(PRIMARY).expect_sms("texted UNSUBSCRIBE")
     line.phone(MANAGER).expect_sms("R1001 opted out of texts from the crisis line")
     line.phone(MANAGER).expect_sms("R1001 has no responsible officer recorded")
@@ -117,4 +121,21 @@ def test_a_staff_phone_texting_stop_is_recorded_and_the_duty_manager_told(line: 
     line.dispatch()
     assert _opted_out(line, PRIMARY)
     line.phone(MANAGER).expect_sms("Amira Okafor texted STOP to the crisis line")
+    line.phone(PRIMARY).expect_sms("You have successfully been unsubscribed")
     line.phone(PRIMARY).expect_no_sms()
+
+
+def test_after_stop_twilio_refuses_texts_from_the_line_until_start(line: SmsLine) -> None:
+    """The simulator's own check of what the tests above rely on: Twilio's 21610."""
+    form = {"To": DANIEL, "From": "+447700900000", "Body": "hello"}
+    line.phone(MANAGER).ignore_unexpected()  # the service's opt-out risk alert: tested above
+    line.phone(DANIEL).send_sms("+447700900000", "Stop")
+    with pytest.raises(TwilioApiError) as refused:
+        line.sim.create_message(form)
+    assert refused.value.code == 21610
+    line.phone(DANIEL).expect_sms("You have successfully been unsubscribed")
+    line.phone(DANIEL).send_sms("+447700900000", "unstop")
+    line.phone(DANIEL).expect_sms("You have successfully been re-subscribed")
+    assert line.sim.create_message(form).to == DANIEL
+    line.phone(DANIEL).expect_sms("hello")
+    line.dispatch()

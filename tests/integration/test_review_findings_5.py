@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from crisisline import escalations, staff
 from crisisline import participants as participant_service
-from crisisline import staff
 from crisisline.clock import FakeClock
 from crisisline.telephony import FakeTelephony, TransientTelephonyError
 from tests.e2e.sms_line import BACKUP as SMS_BACKUP
@@ -112,3 +112,50 @@ def test_a_workers_reply_does_not_go_to_a_number_taken_off_the_participants_reco
 
     leaked = [m.body for m in line.phone(DANIEL).inbox[before:] if "Leeds" in m.body]
     assert leaked == [], "a worker's words to Daniel went to a number no longer his"
+
+
+# ---- a worker's phone changes after their codes were texted --------------------------------------
+
+
+def test_a_workers_new_phone_is_told_the_codes_it_now_holds(
+    line: Line, telephony: FakeTelephony
+) -> None:
+    """The notification with code 1 reached the worker's old phone; the manager records a new
+    number (the old one was lost). The code moves to the new phone, but nothing tells the new
+    phone it exists: the worker cannot take the missed call, and does not know it is theirs."""
+    _open(line, "Missed call from R1001 D. Price at 03:12")
+    line.svc.dispatch_outbox()
+    assert any("R1001" in m.body for m in telephony.messages_to(PRIMARY))
+    _change_phone_through_the_api_path(line)
+    line.svc.dispatch_outbox()
+    told = [m.body for m in telephony.messages_to(NEW_PHONE)]
+    assert len(told) == 1, told
+    assert "1a Missed call from R1001 D. Price at 03:12" in told[0]
+    assert "registered phone" in told[0]
+    # And the code works from the new phone.
+    with line.svc.db.transaction() as session:
+        outcome = escalations.act_by_phone(
+            session, NEW_PHONE, "1a", line.clock.now(), line.svc.reach
+        )
+    assert outcome is not None and outcome.changed, outcome
+
+
+def test_a_phone_change_with_no_open_codes_sends_nothing(
+    line: Line, telephony: FakeTelephony
+) -> None:
+    _change_phone_through_the_api_path(line)
+    line.svc.dispatch_outbox()
+    assert telephony.messages_to(NEW_PHONE) == []
+
+
+def _change_phone_through_the_api_path(line: Line) -> None:
+    """What PATCH /api/v1/staff/{id} does: the new phone, texted from the crisis line."""
+    with line.svc.db.transaction() as session:
+        staff.update(
+            session,
+            line.ids[PRIMARY],
+            {"phone": NEW_PHONE},
+            actor="manager",
+            now=line.clock.now(),
+            line_number=line.svc.settings.crisis_line_number,
+        )

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
 from crisisline import rota_service, staff
-from crisisline.models import StaffRole
+from crisisline.models import Staff, StaffRole
 from crisisline.settings import SettingsError, load_settings
 from tests.conftest import TEST_AUTH_TOKEN, services_of
 
@@ -141,3 +142,61 @@ def test_start_up_refuses_a_broken_escalation_policies_file(
             create_app({"TESTING": True}, settings=make_settings(tmp_path, database_url))
     finally:
         escalations.shipped_policies.cache_clear()
+
+
+def test_a_staff_import_row_with_the_crisis_line_number_is_refused(
+    app: Flask, tmp_path: Path
+) -> None:
+    """The API refused the line's own number as a staff phone, but `crisisline import staff`
+    took it: every notification to that worker would be the line texting itself."""
+    path = tmp_path / "staff.csv"
+    path.write_text(
+        "name,phone,email,roles,active\n"
+        "Amira Okafor,07700 900101,,on_call,\n"
+        "Tom Hughes,07700 900000,,on_call,\n"  # line 3: the crisis line itself
+    )
+    result = app.test_cli_runner().invoke(args=["import", "staff", str(path)])
+    assert result.exit_code == 1
+    assert "line 3: phone: this is the crisis line's own number" in result.stderr
+    with services_of(app).db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Staff)) == 0
+
+
+def test_a_participant_import_row_with_the_crisis_line_number_is_refused(
+    app: Flask, tmp_path: Path
+) -> None:
+    path = tmp_path / "participants.csv"
+    path.write_text(
+        "reference,name,phones,responsible_officer_email,risk_level,status\n"
+        "R3001,Daniel Price,07700 900201;+447700900000,,high,\n"
+    )
+    result = app.test_cli_runner().invoke(args=["import", "participants", str(path)])
+    assert result.exit_code == 1
+    assert "line 2: phones: this is the crisis line's own number" in result.stderr
+
+
+def test_a_participant_number_that_is_the_crisis_line_is_refused_by_the_api(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    """Relays to such a participant would be the line texting itself."""
+    body = {
+        "reference": "R3009",
+        "name": "Lee Carter",
+        "phones": ["+447700900000"],
+        "risk_level": "medium",
+    }
+    response = client.post("/api/v1/participants", json=body, headers=auth)
+    assert response.status_code == 422, response.get_json()
+    assert "phones" in response.get_json()["errors"]["json"], response.get_json()
+    created = client.post(
+        "/api/v1/participants",
+        json={**body, "phones": ["+447700900201"]},
+        headers=auth,
+    )
+    assert created.status_code == 201, created.get_json()
+    changed = client.patch(
+        f"/api/v1/participants/{created.get_json()['id']}",
+        json={"phones": ["+447700900201", "07700 900000"]},
+        headers=auth,
+    )
+    assert changed.status_code == 422, changed.get_json()
