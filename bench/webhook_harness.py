@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,13 +187,53 @@ def load(port: int, path: str, make_form: FormMaker, concurrency: int, total: in
     return Result(concurrency, total, time.perf_counter() - started, latencies, errors)
 
 
-Run = tuple[str, list[tuple[Result, Result]]]
+Run = tuple[str, list[tuple[Result, Result]], tuple[int, int]]
+
+
+def statements_per_request(
+    database_url: str, instance: str, path: str, make_form: FormMaker
+) -> tuple[int, int]:
+    """SQL statements one webhook runs (BEGIN not counted), in-process: the first in a fresh
+    process, then a second from the same number. Deterministic, whatever the machine."""
+    base = "http://bench.invalid"
+    env = {
+        "DATABASE_URL": database_url,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "SECRET_KEY": "bench",
+        "TELEPHONY": "console",
+        "PUBLIC_BASE_URL": base,
+    }
+    app = create_app(settings=load_settings(env, instance_path=instance))
+    svc = app.extensions["crisisline"]
+    seen: list[str] = []
+
+    def note(*args: object) -> None:
+        if not str(args[2]).startswith("BEGIN"):
+            seen.append(str(args[2]))
+
+    client = app.test_client()
+    counts = []
+    n = len(PARTICIPANT_NUMBERS) - 1  # a number the load levels reach last
+    for _ in range(2):
+        form = make_form(n)
+        seen.clear()
+        event.listen(svc.db.engine, "before_cursor_execute", note)
+        response = client.post(
+            path, data=form, headers={"X-Twilio-Signature": sign(AUTH_TOKEN, base + path, form)}
+        )
+        event.remove(svc.db.engine, "before_cursor_execute", note)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path} answered {response.status_code} in-process")
+        counts.append(len(seen))
+    svc.db.dispose()
+    return counts[0], counts[1]
 
 
 def run(database_url: str | None, path: str, make_form: FormMaker, total: int) -> Run:
     """Both servers on one fresh database; the service and the bare endpoint at each level."""
     with fresh_database(database_url) as url, tempfile.TemporaryDirectory() as instance:
         seed(url, instance)
+        statements = statements_per_request(url, instance, path, make_form)
         env = {
             "DATABASE_URL": url,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
@@ -216,7 +256,7 @@ def run(database_url: str | None, path: str, make_form: FormMaker, total: int) -
                 bare = load(bare_port, path, make_form, concurrency, total)
                 rows.append((service, bare))
         engine = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-        return engine, rows
+        return engine, rows, statements
 
 
 def report(runs: list[Run], total: int, what: str) -> str:
@@ -228,9 +268,11 @@ def report(runs: list[Run], total: int, what: str) -> str:
         f"{what}; load from one Python process.",
         "",
     ]
-    for engine, rows in runs:
+    for engine, rows, (first, again) in runs:
         lines += [
-            f"**{engine}**",
+            f"**{engine}**: {first} SQL statements for the first webhook (a fresh process, so "
+            f"the routing cache is cold; a text opens its conversation), {again} for the next "
+            "one from the same number (counted in-process).",
             "",
             "| concurrent | service req/s | bare req/s | service / bare | service p50 | "
             "service p99 | bare p99 | errors |",

@@ -24,6 +24,7 @@ from crisisline import alerts, contacts, escalations, participants, phones
 from crisisline import staff as staff_service
 from crisisline.call_models import LiveCall
 from crisisline.crisis_messages import CrisisMessages
+from crisisline.db import save
 from crisisline.errors import NotFound
 from crisisline.escalation_models import EscalationRecord
 from crisisline.escalations import Reach
@@ -135,8 +136,7 @@ def receive_call(
         # The keys mean what the caller heard: a missed call arriving while they listen must
         # not shift "Press 1" onto someone else.
         live.detail = {"menu": [choice.escalation_id for choice in menu]}
-        session.add(live)
-        session.flush()
+        save(session, live)
         return CallPlan(live.id, "staff_menu", menu=menu)
     # _next fills in the step before the row is first written (it adds it to the session
     # last, so that no query on the way autoflushes it early): one INSERT, no UPDATE.
@@ -204,16 +204,14 @@ def _next(
                 step,
                 loop,
             )
-            session.add(live)
-            session.flush()
+            save(session, live)
             return CallPlan(live.id, "ring", ring=ring)
     live.fallback_at = live.fallback_at or now
     live.ringing = []
     live.updated_at = now
     contact.outcome = "missed"
     contact.wait_seconds = int(waited)
-    session.add(live)
-    session.flush()
+    save(session, live)
     if alerting is not None:
         # The live chain ran out: a crisis call nobody answered is a risk alert in itself.
         savepoint = session.begin_nested()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -16,6 +17,19 @@ from crisisline.models import Channel, Contact, Direction
 def by_sid(session: Session, twilio_sid: str) -> Contact | None:
     """The contact recorded for this CallSid or MessageSid, if any."""
     return session.scalars(select(Contact).where(Contact.twilio_sid == twilio_sid)).first()
+
+
+@functools.cache
+def _insert_once(dialect_name: str) -> Insert:
+    """INSERT ... ON CONFLICT (twilio_sid) DO NOTHING RETURNING id, for this dialect."""
+    table = cast(Table, Contact.__table__)
+    if dialect_name == "postgresql":
+        statement: Insert = postgresql.insert(table).on_conflict_do_nothing(
+            index_elements=[table.c.twilio_sid]
+        )
+    else:
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=[table.c.twilio_sid])
+    return statement.returning(table.c.id)
 
 
 def record(
@@ -58,14 +72,9 @@ def record(
     # waits for the first to commit and then inserts nothing; the caller's transaction stays
     # usable either way, and the first record stands.
     session.flush()  # anything pending first, as the ORM would before any statement
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(Contact)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["twilio_sid"])
-        .returning(Contact.id)
-    )
-    new_id = session.execute(statement).scalar()
+    statement = _insert_once(session.get_bind().dialect.name)
+    # Core, with the statement built once: on the path of every call and text.
+    new_id = session.connection().execute(statement, values).scalar()
     if new_id is None:
         existing = by_sid(session, twilio_sid)
         if existing is None:  # pragma: no cover - the conflict means a row holds this SID
