@@ -1,4 +1,5 @@
-"""GET /healthz: is the database answering, and is the scheduler alive."""
+"""GET /healthz: is the database answering, and is the scheduler alive. GET /livez: is this
+web process serving at all (for the platform's own health check)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,19 @@ from crisisline.app import services
 
 blueprint = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
+
+
+@blueprint.get("/livez")
+def livez() -> ResponseReturnValue:
+    """200 while this process answers requests; it touches neither the database nor the
+    scheduler's heartbeat.
+
+    This is the check for the platform that restarts web processes. A web process is worth
+    keeping with the database down (its webhooks answer with the fail-safe TwiML, dialling
+    FALLBACK_NUMBER) or the scheduler dead (calls still ring the on-call chain): restarting it
+    for either fixes nothing and drops calls. /healthz is for the people who must act.
+    """
+    return jsonify(status="ok"), 200
 
 
 @blueprint.get("/healthz")

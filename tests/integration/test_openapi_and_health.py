@@ -117,5 +117,21 @@ def test_healthz_is_503_when_postgresql_is_unreachable(tmp_path: Path) -> None:
     services_of(app).db.dispose()
 
 
+def test_livez_stays_200_when_the_database_is_down_and_no_scheduler_runs(
+    tmp_path: Path,
+) -> None:
+    """The platform restarts a web process whose check fails. With /healthz as that check, a
+    dead scheduler or database took the web down too, and with it the fail-safe TwiML that
+    dials FALLBACK_NUMBER: /livez is the platform's check, /healthz the people's."""
+    url = "postgresql+psycopg://postgres@127.0.0.1:9/crisisline"
+    app = create_app(settings=make_settings(tmp_path, url), clock=FakeClock(START))
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 503
+    live = client.get("/livez")
+    assert live.status_code == 200
+    assert live.json == {"status": "ok"}
+    services_of(app).db.dispose()
+
+
 def test_app_uses_the_clock_it_was_given(app: Flask) -> None:
     assert services_of(app).clock.now() == START
