@@ -1025,6 +1025,7 @@ def _write_advances(
                     now=now,
                     flush=False,
                 )
+                texts.called(phone)
             _event(
                 session,
                 record,
@@ -1114,6 +1115,12 @@ class _BatchTexts:
         ):
             # The newest held bundle per phone, as `_notify_by_sms` picks it.
             self.held[phone] = _HeldBundle(due, body or "", delivery_id=delivery_id)
+
+    def called(self, phone: str) -> None:
+        """An escalation call was just queued to `phone`: it counts as contact for bundling,
+        as the call's delivery row does for `_notify_by_sms`."""
+        if phone in self.last_sent:
+            self.last_sent[phone] = self.now
 
     def notify(self, record: EscalationRecord, phone: str, code: int) -> dt.datetime:
         """Text one notified person; returns when the text quoting `code` goes."""

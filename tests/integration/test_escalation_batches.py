@@ -60,7 +60,8 @@ def _chain(db: Database, prefix: str, manager: bool) -> dict[str, int]:
                     },
                     {
                         "targets": [{"staff_id": ids["first"]}, {"staff_id": ids["second"]}],
-                        "channels": ["sms", "voice"],
+                        # The call first: a text just after it is bundled, as after a text.
+                        "channels": ["voice", "sms"],
                         "wait_seconds": 30,
                     },
                     {
