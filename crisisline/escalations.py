@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -1169,21 +1169,36 @@ class _BatchTexts:
 
     def write(self) -> None:
         """Write the merged bundles; raise `_BundleClaimed` if a held one was claimed meanwhile."""
+        merged = []
         for held in self.touched:
             if held.delivery is not None:
                 held.delivery.body = held.body
                 held.delivery.segments = segment_count(held.body)
-                continue
-            # Conditional: a dispatcher that claimed it meanwhile has its body already. The
-            # batch is then rolled back and advanced one by one, which starts a new bundle.
-            changed = self.session.execute(
-                update(Delivery)
-                .where(Delivery.id == held.delivery_id, Delivery.status == DeliveryStatus.QUEUED)
-                .values(body=held.body, segments=segment_count(held.body), updated_at=self.now)
-                .execution_options(synchronize_session=False)
-            )
-            if changed.rowcount != 1:  # type: ignore[attr-defined]
-                raise _BundleClaimed(f"bundle {held.delivery_id} was claimed while merging")
+            else:
+                merged.append(
+                    {
+                        "held_id": held.delivery_id,
+                        "held_body": held.body,
+                        "held_segments": segment_count(held.body),
+                    }
+                )
+        if not merged:
+            return
+        # Conditional: a dispatcher that claimed one meanwhile has its body already. The
+        # batch is then rolled back and advanced one by one, which starts a new bundle. One
+        # statement for them all (executemany, on the session's connection: no ORM sync).
+        changed = self.session.connection().execute(
+            update(Delivery)
+            .where(Delivery.id == bindparam("held_id"), Delivery.status == DeliveryStatus.QUEUED)
+            .values(
+                body=bindparam("held_body"),
+                segments=bindparam("held_segments"),
+                updated_at=self.now,
+            ),
+            merged,
+        )
+        if changed.rowcount != len(merged):
+            raise _BundleClaimed("a held bundle was claimed for sending while merging into it")
 
 
 @dataclass(frozen=True)
