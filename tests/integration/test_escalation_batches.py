@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from crisisline import escalations as engine
 from crisisline import staff
@@ -281,3 +282,55 @@ def test_closing_one_escalation_leaves_every_other_code_in_a_held_bundle(db: Dat
             select(Delivery.body).where(Delivery.purpose == engine.BUNDLE_PURPOSE)
         ).one()
     assert re.findall(r"\b(\d+)a\b", bundle or "") == [str(n) for n in (2, 3, *range(5, 15))]
+
+
+def test_a_batch_meeting_a_phone_busy_elsewhere_waits_its_turn_one_by_one(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("per-phone code locks are PostgreSQL advisory locks")
+    ids = _chain(db, "+4477009005", manager=False)
+    assert ids
+    opened = []
+    with db.transaction() as session:
+        for n in range(6):
+            record = engine.open_escalation(
+                session,
+                policy_name="batch-05",
+                subject_type="missed_call",
+                subject_id=None,
+                participant_id=None,
+                summary=f"Missed call {n}",
+                now=T0,
+                reach=REACH,
+            )
+            opened.append(record.id)
+    second = "+44770090052"
+    swept: list[int] = []
+    # A webhook giving the second person a code holds their phone's lock: a batch must not
+    # wait for it while holding other phones' locks (a deadlock), so it goes one by one.
+    with db.engine.connect() as webhook, webhook.begin():
+        webhook.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": "code:" + second}
+        )
+        sweeper = threading.Thread(
+            target=lambda: swept.append(engine.sweep_due(db, T0 + WAIT, REACH))
+        )
+        sweeper.start()
+        sweeper.join(timeout=1)
+        assert sweeper.is_alive(), "the one-by-one path waits for the phone's lock"
+    sweeper.join(timeout=30)
+    assert swept == [len(opened)]
+    assert "not advanced together (_PhoneBusy)" in caplog.text
+    with db.transaction() as session:
+        codes = session.scalars(
+            select(EscalationCode.code).where(EscalationCode.phone == second)
+        ).all()
+        fired = session.scalars(
+            select(EscalationEvent.escalation_id).where(
+                EscalationEvent.kind == "notified", EscalationEvent.at == T0 + WAIT
+            )
+        ).all()
+    assert sorted(codes) == list(range(1, len(opened) + 1))
+    # Each escalation's second step reached both people, by text and by call, once.
+    assert sorted(fired) == sorted(opened * 4)
