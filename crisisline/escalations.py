@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -973,8 +974,8 @@ def _write_advances(
     reach: Reach,
 ) -> int:
     """What `_apply` writes for an advance, for many escalations with one flush per kind."""
+    _write_positions(session, [(record, decision.state) for record, _, decision in decided], now)
     for record, before, decision in decided:
-        _write_position(record, decision.state, now)
         known = {a.recipient.phone for a in before.codes}
         for assignment in decision.state.codes:
             if assignment.recipient.phone not in known:
@@ -988,8 +989,6 @@ def _write_advances(
                 )
                 session.add(row)
                 rows[record.id].append(row)
-    # State and codes first: if another process changed one of these escalations, the
-    # version check fails here, before any delivery is written.
     session.flush()
     texts = _BatchTexts(session, now, reach)
     texts.load(
@@ -1057,6 +1056,45 @@ def _write_advances(
     for record in incidents:
         _raise_incident(session, record, now, reach)
     return len(decided)
+
+
+_POSITION = ("status", "step_index", "loop", "next_due_at", "version", "exhausted_at")
+
+
+def _write_positions(
+    session: Session,
+    moves: Sequence[tuple[EscalationRecord, EscalationState]],
+    now: dt.datetime,
+) -> None:
+    """`_write_position` for many escalations in one statement, with the same version check.
+
+    The ORM sends a version-checked UPDATE one row at a time; this sends one executemany and
+    raises StaleDataError unless every row still had the version read, before anything else
+    of the batch is written.
+    """
+    if not moves:
+        return
+    changed = session.connection().execute(
+        update(EscalationRecord)
+        .where(
+            EscalationRecord.id == bindparam("e_id"),
+            EscalationRecord.version == bindparam("e_version"),
+        )
+        .values({**{name: bindparam(f"e_{name}_new") for name in _POSITION}, "updated_at": now}),
+        [
+            {"e_id": record.id, "e_version": record.version}
+            | {f"e_{name}_new": getattr(state, name) for name in _POSITION}
+            for record, state in moves
+        ],
+    )
+    if changed.rowcount != len(moves):
+        raise StaleDataError("an escalation in the batch was changed by another process")
+    # The rows in the session now say what the database says (without another UPDATE), for
+    # whatever reads them later in this transaction (an incident hook, say).
+    for record, state in moves:
+        for name in _POSITION:
+            set_committed_value(record, name, getattr(state, name))
+        set_committed_value(record, "updated_at", now)
 
 
 @dataclass
