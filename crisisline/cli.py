@@ -11,10 +11,10 @@ from flask import Flask
 from flask.cli import AppGroup, FlaskGroup, ScriptInfo, pass_script_info, with_appcontext
 from werkzeug.serving import run_simple
 
-from crisisline import demo, imports, migrate, routing_cache, tokens
+from crisisline import demo, imports, routing_cache, tokens
 from crisisline.app import SWEEP_SECONDS, scheduler_name, services
 from crisisline.rota_cli import rota_group
-from escalation.scheduler import build_scheduler
+from escalation.scheduler import build_scheduler, run_every_process_jobs
 
 CLI_ACTOR = "cli"
 
@@ -40,7 +40,9 @@ def scheduler_command() -> None:
     svc = services()
     name = scheduler_name()
     click.echo(f"Scheduler {name} starting: sweeping every {SWEEP_SECONDS:g} s.")
-    build_scheduler(svc.scheduler_jobs(name), background=False).start()
+    jobs = svc.scheduler_jobs(name)
+    run_every_process_jobs(jobs)
+    build_scheduler(jobs, background=False).start()
 
 
 @click.command("run")
@@ -59,6 +61,7 @@ def run_command(info: ScriptInfo, host: str, port: int, scheduler: bool) -> None
     if scheduler:
         with app.app_context():
             jobs = services().scheduler_jobs(scheduler_name())
+            run_every_process_jobs(jobs)
         build_scheduler(jobs, background=True).start()
         click.echo("Scheduler running in this process.")
     click.echo(f"Crisis line serving at http://{host}:{port}")
@@ -74,6 +77,10 @@ def db_group() -> None:
 @db_group.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
+    # Imported here: Alembic (and Mako under it) is a fifth of a second of start-up that every
+    # other command, the scheduler restarting after a crash among them, does without.
+    from crisisline import migrate
+
     migrate.upgrade(services().settings.database_url)
     click.echo("Database is up to date.")
 

@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -336,6 +337,11 @@ def _state(session: Session, record: EscalationRecord) -> EscalationState:
         .where(EscalationCode.escalation_id == record.id)
         .order_by(EscalationCode.id)
     ).all()
+    return _state_of(record, codes)
+
+
+def _state_of(record: EscalationRecord, codes: Sequence[EscalationCode]) -> EscalationState:
+    """The state machine's view of a row and its codes (every code, oldest first)."""
     return EscalationState(
         step_index=record.step_index,
         loop=record.loop,
@@ -370,6 +376,16 @@ def _staff_for_phone(state: EscalationState, phone: str, session: Session) -> St
 # ---- acting on a decision -------------------------------------------------------------------
 
 
+def _write_position(record: EscalationRecord, state: EscalationState, now: dt.datetime) -> None:
+    record.status = state.status
+    record.step_index = state.step_index
+    record.loop = state.loop
+    record.next_due_at = state.next_due_at
+    record.version = state.version
+    record.exhausted_at = state.exhausted_at
+    record.updated_at = now
+
+
 def _apply(
     session: Session,
     record: EscalationRecord,
@@ -380,13 +396,7 @@ def _apply(
 ) -> None:
     """Write the decision's state, codes, deliveries and events (the caller's transaction)."""
     state = decision.state
-    record.status = state.status
-    record.step_index = state.step_index
-    record.loop = state.loop
-    record.next_due_at = state.next_due_at
-    record.version = state.version
-    record.exhausted_at = state.exhausted_at
-    record.updated_at = now
+    _write_position(record, state, now)
     if state.acknowledged_at is not None and record.acknowledged_at is None:
         record.acknowledged_at = state.acknowledged_at
         record.acknowledged_by = _responder_label(session, state.acknowledged_by, state)
@@ -573,9 +583,12 @@ def _withdraw_from_bundles(
         ).all()
         for bundle in held:
             body = bundle.body or ""
-            if item not in body:
+            # Every item follows a space (after the header or the item before it). Matching
+            # without it would also cut "4a ..." out of "14a ..." where two summaries are
+            # alike, silently dropping another escalation's code from the text.
+            if f" {item}" not in body:
                 continue
-            remaining = body.replace(f" {item}", "").replace(item, "").strip()
+            remaining = body.replace(f" {item}", "").strip()
             values: dict[str, Any] = {"updated_at": now}
             if remaining == wording.BUNDLE_HEADER.strip():
                 values.update(
@@ -708,15 +721,22 @@ def next_due_at(db: Database) -> dt.datetime | None:
         )
 
 
-def sweep_due(db: Database, now: dt.datetime, reach: Reach, limit: int = 200) -> int:
+def sweep_due(
+    db: Database, now: dt.datetime, reach: Reach, limit: int = 200, *, together: bool = True
+) -> int:
     """Advance every escalation whose wait has run out; returns how many advanced.
 
     Due rows are read `limit` at a time, in due order, until none are left: a backlog (after a
     restart, say) is cleared in one pass, and a row that fails is passed over, not retried in a
-    loop (the next pass tries it again).
+    loop (the next pass tries it again). Each batch is advanced in one transaction (`together`)
+    and, if that fails, one escalation per transaction; `together=False` goes straight to the
+    one-by-one way (tests compare the two).
     """
     advanced = 0
     after: tuple[dt.datetime, int] | None = None
+    # Every escalation in this pass is decided for the same instant, so who is on call is
+    # the same for all of them: ask each rota once.
+    answers: dict[Target, tuple[Recipient, ...]] = {}
     while True:
         with db.transaction() as session:
             query = select(EscalationRecord.next_due_at, EscalationRecord.id).where(
@@ -740,16 +760,47 @@ def sweep_due(db: Database, now: dt.datetime, reach: Reach, limit: int = 200) ->
         due, ident = batch[-1]
         assert due is not None
         after = (due, ident)
-        advanced += _advance_each(db, [row.id for row in batch], now, reach)
+        ids = [row.id for row in batch]
+        if together:
+            advanced += _advance_batch(db, ids, now, reach, answers)
+        else:
+            advanced += _advance_each(db, ids, now, reach, answers)
         if len(batch) < limit:
             return advanced
 
 
-def _advance_each(db: Database, ids: Sequence[int], now: dt.datetime, reach: Reach) -> int:
+def _advance_batch(
+    db: Database,
+    ids: Sequence[int],
+    now: dt.datetime,
+    reach: Reach,
+    answers: dict[Target, tuple[Recipient, ...]],
+) -> int:
+    try:
+        return _advance_together(db, ids, now, reach, answers)
+    except Exception as error:
+        # The batch was rolled back whole (another process got there first, a code was
+        # taken meanwhile, a held bundle was claimed, or a bug in one escalation): nothing
+        # of it was written, so advance its rows one by one, each in its own transaction,
+        # where one failure cannot hold up the others.
+        log.warning(
+            "%d due escalations not advanced together (%s); advancing one by one",
+            len(ids),
+            type(error).__name__,
+        )
+        return _advance_each(db, ids, now, reach, answers)
+
+
+def _advance_each(
+    db: Database,
+    ids: Sequence[int],
+    now: dt.datetime,
+    reach: Reach,
+    answers: dict[Target, tuple[Recipient, ...]] | None = None,
+) -> int:
     advanced = 0
-    # Every escalation in this pass is decided for the same instant, so who is on call is
-    # the same for all of them: ask each rota once.
-    answers: dict[Target, tuple[Recipient, ...]] = {}
+    if answers is None:
+        answers = {}
     for escalation_id in ids:
         try:
             with db.transaction() as session:
@@ -795,6 +846,415 @@ def _advance_each(db: Database, ids: Sequence[int], now: dt.datetime, reach: Rea
             # late.
             log.exception("escalation %s could not be advanced; the others go on", escalation_id)
     return advanced
+
+
+def _advance_together(
+    db: Database,
+    ids: Sequence[int],
+    now: dt.datetime,
+    reach: Reach,
+    answers: dict[Target, tuple[Recipient, ...]],
+) -> int:
+    """Advance a batch of due escalations in one transaction, with a few statements per kind
+    of row rather than a dozen per escalation (a restart's backlog is cleared several times
+    faster). All or nothing: any error rolls the whole batch back and raises.
+
+    Decide, then act: every escalation is decided first (its reply codes allocated against
+    the batch's own allocations too, under each phone's lock), then the state, codes,
+    deliveries and events are written in one flush.
+    """
+    with db.transaction() as session:
+        postgres = session.get_bind().dialect.name == "postgresql"
+        query = (
+            select(EscalationRecord)
+            .where(
+                EscalationRecord.id.in_(ids),
+                EscalationRecord.status == "open",
+                EscalationRecord.next_due_at <= now,
+            )
+            .order_by(EscalationRecord.next_due_at, EscalationRecord.id)
+        )
+        if postgres:
+            # Rows another scheduler holds are being advanced there: leave them to it.
+            query = query.with_for_update(skip_locked=True)
+        records = session.scalars(query).all()
+        if not records:
+            return 0
+        rows: dict[int, list[EscalationCode]] = {r.id: [] for r in records}
+        for row in session.scalars(
+            select(EscalationCode)
+            .where(EscalationCode.escalation_id.in_(list(rows)))
+            .order_by(EscalationCode.id)
+        ):
+            rows[row.escalation_id].append(row)
+        resolve = resolver(session, now, answers)
+        # A first, throwaway decision of each says which phones need a new code, so that
+        # every such phone is locked and its codes read in one statement each for the batch.
+        wanted: set[str] = set()
+
+        def note_phone(phone: str) -> set[int]:
+            wanted.add(phone)
+            return set()
+
+        policies = {r.id: parse_policy(r.policy_name, r.policy) for r in records}
+        for record in records:
+            advance(
+                policies[record.id],
+                _state_of(record, rows[record.id]),
+                now,
+                resolve,
+                codes_in_use=note_phone,
+                expected_version=record.version,
+            )
+        codes = _BatchCodes(session, now, postgres)
+        codes.reserve(wanted)
+        decided: list[tuple[EscalationRecord, EscalationState, Advance]] = []
+        for record in records:
+            before = _state_of(record, rows[record.id])
+            decision = advance(
+                policies[record.id],
+                before,
+                now,
+                resolve,
+                codes_in_use=codes,
+                expected_version=record.version,
+            )
+            if decision.is_noop:
+                continue
+            if decision.taken_notices or decision.state.status in ("acknowledged", "closed"):
+                raise RuntimeError("a sweep only advances: this decision needs _apply")
+            known = {a.recipient.phone for a in before.codes}
+            for assignment in decision.state.codes:
+                if assignment.recipient.phone not in known:
+                    codes.hold(assignment.recipient.phone, assignment.code)
+            decided.append((record, before, decision))
+        return _write_advances(session, decided, rows, now, reach)
+
+
+class _PhoneBusy(Exception):
+    """A phone's code lock is held elsewhere: the batch is advanced one by one instead."""
+
+
+class _BatchCodes:
+    """The reply codes phones may not be given, for a batch decided in one transaction.
+
+    Each phone is locked (PostgreSQL: until commit, like `codes_in_use`) and read once;
+    codes handed out in the batch are added as they are allocated, so two escalations in the
+    batch never get the same code for one phone.
+    """
+
+    def __init__(self, session: Session, now: dt.datetime, postgres: bool) -> None:
+        self.session = session
+        self.now = now
+        self.postgres = postgres
+        self.taken: dict[str, set[int]] = {}
+
+    def reserve(self, phones: set[str]) -> None:
+        new = sorted(phones - self.taken.keys())
+        if not new:
+            return
+        if self.postgres:
+            # Try, never wait: a batch holding many phones' locks while waiting for one more
+            # could deadlock with a webhook opening an escalation. If a phone is busy the
+            # batch is rolled back and advanced one by one, which waits its turn safely.
+            free = self.session.execute(
+                text(
+                    "SELECT bool_and(pg_try_advisory_xact_lock(hashtext(key))) "
+                    "FROM unnest(CAST(:keys AS text[])) AS key"
+                ),
+                {"keys": ["code:" + phone for phone in new]},
+            ).scalar_one()
+            if not free:
+                raise _PhoneBusy("another transaction is giving out codes to one of these phones")
+        for phone in new:
+            self.taken[phone] = set()
+        taken = or_(EscalationCode.active.is_(True), EscalationCode.freed_at > self.now - CODE_REST)
+        for phone, code in self.session.execute(
+            select(EscalationCode.phone, EscalationCode.code).where(
+                EscalationCode.phone.in_(new), taken
+            )
+        ):
+            self.taken[phone].add(code)
+
+    def __call__(self, phone: str) -> set[int]:
+        self.reserve({phone})
+        return self.taken[phone]
+
+    def hold(self, phone: str, code: int) -> None:
+        self.taken[phone].add(code)
+
+
+def _write_advances(
+    session: Session,
+    decided: Sequence[tuple[EscalationRecord, EscalationState, Advance]],
+    rows: dict[int, list[EscalationCode]],
+    now: dt.datetime,
+    reach: Reach,
+) -> int:
+    """What `_apply` writes for an advance, for many escalations with one flush per kind."""
+    _write_positions(session, [(record, decision.state) for record, _, decision in decided], now)
+    for record, before, decision in decided:
+        known = {a.recipient.phone for a in before.codes}
+        for assignment in decision.state.codes:
+            if assignment.recipient.phone not in known:
+                row = EscalationCode(
+                    escalation_id=record.id,
+                    staff_id=assignment.recipient.staff_id,
+                    phone=assignment.recipient.phone,
+                    code=assignment.code,
+                    active=True,
+                    created_at=now,
+                )
+                session.add(row)
+                rows[record.id].append(row)
+    session.flush()
+    texts = _BatchTexts(session, now, reach)
+    texts.load(
+        {
+            note.recipient.phone
+            for _, _, decision in decided
+            for note in decision.notifications
+            if note.channel == "sms"
+        }
+    )
+    incidents: list[EscalationRecord] = []
+    for record, _, decision in decided:
+        for note in decision.notifications:
+            phone = note.recipient.phone
+            if note.channel == "sms":
+                sent_at = texts.notify(record, phone, note.code)
+                # What note_code_sent does, on the rows already in hand.
+                for row in rows[record.id]:
+                    if (
+                        row.phone == phone
+                        and row.active
+                        and (row.last_sent_at is None or row.last_sent_at < sent_at)
+                    ):
+                        row.last_sent_at = sent_at
+            else:
+                outbox.enqueue_call(
+                    session,
+                    to=phone,
+                    from_=reach.from_number,
+                    script=wording.voice_prompt(record.summary),
+                    twiml_url=reach.call_url(record.id),
+                    purpose=PURPOSE,
+                    now=now,
+                    flush=False,
+                )
+                texts.called(phone)
+            _event(
+                session,
+                record,
+                now,
+                "notified",
+                {
+                    "staff_id": note.recipient.staff_id,
+                    "channel": note.channel,
+                    "step": note.step,
+                    "loop": note.loop,
+                    "code": note.code,
+                },
+            )
+        for skipped in decision.skipped:
+            _event(
+                session,
+                record,
+                now,
+                "step_skipped",
+                {"step": skipped.step, "loop": skipped.loop, "reason": skipped.reason},
+            )
+        for gap in decision.gap_warnings:
+            log.warning("escalation %s: nobody on call for step %s", record.id, gap.step)
+            _event(session, record, now, "gap", {"step": gap.step, "loop": gap.loop})
+        if decision.incident is not None:
+            incidents.append(record)
+    texts.write()
+    session.flush()
+    for record in incidents:
+        _raise_incident(session, record, now, reach)
+    return len(decided)
+
+
+_POSITION = ("status", "step_index", "loop", "next_due_at", "version", "exhausted_at")
+
+
+def _write_positions(
+    session: Session,
+    moves: Sequence[tuple[EscalationRecord, EscalationState]],
+    now: dt.datetime,
+) -> None:
+    """`_write_position` for many escalations in one statement, with the same version check.
+
+    The ORM sends a version-checked UPDATE one row at a time; this sends one executemany and
+    raises StaleDataError unless every row still had the version read, before anything else
+    of the batch is written.
+    """
+    if not moves:
+        return
+    changed = session.connection().execute(
+        update(EscalationRecord)
+        .where(
+            EscalationRecord.id == bindparam("e_id"),
+            EscalationRecord.version == bindparam("e_version"),
+        )
+        .values({**{name: bindparam(f"e_{name}_new") for name in _POSITION}, "updated_at": now}),
+        [
+            {"e_id": record.id, "e_version": record.version}
+            | {f"e_{name}_new": getattr(state, name) for name in _POSITION}
+            for record, state in moves
+        ],
+    )
+    if changed.rowcount != len(moves):
+        raise StaleDataError("an escalation in the batch was changed by another process")
+    # The rows in the session now say what the database says (without another UPDATE), for
+    # whatever reads them later in this transaction (an incident hook, say).
+    for record, state in moves:
+        for name in _POSITION:
+            set_committed_value(record, name, getattr(state, name))
+        set_committed_value(record, "updated_at", now)
+
+
+@dataclass
+class _HeldBundle:
+    """A bundle text held for a phone: one written earlier (`delivery_id`) or in this batch."""
+
+    next_attempt_at: dt.datetime
+    body: str
+    delivery_id: int | None = None
+    delivery: Delivery | None = None
+    changed: bool = False
+
+
+class _BundleClaimed(Exception):
+    """A held bundle was claimed for sending while a batch was merging into it."""
+
+
+class _BatchTexts:
+    """`_notify_by_sms` for a batch: each phone's bundling state read once, kept in memory,
+    and written at the end (new texts inserted together, held bundles updated once each)."""
+
+    def __init__(self, session: Session, now: dt.datetime, reach: Reach) -> None:
+        self.session = session
+        self.now = now
+        self.reach = reach
+        self.last_sent: dict[str, dt.datetime | None] = {}
+        # The newest held bundle per phone (the one the next item may join), and every
+        # bundle the batch wrote into, which includes those a fuller one has replaced.
+        self.held: dict[str, _HeldBundle] = {}
+        self.touched: list[_HeldBundle] = []
+
+    def load(self, phones: set[str]) -> None:
+        if not phones:
+            return
+        now = self.now
+        self.last_sent = dict.fromkeys(phones)
+        for phone, last in self.session.execute(
+            select(Delivery.to_number, func.max(Delivery.next_attempt_at))
+            .where(
+                Delivery.to_number.in_(phones),
+                Delivery.purpose.in_((PURPOSE, BUNDLE_PURPOSE)),
+                Delivery.next_attempt_at <= now,
+            )
+            .group_by(Delivery.to_number)
+        ):
+            self.last_sent[phone] = last
+        for delivery_id, phone, body, due in self.session.execute(
+            select(Delivery.id, Delivery.to_number, Delivery.body, Delivery.next_attempt_at)
+            .where(
+                Delivery.to_number.in_(phones),
+                Delivery.purpose == BUNDLE_PURPOSE,
+                Delivery.status == DeliveryStatus.QUEUED,
+                Delivery.next_attempt_at > now,
+            )
+            .order_by(Delivery.id)
+        ):
+            # The newest held bundle per phone, as `_notify_by_sms` picks it.
+            self.held[phone] = _HeldBundle(due, body or "", delivery_id=delivery_id)
+
+    def called(self, phone: str) -> None:
+        """An escalation call was just queued to `phone`: it counts as contact for bundling,
+        as the call's delivery row does for `_notify_by_sms`."""
+        if phone in self.last_sent:
+            self.last_sent[phone] = self.now
+
+    def notify(self, record: EscalationRecord, phone: str, code: int) -> dt.datetime:
+        """Text one notified person; returns when the text quoting `code` goes."""
+        now = self.now
+        texts = notification_texts(self.session, record, code)
+        last_sent = self.last_sent.get(phone)
+        custom = record.subject_type in _notification_texts
+        if custom or last_sent is None or last_sent <= now - BUNDLE_WINDOW:
+            for text_ in texts:
+                outbox.enqueue_sms(
+                    self.session,
+                    to=phone,
+                    from_=self.reach.from_number,
+                    body=text_.body,
+                    purpose=PURPOSE,
+                    now=now,
+                    verbatim=text_.verbatim,
+                    flush=False,
+                )
+            self.last_sent[phone] = now
+            return now
+        item = wording.bundle_item(record.summary, code)
+        held = self.held.get(phone)
+        if held is not None and len(held.body) + 1 + len(item) <= BUNDLE_MAX_CHARS:
+            held.body = f"{held.body} {item}"
+            if not held.changed:
+                held.changed = True
+                self.touched.append(held)
+            return held.next_attempt_at
+        due = held.next_attempt_at if held is not None else last_sent + BUNDLE_WINDOW
+        bundle = outbox.enqueue_sms(
+            self.session,
+            to=phone,
+            from_=self.reach.from_number,
+            body=f"{wording.BUNDLE_HEADER} {item}",
+            purpose=BUNDLE_PURPOSE,
+            now=now,
+            flush=False,
+        )
+        bundle.next_attempt_at = max(due, now)
+        self.held[phone] = _HeldBundle(bundle.next_attempt_at, bundle.body or "", delivery=bundle)
+        log.info(
+            "escalation %s: text to %s held %s s to bundle", record.id, redact(phone), due - now
+        )
+        return bundle.next_attempt_at
+
+    def write(self) -> None:
+        """Write the merged bundles; raise `_BundleClaimed` if a held one was claimed meanwhile."""
+        merged = []
+        for held in self.touched:
+            if held.delivery is not None:
+                held.delivery.body = held.body
+                held.delivery.segments = segment_count(held.body)
+            else:
+                merged.append(
+                    {
+                        "held_id": held.delivery_id,
+                        "held_body": held.body,
+                        "held_segments": segment_count(held.body),
+                    }
+                )
+        if not merged:
+            return
+        # Conditional: a dispatcher that claimed one meanwhile has its body already. The
+        # batch is then rolled back and advanced one by one, which starts a new bundle. One
+        # statement for them all (executemany, on the session's connection: no ORM sync).
+        changed = self.session.connection().execute(
+            update(Delivery)
+            .where(Delivery.id == bindparam("held_id"), Delivery.status == DeliveryStatus.QUEUED)
+            .values(
+                body=bindparam("held_body"),
+                segments=bindparam("held_segments"),
+                updated_at=self.now,
+            ),
+            merged,
+        )
+        if changed.rowcount != len(merged):
+            raise _BundleClaimed("a held bundle was claimed for sending while merging into it")
 
 
 @dataclass(frozen=True)

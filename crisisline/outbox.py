@@ -84,8 +84,13 @@ def enqueue_sms(
     now: dt.datetime,
     verbatim: bool = False,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    flush: bool = True,
 ) -> Delivery:
-    """Write an SMS delivery; the service's own texts are kept to GSM-7 unless `verbatim`."""
+    """Write an SMS delivery; the service's own texts are kept to GSM-7 unless `verbatim`.
+
+    `flush=False` leaves the insert to the session's next flush, so that a caller writing many
+    deliveries (a sweep's backlog) inserts them in one statement; its `id` is unset until then.
+    """
     text = body if verbatim else to_gsm7(body)
     delivery = Delivery(
         purpose=purpose,
@@ -103,7 +108,8 @@ def enqueue_sms(
         updated_at=now,
     )
     session.add(delivery)
-    session.flush()
+    if flush:
+        session.flush()
     return delivery
 
 
@@ -117,8 +123,12 @@ def enqueue_call(
     purpose: str,
     now: dt.datetime,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    flush: bool = True,
 ) -> Delivery:
-    """Write a call delivery; `twiml_url` serves what the call says (`script`, for the record)."""
+    """Write a call delivery; `twiml_url` serves what the call says (`script`, for the record).
+
+    `flush=False` as for `enqueue_sms`.
+    """
     delivery = Delivery(
         purpose=purpose,
         channel=Channel.VOICE,
@@ -136,7 +146,8 @@ def enqueue_call(
         updated_at=now,
     )
     session.add(delivery)
-    session.flush()
+    if flush:
+        session.flush()
     return delivery
 
 

@@ -74,6 +74,20 @@ def build_scheduler(jobs: Sequence[PeriodicJob], *, background: bool) -> BaseSch
     return scheduler
 
 
+def run_every_process_jobs(jobs: Sequence[PeriodicJob]) -> None:
+    """Run the `every_process` jobs (leader election, heartbeat) once, now, before starting.
+
+    Otherwise the first sweep races the first election: on PostgreSQL it would find this
+    process still on standby and do nothing until the next tick, a second late after a restart.
+    """
+    for job in jobs:
+        if job.every_process:
+            try:
+                job.run()
+            except Exception:
+                log.exception("scheduled job %s failed at start-up; it will run again", job.name)
+
+
 def _guarded(job: PeriodicJob, scheduler: BaseScheduler) -> Callable[[], None]:
     def run() -> None:
         try:

@@ -9,7 +9,7 @@ from flask import Flask
 
 from crisisline import heartbeat, outbox
 from crisisline.telephony import FakeTelephony
-from escalation.scheduler import PeriodicJob, build_scheduler
+from escalation.scheduler import PeriodicJob, build_scheduler, run_every_process_jobs
 from tests.conftest import services_of
 
 
@@ -65,3 +65,19 @@ def test_a_job_that_raises_runs_again_on_the_next_tick() -> None:
         assert _eventually(lambda: len(runs) >= 3)
     finally:
         scheduler.shutdown(wait=True)
+
+
+def test_a_starting_scheduler_leads_before_its_first_sweep(app: Flask) -> None:
+    svc = services_of(app)
+    jobs = svc.scheduler_jobs("test-scheduler")
+    try:
+        # What `crisisline scheduler` does before starting APScheduler: on PostgreSQL the first
+        # sweep then runs as the leader at once instead of a tick later, on standby.
+        run_every_process_jobs(jobs)
+        with svc.db.transaction() as session:
+            beat = heartbeat.latest(session)
+            assert beat is not None and beat.role == "leader"
+    finally:
+        for job in jobs:
+            if job.stop is not None:
+                job.stop()
