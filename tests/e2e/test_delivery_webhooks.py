@@ -40,6 +40,7 @@ def test_test_message_goes_through_the_outbox_and_is_listed_with_its_status(
     (message,) = telephony.sent_messages
     assert message.to == "+447700900101"
     assert "test message for Amira" in message.body
+    assert message.sid is not None
 
     path = f"/webhooks/deliveries/{delivery_id}/status"
     form = {"MessageSid": message.sid, "MessageStatus": "delivered", "AccountSid": "AC1"}
@@ -61,6 +62,7 @@ def test_unsigned_forged_and_tampered_callbacks_are_403_and_change_nothing(
     _, delivery_id = _test_message(client, auth)
     services_of(app).dispatch_outbox()
     sid = telephony.sent_messages[0].sid
+    assert sid is not None
     path = f"/webhooks/deliveries/{delivery_id}/status"
     url = "https://crisis.example.org" + path
     form = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "30003"}
@@ -82,7 +84,9 @@ def test_a_signed_callback_passes_behind_a_proxy_that_changes_scheme_and_host(
     _, delivery_id = _test_message(client, auth)
     services_of(app).dispatch_outbox()
     path = f"/webhooks/deliveries/{delivery_id}/status"
-    form = {"MessageSid": telephony.sent_messages[0].sid, "MessageStatus": "delivered"}
+    sid = telephony.sent_messages[0].sid
+    assert sid is not None
+    form = {"MessageSid": sid, "MessageStatus": "delivered"}
     signature = sign(TEST_AUTH_TOKEN, "https://crisis.example.org" + path, form)
     # The app sees plain http on an internal host, as it would behind TLS termination.
     response = client.post(
