@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
+from werkzeug.test import TestResponse
 
 from crisisline.app import Services, create_app
 from crisisline.clock import FakeClock
@@ -142,10 +143,24 @@ def app(settings: Settings, clock: FakeClock, telephony: FakeTelephony) -> Itera
 
 def signed_post(
     client: FlaskClient, path: str, form: dict[str, str], *, token: str = TEST_AUTH_TOKEN
-) -> Any:
+) -> TestResponse:
     """POST `form` to `path` as Twilio would, signed for the test PUBLIC_BASE_URL."""
     url = "https://crisis.example.org" + path
     return client.post(path, data=form, headers={"X-Twilio-Signature": sign(token, url, form)})
+
+
+def json_of(response: TestResponse) -> dict[str, Any]:
+    """The body of `response`, which must be a JSON object."""
+    body = response.get_json()
+    assert isinstance(body, dict), body
+    return body
+
+
+def json_list_of(response: TestResponse) -> list[Any]:
+    """The body of `response`, which must be a JSON array."""
+    body = response.get_json()
+    assert isinstance(body, list), body
+    return body
 
 
 def services_of(app: Flask) -> Services:

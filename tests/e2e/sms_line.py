@@ -126,10 +126,10 @@ def _people(line: SmsLine) -> None:
             ("R1001", "Daniel Price", DANIEL),
             ("R1002", "Marcus Reid", MARCUS),
         ):
-            person = participants.create(
+            participant = participants.create(
                 session,
                 participants.NewParticipant(reference, name, [number], None, RiskLevel.HIGH),
                 actor="t",
                 now=now,
             )
-            line.ids[number] = person.id
+            line.ids[number] = participant.id

@@ -7,18 +7,19 @@ from flask.testing import FlaskClient
 
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.telephony import FakeTelephony, sign
-from tests.conftest import TEST_AUTH_TOKEN, services_of, signed_post
+from tests.conftest import TEST_AUTH_TOKEN, json_list_of, json_of, services_of, signed_post
 
 
 def _test_message(client: FlaskClient, auth: dict[str, str]) -> tuple[int, int]:
-    staff = client.post(
+    created = client.post(
         "/api/v1/staff",
         json={"name": "Amira Okafor", "phone": "07700 900101", "roles": ["on_call"]},
         headers=auth,
-    ).json
+    )
+    staff = json_of(created)
     response = client.post(f"/api/v1/staff/{staff['id']}/test-message", headers=auth)
     assert response.status_code == 202, response.json
-    return staff["id"], response.json["id"]
+    return staff["id"], json_of(response)["id"]
 
 
 def _status(app: Flask, delivery_id: int) -> DeliveryStatus:
@@ -31,23 +32,23 @@ def test_test_message_goes_through_the_outbox_and_is_listed_with_its_status(
 ) -> None:
     _, delivery_id = _test_message(client, auth)
     listed = client.get("/api/v1/deliveries?to=07700900101&purpose=test_message", headers=auth)
-    assert [d["id"] for d in listed.json] == [delivery_id]
-    assert listed.json[0]["status"] == "queued"
-    assert listed.json[0]["from"] == "+447700900000"
+    assert [d["id"] for d in json_list_of(listed)] == [delivery_id]
+    assert json_list_of(listed)[0]["status"] == "queued"
+    assert json_list_of(listed)[0]["from"] == "+447700900000"
 
     services_of(app).dispatch_outbox()
     (message,) = telephony.sent_messages
     assert message.to == "+447700900101"
     assert "test message for Amira" in message.body
+    assert message.sid is not None
 
     path = f"/webhooks/deliveries/{delivery_id}/status"
     form = {"MessageSid": message.sid, "MessageStatus": "delivered", "AccountSid": "AC1"}
     assert signed_post(client, path, form).status_code == 204
-    delivered = client.get(f"/api/v1/deliveries/{delivery_id}", headers=auth).json
+    delivered = json_of(client.get(f"/api/v1/deliveries/{delivery_id}", headers=auth))
     assert delivered["status"] == "delivered"
-    assert client.get("/api/v1/deliveries?status=delivered", headers=auth).json[0]["id"] == (
-        delivery_id
-    )
+    delivered_only = client.get("/api/v1/deliveries?status=delivered", headers=auth)
+    assert json_list_of(delivered_only)[0]["id"] == delivery_id
     assert client.get("/api/v1/deliveries?status=queued", headers=auth).json == []
 
 
@@ -61,6 +62,7 @@ def test_unsigned_forged_and_tampered_callbacks_are_403_and_change_nothing(
     _, delivery_id = _test_message(client, auth)
     services_of(app).dispatch_outbox()
     sid = telephony.sent_messages[0].sid
+    assert sid is not None
     path = f"/webhooks/deliveries/{delivery_id}/status"
     url = "https://crisis.example.org" + path
     form = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "30003"}
@@ -82,7 +84,9 @@ def test_a_signed_callback_passes_behind_a_proxy_that_changes_scheme_and_host(
     _, delivery_id = _test_message(client, auth)
     services_of(app).dispatch_outbox()
     path = f"/webhooks/deliveries/{delivery_id}/status"
-    form = {"MessageSid": telephony.sent_messages[0].sid, "MessageStatus": "delivered"}
+    sid = telephony.sent_messages[0].sid
+    assert sid is not None
+    form = {"MessageSid": sid, "MessageStatus": "delivered"}
     signature = sign(TEST_AUTH_TOKEN, "https://crisis.example.org" + path, form)
     # The app sees plain http on an internal host, as it would behind TLS termination.
     response = client.post(
@@ -106,12 +110,12 @@ def test_a_malformed_callback_is_422_naming_the_field_not_500(
     path = f"/webhooks/deliveries/{delivery_id}/status"
     missing = signed_post(client, path, {"MessageStatus": "delivered"})
     assert missing.status_code == 422
-    assert missing.json["field"] == "MessageSid"
+    assert json_of(missing)["field"] == "MessageSid"
     bad_number = signed_post(
         client, path, {"MessageSid": "SM1", "MessageStatus": "failed", "ErrorCode": "x"}
     )
     assert bad_number.status_code == 422
-    assert bad_number.json["field"] == "ErrorCode"
+    assert json_of(bad_number)["field"] == "ErrorCode"
     huge = signed_post(client, path, {"MessageSid": "S" * 5000, "MessageStatus": "sent"})
     assert huge.status_code == 422
     assert _status(app, delivery_id) is DeliveryStatus.QUEUED

@@ -13,7 +13,7 @@ from crisisline.clock import FakeClock
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.outbox import BACKOFF_CAP
 from crisisline.simulator import Simulator
-from tests.conftest import services_of
+from tests.conftest import json_of, services_of
 from tests.e2e.simulated_twilio import simulated_twilio
 
 ACCOUNT_SID = "AC" + "7" * 32
@@ -31,14 +31,15 @@ def twilio_app(
 
 def _send_test_message(client: FlaskClient, token: str) -> int:
     auth = {"Authorization": f"Bearer {token}"}
-    staff = client.post(
+    created = client.post(
         "/api/v1/staff",
         json={"name": "Amira Okafor", "phone": STAFF_PHONE, "roles": ["on_call"]},
         headers=auth,
-    ).json
+    )
+    staff = json_of(created)
     response = client.post(f"/api/v1/staff/{staff['id']}/test-message", headers=auth)
     assert response.status_code == 202
-    return int(response.json["id"])
+    return int(json_of(response)["id"])
 
 
 def _token(app: Flask) -> str:

@@ -14,7 +14,7 @@ from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.models import Contact, Delivery, Direction
 from crisisline.telephony import FakeTelephony
-from tests.conftest import make_settings, services_of, signed_post
+from tests.conftest import json_of, make_settings, services_of, signed_post
 
 DANIEL = "+447700900501"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
@@ -57,9 +57,9 @@ def test_a_text_without_message_sid_or_sender_is_422_naming_the_field(
     no_sid = {k: v for k, v in _form().items() if k != "MessageSid"}
     response = signed_post(client, "/webhooks/sms", no_sid)
     assert response.status_code == 422
-    assert response.json["field"] == "MessageSid"
+    assert json_of(response)["field"] == "MessageSid"
     no_from = {k: v for k, v in _form().items() if k != "From"}
-    assert signed_post(client, "/webhooks/sms", no_from).json["field"] == "From"
+    assert json_of(signed_post(client, "/webhooks/sms", no_from))["field"] == "From"
     bad_media = signed_post(client, "/webhooks/sms", _form(NumMedia="lots"))
     assert bad_media.status_code == 422
     assert _contacts(app) == []

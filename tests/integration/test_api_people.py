@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crisisline.models import AuditEntry
-from tests.conftest import services_of
+from tests.conftest import json_list_of, json_of, services_of
 
 
 def _officer(client: FlaskClient, auth: dict[str, str], **extra: Any) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def _officer(client: FlaskClient, auth: dict[str, str], **extra: Any) -> dict[st
     }
     response = client.post("/api/v1/staff", json=body, headers=auth)
     assert response.status_code == 201, response.json
-    return dict(response.json or {})
+    return json_of(response)
 
 
 def _participant(client: FlaskClient, auth: dict[str, str], **extra: Any) -> Any:
@@ -50,13 +50,13 @@ def test_staff_round_trip_stores_phone_as_e164(client: FlaskClient, auth: dict[s
         f"/api/v1/staff/{created['id']}",
         json={"roles": ["responsible_officer", "duty_manager"], "name": "Gareth Ll."},
         headers=auth,
-    ).json
-    assert updated["roles"] == ["duty_manager", "responsible_officer"]
-    assert updated["name"] == "Gareth Ll."
+    )
+    assert json_of(updated)["roles"] == ["duty_manager", "responsible_officer"]
+    assert json_of(updated)["name"] == "Gareth Ll."
 
     deactivated = client.post(f"/api/v1/staff/{created['id']}/deactivate", headers=auth)
     assert deactivated.status_code == 200
-    assert deactivated.json["active"] is False
+    assert json_of(deactivated)["active"] is False
 
 
 def test_staff_list_filters_by_role_and_active_and_pages(
@@ -70,11 +70,11 @@ def test_staff_list_filters_by_role_and_active_and_pages(
         )
     _officer(client, auth)
     on_call = client.get("/api/v1/staff?role=on_call&page_size=2", headers=auth)
-    assert [s["name"] for s in on_call.json] == ["Worker 0", "Worker 1"]
+    assert [s["name"] for s in json_list_of(on_call)] == ["Worker 0", "Worker 1"]
     paging = json.loads(on_call.headers["X-Pagination"])
     assert paging["total"] == 3
     assert paging["total_pages"] == 2
-    officers = client.get("/api/v1/staff?role=responsible_officer", headers=auth).json
+    officers = json_list_of(client.get("/api/v1/staff?role=responsible_officer", headers=auth))
     assert [s["name"] for s in officers] == ["Gareth Lloyd"]
 
 
@@ -91,7 +91,7 @@ def test_participant_round_trip_and_find_by_phone_in_any_format(
 
     for form in ("07700900202", "+447700900202", "0044 7700 900202", "07700 900 202"):
         found = client.get("/api/v1/participants", query_string={"phone": form}, headers=auth)
-        assert [p["reference"] for p in found.json] == ["R2001"], form
+        assert [p["reference"] for p in json_list_of(found)] == ["R2001"], form
     nobody = client.get("/api/v1/participants?phone=07700900999", headers=auth)
     assert nobody.json == []
 
@@ -101,13 +101,13 @@ def test_participant_round_trip_and_find_by_phone_in_any_format(
         headers=auth,
     )
     assert changed.status_code == 200, changed.json
-    assert changed.json["phones"] == ["+447700900202", "+447700900203"]
-    assert changed.json["risk_level"] == "very_high"
+    assert json_of(changed)["phones"] == ["+447700900202", "+447700900203"]
+    assert json_of(changed)["risk_level"] == "very_high"
     freed = client.get("/api/v1/participants?phone=07700900201", headers=auth)
     assert freed.json == []
 
     closed = client.post(f"/api/v1/participants/{created['id']}/close", headers=auth)
-    assert closed.json["status"] == "closed"
+    assert json_of(closed)["status"] == "closed"
 
 
 def test_missing_or_wrong_token_is_401_and_changes_nothing(
@@ -117,7 +117,7 @@ def test_missing_or_wrong_token_is_401_and_changes_nothing(
     assert client.post("/api/v1/staff", json=body).status_code == 401
     wrong = client.post("/api/v1/staff", json=body, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
-    assert "not valid" in wrong.json["message"]
+    assert "not valid" in json_of(wrong)["message"]
     basic = client.get("/api/v1/staff", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert basic.status_code == 401
     assert basic.headers["WWW-Authenticate"].startswith("Bearer")
@@ -131,10 +131,10 @@ def test_invalid_phone_is_422_naming_the_field_and_the_problem(
         "/api/v1/staff", json={"name": "Ann Other", "phone": "07700 12"}, headers=auth
     )
     assert response.status_code == 422
-    assert response.json["errors"]["json"]["phone"] == [
+    assert json_of(response)["errors"]["json"]["phone"] == [
         "'07700 12' has too few digits; include the area or mobile code"
     ]
-    assert response.json["message"].startswith("Invalid input: phone:")
+    assert json_of(response)["message"].startswith("Invalid input: phone:")
 
     participant = _participant(client, auth, phones=["07700 900201", "not a number"])
     assert participant.status_code == 422
@@ -149,7 +149,7 @@ def test_missing_fields_and_bad_enums_are_422(client: FlaskClient, auth: dict[st
         headers=auth,
     )
     assert response.status_code == 422
-    errors = response.json["errors"]["json"]
+    errors = json_of(response)["errors"]["json"]
     assert set(errors) == {"name", "phones", "risk_level"}
 
 
@@ -163,7 +163,7 @@ def test_number_held_by_another_participant_is_409(
     assert clash.json["errors"]["json"]["phones"]
     same_reference = _participant(client, auth, phones=["07700900299"])
     assert same_reference.status_code == 409
-    listed = client.get("/api/v1/participants", headers=auth).json
+    listed = json_list_of(client.get("/api/v1/participants", headers=auth))
     assert [p["reference"] for p in listed] == ["R2001"]
 
 
@@ -183,11 +183,12 @@ def test_staff_phone_cannot_also_be_a_participants(
 def test_responsible_officer_must_be_active_staff_with_the_role(
     client: FlaskClient, auth: dict[str, str]
 ) -> None:
-    worker = client.post(
+    created = client.post(
         "/api/v1/staff",
         json={"name": "Tom Hughes", "phone": "07700900102", "roles": ["on_call"]},
         headers=auth,
-    ).json
+    )
+    worker = json_of(created)
     no_role = _participant(client, auth, responsible_officer_id=worker["id"])
     assert no_role.status_code == 422
     assert "responsible_officer_id" in no_role.json["errors"]["json"]
@@ -206,7 +207,7 @@ def test_unknown_records_are_404(client: FlaskClient, auth: dict[str, str]) -> N
     assert client.get("/api/v1/staff/999", headers=auth).status_code == 404
     missing = client.patch("/api/v1/participants/999", json={"name": "X"}, headers=auth)
     assert missing.status_code == 404
-    assert "no participant" in missing.json["message"]
+    assert "no participant" in json_of(missing)["message"]
 
 
 def test_malformed_json_body_is_a_clear_error_not_500(

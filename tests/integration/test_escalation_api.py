@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from crisisline import escalations as engine
 from crisisline.clock import FakeClock
-from tests.conftest import services_of
+from tests.conftest import json_list_of, json_of, services_of
 
 PRIMARY, BACKUP = "+447700900311", "+447700900312"
 
@@ -21,7 +21,7 @@ def _staff(client: FlaskClient, auth: dict[str, str], name: str, phone: str) -> 
         "/api/v1/staff", json={"name": name, "phone": phone, "roles": ["on_call"]}, headers=auth
     )
     assert response.status_code == 201, response.json
-    return int(response.json["id"])
+    return int(json_of(response)["id"])
 
 
 def _rota(client: FlaskClient, auth: dict[str, str], name: str, members: list[int]) -> int:
@@ -37,7 +37,7 @@ def _rota(client: FlaskClient, auth: dict[str, str], name: str, members: list[in
         headers=auth,
     )
     assert response.status_code == 201, response.json
-    return int(response.json["id"])
+    return int(json_of(response)["id"])
 
 
 def _policy(rota_id: int, staff_id: int, wait: int = 300) -> dict[str, Any]:
@@ -78,14 +78,14 @@ def test_shipped_defaults_are_listed_as_default_until_replaced(
 ) -> None:
     listed = client.get("/api/v1/escalation-policies", headers=auth)
     assert listed.status_code == 200
-    by_name = {p["name"]: p for p in listed.json}
+    by_name = {p["name"]: p for p in json_list_of(listed)}
     assert {"crisis-call", "crisis-sms", "missed-call", "risk-alert"} <= set(by_name)
-    assert {p["source"] for p in listed.json} == {"default"}
+    assert {p["source"] for p in json_list_of(listed)} == {"default"}
 
     shipped = client.get("/api/v1/escalation-policies/missed-call", headers=auth)
     assert shipped.status_code == 200
-    assert shipped.json["source"] == "default"
-    assert shipped.json["steps"]
+    assert json_of(shipped)["source"] == "default"
+    assert json_of(shipped)["steps"]
 
     put = client.put(
         "/api/v1/escalation-policies/missed-call",
@@ -93,10 +93,11 @@ def test_shipped_defaults_are_listed_as_default_until_replaced(
         headers=auth,
     )
     assert put.status_code == 200, put.json
-    assert put.json["source"] == "custom"
+    assert json_of(put)["source"] == "custom"
     got = client.get("/api/v1/escalation-policies/missed-call", headers=auth).json
     assert got == {"name": "missed-call", "source": "custom", **_policy(team["rota"], team["tom"])}
-    by_name = {p["name"]: p for p in client.get("/api/v1/escalation-policies", headers=auth).json}
+    policies = client.get("/api/v1/escalation-policies", headers=auth)
+    by_name = {p["name"]: p for p in json_list_of(policies)}
     assert by_name["missed-call"]["source"] == "custom"
     assert by_name["crisis-call"]["source"] == "default"
 
@@ -111,7 +112,7 @@ def test_a_new_policy_name_can_be_created_and_an_unknown_one_is_404(
         headers=auth,
     )
     assert put.status_code == 200
-    assert put.json["name"] == "night-chain"
+    assert json_of(put)["name"] == "night-chain"
 
 
 @pytest.mark.parametrize(
@@ -138,7 +139,7 @@ def test_an_invalid_policy_is_422_naming_the_field_path(
     change(document)
     response = client.put("/api/v1/escalation-policies/night-chain", json=document, headers=auth)
     assert response.status_code == 422, response.json
-    assert field in response.json["message"]
+    assert field in json_of(response)["message"]
     assert client.get("/api/v1/escalation-policies/night-chain", headers=auth).status_code == 404
 
 
@@ -150,21 +151,21 @@ def test_a_target_that_does_not_exist_is_422_naming_it(
         "/api/v1/escalation-policies/night-chain", json=missing_rota, headers=auth
     )
     assert response.status_code == 422
-    assert "steps.0.targets.0.rota_id" in response.json["errors"]["json"]
-    assert "no rota" in response.json["message"]
+    assert "steps.0.targets.0.rota_id" in json_of(response)["errors"]["json"]
+    assert "no rota" in json_of(response)["message"]
 
     missing_staff = _policy(team["rota"], team["tom"] + 100)
     response = client.put(
         "/api/v1/escalation-policies/night-chain", json=missing_staff, headers=auth
     )
     assert response.status_code == 422
-    assert "steps.1.targets.0.staff_id" in response.json["errors"]["json"]
+    assert "steps.1.targets.0.staff_id" in json_of(response)["errors"]["json"]
 
     client.post(f"/api/v1/staff/{team['tom']}/deactivate", headers=auth)
     inactive = _policy(team["rota"], team["tom"])
     response = client.put("/api/v1/escalation-policies/night-chain", json=inactive, headers=auth)
     assert response.status_code == 422
-    assert "inactive" in response.json["message"]
+    assert "inactive" in json_of(response)["message"]
 
 
 # ---- escalations ---------------------------------------------------------------------------
@@ -216,7 +217,7 @@ def test_escalations_are_listed_newest_first_and_filtered_by_status_and_particip
         headers=auth,
     )
     assert participant.status_code == 201, participant.json
-    participant_id = int(participant.json["id"])
+    participant_id = int(json_of(participant)["id"])
     first = _open(app, "Missed call from R1001", participant_id)
     clock.advance(dt.timedelta(seconds=1))
     second = _open(app, "Text from R1002")
@@ -224,19 +225,19 @@ def test_escalations_are_listed_newest_first_and_filtered_by_status_and_particip
 
     listed = client.get("/api/v1/escalations", headers=auth)
     assert listed.status_code == 200
-    assert [e["id"] for e in listed.json] == [second, first]
-    assert listed.json[0]["status"] == "open"
-    assert listed.json[0]["policy"] == "night-chain"
-    assert listed.json[0]["step"] == 0
+    assert [e["id"] for e in json_list_of(listed)] == [second, first]
+    assert json_list_of(listed)[0]["status"] == "open"
+    assert json_list_of(listed)[0]["policy"] == "night-chain"
+    assert json_list_of(listed)[0]["step"] == 0
     assert "X-Pagination" in listed.headers
 
-    open_only = client.get("/api/v1/escalations?status=open", headers=auth).json
+    open_only = json_list_of(client.get("/api/v1/escalations?status=open", headers=auth))
     assert [e["id"] for e in open_only] == [second]
-    taken = client.get("/api/v1/escalations?status=acknowledged", headers=auth).json
+    taken = json_list_of(client.get("/api/v1/escalations?status=acknowledged", headers=auth))
     assert [e["id"] for e in taken] == [first]
     theirs = client.get(f"/api/v1/escalations?participant_id={participant_id}", headers=auth)
-    assert [e["id"] for e in theirs.json] == [first]
-    paged = client.get("/api/v1/escalations?page=2&page_size=1", headers=auth).json
+    assert [e["id"] for e in json_list_of(theirs)] == [first]
+    paged = json_list_of(client.get("/api/v1/escalations?page=2&page_size=1", headers=auth))
     assert [e["id"] for e in paged] == [first]
 
 
@@ -246,7 +247,7 @@ def test_one_escalation_is_shown_with_its_events(
     escalation_id = _open(app, "Missed call from R1001 at 03:12")
     response = client.get(f"/api/v1/escalations/{escalation_id}", headers=auth)
     assert response.status_code == 200
-    body = response.json
+    body = json_of(response)
     assert body["summary"] == "Missed call from R1001 at 03:12"
     assert body["status"] == "open"
     assert body["next_due_at"] is not None
@@ -262,8 +263,8 @@ def test_acknowledging_through_the_api_stops_it_and_is_idempotent(
     escalation_id = _open(app, "Missed call from R1001")
     response = client.post(f"/api/v1/escalations/{escalation_id}/acknowledge", headers=auth)
     assert response.status_code == 200
-    assert response.json["changed"] is True
-    escalation = response.json["escalation"]
+    assert json_of(response)["changed"] is True
+    escalation = json_of(response)["escalation"]
     assert escalation["status"] == "acknowledged"
     assert escalation["acknowledged_by"] == "token:tests"
     assert escalation["next_due_at"] is None
@@ -271,8 +272,8 @@ def test_acknowledging_through_the_api_stops_it_and_is_idempotent(
 
     again = client.post(f"/api/v1/escalations/{escalation_id}/acknowledge", headers=auth)
     assert again.status_code == 200
-    assert again.json["changed"] is False
-    assert "already taken by token:tests" in again.json["message"]
+    assert json_of(again)["changed"] is False
+    assert "already taken by token:tests" in json_of(again)["message"]
 
     clock.advance(dt.timedelta(seconds=3600))
     assert services_of(app).sweep_escalations() == 0
@@ -284,11 +285,11 @@ def test_closing_through_the_api_ends_it(
     escalation_id = _open(app, "Text from R1002")
     response = client.post(f"/api/v1/escalations/{escalation_id}/close", headers=auth)
     assert response.status_code == 200
-    assert response.json["changed"] is True
-    assert response.json["escalation"]["status"] == "closed"
-    assert response.json["escalation"]["closed_by"] == "token:tests"
+    assert json_of(response)["changed"] is True
+    assert json_of(response)["escalation"]["status"] == "closed"
+    assert json_of(response)["escalation"]["closed_by"] == "token:tests"
     again = client.post(f"/api/v1/escalations/{escalation_id}/close", headers=auth)
-    assert again.json["changed"] is False
+    assert json_of(again)["changed"] is False
     clock.advance(dt.timedelta(seconds=3600))
     assert services_of(app).sweep_escalations() == 0
 

@@ -11,13 +11,13 @@ from openapi_spec_validator import validate
 
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
-from tests.conftest import START, make_settings, services_of
+from tests.conftest import START, json_of, make_settings, services_of
 
 
 def test_openapi_document_is_valid_openapi_3_and_lists_the_resources(client: FlaskClient) -> None:
     response = client.get("/api/v1/openapi.json")
     assert response.status_code == 200
-    spec = response.json
+    spec = json_of(response)
     validate(spec)
     assert spec["openapi"].startswith("3.")
     paths = spec["paths"]
@@ -71,17 +71,18 @@ def test_healthz_is_degraded_but_200_when_the_policies_name_missing_rotas(
     _beat(app)
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json["status"] == "degraded"
+    assert json_of(response)["status"] == "degraded"
     assert (
-        "policy crisis-call names rota primary, which does not exist" in (response.json["warnings"])
+        "policy crisis-call names rota primary, which does not exist"
+        in (json_of(response)["warnings"])
     )
 
 
 def test_healthz_is_503_when_no_scheduler_has_ever_run(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json["database"] == "ok"
-    assert response.json["scheduler"]["state"] == "never seen"
+    assert json_of(response)["database"] == "ok"
+    assert json_of(response)["scheduler"]["state"] == "never seen"
 
 
 def test_healthz_turns_503_when_the_scheduler_heartbeat_is_stale(
@@ -93,7 +94,7 @@ def test_healthz_turns_503_when_the_scheduler_heartbeat_is_stale(
     clock.advance(dt.timedelta(seconds=1))
     stale = client.get("/healthz")
     assert stale.status_code == 503
-    assert stale.json["scheduler"] == {
+    assert json_of(stale)["scheduler"] == {
         "last_heartbeat": START.isoformat(),
         "age_seconds": 61.0,
         "state": "stale",

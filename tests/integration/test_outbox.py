@@ -192,7 +192,7 @@ def test_two_dispatchers_running_at_once_send_each_delivery_exactly_once(
 
 def _status(svc: Services, delivery_id: int, sid: str, status: str, **extra: int) -> bool:
     with svc.db.transaction() as session:
-        update = outbox.StatusUpdate(delivery_id, sid, status, **extra)  # type: ignore[arg-type]
+        update = outbox.StatusUpdate(delivery_id, sid, status, **extra)
         return outbox.apply_status(session, update, svc.clock.now())
 
 

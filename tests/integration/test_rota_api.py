@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crisisline.models import AuditEntry
-from tests.conftest import services_of
+from tests.conftest import json_list_of, json_of, services_of
 
 
 def _staff(client: FlaskClient, auth: dict[str, str], name: str, phone: str) -> int:
@@ -19,7 +19,7 @@ def _staff(client: FlaskClient, auth: dict[str, str], name: str, phone: str) -> 
         "/api/v1/staff", json={"name": name, "phone": phone, "roles": ["on_call"]}, headers=auth
     )
     assert response.status_code == 201, response.json
-    return int(response.json["id"])
+    return int(json_of(response)["id"])
 
 
 def _team(client: FlaskClient, auth: dict[str, str]) -> tuple[int, int, int]:
@@ -33,7 +33,7 @@ def _team(client: FlaskClient, auth: dict[str, str]) -> tuple[int, int, int]:
 def _rota(client: FlaskClient, auth: dict[str, str], **body: Any) -> dict[str, Any]:
     response = client.post("/api/v1/rotas", json=body, headers=auth)
     assert response.status_code == 201, response.json
-    return dict(response.json)
+    return json_of(response)
 
 
 def _twelve_hour(client: FlaskClient, auth: dict[str, str], members: list[int]) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def _twelve_hour(client: FlaskClient, auth: dict[str, str], members: list[int]) 
 def _on_call(client: FlaskClient, auth: dict[str, str], rota_id: int, at: str) -> dict[str, Any]:
     response = client.get(f"/api/v1/rotas/{rota_id}/on-call", query_string={"at": at}, headers=auth)
     assert response.status_code == 200, response.json
-    return dict(response.json)
+    return json_of(response)
 
 
 def _override(
@@ -61,7 +61,7 @@ def _override(
         f"/api/v1/rotas/{rota_id}/overrides", json={"reason": "test", **body}, headers=auth
     )
     assert response.status_code == 201, response.json
-    return dict(response.json)
+    return json_of(response)
 
 
 def test_rota_round_trip_create_get_list_update_delete_is_audited(
@@ -91,7 +91,7 @@ def test_rota_round_trip_create_get_list_update_delete_is_audited(
     assert client.get(f"/api/v1/rotas/{rota_id}", headers=auth).json == created
 
     listed = client.get("/api/v1/rotas", headers=auth)
-    assert [r["name"] for r in listed.json] == ["out of hours"]
+    assert [r["name"] for r in json_list_of(listed)] == ["out of hours"]
     assert json.loads(listed.headers["X-Pagination"])["total"] == 1
 
     updated = client.patch(
@@ -100,12 +100,12 @@ def test_rota_round_trip_create_get_list_update_delete_is_audited(
         headers=auth,
     )
     assert updated.status_code == 200, updated.json
-    assert updated.json["members"] == [c, b, a]
-    assert updated.json["coverage"] is None
-    assert updated.json["shift_length"] == "P1D"
+    assert json_of(updated)["members"] == [c, b, a]
+    assert json_of(updated)["coverage"] is None
+    assert json_of(updated)["shift_length"] == "P1D"
     # Swapping two members' places must not trip over the one-place-per-member rule.
     swapped = client.patch(f"/api/v1/rotas/{rota_id}", json={"members": [a, b, c]}, headers=auth)
-    assert swapped.json["members"] == [a, b, c]
+    assert json_of(swapped)["members"] == [a, b, c]
 
     assert client.delete(f"/api/v1/rotas/{rota_id}", headers=auth).status_code == 204
     assert client.get(f"/api/v1/rotas/{rota_id}", headers=auth).status_code == 404
@@ -148,7 +148,7 @@ def test_unknown_rota_or_override_is_404(client: FlaskClient, auth: dict[str, st
         headers=auth,
     )
     assert missing.status_code == 404
-    assert "no rota with id 999" in missing.json["message"]
+    assert "no rota with id 999" in json_of(missing)["message"]
     assert client.delete(f"/api/v1/rotas/{rota['id']}/overrides/5", headers=auth).status_code == 404
 
 
@@ -166,7 +166,7 @@ def test_a_second_rota_with_the_same_name_is_409(client: FlaskClient, auth: dict
         headers=auth,
     )
     assert again.status_code == 409
-    assert again.json["errors"]["json"] == {"name": [again.json["message"]]}
+    assert json_of(again)["errors"]["json"] == {"name": [json_of(again)["message"]]}
 
 
 @pytest.mark.parametrize(
@@ -197,9 +197,9 @@ def test_invalid_rota_is_422_naming_the_field(
     }
     response = client.post("/api/v1/rotas", json=body, headers=auth)
     assert response.status_code == 422, response.json
-    assert field in response.json["message"]
-    assert words in response.json["message"]
-    assert field in json.dumps(response.json["errors"])
+    assert field in json_of(response)["message"]
+    assert words in json_of(response)["message"]
+    assert field in json.dumps(json_of(response)["errors"])
     assert client.get("/api/v1/rotas", headers=auth).json == []
 
 
@@ -219,14 +219,14 @@ def test_inactive_member_is_422_naming_members_and_the_person(
         headers=auth,
     )
     assert response.status_code == 422
-    assert response.json["errors"] == {"json": {"members": [response.json["message"]]}}
-    assert "Tobias Quill" in response.json["message"]
-    assert "inactive" in response.json["message"]
+    assert json_of(response)["errors"] == {"json": {"members": [json_of(response)["message"]]}}
+    assert "Tobias Quill" in json_of(response)["message"]
+    assert "inactive" in json_of(response)["message"]
 
     rota = _twelve_hour(client, auth, [a])
     patched = client.patch(f"/api/v1/rotas/{rota['id']}", json={"members": [b]}, headers=auth)
     assert patched.status_code == 422
-    assert "members" in patched.json["errors"]["json"]
+    assert "members" in json_of(patched)["errors"]["json"]
 
 
 @pytest.mark.parametrize(
@@ -255,8 +255,8 @@ def test_invalid_override_is_422_naming_the_field(
     }
     response = client.post(f"/api/v1/rotas/{rota['id']}/overrides", json=body, headers=auth)
     assert response.status_code == 422, response.json
-    assert field in response.json["message"]
-    assert field in json.dumps(response.json["errors"])
+    assert field in json_of(response)["message"]
+    assert field in json.dumps(json_of(response)["errors"])
 
 
 def test_override_must_say_who_even_if_nobody_and_refuses_inactive_staff(
@@ -268,14 +268,14 @@ def test_override_must_say_who_even_if_nobody_and_refuses_inactive_staff(
     # Leaving staff_id out by mistake must not take everyone off call.
     missing = client.post(f"/api/v1/rotas/{rota['id']}/overrides", json=body, headers=auth)
     assert missing.status_code == 422
-    assert "staff_id" in missing.json["errors"]["json"]
+    assert "staff_id" in json_of(missing)["errors"]["json"]
     client.post(f"/api/v1/staff/{b}/deactivate", headers=auth)
     inactive = client.post(
         f"/api/v1/rotas/{rota['id']}/overrides", json={**body, "staff_id": b}, headers=auth
     )
     assert inactive.status_code == 422
-    assert "Tobias Quill" in inactive.json["message"]
-    assert inactive.json["errors"]["json"] == {"staff_id": [inactive.json["message"]]}
+    assert "Tobias Quill" in json_of(inactive)["message"]
+    assert json_of(inactive)["errors"]["json"] == {"staff_id": [json_of(inactive)["message"]]}
 
 
 def test_on_call_now_by_default_with_names_phones_and_times_in_utc_and_local(
@@ -284,7 +284,7 @@ def test_on_call_now_by_default_with_names_phones_and_times_in_utc_and_local(
     a, b, _ = _team(client, auth)
     rota = _twelve_hour(client, auth, [a, b])
     # The fake clock says 2026-11-26 12:00 UTC: the day shift, 08:00-20:00 GMT.
-    answer = client.get(f"/api/v1/rotas/{rota['id']}/on-call", headers=auth).json
+    answer = json_of(client.get(f"/api/v1/rotas/{rota['id']}/on-call", headers=auth))
     assert answer["staff"] == [
         {"id": a, "name": "Morwenna Hale", "phone": "+447700900411", "active": True}
     ]
@@ -321,7 +321,7 @@ def test_twelve_hour_rota_on_the_dst_change_nights(
     raw = client.get(
         f"/api/v1/rotas/{rota['id']}/on-call?at=2026-03-29T04:00:00+01:00", headers=auth
     )
-    assert raw.json["at"] == "2026-03-29T03:00:00+00:00"
+    assert json_of(raw)["at"] == "2026-03-29T03:00:00+00:00"
 
 
 def test_daily_0130_handoff_follows_the_documented_change_night_rule(
@@ -390,7 +390,7 @@ def test_later_override_wins_adds_stack_and_deleting_restores(
     assert [s["id"] for s in both["staff"]] == [a, b]
     assert added["id"] in both["override_ids"]
 
-    listed = client.get(f"/api/v1/rotas/{rota_id}/overrides", headers=auth).json
+    listed = json_list_of(client.get(f"/api/v1/rotas/{rota_id}/overrides", headers=auth))
     assert [o["id"] for o in listed] == [wide["id"], latest["id"], narrow["id"], added["id"]]
     assert listed[0]["created_by"] == "token:tests"
     assert listed[0]["start"] == "2026-11-26T09:00:00+00:00"
@@ -398,8 +398,8 @@ def test_later_override_wins_adds_stack_and_deleting_restores(
         f"/api/v1/rotas/{rota_id}/overrides",
         query_string={"from": "2026-11-26T14:00Z", "to": "2026-11-27T00:00Z"},
         headers=auth,
-    ).json
-    assert [o["id"] for o in only_late] == [wide["id"]]
+    )
+    assert [o["id"] for o in json_list_of(only_late)] == [wide["id"]]
 
     for override in listed:
         if override["id"] not in (wide["id"], narrow["id"]):
@@ -439,7 +439,7 @@ def test_shifts_tile_the_window_with_overrides_applied(
     assert response.status_code == 200, response.json
     spans = [
         (s["start"][11:16], s["end"][11:16], [p["id"] for p in s["staff"]], s["source"])
-        for s in response.json
+        for s in json_list_of(response)
     ]
     assert spans == [
         ("06:00", "08:00", [b], "rotation"),
@@ -448,7 +448,7 @@ def test_shifts_tile_the_window_with_overrides_applied(
         ("12:00", "20:00", [a], "rotation"),
         ("20:00", "06:00", [b], "rotation"),
     ]
-    assert response.json[0]["start_local"] == "2026-11-26T06:00:00+00:00"
+    assert json_list_of(response)[0]["start_local"] == "2026-11-26T06:00:00+00:00"
 
 
 @pytest.mark.parametrize(
@@ -468,7 +468,7 @@ def test_shift_and_gap_windows_are_checked(
     for path in (f"/api/v1/rotas/{rota['id']}/shifts", "/api/v1/rotas/gaps"):
         response = client.get(path, query_string=query, headers=auth)
         assert response.status_code == 422, (path, response.json)
-        assert field in json.dumps(response.json["errors"])
+        assert field in json.dumps(json_of(response)["errors"])
 
 
 def test_gaps_from_nobody_overrides_inactive_staff_and_not_started_rotas(
@@ -501,7 +501,7 @@ def test_gaps_from_nobody_overrides_inactive_staff_and_not_started_rotas(
     assert response.status_code == 200, response.json
     gaps = [
         (g["rota"], g["start"], g["end"], g["reason"], [p["id"] for p in g["staff"]])
-        for g in response.json
+        for g in json_list_of(response)
     ]
     assert gaps == [
         (
@@ -527,16 +527,16 @@ def test_gaps_from_nobody_overrides_inactive_staff_and_not_started_rotas(
             [b],
         ),
     ]
-    assert response.json[0]["override_ids"] == [sick["id"]]
-    assert response.json[0]["rota_id"] == primary["id"]
-    assert response.json[1]["rota_id"] == evenings["id"]
+    assert json_list_of(response)[0]["override_ids"] == [sick["id"]]
+    assert json_list_of(response)[0]["rota_id"] == primary["id"]
+    assert json_list_of(response)[1]["rota_id"] == evenings["id"]
     # Outside the evenings rota's coverage nothing is a gap, by design.
     later = client.get(
         "/api/v1/rotas/gaps",
         query_string={"from": "2026-11-27T09:00Z", "to": "2026-11-27T17:00Z"},
         headers=auth,
-    ).json
-    assert [g["rota"] for g in later] == []
+    )
+    assert [g["rota"] for g in json_list_of(later)] == []
 
 
 def test_an_override_longer_than_any_before_is_still_found(
@@ -557,7 +557,7 @@ def test_an_override_longer_than_any_before_is_still_found(
 
 
 def test_rota_paths_are_in_the_openapi_document(client: FlaskClient) -> None:
-    paths = client.get("/api/v1/openapi.json").json["paths"]
+    paths = json_of(client.get("/api/v1/openapi.json"))["paths"]
     for path in (
         "/api/v1/rotas",
         "/api/v1/rotas/{rota_id}",

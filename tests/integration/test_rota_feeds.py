@@ -17,7 +17,7 @@ from crisisline.clock import FakeClock
 from crisisline.models import StaffRole
 from crisisline.rota_models import CalendarFeedToken
 from crisisline.tokens import hash_token
-from tests.conftest import services_of
+from tests.conftest import json_list_of, json_of, services_of
 
 UTC = dt.UTC
 
@@ -84,9 +84,9 @@ def _seed(app: Flask) -> dict[str, int]:
 def _token_url(client: FlaskClient, auth: dict[str, str], path: str) -> str:
     response = client.post(path, headers=auth)
     assert response.status_code == 201, response.json
-    url = str(response.json["url"])
+    url = str(json_of(response)["url"])
     assert url.startswith("https://crisis.example.org/calendar/")
-    assert response.json["webcal_url"] == "webcal://" + url.removeprefix("https://")
+    assert json_of(response)["webcal_url"] == "webcal://" + url.removeprefix("https://")
     return urlsplit(url).path
 
 
@@ -121,7 +121,7 @@ def _api_shifts(
             dt.datetime.fromisoformat(s["end"]),
             [p["name"] for p in s["staff"]],
         )
-        for s in response.json
+        for s in json_list_of(response)
         if s["staff"]
     ]
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from crisisline import calls, contacts, escalations, rota_service, routing_cache, staff
 from crisisline.app import Services, create_app
 from crisisline.clock import FakeClock
-from crisisline.models import Channel, Contact, Direction, StaffRole
+from crisisline.models import Channel, Contact, Direction, Staff, StaffRole
 from crisisline.rota_models import RotaOverride
 from crisisline.telephony import FakeTelephony
 from escalation import RotaNameTarget
@@ -108,7 +108,7 @@ def _ringing(svc: Services, n: int) -> list[str]:
 
 def _staff_id(svc: Services, phone: str) -> int:
     with svc.db.transaction() as session:
-        found = session.scalar(select(staff.Staff.id).where(staff.Staff.phone == phone))
+        found = session.scalar(select(Staff.id).where(Staff.phone == phone))
         assert found is not None
         return found
 
@@ -275,7 +275,7 @@ def test_two_databases_in_one_process_never_share_answers(
 
 def _seed_primary_only(services: Services, clock: FakeClock) -> None:
     with services.db.transaction() as session:
-        person = session.scalar(select(staff.Staff).where(staff.Staff.phone == STANDBY))
+        person = session.scalar(select(Staff).where(Staff.phone == STANDBY))
         assert person is not None
         rota_service.create(
             session,

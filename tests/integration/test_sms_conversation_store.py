@@ -16,7 +16,7 @@ from crisisline.clock import FakeClock
 from crisisline.conversation_models import SmsConversation
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Delivery, RiskLevel, StaffRole
-from tests.conftest import services_of, signed_post
+from tests.conftest import json_list_of, json_of, services_of, signed_post
 
 PRIMARY, DANIEL, UNKNOWN = "+447700900101", "+447700900501", "+447700900777"
 _sids = itertools.count(1)
@@ -165,13 +165,13 @@ def test_the_contacts_api_lists_a_participants_timeline_newest_first_and_filters
 
     response = client.get(f"/api/v1/participants/{participant_id}/contacts", headers=auth)
     assert response.status_code == 200
-    assert [(c["direction"], c["body"]) for c in response.json] == [
+    assert [(c["direction"], c["body"]) for c in json_list_of(response)] == [
         ("inbound", "second"),
         ("outbound", "hello Daniel"),
         ("outbound", svc.messages.sms_acknowledgement),
         ("inbound", "first"),
     ]
-    sent_by_staff = response.json[1]
+    sent_by_staff = json_list_of(response)[1]
     assert sent_by_staff["handled_by_staff_id"] is not None
     assert sent_by_staff["from"] == "+447700900000"
     assert sent_by_staff["delivery_id"] is not None
@@ -179,15 +179,15 @@ def test_the_contacts_api_lists_a_participants_timeline_newest_first_and_filters
     paged = client.get(
         f"/api/v1/participants/{participant_id}/contacts?page=2&page_size=3", headers=auth
     )
-    assert [c["body"] for c in paged.json] == ["first"]
+    assert [c["body"] for c in json_list_of(paged)] == ["first"]
     assert "X-Pagination" in paged.headers
 
     start = "2026-11-26T12:00:30Z"
     end = "2026-11-26T12:02:00Z"
     window = client.get(f"/api/v1/contacts?from={start}&to={end}&channel=sms", headers=auth)
-    assert [c["body"] for c in window.json] == ["hello Daniel", "1 hello Daniel"]
+    assert [c["body"] for c in json_list_of(window)] == ["hello Daniel", "1 hello Daniel"]
     relayed = client.get("/api/v1/contacts?outcome=staff_relayed", headers=auth)
-    assert [c["body"] for c in relayed.json] == ["1 hello Daniel"]
+    assert [c["body"] for c in json_list_of(relayed)] == ["1 hello Daniel"]
     assert client.get("/api/v1/contacts?channel=voice", headers=auth).json == []
 
 
@@ -196,9 +196,9 @@ def test_the_contacts_api_refuses_bad_filters_and_unknown_participants(
 ) -> None:
     assert client.get("/api/v1/participants/999/contacts", headers=auth).status_code == 404
     bad = client.get("/api/v1/contacts?channel=fax", headers=auth)
-    assert bad.status_code == 422 and "channel" in bad.json["message"]
+    assert bad.status_code == 422 and "channel" in json_of(bad)["message"]
     backwards = client.get(
         "/api/v1/contacts?from=2026-11-27T00:00:00Z&to=2026-11-26T00:00:00Z", headers=auth
     )
-    assert backwards.status_code == 422 and "to" in backwards.json["message"]
+    assert backwards.status_code == 422 and "to" in json_of(backwards)["message"]
     assert client.get("/api/v1/contacts").status_code == 401
