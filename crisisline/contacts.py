@@ -9,8 +9,9 @@ from typing import Any, cast
 
 from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
+from crisisline.db import attach_inserted, row_values
 from crisisline.models import Channel, Contact, Direction
 
 
@@ -72,16 +73,15 @@ def record(
     # waits for the first to commit and then inserts nothing; the caller's transaction stays
     # usable either way, and the first record stands.
     session.flush()  # anything pending first, as the ORM would before any statement
+    contact = Contact(**values)
     statement = _insert_once(session.get_bind().dialect.name)
     # Core, with the statement built once: on the path of every call and text.
-    new_id = session.connection().execute(statement, values).scalar()
+    new_id = session.connection().execute(statement, row_values(contact)).scalar()
     if new_id is None:
         existing = by_sid(session, twilio_sid)
         if existing is None:  # pragma: no cover - the conflict means a row holds this SID
             raise RuntimeError("a contact conflicted on its SID but none holds it")
         return existing, False
-    # The row is written: make the object the session's record of it without reading it back.
-    contact = Contact(id=new_id, **values)
-    make_transient_to_detached(contact)
-    session.add(contact)
+    # The row is written: the object becomes the session's record of it, not read back.
+    attach_inserted(session, contact, new_id)
     return contact, True

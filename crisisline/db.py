@@ -101,25 +101,54 @@ def save(session: Session, obj: Any) -> None:
     """Write `obj` now: a new object with one INSERT ... RETURNING, a loaded one by a flush.
 
     For one new row on a hot path (every crisis call writes its live call) the ORM's unit of
-    work costs more than the statement. The row gets exactly the attributes set on the object
-    (column defaults fill the rest, and are read back only if asked for); the object then
-    becomes the session's persistent record of the row, as after a flush.
+    work costs more than the statement. Every column is written from the object (an attribute
+    never set takes its column default, or NULL), so the object then holds exactly the row, as
+    after a flush, and stays readable once the session has closed.
     """
     state = inspect(obj)
     if not state.transient:
         session.add(obj)
         session.flush()
         return
-    mapper = state.mapper
-    values = {
-        prop.columns[0].key: state.dict[prop.key]
-        for prop in mapper.column_attrs
-        if prop.key in state.dict
-    }
+    values = row_values(obj)
     session.flush()  # anything pending first, as the ORM would before any statement
+    mapper = state.mapper
     new_id = session.connection().execute(_insert_returning_key(mapper.local_table), values)
-    (key,) = mapper.primary_key
-    setattr(obj, key.key, new_id.scalar_one())
+    attach_inserted(session, obj, new_id.scalar_one())
+
+
+def row_values(obj: Any) -> dict[str, Any]:
+    """Every column of a new object's row, by column key, the unset ones filled in on the object.
+
+    An attribute never set takes its column's Python default (a value, or a callable such as
+    `list`) or None. A column with a server-side default cannot be known before the INSERT:
+    such a model must be written by a flush, and this raises.
+    """
+    state = inspect(obj)
+    values: dict[str, Any] = {}
+    for prop in state.mapper.column_attrs:
+        (column,) = prop.columns
+        if prop.key not in state.dict and not column.primary_key:
+            if column.server_default is not None:
+                raise ValueError(f"{column} has a server default; write it with a flush")
+            default = column.default
+            if default is None:
+                value = None
+            elif default.is_scalar:
+                value = default.arg
+            else:
+                value = default.arg(None)
+            setattr(obj, prop.key, value)
+        if prop.key in state.dict:
+            values[column.key] = state.dict[prop.key]
+    return values
+
+
+def attach_inserted(session: Session, obj: Any, new_id: int) -> None:
+    """Make a new object whose row was just inserted (with `row_values`) the session's record
+    of that row, without reading it back."""
+    (key,) = inspect(obj).mapper.primary_key
+    setattr(obj, key.key, new_id)
     make_transient_to_detached(obj)
     session.add(obj)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from crisisline.db import Database
+from crisisline.db import Database, save
 from crisisline.models import Channel, Delivery, DeliveryStatus
 from crisisline.phones import redact
 from crisisline.telephony import (
@@ -107,9 +107,10 @@ def enqueue_sms(
         created_at=now,
         updated_at=now,
     )
-    session.add(delivery)
     if flush:
-        session.flush()
+        save(session, delivery)  # one INSERT ... RETURNING id, not the ORM's unit of work
+    else:
+        session.add(delivery)
     return delivery
 
 
@@ -145,9 +146,10 @@ def enqueue_call(
         created_at=now,
         updated_at=now,
     )
-    session.add(delivery)
     if flush:
-        session.flush()
+        save(session, delivery)  # one INSERT ... RETURNING id, not the ORM's unit of work
+    else:
+        session.add(delivery)
     return delivery
 
 
