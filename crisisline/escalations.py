@@ -42,6 +42,7 @@ from escalation import (
     CodeAssignment,
     EscalationPolicy,
     EscalationState,
+    Notification,
     PolicyValidationError,
     Recipient,
     Responder,
@@ -450,30 +451,8 @@ def _apply(
                 purpose=PURPOSE,
                 now=now,
             )
-        _event(
-            session,
-            record,
-            now,
-            "notified",
-            {
-                "staff_id": note.recipient.staff_id,
-                "channel": note.channel,
-                "step": note.step,
-                "loop": note.loop,
-                "code": note.code,
-            },
-        )
-    for skipped in decision.skipped:
-        _event(
-            session,
-            record,
-            now,
-            "step_skipped",
-            {"step": skipped.step, "loop": skipped.loop, "reason": skipped.reason},
-        )
-    for gap in decision.gap_warnings:
-        log.warning("escalation %s: nobody on call for step %s", record.id, gap.step)
-        _event(session, record, now, "gap", {"step": gap.step, "loop": gap.loop})
+        _notified_event(session, record, note, now)
+    _skip_and_gap_events(session, record, decision, now)
     taken_by = record.closed_by if state.status == "closed" else record.acknowledged_by
     for notice in decision.taken_notices:
         outbox.enqueue_sms(
@@ -488,6 +467,40 @@ def _apply(
         )
     if decision.incident is not None:
         _raise_incident(session, record, now, reach)
+
+
+def _notified_event(
+    session: Session, record: EscalationRecord, note: Notification, now: dt.datetime
+) -> None:
+    _event(
+        session,
+        record,
+        now,
+        "notified",
+        {
+            "staff_id": note.recipient.staff_id,
+            "channel": note.channel,
+            "step": note.step,
+            "loop": note.loop,
+            "code": note.code,
+        },
+    )
+
+
+def _skip_and_gap_events(
+    session: Session, record: EscalationRecord, decision: Advance, now: dt.datetime
+) -> None:
+    for skipped in decision.skipped:
+        _event(
+            session,
+            record,
+            now,
+            "step_skipped",
+            {"step": skipped.step, "loop": skipped.loop, "reason": skipped.reason},
+        )
+    for gap in decision.gap_warnings:
+        log.warning("escalation %s: nobody on call for step %s", record.id, gap.step)
+        _event(session, record, now, "gap", {"step": gap.step, "loop": gap.loop})
 
 
 def _notify_by_sms(
@@ -1043,30 +1056,8 @@ def _write_advances(
                     flush=False,
                 )
                 texts.called(phone)
-            _event(
-                session,
-                record,
-                now,
-                "notified",
-                {
-                    "staff_id": note.recipient.staff_id,
-                    "channel": note.channel,
-                    "step": note.step,
-                    "loop": note.loop,
-                    "code": note.code,
-                },
-            )
-        for skipped in decision.skipped:
-            _event(
-                session,
-                record,
-                now,
-                "step_skipped",
-                {"step": skipped.step, "loop": skipped.loop, "reason": skipped.reason},
-            )
-        for gap in decision.gap_warnings:
-            log.warning("escalation %s: nobody on call for step %s", record.id, gap.step)
-            _event(session, record, now, "gap", {"step": gap.step, "loop": gap.loop})
+            _notified_event(session, record, note, now)
+        _skip_and_gap_events(session, record, decision, now)
         if decision.incident is not None:
             incidents.append(record)
     texts.write()
