@@ -6,18 +6,18 @@ when someone edits a policy, a rota, an override or a staff record, or when a sh
 Asking the database afresh each time costs most of a webhook's work (eight statements of the
 fifteen a call took), so each process keeps the answers here.
 
-**Why a cached answer is not stale.** The one row of `routing_state` holds a random
-version. Every flush that adds, changes or deletes a routing record (policies, rotas,
-overrides, staff), and every bulk INSERT, UPDATE or DELETE of one, writes a new random version
-in the same transaction (session events, so no code path can forget). A reader reads the
-version first, once per transaction, and uses a cached answer only if it was computed under
-that same version; an on-call answer also only while the instant asked about lies inside the
-shift it came from. Because the version is read before the data it guards, an answer may be
-newer than its version but not older. The one exception, a routing record this transaction
-had already loaded before it read the version while another transaction changed it, is
-bounded: no answer is used for more than `MAX_AGE_SECONDS` of real time. Versions are random,
-not counters, and the key includes the database URL, so a test database emptied and refilled,
-or a second database in the same process, never meets an answer computed for another.
+**Why a cached answer is not stale.** The one row of `routing_state` holds a random version.
+Every flush that adds, changes or deletes a routing record (policies, rotas, overrides, staff),
+and every bulk INSERT, UPDATE or DELETE of one, writes a new random version in the same
+transaction (session events, so no code path can forget). A reader reads the version first
+(once per transaction, and again after a savepoint ends) and uses a cached answer only if it
+was computed under that same version; an on-call answer also only while the instant asked about
+lies inside the shift it came from. Because the version is read before the data it guards, an
+answer may be newer than its version but not older. The one exception, a routing record this
+transaction had already loaded before it read the version while another transaction changed it,
+is bounded: no answer is used for more than `MAX_AGE_SECONDS` of real time. Versions are
+random, not counters, and the key includes the database URL, so a test database emptied and
+refilled, or a second database in the same process, never meets an answer computed for another.
 
 When `routing_state` has no row (a database migrated but never given a rota or a policy, or one
 whose tables were emptied) nothing is cached: every question goes to the database.
@@ -166,6 +166,13 @@ def _flush_changes_routing(session: Session, _context: Any, _instances: Any) -> 
         if isinstance(obj, models):
             changed(session)
             return
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_version(session: Session, _transaction: Any) -> None:
+    # A savepoint rolled back may have taken a routing change (and its version) with it:
+    # read the version afresh after any transaction or savepoint ends.
+    session.info.pop(_MEMO, None)
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -257,7 +257,9 @@ def test_the_call_back_menu_key_dials_the_caller_the_staff_member_heard_not_a_ne
     _abandoned_call(client, "CA" + "1" * 32, calls_e2e.DANIEL)
     menu = _post(client, "/webhooks/voice", {"CallSid": "CA" + "2" * 32, "From": PRIMARY})
     assert "Press 1 to call back Daniel, R1001" in menu
-    call_id = re.search(r"call-back\?call=(\d+)", menu).group(1)  # type: ignore[union-attr]
+    found = re.search(r"call-back\?call=(\d+)", menu)
+    assert found is not None, "the menu offers no call-back"
+    call_id = found.group(1)
 
     call_line.clock.advance(dt.timedelta(seconds=5))
     _abandoned_call(client, "CA" + "3" * 32, STRANGER)  # while the worker listens
@@ -284,7 +286,9 @@ def test_an_unreturned_missed_call_stays_on_the_call_back_menu(
         # Each newer one is returned at once through the line (newest is option 1).
         staff_sid = f"CB{n:032d}"
         menu = _post(client, "/webhooks/voice", {"CallSid": staff_sid, "From": BACKUP})
-        call_id = re.search(r"call-back\?call=(\d+)", menu).group(1)  # type: ignore[union-attr]
+        found = re.search(r"call-back\?call=(\d+)", menu)
+        assert found is not None, "the menu offers no call-back"
+        call_id = found.group(1)
         _post(
             client,
             f"/webhooks/voice/call-back?call={call_id}",
@@ -382,7 +386,9 @@ def test_a_returned_missed_call_frees_its_reply_codes_eventually(
     client = call_line.app.test_client()
     _abandoned_call(client, "CA" + "5" * 32, calls_e2e.DANIEL)
     menu = _post(client, "/webhooks/voice", {"CallSid": "CA" + "6" * 32, "From": PRIMARY})
-    call_id = re.search(r"call-back\?call=(\d+)", menu).group(1)  # type: ignore[union-attr]
+    found = re.search(r"call-back\?call=(\d+)", menu)
+    assert found is not None, "the menu offers no call-back"
+    call_id = found.group(1)
     _post(
         client,
         f"/webhooks/voice/call-back?call={call_id}",

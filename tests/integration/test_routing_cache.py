@@ -316,6 +316,23 @@ def test_a_resolver_in_the_same_transaction_sees_its_own_routing_change(
         assert list(escalations.resolver(session, clock.now())(target)) == []
 
 
+def test_a_routing_change_rolled_back_with_its_savepoint_is_not_used_afterwards(
+    svc: Services, clock: FakeClock
+) -> None:
+    """An import row (a savepoint) that changed a phone and then failed: the rest of the
+    transaction must route as if it never happened."""
+    target = RotaNameTarget("primary")
+    primary = _staff_id(svc, PRIMARY)
+    with svc.db.transaction() as session:
+        savepoint = session.begin_nested()
+        staff.update(session, primary, {"phone": "+447700900107"}, actor="t", now=clock.now())
+        assert [r.phone for r in escalations.resolver(session, clock.now())(target)] == [
+            "+447700900107"
+        ]
+        savepoint.rollback()
+        assert [r.phone for r in escalations.resolver(session, clock.now())(target)] == [PRIMARY]
+
+
 def test_a_webhook_retried_while_the_first_is_still_writing_records_one_contact(
     svc: Services,
 ) -> None:

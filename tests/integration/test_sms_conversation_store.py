@@ -161,7 +161,9 @@ def test_the_contacts_api_lists_a_participants_timeline_newest_first_and_filters
     clock.advance(dt.timedelta(minutes=1))
     _text(client, DANIEL, "second")
     with svc.db.transaction() as session:
-        participant_id = participants.find_by_phone(session, DANIEL).id  # type: ignore[union-attr]
+        daniel = participants.find_by_phone(session, DANIEL)
+        assert daniel is not None
+        participant_id = daniel.id
 
     response = client.get(f"/api/v1/participants/{participant_id}/contacts", headers=auth)
     assert response.status_code == 200
