@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from crisisline.db import attach_inserted, row_values
+from crisisline.db import attach_inserted, row_values, save
 from crisisline.models import Channel, Contact, Direction
 
 
@@ -49,31 +49,28 @@ def record(
     handled_by_staff_id: int | None = None,
 ) -> tuple[Contact, bool]:
     """Record a contact once: a repeated Twilio SID returns the first record and False."""
-    values: dict[str, Any] = {
-        "channel": channel,
-        "direction": direction,
-        "from_number": from_number,
-        "to_number": to_number,
-        "twilio_sid": twilio_sid,
-        "started_at": started_at,
-        "participant_id": participant_id,
-        "body": body,
-        "media_urls": list(media_urls),
-        "outcome": outcome,
-        "handled_by_staff_id": handled_by_staff_id,
-        "created_at": started_at,
-    }
+    contact = Contact(
+        channel=channel,
+        direction=direction,
+        from_number=from_number,
+        to_number=to_number,
+        twilio_sid=twilio_sid,
+        started_at=started_at,
+        participant_id=participant_id,
+        body=body,
+        media_urls=list(media_urls),
+        outcome=outcome,
+        handled_by_staff_id=handled_by_staff_id,
+        created_at=started_at,
+    )
     if twilio_sid is None:
-        contact = Contact(**values)
-        session.add(contact)
-        session.flush()
+        save(session, contact)
         return contact, True
     # No read before the insert and no savepoint: the unique SID decides in one statement
     # (INSERT ... ON CONFLICT DO NOTHING). On PostgreSQL a concurrent retry of the same webhook
     # waits for the first to commit and then inserts nothing; the caller's transaction stays
     # usable either way, and the first record stands.
     session.flush()  # anything pending first, as the ORM would before any statement
-    contact = Contact(**values)
     statement = _insert_once(session.get_bind().dialect.name)
     # Core, with the statement built once: on the path of every call and text.
     new_id = session.connection().execute(statement, row_values(contact)).scalar()

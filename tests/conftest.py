@@ -141,6 +141,17 @@ def app(settings: Settings, clock: FakeClock, telephony: FakeTelephony) -> Itera
     services_of(application).db.dispose()
 
 
+def beat_as_leader(app: Flask) -> None:
+    """Take the scheduler lead, beat once and stand down (a no-op lead on SQLite): what
+    /healthz reads. The leader's own PostgreSQL connection is not left open."""
+    jobs = {j.name: j for j in services_of(app).scheduler_jobs("test")}
+    jobs["leadership"].run()
+    jobs["heartbeat"].run()
+    stop = jobs["leadership"].stop
+    assert stop is not None
+    stop()
+
+
 def signed_post(
     client: FlaskClient, path: str, form: dict[str, str], *, token: str = TEST_AUTH_TOKEN
 ) -> TestResponse:

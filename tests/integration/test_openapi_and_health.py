@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
-from tests.conftest import START, json_of, make_settings, services_of
+from tests.conftest import START, beat_as_leader, json_of, make_settings, services_of
 
 
 def test_openapi_document_is_valid_openapi_3_and_lists_the_resources(client: FlaskClient) -> None:
@@ -36,21 +36,11 @@ def test_openapi_document_needs_no_token(client: FlaskClient) -> None:
     assert client.get("/api/v1/openapi.json").status_code == 200
 
 
-def _beat(app: Flask) -> None:
-    # Health follows the leader's beat: take the lead (a no-op on SQLite), beat, stand down.
-    jobs = {j.name: j for j in services_of(app).scheduler_jobs("test")}
-    jobs["leadership"].run()
-    jobs["heartbeat"].run()
-    stop = jobs["leadership"].stop
-    assert stop is not None
-    stop()
-
-
 def test_healthz_is_200_when_the_database_answers_and_the_scheduler_beat(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner
 ) -> None:
     runner.invoke(args=["demo"])  # the rotas the shipped policies name, and a duty manager
-    _beat(app)
+    beat_as_leader(app)
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json == {
@@ -68,7 +58,7 @@ def test_healthz_is_200_when_the_database_answers_and_the_scheduler_beat(
 def test_healthz_is_degraded_but_200_when_the_policies_name_missing_rotas(
     app: Flask, client: FlaskClient
 ) -> None:
-    _beat(app)
+    beat_as_leader(app)
     response = client.get("/healthz")
     assert response.status_code == 200
     assert json_of(response)["status"] == "degraded"
@@ -88,7 +78,7 @@ def test_healthz_is_503_when_no_scheduler_has_ever_run(client: FlaskClient) -> N
 def test_healthz_turns_503_when_the_scheduler_heartbeat_is_stale(
     app: Flask, client: FlaskClient, clock: FakeClock
 ) -> None:
-    _beat(app)
+    beat_as_leader(app)
     clock.advance(dt.timedelta(seconds=60))
     assert client.get("/healthz").status_code == 200
     clock.advance(dt.timedelta(seconds=1))

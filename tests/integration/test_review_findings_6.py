@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from crisisline import rota_service, staff
 from crisisline.models import Staff, StaffRole
 from crisisline.settings import SettingsError, load_settings
-from tests.conftest import TEST_AUTH_TOKEN, services_of
+from tests.conftest import TEST_AUTH_TOKEN, beat_as_leader, services_of
 
 LIVE_ENV = {
     "TELEPHONY": "twilio",
@@ -24,16 +24,6 @@ LIVE_ENV = {
     "PUBLIC_BASE_URL": "https://crisis.example.org",
     "CRISIS_LINE_NUMBER": "+447700900000",
 }
-
-
-def _beat(app: Flask) -> None:
-    # Take the lead, beat, and stand down: the leader's own connection must not be left open.
-    jobs = {j.name: j for j in services_of(app).scheduler_jobs("test")}
-    jobs["leadership"].run()
-    jobs["heartbeat"].run()
-    stop = jobs["leadership"].stop
-    assert stop is not None
-    stop()
 
 
 def _rotas(app: Flask, names: tuple[str, ...], roles: list[StaffRole]) -> None:
@@ -104,7 +94,7 @@ def test_healthz_names_the_rotas_the_shipped_policies_need_but_the_deployment_la
     "duty-manager". Every duty-manager step then resolves to nobody and is skipped, silently:
     /healthz says 200 "ok" and start-up said nothing."""
     _rotas(app, ("primary", "backup", "duty manager"), [StaffRole.ON_CALL, StaffRole.DUTY_MANAGER])
-    _beat(app)
+    beat_as_leader(app)
     response = client.get("/healthz")
     body = response.get_data(as_text=True)
     assert "duty-manager" in body, f"/healthz is silent about the missing rota: {body}"
@@ -114,7 +104,7 @@ def test_healthz_says_when_no_active_duty_manager_exists(app: Flask, client: Fla
     """Gap warnings and exhausted-chain incidents go to the duty managers. With none active they
     are only logged (rota_notices: 'no active duty manager to tell') and /healthz says ok."""
     _rotas(app, ("primary", "backup", "duty-manager"), [StaffRole.ON_CALL])
-    _beat(app)
+    beat_as_leader(app)
     response = client.get("/healthz")
     body = response.get_data(as_text=True).lower()
     assert "duty manager" in body or "duty_manager" in body, (
