@@ -130,7 +130,13 @@ def gunicorn(app_spec: str, env: dict[str, str], port: int) -> Iterator[None]:
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "config/gunicorn.conf.py", app_spec],
         cwd=ROOT,
-        env={**env, "PORT": str(port), "PATH": os.environ.get("PATH", "")},
+        env={
+            **env,
+            "PORT": str(port),
+            "PATH": os.environ.get("PATH", ""),
+            # The server settings the report states (config/gunicorn.conf.py reads them).
+            **{k: os.environ[k] for k in ("WEB_CONCURRENCY", "WEB_THREADS") if k in os.environ},
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -187,14 +193,11 @@ def load(port: int, path: str, make_form: FormMaker, concurrency: int, total: in
     return Result(concurrency, total, time.perf_counter() - started, latencies, errors)
 
 
-Run = tuple[str, list[tuple[Result, Result]], tuple[int, int]]
-
-
 def statements_per_request(
     database_url: str, instance: str, path: str, make_form: FormMaker
 ) -> tuple[int, int]:
-    """SQL statements one webhook runs (BEGIN not counted), in-process: the first in a fresh
-    process, then a second from the same number. Deterministic, whatever the machine."""
+    """SQL statements one webhook runs (BEGIN and COMMIT not counted), in-process: the first in
+    a fresh process, then a second from the same number. Deterministic, whatever the machine."""
     base = "http://bench.invalid"
     env = {
         "DATABASE_URL": database_url,
@@ -211,6 +214,14 @@ def statements_per_request(
         if not str(args[2]).startswith("BEGIN"):
             seen.append(str(args[2]))
 
+    def one_statement(*_args: object) -> None:
+        # The one-statement call path (crisisline.call_intake) runs its statement on the
+        # driver's connection, which SQLAlchemy's statement events do not see; each checkout
+        # of its pool is one statement.
+        seen.append("call intake")
+
+    if svc.db.engine.dialect.name == "postgresql":
+        event.listen(svc.db.autocommit_engine, "checkout", one_statement)
     client = app.test_client()
     counts = []
     n = len(PARTICIPANT_NUMBERS) - 1  # a number the load levels reach last
@@ -229,10 +240,22 @@ def statements_per_request(
     return counts[0], counts[1]
 
 
+Level = tuple[Result, Result, Result]
+"""One load level: the service, the bare endpoint and the durable floor."""
+
+Run = tuple[str, list[Level], tuple[int, int]]
+
+
 def run(database_url: str | None, path: str, make_form: FormMaker, total: int) -> Run:
-    """Both servers on one fresh database; the service and the bare endpoint at each level."""
+    """The three servers on one fresh database, each at each level in turn."""
     with fresh_database(database_url) as url, tempfile.TemporaryDirectory() as instance:
         seed(url, instance)
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(
+                text("CREATE TABLE bench_floor (sid VARCHAR(64) UNIQUE, from_number VARCHAR(20))")
+            )
+        engine.dispose()
         statements = statements_per_request(url, instance, path, make_form)
         env = {
             "DATABASE_URL": url,
@@ -241,22 +264,27 @@ def run(database_url: str | None, path: str, make_form: FormMaker, total: int) -
             "INSTANCE_PATH": instance,
             "TELEPHONY": "console",
         }
-        rows: list[tuple[Result, Result]] = []
-        bare_port, port = free_port(), free_port()
-        # Signatures are checked against PUBLIC_BASE_URL, so it must be this server's URL.
-        env_service = {**env, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+        rows: list[Level] = []
+        ports = {"service": free_port(), "bare": free_port(), "floor": free_port()}
+        # Signatures are checked against PUBLIC_BASE_URL, so it must be each server's URL.
+        env_for = {
+            name: {**env, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+            for name, port in ports.items()
+        }
         with (
-            gunicorn("bench.bare_twiml_app:app", env, bare_port),
-            gunicorn("crisisline.app:create_app()", env_service, port),
+            gunicorn("bench.bare_twiml_app:app", env_for["bare"], ports["bare"]),
+            gunicorn("bench.durable_floor_app:app", env_for["floor"], ports["floor"]),
+            gunicorn("crisisline.app:create_app()", env_for["service"], ports["service"]),
         ):
             for concurrency in CONCURRENCY:
-                load(port, path, make_form, concurrency, 50)  # warm up
-                load(bare_port, path, make_form, concurrency, 50)
-                service = load(port, path, make_form, concurrency, total)
-                bare = load(bare_port, path, make_form, concurrency, total)
-                rows.append((service, bare))
-        engine = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-        return engine, rows, statements
+                for port in ports.values():
+                    load(port, path, make_form, concurrency, 50)  # warm up
+                service, bare, floor = (
+                    load(port, path, make_form, concurrency, total) for port in ports.values()
+                )
+                rows.append((service, bare, floor))
+        name = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+        return name, rows, statements
 
 
 def report(runs: list[Run], total: int, what: str) -> str:
@@ -264,8 +292,9 @@ def report(runs: list[Run], total: int, what: str) -> str:
     lines = [
         f"Measured {dt.date.today():%d %B %Y} on {machine()}; gunicorn with "
         f"config/gunicorn.conf.py (WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '2')}, "
-        f"WEB_THREADS={os.environ.get('WEB_THREADS', '4')}); {total} signed webhooks per level, "
-        f"{what}; load from one Python process.",
+        f"WEB_THREADS={os.environ.get('WEB_THREADS', '4')}); {total} signed webhooks per level "
+        f"and server, {what}; load from one Python process. *Floor*: bench/durable_floor_app.py "
+        "(signature, form, one committed row, TwiML).",
         "",
     ]
     for engine, rows, (first, again) in runs:
@@ -274,16 +303,18 @@ def report(runs: list[Run], total: int, what: str) -> str:
             f"the routing cache is cold; a text opens its conversation), {again} for the next "
             "one from the same number (counted in-process).",
             "",
-            "| concurrent | service req/s | bare req/s | service / bare | service p50 | "
-            "service p99 | bare p99 | errors |",
-            "|---|---|---|---|---|---|---|---|",
+            "| concurrent | service req/s | bare req/s | floor req/s | service / bare | "
+            "floor / bare | service p50 | service p99 | bare p99 | floor p99 | errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for service, bare in rows:
+        for service, bare, floor in rows:
             lines.append(
                 f"| {service.concurrency} | {service.throughput:.0f} | {bare.throughput:.0f} | "
-                f"{service.throughput / bare.throughput:.2f} | "
+                f"{floor.throughput:.0f} | {service.throughput / bare.throughput:.2f} | "
+                f"{floor.throughput / bare.throughput:.2f} | "
                 f"{service.percentile(0.5):.1f} ms | {service.percentile(0.99):.1f} ms | "
-                f"{bare.percentile(0.99):.1f} ms | {service.errors} |"
+                f"{bare.percentile(0.99):.1f} ms | {floor.percentile(0.99):.1f} ms | "
+                f"{service.errors + bare.errors + floor.errors} |"
             )
         lines.append("")
     return "\n".join(lines).rstrip("\n")

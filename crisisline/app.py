@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from flask import Flask, current_app
+from flask import Flask, Request, Response, current_app
+from flask.sessions import SessionInterface, SessionMixin
 
 from crisisline import (
     calls,
@@ -181,6 +182,18 @@ def build_telephony(settings: Settings) -> Telephony:
     return ConsoleTelephony(sys.stdout)
 
 
+class NoSessions(SessionInterface):
+    """No browser sessions: the API uses bearer tokens and webhooks are signed, so no request
+    needs a session cookie. Flask would otherwise build a cookie serializer on every request
+    (on the path of every call and text) and could set a cookie on Twilio's answers."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
+
+
 def create_app(
     test_config: Mapping[str, Any] | None = None,
     *,
@@ -195,6 +208,7 @@ def create_app(
         settings = load_settings(environ)
     configure_logging()
     app.config.update(SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
+    app.session_interface = NoSessions()
     if test_config:
         app.config.update(test_config)
     services = Services(

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypedDict
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -24,12 +25,12 @@ from crisisline import alerts, contacts, escalations, participants, phones
 from crisisline import staff as staff_service
 from crisisline.call_models import LiveCall
 from crisisline.crisis_messages import CrisisMessages
-from crisisline.db import save
+from crisisline.db import new_row, save
 from crisisline.errors import NotFound
 from crisisline.escalation_models import EscalationRecord
 from crisisline.escalations import Reach
 from crisisline.models import Channel, Contact, Direction, Participant, Staff
-from escalation import ByOperator, Recipient
+from escalation import ByOperator, EscalationPolicy, Recipient, Target
 
 log = logging.getLogger(__name__)
 
@@ -87,30 +88,46 @@ def _who(participant: Participant | None, number: str | None) -> str:
     return number or "a withheld number"
 
 
+@dataclass(frozen=True)
+class IncomingCall:
+    """A call to the crisis number as its first webhook gives it."""
+
+    call_sid: str
+    from_raw: str | None  # as Twilio sent it: "anonymous", "+266696687", a national number
+    to_raw: str | None
+    now: dt.datetime
+    region: str  # how national numbers are read (DEFAULT_REGION)
+
+    @property
+    def caller(self) -> str | None:
+        """The caller's number in E.164, or None when withheld or not a number."""
+        return phones.caller_number(self.from_raw, self.region)
+
+    def contact(self) -> CallContact:
+        """The fields its contact is recorded with (who it is and its outcome are added)."""
+        return CallContact(
+            channel=Channel.VOICE,
+            direction=Direction.INBOUND,
+            from_number=self.caller,
+            to_number=phones.caller_number(self.to_raw, self.region),
+            twilio_sid=self.call_sid,
+            started_at=self.now,
+        )
+
+
 def receive_call(
     session: Session,
-    *,
-    call_sid: str,
-    from_raw: str | None,
-    to_raw: str | None,
-    now: dt.datetime,
-    region: str,
+    call: IncomingCall,
     messages: CrisisMessages,
     alerting: alerts.Alerting | None = None,
 ) -> CallPlan:
     """A call to the crisis number: record it once and decide the first thing it does."""
-    caller = phones.caller_number(from_raw, region)
+    call_sid, now, caller = call.call_sid, call.now, call.caller
     staff = staff_service.active_by_phone(session, caller)
     participant_id = participants.id_by_phone(session, caller) if caller else None
-    to_number = phones.caller_number(to_raw, region)
     contact, created = contacts.record(
         session,
-        channel=Channel.VOICE,
-        direction=Direction.INBOUND,
-        from_number=caller,
-        to_number=to_number,
-        twilio_sid=call_sid,
-        started_at=now,
+        **call.contact(),
         participant_id=participant_id,
         outcome="ringing" if staff is None else "staff_call",
         handled_by_staff_id=staff.id if staff else None,
@@ -120,17 +137,7 @@ def receive_call(
         if live is not None:
             # Twilio delivered the same webhook again: answer as the call stands, change nothing.
             return _current_plan(session, live, now, messages)
-    live = LiveCall(
-        call_sid=call_sid,
-        contact_id=contact.id,
-        kind="staff" if staff is not None else "crisis",
-        step_index=-1,
-        loop=0,
-        ringing=[],
-        started_at=now,
-        updated_at=now,
-        detail={},
-    )
+    live = new_live_call(call_sid, contact.id, "staff" if staff is not None else "crisis", now)
     if staff is not None:
         menu = tuple(call_back_choices(session))
         # The keys mean what the caller heard: a missed call arriving while they listen must
@@ -143,6 +150,40 @@ def receive_call(
     return _next(session, live, contact, now, messages, alerting)
 
 
+class CallContact(TypedDict):
+    """The fields every new incoming call's contact is recorded with."""
+
+    channel: Channel
+    direction: Direction
+    from_number: str | None
+    to_number: str | None
+    twilio_sid: str
+    started_at: dt.datetime
+
+
+def new_live_call(call_sid: str, contact_id: int | None, kind: str, now: dt.datetime) -> LiveCall:
+    """A call just arrived, before its first step is chosen (not yet written)."""
+    return LiveCall(**new_live_call_row(call_sid, contact_id, kind, now))
+
+
+def new_live_call_row(
+    call_sid: str, contact_id: int | None, kind: str, now: dt.datetime
+) -> dict[str, Any]:
+    """The row of a call just arrived, by column, before its first step is chosen."""
+    return new_row(
+        LiveCall,
+        call_sid=call_sid,
+        contact_id=contact_id,
+        kind=kind,
+        step_index=-1,
+        loop=0,
+        ringing=[],
+        started_at=now,
+        updated_at=now,
+        detail={},
+    )
+
+
 def _current_plan(
     session: Session, live: LiveCall, now: dt.datetime, messages: CrisisMessages
 ) -> CallPlan:
@@ -153,7 +194,9 @@ def _current_plan(
     if live.fallback_at is not None or not live.ringing:
         return CallPlan(live.id, "fallback")
     recipients = tuple(Recipient(s.id, s.phone) for s in _staff(session, live.ringing) if s.active)
-    ring = Ring(recipients, _ring_timeout(live, now, messages), live.step_index, live.loop)
+    ring = Ring(
+        recipients, ring_timeout(live.started_at, now, messages), live.step_index, live.loop
+    )
     return CallPlan(live.id, "ring", ring=ring)
 
 
@@ -161,9 +204,38 @@ def _staff(session: Session, ids: list[int]) -> list[Staff]:
     return [s for s in (session.get(Staff, i) for i in ids) if s is not None]
 
 
-def _ring_timeout(live: LiveCall, now: dt.datetime, messages: CrisisMessages) -> int:
-    remaining = messages.max_wait_seconds - (now - live.started_at).total_seconds()
+def ring_timeout(started_at: dt.datetime, now: dt.datetime, messages: CrisisMessages) -> int:
+    """How long a ring may last: the step's timeout, cut to what is left of the caller's
+    maximum wait since `started_at` (never under MIN_RING_SECONDS)."""
+    remaining = messages.max_wait_seconds - (now - started_at).total_seconds()
     return int(max(MIN_RING_SECONDS, min(messages.ring_timeout_seconds, remaining)))
+
+
+def next_ring(
+    policy: EscalationPolicy,
+    resolve: Callable[[Target], Sequence[Recipient]],
+    step: int,
+    loop: int,
+) -> tuple[int, int, tuple[Recipient, ...]] | None:
+    """The step after (`step`, `loop`) that reaches anyone: its step, loop and whom to ring
+    (at most ten, without repeats), or None when the chain has run out. Steps with nobody on
+    call are skipped at once: the caller never waits while nobody rings."""
+    for _ in range(len(policy.steps) * policy.loops):
+        step += 1
+        if step >= len(policy.steps):
+            step, loop = 0, loop + 1
+        if loop >= policy.loops:
+            break
+        reached: list[Recipient] = []
+        for target in policy.steps[step].targets:
+            for recipient in resolve(target):
+                if all(recipient.phone != other.phone for other in reached):
+                    reached.append(recipient)
+        if not reached:
+            log.warning("crisis call: step %s reaches nobody; skipped", step)
+            continue
+        return step, loop, tuple(reached[:MAX_NUMBERS_PER_DIAL])
+    return None
 
 
 def _next(
@@ -178,32 +250,13 @@ def _next(
     waited = (now - live.started_at).total_seconds()
     if waited + MIN_RING_SECONDS <= messages.max_wait_seconds:
         policy, _ = escalations.get_policy(session, CRISIS_POLICY)
-        resolve = escalations.resolver(session, now)
-        step, loop = live.step_index, live.loop
-        for _ in range(len(policy.steps) * policy.loops):
-            step += 1
-            if step >= len(policy.steps):
-                step, loop = 0, loop + 1
-            if loop >= policy.loops:
-                break
-            reached: list[Recipient] = []
-            for target in policy.steps[step].targets:
-                for recipient in resolve(target):
-                    if all(recipient.phone != other.phone for other in reached):
-                        reached.append(recipient)
-            if not reached:
-                # Nobody on call for this step: ring the next one now, never nobody.
-                log.warning("crisis call %s: step %s reaches nobody; skipped", live.id, step)
-                continue
+        found = next_ring(policy, escalations.resolver(session, now), live.step_index, live.loop)
+        if found is not None:
+            step, loop, reached = found
             live.step_index, live.loop = step, loop
-            live.ringing = [r.staff_id for r in reached[:MAX_NUMBERS_PER_DIAL]]
+            live.ringing = [r.staff_id for r in reached]
             live.updated_at = now
-            ring = Ring(
-                tuple(reached[:MAX_NUMBERS_PER_DIAL]),
-                _ring_timeout(live, now, messages),
-                step,
-                loop,
-            )
+            ring = Ring(reached, ring_timeout(live.started_at, now, messages), step, loop)
             save(session, live)
             return CallPlan(live.id, "ring", ring=ring)
     live.fallback_at = live.fallback_at or now

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, NotRequired, TypedDict, Unpack, cast
 
 from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from crisisline.db import attach_inserted, row_values, save
+from crisisline.db import attach_inserted, new_row, row_values, save
 from crisisline.models import Channel, Contact, Direction
 
 
@@ -33,36 +33,40 @@ def _insert_once(dialect_name: str) -> Insert:
     return statement.returning(table.c.id)
 
 
-def record(
-    session: Session,
-    *,
-    channel: Channel,
-    direction: Direction,
-    from_number: str | None,
-    to_number: str | None,
-    twilio_sid: str | None,
-    started_at: dt.datetime,
-    participant_id: int | None,
-    body: str | None = None,
-    media_urls: Sequence[str] = (),
-    outcome: str | None = None,
-    handled_by_staff_id: int | None = None,
-) -> tuple[Contact, bool]:
-    """Record a contact once: a repeated Twilio SID returns the first record and False."""
-    contact = Contact(
-        channel=channel,
-        direction=direction,
-        from_number=from_number,
-        to_number=to_number,
-        twilio_sid=twilio_sid,
-        started_at=started_at,
-        participant_id=participant_id,
-        body=body,
-        media_urls=list(media_urls),
-        outcome=outcome,
-        handled_by_staff_id=handled_by_staff_id,
-        created_at=started_at,
+class NewContact(TypedDict):
+    """The fields of a contact as it is first recorded (the rest are filled in later)."""
+
+    channel: Channel
+    direction: Direction
+    from_number: str | None
+    to_number: str | None
+    twilio_sid: str | None
+    started_at: dt.datetime
+    participant_id: int | None
+    body: NotRequired[str | None]
+    media_urls: NotRequired[Sequence[str]]
+    outcome: NotRequired[str | None]
+    handled_by_staff_id: NotRequired[int | None]
+
+
+def build(**fields: Unpack[NewContact]) -> Contact:
+    """A new contact, not yet written, with every column as `record` writes it."""
+    return Contact(**new_contact_row(**fields))
+
+
+def new_contact_row(**fields: Unpack[NewContact]) -> dict[str, Any]:
+    """The row of a new contact, by column: what `build` and `record` write."""
+    return new_row(
+        Contact,
+        **{**fields, "media_urls": list(fields.get("media_urls", ()))},
+        created_at=fields["started_at"],
     )
+
+
+def record(session: Session, **fields: Unpack[NewContact]) -> tuple[Contact, bool]:
+    """Record a contact once: a repeated Twilio SID returns the first record and False."""
+    contact = build(**fields)
+    twilio_sid = contact.twilio_sid
     if twilio_sid is None:
         save(session, contact)
         return contact, True

@@ -131,6 +131,26 @@ def get_policy(session: Session, name: str) -> tuple[EscalationPolicy, str]:
     )
 
 
+def cached_policy(name: str, version: routing_cache.Version) -> EscalationPolicy:
+    """The policy `get_policy` would give under `version`, from the routing cache alone;
+    routing_cache.Missing if it holds no answer under that version."""
+    policy: EscalationPolicy = routing_cache.peek(("policy", name), version)[0]
+    return policy
+
+
+def cached_resolver(
+    version: routing_cache.Version, at: dt.datetime
+) -> Callable[[Target], Sequence[Recipient]]:
+    """`resolver` from the routing cache alone: each target's answer at `at` under `version`,
+    or routing_cache.Missing when the cache holds none."""
+
+    def resolve(target: Target) -> Sequence[Recipient]:
+        found: Sequence[Recipient] = routing_cache.peek(("target", target), version, at)
+        return found
+
+    return resolve
+
+
 def _read_policy(session: Session, name: str) -> tuple[EscalationPolicy, str]:
     record = session.get(EscalationPolicyRecord, name)
     if record is not None:

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, event, select
+from sqlalchemy import BigInteger, Engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
@@ -68,6 +68,12 @@ _MEMO = "crisisline.routing_version"
 _ALWAYS = (dt.datetime.min.replace(tzinfo=dt.UTC), dt.datetime.max.replace(tzinfo=dt.UTC))
 _lock = threading.Lock()
 _answers: dict[tuple[Any, ...], tuple[Version, float, dt.datetime, dt.datetime, Any]] = {}
+# The version a transaction in this process last read, per database URL (see `last_seen`).
+_last: dict[str, int] = {}
+
+
+class Missing(LookupError):
+    """`peek` found no answer for this key under this version (or none for that instant)."""
 
 
 def _routing_models() -> tuple[type, ...]:
@@ -94,7 +100,13 @@ def version(session: Session) -> Version | None:
     ):
         return memo[1]  # type: ignore[no-any-return]
     value = session.scalar(select(RoutingState.version).where(RoutingState.id == 1))
-    found = None if value is None else (_url(session), value)
+    url = _url(session)
+    if value is None:
+        _last.pop(url, None)
+        found = None
+    else:
+        _last[url] = value
+        found = (url, value)
     session.info[_MEMO] = (session.get_transaction(), found)
     return found
 
@@ -130,12 +142,11 @@ def cached_between(
     """
     if at_version is None:
         return compute()[0]
-    entry = _answers.get(key)
     now = time.monotonic()
-    if entry is not None:
-        entry_version, expires, start, end, answer = entry
-        if entry_version == at_version and now < expires and (at is None or start <= at < end):
-            return answer  # type: ignore[no-any-return]
+    try:
+        return peek(key, at_version, at)  # type: ignore[no-any-return]
+    except Missing:
+        pass
     answer, span = compute()
     if span is None:
         start, end = _ALWAYS
@@ -149,14 +160,46 @@ def cached_between(
     return answer
 
 
+def peek(key: tuple[Any, ...], at_version: Version, at: dt.datetime | None = None) -> Any:
+    """The answer `cached_between` would reuse for `key` at `at` under this version, without
+    computing one: Missing if there is none."""
+    entry = _answers.get(key)
+    if entry is not None:
+        entry_version, expires, start, end, answer = entry
+        if (
+            entry_version == at_version
+            and time.monotonic() < expires
+            and (at is None or start <= at < end)
+        ):
+            return answer
+    raise Missing(key)
+
+
+def last_seen(url: str) -> Version | None:
+    """The version a transaction in this process last read from the database at `url`.
+
+    For a caller that plans from cached answers before it can read the version
+    (crisisline.call_intake): it must then write only if the database still holds this
+    version, in the same statement that checks it.
+    """
+    value = _last.get(url)
+    return None if value is None else (url, value)
+
+
+def url_of(engine: Engine) -> str:
+    """The database URL answers are filed under (password hidden)."""
+    return engine.url.render_as_string(hide_password=True)
+
+
 def clear() -> None:
     """Forget every cached answer in this process."""
     with _lock:
         _answers.clear()
+        _last.clear()
 
 
 def _url(session: Session) -> str:
-    return session.get_bind().engine.url.render_as_string(hide_password=True)
+    return url_of(session.get_bind().engine)
 
 
 @event.listens_for(Session, "before_flush")

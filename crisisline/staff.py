@@ -264,7 +264,7 @@ def active_by_phone(session: Session, phone: str | None) -> Staff | None:
     if phone is None:
         return None
     phones = routing_cache.cached(
-        ("active-staff-phones",), routing_cache.version(session), lambda: _active_phones(session)
+        ACTIVE_PHONES_KEY, routing_cache.version(session), lambda: _active_phones(session)
     )
     staff_id = phones.get(phone)
     if staff_id is None:
@@ -272,6 +272,16 @@ def active_by_phone(session: Session, phone: str | None) -> Staff | None:
     staff = session.get(Staff, staff_id)
     # Read again from the record: a cached answer never makes someone staff who is not.
     return staff if staff is not None and staff.active and staff.phone == phone else None
+
+
+ACTIVE_PHONES_KEY = ("active-staff-phones",)
+
+
+def cached_is_staff_phone(phone: str | None, version: routing_cache.Version) -> bool:
+    """Whether the routing cache holds `phone` as an active staff phone under `version`,
+    without the database; routing_cache.Missing if it holds no answer under that version."""
+    phones: dict[str, int] = routing_cache.peek(ACTIVE_PHONES_KEY, version)
+    return phone is not None and phone in phones
 
 
 def _active_phones(session: Session) -> dict[str, int]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from crisisline import calls
+from crisisline import call_intake, calls
 from crisisline.app import Services, services
 from webhooks.fallback import fail_safe_voice, twiml
 from webhooks.forms import FormError, optional_int, required
@@ -91,17 +91,19 @@ def _render(plan: calls.CallPlan, svc: Services, response: VoiceResponse) -> Voi
 def incoming_call() -> Response:
     """A call to the crisis number: greet, then ring the first step of the crisis-call chain."""
     svc = services()
-    with svc.db.transaction() as session:
-        plan = calls.receive_call(
-            session,
-            call_sid=required("CallSid"),
-            from_raw=request.form.get("From"),
-            to_raw=request.form.get("To"),
-            now=svc.clock.now(),
-            region=svc.settings.default_region,
-            messages=svc.messages,
-            alerting=svc.alerting,
-        )
+    call = calls.IncomingCall(
+        call_sid=required("CallSid"),
+        from_raw=request.form.get("From"),
+        to_raw=request.form.get("To"),
+        now=svc.clock.now(),
+        region=svc.settings.default_region,
+    )
+    # The common case in one statement (PostgreSQL); anything else, or nothing written: the
+    # general path, which finds the database as if the one-statement path had not run.
+    plan = call_intake.receive_new_call(svc.db, call, svc.messages)
+    if plan is None:
+        with svc.db.transaction() as session:
+            plan = calls.receive_call(session, call, svc.messages, svc.alerting)
     response = VoiceResponse()
     if plan.action != "staff_menu":
         _say(response, svc.messages.greeting, svc)

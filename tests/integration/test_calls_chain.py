@@ -49,12 +49,14 @@ def _receive(svc: Services) -> calls.CallPlan:
     with svc.db.transaction() as session:
         return calls.receive_call(
             session,
-            call_sid=CALL_SID,
-            from_raw="+447700900201",
-            to_raw="+447700900000",
-            now=svc.clock.now(),
-            region="GB",
-            messages=svc.messages,
+            calls.IncomingCall(
+                call_sid=CALL_SID,
+                from_raw="+447700900201",
+                to_raw="+447700900000",
+                now=svc.clock.now(),
+                region="GB",
+            ),
+            svc.messages,
         )
 
 

@@ -95,12 +95,14 @@ def _ringing(svc: Services, n: int) -> list[str]:
     with svc.db.transaction() as session:
         plan = calls.receive_call(
             session,
-            call_sid="CA" + f"{n:032d}",
-            from_raw=CALLER,
-            to_raw="+447700900000",
-            now=svc.clock.now(),
-            region="GB",
-            messages=svc.messages,
+            calls.IncomingCall(
+                call_sid="CA" + f"{n:032d}",
+                from_raw=CALLER,
+                to_raw="+447700900000",
+                now=svc.clock.now(),
+                region="GB",
+            ),
+            svc.messages,
         )
     assert plan.ring is not None, plan
     return [r.phone for r in plan.ring.recipients]

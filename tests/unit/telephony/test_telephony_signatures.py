@@ -155,7 +155,11 @@ def test_repeated_form_fields_in_a_multidict_are_all_signed_sorted_and_deduplica
 # Forgeries
 
 
-@pytest.mark.parametrize("signature", [None, "", "RSOYDt4T1cUTdK1PDd93/VVr8B8", "x" * 28])
+@pytest.mark.parametrize(
+    "signature",
+    # Non-ASCII: compared as bytes, so a strange header is refused, never an error (a 500).
+    [None, "", "RSOYDt4T1cUTdK1PDd93/VVr8B8", "x" * 28, "é" * 28, "\ud800" * 28],
+)
 def test_a_missing_empty_or_forged_signature_is_rejected(signature: str | None) -> None:
     assert not is_valid_signature(VECTOR_TOKEN, VECTOR_URL, VECTOR_PARAMS, signature)
 

@@ -1,0 +1,211 @@
+"""A new crisis call on PostgreSQL: recorded, and its first ring chosen, in one statement.
+
+Every call to the line starts with `POST /webhooks/voice`, and the caller hears nothing until
+it is answered. The general path (`crisisline.calls.receive_call`) is a transaction of four
+statements with a connection check, BEGIN and COMMIT around them: seven round trips to the
+database. This module does the common case, a new CallSid from a number that is not a staff
+phone while someone is on call, in one round trip: one statement that commits on its own.
+
+It may do so only because of three rules, each tested:
+
+1. **The plan is exact.** Who rings first is worked out from the routing cache alone, under the
+   routing version this process last read (`routing_cache.last_seen`), and the statement writes
+   nothing unless `routing_state` still holds that version when it runs. So the ring is the
+   one the general path would choose. If an answer it needs is not cached under that version
+   (a fresh process, a routing change since), it writes nothing.
+2. **All or nothing.** The contact and the live call are written by the same statement (the
+   live call from the contact INSERT's RETURNING), committed together or not at all.
+3. **Once per CallSid.** The contact INSERT is `ON CONFLICT (twilio_sid) DO NOTHING`, so a
+   repeated webhook writes nothing here.
+
+Whenever it writes nothing, or the caller is staff, or nobody is on call, `receive_new_call`
+returns None and the webhook takes the general path, which then finds the database exactly as
+if this module had not run: it reads the version afresh, answers a repeated CallSid as the
+call stands, rings, or falls back and raises the unanswered-call alert. On SQLite (no data-
+modifying WITH) this module always returns None.
+
+The statement runs on `Database.autocommit_engine`, a pool without a ping on checkout: a
+connection found dead is retried once on a fresh one (safe: a statement that did commit before
+its connection died is a repeated CallSid the second time, which writes nothing and sends the
+webhook down the general path). Any other database error is raised, so the webhook's fail-safe
+answers the caller, as it would for the general path.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, cast
+
+import psycopg
+from sqlalchemy import Dialect, Select, Table, bindparam, exists, insert, select
+from sqlalchemy.dialects import postgresql
+
+from crisisline import escalations, routing_cache
+from crisisline import staff as staff_service
+from crisisline.call_models import LiveCall
+from crisisline.calls import (
+    CRISIS_POLICY,
+    MIN_RING_SECONDS,
+    CallPlan,
+    IncomingCall,
+    Ring,
+    new_live_call_row,
+    next_ring,
+    ring_timeout,
+)
+from crisisline.contacts import new_contact_row
+from crisisline.crisis_messages import CrisisMessages
+from crisisline.db import Database
+from crisisline.models import Contact, ParticipantPhone
+from crisisline.routing_cache import RoutingState
+
+log = logging.getLogger(__name__)
+
+
+def receive_new_call(db: Database, call: IncomingCall, messages: CrisisMessages) -> CallPlan | None:
+    """Record a new crisis call and ring its first step in one statement, or None: nothing
+    was written and `calls.receive_call` must handle the call."""
+    if (db.engine.dialect.name, db.engine.dialect.driver) != ("postgresql", "psycopg"):
+        return None
+    version = routing_cache.last_seen(routing_cache.url_of(db.engine))
+    if version is None or messages.max_wait_seconds < MIN_RING_SECONDS:
+        return None
+    caller, now = call.caller, call.now
+    try:
+        if staff_service.cached_is_staff_phone(caller, version):
+            return None  # the call-back menu: the general path
+        policy = escalations.cached_policy(CRISIS_POLICY, version)
+        found = next_ring(policy, escalations.cached_resolver(version, now), -1, 0)
+    except routing_cache.Missing:
+        return None
+    if found is None:
+        return None  # nobody on call anywhere: the general path falls back and raises the alert
+    step, loop, reached = found
+    contact = new_contact_row(
+        **call.contact(),
+        participant_id=None,  # found by the statement itself
+        outcome="ringing",
+    )
+    live = new_live_call_row(call.call_sid, None, "crisis", now)
+    live.update(step_index=step, loop=loop, ringing=[r.staff_id for r in reached])
+    # Columns left NULL are left out of the statement (they have no server defaults, so the
+    # row is the same): fewer parameters to send on every call.
+    contact = {key: value for key, value in contact.items() if value is not None}
+    live = {key: value for key, value in live.items() if value is not None}
+    params: dict[str, Any] = {"routing_version": version[1], "caller": caller}
+    params.update({f"contact_{key}": value for key, value in contact.items()})
+    params.update({f"call_{key}": value for key, value in live.items()})
+    written = _execute(db, (tuple(contact), tuple(live)), params)
+    if written is None:
+        return None
+    ring = Ring(reached, ring_timeout(now, now, messages), step, loop)
+    return CallPlan(written, "ring", ring=ring)
+
+
+Shape = tuple[tuple[str, ...], tuple[str, ...]]
+"""The contact's and the live call's columns that the statement writes (the rest are NULL)."""
+
+
+def _execute(db: Database, shape: Shape, params: dict[str, Any]) -> int | None:
+    """Run the statement; the new live call's id, or None if it wrote nothing.
+
+    SQLAlchemy compiles the statement and supplies its own conversion of each value (the same
+    as it would apply itself); the driver's connection runs it, which costs a third of going
+    through SQLAlchemy's Connection for a statement this hot.
+    """
+    sql, processors, constants = _compiled(db.autocommit_engine.dialect, shape)
+    values = dict(constants)
+    for name, value in params.items():
+        process = processors.get(name)
+        values[name] = process(value) if process is not None else value
+    for attempt in (1, 2):
+        pooled = db.autocommit_engine.raw_connection()
+        try:
+            driver = cast(psycopg.Connection[Any], pooled.driver_connection)
+            try:
+                row = driver.execute(sql, values).fetchone()
+            except psycopg.OperationalError:
+                if not driver.broken or attempt == 2:
+                    raise
+                # A pooled connection the server had closed: never used again, try a fresh one.
+                pooled.invalidate()
+                log.warning("call intake: a pooled connection had died; trying a fresh one")
+                continue
+            return None if row is None else int(row[0])
+        finally:
+            pooled.close()  # back to the pool (an invalidated one is discarded)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+Processor = Callable[[Any], Any]
+
+
+@functools.cache
+def _compiled(dialect: Dialect, shape: Shape) -> tuple[str, dict[str, Processor], dict[str, Any]]:
+    """The statement's SQL for this dialect and shape, each parameter's conversion, and the
+    constants. A handful of shapes occur (a withheld number has no From, say)."""
+    compiled = _statement(*shape).compile(dialect=dialect)
+    processors: dict[str, Processor] = {}
+    constants: dict[str, Any] = {}
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors[name] = process
+        if bind.value is not None:
+            constants[name] = process(bind.value) if process is not None else bind.value
+    return str(compiled), processors, constants
+
+
+@functools.cache
+def _statement(contact_keys: tuple[str, ...], call_keys: tuple[str, ...]) -> Select[int]:
+    """WITH new_contact AS (INSERT INTO contacts ... SELECT ... WHERE the routing version is
+    unchanged ON CONFLICT (twilio_sid) DO NOTHING RETURNING id), new_call AS (INSERT INTO
+    calls ... SELECT ... FROM new_contact RETURNING id) SELECT id FROM new_call."""
+    contacts = cast(Table, Contact.__table__)
+    calls = cast(Table, LiveCall.__table__)
+    state = cast(Table, RoutingState.__table__)
+    numbers = cast(Table, ParticipantPhone.__table__)
+    unchanged = exists().where(state.c.id == 1, state.c.version == bindparam("routing_version"))
+    participant = (
+        select(numbers.c.participant_id)
+        .where(numbers.c.number == bindparam("caller"))
+        .scalar_subquery()
+    )
+    contact_columns = [c for c in contacts.c if c.key in contact_keys or c.key == "participant_id"]
+    new_contact = (
+        postgresql.insert(contacts)
+        .from_select(
+            contact_columns,
+            select(
+                *(
+                    participant
+                    if c.key == "participant_id"
+                    else bindparam(f"contact_{c.key}", type_=c.type)
+                    for c in contact_columns
+                )
+            ).where(unchanged),
+        )
+        .on_conflict_do_nothing(index_elements=[contacts.c.twilio_sid])
+        .returning(contacts.c.id)
+        .cte("new_contact")
+    )
+    call_columns = [c for c in calls.c if c.key in call_keys or c.key == "contact_id"]
+    new_call = (
+        insert(calls)
+        .from_select(
+            call_columns,
+            select(
+                *(
+                    new_contact.c.id
+                    if c.key == "contact_id"
+                    else bindparam(f"call_{c.key}", type_=c.type)
+                    for c in call_columns
+                )
+            ).select_from(new_contact),
+        )
+        .returning(calls.c.id)
+        .cte("new_call")
+    )
+    return select(new_call.c.id)
