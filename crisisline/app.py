@@ -13,8 +13,10 @@ from typing import Any, cast
 
 from flask import Flask, Request, Response, current_app
 from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy.orm import Session
 
 from crisisline import (
+    alerts,
     calls,
     crisis_messages,
     escalations,
@@ -43,6 +45,9 @@ HEARTBEAT_SECONDS = 5.0
 NOTICE_SECONDS = 60.0  # shift reminders and the daily gap warning
 PENDING_NOTICE_SECONDS = 5.0  # notices recorded by rota changes
 AUDIT_SECONDS = 30.0
+# A text whose routing failed is tried again this often (the texter already has the crisis
+# numbers; the staff relay is what waits).
+UNROUTED_SECONDS = 15.0
 
 
 @dataclass
@@ -69,6 +74,49 @@ class Services:
     def alerting(self) -> Alerting:
         """What the call and text flows need to raise risk alerts."""
         return Alerting(self.reach, self.risk_rules, self.settings.zone)
+
+    def check_text_risk(
+        self, session: Session, handled: sms_conversations.Handled, now: dt.datetime
+    ) -> None:
+        """The risk rules on a participant's text just routed, in the same transaction."""
+        if handled.kind == "participant":
+            alerting = self.alerting
+            alerts.evaluate_contact_safely(
+                session,
+                handled.contact_id,
+                now,
+                alerting.reach,
+                rules=alerting.rules,
+                zone=alerting.zone,
+            )
+
+    def route_unrouted_texts(self) -> int:
+        """Route again each text whose routing failed in the last day (kept `unrouted` by the
+        SMS webhook), each in its own transaction; the number routed."""
+        with self.db.transaction() as session:
+            waiting = sms_conversations.unrouted_ids(session, self.clock.now())
+        routed = 0
+        for contact_id in waiting:
+            now = self.clock.now()
+            try:
+                with self.db.transaction() as session:
+                    handled = sms_conversations.route_unrouted(
+                        session,
+                        contact_id,
+                        now,
+                        self.reach,
+                        self.messages,
+                        self.settings.default_region,
+                    )
+                    if handled is not None:
+                        self.check_text_risk(session, handled, now)
+                        routed += 1
+            except Exception as error:
+                # Only the type: the error's text can carry the body or the number.
+                log.error("sms %s: routing again failed (%s)", contact_id, type(error).__name__)
+        if routed:
+            log.warning("%s text(s) kept unrouted have now been routed", routed)
+        return routed
 
     def sweep_escalations(self) -> int:
         """One pass of the escalation engine: advance every escalation that is due."""
@@ -162,6 +210,7 @@ class Services:
             PeriodicJob("pending-notices", PENDING_NOTICE_SECONDS, self.send_pending_notices),
             PeriodicJob("dispatch-outbox", SWEEP_SECONDS, self.dispatch_outbox),
             PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
+            PeriodicJob("unrouted-texts", UNROUTED_SECONDS, self.route_unrouted_texts),
             PeriodicJob(
                 "sms-conversations",
                 AUDIT_SECONDS,

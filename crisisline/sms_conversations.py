@@ -29,6 +29,7 @@ from crisisline import (
     escalations,
     outbox,
     participants,
+    phones,
     rota_service,
     sms_opt_outs,
 )
@@ -85,6 +86,10 @@ NOT_SENT: Final = "not_sent"
 NOT_SENT_OPTED_OUT: Final = "not_sent_opted_out"
 NOT_SENT_NUMBER_REMOVED: Final = "not_sent_number_removed"
 UNREPLYABLE: Final = "unreplyable_sender"
+# Recorded, but routing it failed (a bug, the database failing mid-way): the texter was sent
+# the crisis numbers, and the scheduler routes it again (`route_unrouted`) for a day.
+UNROUTED: Final = "unrouted"
+RETRY_UNROUTED_FOR: Final = dt.timedelta(hours=24)
 
 # "3 I'm here" or "3: I'm here": a reply code, then the words for the participant.
 _CODE_MESSAGE: Final = re.compile(r"\s*([0-9]{1,4})(?:\s*[:.,)\-]\s*|\s+)(\S.*)", re.DOTALL)
@@ -126,43 +131,117 @@ def receive_text(
     session: Session, text: InboundText, now: dt.datetime, reach: Reach, messages: CrisisMessages
 ) -> Handled:
     """Record an inbound text once per MessageSid and route it: staff command or crisis text."""
-    sender = staff_service.active_by_phone(session, text.from_number)
-    participant = (
-        participants.find_by_phone(session, text.from_number)
-        if text.from_number is not None and sender is None
-        else None
-    )
-    contact, created = contacts.record(
-        session,
+    sender, participant = _sender(session, text.from_number)
+    fields = _inbound(text, now)
+    fields["participant_id"] = participant.id if participant is not None else None
+    fields["outcome"] = RECEIVED
+    fields["handled_by_staff_id"] = sender.id if sender is not None else None
+    contact, created = contacts.record(session, **fields)
+    if not created:
+        # Twilio retried: the first delivery was handled; this one changes nothing.
+        log.info("sms %s already received; duplicate ignored", text.message_sid)
+        return Handled(contact.id, "duplicate", contact.conversation_id)
+    return _route(session, contact, text.from_number, sender, participant, now, reach, messages)
+
+
+def _inbound(text: InboundText, now: dt.datetime) -> contacts.NewContact:
+    return contacts.NewContact(
         channel=Channel.SMS,
         direction=Direction.INBOUND,
         from_number=text.from_number or text.from_raw.strip()[:20] or None,
         to_number=text.to_number,
         twilio_sid=text.message_sid,
         started_at=now,
-        participant_id=participant.id if participant is not None else None,
+        participant_id=None,
         body=text.body,
         media_urls=text.media_urls,
-        outcome=RECEIVED,
-        handled_by_staff_id=sender.id if sender is not None else None,
     )
-    if not created:
-        # Twilio retried: the first delivery was handled; this one changes nothing.
-        log.info("sms %s already received; duplicate ignored", text.message_sid)
-        return Handled(contact.id, "duplicate", contact.conversation_id)
+
+
+def _sender(session: Session, phone: str | None) -> tuple[Staff | None, Participant | None]:
+    """The active member of staff whose phone this is, or else the participant's, if any."""
+    sender = staff_service.active_by_phone(session, phone)
+    if phone is None or sender is not None:
+        return sender, None
+    return None, participants.find_by_phone(session, phone)
+
+
+def _route(
+    session: Session,
+    contact: Contact,
+    phone: str | None,
+    sender: Staff | None,
+    participant: Participant | None,
+    now: dt.datetime,
+    reach: Reach,
+    messages: CrisisMessages,
+) -> Handled:
     if sender is not None:
-        StaffCommands(session, sender, contact, now, reach).handle(text.body)
+        StaffCommands(session, sender, contact, now, reach).handle(contact.body or "")
         return Handled(contact.id, "staff", contact.conversation_id)
-    if text.from_number is None:
+    if phone is None:
         # A short code or an alphanumeric sender: not a person's phone, and nothing can be
         # sent back to it. Kept on the record; nobody is paged for it.
         contact.outcome = UNREPLYABLE
         log.warning("sms %s from a sender that cannot be texted back; recorded", contact.id)
         return Handled(contact.id, "unreplyable")
-    conversation = _participant_text(
-        session, contact, text.from_number, participant, now, reach, messages
-    )
+    conversation = _participant_text(session, contact, phone, participant, now, reach, messages)
     return Handled(contact.id, "participant", conversation.id if conversation is not None else None)
+
+
+# ---- texts whose routing failed ---------------------------------------------------------------
+
+
+def keep_unrouted(session: Session, text: InboundText, now: dt.datetime) -> int | None:
+    """Record a text whose routing failed on its own, outcome `unrouted`, so that it is never
+    lost: it is on the participant's record at once and `route_unrouted` tries it again. The
+    new contact's id, or None when this MessageSid was already recorded."""
+    participant_id = (
+        participants.id_by_phone(session, text.from_number) if text.from_number else None
+    )
+    fields = _inbound(text, now)
+    fields["participant_id"] = participant_id
+    fields["outcome"] = UNROUTED
+    contact, created = contacts.record(session, **fields)
+    return contact.id if created else None
+
+
+def unrouted_ids(session: Session, now: dt.datetime) -> list[int]:
+    """Inbound texts kept unrouted in the last day, oldest first (older ones are left alone:
+    a day on, a relay would mislead more than help; they stay on the record)."""
+    return list(
+        session.scalars(
+            select(Contact.id)
+            .where(
+                Contact.outcome == UNROUTED,
+                Contact.channel == Channel.SMS,
+                Contact.direction == Direction.INBOUND,
+                Contact.started_at > now - RETRY_UNROUTED_FOR,
+            )
+            .order_by(Contact.id)
+        )
+    )
+
+
+def route_unrouted(
+    session: Session,
+    contact_id: int,
+    now: dt.datetime,
+    reach: Reach,
+    messages: CrisisMessages,
+    region: str,
+) -> Handled | None:
+    """Route a kept text as if it had just arrived; None if it is no longer unrouted (another
+    process took it). The row is locked first, so it is routed once."""
+    contact = session.get(Contact, contact_id, with_for_update=True)
+    if contact is None or contact.outcome != UNROUTED:
+        return None
+    phone = phones.caller_number(contact.from_number, region)
+    sender, participant = _sender(session, phone)
+    contact.outcome = RECEIVED
+    contact.participant_id = participant.id if participant is not None else None
+    contact.handled_by_staff_id = sender.id if sender is not None else None
+    return _route(session, contact, phone, sender, participant, now, reach, messages)
 
 
 # ---- participants' texts --------------------------------------------------------------------

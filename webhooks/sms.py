@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from twilio.twiml.messaging_response import MessagingResponse
 
-from crisisline import alerts, sms_conversations
+from crisisline import sms_conversations
 from crisisline.app import Services, services
 from crisisline.phones import caller_number
 from webhooks.fallback import twiml
@@ -68,6 +68,7 @@ def sms() -> ResponseReturnValue:
             text.message_sid,
             type(error).__name__,
         )
+        _keep_unrouted(svc, text)
         return _fallback()
     # Empty TwiML: acknowledgements and relays go through the outbox, so a repeat of this
     # request gets exactly the same answer.
@@ -78,16 +79,27 @@ def _receive(svc: Services, text: sms_conversations.InboundText) -> None:
     with svc.db.transaction() as session:
         now = svc.clock.now()
         handled = sms_conversations.receive_text(session, text, now, svc.reach, svc.messages)
-        if handled.kind == "participant":
-            alerting = svc.alerting
-            alerts.evaluate_contact_safely(
-                session,
-                handled.contact_id,
-                now,
-                alerting.reach,
-                rules=alerting.rules,
-                zone=alerting.zone,
+        svc.check_text_risk(session, handled, now)
+
+
+def _keep_unrouted(svc: Services, text: sms_conversations.InboundText) -> None:
+    """Routing failed and was rolled back: record the text on its own so it is never lost;
+    the scheduler routes it again. If even that fails (the database is down), say so."""
+    try:
+        with svc.db.transaction() as session:
+            kept = sms_conversations.keep_unrouted(session, text, svc.clock.now())
+        if kept is not None:
+            log.error(
+                "sms %s kept as contact %s, unrouted; it will be routed again",
+                text.message_sid,
+                kept,
             )
+    except Exception as error:
+        log.error(
+            "sms %s could not be recorded either (%s): it is not on the record",
+            text.message_sid,
+            type(error).__name__,
+        )
 
 
 def _fallback() -> Response:
