@@ -243,10 +243,19 @@ def statements_per_request(
 Level = tuple[Result, Result, Result]
 """One load level: the service, the bare endpoint and the durable floor."""
 
-Run = tuple[str, list[Level], tuple[int, int]]
+AfterLoad = Callable[[str, str], str]
+"""Work measured after the load levels (database URL, instance folder): a line for the report."""
+
+Run = tuple[str, list[Level], tuple[int, int], str]
 
 
-def run(database_url: str | None, path: str, make_form: FormMaker, total: int) -> Run:
+def run(
+    database_url: str | None,
+    path: str,
+    make_form: FormMaker,
+    total: int,
+    after: AfterLoad | None = None,
+) -> Run:
     """The three servers on one fresh database, each at each level in turn."""
     with fresh_database(database_url) as url, tempfile.TemporaryDirectory() as instance:
         seed(url, instance)
@@ -284,7 +293,8 @@ def run(database_url: str | None, path: str, make_form: FormMaker, total: int) -
                 )
                 rows.append((service, bare, floor))
         name = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-        return name, rows, statements
+        afterwards = after(url, instance) if after is not None else ""
+        return name, rows, statements, afterwards
 
 
 def report(runs: list[Run], total: int, what: str) -> str:
@@ -297,11 +307,12 @@ def report(runs: list[Run], total: int, what: str) -> str:
         "(signature, form, one committed row, TwiML).",
         "",
     ]
-    for engine, rows, (first, again) in runs:
+    for engine, rows, (first, again), afterwards in runs:
         lines += [
-            f"**{engine}**: {first} SQL statements for the first webhook (a fresh process, so "
-            f"the routing cache is cold; a text opens its conversation), {again} for the next "
-            "one from the same number (counted in-process).",
+            f"**{engine}**: {first} SQL statement{'' if first == 1 else 's'} for the first "
+            "webhook (a fresh process), "
+            f"{again} for the next one from the same number (counted in-process, BEGIN and "
+            "COMMIT left out).",
             "",
             "| concurrent | service req/s | bare req/s | floor req/s | service / bare | "
             "floor / bare | service p50 | service p99 | bare p99 | floor p99 | errors |",
@@ -317,11 +328,18 @@ def report(runs: list[Run], total: int, what: str) -> str:
                 f"{service.errors + bare.errors + floor.errors} |"
             )
         lines.append("")
+        if afterwards:
+            lines += [afterwards, ""]
     return "\n".join(lines).rstrip("\n")
 
 
 def main(
-    description: str, path: str, make_form: FormMaker, what: str, marks: tuple[str, str]
+    description: str,
+    path: str,
+    make_form: FormMaker,
+    what: str,
+    marks: tuple[str, str],
+    after: AfterLoad | None = None,
 ) -> None:
     """Command line of a webhook benchmark: run on each database, print, optionally write."""
     parser = argparse.ArgumentParser(description=description)
@@ -341,7 +359,8 @@ def main(
         server = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
         if server:
             urls.append(server)
-    block = report([run(url, path, make_form, args.requests) for url in urls], args.requests, what)
+    runs = [run(url, path, make_form, args.requests, after) for url in urls]
+    block = report(runs, args.requests, what)
     print(block)
     if args.write:
         write_block(args.write, *marks, block)

@@ -13,7 +13,9 @@ from typing import Any, cast
 
 from flask import Flask, Request, Response, current_app
 from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from crisisline import (
     alerts,
@@ -45,9 +47,6 @@ HEARTBEAT_SECONDS = 5.0
 NOTICE_SECONDS = 60.0  # shift reminders and the daily gap warning
 PENDING_NOTICE_SECONDS = 5.0  # notices recorded by rota changes
 AUDIT_SECONDS = 30.0
-# A text whose routing failed is tried again this often (the texter already has the crisis
-# numbers; the staff relay is what waits).
-UNROUTED_SECONDS = 15.0
 
 
 @dataclass
@@ -90,13 +89,25 @@ class Services:
                 zone=alerting.zone,
             )
 
-    def route_unrouted_texts(self) -> int:
-        """Route again each text whose routing failed in the last day (kept `unrouted` by the
-        SMS webhook), each in its own transaction; the number routed."""
+    def route_texts(self) -> int:
+        """The scheduler's `route-texts` job: route every text taken in by the SMS webhook and
+        not yet routed (crisisline.sms_intake), oldest first, each in its own transaction; the
+        number routed. A text whose routing fails stays to be tried again (for a day), and its
+        sender is sent the crisis numbers the first time."""
         with self.db.transaction() as session:
             waiting = sms_conversations.unrouted_ids(session, self.clock.now())
         routed = 0
         for contact_id in waiting:
+            try:
+                routed += self._route_text(contact_id)
+            except Exception as error:
+                # Only the type: the error's text can carry the body or the number.
+                log.error("sms %s could not be routed (%s)", contact_id, type(error).__name__)
+                self._routing_failed(contact_id)
+        return routed
+
+    def _route_text(self, contact_id: int) -> int:
+        for attempt in (1, 2):
             now = self.clock.now()
             try:
                 with self.db.transaction() as session:
@@ -108,15 +119,33 @@ class Services:
                         self.messages,
                         self.settings.default_region,
                     )
-                    if handled is not None:
-                        self.check_text_risk(session, handled, now)
-                        routed += 1
-            except Exception as error:
-                # Only the type: the error's text can carry the body or the number.
-                log.error("sms %s: routing again failed (%s)", contact_id, type(error).__name__)
-        if routed:
-            log.warning("%s text(s) kept unrouted have now been routed", routed)
-        return routed
+                    if handled is None:
+                        return 0  # routed meanwhile by another process
+                    self.check_text_risk(session, handled, now)
+                    return 1
+            except (StaleDataError, OperationalError):
+                # The escalation sweep changed the same escalation at the same moment (a
+                # version clash, a deadlock): all of it was rolled back, so routing it again
+                # from the start is safe.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _routing_failed(self, contact_id: int) -> None:
+        try:
+            with self.db.transaction() as session:
+                first = sms_conversations.routing_failed(
+                    session,
+                    contact_id,
+                    self.clock.now(),
+                    self.reach,
+                    self.messages,
+                    self.settings.default_region,
+                )
+            if first:
+                log.error("sms %s: its sender is sent the crisis numbers", contact_id)
+        except Exception as error:
+            log.error("sms %s: marking it failed failed too (%s)", contact_id, type(error).__name__)
 
     def sweep_escalations(self) -> int:
         """One pass of the escalation engine: advance every escalation that is due."""
@@ -208,9 +237,9 @@ class Services:
             ),
             PeriodicJob("rota-notices", NOTICE_SECONDS, self.send_rota_notices),
             PeriodicJob("pending-notices", PENDING_NOTICE_SECONDS, self.send_pending_notices),
+            PeriodicJob("route-texts", SWEEP_SECONDS, self.route_texts),
             PeriodicJob("dispatch-outbox", SWEEP_SECONDS, self.dispatch_outbox),
             PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
-            PeriodicJob("unrouted-texts", UNROUTED_SECONDS, self.route_unrouted_texts),
             PeriodicJob(
                 "sms-conversations",
                 AUDIT_SECONDS,

@@ -24,25 +24,22 @@ if this module had not run: it reads the version afresh, answers a repeated Call
 call stands, rings, or falls back and raises the unanswered-call alert. On SQLite (no data-
 modifying WITH) this module always returns None.
 
-The statement runs on `Database.autocommit_engine`, a pool without a ping on checkout: a
-connection found dead is retried once on a fresh one (safe: a statement that did commit before
-its connection died is a repeated CallSid the second time, which writes nothing and sends the
-webhook down the general path). Any other database error is raised, so the webhook's fail-safe
-answers the caller, as it would for the general path.
+The statement runs through `crisisline.one_statement` (autocommit, on the driver's connection):
+a connection the server had dropped is retried once on a fresh one (safe: a statement that did
+commit before its connection died is a repeated CallSid the second time, which writes nothing
+and sends the webhook down the general path). Any other database error is raised, so the
+webhook's fail-safe answers the caller, as it would for the general path.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
-from collections.abc import Callable
 from typing import Any, cast
 
-import psycopg
-from sqlalchemy import Dialect, Select, Table, bindparam, exists, insert, select
+from sqlalchemy import Select, Table, bindparam, exists, insert, select
 from sqlalchemy.dialects import postgresql
 
-from crisisline import escalations, routing_cache
+from crisisline import escalations, one_statement, routing_cache
 from crisisline import staff as staff_service
 from crisisline.call_models import LiveCall
 from crisisline.calls import (
@@ -61,13 +58,11 @@ from crisisline.db import Database
 from crisisline.models import Contact, ParticipantPhone
 from crisisline.routing_cache import RoutingState
 
-log = logging.getLogger(__name__)
-
 
 def receive_new_call(db: Database, call: IncomingCall, messages: CrisisMessages) -> CallPlan | None:
     """Record a new crisis call and ring its first step in one statement, or None: nothing
     was written and `calls.receive_call` must handle the call."""
-    if (db.engine.dialect.name, db.engine.dialect.driver) != ("postgresql", "psycopg"):
+    if not one_statement.supported(db):
         return None
     version = routing_cache.last_seen(routing_cache.url_of(db.engine))
     if version is None or messages.max_wait_seconds < MIN_RING_SECONDS:
@@ -109,53 +104,9 @@ Shape = tuple[tuple[str, ...], tuple[str, ...]]
 
 
 def _execute(db: Database, shape: Shape, params: dict[str, Any]) -> int | None:
-    """Run the statement; the new live call's id, or None if it wrote nothing.
-
-    SQLAlchemy compiles the statement and supplies its own conversion of each value (the same
-    as it would apply itself); the driver's connection runs it, which costs a third of going
-    through SQLAlchemy's Connection for a statement this hot.
-    """
-    sql, processors, constants = _compiled(db.autocommit_engine.dialect, shape)
-    values = dict(constants)
-    for name, value in params.items():
-        process = processors.get(name)
-        values[name] = process(value) if process is not None else value
-    for attempt in (1, 2):
-        pooled = db.autocommit_engine.raw_connection()
-        try:
-            driver = cast(psycopg.Connection[Any], pooled.driver_connection)
-            try:
-                row = driver.execute(sql, values).fetchone()
-            except psycopg.OperationalError:
-                if not driver.broken or attempt == 2:
-                    raise
-                # A pooled connection the server had closed: never used again, try a fresh one.
-                pooled.invalidate()
-                log.warning("call intake: a pooled connection had died; trying a fresh one")
-                continue
-            return None if row is None else int(row[0])
-        finally:
-            pooled.close()  # back to the pool (an invalidated one is discarded)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-Processor = Callable[[Any], Any]
-
-
-@functools.cache
-def _compiled(dialect: Dialect, shape: Shape) -> tuple[str, dict[str, Processor], dict[str, Any]]:
-    """The statement's SQL for this dialect and shape, each parameter's conversion, and the
-    constants. A handful of shapes occur (a withheld number has no From, say)."""
-    compiled = _statement(*shape).compile(dialect=dialect)
-    processors: dict[str, Processor] = {}
-    constants: dict[str, Any] = {}
-    for name, bind in compiled.binds.items():
-        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            processors[name] = process
-        if bind.value is not None:
-            constants[name] = process(bind.value) if process is not None else bind.value
-    return str(compiled), processors, constants
+    """Run the statement; the new live call's id, or None if it wrote nothing."""
+    row = one_statement.run(db, _statement(*shape), params)
+    return None if row is None else int(row[0])
 
 
 @functools.cache

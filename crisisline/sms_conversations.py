@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import func, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -40,7 +41,15 @@ from crisisline.db import Database
 from crisisline.errors import DomainError
 from crisisline.escalation_models import EscalationCode, EscalationRecord
 from crisisline.escalations import OutgoingText, Reach
-from crisisline.models import Channel, Contact, Delivery, Direction, Participant, Staff
+from crisisline.models import (
+    UNROUTED_PREDICATE,
+    Channel,
+    Contact,
+    Delivery,
+    Direction,
+    Participant,
+    Staff,
+)
 from crisisline.phones import redact
 from crisisline.risk_rules import RiskRules
 from crisisline.telephony import MAX_SMS_BODY_CHARACTERS, split_for_sms
@@ -86,9 +95,11 @@ NOT_SENT: Final = "not_sent"
 NOT_SENT_OPTED_OUT: Final = "not_sent_opted_out"
 NOT_SENT_NUMBER_REMOVED: Final = "not_sent_number_removed"
 UNREPLYABLE: Final = "unreplyable_sender"
-# Recorded, but routing it failed (a bug, the database failing mid-way): the texter was sent
-# the crisis numbers, and the scheduler routes it again (`route_unrouted`) for a day.
+# Recorded by the webhook, waiting for the scheduler to route it (crisisline.sms_intake).
 UNROUTED: Final = "unrouted"
+# Routing it failed at least once (a bug, the database failing mid-way): its sender has been
+# sent the crisis numbers, and the scheduler goes on trying to route it for a day.
+ROUTING_FAILED: Final = "routing_failed"
 RETRY_UNROUTED_FOR: Final = dt.timedelta(hours=24)
 
 # "3 I'm here" or "3: I'm here": a reply code, then the words for the participant.
@@ -192,28 +203,34 @@ def _route(
 # ---- texts whose routing failed ---------------------------------------------------------------
 
 
-def keep_unrouted(session: Session, text: InboundText, now: dt.datetime) -> int | None:
-    """Record a text whose routing failed on its own, outcome `unrouted`, so that it is never
-    lost: it is on the participant's record at once and `route_unrouted` tries it again. The
-    new contact's id, or None when this MessageSid was already recorded."""
-    participant_id = (
-        participants.id_by_phone(session, text.from_number) if text.from_number else None
-    )
+def unrouted_fields(text: InboundText, now: dt.datetime) -> contacts.NewContact:
+    """The contact of a text just taken in, waiting to be routed (its participant not set)."""
     fields = _inbound(text, now)
-    fields["participant_id"] = participant_id
     fields["outcome"] = UNROUTED
+    return fields
+
+
+def keep_unrouted(session: Session, text: InboundText, now: dt.datetime) -> int | None:
+    """Record a text to be routed by `route_unrouted`, once per MessageSid, on the sender's
+    record at once. The new contact's id, or None when this MessageSid was already recorded."""
+    fields = unrouted_fields(text, now)
+    if text.from_number:
+        fields["participant_id"] = participants.id_by_phone(session, text.from_number)
     contact, created = contacts.record(session, **fields)
     return contact.id if created else None
 
 
 def unrouted_ids(session: Session, now: dt.datetime) -> list[int]:
-    """Inbound texts kept unrouted in the last day, oldest first (older ones are left alone:
-    a day on, a relay would mislead more than help; they stay on the record)."""
+    """Inbound texts waiting to be routed (or to be tried again) from the last day, oldest
+    first. Older ones are left alone: a day on, a relay would mislead more than help; they stay
+    on the record."""
     return list(
         session.scalars(
             select(Contact.id)
             .where(
-                Contact.outcome == UNROUTED,
+                # Written out as in the partial index ix_contacts_unrouted, so that the
+                # planner can use it (bound parameters would hide the match).
+                sql_text(UNROUTED_PREDICATE),
                 Contact.channel == Channel.SMS,
                 Contact.direction == Direction.INBOUND,
                 Contact.started_at > now - RETRY_UNROUTED_FOR,
@@ -221,6 +238,29 @@ def unrouted_ids(session: Session, now: dt.datetime) -> list[int]:
             .order_by(Contact.id)
         )
     )
+
+
+def routing_failed(
+    session: Session,
+    contact_id: int,
+    now: dt.datetime,
+    reach: Reach,
+    messages: CrisisMessages,
+    region: str,
+) -> bool:
+    """Routing this text failed (and was rolled back): mark it, and the first time send its
+    sender the crisis numbers (unless they cannot be texted). True the first time."""
+    contact = session.get(Contact, contact_id, with_for_update=True)
+    if contact is None or contact.outcome != UNROUTED:
+        return False
+    contact.outcome = ROUTING_FAILED
+    phone = phones.caller_number(contact.from_number, region)
+    if phone is not None and not sms_opt_outs.is_opted_out(session, phone):
+        body = messages.fallback_sms
+        _send_text(
+            session, phone, contact.participant_id, body, FALLBACK, now, reach, staff_id=None
+        )
+    return True
 
 
 def route_unrouted(
@@ -234,7 +274,7 @@ def route_unrouted(
     """Route a kept text as if it had just arrived; None if it is no longer unrouted (another
     process took it). The row is locked first, so it is routed once."""
     contact = session.get(Contact, contact_id, with_for_update=True)
-    if contact is None or contact.outcome != UNROUTED:
+    if contact is None or contact.outcome not in (UNROUTED, ROUTING_FAILED):
         return None
     phone = phones.caller_number(contact.from_number, region)
     sender, participant = _sender(session, phone)
@@ -574,10 +614,37 @@ def _send_to_participant(
     staff_id: int | None,
 ) -> Contact:
     """Queue a text to the participant from the crisis number and record it as a contact."""
+    contact = _send_text(
+        session,
+        conversation.phone,
+        conversation.participant_id,
+        body,
+        purpose,
+        now,
+        reach,
+        staff_id=staff_id,
+    )
+    contact.conversation_id = conversation.id
+    conversation.last_message_at = now
+    return contact
+
+
+def _send_text(
+    session: Session,
+    phone: str,
+    participant_id: int | None,
+    body: str,
+    purpose: str,
+    now: dt.datetime,
+    reach: Reach,
+    *,
+    staff_id: int | None,
+) -> Contact:
+    """Queue a text to `phone` from the crisis number and record it as an outbound contact."""
     # Staff's words go exactly as written (an emoji costs segments, not meaning).
     delivery = outbox.enqueue_sms(
         session,
-        to=conversation.phone,
+        to=phone,
         from_=reach.from_number,
         body=body,
         purpose=purpose,
@@ -589,17 +656,15 @@ def _send_to_participant(
         channel=Channel.SMS,
         direction=Direction.OUTBOUND,
         from_number=reach.from_number,
-        to_number=conversation.phone,
+        to_number=phone,
         twilio_sid=None,
         started_at=now,
-        participant_id=conversation.participant_id,
+        participant_id=participant_id,
         body=delivery.body,
         outcome=SENT,
         handled_by_staff_id=staff_id,
     )
-    contact.conversation_id = conversation.id
     contact.delivery_id = delivery.id
-    conversation.last_message_at = now
     return contact
 
 

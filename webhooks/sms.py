@@ -6,12 +6,10 @@ import logging
 
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm.exc import StaleDataError
 from twilio.twiml.messaging_response import MessagingResponse
 
-from crisisline import sms_conversations
-from crisisline.app import Services, services
+from crisisline import sms_conversations, sms_intake
+from crisisline.app import services
 from crisisline.phones import caller_number
 from webhooks.fallback import twiml
 from webhooks.forms import FormError, optional_int, required
@@ -43,63 +41,28 @@ def _inbound_text() -> sms_conversations.InboundText:
 @blueprint.post("/sms")
 @signed_by_twilio
 def sms() -> ResponseReturnValue:
-    """Record the text once per MessageSid and route it; replies go through the outbox."""
+    """Record the text once per MessageSid and answer; the scheduler routes it within a second
+    (crisisline.sms_intake), and every reply goes through the outbox."""
     try:
         text = _inbound_text()
     except FormError as error:
         return {"code": 422, "message": error.message, "field": error.field}, 422
     svc = services()
     try:
-        for attempt in (1, 2):
-            try:
-                _receive(svc, text)
-                break
-            except (StaleDataError, OperationalError):
-                # The scheduler changed the same escalation at the same moment (a version
-                # clash, a deadlock): the whole text was rolled back, so handling it again
-                # from the start is safe (the MessageSid is recorded once).
-                if attempt == 2:
-                    raise
+        sms_intake.take_in(svc.db, text, svc.clock.now())
     except Exception as error:
-        # Fail safe: whatever broke, the texter gets the crisis numbers rather than silence.
-        # Only the error's type is logged: its text can carry the body or the number.
+        # Fail safe: the text could not even be recorded (the database is down): the texter
+        # gets the crisis numbers rather than silence. Only the error's type is logged: its
+        # text can carry the body or the number.
         log.error(
-            "sms %s could not be handled (%s); answered with the fallback text",
+            "sms %s could not be recorded (%s); answered with the fallback text",
             text.message_sid,
             type(error).__name__,
         )
-        _keep_unrouted(svc, text)
         return _fallback()
     # Empty TwiML: acknowledgements and relays go through the outbox, so a repeat of this
     # request gets exactly the same answer.
     return twiml(MessagingResponse())
-
-
-def _receive(svc: Services, text: sms_conversations.InboundText) -> None:
-    with svc.db.transaction() as session:
-        now = svc.clock.now()
-        handled = sms_conversations.receive_text(session, text, now, svc.reach, svc.messages)
-        svc.check_text_risk(session, handled, now)
-
-
-def _keep_unrouted(svc: Services, text: sms_conversations.InboundText) -> None:
-    """Routing failed and was rolled back: record the text on its own so it is never lost;
-    the scheduler routes it again. If even that fails (the database is down), say so."""
-    try:
-        with svc.db.transaction() as session:
-            kept = sms_conversations.keep_unrouted(session, text, svc.clock.now())
-        if kept is not None:
-            log.error(
-                "sms %s kept as contact %s, unrouted; it will be routed again",
-                text.message_sid,
-                kept,
-            )
-    except Exception as error:
-        log.error(
-            "sms %s could not be recorded either (%s): it is not on the record",
-            text.message_sid,
-            type(error).__name__,
-        )
 
 
 def _fallback() -> Response:

@@ -9,7 +9,7 @@ console (docs/calls.md).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,16 +26,25 @@ BASE = "https://crisis.example.org"
 
 
 class ServiceTransport:
-    """Posts the simulator's webhooks into the service, which is built after the simulator."""
+    """Posts the simulator's webhooks into the service, which is built after the simulator.
+
+    After a text's webhook it runs the scheduler's `route-texts` job, as the scheduler would
+    within a second, so that a test's text has been taken in and routed when `send_sms`
+    returns (replies still wait in the outbox until the test dispatches it).
+    """
 
     def __init__(self) -> None:
         self.target: FlaskClientTransport | None = None
+        self.route_texts: Callable[[], object] | None = None
 
     def post(
         self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
     ) -> tuple[int, str]:
         assert self.target is not None, "the service must exist before webhooks flow"
-        return self.target.post(url, params, headers)
+        answer = self.target.post(url, params, headers)
+        if url.endswith("/webhooks/sms") and self.route_texts is not None:
+            self.route_texts()
+        return answer
 
 
 @contextmanager
@@ -56,6 +65,7 @@ def simulated_twilio(
     )
     app = create_app({"TESTING": True}, settings=settings, clock=clock)
     transport.target = FlaskClientTransport(app.test_client())
+    transport.route_texts = services_of(app).route_texts
     sim.configure_number(
         CRISIS_LINE,
         voice_url=f"{BASE}/webhooks/voice",

@@ -1,9 +1,9 @@
-"""A text whose routing fails is never lost: kept on the record, routed again by the scheduler.
+"""A text is taken in with one write and routed by the scheduler; one whose routing fails is kept.
 
-Routing a text (conversation, relay, codes, opt-outs, risk rules) runs in one transaction, so
-a failure part-way rolls all of it back. The texter is answered with the crisis numbers; the
-text itself is then recorded on its own as `unrouted`, on the participant's record, and the
-scheduler's `unrouted-texts` job routes it again until it goes through (for a day).
+The SMS webhook records the text (outcome `unrouted`) and answers; the scheduler's `route-texts`
+job routes it (crisisline.sms_intake). Routing runs in one transaction, so a failure part-way
+rolls all of it back: the text stays on the record, its sender is sent the crisis numbers
+once, and the job tries again every second until it goes through (for a day).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from crisisline import sms_conversations
 from crisisline.clock import FakeClock
-from crisisline.models import Contact
+from crisisline.models import UNROUTED_PREDICATE, Contact
 from tests.conftest import signed_post
 from tests.e2e.sms_line import ACK, CRISIS, DANIEL, PRIMARY, SmsLine, start_line
 
@@ -44,77 +44,106 @@ def _daniels(line: SmsLine) -> list[Contact]:
     return [c for c in line.contacts() if c.from_number == DANIEL]
 
 
-def test_a_text_whose_routing_fails_is_kept_and_routed_again(
+def _post(line: SmsLine, sid: str, body: str) -> str:
+    """The webhook alone, as Twilio posts it (the scheduler's job not run)."""
+    form = {"MessageSid": sid, "From": DANIEL, "To": CRISIS, "Body": body, "NumMedia": "0"}
+    response = signed_post(line.app.test_client(), "/webhooks/sms", form)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_the_webhook_records_the_text_and_the_scheduler_routes_it_once(line: SmsLine) -> None:
+    answer = _post(line, "SM" + "1" * 32, "is anyone there")
+    assert answer == '<?xml version="1.0" encoding="UTF-8"?><Response />'
+    (taken,) = _daniels(line)
+    assert taken.outcome == sms_conversations.UNROUTED
+    assert taken.participant_id == line.ids[DANIEL]  # on the record at once
+    assert taken.body == "is anyone there"
+    assert line.conversations() == []
+    # A repeat of the same MessageSid records nothing more.
+    _post(line, "SM" + "1" * 32, "is anyone there")
+    assert len(_daniels(line)) == 1
+
+    assert line.svc.route_texts() == 1
+    assert line.svc.route_texts() == 0  # once
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("D. Price (1): is anyone there", from_=CRISIS)
+    line.phone(PRIMARY).expect_sms("Reply 1 and your message", from_=CRISIS)
+    line.phone(DANIEL).expect_sms(ACK, from_=CRISIS)
+    (routed,) = _daniels(line)
+    (conversation,) = line.conversations()
+    assert routed.outcome == sms_conversations.RELAYED
+    assert routed.conversation_id == conversation.id
+
+
+def test_texts_are_routed_in_the_order_they_came(line: SmsLine) -> None:
+    _post(line, "SM" + "1" * 32, "first")
+    _post(line, "SM" + "2" * 32, "second")
+    assert line.svc.route_texts() == 2
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("D. Price (1): first")
+    line.phone(PRIMARY).expect_sms("Reply 1 and your message")
+    line.phone(PRIMARY).expect_sms("D. Price (1): second")
+    line.phone(DANIEL).expect_sms(ACK)
+
+
+def test_a_text_whose_routing_fails_is_kept_its_sender_told_once_and_routed_later(
     line: SmsLine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     _break_routing(monkeypatch)
-    line.text(DANIEL, "please ring me, it's bad tonight")
-    # The texter hears where else to turn at once.
+    line.text(DANIEL, "please ring me, it's bad tonight")  # the webhook, then the job
+    line.dispatch()
+    # The texter hears where else to turn.
     line.phone(DANIEL).expect_sms("999", from_=CRISIS)
     (kept,) = _daniels(line)
-    assert kept.outcome == sms_conversations.UNROUTED
+    assert kept.outcome == sms_conversations.ROUTING_FAILED
     assert kept.participant_id == line.ids[DANIEL]
     assert kept.body == "please ring me, it's bad tonight"
     assert line.conversations() == []
-    # Still failing: it stays kept, and the log names neither the number nor the words.
-    assert line.svc.route_unrouted_texts() == 0
+    # Still failing: it stays kept, the crisis numbers are not sent again, and the log names
+    # neither the number nor the words.
+    assert line.svc.route_texts() == 0
+    line.dispatch()
+    line.phone(DANIEL).expect_no_sms()
     (kept,) = _daniels(line)
-    assert kept.outcome == sms_conversations.UNROUTED
+    assert kept.outcome == sms_conversations.ROUTING_FAILED
     logged = "\n".join(r.getMessage() for r in caplog.records)
-    assert "routing again failed (RoutingBug)" in logged
+    assert "could not be routed (RoutingBug)" in logged
     assert DANIEL not in logged and "bad tonight" not in logged
 
-    # The fault is gone: the scheduler's job routes it as if it had just arrived.
+    # The fault is gone: the job routes it as if it had just arrived.
     monkeypatch.undo()
-    assert line.svc.route_unrouted_texts() == 1
+    assert line.svc.route_texts() == 1
     line.dispatch()
     line.phone(PRIMARY).expect_sms("D. Price (1): please ring me, it's bad tonight", from_=CRISIS)
     line.phone(PRIMARY).expect_sms("Reply 1 and your message", from_=CRISIS)
-    line.phone(DANIEL).expect_sms(ACK, from_=CRISIS)
+    # No second automatic text within ten minutes of the crisis numbers (one per number per
+    # interval, so two automatic responders never loop): the worker's reply is what comes.
+    line.phone(DANIEL).expect_no_sms()
     (routed,) = _daniels(line)
-    assert routed.id == kept.id and routed.outcome != sms_conversations.UNROUTED
+    assert routed.id == kept.id and routed.outcome == sms_conversations.RELAYED
     (conversation,) = line.conversations()
     assert routed.conversation_id == conversation.id
-    # Once: a second run finds nothing to do.
-    assert line.svc.route_unrouted_texts() == 0
-    line.dispatch()
-    line.phone(PRIMARY).expect_no_sms()
+    assert line.svc.route_texts() == 0
 
 
-def test_a_repeat_of_a_kept_text_changes_nothing(
-    line: SmsLine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _break_routing(monkeypatch)
-    message = line.text(DANIEL, "hello?")
-    line.phone(DANIEL).expect_sms("999")
-    # Twilio delivers the same MessageSid again: recorded once, still waiting to be routed.
-    form = {"MessageSid": message.sid, "From": DANIEL, "To": CRISIS, "Body": "hello?"}
-    response = signed_post(line.app.test_client(), "/webhooks/sms", form)
-    assert response.status_code == 200
-    (kept,) = _daniels(line)
-    assert kept.outcome == sms_conversations.UNROUTED
-    monkeypatch.undo()
-    assert line.svc.route_unrouted_texts() == 1
-    response = signed_post(line.app.test_client(), "/webhooks/sms", form)
-    assert response.status_code == 200
-    (routed,) = _daniels(line)
-    assert routed.outcome != sms_conversations.UNROUTED
-    line.dispatch()
-    line.phone(PRIMARY).expect_sms("D. Price (1): hello?")
-    line.phone(PRIMARY).expect_sms("Reply 1 and your message")
-    line.phone(DANIEL).expect_sms(ACK)
-
-
-def test_a_kept_text_is_routed_again_for_a_day_only(
+def test_a_kept_text_is_routed_for_a_day_only(
     line: SmsLine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _break_routing(monkeypatch)
     line.text(DANIEL, "anyone there")
+    line.dispatch()
     line.phone(DANIEL).expect_sms("999")
     monkeypatch.undo()
     line.clock.advance(sms_conversations.RETRY_UNROUTED_FOR + dt.timedelta(minutes=1))
-    # A day on, a relay would mislead more than help: it stays on the record, unrouted.
-    assert line.svc.route_unrouted_texts() == 0
+    # A day on, a relay would mislead more than help: it stays on the record for follow-up.
+    assert line.svc.route_texts() == 0
     (kept,) = _daniels(line)
-    assert kept.outcome == sms_conversations.UNROUTED
+    assert kept.outcome == sms_conversations.ROUTING_FAILED
+
+
+def test_the_waiting_texts_index_covers_exactly_the_outcomes_the_job_routes() -> None:
+    assert (
+        f"outcome IN ('{sms_conversations.UNROUTED}', '{sms_conversations.ROUTING_FAILED}')"
+    ) == UNROUTED_PREDICATE

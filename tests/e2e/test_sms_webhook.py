@@ -101,6 +101,7 @@ def test_an_unknown_sender_that_cannot_be_texted_back_is_recorded_and_pages_nobo
 ) -> None:
     response = signed_post(client, "/webhooks/sms", _form(From="VODAFONE"))
     assert response.get_data(as_text=True) == EMPTY_TWIML
+    assert services_of(app).route_texts() == 1
     (contact,) = _contacts(app)
     assert contact.outcome == "unreplyable_sender"
     with services_of(app).db.transaction() as session:
@@ -122,6 +123,6 @@ def test_when_the_database_is_down_the_texter_gets_the_crisis_numbers_and_logs_s
     text = response.get_data(as_text=True)
     assert "<Message>" in text and "call 999" in text and "116 123" in text
     logged = "\n".join(r.getMessage() for r in caplog.records)
-    assert "could not be handled" in logged
+    assert "could not be recorded" in logged
     assert "my secret words" not in logged and DANIEL not in logged
     services_of(app).db.dispose()

@@ -1,0 +1,90 @@
+"""One statement, committed on its own, on the driver's connection: a write on the path of
+every call and text (PostgreSQL with psycopg only).
+
+A webhook that records a contact before it answers pays, through the ORM, for a connection
+check, BEGIN, the statement and COMMIT: four round trips, and SQLAlchemy's work around each.
+Here the statement is compiled once by SQLAlchemy (with SQLAlchemy's own conversion of each
+value) and run on a connection of `Database.autocommit_engine`: one round trip. Used by
+`crisisline.call_intake` (a new call) and `crisisline.sms_intake` (a new text).
+
+The pool does not check connections on checkout; a connection the server has dropped is
+discarded and the statement run once more on a fresh one. That is safe only for a statement
+that a second run cannot apply twice, as INSERT ... ON CONFLICT DO NOTHING on a Twilio SID:
+one that did commit before its connection died writes nothing the second time. Any other
+error is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, cast
+
+import psycopg
+from sqlalchemy import Dialect
+from sqlalchemy.sql import Executable
+
+from crisisline.db import Database
+
+log = logging.getLogger(__name__)
+
+Processor = Callable[[Any], Any]
+Compiled = tuple[str, dict[str, Processor], dict[str, Any]]
+
+_lock = threading.Lock()
+_compiled: dict[tuple[int, int], tuple[Dialect, Executable, Compiled]] = {}
+
+
+def supported(db: Database) -> bool:
+    """True where statements run here: PostgreSQL through psycopg."""
+    return (db.engine.dialect.name, db.engine.dialect.driver) == ("postgresql", "psycopg")
+
+
+def run(db: Database, statement: Executable, params: dict[str, Any]) -> tuple[Any, ...] | None:
+    """Run `statement` (built once and kept, not per call) with `params`, committed on its own;
+    its first row, or None when it returns none. The statement must be safe to run twice."""
+    sql, processors, constants = _compile(db.autocommit_engine.dialect, statement)
+    values = dict(constants)
+    for name, value in params.items():
+        process = processors.get(name)
+        values[name] = process(value) if process is not None else value
+    for attempt in (1, 2):
+        pooled = db.autocommit_engine.raw_connection()
+        try:
+            driver = cast(psycopg.Connection[Any], pooled.driver_connection)
+            try:
+                row = driver.execute(sql, values).fetchone()
+            except psycopg.OperationalError:
+                if not driver.broken or attempt == 2:
+                    raise
+                # A pooled connection the server had closed: never used again, try a fresh one.
+                pooled.invalidate()
+                log.warning("a pooled connection had died; trying a fresh one")
+                continue
+            return None if row is None else tuple(row)
+        finally:
+            pooled.close()  # back to the pool (an invalidated one is discarded)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _compile(dialect: Dialect, statement: Executable) -> Compiled:
+    """The statement's SQL for this dialect, each parameter's conversion, and its constants."""
+    key = (id(dialect), id(statement))
+    found = _compiled.get(key)
+    if found is not None:
+        return found[2]
+    compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+    processors: dict[str, Processor] = {}
+    constants: dict[str, Any] = {}
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors[name] = process
+        if bind.value is not None:
+            constants[name] = process(bind.value) if process is not None else bind.value
+    result: Compiled = (str(compiled), processors, constants)
+    with _lock:
+        # The dialect and statement are kept with the answer, so their ids stay theirs.
+        _compiled[key] = (dialect, statement, result)
+    return result
