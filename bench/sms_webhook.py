@@ -81,7 +81,7 @@ if __name__ == "__main__":
         __doc__ or "",
         "/webhooks/sms",
         text_form,
-        "each a new MessageSid from one of 500 known participants (the first level opens"
+        "each a new MessageSid from one of 500 known participants (the first level opens "
         "their conversations and escalations, later levels join them)",
         MARKS,
         after=route_backlog,
