@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from crisisline import sms_conversations
 from crisisline.clock import FakeClock
 from crisisline.models import UNROUTED_PREDICATE, Contact
-from tests.conftest import signed_post
+from tests.conftest import ENGINES, signed_post
 from tests.e2e.sms_line import ACK, CRISIS, DANIEL, PRIMARY, SmsLine, start_line
 
 
@@ -147,3 +148,27 @@ def test_the_waiting_texts_index_covers_exactly_the_outcomes_the_job_routes() ->
     assert (
         f"outcome IN ('{sms_conversations.UNROUTED}', '{sms_conversations.ROUTING_FAILED}')"
     ) == UNROUTED_PREDICATE
+
+
+if "postgresql" in ENGINES:
+
+    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+    def test_a_text_that_cannot_be_recorded_gets_the_crisis_numbers_from_the_webhook(
+        line: SmsLine,
+    ) -> None:
+        """PostgreSQL's one-statement intake: the server gone, the webhook still answers."""
+        unreachable = create_engine(
+            "postgresql+psycopg://postgres@127.0.0.1:1/nowhere",
+            isolation_level="AUTOCOMMIT",
+            connect_args={"connect_timeout": 2},
+        )
+        db = line.svc.db
+        original = db.autocommit_engine
+        db.__dict__["autocommit_engine"] = unreachable
+        try:
+            answer = _post(line, "SM" + "9" * 32, "help")
+        finally:
+            db.__dict__["autocommit_engine"] = original
+            unreachable.dispose()
+        assert "<Message>" in answer and line.svc.messages.fallback_sms[:40] in answer
+        assert _daniels(line) == []
