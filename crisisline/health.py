@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from crisisline import escalations, heartbeat
+from crisisline import escalations, heartbeat, sms_conversations
 from crisisline.app import services
 
 blueprint = Blueprint("health", __name__)
@@ -33,12 +33,14 @@ def livez() -> ResponseReturnValue:
 
 @blueprint.get("/healthz")
 def healthz() -> ResponseReturnValue:
-    """200 when the database answers and the scheduler beat recently; 503 and why otherwise."""
+    """200 when the database answers, the scheduler beat recently and no text has waited more
+    than a minute to be routed; 503 and why otherwise."""
     svc = services()
     try:
         with svc.db.transaction() as session:
             beat = heartbeat.latest(session)
             warnings = _configuration_warnings(session)
+            waiting, oldest = sms_conversations.oldest_unrouted(session, svc.clock.now())
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
         return jsonify(status="unavailable", database="unreachable", scheduler=None), 503
@@ -53,10 +55,25 @@ def healthz() -> ResponseReturnValue:
             "age_seconds": round(age, 1),
             "state": "ok" if healthy else "stale",
         }
+    # Texts the webhook took in wait for the scheduler's route-texts job (every second). One
+    # waiting longer than a minute reaches nobody (the job is failing, or its routing is):
+    # people must act.
+    texts: dict[str, Any] = {"waiting": waiting, "oldest_seconds": None, "state": "ok"}
+    if oldest is not None:
+        texts["oldest_seconds"] = round((svc.clock.now() - oldest).total_seconds(), 1)
+        if svc.clock.now() - oldest > sms_conversations.ROUTING_OVERDUE:
+            texts["state"] = "overdue"
+            healthy = False
     # Configuration problems do not make the web process unhealthy (restarting it would not
     # help and would drop calls), but the line cannot reach everyone: say so, by name.
     status = ("degraded" if warnings else "ok") if healthy else "unavailable"
-    body = {"status": status, "database": "ok", "scheduler": scheduler, "warnings": warnings}
+    body = {
+        "status": status,
+        "database": "ok",
+        "scheduler": scheduler,
+        "texts": texts,
+        "warnings": warnings,
+    }
     return jsonify(body), 200 if healthy else 503
 
 

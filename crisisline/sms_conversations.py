@@ -240,6 +240,25 @@ def unrouted_ids(session: Session, now: dt.datetime) -> list[int]:
     )
 
 
+# A text still unrouted this long after the webhook took it in means the route-texts job is
+# not running or not keeping up: /healthz says so (the job runs every second).
+ROUTING_OVERDUE: Final = dt.timedelta(seconds=60)
+
+
+def oldest_unrouted(session: Session, now: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """How many texts from the last day wait to be routed (or tried again), and when the
+    oldest came in."""
+    count, oldest = session.execute(
+        select(func.count(Contact.id), func.min(Contact.started_at)).where(
+            sql_text(UNROUTED_PREDICATE),
+            Contact.channel == Channel.SMS,
+            Contact.direction == Direction.INBOUND,
+            Contact.started_at > now - RETRY_UNROUTED_FOR,
+        )
+    ).one()
+    return int(count), oldest
+
+
 def routing_failed(
     session: Session,
     contact_id: int,

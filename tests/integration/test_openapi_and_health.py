@@ -11,7 +11,7 @@ from openapi_spec_validator import validate
 
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
-from tests.conftest import START, beat_as_leader, json_of, make_settings, services_of
+from tests.conftest import START, beat_as_leader, json_of, make_settings, services_of, signed_post
 
 
 def test_openapi_document_is_valid_openapi_3_and_lists_the_resources(client: FlaskClient) -> None:
@@ -51,6 +51,7 @@ def test_healthz_is_200_when_the_database_answers_and_the_scheduler_beat(
             "age_seconds": 0.0,
             "state": "ok",
         },
+        "texts": {"waiting": 0, "oldest_seconds": None, "state": "ok"},
         "warnings": [],
     }
 
@@ -89,6 +90,28 @@ def test_healthz_turns_503_when_the_scheduler_heartbeat_is_stale(
         "age_seconds": 61.0,
         "state": "stale",
     }
+
+
+def test_healthz_turns_503_when_a_text_has_waited_a_minute_to_be_routed(
+    app: Flask, client: FlaskClient, clock: FakeClock, runner: FlaskCliRunner
+) -> None:
+    """The scheduler beats but its route-texts job is not routing: a text reaches nobody."""
+    runner.invoke(args=["demo"])
+    form = {"MessageSid": "SM" + "5" * 32, "From": "+447700900501", "To": "+447700900000"}
+    assert signed_post(client, "/webhooks/sms", {**form, "Body": "hello?"}).status_code == 200
+    beat_as_leader(app)
+    waiting = client.get("/healthz")
+    assert waiting.status_code == 200
+    assert json_of(waiting)["texts"] == {"waiting": 1, "oldest_seconds": 0.0, "state": "ok"}
+    clock.advance(dt.timedelta(seconds=61))
+    beat_as_leader(app)
+    overdue = client.get("/healthz")
+    assert overdue.status_code == 503
+    assert json_of(overdue)["status"] == "unavailable"
+    assert json_of(overdue)["texts"] == {"waiting": 1, "oldest_seconds": 61.0, "state": "overdue"}
+    # Routed: healthy again.
+    assert services_of(app).route_texts() == 1
+    assert client.get("/healthz").status_code == 200
 
 
 def test_healthz_is_503_when_the_sqlite_file_cannot_be_opened(tmp_path: Path) -> None:
