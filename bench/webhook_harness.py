@@ -45,6 +45,9 @@ AUTH_TOKEN = "bench-auth-token"  # noqa: S105 (a throwaway token for a local ben
 LINE = "+447700900000"
 PARTICIPANT_NUMBERS = [f"+447700900{n:03d}" for n in range(300, 800)]
 CONCURRENCY = (1, 10, 50)
+# Each level runs the three servers in turn, this many times, so that a slow moment of the
+# machine falls on all three alike rather than on one.
+ROUNDS = 3
 
 FormMaker = Callable[[int], dict[str, str]]
 """The n-th webhook's form fields (without the signature)."""
@@ -67,6 +70,17 @@ class Result:
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def pooled(results: list[Result]) -> Result:
+    """Several runs of one level against one server as one: all requests over all the time."""
+    return Result(
+        results[0].concurrency,
+        sum(r.requests for r in results),
+        sum(r.seconds for r in results),
+        [latency for r in results for latency in r.latencies],
+        sum(r.errors for r in results),
+    )
 
 
 def free_port() -> int:
@@ -288,9 +302,11 @@ def run(
             for concurrency in CONCURRENCY:
                 for port in ports.values():
                     load(port, path, make_form, concurrency, 50)  # warm up
-                service, bare, floor = (
-                    load(port, path, make_form, concurrency, total) for port in ports.values()
-                )
+                rounds: dict[str, list[Result]] = {name: [] for name in ports}
+                for _ in range(ROUNDS):
+                    for name, port in ports.items():
+                        rounds[name].append(load(port, path, make_form, concurrency, total))
+                service, bare, floor = (pooled(rounds[name]) for name in ports)
                 rows.append((service, bare, floor))
         name = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
         afterwards = after(url, instance) if after is not None else ""
@@ -302,9 +318,10 @@ def report(runs: list[Run], total: int, what: str) -> str:
     lines = [
         f"Measured {dt.date.today():%d %B %Y} on {machine()}; gunicorn with "
         f"config/gunicorn.conf.py (WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '2')}, "
-        f"WEB_THREADS={os.environ.get('WEB_THREADS', '4')}); {total} signed webhooks per level "
-        f"and server, {what}; load from one Python process. *Floor*: bench/durable_floor_app.py "
-        "(signature, form, one committed row, TwiML).",
+        f"WEB_THREADS={os.environ.get('WEB_THREADS', '4')}); per level and server {ROUNDS} "
+        f"rounds of {total} signed webhooks, the three servers taking turns, {what}; load from "
+        "one Python process. *Floor*: bench/durable_floor_app.py (signature, form, one "
+        "committed row, TwiML).",
         "",
     ]
     for engine, rows, (first, again), afterwards in runs:
