@@ -22,11 +22,11 @@ import pytest
 from sqlalchemy import select
 
 from crisisline import escalations as engine
-from crisisline import staff
+from crisisline import sms_conversations, sms_intake, staff
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationEvent
 from crisisline.escalations import Reach
-from crisisline.models import Delivery, SchedulerHeartbeat, StaffRole
+from crisisline.models import Contact, Delivery, SchedulerHeartbeat, StaffRole
 
 CRISISLINE = str(Path(sys.executable).parent / "crisisline")
 FIRST, SECOND, MANAGER = "+447700900131", "+447700900132", "+447700900133"
@@ -206,3 +206,33 @@ def test_two_schedulers_notify_each_person_exactly_once_and_a_standby_takes_over
     more = line.open_due(50, tag="Q", spread_seconds=2)
     eventually(lambda: set(line.second_step_notices()) >= set(more), "the survivor to fire")
     _assert_each_fired_once(line, opened + more, tags + more_tags)
+
+
+def test_a_real_scheduler_routes_a_text_the_webhook_took_in(line: Line) -> None:
+    """The route-texts job runs in `crisisline scheduler`: a text taken in is routed (here to
+    nobody on call, so its sender gets the crisis numbers) with no test code standing in."""
+    text = sms_conversations.InboundText(
+        message_sid="SM" + "4" * 32,
+        from_number="+447700900541",
+        from_raw="+447700900541",
+        to_number=REACH.from_number,
+        body="is anyone there",
+    )
+    contact_id = sms_intake.take_in(line.db, text, dt.datetime.now(dt.UTC))
+    assert contact_id is not None
+    line.start_scheduler("texts")
+
+    def routed() -> bool:
+        with line.db.transaction() as session:
+            contact = session.get(Contact, contact_id)
+            assert contact is not None
+            return (
+                contact.outcome
+                not in (
+                    sms_conversations.UNROUTED,
+                    sms_conversations.ROUTING_FAILED,
+                )
+                and contact.conversation_id is not None
+            )
+
+    eventually(routed, "the scheduler to route the text")
