@@ -335,11 +335,12 @@ def test_calling_a_participant_back_settles_all_his_missed_calls_not_just_the_ne
 def test_a_text_that_clashes_with_the_sweep_is_handled_on_a_second_try(
     line: SmsLine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A version clash with the scheduler rolls the whole text back; it is handled again, not
-    answered with the fallback (which would also lose a worker's words)."""
+    """A version clash with the escalation sweep rolls the whole routing back; the text is
+    routed again at once, not answered with the fallback (which would also lose a worker's
+    words)."""
     from sqlalchemy.orm.exc import StaleDataError
 
-    real = sms_conversations.receive_text
+    real = sms_conversations.route_unrouted
     clashes = iter([True])
 
     def clashing(*args: object, **kwargs: object) -> object:
@@ -347,7 +348,7 @@ def test_a_text_that_clashes_with_the_sweep_is_handled_on_a_second_try(
             raise StaleDataError("escalation changed by the sweep")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sms_conversations, "receive_text", clashing)
+    monkeypatch.setattr(sms_conversations, "route_unrouted", clashing)
     line.text(DANIEL, "I need to talk")
     line.dispatch()
     assert [c.status for c in line.conversations()] == ["open"]
