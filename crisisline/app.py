@@ -74,7 +74,7 @@ class Services:
         """What the call and text flows need to raise risk alerts."""
         return Alerting(self.reach, self.risk_rules, self.settings.zone)
 
-    def check_text_risk(
+    def _check_text_risk(
         self, session: Session, handled: sms_conversations.Handled, now: dt.datetime
     ) -> None:
         """The risk rules on a participant's text just routed, in the same transaction."""
@@ -121,7 +121,7 @@ class Services:
                     )
                     if handled is None:
                         return 0  # routed meanwhile by another process
-                    self.check_text_risk(session, handled, now)
+                    self._check_text_risk(session, handled, now)
                     return 1
             except (StaleDataError, OperationalError):
                 # The escalation sweep changed the same escalation at the same moment (a

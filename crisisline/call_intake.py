@@ -39,7 +39,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, bindparam, exists, insert, select
 from sqlalchemy.dialects import postgresql
 
-from crisisline import escalations, one_statement, routing_cache
+from crisisline import escalations, one_statement, participants, routing_cache
 from crisisline import staff as staff_service
 from crisisline.call_models import LiveCall
 from crisisline.calls import (
@@ -55,7 +55,7 @@ from crisisline.calls import (
 from crisisline.contacts import new_contact_row
 from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
-from crisisline.models import Contact, ParticipantPhone
+from crisisline.models import Contact
 from crisisline.routing_cache import RoutingState
 
 
@@ -117,13 +117,8 @@ def _statement(contact_keys: tuple[str, ...], call_keys: tuple[str, ...]) -> Sel
     contacts = cast(Table, Contact.__table__)
     calls = cast(Table, LiveCall.__table__)
     state = cast(Table, RoutingState.__table__)
-    numbers = cast(Table, ParticipantPhone.__table__)
     unchanged = exists().where(state.c.id == 1, state.c.version == bindparam("routing_version"))
-    participant = (
-        select(numbers.c.participant_id)
-        .where(numbers.c.number == bindparam("caller"))
-        .scalar_subquery()
-    )
+    participant = participants.id_by_phone_subquery("caller")
     contact_columns = [c for c in contacts.c if c.key in contact_keys or c.key == "participant_id"]
     new_contact = (
         postgresql.insert(contacts)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ScalarSelect, bindparam, func, select
 from sqlalchemy.orm import Session, lazyload
 
 from crisisline import audit
@@ -75,6 +75,16 @@ def id_by_phone(session: Session, e164: str) -> int | None:
     """The id of the participant who holds this number, if anyone does (one indexed read)."""
     return session.scalar(
         select(ParticipantPhone.participant_id).where(ParticipantPhone.number == e164)
+    )
+
+
+def id_by_phone_subquery(bind_name: str) -> ScalarSelect[int]:
+    """`id_by_phone` as a scalar subquery on the bound parameter `bind_name`, for a statement
+    that finds the participant while it writes (crisisline.call_intake, crisisline.sms_intake)."""
+    return (
+        select(ParticipantPhone.participant_id)
+        .where(ParticipantPhone.number == bindparam(bind_name))
+        .scalar_subquery()
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from crisisline import (
     alerts,
@@ -125,7 +126,7 @@ class Handled:
     """What the service did with one inbound text."""
 
     contact_id: int
-    kind: str  # duplicate | participant | staff | unreplyable
+    kind: str  # participant | staff | unreplyable
     conversation_id: int | None = None
 
 
@@ -135,24 +136,7 @@ def clean_body(raw: str) -> str:
     return _CONTROL.sub("", raw)[:MAX_BODY]
 
 
-# ---- the webhook's one entry point ----------------------------------------------------------
-
-
-def receive_text(
-    session: Session, text: InboundText, now: dt.datetime, reach: Reach, messages: CrisisMessages
-) -> Handled:
-    """Record an inbound text once per MessageSid and route it: staff command or crisis text."""
-    sender, participant = _sender(session, text.from_number)
-    fields = _inbound(text, now)
-    fields["participant_id"] = participant.id if participant is not None else None
-    fields["outcome"] = RECEIVED
-    fields["handled_by_staff_id"] = sender.id if sender is not None else None
-    contact, created = contacts.record(session, **fields)
-    if not created:
-        # Twilio retried: the first delivery was handled; this one changes nothing.
-        log.info("sms %s already received; duplicate ignored", text.message_sid)
-        return Handled(contact.id, "duplicate", contact.conversation_id)
-    return _route(session, contact, text.from_number, sender, participant, now, reach, messages)
+# ---- taking a text in, and routing it (crisisline.sms_intake) ---------------------------
 
 
 def _inbound(text: InboundText, now: dt.datetime) -> contacts.NewContact:
@@ -200,7 +184,7 @@ def _route(
     return Handled(contact.id, "participant", conversation.id if conversation is not None else None)
 
 
-# ---- texts whose routing failed ---------------------------------------------------------------
+# ---- texts waiting to be routed ----------------------------------------------------------------
 
 
 def unrouted_fields(text: InboundText, now: dt.datetime) -> contacts.NewContact:
@@ -220,24 +204,22 @@ def keep_unrouted(session: Session, text: InboundText, now: dt.datetime) -> int 
     return contact.id if created else None
 
 
-def unrouted_ids(session: Session, now: dt.datetime) -> list[int]:
-    """Inbound texts waiting to be routed (or to be tried again) from the last day, oldest
-    first. Older ones are left alone: a day on, a relay would mislead more than help; they stay
-    on the record."""
-    return list(
-        session.scalars(
-            select(Contact.id)
-            .where(
-                # Written out as in the partial index ix_contacts_unrouted, so that the
-                # planner can use it (bound parameters would hide the match).
-                sql_text(UNROUTED_PREDICATE),
-                Contact.channel == Channel.SMS,
-                Contact.direction == Direction.INBOUND,
-                Contact.started_at > now - RETRY_UNROUTED_FOR,
-            )
-            .order_by(Contact.id)
-        )
+def _waiting(now: dt.datetime) -> tuple[ColumnElement[bool] | TextClause, ...]:
+    """Inbound texts waiting to be routed (or to be tried again), from the last day. Older ones
+    are left alone: a day on, a relay would mislead more than help; they stay on the record."""
+    return (
+        # Written out as in the partial index ix_contacts_unrouted, so that the planner can
+        # use it (bound parameters would hide the match).
+        sql_text(UNROUTED_PREDICATE),
+        Contact.channel == Channel.SMS,
+        Contact.direction == Direction.INBOUND,
+        Contact.started_at > now - RETRY_UNROUTED_FOR,
     )
+
+
+def unrouted_ids(session: Session, now: dt.datetime) -> list[int]:
+    """The texts waiting to be routed, oldest first."""
+    return list(session.scalars(select(Contact.id).where(*_waiting(now)).order_by(Contact.id)))
 
 
 # A text still unrouted this long after the webhook took it in means the route-texts job is
@@ -249,12 +231,7 @@ def oldest_unrouted(session: Session, now: dt.datetime) -> tuple[int, dt.datetim
     """How many texts from the last day wait to be routed (or tried again), and when the
     oldest came in."""
     count, oldest = session.execute(
-        select(func.count(Contact.id), func.min(Contact.started_at)).where(
-            sql_text(UNROUTED_PREDICATE),
-            Contact.channel == Channel.SMS,
-            Contact.direction == Direction.INBOUND,
-            Contact.started_at > now - RETRY_UNROUTED_FOR,
-        )
+        select(func.count(Contact.id), func.min(Contact.started_at)).where(*_waiting(now))
     ).one()
     return int(count), oldest
 

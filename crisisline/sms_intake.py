@@ -24,10 +24,10 @@ from typing import Any, cast
 from sqlalchemy import Insert, Table, bindparam, select
 from sqlalchemy.dialects import postgresql
 
-from crisisline import one_statement, sms_conversations
+from crisisline import one_statement, participants, sms_conversations
 from crisisline.contacts import new_contact_row
 from crisisline.db import Database
-from crisisline.models import Contact, ParticipantPhone
+from crisisline.models import Contact
 
 
 def take_in(db: Database, text: sms_conversations.InboundText, now: dt.datetime) -> int | None:
@@ -50,12 +50,7 @@ def _statement(keys: tuple[str, ...]) -> Insert:
     """INSERT INTO contacts (...) SELECT ..., (the sender's participant) ON CONFLICT
     (twilio_sid) DO NOTHING RETURNING id; columns not in `keys` are NULL."""
     contacts = cast(Table, Contact.__table__)
-    numbers = cast(Table, ParticipantPhone.__table__)
-    participant = (
-        select(numbers.c.participant_id)
-        .where(numbers.c.number == bindparam("sender"))
-        .scalar_subquery()
-    )
+    participant = participants.id_by_phone_subquery("sender")
     columns = [c for c in contacts.c if c.key in keys or c.key == "participant_id"]
     values = [
         participant if c.key == "participant_id" else bindparam(f"contact_{c.key}", type_=c.type)
