@@ -318,7 +318,7 @@ def report(runs: list[Run], total: int, what: str) -> str:
     lines = [
         f"Measured {dt.date.today():%d %B %Y} on {machine()}; gunicorn with "
         f"config/gunicorn.conf.py (WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '2')}, "
-        f"WEB_THREADS={os.environ.get('WEB_THREADS', '4')}); per level and server {ROUNDS} "
+        f"WEB_THREADS={os.environ.get('WEB_THREADS', '8')}); per level and server {ROUNDS} "
         f"rounds of {total} signed webhooks, the three servers taking turns, {what}; load from "
         "one Python process. *Floor*: bench/durable_floor_app.py (signature, form, one "
         "committed row, TwiML).",

@@ -24,6 +24,13 @@ if this module had not run: it reads the version afresh, answers a repeated Call
 call stands, rings, or falls back and raises the unanswered-call alert. On SQLite (no data-
 modifying WITH) this module always returns None.
 
+Calls that reach this process while its previous statement is still running are written
+together by the next one (`crisisline.group_commit`: the rows go in as one JSON array, and each
+call gets back the live call written for its CallSid), so a burst shares its commits. Each
+row keeps the three rules: its own routing version, its own contact and live call (joined on
+the CallSid), once per CallSid. If a statement writing several calls fails for any reason but
+the database being unreachable, nothing was written and each takes the general path alone.
+
 The statement runs through `crisisline.one_statement` (autocommit, on the driver's connection):
 a connection the server had dropped is retried once on a fresh one (safe: a statement that did
 commit before its connection died is a repeated CallSid the second time, which writes nothing
@@ -36,10 +43,10 @@ from __future__ import annotations
 import functools
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, exists, insert, select
+from sqlalchemy import Select, String, Table, exists, insert, select
 from sqlalchemy.dialects import postgresql
 
-from crisisline import escalations, one_statement, participants, routing_cache
+from crisisline import escalations, group_commit, one_statement, participants, routing_cache
 from crisisline import staff as staff_service
 from crisisline.call_models import LiveCall
 from crisisline.calls import (
@@ -86,72 +93,68 @@ def receive_new_call(db: Database, call: IncomingCall, messages: CrisisMessages)
     live = new_live_call_row(call.call_sid, None, "crisis", now)
     live.update(step_index=step, loop=loop, ringing=[r.staff_id for r in reached])
     # Columns left NULL are left out of the statement (they have no server defaults, so the
-    # row is the same): fewer parameters to send on every call.
+    # row is the same): a shorter statement, and fewer values to send on every call.
     contact = {key: value for key, value in contact.items() if value is not None}
     live = {key: value for key, value in live.items() if value is not None}
-    params: dict[str, Any] = {"routing_version": version[1], "caller": caller}
-    params.update({f"contact_{key}": value for key, value in contact.items()})
-    params.update({f"call_{key}": value for key, value in live.items()})
-    written = _execute(db, (tuple(contact), tuple(live)), params)
+    row: dict[str, Any] = {"routing_version": version[1], "caller": caller}
+    row.update({f"contact_{key}": value for key, value in contact.items()})
+    row.update({f"call_{key}": value for key, value in live.items()})
+    statement = _statement(tuple(contact), tuple(live))
+    try:
+        written = group_commit.group(db, statement).write(call.call_sid, group_commit.encode(row))
+    except group_commit.Refused:
+        return None  # written with other calls, refused: the general path writes it alone
     if written is None:
         return None
     ring = Ring(reached, ring_timeout(now, now, messages), step, loop)
-    return CallPlan(written, "ring", ring=ring)
-
-
-Shape = tuple[tuple[str, ...], tuple[str, ...]]
-"""The contact's and the live call's columns that the statement writes (the rest are NULL)."""
-
-
-def _execute(db: Database, shape: Shape, params: dict[str, Any]) -> int | None:
-    """Run the statement; the new live call's id, or None if it wrote nothing."""
-    row = one_statement.run(db, _statement(*shape), params)
-    return None if row is None else int(row[0])
+    return CallPlan(int(written[0]), "ring", ring=ring)
 
 
 @functools.cache
-def _statement(contact_keys: tuple[str, ...], call_keys: tuple[str, ...]) -> Select[int]:
-    """WITH new_contact AS (INSERT INTO contacts ... SELECT ... WHERE the routing version is
-    unchanged ON CONFLICT (twilio_sid) DO NOTHING RETURNING id), new_call AS (INSERT INTO
-    calls ... SELECT ... FROM new_contact RETURNING id) SELECT id FROM new_call."""
+def _statement(contact_keys: tuple[str, ...], call_keys: tuple[str, ...]) -> Select[Any]:
+    """WITH incoming AS (the rows), new_contact AS (INSERT INTO contacts ... SELECT ... FROM
+    incoming WHERE its routing version is current ON CONFLICT (twilio_sid) DO NOTHING
+    RETURNING id, twilio_sid), new_call AS (INSERT INTO calls ... SELECT ... FROM new_contact
+    JOIN incoming RETURNING call_sid, id) SELECT call_sid, id FROM new_call. Only the columns
+    named are written (the rest are NULL); the participant and the contact are found."""
     contacts = cast(Table, Contact.__table__)
     calls = cast(Table, LiveCall.__table__)
     state = cast(Table, RoutingState.__table__)
-    unchanged = exists().where(state.c.id == 1, state.c.version == bindparam("routing_version"))
-    participant = participants.id_by_phone_subquery("caller")
-    contact_columns = [c for c in contacts.c if c.key in contact_keys or c.key == "participant_id"]
+    # The participant and the contact are the statement's to find, never the row's.
+    contact_columns = [c for c in contacts.c if c.key in contact_keys and c.key != "participant_id"]
+    call_columns = [c for c in calls.c if c.key in call_keys and c.key != "contact_id"]
+    columns: dict[str, Any] = {"routing_version": state.c.version.type, "caller": String()}
+    columns.update({f"contact_{c.key}": c.type for c in contact_columns})
+    columns.update({f"call_{c.key}": c.type for c in call_columns})
+    incoming = select(group_commit.recordset(columns)).cte("incoming")
+    current = exists().where(state.c.id == 1, state.c.version == incoming.c.routing_version)
     new_contact = (
         postgresql.insert(contacts)
         .from_select(
-            contact_columns,
+            [*contact_columns, contacts.c.participant_id],
             select(
-                *(
-                    participant
-                    if c.key == "participant_id"
-                    else bindparam(f"contact_{c.key}", type_=c.type)
-                    for c in contact_columns
-                )
-            ).where(unchanged),
+                *(incoming.c[f"contact_{c.key}"] for c in contact_columns),
+                participants.id_by_phone_subquery(incoming.c.caller),
+            ).where(current),
         )
         .on_conflict_do_nothing(index_elements=[contacts.c.twilio_sid])
-        .returning(contacts.c.id)
+        .returning(contacts.c.id, contacts.c.twilio_sid)
         .cte("new_contact")
     )
-    call_columns = [c for c in calls.c if c.key in call_keys or c.key == "contact_id"]
     new_call = (
         insert(calls)
         .from_select(
-            call_columns,
+            [*call_columns, calls.c.contact_id],
             select(
-                *(
-                    new_contact.c.id
-                    if c.key == "contact_id"
-                    else bindparam(f"call_{c.key}", type_=c.type)
-                    for c in call_columns
+                *(incoming.c[f"call_{c.key}"] for c in call_columns),
+                new_contact.c.id,
+            ).select_from(
+                new_contact.join(
+                    incoming, incoming.c.contact_twilio_sid == new_contact.c.twilio_sid
                 )
-            ).select_from(new_contact),
+            ),
         )
-        .returning(calls.c.id)
+        .returning(calls.c.call_sid, calls.c.id)
         .cte("new_call")
     )
-    return select(new_call.c.id)
+    return select(new_call.c.call_sid, new_call.c.id)

@@ -83,6 +83,9 @@ class Database:
         event.listen(self.sessions, "loaded_as_persistent", _keep)
         event.listen(self.sessions, "pending_to_persistent", _keep)
         event.listen(self.sessions, "detached_to_persistent", _keep)
+        # The statements that write rows arriving together (crisisline.group_commit), each
+        # with its group, by the statement's id: they live as long as the database does.
+        self.groups: dict[int, Any] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -44,6 +44,12 @@ def supported(db: Database) -> bool:
 def run(db: Database, statement: Executable, params: dict[str, Any]) -> tuple[Any, ...] | None:
     """Run `statement` (built once and kept, not per call) with `params`, committed on its own;
     its first row, or None when it returns none. The statement must be safe to run twice."""
+    rows = run_all(db, statement, params)
+    return rows[0] if rows else None
+
+
+def run_all(db: Database, statement: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """As `run`, every row the statement returns."""
     sql, processors, constants = _compile(db.autocommit_engine.dialect, statement)
     values = dict(constants)
     for name, value in params.items():
@@ -54,7 +60,7 @@ def run(db: Database, statement: Executable, params: dict[str, Any]) -> tuple[An
         try:
             driver = cast(psycopg.Connection[Any], pooled.driver_connection)
             try:
-                row = driver.execute(sql, values).fetchone()
+                return [tuple(row) for row in driver.execute(sql, values).fetchall()]
             except psycopg.OperationalError:
                 if not driver.broken or attempt == 2:
                     raise
@@ -62,7 +68,6 @@ def run(db: Database, statement: Executable, params: dict[str, Any]) -> tuple[An
                 pooled.invalidate()
                 log.warning("a pooled connection had died; trying a fresh one")
                 continue
-            return None if row is None else tuple(row)
         finally:
             pooled.close()  # back to the pool (an invalidated one is discarded)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ScalarSelect, bindparam, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, select
 from sqlalchemy.orm import Session, lazyload
 
 from crisisline import audit
@@ -78,12 +78,13 @@ def id_by_phone(session: Session, e164: str) -> int | None:
     )
 
 
-def id_by_phone_subquery(bind_name: str) -> ScalarSelect[int]:
-    """`id_by_phone` as a scalar subquery on the bound parameter `bind_name`, for a statement
-    that finds the participant while it writes (crisisline.call_intake, crisisline.sms_intake)."""
+def id_by_phone_subquery(number: ColumnElement[str]) -> ScalarSelect[int]:
+    """`id_by_phone` as a scalar subquery on `number` (a column of the rows being written),
+    for a statement that finds the participant while it writes (crisisline.call_intake,
+    crisisline.sms_intake)."""
     return (
         select(ParticipantPhone.participant_id)
-        .where(ParticipantPhone.number == bindparam(bind_name))
+        .where(ParticipantPhone.number == number)
         .scalar_subquery()
     )
 

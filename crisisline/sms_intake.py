@@ -3,7 +3,9 @@
 `POST /webhooks/sms` only records the text, once per MessageSid, with outcome `unrouted`, and
 answers Twilio at once with empty TwiML. On PostgreSQL that is one statement committed on its
 own (`crisisline.one_statement`): the contact, with the participant found by the same
-statement. The scheduler's `route-texts` job (every second) then routes each unrouted text,
+statement; texts that reach this process together share one statement and its commit
+(`crisisline.group_commit`), and any of them refused with others is recorded alone. The
+scheduler's `route-texts` job (every second) then routes each unrouted text,
 oldest first and each in its own transaction, exactly as a text was routed inside the webhook
 before: conversation, acknowledgement, relay to on-call, staff commands, opt-outs, risk rules
 (`crisisline.sms_conversations.route_unrouted`). Every reply goes through the outbox, which the
@@ -21,10 +23,11 @@ import datetime as dt
 import functools
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, select
+from sqlalchemy import String, Table, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.dml import ReturningInsert
 
-from crisisline import one_statement, participants, sms_conversations
+from crisisline import group_commit, one_statement, participants, sms_conversations
 from crisisline.contacts import new_contact_row
 from crisisline.db import Database
 from crisisline.models import Contact
@@ -37,28 +40,41 @@ def take_in(db: Database, text: sms_conversations.InboundText, now: dt.datetime)
         with db.transaction() as session:
             return sms_conversations.keep_unrouted(session, text, now)
     fields = sms_conversations.unrouted_fields(text, now)
-    row = {key: value for key, value in new_contact_row(**fields).items() if value is not None}
-    row.pop("participant_id", None)  # found by the statement itself
-    params: dict[str, Any] = {f"contact_{key}": value for key, value in row.items()}
-    params["sender"] = text.from_number
-    written = one_statement.run(db, _statement(tuple(row)), params)
+    row = {f"contact_{key}": value for key, value in new_contact_row(**fields).items()}
+    row["sender"] = text.from_number
+    try:
+        written = group_commit.group(db, _statement()).write(
+            text.message_sid, group_commit.encode(row)
+        )
+    except group_commit.Refused:
+        # Written with other texts and refused, nothing written: record it alone.
+        with db.transaction() as session:
+            return sms_conversations.keep_unrouted(session, text, now)
     return None if written is None else int(written[0])
 
 
+# Written by the statement itself, not taken from the row.
+_FOUND = {"id", "participant_id"}
+
+
 @functools.cache
-def _statement(keys: tuple[str, ...]) -> Insert:
-    """INSERT INTO contacts (...) SELECT ..., (the sender's participant) ON CONFLICT
-    (twilio_sid) DO NOTHING RETURNING id; columns not in `keys` are NULL."""
+def _statement() -> ReturningInsert[Any]:
+    """INSERT INTO contacts (...) SELECT ..., (the sender's participant) FROM (the rows)
+    ON CONFLICT (twilio_sid) DO NOTHING RETURNING twilio_sid, id."""
     contacts = cast(Table, Contact.__table__)
-    participant = participants.id_by_phone_subquery("sender")
-    columns = [c for c in contacts.c if c.key in keys or c.key == "participant_id"]
-    values = [
-        participant if c.key == "participant_id" else bindparam(f"contact_{c.key}", type_=c.type)
-        for c in columns
-    ]
+    columns = [c for c in contacts.c if c.key not in _FOUND]
+    types: dict[str, Any] = {"sender": String()}
+    types.update({f"contact_{c.key}": c.type for c in columns})
+    incoming = group_commit.recordset(types)
     return (
         postgresql.insert(contacts)
-        .from_select(columns, select(*values))
+        .from_select(
+            [*columns, contacts.c.participant_id],
+            select(
+                *(incoming.c[f"contact_{c.key}"] for c in columns),
+                participants.id_by_phone_subquery(incoming.c.sender),
+            ),
+        )
         .on_conflict_do_nothing(index_elements=[contacts.c.twilio_sid])
-        .returning(contacts.c.id)
+        .returning(contacts.c.twilio_sid, contacts.c.id)
     )

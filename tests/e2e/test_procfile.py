@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import runpy
 import shlex
 import socket
 import subprocess
@@ -89,6 +91,17 @@ def test_web_line_names_a_gunicorn_config_that_exists() -> None:
     assert args[0] == "gunicorn"
     config = args[args.index("--config") + 1]
     assert (ROOT / config).is_file()
+
+
+def test_each_web_worker_freezes_what_it_loaded_out_of_the_garbage_collectors_reach() -> None:
+    """A full collection that scanned the whole app stalled a worker's threads for 0.1 s."""
+    config = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    before = gc.get_freeze_count()
+    try:
+        config["post_worker_init"](None)
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
 
 
 def _get(url: str) -> tuple[int, bytes]:

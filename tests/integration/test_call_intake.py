@@ -35,23 +35,28 @@ CALLER = "+447700900201"  # a participant
 STRANGER = "+447700900250"  # nobody's number
 
 
-@pytest.fixture
-def svc(app: Flask, clock: FakeClock) -> Services:
-    """A primary and a backup rota of one person each, a standby, and one participant."""
-    services = _seed(services_of(app), clock)
-    with services.db.transaction() as session:
+def add_participant(svc: Services, reference: str, name: str, phone: str) -> None:
+    """A participant with one number and no responsible officer."""
+    with svc.db.transaction() as session:
         participants.create(
             session,
             participants.NewParticipant(
-                reference="R900",
-                name="Dale Finch",
-                phones=[CALLER],
+                reference=reference,
+                name=name,
+                phones=[phone],
                 responsible_officer_id=None,
                 risk_level=RiskLevel.HIGH,
             ),
             actor="t",
-            now=clock.now(),
+            now=svc.clock.now(),
         )
+
+
+@pytest.fixture
+def svc(app: Flask, clock: FakeClock) -> Services:
+    """A primary and a backup rota of one person each, a standby, and one participant."""
+    services = _seed(services_of(app), clock)
+    add_participant(services, "R900", "Dale Finch", CALLER)
     return services
 
 
