@@ -34,13 +34,15 @@ def livez() -> ResponseReturnValue:
 @blueprint.get("/healthz")
 def healthz() -> ResponseReturnValue:
     """200 when the database answers, the scheduler beat recently and no text has waited more
-    than a minute to be routed; 503 and why otherwise."""
+    than a minute to be routed; 503 and why otherwise. "degraded" (200) names what needs a
+    person: configuration that stops the line reaching people, texts never routed."""
     svc = services()
     try:
         with svc.db.transaction() as session:
             beat = heartbeat.latest(session)
             warnings = _configuration_warnings(session)
             waiting, oldest = sms_conversations.oldest_unrouted(session, svc.clock.now())
+            given_up = sms_conversations.given_up(session, svc.clock.now())
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
         return jsonify(status="unavailable", database="unreachable", scheduler=None), 503
@@ -58,12 +60,26 @@ def healthz() -> ResponseReturnValue:
     # Texts the webhook took in wait for the scheduler's route-texts job (every second). One
     # waiting longer than a minute reaches nobody (the job is failing, or its routing is):
     # people must act.
-    texts: dict[str, Any] = {"waiting": waiting, "oldest_seconds": None, "state": "ok"}
+    texts: dict[str, Any] = {
+        "waiting": waiting,
+        "oldest_seconds": None,
+        "state": "ok",
+        "given_up": given_up,
+    }
     if oldest is not None:
         texts["oldest_seconds"] = round((svc.clock.now() - oldest).total_seconds(), 1)
         if svc.clock.now() - oldest > sms_conversations.ROUTING_OVERDUE:
             texts["state"] = "overdue"
             healthy = False
+    if given_up:
+        # No longer tried (a relay a day late would mislead more than help), so no longer a
+        # reason for 503; but each reached nobody, and a person must answer its sender.
+        days = sms_conversations.GIVEN_UP_SHOWN_FOR.days
+        warnings.append(
+            f"{given_up} text(s) from the last {days} days were never routed to staff: "
+            "find them with GET /api/v1/contacts?channel=sms&outcome=routing_failed "
+            "(or outcome=unrouted) and answer each sender"
+        )
     # Configuration problems do not make the web process unhealthy (restarting it would not
     # help and would drop calls), but the line cannot reach everyone: say so, by name.
     status = ("degraded" if warnings else "ok") if healthy else "unavailable"

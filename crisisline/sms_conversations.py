@@ -236,6 +236,27 @@ def oldest_unrouted(session: Session, now: dt.datetime) -> tuple[int, dt.datetim
     return int(count), oldest
 
 
+# A text given up on (not routed within RETRY_UNROUTED_FOR) is reported by /healthz for this
+# long after: a person must read it and answer the sender. Then the warning clears by itself;
+# the text stays on the record.
+GIVEN_UP_SHOWN_FOR: Final = dt.timedelta(days=7)
+
+
+def given_up(session: Session, now: dt.datetime) -> int:
+    """How many texts were never routed and are no longer tried (they came in more than a day
+    ago, less than `GIVEN_UP_SHOWN_FOR` before that): each reached nobody."""
+    count = session.scalar(
+        select(func.count(Contact.id)).where(
+            sql_text(UNROUTED_PREDICATE),  # as in the partial index ix_contacts_unrouted
+            Contact.channel == Channel.SMS,
+            Contact.direction == Direction.INBOUND,
+            Contact.started_at <= now - RETRY_UNROUTED_FOR,
+            Contact.started_at > now - RETRY_UNROUTED_FOR - GIVEN_UP_SHOWN_FOR,
+        )
+    )
+    return int(count or 0)
+
+
 def routing_failed(
     session: Session,
     contact_id: int,

@@ -51,7 +51,7 @@ def test_healthz_is_200_when_the_database_answers_and_the_scheduler_beat(
             "age_seconds": 0.0,
             "state": "ok",
         },
-        "texts": {"waiting": 0, "oldest_seconds": None, "state": "ok"},
+        "texts": {"waiting": 0, "oldest_seconds": None, "state": "ok", "given_up": 0},
         "warnings": [],
     }
 
@@ -102,16 +102,53 @@ def test_healthz_turns_503_when_a_text_has_waited_a_minute_to_be_routed(
     beat_as_leader(app)
     waiting = client.get("/healthz")
     assert waiting.status_code == 200
-    assert json_of(waiting)["texts"] == {"waiting": 1, "oldest_seconds": 0.0, "state": "ok"}
+    assert json_of(waiting)["texts"] == {
+        "waiting": 1,
+        "oldest_seconds": 0.0,
+        "state": "ok",
+        "given_up": 0,
+    }
     clock.advance(dt.timedelta(seconds=61))
     beat_as_leader(app)
     overdue = client.get("/healthz")
     assert overdue.status_code == 503
     assert json_of(overdue)["status"] == "unavailable"
-    assert json_of(overdue)["texts"] == {"waiting": 1, "oldest_seconds": 61.0, "state": "overdue"}
+    assert json_of(overdue)["texts"] == {
+        "waiting": 1,
+        "oldest_seconds": 61.0,
+        "state": "overdue",
+        "given_up": 0,
+    }
     # Routed: healthy again.
     assert services_of(app).route_texts() == 1
     assert client.get("/healthz").status_code == 200
+
+
+def test_healthz_names_texts_never_routed_after_they_are_no_longer_tried(
+    app: Flask, client: FlaskClient, clock: FakeClock, runner: FlaskCliRunner
+) -> None:
+    """A text not routed within a day is no longer tried and no longer makes /healthz 503,
+    but it reached nobody: /healthz says so (degraded) for a week, so that a person answers."""
+    runner.invoke(args=["demo"])
+    form = {"MessageSid": "SM" + "6" * 32, "From": "+447700900501", "To": "+447700900000"}
+    assert signed_post(client, "/webhooks/sms", {**form, "Body": "anyone?"}).status_code == 200
+    clock.advance(dt.timedelta(hours=24, seconds=1))  # the route-texts job never routed it
+    beat_as_leader(app)
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = json_of(response)
+    assert body["status"] == "degraded"
+    assert body["texts"] == {"waiting": 0, "oldest_seconds": None, "state": "ok", "given_up": 1}
+    (warning,) = [w for w in body["warnings"] if "never routed" in w]
+    assert warning.startswith("1 text(s) from the last 7 days were never routed to staff")
+    assert "outcome=routing_failed" in warning
+    # The job leaves it alone now; and a week on, the warning clears by itself.
+    assert services_of(app).route_texts() == 0
+    clock.advance(dt.timedelta(days=7))
+    beat_as_leader(app)
+    cleared = json_of(client.get("/healthz"))
+    assert cleared["texts"]["given_up"] == 0
+    assert not [w for w in cleared["warnings"] if "never routed" in w]
 
 
 def test_healthz_is_503_when_the_sqlite_file_cannot_be_opened(tmp_path: Path) -> None:
