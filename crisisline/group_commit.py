@@ -17,12 +17,13 @@ What each webhook may rely on, each tested:
    was not written (a repeated SID, a routing version that has changed). Two rows with the
    same key are never in one statement: the second waits for the next.
 2. **All or nothing, per statement.** A statement commits every row it wrote or none. If it
-   fails for a reason that is not the connection (a constraint, a bad value), no row was
-   written; a row written alone raises that error, and rows written together each raise
-   `Refused` and are written again one by one by the general path, so one bad row cannot
-   turn away the others. A
-   failure to reach the database is raised to every row of that statement: each webhook then
-   answers with its fail-safe at once rather than trying the database again.
+   fails with an error of the data (a constraint, a bad value), no row was written; a row
+   written alone raises that error, and rows written together each raise `Refused` and are
+   written again one by one by the general path, so one bad row cannot turn away the others.
+   An operational error (the database unreachable, a connection lost, a timeout) is raised to
+   every row of that statement: each webhook then answers with its fail-safe at once rather
+   than trying the database again. A write interrupted by anything else makes the other rows
+   of its statement `Refused`, never "not written" (which a text would take for a repeat).
 3. **No wait beyond the write before it.** The thread that writes a statement returns as soon
    as its own row is written; any rows that arrived meanwhile are handed to the first of them
    to write.
@@ -172,10 +173,12 @@ class Group:
         rows = "[" + ",".join(row.encoded for row in batch) + "]"
         results: dict[str, tuple[Any, ...]] = {}
         error: BaseException | None = None
+        ran = False
         try:
             self.statements += 1
             for found in one_statement.run_all(self._db, self._statement, {ROWS_PARAMETER: rows}):
                 results[str(found[0])] = tuple(found[1:])
+            ran = True
         except psycopg.OperationalError as failure:
             # The database could not be reached: every webhook answers its fail-safe at once.
             error = failure
@@ -194,7 +197,9 @@ class Group:
                 )
         finally:
             # Whatever happened (even an exception nobody expected), no row is left waiting;
-            # one whose key the statement did not return was not written.
+            # one whose key a statement that ran did not return was not written.
+            if not ran and error is None:
+                error = Refused("the write was interrupted")
             for row in batch:
                 row.result = results.get(row.key)
                 row.error = error

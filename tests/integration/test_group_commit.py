@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -25,7 +25,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, select, text
 
-from crisisline import group_commit, participants, sms_intake
+from crisisline import group_commit, one_statement, participants, sms_intake
 from crisisline.app import Services
 from crisisline.call_models import LiveCall
 from crisisline.calls import CallPlan
@@ -153,6 +153,20 @@ if "postgresql" in ENGINES:
         with svc.db.transaction() as session:
             return session.scalar(select(Contact).where(Contact.twilio_sid == sid))
 
+    def _queue(
+        pg: Services,
+        runs: Runs,
+        a_write_is_waiting: Callable[[], None],
+        texts: Sequence[tuple[str, int, str | None]],
+    ) -> None:
+        """A first text's write under way (held), then `texts` (name, n, sender) queued behind
+        it in this order."""
+        runs.start("first", _take_in(pg, _sms_sid(1), CALLER))
+        a_write_is_waiting()
+        for count, (name, n, sender) in enumerate(texts, 1):
+            runs.start(name, _take_in(pg, _sms_sid(n), sender))
+            _wait_for(_texts_group(pg), count)
+
     @on_postgresql
     def test_texts_that_arrive_during_a_write_are_written_together_each_on_its_record(
         pg: Services,
@@ -161,11 +175,12 @@ if "postgresql" in ENGINES:
         before = group.statements
         runs = Runs()
         with _contacts_held(pg) as a_write_is_waiting:
-            runs.start("first", _take_in(pg, _sms_sid(1), CALLER))
-            a_write_is_waiting()  # the first text's statement is under way
-            for name, n, sender in (("a", 2, OTHER), ("b", 3, STRANGER), ("c", 4, CALLER)):
-                runs.start(name, _take_in(pg, _sms_sid(n), sender))
-            _wait_for(group, 3)
+            _queue(
+                pg,
+                runs,
+                a_write_is_waiting,
+                [("a", 2, OTHER), ("b", 3, STRANGER), ("c", 4, CALLER)],
+            )
         runs.join()
         assert runs.errors == {}
         assert group.statements - before == 2  # the first alone, then the other three together
@@ -222,13 +237,9 @@ if "postgresql" in ENGINES:
         before = group.statements
         runs = Runs()
         with _contacts_held(pg) as a_write_is_waiting:
-            runs.start("first", _take_in(pg, _sms_sid(1), CALLER))
-            a_write_is_waiting()
-            runs.start("a", _take_in(pg, _sms_sid(2), OTHER))
-            _wait_for(group, 1)
-            runs.start("again", _take_in(pg, _sms_sid(2), OTHER))  # Twilio retried at once
-            runs.start("b", _take_in(pg, _sms_sid(3), CALLER))
-            _wait_for(group, 3)
+            # Twilio retried at once: the same MessageSid twice.
+            texts = [("a", 2, OTHER), ("again", 2, OTHER), ("b", 3, CALLER)]
+            _queue(pg, runs, a_write_is_waiting, texts)
         runs.join()
         assert runs.errors == {}
         contact = _contact(pg, _sms_sid(2))
@@ -243,16 +254,12 @@ if "postgresql" in ENGINES:
     def test_one_bad_row_turns_no_other_away(
         pg: Services, caplog: pytest.LogCaptureFixture
     ) -> None:
-        group = _texts_group(pg)
         bad = "+4477009002019999999999"  # longer than any number the column holds
         runs = Runs()
         with _contacts_held(pg) as a_write_is_waiting:
-            runs.start("first", _take_in(pg, _sms_sid(1), CALLER))
-            a_write_is_waiting()
-            runs.start("a", _take_in(pg, _sms_sid(2), OTHER))
-            runs.start("bad", _take_in(pg, _sms_sid(3), bad))
-            runs.start("b", _take_in(pg, _sms_sid(4), STRANGER))
-            _wait_for(group, 3)
+            _queue(
+                pg, runs, a_write_is_waiting, [("a", 2, OTHER), ("bad", 3, bad), ("b", 4, STRANGER)]
+            )
         runs.join()
         # The good texts are recorded, each once, on their senders' records.
         for name, n in (("first", 1), ("a", 2), ("b", 4)):
@@ -275,11 +282,7 @@ if "postgresql" in ENGINES:
         runs = Runs()
         try:
             with _contacts_held(pg) as a_write_is_waiting:
-                runs.start("first", _take_in(pg, _sms_sid(1), CALLER))
-                a_write_is_waiting()
-                runs.start("a", _take_in(pg, _sms_sid(2), OTHER))
-                runs.start("b", _take_in(pg, _sms_sid(3), STRANGER))
-                _wait_for(group, 2)
+                _queue(pg, runs, a_write_is_waiting, [("a", 2, OTHER), ("b", 3, STRANGER)])
                 runs.join()  # the table is still held: every statement gives up
         finally:
             event.remove(pg.db.autocommit_engine, "checkout", give_up_on_locks)
@@ -288,6 +291,36 @@ if "postgresql" in ENGINES:
         for n in (1, 2, 3):
             assert _contact(pg, _sms_sid(n)) is None
         # Nothing is left waiting, and the next text is written as usual.
+        assert group.waiting() == 0
+        assert sms_intake.take_in(pg.db, _text(_sms_sid(4), CALLER), pg.clock.now()) is not None
+
+    class Interrupted(BaseException):
+        """Stands for anything that stops a write midway that is not an error of the database
+        (the thread asked to stop, a bug)."""
+
+    @on_postgresql
+    def test_an_interrupted_write_loses_no_text_and_leaves_the_group_working(
+        pg: Services, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        group = _texts_group(pg)
+        runs = Runs()
+        with _contacts_held(pg) as a_write_is_waiting:
+            _queue(pg, runs, a_write_is_waiting, [("a", 2, OTHER), ("b", 3, STRANGER)])
+
+            def interrupted(*_args: object) -> list[tuple[object, ...]]:
+                raise Interrupted
+
+            # The next statement (a's and b's together) is interrupted.
+            monkeypatch.setattr(one_statement, "run_all", interrupted)
+        runs.join()
+        monkeypatch.undo()
+        assert isinstance(runs.errors.pop("a"), Interrupted)  # the thread that was writing
+        assert runs.errors == {}
+        # b was not taken for a repeat: it was recorded alone.
+        contact = _contact(pg, _sms_sid(3))
+        assert contact is not None and runs.results["b"] == contact.id
+        assert _contact(pg, _sms_sid(2)) is None
+        # Nothing waits, and the group writes the next text as usual.
         assert group.waiting() == 0
         assert sms_intake.take_in(pg.db, _text(_sms_sid(4), CALLER), pg.clock.now()) is not None
 
