@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import http.client
 import os
+import runpy
 import secrets
 import signal
 import socket
@@ -315,10 +316,12 @@ def run(
 
 def report(runs: list[Run], total: int, what: str) -> str:
     """The results as the Markdown tables docs/performance.md keeps."""
+    # The settings gunicorn used, read from its config as it reads them (this environment).
+    server = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
     lines = [
         f"Measured {dt.date.today():%d %B %Y} on {machine()}; gunicorn with "
-        f"config/gunicorn.conf.py (WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '2')}, "
-        f"WEB_THREADS={os.environ.get('WEB_THREADS', '8')}); per level and server {ROUNDS} "
+        f"config/gunicorn.conf.py (WEB_CONCURRENCY={server['workers']}, "
+        f"WEB_THREADS={server['threads']}); per level and server {ROUNDS} "
         f"rounds of {total} signed webhooks, the three servers taking turns, {what}; load from "
         "one Python process. *Floor*: bench/durable_floor_app.py (signature, form, one "
         "committed row, TwiML).",
