@@ -41,15 +41,9 @@ def supported(db: Database) -> bool:
     return (db.engine.dialect.name, db.engine.dialect.driver) == ("postgresql", "psycopg")
 
 
-def run(db: Database, statement: Executable, params: dict[str, Any]) -> tuple[Any, ...] | None:
-    """Run `statement` (built once and kept, not per call) with `params`, committed on its own;
-    its first row, or None when it returns none. The statement must be safe to run twice."""
-    rows = run_all(db, statement, params)
-    return rows[0] if rows else None
-
-
 def run_all(db: Database, statement: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """As `run`, every row the statement returns."""
+    """Run `statement` (built once and kept, not per call) with `params`, committed on its own;
+    every row it returns. The statement must be safe to run twice."""
     sql, processors, constants = _compile(db.autocommit_engine.dialect, statement)
     values = dict(constants)
     for name, value in params.items():

@@ -204,17 +204,21 @@ def keep_unrouted(session: Session, text: InboundText, now: dt.datetime) -> int 
     return contact.id if created else None
 
 
-def _waiting(now: dt.datetime) -> tuple[ColumnElement[bool] | TextClause, ...]:
-    """Inbound texts waiting to be routed (or to be tried again), from the last day. Older ones
-    are left alone: a day on, a relay would mislead more than help; they stay on the record."""
+def _unrouted() -> tuple[ColumnElement[bool] | TextClause, ...]:
+    """Inbound texts not (yet) routed, whenever they came in."""
     return (
         # Written out as in the partial index ix_contacts_unrouted, so that the planner can
         # use it (bound parameters would hide the match).
         sql_text(UNROUTED_PREDICATE),
         Contact.channel == Channel.SMS,
         Contact.direction == Direction.INBOUND,
-        Contact.started_at > now - RETRY_UNROUTED_FOR,
     )
+
+
+def _waiting(now: dt.datetime) -> tuple[ColumnElement[bool] | TextClause, ...]:
+    """Inbound texts waiting to be routed (or to be tried again), from the last day. Older ones
+    are left alone: a day on, a relay would mislead more than help; they stay on the record."""
+    return (*_unrouted(), Contact.started_at > now - RETRY_UNROUTED_FOR)
 
 
 def unrouted_ids(session: Session, now: dt.datetime) -> list[int]:
@@ -247,9 +251,7 @@ def given_up(session: Session, now: dt.datetime) -> int:
     ago, less than `GIVEN_UP_SHOWN_FOR` before that): each reached nobody."""
     count = session.scalar(
         select(func.count(Contact.id)).where(
-            sql_text(UNROUTED_PREDICATE),  # as in the partial index ix_contacts_unrouted
-            Contact.channel == Channel.SMS,
-            Contact.direction == Direction.INBOUND,
+            *_unrouted(),
             Contact.started_at <= now - RETRY_UNROUTED_FOR,
             Contact.started_at > now - RETRY_UNROUTED_FOR - GIVEN_UP_SHOWN_FOR,
         )
