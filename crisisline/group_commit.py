@@ -31,6 +31,7 @@ What each webhook may rely on, each tested:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import json
@@ -87,11 +88,20 @@ def _json(value: Any) -> Any:
     raise TypeError(f"cannot write a {type(value).__name__} in a group")
 
 
-@dataclass(eq=False)
+def _held() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
+@dataclass(eq=False, slots=True)
 class _Row:
     key: str
     encoded: str
-    done: threading.Event = field(default_factory=threading.Event)
+    # Held until the row's thread is to go on, then released once for each time it is woken
+    # (to write the next statement, or because its statement has run), and taken again as it
+    # goes on. A bare lock, not a threading.Event: one call each way, on every call and text.
+    wake: threading.Lock = field(default_factory=_held)
     lead: bool = False  # this row's thread is to write the next statement
     finished: bool = False  # its statement has run: `result` or `error` is its answer
     result: tuple[Any, ...] | None = None
@@ -131,13 +141,12 @@ class Group:
             if row.lead:
                 row.lead = False
                 self._lead(row)
-            row.done.wait()
+            row.wake.acquire()
             if row.finished:
                 if row.error is not None:
                     raise row.error
                 return row.result
             # Woken to write the next statement: go round again.
-            row.done.clear()
 
     def waiting(self) -> int:
         """How many rows are waiting to be written (for tests)."""
@@ -165,7 +174,7 @@ class Group:
                 if self._waiting:
                     following = self._waiting[0]
                     following.lead = True
-                    following.done.set()
+                    _wake(following)
                 else:
                     self._writing = False
 
@@ -204,7 +213,13 @@ class Group:
                 row.result = results.get(row.key)
                 row.error = error
                 row.finished = True
-                row.done.set()
+                _wake(row)
+
+
+def _wake(row: _Row) -> None:
+    """Let `row`'s thread go on (as Event.set: waking a row already woken changes nothing)."""
+    with contextlib.suppress(RuntimeError):  # already woken, and not yet gone on
+        row.wake.release()
 
 
 _groups_lock = threading.Lock()

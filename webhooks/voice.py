@@ -44,25 +44,84 @@ def _say(response: VoiceResponse | Dial, text: str, svc: Services) -> None:
     response.say(text, voice=svc.messages.voice, language=svc.messages.language)
 
 
+def _dial(
+    response: VoiceResponse,
+    call_id: int | str,
+    ring: calls.Ring,
+    public_base_url: str,
+    crisis_line_number: str,
+) -> None:
+    """Ring `ring`'s phones at once, each answered through screening for call `call_id`."""
+    dial = response.dial(
+        # The ring this Dial is: a repeated or late action for it must not skip the next.
+        action=f"{public_base_url}/webhooks/voice/dial?step={ring.step}&loop={ring.loop}",
+        method="POST",
+        timeout=ring.timeout,
+        # The crisis number, never a staff phone, is what anyone on the call sees.
+        caller_id=crisis_line_number,
+        answer_on_bridge=True,
+    )
+    for recipient in ring.recipients:
+        screen = f"/webhooks/voice/screen?call={call_id}&staff={recipient.staff_id}"
+        dial.number(recipient.phone, url=public_base_url + screen, method="POST")
+
+
+# Stands for the call's id in a kept ring document (see _ring_response).
+_CALL_ID_MARK = "CALL-ID-HERE"
+
+
+def _ring_response(call_id: int, ring: calls.Ring, svc: Services, greeting: str | None) -> Response:
+    """The TwiML that rings `ring` for call `call_id`, after `greeting` if one is given.
+
+    Every new call rings the same few phones with the same words, so the document is built
+    with the twilio library once per kind of ring (its phones, step, timeout, wording and
+    URLs) with a mark where the call's id goes, and kept; each call writes its id (a number)
+    in place of the mark. The document is then character for character the one built for
+    that call alone. If the mark is not found exactly once per phone (a wording that
+    contains it, say), the document is built for the call alone instead.
+    """
+    messages, settings = svc.messages, svc.settings
+    parts = _ring_parts(
+        ring,
+        greeting,
+        messages.voice,
+        messages.language,
+        settings.public_base_url,
+        settings.crisis_line_number,
+    )
+    if parts is None:
+        response = VoiceResponse()
+        if greeting is not None:
+            _say(response, greeting, svc)
+        _dial(response, call_id, ring, settings.public_base_url, settings.crisis_line_number)
+        return twiml(response)
+    return Response(str(int(call_id)).join(parts), status=200, mimetype="text/xml")
+
+
+@functools.lru_cache(maxsize=256)
+def _ring_parts(
+    ring: calls.Ring,
+    greeting: str | None,
+    voice: str,
+    language: str,
+    public_base_url: str,
+    crisis_line_number: str,
+) -> tuple[str, ...] | None:
+    """A ring's document split where the call's id goes, or None if that cannot be done."""
+    response = VoiceResponse()
+    if greeting is not None:
+        response.say(greeting, voice=voice, language=language)
+    _dial(response, _CALL_ID_MARK, ring, public_base_url, crisis_line_number)
+    parts = tuple(str(response).split(_CALL_ID_MARK))
+    return parts if len(parts) == len(ring.recipients) + 1 else None
+
+
 def _render(plan: calls.CallPlan, svc: Services, response: VoiceResponse) -> VoiceResponse:
     if plan.action == "ring" and plan.ring is not None:
-        dial = response.dial(
-            # The ring this Dial is: a repeated or late action for it must not skip the next.
-            action=svc.url(f"/webhooks/voice/dial?step={plan.ring.step}&loop={plan.ring.loop}"),
-            method="POST",
-            timeout=plan.ring.timeout,
-            # The crisis number, never a staff phone, is what anyone on the call sees.
-            caller_id=svc.settings.crisis_line_number,
-            answer_on_bridge=True,
+        settings = svc.settings
+        _dial(
+            response, plan.call_id, plan.ring, settings.public_base_url, settings.crisis_line_number
         )
-        for recipient in plan.ring.recipients:
-            dial.number(
-                recipient.phone,
-                url=svc.url(
-                    f"/webhooks/voice/screen?call={plan.call_id}&staff={recipient.staff_id}"
-                ),
-                method="POST",
-            )
         return response
     if plan.action == "fallback":
         messages = svc.messages
@@ -104,6 +163,8 @@ def incoming_call() -> Response:
     if plan is None:
         with svc.db.transaction() as session:
             plan = calls.receive_call(session, call, svc.messages, svc.alerting)
+    if plan.action == "ring" and plan.ring is not None:
+        return _ring_response(plan.call_id, plan.ring, svc, greeting=svc.messages.greeting)
     response = VoiceResponse()
     if plan.action != "staff_menu":
         _say(response, svc.messages.greeting, svc)
@@ -187,6 +248,8 @@ def dial_finished() -> Response:
             svc.alerting,
             ended_ring=_ring_in_url(),
         )
+    if plan.action == "ring" and plan.ring is not None:
+        return _ring_response(plan.call_id, plan.ring, svc, greeting=None)
     return twiml(_render(plan, svc, VoiceResponse()))
 
 
