@@ -47,8 +47,11 @@ LINE = "+447700900000"
 PARTICIPANT_NUMBERS = [f"+447700900{n:03d}" for n in range(300, 800)]
 CONCURRENCY = (1, 10, 50)
 # Each level runs the three servers in turn, this many times, so that a slow moment of the
-# machine falls on all three alike rather than on one.
-ROUNDS = 3
+# machine falls on all three alike rather than on one. A round of 500 webhooks lasts a few
+# tenths of a second at 50 concurrent, shorter than the machine's slow spells: with 3 rounds
+# the bare endpoint alone moved by a third from run to run on 27 November, and the ratios
+# with it (service / bare 0.48-0.63 in one hour); with 10 they held within about 0.06.
+ROUNDS = 10
 
 FormMaker = Callable[[int], dict[str, str]]
 """The n-th webhook's form fields (without the signature)."""
@@ -269,6 +272,7 @@ def run(
     path: str,
     make_form: FormMaker,
     total: int,
+    rounds: int = ROUNDS,
     after: AfterLoad | None = None,
 ) -> Run:
     """The three servers on one fresh database, each at each level in turn."""
@@ -303,25 +307,25 @@ def run(
             for concurrency in CONCURRENCY:
                 for port in ports.values():
                     load(port, path, make_form, concurrency, 50)  # warm up
-                rounds: dict[str, list[Result]] = {name: [] for name in ports}
-                for _ in range(ROUNDS):
+                results: dict[str, list[Result]] = {name: [] for name in ports}
+                for _ in range(rounds):
                     for name, port in ports.items():
-                        rounds[name].append(load(port, path, make_form, concurrency, total))
-                service, bare, floor = (pooled(rounds[name]) for name in ports)
+                        results[name].append(load(port, path, make_form, concurrency, total))
+                service, bare, floor = (pooled(results[name]) for name in ports)
                 rows.append((service, bare, floor))
         name = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
         afterwards = after(url, instance) if after is not None else ""
         return name, rows, statements, afterwards
 
 
-def report(runs: list[Run], total: int, what: str) -> str:
+def report(runs: list[Run], total: int, rounds: int, what: str) -> str:
     """The results as the Markdown tables docs/performance.md keeps."""
     # The settings gunicorn used, read from its config as it reads them (this environment).
     server = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
     lines = [
         f"Measured {dt.date.today():%d %B %Y} on {machine()}; gunicorn with "
         f"config/gunicorn.conf.py (WEB_CONCURRENCY={server['workers']}, "
-        f"WEB_THREADS={server['threads']}); per level and server {ROUNDS} "
+        f"WEB_THREADS={server['threads']}); per level and server {rounds} "
         f"rounds of {total} signed webhooks, the three servers taking turns, {what}; load from "
         "one Python process. *Floor*: bench/durable_floor_app.py (signature, form, one "
         "committed row, TwiML).",
@@ -369,7 +373,10 @@ def main(
         default=None,
         help="sqlite, or a PostgreSQL server URL (a throwaway database is created on it)",
     )
-    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--requests", type=int, default=500, help="webhooks per round")
+    parser.add_argument(
+        "--rounds", type=int, default=ROUNDS, help="rounds per level, the servers taking turns"
+    )
     parser.add_argument("--write", type=Path, help="replace the results block in this file")
     args = parser.parse_args()
     # "sqlite" means a temporary SQLite file; anything else is a PostgreSQL server URL.
@@ -379,8 +386,8 @@ def main(
         server = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
         if server:
             urls.append(server)
-    runs = [run(url, path, make_form, args.requests, after) for url in urls]
-    block = report(runs, args.requests, what)
+    runs = [run(url, path, make_form, args.requests, args.rounds, after) for url in urls]
+    block = report(runs, args.requests, args.rounds, what)
     print(block)
     if args.write:
         write_block(args.write, *marks, block)

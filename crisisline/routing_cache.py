@@ -30,6 +30,7 @@ data must write a new version itself.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import secrets
 import threading
@@ -37,7 +38,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Engine, event, select
+from sqlalchemy import URL, BigInteger, Engine, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column
 
@@ -188,7 +189,13 @@ def last_seen(url: str) -> Version | None:
 
 def url_of(engine: Engine) -> str:
     """The database URL answers are filed under (password hidden)."""
-    return engine.url.render_as_string(hide_password=True)
+    return _rendered(engine.url)
+
+
+@functools.lru_cache(maxsize=64)
+def _rendered(url: URL) -> str:
+    # Asked on every call and every cached answer; a URL never changes once made.
+    return url.render_as_string(hide_password=True)
 
 
 def clear() -> None:
