@@ -403,14 +403,16 @@ def report(runs: list[Run], total: int, rounds: int, what: str) -> str:
             "COMMIT left out).",
             "",
             "| concurrent | service req/s | bare req/s | floor req/s | service / bare | "
-            "floor / bare | service p50 | service p99 | bare p99 | floor p99 | errors |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "floor / bare | service / floor | service p50 | service p99 | bare p99 | floor p99 "
+            "| errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for service, bare, floor in rows:
             lines.append(
                 f"| {service.concurrency} | {service.throughput:.0f} | {bare.throughput:.0f} | "
                 f"{floor.throughput:.0f} | {service.throughput / bare.throughput:.2f} | "
                 f"{floor.throughput / bare.throughput:.2f} | "
+                f"{service.throughput / floor.throughput:.2f} | "
                 f"{service.percentile(0.5):.1f} ms | {service.percentile(0.99):.1f} ms | "
                 f"{bare.percentile(0.99):.1f} ms | {floor.percentile(0.99):.1f} ms | "
                 f"{service.errors + bare.errors + floor.errors} |"
