@@ -74,6 +74,9 @@ class Result:
     seconds: float
     latencies: list[float]
     errors: int
+    load_busy: float = 0.0
+    """The busiest load process's CPU time over its wall time: near 1 (or lower, for a process
+    whose threads queue for its GIL) the load generator, not the server, limited the rate."""
 
     @property
     def throughput(self) -> float:
@@ -92,6 +95,7 @@ def pooled(results: list[Result]) -> Result:
         sum(r.seconds for r in results),
         [latency for r in results for latency in r.latencies],
         sum(r.errors for r in results),
+        max(r.load_busy for r in results),
     )
 
 
@@ -216,6 +220,7 @@ def load(port: int, path: str, make_form: FormMaker, concurrency: int, total: in
         max(part.ended for part in parts) - min(part.started for part in parts),
         [latency for part in parts for latency in part.latencies],
         sum(part.errors for part in parts),
+        max(part.cpu / (part.ended - part.started) for part in parts),
     )
 
 
@@ -225,6 +230,7 @@ class _Part:
 
     started: float
     ended: float
+    cpu: float  # the process's CPU time (all its threads) from start to end
     latencies: list[float]
     errors: int
 
@@ -267,12 +273,13 @@ def _load_part(
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     ready.wait()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    answers.put(_Part(started, time.perf_counter(), latencies, errors))
+    ended = time.perf_counter()
+    answers.put(_Part(started, ended, time.process_time() - cpu, latencies, errors))
 
 
 def statements_per_request(
@@ -417,6 +424,13 @@ def report(runs: list[Run], total: int, rounds: int, what: str) -> str:
                 f"{bare.percentile(0.99):.1f} ms | {floor.percentile(0.99):.1f} ms | "
                 f"{service.errors + bare.errors + floor.errors} |"
             )
+        top = rows[-1][1]  # the bare endpoint at the highest level: the load most likely to limit
+        lines += [
+            "",
+            f"The busiest load process used {top.load_busy:.0%} of a CPU against the bare endpoint "
+            f"at {top.concurrency} concurrent (the single load process used before 27 November "
+            "stalled on its own GIL at about 75%, and limited the bare endpoint).",
+        ]
         lines.append("")
         if afterwards:
             lines += [afterwards, ""]
