@@ -44,14 +44,20 @@ def _say(response: VoiceResponse | Dial, text: str, svc: Services) -> None:
     response.say(text, voice=svc.messages.voice, language=svc.messages.language)
 
 
-def _dial(
-    response: VoiceResponse,
+def _ring_document(
     call_id: int | str,
     ring: calls.Ring,
+    greeting: str | None,
+    voice: str,
+    language: str,
     public_base_url: str,
     crisis_line_number: str,
-) -> None:
-    """Ring `ring`'s phones at once, each answered through screening for call `call_id`."""
+) -> str:
+    """TwiML that says `greeting` (if any), then rings `ring`'s phones at once, each answered
+    through screening for call `call_id`."""
+    response = VoiceResponse()
+    if greeting is not None:
+        response.say(greeting, voice=voice, language=language)
     dial = response.dial(
         # The ring this Dial is: a repeated or late action for it must not skip the next.
         action=f"{public_base_url}/webhooks/voice/dial?step={ring.step}&loop={ring.loop}",
@@ -64,10 +70,21 @@ def _dial(
     for recipient in ring.recipients:
         screen = f"/webhooks/voice/screen?call={call_id}&staff={recipient.staff_id}"
         dial.number(recipient.phone, url=public_base_url + screen, method="POST")
+    return str(response)
 
 
 # Stands for the call's id in a kept ring document (see _ring_response).
 _CALL_ID_MARK = "CALL-ID-HERE"
+
+
+def _answer(plan: calls.CallPlan, svc: Services, greeting: str | None) -> Response:
+    """The TwiML for `plan`, after `greeting` if one is given."""
+    if plan.action == "ring" and plan.ring is not None:
+        return _ring_response(plan.call_id, plan.ring, svc, greeting)
+    response = VoiceResponse()
+    if greeting is not None:
+        _say(response, greeting, svc)
+    return twiml(_render(plan, svc, response))
 
 
 def _ring_response(call_id: int, ring: calls.Ring, svc: Services, greeting: str | None) -> Response:
@@ -81,7 +98,7 @@ def _ring_response(call_id: int, ring: calls.Ring, svc: Services, greeting: str 
     contains it, say), the document is built for the call alone instead.
     """
     messages, settings = svc.messages, svc.settings
-    parts = _ring_parts(
+    kind = (
         ring,
         greeting,
         messages.voice,
@@ -89,12 +106,9 @@ def _ring_response(call_id: int, ring: calls.Ring, svc: Services, greeting: str 
         settings.public_base_url,
         settings.crisis_line_number,
     )
+    parts = _ring_parts(*kind)
     if parts is None:
-        response = VoiceResponse()
-        if greeting is not None:
-            _say(response, greeting, svc)
-        _dial(response, call_id, ring, settings.public_base_url, settings.crisis_line_number)
-        return twiml(response)
+        return Response(_ring_document(call_id, *kind), status=200, mimetype="text/xml")
     return Response(str(int(call_id)).join(parts), status=200, mimetype="text/xml")
 
 
@@ -108,21 +122,15 @@ def _ring_parts(
     crisis_line_number: str,
 ) -> tuple[str, ...] | None:
     """A ring's document split where the call's id goes, or None if that cannot be done."""
-    response = VoiceResponse()
-    if greeting is not None:
-        response.say(greeting, voice=voice, language=language)
-    _dial(response, _CALL_ID_MARK, ring, public_base_url, crisis_line_number)
-    parts = tuple(str(response).split(_CALL_ID_MARK))
+    document = _ring_document(
+        _CALL_ID_MARK, ring, greeting, voice, language, public_base_url, crisis_line_number
+    )
+    parts = tuple(document.split(_CALL_ID_MARK))
     return parts if len(parts) == len(ring.recipients) + 1 else None
 
 
 def _render(plan: calls.CallPlan, svc: Services, response: VoiceResponse) -> VoiceResponse:
-    if plan.action == "ring" and plan.ring is not None:
-        settings = svc.settings
-        _dial(
-            response, plan.call_id, plan.ring, settings.public_base_url, settings.crisis_line_number
-        )
-        return response
+    """Everything but a ring (`_answer` sends rings to `_ring_response`)."""
     if plan.action == "fallback":
         messages = svc.messages
         _say(response, messages.fallback_spoken, svc)
@@ -163,12 +171,8 @@ def incoming_call() -> Response:
     if plan is None:
         with svc.db.transaction() as session:
             plan = calls.receive_call(session, call, svc.messages, svc.alerting)
-    if plan.action == "ring" and plan.ring is not None:
-        return _ring_response(plan.call_id, plan.ring, svc, greeting=svc.messages.greeting)
-    response = VoiceResponse()
-    if plan.action != "staff_menu":
-        _say(response, svc.messages.greeting, svc)
-    return twiml(_render(plan, svc, response))
+    # The staff call-back menu is not greeted: the caller is one of the team.
+    return _answer(plan, svc, None if plan.action == "staff_menu" else svc.messages.greeting)
 
 
 @blueprint.post("/screen")
@@ -248,9 +252,7 @@ def dial_finished() -> Response:
             svc.alerting,
             ended_ring=_ring_in_url(),
         )
-    if plan.action == "ring" and plan.ring is not None:
-        return _ring_response(plan.call_id, plan.ring, svc, greeting=None)
-    return twiml(_render(plan, svc, VoiceResponse()))
+    return _answer(plan, svc, None)
 
 
 @blueprint.post("/voicemail")
