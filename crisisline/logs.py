@@ -18,12 +18,15 @@ _PHONE = re.compile(
 _BODY = re.compile(r"(Body=)[^&\s\"']*", re.IGNORECASE)
 # ...and as 'Body': '...' when a dict of webhook parameters is logged (repr or JSON).
 _BODY_FIELD = re.compile(r"""(["']Body["']\s*:\s*)(["']).*?(?<!\\)\2""", re.IGNORECASE)
+# A voicemail link's token plays a participant's message to whoever has it (voicemail_links).
+_VOICEMAIL_TOKEN = re.compile(r"(/voicemail/)[^\s\"'?#]+")
 
 
 def redact_text(text: str) -> str:
     """`text` with message bodies removed and phone numbers cut to their last three digits."""
     text = _BODY.sub(r"\1[redacted]", text)
     text = _BODY_FIELD.sub(r"\1'[redacted]'", text)
+    text = _VOICEMAIL_TOKEN.sub(r"\1[redacted]", text)
     return _PHONE.sub(_last_three, text)
 
 

@@ -40,6 +40,8 @@ class Settings:
     instance_path: str
     # How long before an on-call shift starts its staff are reminded (SHIFT_REMINDER_MINUTES).
     shift_reminder_minutes: int = 60
+    # How long the voicemail link in a missed-call text plays the message (VOICEMAIL_LINK_HOURS).
+    voicemail_link_hours: int = 72
 
     @property
     def zone(self) -> ZoneInfo:
@@ -104,14 +106,15 @@ def load_settings(
             f"PUBLIC_BASE_URL must start with http:// or https://, not {public_base_url!r}"
         )
 
-    reminder_text = text("SHIFT_REMINDER_MINUTES", "60")
-    shift_reminder_minutes = 60
-    if not reminder_text.isdigit() or not 1 <= int(reminder_text) <= 1440:
-        problems.append(
-            f"SHIFT_REMINDER_MINUTES must be a whole number from 1 to 1440, not {reminder_text!r}"
-        )
-    else:
-        shift_reminder_minutes = int(reminder_text)
+    def whole(name: str, default: int, highest: int) -> int:
+        raw = text(name, str(default))
+        if not raw.isdigit() or not 1 <= int(raw) <= highest:
+            problems.append(f"{name} must be a whole number from 1 to {highest}, not {raw!r}")
+            return default
+        return int(raw)
+
+    shift_reminder_minutes = whole("SHIFT_REMINDER_MINUTES", 60, 1440)
+    voicemail_link_hours = whole("VOICEMAIL_LINK_HOURS", 72, 720)
 
     if production and public_base_url.startswith("http://"):
         host = public_base_url[len("http://") :].split("/")[0].rsplit(":", 1)[0]
@@ -145,6 +148,7 @@ def load_settings(
         fallback_number=fallback_number,
         instance_path=str(instance),
         shift_reminder_minutes=shift_reminder_minutes,
+        voicemail_link_hours=voicemail_link_hours,
     )
 
 

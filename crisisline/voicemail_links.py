@@ -1,0 +1,179 @@
+"""Voicemail links: the missed-call text carries a link that plays the caller's message.
+
+Issue 6 asks for the missed-call SMS to say whether a voicemail was left "with a link to it".
+Twilio's own recording URL will not do: it either needs the account's credentials (with
+"enforce HTTP auth on media URLs", as a live line should have) or, without it, plays the
+participant's voice to anyone who ever sees the URL, for as long as the recording exists.
+
+So the link points at this service, `PUBLIC_BASE_URL/voicemail/<token>`:
+
+- The token is signed with SECRET_KEY (itsdangerous) and names the contact and when the link
+  expires (VOICEMAIL_LINK_HOURS after the text, 72 by default). Nothing else is in it: no
+  number, no name. A changed or made-up token is refused exactly like an unknown one (404).
+- Opening the link fetches the recording from Twilio with the account's credentials, only
+  from Twilio's API host (TWILIO_API_BASE_URL; the credentials are never sent anywhere else),
+  and plays it (audio/mpeg, never cached, never indexed, no referrer). Each play is written to
+  the audit log.
+- An expired link, a recording that cannot be fetched or a deployment with console telephony
+  answers a short page saying how to hear the message instead: call the crisis number from the
+  staff member's registered phone (the call-back menu plays it). Never a 500.
+- Access logs never carry the token (crisisline.logs redacts it).
+
+Opening the link is not an acknowledgement: the missed-call escalation goes on until someone
+replies with its code or calls the participant back through the line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Final
+from urllib.parse import urlsplit
+
+import requests
+from flask import Blueprint, Response
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from crisisline import audit
+from crisisline.app import services
+from crisisline.models import Contact
+from crisisline.settings import Settings
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("voicemail_links", __name__)
+
+PATH: Final = "/voicemail/"
+SALT: Final = "crisisline.voicemail-link"
+FETCH_TIMEOUT_SECONDS: Final = 10.0
+MAX_BYTES: Final = 20 * 1024 * 1024  # a two-minute message is well under 1 MB
+HOW_ELSE: Final = (
+    "To hear the message, call the crisis line from your registered phone: "
+    "the call-back menu plays it."
+)
+_HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+class LinkError(Exception):
+    """A voicemail link that cannot be used: unknown (or tampered with), or expired."""
+
+
+class Expired(LinkError):
+    """A genuine link whose time is up."""
+
+
+def _serializer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt=SALT)
+
+
+def token(secret_key: str, contact_id: int, expires_at: dt.datetime) -> str:
+    """A signed token for the voicemail of contact `contact_id`, usable until `expires_at`."""
+    return str(_serializer(secret_key).dumps([contact_id, int(expires_at.timestamp())]))
+
+
+def url(settings: Settings, contact_id: int, now: dt.datetime) -> str:
+    """The link to the voicemail of contact `contact_id`, as sent at `now`."""
+    expires_at = now + dt.timedelta(hours=settings.voicemail_link_hours)
+    return settings.public_base_url + PATH + token(settings.secret_key, contact_id, expires_at)
+
+
+def read(secret_key: str, value: str, now: dt.datetime) -> int:
+    """The contact id a token names; LinkError if it is not ours, Expired if its time is up."""
+    try:
+        payload = _serializer(secret_key).loads(value)
+    except BadSignature:
+        raise LinkError("not a voicemail link") from None
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 2
+        or not all(type(part) is int for part in payload)
+    ):
+        raise LinkError("not a voicemail link")
+    contact_id, expires = payload
+    if now.timestamp() >= expires:
+        raise Expired("the link has expired")
+    return int(contact_id)
+
+
+def media_url(settings: Settings, recording_url: str) -> str | None:
+    """The MP3 of a Twilio recording, or None when it is not on Twilio's API host (the
+    account's credentials must never be sent anywhere else)."""
+    api, given = urlsplit(settings.twilio_api_base_url), urlsplit(recording_url)
+    twilio = urlsplit("https://api.twilio.com")
+    on_api_host = any(
+        (given.scheme, given.netloc) == (host.scheme, host.netloc) for host in (api, twilio)
+    )
+    if not on_api_host or "/Recordings/" not in given.path or given.query or given.fragment:
+        return None
+    path = given.path.removesuffix(".json").removesuffix(".wav").removesuffix(".mp3")
+    return f"{given.scheme}://{given.netloc}{path}.mp3"
+
+
+def fetch(settings: Settings, recording_url: str) -> bytes | None:
+    """The recording's audio from Twilio, or None if it cannot be had (logged, without the URL)."""
+    if settings.telephony != "twilio":
+        log.info("voicemail link opened: recordings are only fetched with TELEPHONY=twilio")
+        return None
+    where = media_url(settings, recording_url)
+    if where is None:
+        log.warning("voicemail link opened: the recording is not on Twilio's API host")
+        return None
+    auth = (settings.twilio_account_sid, settings.twilio_auth_token)
+    try:
+        # requests drops the Authorization header if Twilio redirects to another host.
+        with requests.get(where, auth=auth, timeout=FETCH_TIMEOUT_SECONDS, stream=True) as got:
+            if got.status_code != 200:
+                log.warning("voicemail link opened: Twilio answered %s", got.status_code)
+                return None
+            body = bytearray()
+            for chunk in got.iter_content(64 * 1024):
+                body.extend(chunk)
+                if len(body) > MAX_BYTES:
+                    log.warning("voicemail link opened: the recording is too large to play")
+                    return None
+            return bytes(body)
+    except requests.RequestException as error:
+        log.warning(
+            "voicemail link opened: fetching the recording failed (%s)", type(error).__name__
+        )
+        return None
+
+
+def _page(status: int, text: str) -> Response:
+    return Response(text + "\n", status=status, mimetype="text/plain", headers=_HEADERS)
+
+
+@blueprint.get(PATH + "<string:value>")
+def listen(value: str) -> Response:
+    """Play the voicemail a link names, or say how else to hear it."""
+    svc = services()
+    now = svc.clock.now()
+    try:
+        contact_id = read(svc.settings.secret_key, value, now)
+    except Expired:
+        return _page(410, "This voicemail link has expired. " + HOW_ELSE)
+    except LinkError:
+        return _page(404, "Not found.")
+    with svc.db.transaction() as session:
+        contact = session.get(Contact, contact_id)
+        recording_url = contact.recording_url if contact is not None else None
+    if not recording_url:
+        return _page(404, "Not found.")
+    audio = fetch(svc.settings, recording_url)
+    if audio is None:
+        return _page(503, "The message cannot be played from this link just now. " + HOW_ELSE)
+    with svc.db.transaction() as session:
+        audit.record(
+            session,
+            actor="voicemail link",
+            action="voicemail.played",
+            record_type="contact",
+            record_id=contact_id,
+            at=now,
+        )
+    response = Response(audio, status=200, mimetype="audio/mpeg", headers=_HEADERS)
+    response.headers["Content-Disposition"] = "inline"
+    return response
