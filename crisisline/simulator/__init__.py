@@ -19,7 +19,7 @@ from crisisline.simulator.resources import (
     WebhookRequest,
 )
 from crisisline.simulator.rest import create_simulator_app
-from crisisline.simulator.simulator import NumberConfig, Simulator
+from crisisline.simulator.simulator import HangUpOrder, NumberConfig, Simulator
 from crisisline.simulator.transcript import format_call, format_transcript
 from crisisline.simulator.transport import (
     FlaskClientTransport,
@@ -34,6 +34,7 @@ __all__ = [
     "CallRecord",
     "CallScript",
     "FlaskClientTransport",
+    "HangUpOrder",
     "NumberConfig",
     "Phone",
     "ReceivedSMS",

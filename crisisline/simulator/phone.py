@@ -30,6 +30,11 @@ class CallScript:
     successive <Gather>, in order; "" presses nothing at that Gather, and once the list is used up
     the phone presses nothing. `message` is what the person says when a <Record> starts (None:
     silence). `talk_seconds` is how long a bridged conversation lasts.
+
+    `hang_up_after` is how many seconds after the call is answered this phone hangs up, wherever
+    the call has got to: during a message, a <Gather>, while a <Dial> rings, or while recording
+    (None: it stays until the call ends). It does not cut short a conversation already bridged.
+    `hang_up_after_recording` hangs up as soon as the message for a <Record> has been spoken.
     """
 
     answer: Answer = "answer"
@@ -38,10 +43,13 @@ class CallScript:
     ring_seconds: float | None = None
     talk_seconds: int = 60
     hang_up_after_recording: bool = False
+    hang_up_after: float | None = None
 
     def __post_init__(self) -> None:
         if self.answer not in ANSWERS:
             raise ValueError(f"answer must be one of {', '.join(ANSWERS)}, not {self.answer!r}")
+        if self.hang_up_after is not None and not self.hang_up_after >= 0:
+            raise ValueError(f"hang_up_after must be 0 or more seconds, not {self.hang_up_after!r}")
         # A bare string is one entry ("12" presses 1 then 2 at the first Gather), not one per key.
         presses = (self.press,) if isinstance(self.press, str) else tuple(self.press)
         for keys in presses:
@@ -199,10 +207,22 @@ class Phone:
                 to = self.inbox[-1].from_
         return self.send_sms(to, body)
 
-    def call(self, to: str, *press: str, message: str | None = None) -> CallRecord:
-        """Call the service's number `to`, pressing these keys at successive Gathers."""
-        script = CallScript(press=press, message=message)
-        return self._simulator.incoming_call(self.number, to, script=script)
+    def call(
+        self,
+        to: str,
+        *press: str,
+        message: str | None = None,
+        hang_up_after: float | None = None,
+        withheld_as: str | None = None,
+    ) -> CallRecord:
+        """Call the service's number `to`, pressing these keys at successive Gathers.
+
+        `hang_up_after`: the caller gives up this many seconds after the call is answered (see
+        CallScript). `withheld_as`: the number is withheld, and Twilio's From is this instead
+        ("anonymous", "Restricted", "+266696687"...).
+        """
+        script = CallScript(press=press, message=message, hang_up_after=hang_up_after)
+        return self._simulator.incoming_call(self.number, to, script=script, caller_id=withheld_as)
 
     # Expectations, GoAlert style
 

@@ -39,6 +39,10 @@ from crisisline.simulator.voice import run_inbound_call, run_outbound_call
 logger = logging.getLogger(__name__)
 
 Delivery = Literal["manual", "immediate"]
+# When a caller hangs up while Twilio still has a request to make for the TwiML it was following
+# (a <Dial> action, a <Record> action), which reaches the service first: that request or the
+# call's final status callback. Twilio does not promise an order (see Simulator).
+HangUpOrder = Literal["action-first", "status-first"]
 Resource = Literal["Messages", "Calls"]
 FailureStatus = Literal["failed", "undelivered"]
 
@@ -108,6 +112,19 @@ class _DeliveryFault:
     remaining: int | None
 
 
+@dataclass
+class _WebhookFault:
+    url_contains: str
+    status: int | None  # None: no answer within Twilio's 15 s (error 11205)
+    remaining: int
+
+
+@dataclass
+class _Repeat:
+    kind: str
+    remaining: int
+
+
 @dataclass(frozen=True)
 class _Work:
     description: str
@@ -120,6 +137,24 @@ class Simulator:
     Status callbacks and outbound calls wait in a queue until `run_pending()` (deterministic
     tests). With delivery="immediate" the queue is run as soon as the REST request that filled
     it has been answered.
+
+    A caller who hangs up (CallScript.hang_up_after) is modelled on what Twilio does, as its
+    <Dial> and <Record> pages describe and as observed: while a <Dial> rings, the legs still
+    ringing are cancelled (CallStatus=canceled on their own status callbacks), the caller's
+    call ends `completed` with CallDuration up to the hang-up, and Twilio still requests the
+    Dial `action` URL (CallStatus=completed, DialCallStatus=`hang_up_dial_status`, by default
+    "no-answer"; "canceled" is also seen) and ignores whatever TwiML comes back. A hang-up during
+    <Record> still requests the Record action with the recording (Digits=hangup); a hang-up
+    during <Say>, <Play>, <Pause> or while a <Gather> waits requests nothing more. Twilio does not
+    promise which of the ignored action request and the final status callback arrives first;
+    `hang_up_order` chooses ("action-first", the default, or "status-first") so that tests can
+    cover both. (Assumption: the reference notes in the project say nothing about the order, and
+    Twilio's docs only say the action is requested "when the <Dial> call ends".)
+
+    `time_passes`, when given, is called with the seconds that go by on a caller's call (a
+    message heard, a ring, a recording) before the next request about it is made, so that a
+    test's fake clock can keep time with the call. Only the caller's leg keeps time; a staff
+    leg's screening runs inside the caller's ring and does not move the clock by itself.
     """
 
     def __init__(
@@ -132,6 +167,9 @@ class Simulator:
         clock: Callable[[], datetime] | None = None,
         new_sid: Callable[[str], str] | None = None,
         on_activity: Callable[[str], None] | None = None,
+        hang_up_order: HangUpOrder = "action-first",
+        hang_up_dial_status: str = "no-answer",
+        time_passes: Callable[[float], None] | None = None,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -146,6 +184,11 @@ class Simulator:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._new_sid = new_sid or (lambda prefix: prefix + uuid.uuid4().hex)
         self._on_activity = on_activity
+        self.hang_up_order: HangUpOrder = hang_up_order
+        self.hang_up_dial_status = hang_up_dial_status
+        self.time_passes = time_passes
+        self._webhook_faults: list[_WebhookFault] = []
+        self._repeats: list[_Repeat] = []
         self._phones: dict[str, Phone] = {}
         self._numbers: dict[str, NumberConfig] = {}
         self._request_faults: list[_RequestFault] = []
@@ -235,12 +278,36 @@ class Simulator:
         with self._lock:
             self._delivery_faults[number] = _DeliveryFault(status, error_code, count)
 
+    def fail_next_webhooks(
+        self, url_contains: str, count: int = 1, *, status: int | None = None
+    ) -> None:
+        """The service fails the next `count` webhooks whose URL contains `url_contains`.
+
+        status=None: no answer within Twilio's 15 s (error 11205, the request is not posted);
+        an HTTP status: the service answered with it (error 11200). A voice URL with a Fallback
+        URL configured then has its fallback requested, as on Twilio.
+        """
+        with self._lock:
+            self._webhook_faults.append(_WebhookFault(url_contains, status, count))
+
+    def deliver_twice(self, kind: str, count: int = 1) -> None:
+        """Post each of the next `count` webhooks of `kind` twice in a row, following the second
+        answer, as Twilio does when it retries a request whose answer it did not get.
+
+        Kinds: "voice", "dial-action", "gather", "record", "redirect", "call-status",
+        "message-status", "sms", "voice-fallback", "recording-status".
+        """
+        with self._lock:
+            self._repeats.append(_Repeat(kind, count))
+
     def clear_faults(self) -> None:
         """Forget every injected fault."""
         with self._lock:
             self._request_faults.clear()
             self._recipient_faults.clear()
             self._delivery_faults.clear()
+            self._webhook_faults.clear()
+            self._repeats.clear()
 
     # The REST API (the Flask app translates HTTP to these)
 
@@ -521,11 +588,13 @@ class Simulator:
         *,
         script: CallScript | None = None,
         fallback_url: str | None = None,
+        caller_id: str | None = None,
     ) -> CallRecord:
         """A phone calls the service's number: fetch the voice webhook and follow the TwiML.
 
         Returns the caller's record of the call; the whole call, including any phones the
-        service dials, has run by the time this returns.
+        service dials, has run by the time this returns. `caller_id` is what Twilio gives as
+        From when the phone withholds its number ("anonymous", "Restricted", "+266696687"...).
         """
         config = self._numbers.get(to, NumberConfig())
         url = voice_url or config.voice_url
@@ -535,7 +604,7 @@ class Simulator:
         call = SimulatedCall(
             sid=self.new_sid("CA"),
             account_sid=self.account_sid,
-            from_=from_,
+            from_=caller_id or from_,
             to=to,
             direction="inbound",
             status="ringing",
@@ -559,20 +628,73 @@ class Simulator:
     # Webhooks and the queue of pending work
 
     def post_webhook(self, kind: str, url: str, params: Mapping[str, str]) -> WebhookRequest:
-        """Sign and post `params` to `url` through the transport, and record the outcome."""
-        headers = signed_headers(self.auth_token, url, params)
-        try:
-            status, body = self.transport.post(url, params, headers)
-        except WebhookDeliveryError as exc:
-            request = WebhookRequest(kind, url, dict(params), None, "", str(exc))
-            self.record_error(f"{kind} webhook {url} could not be reached: {exc}")
+        """Sign and post `params` to `url` through the transport, and record the outcome.
+
+        A webhook `deliver_twice` named is posted a second time and the second answer returned.
+        """
+        request = self._post_once(kind, url, params)
+        if self._take_repeat(kind):
+            logger.info("simulator: delivering a %s webhook again", kind)
+            request = self._post_once(kind, url, params)
+        return request
+
+    def redeliver(self, request: WebhookRequest) -> WebhookRequest:
+        """Post an earlier webhook again, unchanged (a duplicate, or one arriving late)."""
+        return self._post_once(request.kind, request.url, request.params)
+
+    def webhooks(self, kind: str, call_sid: str | None = None) -> list[WebhookRequest]:
+        """The webhooks of `kind` posted so far (about `call_sid`, if given), oldest first."""
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if r.kind == kind and call_sid in (None, r.params.get("CallSid"))
+            ]
+
+    def let_time_pass(self, seconds: float) -> None:
+        """Tell `time_passes` that `seconds` went by on a caller's call."""
+        if self.time_passes is not None and seconds > 0:
+            self.time_passes(seconds)
+
+    def _post_once(self, kind: str, url: str, params: Mapping[str, str]) -> WebhookRequest:
+        fault = self._take_webhook_fault(url)
+        if fault is not None and fault.status is None:
+            request = WebhookRequest(kind, url, dict(params), None, "", "timed out")
+            self.record_error(f"{kind} webhook {url} did not answer within 15 s (11205)")
+        elif fault is not None and fault.status is not None:
+            request = WebhookRequest(kind, url, dict(params), fault.status, "")
+            self.record_error(f"{kind} webhook {url} answered HTTP {fault.status}")
         else:
-            request = WebhookRequest(kind, url, dict(params), status, body)
-            if not request.ok:
-                self.record_error(f"{kind} webhook {url} answered HTTP {status}")
+            headers = signed_headers(self.auth_token, url, params)
+            try:
+                status, body = self.transport.post(url, params, headers)
+            except WebhookDeliveryError as exc:
+                request = WebhookRequest(kind, url, dict(params), None, "", str(exc))
+                self.record_error(f"{kind} webhook {url} could not be reached: {exc}")
+            else:
+                request = WebhookRequest(kind, url, dict(params), status, body)
+                if not request.ok:
+                    self.record_error(f"{kind} webhook {url} answered HTTP {status}")
         with self._lock:
             self.requests.append(request)
         return request
+
+    def _take_webhook_fault(self, url: str) -> _WebhookFault | None:
+        with self._lock:
+            for fault in self._webhook_faults:
+                if fault.remaining > 0 and fault.url_contains in url:
+                    fault.remaining -= 1
+                    logger.info("simulator: injected a webhook failure")
+                    return fault
+        return None
+
+    def _take_repeat(self, kind: str) -> bool:
+        with self._lock:
+            for repeat in self._repeats:
+                if repeat.remaining > 0 and repeat.kind == kind:
+                    repeat.remaining -= 1
+                    return True
+        return False
 
     def add_call(self, call: SimulatedCall) -> None:
         """Hold a call leg created while following TwiML (a <Dial>ed number)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urljoin
@@ -45,6 +45,7 @@ class _DialOutcome:
     bridged: bool
     seconds: float  # how long the caller waited on this leg before it ended or bridged
     connected_seconds: int = 0
+    caller_hung_up: bool = False  # the caller hung up before this leg could be connected
 
 
 def run_inbound_call(
@@ -58,17 +59,27 @@ def run_inbound_call(
     """A simulated phone calls the service: follow its TwiML until the call ends."""
     record = CallRecord(call.sid, "placed", call.from_, call.to)
     phone._start_call(record)
-    leg = CallLeg(sim, call, phone, record, script, service_number=call.to)
+    reason: EndReason | None = None
+
+    def end() -> None:
+        # Once: a hang-up may have ended the call (status first) before the leg returns.
+        if call.end_time is not None:
+            return
+        if reason == "busy":
+            status = "busy"
+        elif reason == "rejected":
+            status = "no-answer"
+        elif not record.answered:
+            status = "failed"
+        else:
+            status = "completed"
+        _finish(sim, call, phone, record, status, leg.elapsed if record.answered else 0)
+
+    leg = CallLeg(
+        sim, call, phone, record, script, service_number=call.to, keeps_time=True, on_end=end
+    )
     reason = leg.run(call.url, "POST", fallback_url=fallback_url)
-    if reason == "busy":
-        status = "busy"
-    elif reason == "rejected":
-        status = "no-answer"
-    elif not record.answered:
-        status = "failed"
-    else:
-        status = "completed"
-    _finish(sim, call, phone, record, status, leg.elapsed if record.answered else 0)
+    end()
     return record
 
 
@@ -114,6 +125,8 @@ class CallLeg:
         script: CallScript,
         *,
         service_number: str,
+        keeps_time: bool = False,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
         self.sim = sim
         self.call = call
@@ -122,6 +135,13 @@ class CallLeg:
         self.script = script
         self.service_number = service_number
         self.elapsed = 0.0
+        # The caller's own leg tells the simulator's clock hook as time goes by; a staff leg's
+        # time is inside the caller's ring.
+        self._keeps_time = keeps_time
+        # Ends the call (its final status callback) when a hang-up sends that first.
+        self._on_end = on_end
+        # How far into the Dial under way the clock has been moved (phones picking up).
+        self._dial_told = 0.0
         # Voicemail picks up but never presses anything; that is the point of screening.
         self._presses: deque[str] = deque(script.press if script.answer == "answer" else ())
         self._message = script.message if script.answer == "answer" else None
@@ -151,11 +171,13 @@ class CallLeg:
             step = self._execute(document.children, document_url)
             if isinstance(step, _End):
                 return step.reason
+            if not step.follow:
+                # The caller has gone: Twilio still makes the request and ignores the answer.
+                self.sim.post_webhook(step.kind, step.url, {**self.base_params(), **step.params})
+                return "caller-hung-up"
             fetched = self._fetch(step)
             if fetched is None:
                 return "error"
-            if not step.follow:
-                return "caller-hung-up"
             document, document_url = fetched
         self._application_error(f"more than {MAX_DOCUMENTS} TwiML documents on {self.call.sid}")
         return "error"
@@ -199,10 +221,13 @@ class CallLeg:
             return problem
         if fallback_url:
             self.sim.record_error(problem)
+            last = self.sim.requests[-1] if self.sim.requests else None
+            # 11205: no answer in time; 11200: an HTTP error or a document that is not TwiML.
+            code = "11205" if last is not None and last.status_code is None else "11200"
             fallback = self._try(
                 "voice-fallback",
                 fallback_url,
-                {**params, "ErrorCode": "11200", "ErrorUrl": step.url},
+                {**params, "ErrorCode": code, "ErrorUrl": step.url},
             )
             if isinstance(fallback, tuple):
                 return fallback
@@ -231,8 +256,7 @@ class CallLeg:
     def _verb(self, node: TwimlNode, document_url: str) -> _Fetch | _End | None:
         tag = node.tag
         if tag in ("Say", "Play", "Pause"):
-            self._listen(node)
-            return None
+            return _End("caller-hung-up") if self._listen(node) else None
         if tag == "Gather":
             return self._gather(node, document_url)
         if tag == "Dial":
@@ -263,35 +287,46 @@ class CallLeg:
         self._application_error(f"<{tag}> is not supported by the simulator")
         return _End("error")
 
-    def _listen(self, node: TwimlNode) -> None:
+    def _listen(self, node: TwimlNode) -> bool:
+        """Hear a Say, Play or Pause; True if the phone hung up part-way through it."""
         loops = max(1, int(node.number("loop", 1)))
         repeat = f" (x{loops})" if loops > 1 else ""
         if node.tag == "Say":
             self.record.heard.append(node.text)
-            self._note(f'heard "{node.text}"{repeat}')
-            self.elapsed += seconds_to_say(node.text) * loops
+            note, seconds = f'heard "{node.text}"{repeat}', seconds_to_say(node.text) * loops
         elif node.tag == "Play":
             self.record.heard.append(f"[audio {node.text}]")
-            self._note(f"heard audio {node.text}{repeat}")
-            self.elapsed += 5.0 * loops
+            note, seconds = f"heard audio {node.text}{repeat}", 5.0 * loops
         else:
             length = node.number("length", 1.0)
-            self._note(f"(silence {length:g}s)")
-            self.elapsed += length
+            note, seconds = f"(silence {length:g}s)", length
+        left = self._time_left()
+        if seconds > left:
+            self._note(note + f" (part of it: {left:g}s)")
+            self._pass(left)
+            self._hang_up("while it played")
+            return True
+        self._note(note)
+        self._pass(seconds)
+        return False
 
-    def _gather(self, node: TwimlNode, document_url: str) -> _Fetch | None:
+    def _gather(self, node: TwimlNode, document_url: str) -> _Fetch | _End | None:
         for child in node.children:
-            if child.tag in ("Say", "Play", "Pause"):
-                self._listen(child)
+            if child.tag in ("Say", "Play", "Pause") and self._listen(child):
+                return _End("caller-hung-up")  # Twilio requests no Gather action after a hang-up
         timeout = node.number("timeout", 5.0)
         action = urljoin(document_url, node.attr("action")) if node.attr("action") else document_url
         method = node.attr("method", "POST")
         keys = self._presses.popleft() if self._presses else ""
         if "dtmf" not in node.attr("input", "dtmf"):
             keys = ""  # speech-only gathers are not simulated
+        if not keys and timeout > self._time_left():
+            self._pass(self._time_left())
+            self._hang_up("while waiting for a key")
+            return _End("caller-hung-up")
         if not keys:
             self._note(f"(pressed nothing; waited {timeout:g}s)")
-            self.elapsed += timeout
+            self._pass(timeout)
             if node.flag("actionOnEmptyResult"):
                 return _Fetch(action, method, "gather", {"Digits": "", "FinishedOnKey": ""})
             return None
@@ -304,25 +339,41 @@ class CallLeg:
             keys = keys[:num_digits]
         self.record.pressed.append(keys + finished_on)
         self._note(f"pressed {keys + finished_on}")
-        self.elapsed += 0.5 * len(keys + finished_on)
+        self._pass(0.5 * len(keys + finished_on))
         return _Fetch(action, method, "gather", {"Digits": keys, "FinishedOnKey": finished_on})
 
-    def _record(self, node: TwimlNode, document_url: str) -> _Fetch | None:
+    def _record(self, node: TwimlNode, document_url: str) -> _Fetch | _End | None:
         if node.flag("playBeep", default=True):
             self._note("(beep)")
         timeout = node.number("timeout", 5.0)
         message, self._message = self._message, None
+        left = self._time_left()
+        if not message and timeout > left:
+            # Hung up in silence: nothing was recorded, so (we assume) no action is requested.
+            self._pass(left)
+            self._hang_up("during the recording, having said nothing")
+            return _End("caller-hung-up")
         if not message:
             self._note(f"(said nothing; recording ended after {timeout:g}s of silence)")
-            self.elapsed += timeout
+            self._pass(timeout)
             # Twilio skips the action for an empty recording and goes on to the next verb.
             return None
         duration = int(min(node.number("maxLength", 3600.0), math.ceil(seconds_to_say(message))))
+        # Hanging up while speaking cuts the recording short; after speaking, during the
+        # silence that would end it, leaves it whole. Either way the action is still requested.
+        hangs_up = self.script.hang_up_after_recording or duration + timeout > left
+        if duration > left:
+            duration = max(1, math.ceil(left))
         sid = self.sim.new_sid("RE")
         url = f"https://api.twilio.com/{API_VERSION}/Accounts/{self.call.account_sid}/Recordings/{sid}"
         self.sim.add_recording(Recording(sid, self.call.sid, url, duration, message))
         self._note(f'left a message ({duration}s): "{message}"')
-        self.elapsed += duration + timeout
+        if not hangs_up:
+            self._pass(duration + timeout)
+        elif self.script.hang_up_after_recording:
+            self._pass(min(duration, left))
+        else:
+            self._pass(left)
         params = {"RecordingUrl": url, "RecordingDuration": str(duration), "RecordingSid": sid}
         status_callback = node.attr("recordingStatusCallback")
         if status_callback:
@@ -343,14 +394,16 @@ class CallLeg:
             )
         action = urljoin(document_url, node.attr("action")) if node.attr("action") else document_url
         method = node.attr("method", "POST")
-        if self.script.hang_up_after_recording:
-            self._note("(hung up)")
-            self.call.status = "completed"
-            return _Fetch(action, method, "record", {**params, "Digits": "hangup"}, follow=False)
+        if hangs_up:
+            self._hang_up("after leaving the message")
+            return self._ignored_request(
+                _Fetch(action, method, "record", {**params, "Digits": "hangup"}, follow=False)
+            )
         return _Fetch(action, method, "record", params)
 
-    def _dial(self, node: TwimlNode, document_url: str) -> _Fetch | None:
+    def _dial(self, node: TwimlNode, document_url: str) -> _Fetch | _End | None:
         timeout = node.number("timeout", 30.0)
+        hang_up_in = self._time_left()
         caller_id = node.attr("callerId", self.call.from_)
         numbers = [child for child in node.children if child.tag == "Number"]
         others = [child.tag for child in node.children if child.tag != "Number"]
@@ -362,12 +415,14 @@ class CallLeg:
             self._note("dialled " + ", ".join(t.text for t in targets))
             if node.flag("answerOnBridge"):
                 self._note("(hears ringing)")
-            outcomes = self._ring_all(targets, caller_id, timeout, document_url)
+            outcomes = self._ring_all(targets, caller_id, timeout, document_url, hang_up_in)
         bridged = next((o for o in outcomes if o.bridged), None)
         params: dict[str, str] = {"DialBridged": "true" if bridged else "false"}
+        if bridged is None and any(o.caller_hung_up for o in outcomes):
+            return self._hang_up_while_ringing(node, document_url, outcomes, hang_up_in)
         if bridged is not None:
             self.record.bridged_to = bridged.call.to
-            self.elapsed += bridged.seconds + bridged.connected_seconds
+            self._pass_dial(bridged.seconds + bridged.connected_seconds)
             params.update(
                 DialCallStatus="completed",
                 DialCallSid=bridged.call.sid,
@@ -380,7 +435,7 @@ class CallLeg:
                 if len(statuses) == 1 and statuses <= {"busy", "failed"}
                 else ("failed" if not outcomes else "no-answer")
             )
-            self.elapsed += max((o.seconds for o in outcomes), default=0.0)
+            self._pass_dial(max((o.seconds for o in outcomes), default=0.0))
             self._note(f"(nobody was connected: {status})")
             params["DialCallStatus"] = status
             if outcomes:
@@ -394,8 +449,41 @@ class CallLeg:
             params,
         )
 
+    def _hang_up_while_ringing(
+        self,
+        node: TwimlNode,
+        document_url: str,
+        outcomes: list[_DialOutcome],
+        hang_up_in: float,
+    ) -> _Fetch | _End:
+        # The legs still ringing were cancelled in _ring_all. The caller's call is over, and
+        # Twilio still tells the action URL how the Dial ended (it ignores the answer).
+        self._pass_dial(hang_up_in)
+        self._hang_up("while the line rang")
+        if not node.attr("action"):
+            return _End("caller-hung-up")
+        params = {
+            "DialBridged": "false",
+            "DialCallStatus": self.sim.hang_up_dial_status,
+            "DialCallSid": outcomes[-1].call.sid,
+        }
+        return self._ignored_request(
+            _Fetch(
+                urljoin(document_url, node.attr("action")),
+                node.attr("method", "POST"),
+                "dial-action",
+                params,
+                follow=False,
+            )
+        )
+
     def _ring_all(
-        self, targets: list[TwimlNode], caller_id: str, timeout: float, document_url: str
+        self,
+        targets: list[TwimlNode],
+        caller_id: str,
+        timeout: float,
+        document_url: str,
+        hang_up_in: float = math.inf,
     ) -> list[_DialOutcome]:
         # Every number rings at once; whoever picks up first is screened first.
         legs = []
@@ -429,6 +517,12 @@ class CallLeg:
                 outcomes.append(_DialOutcome(child, script.answer, False, 0.0))
                 continue
             _set_status(self.sim, child, "ringing", "ringing")
+            if bridged_at is None and hang_up_in < timeout and hang_up_in <= ring:
+                # The caller hung up while this phone still rang: Twilio cancels the leg.
+                phone._note(record, f"(rang for {hang_up_in:g}s; the caller hung up)", 0)
+                _finish(self.sim, child, phone, record, "canceled", 0)
+                outcomes.append(_DialOutcome(child, "canceled", False, hang_up_in, 0, True))
+                continue
             if bridged_at is not None or ring > timeout:
                 # Another phone was connected first (this one stops ringing), or the Dial timed out.
                 waited = timeout if bridged_at is None else min(bridged_at, timeout)
@@ -437,7 +531,9 @@ class CallLeg:
                 _finish(self.sim, child, phone, record, status, 0)
                 outcomes.append(_DialOutcome(child, "no-answer", False, waited))
                 continue
-            outcome = self._screen(ring, target, phone, script, child, record, document_url)
+            outcome = self._screen(
+                ring, target, phone, script, child, record, document_url, hang_up_in
+            )
             outcomes.append(outcome)
             if outcome.bridged:
                 bridged_at = outcome.seconds
@@ -452,12 +548,22 @@ class CallLeg:
         child: SimulatedCall,
         record: CallRecord,
         document_url: str,
+        hang_up_in: float = math.inf,
     ) -> _DialOutcome:
         record.answered = True
         if script.answer == "voicemail":
             phone._note(record, "(picked up by voicemail)", 0)
         _set_status(self.sim, child, "in-progress", "answered")
-        leg = CallLeg(self.sim, child, phone, record, script, service_number=child.from_)
+        self._tell_dial_time(ring)
+        leg = CallLeg(
+            self.sim,
+            child,
+            phone,
+            record,
+            script,
+            service_number=child.from_,
+            keeps_time=self._keeps_time,
+        )
         reason: EndReason = "fell-through"
         if target.attr("url"):
             # The whisper runs on the called phone before bridging; only falling off its end
@@ -465,10 +571,18 @@ class CallLeg:
             reason = leg.run(
                 urljoin(document_url, target.attr("url")), target.attr("method", "POST")
             )
+        # The screening told the clock as it went.
+        self._dial_told = max(self._dial_told, ring + leg.elapsed)
         if reason != "fell-through":
             _finish(self.sim, child, phone, record, "completed", leg.elapsed)
             self._note(f"({target.text} picked up but was not connected)", ring + leg.elapsed)
             return _DialOutcome(child, "no-answer", False, ring + leg.elapsed)
+        if ring + leg.elapsed > hang_up_in:
+            # The caller hung up while this phone was still in its screening (the simulator runs
+            # the screening to its end first; the service may already have recorded the press).
+            _finish(self.sim, child, phone, record, "completed", leg.elapsed)
+            phone._note(record, "(the caller had hung up; not connected)", leg.elapsed)
+            return _DialOutcome(child, "no-answer", False, hang_up_in, 0, True)
         self._note(f"connected to {target.text}", ring + leg.elapsed)
         self.record.answered = True
         phone._note(record, f"connected to {self.call.from_}", leg.elapsed)
@@ -478,6 +592,41 @@ class CallLeg:
         return _DialOutcome(
             child, "completed", True, ring + leg.elapsed - script.talk_seconds, script.talk_seconds
         )
+
+    # Time and hanging up
+
+    def _time_left(self) -> float:
+        """Seconds until this phone hangs up by its script (infinite if it never does)."""
+        after = self.script.hang_up_after
+        return math.inf if after is None else max(0.0, after - self.elapsed)
+
+    def _pass(self, seconds: float) -> None:
+        self.elapsed += seconds
+        if self._keeps_time:
+            self.sim.let_time_pass(seconds)
+
+    def _tell_dial_time(self, at: float) -> None:
+        """The Dial under way has run `at` seconds: move the clock there (a phone picks up)."""
+        if self._keeps_time and at > self._dial_told:
+            self.sim.let_time_pass(at - self._dial_told)
+            self._dial_told = at
+
+    def _pass_dial(self, seconds: float) -> None:
+        """The Dial took `seconds` in all; the clock has already been told part of it."""
+        self.elapsed += seconds
+        if self._keeps_time:
+            self.sim.let_time_pass(max(0.0, seconds - self._dial_told))
+        self._dial_told = 0.0
+
+    def _hang_up(self, when: str) -> None:
+        self._note(f"(hung up {when})")
+        self.call.status = "completed"
+
+    def _ignored_request(self, step: _Fetch) -> _Fetch:
+        """A request Twilio makes after the hang-up; the final status may have to go first."""
+        if self.sim.hang_up_order == "status-first" and self._on_end is not None:
+            self._on_end()
+        return step
 
     # Transcript and errors
 

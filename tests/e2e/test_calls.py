@@ -4,7 +4,9 @@ real webhooks, and the service's texts travel through the real Twilio adapter to
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from crisisline.app import Services, create_app
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
-from crisisline.simulator import Simulator
+from crisisline.simulator import FlaskClientTransport, HangUpOrder, Simulator
 from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of
 from tests.e2e.simulated_twilio import simulated_twilio
 
@@ -27,6 +29,9 @@ ACCOUNT_SID = "AC" + "8" * 32
 LINE = "+447700900000"
 PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
 DANIEL = "+447700900201"
+STRANGER = "+447700900555"  # a number the service does not know
+HIDDEN = "+447700900301"  # a phone that withholds its number
+FALLBACK = "+447700900999"
 BASE = "https://crisis.example.org"
 
 
@@ -54,9 +59,18 @@ class Line:
 
 @pytest.fixture
 def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[Line]:
-    """The crisis line with primary, backup and duty-manager rotas, a participant, the simulator."""
+    """The crisis line with primary, backup and duty-manager rotas, a participant, the simulator.
+
+    The simulator keeps the service's clock in step with each call: the greeting, each ring and
+    the fallback message take their time, so waits and durations are what a caller lived.
+    """
     with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID) as (app, sim):
+        sim.time_passes = lambda seconds: _advance(clock, seconds)
         yield from _populate(app, sim, clock)
+
+
+def _advance(clock: FakeClock, seconds: float) -> None:
+    clock.advance(dt.timedelta(seconds=seconds))
 
 
 def _populate(app: Flask, sim: Simulator, clock: FakeClock) -> Iterator[Line]:
@@ -143,8 +157,11 @@ def test_the_primary_answers_and_accepts_and_the_caller_is_connected(line: Line)
     assert contact.outcome == "answered"
     assert contact.handled_by_staff_id == line.ids[PRIMARY]
     assert contact.participant_id == line.ids["daniel"]
-    assert contact.answered_at == line.clock.now()
-    assert contact.ended_at is not None
+    # Answered after the greeting, the ring and the screening; ended after the conversation.
+    assert contact.ended_at is not None and contact.answered_at is not None
+    assert contact.started_at + dt.timedelta(seconds=12) < contact.answered_at
+    assert contact.ended_at - contact.answered_at >= dt.timedelta(seconds=60)
+    assert contact.wait_seconds == int((contact.answered_at - contact.started_at).total_seconds())
     assert line.escalations() == []
 
 
@@ -187,7 +204,7 @@ def test_a_wrong_key_is_not_an_acceptance(line: Line) -> None:
     line.sim.phone(BACKUP).expect_call()
 
 
-def test_everyone_misses_fallback_voicemail_missed_call_sms_escalation_and_ack_stops_it(
+def test_everyone_misses_then_the_chase_climbs_to_the_duty_manager_whose_ack_stops_it(
     line: Line,
 ) -> None:
     for phone in (PRIMARY, BACKUP, MANAGER):
@@ -195,54 +212,81 @@ def test_everyone_misses_fallback_voicemail_missed_call_sms_escalation_and_ack_s
     caller = line.sim.phone(DANIEL).call(LINE, message="Please call me back, it is bad tonight")
     line.sim.run_pending()
 
+    # The caller: nobody was connected; he heard where else to get help and left a message.
     assert caller.bridged_to is None
     heard = caller.heard_text
-    for words in ("9 9 9", "NHS 1 1 1", "1 1 6, 1 2 3", "SHOUT", "leave a message"):
+    for words in ("9 9 9", "NHS 1 1 1", "option 2", "1 1 6, 1 2 3", "SHOUT", "8 5 2 5 8"):
         assert words in heard
-    assert "passed on" in heard
+    assert "leave a message" in heard and "passed on" in heard
     for phone in (PRIMARY, BACKUP, MANAGER):
         line.sim.phone(phone).expect_call(answered=False)
     contact = line.contact()
     assert contact.outcome == "voicemail"
-    assert contact.recording_url
+    assert contact.recording_url == line.sim.recordings[0].url
+    (missed,) = [e for e in line.escalations() if e.subject_type == "missed_call"]
+    assert missed.policy_name == "missed-call"
 
-    missed = [e for e in line.escalations() if e.subject_type == "missed_call"]
-    assert [e.policy_name for e in missed] == ["missed-call"]
-    # A crisis call whose whole chain ran out is also a risk alert; Daniel has no officer,
-    # so it goes to the duty manager.
-    with line.svc.db.transaction() as session:
-        raised = {(a.rule, a.participant_id) for a in session.scalars(select(RiskAlert))}
-    assert raised == {
-        ("unanswered", line.ids["daniel"]),
-        ("missing_officer", line.ids["daniel"]),
-    }
+    # The on-call worker is texted the missed call with the voicemail and a reply code...
     line.deliver()
-    sms = line.sim.phone(PRIMARY).expect_sms("Missed call from R1001 D. Price at 12:00")
-    assert "voicemail left" in sms.body
-    code = sms.body.split("Reply ")[1].split("a ")[0]
+    first = line.sim.phone(PRIMARY).expect_sms(
+        "Missed call from R1001 D. Price at 12:00, voicemail left"
+    )
+    assert _reply_code(first.body)
+    # ...and the duty manager hears of the unanswered call and the missing officer at once. He
+    # acknowledges those risk alerts, so that from here only the missed call is being chased.
+    manager = line.sim.phone(MANAGER)
+    for alert in ("nobody answered after full escalation", "has no responsible officer"):
+        text = manager.expect_sms(alert)
+        text.reply(f"{_reply_code(text.body)}a")
+        line.deliver()
+        manager.expect_sms(f"you have taken {_reply_code(text.body)}")
 
+    # Nobody takes it: after the step's wait it climbs to the backup...
     line.clock.advance(dt.timedelta(seconds=300))
     line.svc.sweep_escalations()
     line.deliver()
-    backup_sms = line.sim.phone(BACKUP).expect_sms("Missed call from R1001")
-    backup_code = backup_sms.body.split("Reply ")[1].split("a ")[0]
-    backup_sms.reply(f"{backup_code}a")  # through the real SMS webhook
-    line.deliver()
-    line.sim.phone(BACKUP).expect_sms("you have taken")
-    line.sim.phone(PRIMARY).expect_sms("taken by Tom Hughes")
-    assert code
-    line.clock.advance(dt.timedelta(hours=1))
+    line.sim.phone(BACKUP).expect_sms("Missed call from R1001 D. Price at 12:00, voicemail left")
+    manager.expect_no_sms()
+    # ...and, still untaken, to the duty manager's own phone.
+    line.clock.advance(dt.timedelta(seconds=300))
     line.svc.sweep_escalations()
     line.deliver()
+    to_manager = manager.expect_sms("Missed call from R1001 D. Price at 12:00, voicemail left")
+    for phone in (PRIMARY, BACKUP):
+        line.sim.phone(phone).expect_no_sms()
+
+    # The duty manager takes it with the code from that text, through the real SMS webhook.
+    to_manager.reply(f"{_reply_code(to_manager.body)}a")
+    line.deliver()
+    manager.expect_sms("you have taken")
+    line.sim.phone(PRIMARY).expect_sms("taken by Priya Natarajan")
+    line.sim.phone(BACKUP).expect_sms("taken by Priya Natarajan")
+    (missed,) = [e for e in line.escalations() if e.subject_type == "missed_call"]
+    assert missed.status == "acknowledged"
+    assert missed.acknowledged_by == "Priya Natarajan"
+
+    # The chase has stopped: well past where the next step (and a repeat) would fall, the
+    # scheduler sweeps and the outbox runs, and no phone gets another text.
+    for _ in range(12):
+        line.clock.advance(dt.timedelta(minutes=5))
+        line.svc.sweep_escalations()
+        line.deliver()
+    for phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(phone).expect_no_sms()
     with line.svc.db.transaction() as session:
-        missed_to_manager = session.scalars(
-            select(Delivery).where(
-                Delivery.to_number == MANAGER, Delivery.body.contains("Missed call")
+        chased = session.scalars(
+            select(Delivery.to_number).where(
+                Delivery.body.contains("Missed call"), Delivery.body.contains("to take this")
             )
         ).all()
-    assert missed_to_manager == []
-    for phone in (PRIMARY, BACKUP, MANAGER):
-        line.sim.phone(phone).ignore_unexpected()  # the risk alert's own texts
+    assert chased == [PRIMARY, BACKUP, MANAGER]  # one chase text per step, none after the ack
+
+
+def _reply_code(body: str) -> str:
+    """The number in 'Reply <n>a to take this' (or 'to acknowledge')."""
+    match = re.search(r"Reply (\d+)a to (take|acknowledge)", body)
+    assert match, body
+    return match.group(1)
 
 
 def test_an_empty_primary_rota_rings_the_backup_at_once_never_nobody(line: Line) -> None:
@@ -268,101 +312,318 @@ def test_an_empty_primary_rota_rings_the_backup_at_once_never_nobody(line: Line)
     assert line.sim.phone(PRIMARY).calls == []
 
 
+# ---- withheld and unknown numbers ---------------------------------------------------------
+
+
 @pytest.mark.parametrize("withheld", ["anonymous", "Restricted", "+266696687"])
-def test_withheld_callers_are_served_as_unknown_callers(line: Line, withheld: str) -> None:
+def test_a_withheld_caller_is_put_through_and_announced_as_an_unknown_caller(
+    line: Line, withheld: str
+) -> None:
     line.sim.phone(PRIMARY).will_answer("1")
-    response = line.app.test_client().post(
-        "/webhooks/voice",
-        data={"CallSid": "CA" + "d" * 32, "From": withheld, "To": LINE, "CallStatus": "ringing"},
-        headers={
-            "X-Twilio-Signature": _sign(
-                "/webhooks/voice",
-                {"CallSid": "CA" + "d" * 32, "From": withheld, "To": LINE, "CallStatus": "ringing"},
-            )
-        },
-    )
-    assert response.status_code == 200
-    assert b"<Dial" in response.data
-    assert b"+447700900101" in response.data
+    caller = line.sim.phone(HIDDEN).call(LINE, withheld_as=withheld)
+
+    assert line.sim.webhooks("voice")[0].params["From"] == withheld  # as Twilio sends it
+    assert caller.bridged_to == PRIMARY
+    line.sim.phone(PRIMARY).expect_call("Crisis line call from an unknown caller", answered=True)
     contact = line.contact()
     assert contact.from_number is None
     assert contact.participant_id is None
+    assert contact.outcome == "answered"
+    assert contact.handled_by_staff_id == line.ids[PRIMARY]
 
 
 def test_an_unknown_number_is_announced_as_an_unknown_caller(line: Line) -> None:
     line.sim.phone(PRIMARY).will_answer("1")
-    line.sim.phone("+447700900555").call(LINE)
+    line.sim.phone(STRANGER).call(LINE)
     line.sim.run_pending()
     line.sim.phone(PRIMARY).expect_call("Crisis line call from an unknown caller", answered=True)
-    assert line.contact().from_number == "+447700900555"
+    contact = line.contact()
+    assert contact.from_number == STRANGER
+    assert contact.participant_id is None
 
 
-def test_the_caller_hangs_up_while_ringing_is_abandoned_with_the_wait_and_chased(
-    line: Line,
+@pytest.mark.parametrize(
+    ("phone", "withheld", "named"),
+    [(STRANGER, None, STRANGER), (HIDDEN, "anonymous", "a withheld number")],
+    ids=["unknown-number", "withheld-number"],
+)
+def test_a_missed_call_from_an_unknown_or_withheld_caller_is_texted_naming_the_number_or_withheld(
+    line: Line, phone: str, withheld: str | None, named: str
 ) -> None:
-    client = line.app.test_client()
-    form = {"CallSid": "CA" + "e" * 32, "From": DANIEL, "To": LINE, "CallStatus": "ringing"}
-    client.post(
-        "/webhooks/voice", data=form, headers={"X-Twilio-Signature": _sign("/webhooks/voice", form)}
+    for staff_phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(staff_phone).will_not_answer()
+    line.sim.phone(phone).call(LINE, message="It is me, please ring", withheld_as=withheld)
+    for staff_phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(staff_phone).expect_call(answered=False)
+    line.deliver()
+
+    sms = line.sim.phone(PRIMARY).expect_sms(f"Missed call from {named} at 12:00, voicemail left")
+    assert _reply_code(sms.body)
+    if withheld is not None:
+        assert HIDDEN not in sms.body  # the hidden number never leaks out of Twilio's From
+    contact = line.contact()
+    assert contact.participant_id is None
+    assert contact.outcome == "voicemail"
+    # Nobody is known to alert about; nothing else is sent.
+    for staff_phone in (BACKUP, MANAGER):
+        line.sim.phone(staff_phone).expect_no_sms()
+
+
+# ---- the caller hangs up ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dial_status", ["no-answer", "canceled"])
+@pytest.mark.parametrize("order", ["action-first", "status-first"])
+def test_the_caller_hangs_up_while_ringing_is_abandoned_with_the_wait_and_chased(
+    line: Line, order: HangUpOrder, dial_status: str
+) -> None:
+    line.sim.hang_up_order = order
+    line.sim.hang_up_dial_status = dial_status
+    line.sim.phone(PRIMARY).will_not_answer()
+    # The greeting takes 7.6 s; he gives up 12.4 s into the primary's 20 s ring.
+    caller = line.sim.phone(DANIEL).call(LINE, hang_up_after=20)
+
+    # Twilio's side: the ringing leg was cancelled, and both the Dial action and the final status
+    # callback were requested, in the order chosen.
+    assert caller.bridged_to is None
+    assert line.sim.phone(PRIMARY).expect_call(answered=False).status == "canceled"
+    (action,) = line.sim.webhooks("dial-action", caller.sid)
+    (final,) = line.sim.webhooks("call-status", caller.sid)
+    assert action.params["CallStatus"] == "completed"
+    assert action.params["DialCallStatus"] == dial_status
+    assert final.params["CallStatus"] == "completed"
+    assert final.params["CallDuration"] == "20"
+    kinds = [r.kind for r in line.sim.requests if r in (action, final)]
+    assert kinds == (
+        ["dial-action", "call-status"]
+        if order == "action-first"
+        else ["call-status", "dial-action"]
     )
-    line.clock.advance(dt.timedelta(seconds=14))
-    done = {"CallSid": form["CallSid"], "CallStatus": "completed", "CallDuration": "14"}
-    response = client.post(
-        "/webhooks/voice/status",
-        data=done,
-        headers={"X-Twilio-Signature": _sign("/webhooks/voice/status", done)},
-    )
-    assert response.status_code == 204
+    # The TwiML the action got back (whatever it was) was not followed: nobody else rang.
+    assert line.sim.phone(BACKUP).calls == []
+    assert line.sim.phone(MANAGER).calls == []
+
+    # The service's side: abandoned after 20 s of waiting, and chased.
     contact = line.contact()
     assert contact.outcome == "abandoned"
-    assert contact.wait_seconds == 14
-    assert contact.duration_seconds == 14
+    assert contact.wait_seconds == 20
+    assert contact.duration_seconds == 20
+    assert contact.answered_at is None and contact.handled_by_staff_id is None
     (missed,) = line.escalations()
-    assert "hung up after 14s" in missed.summary
-
-
-def test_duplicate_and_out_of_order_webhooks_change_nothing(line: Line) -> None:
-    client = line.app.test_client()
-    form = {"CallSid": "CA" + "f" * 32, "From": DANIEL, "To": LINE, "CallStatus": "ringing"}
-    headers = {"X-Twilio-Signature": _sign("/webhooks/voice", form)}
-    first = client.post("/webhooks/voice", data=form, headers=headers)
-    again = client.post("/webhooks/voice", data=form, headers=headers)
-    assert first.data == again.data
-    done = {"CallSid": form["CallSid"], "CallStatus": "completed", "CallDuration": "30"}
-    done_headers = {"X-Twilio-Signature": _sign("/webhooks/voice/status", done)}
-    client.post("/webhooks/voice/status", data=done, headers=done_headers)
-    client.post("/webhooks/voice/status", data=done, headers=done_headers)
-    with line.svc.db.transaction() as session:
-        assert len(list(session.scalars(select(Contact)))) == 1
-    assert len(line.escalations()) == 1
-    # A late Dial action after the call ended: the caller is gone; nothing new is opened.
-    late = {"CallSid": form["CallSid"], "DialCallStatus": "no-answer"}
-    client.post(
-        "/webhooks/voice/dial",
-        data=late,
-        headers={"X-Twilio-Signature": _sign("/webhooks/voice/dial", late)},
+    assert missed.subject_type == "missed_call" and missed.policy_name == "missed-call"
+    line.deliver()
+    sms = line.sim.phone(PRIMARY).expect_sms(
+        "Missed call from R1001 D. Price at 12:00, hung up after 20s"
     )
-    assert len(line.escalations()) == 1
+    assert _reply_code(sms.body)
 
 
-def test_with_the_database_down_the_caller_still_hears_the_crisis_numbers(
-    line: Line, tmp_path: Path
+def test_the_caller_hangs_up_during_the_fallback_message_and_is_still_chased(line: Line) -> None:
+    for phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(phone).will_not_answer()
+    # 7.6 s of greeting and three 20 s rings: he hangs up 10 s into the crisis numbers.
+    caller = line.sim.phone(DANIEL).call(LINE, hang_up_after=77.6)
+
+    assert "9 9 9" in caller.heard_text
+    assert "leave a message" not in caller.heard_text
+    assert line.sim.webhooks("record", caller.sid) == []
+    (final,) = line.sim.webhooks("call-status", caller.sid)
+    assert final.params["CallDuration"] == "78"
+    for phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(phone).expect_call(answered=False)
+    contact = line.contact()
+    assert contact.outcome == "missed"
+    assert contact.recording_url is None
+    assert contact.duration_seconds == 78
+    (missed,) = [e for e in line.escalations() if e.subject_type == "missed_call"]
+    assert missed.summary == "Missed call from R1001 D. Price at 12:00"
+    line.deliver()
+    line.sim.phone(PRIMARY).expect_sms(matches=r"Missed call from R1001 D\. Price at 12:00\. Reply")
+    for phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(phone).ignore_unexpected()  # the risk alert's own texts
+
+
+def test_the_caller_hangs_up_while_recording_and_his_message_is_kept_and_chased(
+    line: Line,
 ) -> None:
+    for phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(phone).will_not_answer()
+    # Greeting, three rings, the crisis numbers and the voicemail prompt take 46 s, then the
+    # beep: he says his message and hangs up 2 s later, before the recording's silence ends it.
+    caller = line.sim.phone(DANIEL).call(
+        LINE, message="Please call me back, it is bad tonight", hang_up_after=114
+    )
+
+    (record,) = line.sim.webhooks("record", caller.sid)
+    assert record.params["Digits"] == "hangup"
+    assert record.params["RecordingUrl"] == line.sim.recordings[0].url
+    assert "passed on" not in caller.heard_text  # the thanks went to nobody
+    for phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(phone).expect_call(answered=False)
+    contact = line.contact()
+    assert contact.outcome == "voicemail"
+    assert contact.recording_url == line.sim.recordings[0].url
+    assert contact.duration_seconds == 114
+    line.deliver()
+    line.sim.phone(PRIMARY).expect_sms("Missed call from R1001 D. Price at 12:00, voicemail left")
+    for phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(phone).ignore_unexpected()  # the risk alert's own texts
+
+
+# ---- duplicate and out-of-order webhooks --------------------------------------------------
+
+
+def test_webhooks_twilio_delivers_twice_during_a_call_change_nothing(line: Line) -> None:
+    for kind in ("voice", "dial-action", "call-status"):
+        line.sim.deliver_twice(kind, count=5)
+    line.sim.phone(PRIMARY).will_not_answer()
+    line.sim.phone(BACKUP).will_answer("1")
+    caller = line.sim.phone(DANIEL).call(LINE)
+
+    # Each was really posted twice, and the call still went primary -> backup, not further.
+    assert len(line.sim.webhooks("voice", caller.sid)) == 2
+    assert len(line.sim.webhooks("dial-action", caller.sid)) == 4  # the primary's and backup's
+    assert len(line.sim.webhooks("call-status", caller.sid)) == 2
+    assert caller.bridged_to == BACKUP
+    line.sim.phone(PRIMARY).expect_call(answered=False)
+    line.sim.phone(BACKUP).expect_call(answered=True)
+    assert line.sim.phone(MANAGER).calls == []
+    with line.svc.db.transaction() as session:
+        (contact,) = session.scalars(select(Contact)).all()
+        assert contact.outcome == "answered"
+        assert contact.handled_by_staff_id == line.ids[BACKUP]
+    assert line.escalations() == []
+
+
+def test_webhooks_redelivered_late_and_out_of_order_after_a_missed_call_change_nothing(
+    line: Line,
+) -> None:
+    for phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(phone).will_not_answer()
+    caller = line.sim.phone(DANIEL).call(LINE, message="Ring me please")
+    for phone in (PRIMARY, BACKUP, MANAGER):
+        line.sim.phone(phone).expect_call(answered=False)
+    before = line.contact()
+    escalations_before = [(e.id, e.status, e.step_index) for e in line.escalations()]
+    with line.svc.db.transaction() as session:
+        alerts_before = len(session.scalars(select(RiskAlert)).all())
+
+    # Everything the call sent, again, newest first: the status callback, the voicemail, the
+    # Dial actions (the primary's last), then the very first webhook.
+    late = [
+        *line.sim.webhooks("call-status", caller.sid),
+        *line.sim.webhooks("record", caller.sid),
+        *reversed(line.sim.webhooks("dial-action", caller.sid)),
+        *line.sim.webhooks("voice", caller.sid),
+    ]
+    assert len(late) == 6
+    answers = [line.sim.redeliver(request) for request in late]
+    assert all(answer.ok for answer in answers)
+    assert all("<Dial" not in answer.body for answer in answers)  # nobody is rung again
+
+    after = line.contact()
+    assert (after.outcome, after.recording_url, after.ended_at, after.wait_seconds) == (
+        before.outcome,
+        before.recording_url,
+        before.ended_at,
+        before.wait_seconds,
+    )
+    assert [(e.id, e.status, e.step_index) for e in line.escalations()] == escalations_before
+    with line.svc.db.transaction() as session:
+        assert len(session.scalars(select(Contact)).all()) == 1
+        assert len(session.scalars(select(RiskAlert)).all()) == alerts_before
+    line.deliver()
+    line.sim.phone(PRIMARY).expect_sms("Missed call from R1001")
+    line.sim.phone(PRIMARY).expect_no_sms()  # one missed-call text, not one per redelivery
+    for phone in (BACKUP, MANAGER):
+        line.sim.phone(phone).ignore_unexpected()  # the risk alerts' texts
+
+
+# ---- the database down, and Twilio's Fallback URL -----------------------------------------
+
+
+@contextmanager
+def _line_without_database(
+    tmp_path: Path, clock: FakeClock, **settings: str
+) -> Iterator[Simulator]:
+    """The service with a database it cannot open, and a simulator calling its crisis number."""
     broken = create_app(
         {"TESTING": True},
-        settings=make_settings(
-            tmp_path, f"sqlite:///{tmp_path}/gone/x.db", FALLBACK_NUMBER="07700900999"
-        ),
-        clock=line.clock,
+        settings=make_settings(tmp_path, f"sqlite:///{tmp_path}/gone/x.db", **settings),
+        clock=clock,
     )
-    form = {"CallSid": "CA" + "9" * 32, "From": DANIEL, "To": LINE, "CallStatus": "ringing"}
-    response = broken.test_client().post(
-        "/webhooks/voice", data=form, headers={"X-Twilio-Signature": _sign("/webhooks/voice", form)}
+    sim = Simulator(
+        account_sid=ACCOUNT_SID,
+        auth_token=TEST_AUTH_TOKEN,
+        transport=FlaskClientTransport(broken.test_client()),
     )
-    assert response.status_code == 200
-    assert b"<Dial" in response.data and b"+447700900999" in response.data
-    assert b"1 1 6, 1 2 3" in response.data
-    services_of(broken).db.dispose()
+    sim.configure_number(
+        LINE,
+        voice_url=f"{BASE}/webhooks/voice",
+        voice_fallback_url=f"{BASE}/webhooks/voice/fallback",
+        voice_status_callback=f"{BASE}/webhooks/voice/status",
+    )
+    try:
+        yield sim
+        sim.assert_no_unexpected()
+    finally:
+        services_of(broken).db.dispose()
+
+
+def test_with_the_database_down_the_caller_is_put_through_to_the_fallback_number(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    with _line_without_database(tmp_path, clock, FALLBACK_NUMBER="07700900999") as sim:
+        sim.phone(FALLBACK).will_answer()
+        caller = sim.phone(DANIEL).call(LINE)
+
+        assert caller.bridged_to == FALLBACK
+        assert "Please hold while we connect you" in caller.heard_text
+        connected = [e.text for e in caller.entries].index(f"connected to {FALLBACK}")
+        assert "Please hold while we connect you" in caller.entries[connected - 2].text
+        assert sim.phone(FALLBACK).expect_call(answered=True).from_ == LINE
+        assert sim.webhooks("voice-fallback") == []  # the webhook itself failed safe
+
+
+def test_with_the_database_down_and_no_fallback_number_the_caller_hears_the_crisis_numbers(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    with _line_without_database(tmp_path, clock) as sim:
+        caller = sim.phone(DANIEL).call(LINE)
+
+        _assert_heard_the_crisis_numbers(caller.heard_text)
+        assert caller.bridged_to is None
+        assert caller.entries[-2].text == "(the line hung up)"
+        assert sim.webhooks("voice")[0].status_code == 200
+        assert sim.webhooks("voice-fallback") == []
+
+
+@pytest.mark.parametrize("fallback_number", ["", "07700900999"])
+def test_when_the_voice_webhook_does_not_answer_twilios_fallback_url_serves_the_caller(
+    tmp_path: Path, clock: FakeClock, fallback_number: str
+) -> None:
+    with _line_without_database(tmp_path, clock, FALLBACK_NUMBER=fallback_number) as sim:
+        sim.fail_next_webhooks(f"{BASE}/webhooks/voice", count=1)  # no answer within 15 s
+        sim.phone(FALLBACK).will_not_answer()
+        caller = sim.phone(DANIEL).call(LINE)
+
+        sim.expect_error("did not answer within 15 s")
+        sim.expect_error("no TwiML")
+        (fallback,) = sim.webhooks("voice-fallback")
+        assert fallback.params["ErrorCode"] == "11205"
+        assert fallback.params["ErrorUrl"] == f"{BASE}/webhooks/voice"
+        assert fallback.ok
+        if fallback_number:
+            # It tries the fallback number first; unanswered, the caller hears the numbers.
+            sim.phone(FALLBACK).expect_call(answered=False)
+        _assert_heard_the_crisis_numbers(caller.heard_text)
+        assert "application error" not in caller.heard_text
+
+
+def _assert_heard_the_crisis_numbers(heard: str) -> None:
+    for words in ("9 9 9", "NHS 1 1 1", "option 2", "Samaritans", "1 1 6, 1 2 3", "SHOUT"):
+        assert words in heard, words
+    assert "8 5 2 5 8" in heard
 
 
 def test_a_staff_member_calls_back_through_the_line_from_their_own_phone(line: Line) -> None:
