@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import socket
@@ -66,8 +67,15 @@ class Services:
 
     @property
     def reach(self) -> Reach:
-        """How the escalation engine reaches staff: the crisis number and the public URL."""
-        return Reach(self.settings.crisis_line_number, self.settings.public_base_url)
+        """How the escalation engine reaches staff: the crisis number, the public URL and the
+        links that play voicemails."""
+        from crisisline import voicemail_links  # it serves links with this module's services()
+
+        return Reach(
+            self.settings.crisis_line_number,
+            self.settings.public_base_url,
+            functools.partial(voicemail_links.url, self.settings),
+        )
 
     @property
     def alerting(self) -> Alerting:

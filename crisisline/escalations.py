@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
@@ -80,6 +80,11 @@ class Reach:
 
     from_number: str
     base_url: str
+    # The link that plays a contact's voicemail, valid for a while from the given time
+    # (crisisline.voicemail_links.url); None where links cannot be made (some tests).
+    voicemail_url: Callable[[int, dt.datetime], str] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def call_url(self, escalation_id: int) -> str:
         """The TwiML an escalation call fetches when the staff member answers."""

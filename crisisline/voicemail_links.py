@@ -8,8 +8,10 @@ participant's voice to anyone who ever sees the URL, for as long as the recordin
 So the link points at this service, `PUBLIC_BASE_URL/voicemail/<token>`:
 
 - The token is signed with SECRET_KEY (itsdangerous) and names the contact and when the link
-  expires (VOICEMAIL_LINK_HOURS after the text, 72 by default). Nothing else is in it: no
-  number, no name. A changed or made-up token is refused exactly like an unknown one (404).
+  expires (VOICEMAIL_LINK_HOURS after the call began, 72 by default). It is the same token
+  every time it is written for that call, so a repeated webhook writes the same text. Nothing
+  else is in it: no number, no name. A changed or made-up token is refused exactly like an
+  unknown one (404).
 - Opening the link fetches the recording from Twilio with the account's credentials, only
   from Twilio's API host (TWILIO_API_BASE_URL; the credentials are never sent anywhere else),
   and plays it (audio/mpeg, never cached, never indexed, no referrer). Each play is written to
@@ -74,9 +76,10 @@ def token(secret_key: str, contact_id: int, expires_at: dt.datetime) -> str:
     return str(_serializer(secret_key).dumps([contact_id, int(expires_at.timestamp())]))
 
 
-def url(settings: Settings, contact_id: int, now: dt.datetime) -> str:
-    """The link to the voicemail of contact `contact_id`, as sent at `now`."""
-    expires_at = now + dt.timedelta(hours=settings.voicemail_link_hours)
+def url(settings: Settings, contact_id: int, since: dt.datetime) -> str:
+    """The link to the voicemail of contact `contact_id`, usable for VOICEMAIL_LINK_HOURS
+    from `since` (the call's start: the same link however often it is written)."""
+    expires_at = since + dt.timedelta(hours=settings.voicemail_link_hours)
     return settings.public_base_url + PATH + token(settings.secret_key, contact_id, expires_at)
 
 

@@ -3,16 +3,23 @@
 A single character outside GSM-7 (a curly quote pasted into a summary) turns a text into UCS-2
 and cuts a segment from 160 to 70 characters, so every text is cleaned to plain ASCII here and
 summaries are shortened until the whole message fits in one segment.
+
+The one exception is a summary that ends with a voicemail link (a missed call with a message,
+crisisline.voicemail_links): a link cut short is no link, so it is kept whole and the text may
+take two segments (sent and shown as one message); the words before it are shortened as usual.
+Bundled items and spoken prompts leave the link out.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final, Literal
 
 from escalation.codes import format_code
 
 SERVICE: Final = "Resettle crisis line"
 SMS_SEGMENT: Final = 160
+TWO_SEGMENTS: Final = 2 * 153  # a concatenated GSM-7 SMS carries 153 characters a segment
 _ELLIPSIS: Final = "..."
 _LOOK_ALIKES: Final = {
     "\u2018": "'",
@@ -51,9 +58,33 @@ def plain(text: str) -> str:
     return " ".join(kept.split())
 
 
-def _fit(template: str, summary: str, limit: int = SMS_SEGMENT) -> str:
-    """Fill `{summary}` in `template`, shortening the summary so the text fits `limit`."""
-    summary = plain(summary).rstrip(".") or "a contact needs a person"
+# A voicemail link at the end of a summary: https://host[/path]/voicemail/<token>.
+_VOICEMAIL_LINK: Final = re.compile(r"\s(https?://\S+/voicemail/[A-Za-z0-9._-]+)$")
+
+
+def split_link(summary: str) -> tuple[str, str | None]:
+    """A summary's words and the voicemail link it ends with, if any."""
+    found = _VOICEMAIL_LINK.search(summary)
+    if found is None:
+        return summary, None
+    return summary[: found.start()].rstrip(" ,;:"), found.group(1)
+
+
+def _fit(template: str, summary: str, limit: int = SMS_SEGMENT, *, with_link: bool = True) -> str:
+    """Fill `{summary}` in `template`, shortening the summary so the text fits `limit`.
+
+    A voicemail link ending the summary is kept whole (`with_link`, the text then fits two
+    segments) or left out."""
+    words, link = split_link(plain(summary))
+    if link is not None and with_link:
+        # The link is kept whole; the words before it are shortened to fit two segments.
+        limit = TWO_SEGMENTS - len(": " + link)
+        # Where the template puts a full stop straight after the summary, it would end the
+        # link: a space keeps it apart, which no phone reads as part of the link.
+        template = template.replace("{summary}.", "{summary} .", 1)
+    else:
+        link = None
+    summary = words.rstrip(".") or "a contact needs a person"
     room = limit - len(template.format(summary=""))
     if len(summary) > room:
         # When the template puts a full stop after the summary, it completes the ellipsis.
@@ -63,6 +94,8 @@ def _fit(template: str, summary: str, limit: int = SMS_SEGMENT) -> str:
         if word_end > len(cut) - 20:
             cut = cut[:word_end]
         summary = cut.rstrip(" ,;:-") + ellipsis
+    if link is not None:
+        summary = f"{summary}: {link}"
     return template.format(summary=summary)
 
 
@@ -78,8 +111,8 @@ BUNDLE_HEADER: Final = f"{SERVICE}, more alerts for you. Reply a code to take it
 
 
 def bundle_item(subject_summary: str, code: int) -> str:
-    """One escalation in a bundled text: its take code and a short summary."""
-    summary = plain(subject_summary).rstrip(".")
+    """One escalation in a bundled text: its take code and a short summary (no link)."""
+    summary = split_link(plain(subject_summary))[0].rstrip(".")
     if len(summary) > 60:
         summary = summary[:57].rstrip(" ,;:-") + "..."
     return f"{format_code(code, 'acknowledge')} {summary or 'a contact needs a person'}."
@@ -94,7 +127,11 @@ def taken_by_text(subject_summary: str, taken_by: str, *, closed: bool = False) 
     """The SMS telling the others notified that someone has taken (or closed) it."""
     verb = "closed" if closed else "taken"
     name = plain(taken_by)[:40] or "a colleague"
-    return _fit(f"{SERVICE}: {{summary}} was {verb} by {name}. No action needed.", subject_summary)
+    return _fit(
+        f"{SERVICE}: {{summary}} was {verb} by {name}. No action needed.",
+        subject_summary,
+        with_link=False,
+    )
 
 
 def acknowledged_reply_text(code: int) -> str:
@@ -135,8 +172,10 @@ def gap_warning_text(target_name: str) -> str:
 
 
 def voice_prompt(subject_summary: str) -> str:
-    """What an escalation call says: what it is about and the keys to press."""
-    summary = plain(subject_summary).rstrip(".")[:200] or "a contact needs a person"
+    """What an escalation call says: what it is about and the keys to press (a link is not
+    read out)."""
+    words = split_link(plain(subject_summary))[0]
+    summary = words.rstrip(".")[:200] or "a contact needs a person"
     return (
         f"This is the {SERVICE}. {summary}. "
         "Press 4 to take this. Press 5 to pass it to the next person now. Press star to repeat."

@@ -12,13 +12,16 @@ from crisisline.telephony import is_gsm7
 from escalation import ReplyCommand, parse_reply
 from escalation.wording import (
     SMS_SEGMENT,
+    TWO_SEGMENTS,
     acknowledged_reply_text,
     already_taken_text,
+    bundle_item,
     closed_reply_text,
     exhausted_text,
     gap_warning_text,
     notification_text,
     plain,
+    split_link,
     taken_by_text,
     unknown_code_text,
     voice_confirmation,
@@ -117,3 +120,52 @@ def test_the_voice_prompt_names_the_keys() -> None:
     assert "You have taken this" in voice_confirmation("acknowledged")
     assert "next person" in voice_confirmation("escalated")
     assert "Press 4" in voice_confirmation("invalid")
+
+
+LINK = "https://crisis.example.org/voicemail/WzEyMywxNzY0MjIyNDAwXQ.q9cH3bTq0Qd2hE5mKp2xYz1AbCdEfG"
+LINKED_TEXTS: list[Callable[[str], str]] = [
+    lambda s: notification_text(s, 4242),
+    exhausted_text,
+]
+
+
+@pytest.mark.parametrize("make", LINKED_TEXTS)
+@given(words=st.text(max_size=400))
+def test_a_voicemail_link_is_never_cut_and_the_text_fits_two_segments(
+    make: Callable[[str], str], words: str
+) -> None:
+    text = make(f"{words}, voicemail left: {LINK}")
+
+    assert f" {LINK} " in text  # whole, and apart from any full stop after it
+    assert is_gsm7(text)
+    assert len(text) <= TWO_SEGMENTS
+
+
+def test_a_missed_call_text_with_a_voicemail_link_reads_as_a_sentence() -> None:
+    text = notification_text(
+        f"Missed call from R1001 D. Price at 03:12, voicemail left: {LINK}", 12
+    )
+
+    assert text == (
+        "Resettle crisis line: Missed call from R1001 D. Price at 03:12, voicemail left: "
+        f"{LINK} . Reply 12a to take this, 12c to close."
+    )
+
+
+def test_bundles_taken_texts_and_spoken_prompts_leave_the_link_out() -> None:
+    summary = f"Missed call from R1001 D. Price at 03:12, voicemail left: {LINK}"
+
+    assert (
+        bundle_item(summary, 12) == "12a Missed call from R1001 D. Price at 03:12, voicemail left."
+    )
+    taken = taken_by_text(summary, "Sam Jones")
+    assert "voicemail" in taken and "https" not in taken and len(taken) <= SMS_SEGMENT
+    spoken = voice_prompt(summary)
+    assert "voicemail left. Press 4" in spoken and "http" not in spoken
+
+
+def test_only_a_voicemail_link_at_the_end_is_kept_whole() -> None:
+    other = notification_text("see https://example.org/elsewhere " + "word " * 60, 9)
+    assert len(other) <= SMS_SEGMENT
+    assert split_link(f"voicemail left: {LINK}") == ("voicemail left", LINK)
+    assert split_link(f"{LINK} then words") == (f"{LINK} then words", None)
