@@ -365,6 +365,12 @@ def voicemail_left(
         contact.recording_url = recording_url[:500]
         contact.outcome = "voicemail"
         live.detail = {**live.detail, "voicemail_seconds": duration_seconds}
+    if live.missed_escalation_id is not None and contact.recording_url:
+        # Twilio may send the final status callback before the Record action: the missed
+        # call was escalated without the voicemail, and staff must still learn of it.
+        escalations.amend_summary(
+            session, live.missed_escalation_id, _missed_summary(session, contact, zone), now, reach
+        )
     _open_missed(session, live, contact, now, reach, zone)
     _evaluate(session, contact, now, alerting)
 
@@ -424,6 +430,22 @@ def _open_missed(
 ) -> None:
     if live.missed_escalation_id is not None or live.accepted_staff_id is not None:
         return
+    record = escalations.open_escalation(
+        session,
+        policy_name=MISSED_POLICY,
+        subject_type="missed_call",
+        subject_id=contact.id,
+        participant_id=contact.participant_id,
+        summary=_missed_summary(session, contact, zone),
+        now=now,
+        reach=reach,
+    )
+    live.missed_escalation_id = record.id
+    live.updated_at = now
+
+
+def _missed_summary(session: Session, contact: Contact, zone: dt.tzinfo) -> str:
+    """What the missed-call escalation says: who, when, and whether a message was left."""
     participant = (
         session.get(Participant, contact.participant_id) if contact.participant_id else None
     )
@@ -433,18 +455,7 @@ def _open_missed(
         summary += ", voicemail left (call the line to hear it)"
     elif contact.outcome == "abandoned":
         summary += f", hung up after {contact.wait_seconds or 0}s"
-    record = escalations.open_escalation(
-        session,
-        policy_name=MISSED_POLICY,
-        subject_type="missed_call",
-        subject_id=contact.id,
-        participant_id=contact.participant_id,
-        summary=summary,
-        now=now,
-        reach=reach,
-    )
-    live.missed_escalation_id = record.id
-    live.updated_at = now
+    return summary
 
 
 # A call nobody took ends within about five minutes (90 s of ringing, the fallback message,
