@@ -337,13 +337,15 @@ def dial_finished(
     a ring that is no longer the current one answers as the call stands and moves nothing on.
     """
     live = _live(session, call_sid)
-    if live.accepted_staff_id is not None:
+    contact = session.get_one(Contact, live.contact_id)
+    if live.accepted_staff_id is not None or contact.ended_at is not None:
+        # An action that arrives after the final status callback is for a call already over
+        # (abandoned, say): it must not rewrite its outcome or wait, nor ring anyone.
         return CallPlan(live.id, "done")
     if live.fallback_at is not None:
         return CallPlan(live.id, "fallback")
     if ended_ring is not None and ended_ring != (live.step_index, live.loop):
         return _current_plan(session, live, now, messages)
-    contact = session.get_one(Contact, live.contact_id)
     return _next(session, live, contact, now, messages, alerting)
 
 

@@ -237,3 +237,30 @@ def test_taking_the_missed_call_still_withdraws_its_held_text_after_the_voicemai
     # Found under its new summary and withdrawn: nobody is asked to take what was taken.
     assert held.status == "failed" and held.error_message is not None
     assert "withdrawn" in held.error_message
+
+
+def test_a_dial_action_after_the_caller_hung_up_changes_nothing_and_hangs_up(
+    svc: Services, client: FlaskClient, clock: FakeClock
+) -> None:
+    _incoming(client)
+    clock.advance(dt.timedelta(seconds=12))
+    _status(client, "completed", "12")  # the caller hung up while the primary's phone rang
+    with svc.db.transaction() as session:
+        contact = session.scalars(select(Contact)).one()
+        assert (contact.outcome, contact.wait_seconds) == ("abandoned", 12)
+    (missed,) = _missed(svc)
+    texts_before = _texts_to(svc, BACKUP) + _texts_to(svc, PRIMARY)
+
+    # The ring's own action, exactly as its URL names it, arrives late.
+    clock.advance(dt.timedelta(seconds=3))
+    response = _dial(client, step=0, loop=0)
+
+    assert response.status_code == 200
+    assert "<Hangup" in response.text
+    assert "<Dial" not in response.text and "<Record" not in response.text
+    with svc.db.transaction() as session:
+        contact = session.scalars(select(Contact)).one()
+        assert (contact.outcome, contact.wait_seconds) == ("abandoned", 12)
+    (still,) = _missed(svc)
+    assert (still.id, still.summary) == (missed.id, missed.summary)
+    assert _texts_to(svc, BACKUP) + _texts_to(svc, PRIMARY) == texts_before
