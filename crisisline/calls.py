@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from crisisline import alerts, contacts, escalations, participants, phones
@@ -301,7 +301,7 @@ Acceptance = Literal["accepted", "taken", "ended", "not_rung"]
 
 def accept(session: Session, call_id: int, staff_id: int, now: dt.datetime) -> Acceptance:
     """The staff member pressed 1: the call is theirs, unless it is someone else's or over."""
-    live = session.get(LiveCall, call_id)
+    live = session.get(LiveCall, call_id, with_for_update=True, populate_existing=True)
     if live is None:
         raise NotFound(f"There is no live call {call_id}.")
     if live.accepted_staff_id is not None:
@@ -389,7 +389,7 @@ def call_ended(
     alerting: alerts.Alerting | None = None,
 ) -> None:
     """The final status callback: complete the contact once, whatever order things arrived in."""
-    live = session.scalars(select(LiveCall).where(LiveCall.call_sid == call_sid)).first()
+    live = session.scalars(_locked(LiveCall.call_sid == call_sid)).first()
     if live is None:
         contact = contacts.by_sid(session, call_sid)
         if contact is not None and contact.ended_at is None:
@@ -489,6 +489,10 @@ def chase_unfinished(
     for live in stale:
         try:
             with session.begin_nested():  # one call's failure must not stop the others
+                # A late status callback may be handling it right now: take it in turn.
+                locked = session.scalars(_locked(LiveCall.id == live.id)).first()
+                if locked is None or locked.missed_escalation_id is not None:
+                    continue
                 contact = session.get_one(Contact, live.contact_id)
                 if contact.outcome in (None, "ringing"):
                     contact.outcome = "abandoned"
@@ -505,10 +509,19 @@ def chase_unfinished(
 
 
 def _live(session: Session, call_sid: str) -> LiveCall:
-    live = session.scalars(select(LiveCall).where(LiveCall.call_sid == call_sid)).first()
+    live = session.scalars(_locked(LiveCall.call_sid == call_sid)).first()
     if live is None:
         raise NotFound(f"There is no live call with that CallSid ({call_sid[:6]}...).")
     return live
+
+
+def _locked(where: ColumnElement[bool]) -> Select[LiveCall]:
+    """The live call, locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE
+    already lets one writer in at a time). Twilio may send a call's Record action, Dial action,
+    final status callback and a staff press of 1 at the same moment; each decides on the call
+    as the one before it left it, so a missed call is escalated once and never both taken and
+    chased. Read afresh: a copy loaded earlier in the transaction may be stale."""
+    return select(LiveCall).where(where).with_for_update().execution_options(populate_existing=True)
 
 
 # ---- calling back through the crisis line ---------------------------------------------------

@@ -8,19 +8,24 @@ left, a finished call's record is never rewritten, and a missed call is escalate
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from werkzeug.test import TestResponse
 
 from crisisline import escalations, participants, rota_service, staff
 from crisisline.alert_models import RiskAlert
 from crisisline.app import Services
+from crisisline.call_models import LiveCall
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationCode, EscalationRecord
-from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
+from crisisline.models import Contact, Delivery, RiskLevel, Staff, StaffRole
 from crisisline.risk_rules import VOICEMAIL_AT_NIGHT
 from escalation import ByPhone
 from tests.conftest import services_of, signed_post
@@ -264,3 +269,111 @@ def test_a_dial_action_after_the_caller_hung_up_changes_nothing_and_hangs_up(
     (still,) = _missed(svc)
     assert (still.id, still.summary) == (missed.id, missed.summary)
     assert _texts_to(svc, BACKUP) + _texts_to(svc, PRIMARY) == texts_before
+
+
+# ---- two webhooks for one call at the same moment ---------------------------------------------
+#
+# On PostgreSQL each webhook runs in its own transaction under READ COMMITTED; without a lock on
+# the live call, two of them could each read "no missed-call escalation yet" and both open one,
+# or a press of 1 and the final status callback could each decide the call their way. SQLite
+# already lets one writer in at a time (BEGIN IMMEDIATE); the tests run on both engines.
+
+# How long a webhook that has read the live call waits for the other to read it too. With
+# the lock the other is blocked in its read, so the first goes on after this.
+MEET_SECONDS = 1.5
+
+
+@contextmanager
+def meeting_after_reading_the_call(svc: Services, threads: set[int]) -> Iterator[None]:
+    """In each of `threads`, after its first read of the live call, wait for the other's."""
+    barrier = threading.Barrier(2)
+    met: set[int] = set()
+
+    def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        me = threading.get_ident()
+        if me in threads and me not in met and statement.startswith("SELECT calls."):
+            met.add(me)
+            # Broken: the other is waiting for this transaction's lock, so go on alone.
+            with suppress(threading.BrokenBarrierError):
+                barrier.wait(MEET_SECONDS)
+
+    event.listen(svc.db.engine, "after_cursor_execute", after)
+    try:
+        yield
+    finally:
+        event.remove(svc.db.engine, "after_cursor_execute", after)
+
+
+def _at_once(svc: Services, app: Flask, *posts: tuple[str, dict[str, str]]) -> list[int]:
+    """POST each (path, form) from its own thread at the same moment; their status codes."""
+    codes: list[int] = []
+    errors: list[BaseException] = []
+
+    def post(path: str, form: dict[str, str]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                codes.append(signed_post(app.test_client(), path, form).status_code)
+            except BaseException as error:  # a failure in a thread must fail the test
+                errors.append(error)
+
+        return run
+
+    threads = [threading.Thread(target=post(path, form)) for path, form in posts]
+    idents: set[int] = set()
+    with meeting_after_reading_the_call(svc, idents):
+        for thread in threads:
+            thread.start()
+            assert thread.ident is not None
+            idents.add(thread.ident)
+        for thread in threads:
+            thread.join(30)
+    assert errors == []
+    return codes
+
+
+def test_a_voicemail_and_the_final_status_at_once_escalate_the_missed_call_once(
+    svc: Services, app: Flask, clock: FakeClock
+) -> None:
+    client = app.test_client()
+    _to_fallback(client, clock)
+    clock.advance(dt.timedelta(seconds=40))
+    voicemail = {"CallSid": CALL_SID, "RecordingUrl": RECORDING, "RecordingDuration": "31"}
+    status = {"CallSid": CALL_SID, "CallStatus": "completed", "CallDuration": "130"}
+
+    codes = _at_once(
+        svc, app, ("/webhooks/voice/voicemail", voicemail), ("/webhooks/voice/status", status)
+    )
+
+    assert sorted(codes) == [200, 204]
+    missed = _missed(svc)
+    assert len(missed) == 1
+    assert "voicemail left" in missed[0].summary
+
+
+def test_a_press_of_1_and_the_final_status_at_once_agree_on_what_happened(
+    svc: Services, app: Flask, clock: FakeClock
+) -> None:
+    client = app.test_client()
+    _incoming(client)
+    with svc.db.transaction() as session:
+        primary = session.scalars(select(Staff.id).where(Staff.phone == PRIMARY)).one()
+        call_id = session.scalars(select(Contact.id)).one()  # one call: ids line up
+    clock.advance(dt.timedelta(seconds=8))
+    press = {"CallSid": "CA" + "9" * 32, "Digits": "1"}
+    status = {"CallSid": CALL_SID, "CallStatus": "completed", "CallDuration": "8"}
+
+    _at_once(
+        svc,
+        app,
+        (f"/webhooks/voice/screen/answer?call={call_id}&staff={primary}", press),
+        ("/webhooks/voice/status", status),
+    )
+
+    with svc.db.transaction() as session:
+        contact = session.scalars(select(Contact)).one()
+        live = session.scalars(select(LiveCall)).one()
+        outcome, accepted = contact.outcome, live.accepted_staff_id is not None
+    seen = (outcome, accepted, len(_missed(svc)))
+    # Either the press came first (answered, nothing to chase) or the hang-up did (abandoned,
+    # chased once, the press refused): never a call taken by a worker and chased as missed.
+    assert seen in (("answered", True, 0), ("abandoned", False, 1))
