@@ -392,14 +392,11 @@ def call_ended(
     live = session.scalars(_locked(LiveCall.call_sid == call_sid)).first()
     if live is None:
         contact = contacts.by_sid(session, call_sid)
-        if contact is not None and contact.ended_at is None:
-            contact.ended_at = now
-            contact.duration_seconds = duration_seconds
+        if contact is not None:
+            _complete(contact, status, duration_seconds, now)
         return
     contact = session.get_one(Contact, live.contact_id)
-    if contact.ended_at is None:
-        contact.ended_at = now
-        contact.duration_seconds = duration_seconds
+    _complete(contact, status, duration_seconds, now)
     if live.kind != "crisis":
         return
     if live.accepted_staff_id is None:
@@ -409,6 +406,17 @@ def call_ended(
             contact.wait_seconds = int((now - live.started_at).total_seconds())
         _open_missed(session, live, contact, now, reach, zone)
     _evaluate(session, contact, now, alerting)
+
+
+def _complete(
+    contact: Contact, status: str, duration_seconds: int | None, now: dt.datetime
+) -> None:
+    """The first final status callback completes the contact; a repeated or later one (Twilio
+    may resend it, or send another final status) changes nothing."""
+    if contact.ended_at is None:
+        contact.ended_at = now
+        contact.duration_seconds = duration_seconds
+        contact.call_status = status[:20]
 
 
 def _evaluate(

@@ -377,3 +377,31 @@ def test_a_press_of_1_and_the_final_status_at_once_agree_on_what_happened(
     # Either the press came first (answered, nothing to chase) or the hang-up did (abandoned,
     # chased once, the press refused): never a call taken by a worker and chased as missed.
     assert seen in (("answered", True, 0), ("abandoned", False, 1))
+
+
+# ---- the final status ---------------------------------------------------------------------------
+
+
+def test_the_first_final_status_is_kept_on_the_record_and_shown_by_the_api(
+    svc: Services, client: FlaskClient, clock: FakeClock, auth: dict[str, str]
+) -> None:
+    _incoming(client)
+    clock.advance(dt.timedelta(seconds=6))
+    _status(client, "canceled", "6")  # the caller gave up while the primary's phone rang
+    ended_at = clock.now()
+    # A repeat, then a different final status out of order: neither changes anything.
+    clock.advance(dt.timedelta(seconds=30))
+    _status(client, "canceled", "6")
+    _status(client, "completed", "40")
+    # A status that is not final is acknowledged and ignored.
+    _status(client, "in-progress", "")
+
+    with svc.db.transaction() as session:
+        contact = session.scalars(select(Contact)).one()
+        assert (contact.call_status, contact.duration_seconds) == ("canceled", 6)
+        assert contact.ended_at == ended_at
+    (shown,) = client.get("/api/v1/contacts", headers=auth).get_json()
+    assert shown["call_status"] == "canceled"
+    assert shown["outcome"] == "abandoned"
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert "call_status" in spec["components"]["schemas"]["Contact"]["properties"]
