@@ -649,3 +649,37 @@ def start_call_back(
             )
     live.detail = {**live.detail, "call_back_contact_id": outbound.id}
     return outbound
+
+
+# Twilio's DialCallStatus when the participant picked up (a voicemail that picks up reports
+# it too: a call-back cannot tell them apart).
+CALL_BACK_ANSWERED = ("completed", "answered")
+
+
+def call_back_finished(
+    session: Session,
+    call_sid: str,
+    contact_id: int,
+    *,
+    dial_status: str,
+    duration_seconds: int | None,
+    now: dt.datetime,
+) -> bool:
+    """The call-back's Dial ended: complete its outbound contact once, with whether the
+    participant answered and for how long. False (nothing changed) if `contact_id` is not the
+    call-back this staff call started."""
+    live = _live(session, call_sid)
+    if live.kind != "staff" or live.detail.get("call_back_contact_id") != contact_id:
+        return False
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        return False
+    if contact.ended_at is not None:
+        return True  # a repeated action: the first one stands
+    answered = dial_status in CALL_BACK_ANSWERED
+    talked = max(duration_seconds or 0, 0) if answered else 0
+    contact.ended_at = now
+    contact.duration_seconds = talked
+    contact.answered_at = now - dt.timedelta(seconds=talked) if answered else None
+    contact.call_status = dial_status[:20]
+    return True

@@ -352,7 +352,7 @@ def call_back() -> Response:
             _say(response, "That is not one of the choices. Goodbye.", svc)
             response.hangup()
             return twiml(response)
-        calls.start_call_back(
+        outbound = calls.start_call_back(
             session, required("CallSid"), choice, now=svc.clock.now(), reach=svc.reach
         )
     if choice.recording_url:
@@ -363,13 +363,53 @@ def call_back() -> Response:
         response.hangup()
         return twiml(response)
     _say(response, f"Calling {choice.label} now.", svc)
-    response.dial(choice.number, caller_id=svc.settings.crisis_line_number, answer_on_bridge=True)
+    response.dial(
+        choice.number,
+        caller_id=svc.settings.crisis_line_number,
+        answer_on_bridge=True,
+        # The outbound contact is completed (answered or not, how long) when the Dial ends.
+        action=svc.url(f"/webhooks/voice/call-back/done?contact={outbound.id}"),
+        method="POST",
+    )
+    return twiml(response)
+
+
+@blueprint.post("/call-back/done")
+@signed_by_twilio
+def call_back_done() -> Response:
+    """The call-back's Dial ended: complete its outbound contact once, then end the staff leg."""
+    svc = services()
+    response = VoiceResponse()
+    response.hangup()
+    try:
+        contact_id = _call_back_contact()
+        with svc.db.transaction() as session:
+            calls.call_back_finished(
+                session,
+                required("CallSid"),
+                contact_id,
+                dial_status=required("DialCallStatus"),
+                duration_seconds=optional_int("DialCallDuration"),
+                now=svc.clock.now(),
+            )
+    except FormError as error:
+        log.warning("call-back action: %s; nothing recorded", error.message)
+    except Exception:
+        # The staff member's call is over either way; the escalation was taken at call-back.
+        log.exception("call-back action could not be recorded")
     return twiml(response)
 
 
 def _ring_in_url() -> tuple[int, int] | None:
     step, loop = request.args.get("step", ""), request.args.get("loop", "")
     return (int(step), int(loop)) if step.isdigit() and loop.isdigit() else None
+
+
+def _call_back_contact() -> int:
+    contact = request.args.get("contact", "")
+    if not (contact.isascii() and contact.isdigit() and len(contact) <= 12):
+        raise FormError("contact", "the call-back action URL names no contact")
+    return int(contact)
 
 
 def _call_and_staff() -> tuple[int, int]:

@@ -8,6 +8,8 @@ left, a finished call's record is never rewritten, and a missed call is escalate
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -405,3 +407,105 @@ def test_the_first_final_status_is_kept_on_the_record_and_shown_by_the_api(
     assert shown["outcome"] == "abandoned"
     spec = client.get("/api/v1/openapi.json").get_json()
     assert "call_status" in spec["components"]["schemas"]["Contact"]["properties"]
+
+
+# ---- a staff call-back's outbound leg --------------------------------------------------------
+
+STAFF_CALL_SID = "CA" + "4" * 32
+
+
+def _call_back_dial(svc: Services, client: FlaskClient, clock: FakeClock) -> str:
+    """Miss a call, then have the primary return it through the line: the Dial's action path."""
+    _to_fallback(client, clock)
+    _status(client)
+    clock.advance(dt.timedelta(minutes=2))
+    form = {"CallSid": STAFF_CALL_SID, "From": PRIMARY, "To": LINE, "CallStatus": "ringing"}
+    assert "Press 1 to call back" in signed_post(client, "/webhooks/voice", form).text
+    with svc.db.transaction() as session:
+        staff_call = session.scalars(
+            select(LiveCall.id).where(LiveCall.call_sid == STAFF_CALL_SID)
+        ).one()
+    choose = {"CallSid": STAFF_CALL_SID, "Digits": "1"}
+    twiml = signed_post(client, f"/webhooks/voice/call-back?call={staff_call}", choose).text
+    assert f">{DANIEL}</Dial>" in twiml
+    action = re.search(r'<Dial action="https://crisis\.example\.org([^"]+)"', twiml)
+    assert action is not None, twiml
+    return html.unescape(action.group(1))
+
+
+def _call_back_contact(svc: Services) -> Contact:
+    with svc.db.transaction() as session:
+        return session.scalars(select(Contact).where(Contact.outcome == "call_back")).one()
+
+
+def _dial_ended(client: FlaskClient, path: str, status: str, duration: str) -> TestResponse:
+    form = {
+        "CallSid": STAFF_CALL_SID,
+        "DialCallSid": "CA" + "6" * 32,
+        "DialCallStatus": status,
+        "DialCallDuration": duration,
+    }
+    response = signed_post(client, path, form)
+    assert response.status_code == 200
+    assert "<Hangup" in response.text
+    return response
+
+
+def test_a_call_back_the_participant_answers_is_completed_once_with_its_duration(
+    svc: Services, client: FlaskClient, clock: FakeClock
+) -> None:
+    action = _call_back_dial(svc, client, clock)
+    assert action.startswith("/webhooks/voice/call-back/done?contact=")
+    (missed,) = _missed(svc)
+    assert missed.status == "acknowledged"  # still taken at call-back, before the Dial runs
+    started = _call_back_contact(svc)
+    assert started.ended_at is None
+
+    clock.advance(dt.timedelta(seconds=50))
+    _dial_ended(client, action, "completed", "47")
+    # Repeated, or another status later: the first stands.
+    clock.advance(dt.timedelta(seconds=5))
+    _dial_ended(client, action, "no-answer", "0")
+
+    done = _call_back_contact(svc)
+    assert done.duration_seconds == 47 and done.call_status == "completed"
+    assert done.ended_at == clock.now() - dt.timedelta(seconds=5)
+    assert done.answered_at == done.ended_at - dt.timedelta(seconds=47)
+
+
+def test_a_call_back_nobody_answers_is_completed_as_not_answered(
+    svc: Services, client: FlaskClient, clock: FakeClock
+) -> None:
+    action = _call_back_dial(svc, client, clock)
+    clock.advance(dt.timedelta(seconds=30))
+    _dial_ended(client, action, "no-answer", "0")
+    done = _call_back_contact(svc)
+    assert (done.call_status, done.answered_at, done.duration_seconds) == ("no-answer", None, 0)
+    assert done.ended_at == clock.now()
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?contact=", "?contact=abc", "?contact=%C2%B2", "?contact=99999999999999"]
+)
+def test_a_call_back_action_with_a_bad_contact_hangs_up_and_changes_nothing(
+    svc: Services, client: FlaskClient, clock: FakeClock, query: str
+) -> None:
+    _call_back_dial(svc, client, clock)
+    _dial_ended(client, "/webhooks/voice/call-back/done" + query, "completed", "30")
+    assert _call_back_contact(svc).ended_at is None
+
+
+def test_a_call_back_action_naming_another_contact_changes_nothing(
+    svc: Services, client: FlaskClient, clock: FakeClock
+) -> None:
+    _call_back_dial(svc, client, clock)
+    with svc.db.transaction() as session:
+        caller_contact = session.scalars(
+            select(Contact.id).where(Contact.twilio_sid == CALL_SID)
+        ).one()
+        before = session.get_one(Contact, caller_contact).duration_seconds
+    path = f"/webhooks/voice/call-back/done?contact={caller_contact}"
+    _dial_ended(client, path, "completed", "300")
+    with svc.db.transaction() as session:
+        assert session.get_one(Contact, caller_contact).duration_seconds == before
+    assert _call_back_contact(svc).ended_at is None
