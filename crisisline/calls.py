@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from crisisline import alerts, contacts, escalations, participants, phones
@@ -301,7 +301,7 @@ Acceptance = Literal["accepted", "taken", "ended", "not_rung"]
 
 def accept(session: Session, call_id: int, staff_id: int, now: dt.datetime) -> Acceptance:
     """The staff member pressed 1: the call is theirs, unless it is someone else's or over."""
-    live = session.get(LiveCall, call_id)
+    live = session.get(LiveCall, call_id, with_for_update=True, populate_existing=True)
     if live is None:
         raise NotFound(f"There is no live call {call_id}.")
     if live.accepted_staff_id is not None:
@@ -330,20 +330,27 @@ def dial_finished(
     messages: CrisisMessages,
     alerting: alerts.Alerting | None = None,
     ended_ring: tuple[int, int] | None = None,
+    caller_gone: bool = False,
 ) -> CallPlan:
     """The Dial ended: done if someone accepted, otherwise the next step or the fallback.
 
     `ended_ring` is the (step, loop) the Dial's action URL names: a repeated or late action for
     a ring that is no longer the current one answers as the call stands and moves nothing on.
+    `caller_gone` (the action reports the call itself over) means the caller hung up while it
+    rang: nothing moves on, and his final status callback, before or after, records him as
+    abandoned after his wait (or the auditor chases the call if that callback never comes).
     """
     live = _live(session, call_sid)
-    if live.accepted_staff_id is not None:
+    contact = session.get_one(Contact, live.contact_id)
+    if live.accepted_staff_id is not None or contact.ended_at is not None or caller_gone:
+        # An action that arrives after the final status callback is for a call already over
+        # (abandoned, say): it must not rewrite its outcome or wait, nor ring anyone. One that
+        # comes first, for the last step, must not run out the chain into "missed" either.
         return CallPlan(live.id, "done")
     if live.fallback_at is not None:
         return CallPlan(live.id, "fallback")
     if ended_ring is not None and ended_ring != (live.step_index, live.loop):
         return _current_plan(session, live, now, messages)
-    contact = session.get_one(Contact, live.contact_id)
     return _next(session, live, contact, now, messages, alerting)
 
 
@@ -365,6 +372,12 @@ def voicemail_left(
         contact.recording_url = recording_url[:500]
         contact.outcome = "voicemail"
         live.detail = {**live.detail, "voicemail_seconds": duration_seconds}
+    if live.missed_escalation_id is not None and contact.recording_url:
+        # Twilio may send the final status callback before the Record action: the missed
+        # call was escalated without the voicemail, and staff must still learn of it.
+        escalations.amend_summary(
+            session, live.missed_escalation_id, _missed_summary(session, contact, zone), now, reach
+        )
     _open_missed(session, live, contact, now, reach, zone)
     _evaluate(session, contact, now, alerting)
 
@@ -381,17 +394,14 @@ def call_ended(
     alerting: alerts.Alerting | None = None,
 ) -> None:
     """The final status callback: complete the contact once, whatever order things arrived in."""
-    live = session.scalars(select(LiveCall).where(LiveCall.call_sid == call_sid)).first()
+    live = session.scalars(_locked(LiveCall.call_sid == call_sid)).first()
     if live is None:
         contact = contacts.by_sid(session, call_sid)
-        if contact is not None and contact.ended_at is None:
-            contact.ended_at = now
-            contact.duration_seconds = duration_seconds
+        if contact is not None:
+            _complete(contact, status, duration_seconds, now)
         return
     contact = session.get_one(Contact, live.contact_id)
-    if contact.ended_at is None:
-        contact.ended_at = now
-        contact.duration_seconds = duration_seconds
+    _complete(contact, status, duration_seconds, now)
     if live.kind != "crisis":
         return
     if live.accepted_staff_id is None:
@@ -401,6 +411,17 @@ def call_ended(
             contact.wait_seconds = int((now - live.started_at).total_seconds())
         _open_missed(session, live, contact, now, reach, zone)
     _evaluate(session, contact, now, alerting)
+
+
+def _complete(
+    contact: Contact, status: str, duration_seconds: int | None, now: dt.datetime
+) -> None:
+    """The first final status callback completes the contact; a repeated or later one (Twilio
+    may resend it, or send another final status) changes nothing."""
+    if contact.ended_at is None:
+        contact.ended_at = now
+        contact.duration_seconds = duration_seconds
+        contact.call_status = status[:20]
 
 
 def _evaluate(
@@ -424,6 +445,22 @@ def _open_missed(
 ) -> None:
     if live.missed_escalation_id is not None or live.accepted_staff_id is not None:
         return
+    record = escalations.open_escalation(
+        session,
+        policy_name=MISSED_POLICY,
+        subject_type="missed_call",
+        subject_id=contact.id,
+        participant_id=contact.participant_id,
+        summary=_missed_summary(session, contact, zone),
+        now=now,
+        reach=reach,
+    )
+    live.missed_escalation_id = record.id
+    live.updated_at = now
+
+
+def _missed_summary(session: Session, contact: Contact, zone: dt.tzinfo) -> str:
+    """What the missed-call escalation says: who, when, and whether a message was left."""
     participant = (
         session.get(Participant, contact.participant_id) if contact.participant_id else None
     )
@@ -433,18 +470,7 @@ def _open_missed(
         summary += ", voicemail left (call the line to hear it)"
     elif contact.outcome == "abandoned":
         summary += f", hung up after {contact.wait_seconds or 0}s"
-    record = escalations.open_escalation(
-        session,
-        policy_name=MISSED_POLICY,
-        subject_type="missed_call",
-        subject_id=contact.id,
-        participant_id=contact.participant_id,
-        summary=summary,
-        now=now,
-        reach=reach,
-    )
-    live.missed_escalation_id = record.id
-    live.updated_at = now
+    return summary
 
 
 # A call nobody took ends within about five minutes (90 s of ringing, the fallback message,
@@ -476,6 +502,10 @@ def chase_unfinished(
     for live in stale:
         try:
             with session.begin_nested():  # one call's failure must not stop the others
+                # A late status callback may be handling it right now: take it in turn.
+                locked = session.scalars(_locked(LiveCall.id == live.id)).first()
+                if locked is None or locked.missed_escalation_id is not None:
+                    continue
                 contact = session.get_one(Contact, live.contact_id)
                 if contact.outcome in (None, "ringing"):
                     contact.outcome = "abandoned"
@@ -492,10 +522,19 @@ def chase_unfinished(
 
 
 def _live(session: Session, call_sid: str) -> LiveCall:
-    live = session.scalars(select(LiveCall).where(LiveCall.call_sid == call_sid)).first()
+    live = session.scalars(_locked(LiveCall.call_sid == call_sid)).first()
     if live is None:
         raise NotFound(f"There is no live call with that CallSid ({call_sid[:6]}...).")
     return live
+
+
+def _locked(where: ColumnElement[bool]) -> Select[LiveCall]:
+    """The live call, locked until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE
+    already lets one writer in at a time). Twilio may send a call's Record action, Dial action,
+    final status callback and a staff press of 1 at the same moment; each decides on the call
+    as the one before it left it, so a missed call is escalated once and never both taken and
+    chased. Read afresh: a copy loaded earlier in the transaction may be stale."""
+    return select(LiveCall).where(where).with_for_update().execution_options(populate_existing=True)
 
 
 # ---- calling back through the crisis line ---------------------------------------------------
@@ -615,3 +654,37 @@ def start_call_back(
             )
     live.detail = {**live.detail, "call_back_contact_id": outbound.id}
     return outbound
+
+
+# Twilio's DialCallStatus when the participant picked up (a voicemail that picks up reports
+# it too: a call-back cannot tell them apart).
+CALL_BACK_ANSWERED = ("completed", "answered")
+
+
+def call_back_finished(
+    session: Session,
+    call_sid: str,
+    contact_id: int,
+    *,
+    dial_status: str,
+    duration_seconds: int | None,
+    now: dt.datetime,
+) -> bool:
+    """The call-back's Dial ended: complete its outbound contact once, with whether the
+    participant answered and for how long. False (nothing changed) if `contact_id` is not the
+    call-back this staff call started."""
+    live = _live(session, call_sid)
+    if live.kind != "staff" or live.detail.get("call_back_contact_id") != contact_id:
+        return False
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        return False
+    if contact.ended_at is not None:
+        return True  # a repeated action: the first one stands
+    answered = dial_status in CALL_BACK_ANSWERED
+    talked = max(duration_seconds or 0, 0) if answered else 0
+    contact.ended_at = now
+    contact.duration_seconds = talked
+    contact.answered_at = now - dt.timedelta(seconds=talked) if answered else None
+    contact.call_status = dial_status[:20]
+    return True

@@ -1397,6 +1397,103 @@ def escalate_escalation_now(
     return Outcome(record.id, True, wording.voice_confirmation("escalated"))
 
 
+def amend_summary(
+    session: Session, escalation_id: int, summary: str, now: dt.datetime, reach: Reach
+) -> list[str]:
+    """Say more about an escalation already under way; returns the phones texted the news.
+
+    Every later text and call carries the new summary, and everyone already told about it
+    (or who took it) gets one short follow-up with their reply code where they hold a live
+    one: news that arrives after the first texts (a voicemail left after the missed call was
+    escalated) must not wait for the next step to reach people. An unchanged summary (a
+    repeated webhook) changes nothing.
+    """
+    # Locked: a sweep (which skips locked rows) or a reply must not decide on the old
+    # summary, or notify someone this follow-up then misses, while it changes.
+    record = session.get(
+        EscalationRecord, escalation_id, with_for_update=True, populate_existing=True
+    )
+    if record is None:
+        raise NotFound(f"There is no escalation with id {escalation_id}.")
+    new = wording.plain(summary)[:200]
+    if new == record.summary:
+        return []
+    old, record.summary, record.updated_at = record.summary, new, now
+    state = _state(session, record)
+    _rewrite_held_items(session, state, old, new, now)
+    _event(session, record, now, "summary_amended", {})
+    told = _told(session, record, state)
+    still_open = record.status in ("open", "exhausted")
+    for phone, code in told.items():
+        outbox.enqueue_sms(
+            session,
+            to=phone,
+            from_=reach.from_number,
+            body=wording.update_text(new, code, open_=still_open),
+            purpose=PURPOSE,
+            now=now,
+        )
+        if code is not None:
+            note_code_sent(session, record.id, phone, now)
+    return list(told)
+
+
+def _told(
+    session: Session, record: EscalationRecord, state: EscalationState
+) -> dict[str, int | None]:
+    """Each phone already told about the escalation (or whose owner took it): its live code."""
+    live: dict[str, int] = {
+        row.phone: row.code
+        for row in session.execute(
+            select(EscalationCode.phone, EscalationCode.code).where(
+                EscalationCode.escalation_id == record.id, EscalationCode.active.is_(True)
+            )
+        )
+    }
+    told: dict[str, int | None] = {
+        a.recipient.phone: live.get(a.recipient.phone) for a in state.codes
+    }
+    taker = (
+        session.get(Staff, record.acknowledged_by_staff_id)
+        if record.acknowledged_by_staff_id
+        else None
+    )
+    if taker is not None and taker.phone and taker.phone not in told:
+        told[taker.phone] = None
+    return told
+
+
+def _rewrite_held_items(
+    session: Session, state: EscalationState, old: str, new: str, now: dt.datetime
+) -> None:
+    """Put the new summary into bundles still held for sending, so they say it and so that
+    taking the escalation later still finds its item to withdraw (matched on the summary)."""
+    for assignment in state.codes:
+        before = f" {wording.bundle_item(old, assignment.code)}"
+        after = f" {wording.bundle_item(new, assignment.code)}"
+        held = session.scalars(
+            select(Delivery).where(
+                Delivery.to_number == assignment.recipient.phone,
+                Delivery.purpose == BUNDLE_PURPOSE,
+                Delivery.status == DeliveryStatus.QUEUED,
+            )
+        ).all()
+        for bundle in held:
+            body = bundle.body or ""
+            if before not in body:
+                continue
+            body = body.replace(before, after)
+            # Conditional: a dispatcher that claimed it meanwhile sends it as it stands (the
+            # follow-up text then brings the news).
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == bundle.id, Delivery.status == DeliveryStatus.QUEUED)
+                .values(body=body, segments=segment_count(body), updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            session.expire(bundle)
+
+
 def _notified_at_current_step(session: Session, record: EscalationRecord, phone: str) -> bool:
     staff_id = session.scalars(
         select(EscalationCode.staff_id).where(

@@ -163,6 +163,9 @@ class Contact(Base):
     # before giving up (an abandoned call's wait is what a review needs to see).
     duration_seconds: Mapped[int | None]
     wait_seconds: Mapped[int | None]
+    # Calls: Twilio's final CallStatus (completed, busy, failed, no-answer, canceled), from the
+    # first final status callback; for a staff call-back, the Dial's DialCallStatus.
+    call_status: Mapped[str | None] = mapped_column(String(20))
     outcome: Mapped[str | None] = mapped_column(String(40))
     participant_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
     handled_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))

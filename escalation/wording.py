@@ -134,6 +134,20 @@ def taken_by_text(subject_summary: str, taken_by: str, *, closed: bool = False) 
     )
 
 
+def update_text(subject_summary: str, code: int | None, *, open_: bool) -> str:
+    """The follow-up SMS to someone already told about an escalation whose summary has grown
+    (a voicemail left after the missed call was escalated): the news, and their code if any."""
+    if code is None:
+        return _fit(f"{SERVICE} update: {{summary}}.", subject_summary)
+    if not open_:
+        return _fit(f"{SERVICE} update on {code}: {{summary}}.", subject_summary)
+    take, close = format_code(code, "acknowledge"), format_code(code, "close")
+    return _fit(
+        f"{SERVICE} update: {{summary}}. Reply {take} to take this, {close} to close.",
+        subject_summary,
+    )
+
+
 def acknowledged_reply_text(code: int) -> str:
     """The confirmation to someone whose reply took it."""
     return f"{SERVICE}: you have taken {code}. The others have been told."

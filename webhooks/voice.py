@@ -23,6 +23,8 @@ from webhooks.security import signed_by_twilio
 blueprint = Blueprint("voice_webhooks", __name__, url_prefix="/webhooks/voice")
 log = logging.getLogger(__name__)
 SCREEN_TIMEOUT_SECONDS = 10
+# A call in one of these states is over: in a Dial action, the caller has hung up.
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
 def fail_safe(view: Callable[[], Response]) -> Callable[[], Response]:
@@ -251,6 +253,9 @@ def dial_finished() -> Response:
             svc.messages,
             svc.alerting,
             ended_ring=_ring_in_url(),
+            # Twilio still requests the action after the caller hangs up, with the call's
+            # final status; his final status callback records how it ended.
+            caller_gone=request.form.get("CallStatus", "").strip() in FINAL_CALL_STATUSES,
         )
     return _answer(plan, svc, None)
 
@@ -290,7 +295,7 @@ def status() -> Response | tuple[dict[str, str], int]:
         duration = optional_int("CallDuration")
     except FormError as error:
         return {"message": error.message, "field": error.field}, 422
-    if call_status in ("completed", "busy", "failed", "no-answer", "canceled"):
+    if call_status in FINAL_CALL_STATUSES:
         try:
             with svc.db.transaction() as session:
                 calls.call_ended(
@@ -352,7 +357,7 @@ def call_back() -> Response:
             _say(response, "That is not one of the choices. Goodbye.", svc)
             response.hangup()
             return twiml(response)
-        calls.start_call_back(
+        outbound = calls.start_call_back(
             session, required("CallSid"), choice, now=svc.clock.now(), reach=svc.reach
         )
     if choice.recording_url:
@@ -363,13 +368,53 @@ def call_back() -> Response:
         response.hangup()
         return twiml(response)
     _say(response, f"Calling {choice.label} now.", svc)
-    response.dial(choice.number, caller_id=svc.settings.crisis_line_number, answer_on_bridge=True)
+    response.dial(
+        choice.number,
+        caller_id=svc.settings.crisis_line_number,
+        answer_on_bridge=True,
+        # The outbound contact is completed (answered or not, how long) when the Dial ends.
+        action=svc.url(f"/webhooks/voice/call-back/done?contact={outbound.id}"),
+        method="POST",
+    )
+    return twiml(response)
+
+
+@blueprint.post("/call-back/done")
+@signed_by_twilio
+def call_back_done() -> Response:
+    """The call-back's Dial ended: complete its outbound contact once, then end the staff leg."""
+    svc = services()
+    response = VoiceResponse()
+    response.hangup()
+    try:
+        contact_id = _call_back_contact()
+        with svc.db.transaction() as session:
+            calls.call_back_finished(
+                session,
+                required("CallSid"),
+                contact_id,
+                dial_status=required("DialCallStatus"),
+                duration_seconds=optional_int("DialCallDuration"),
+                now=svc.clock.now(),
+            )
+    except FormError as error:
+        log.warning("call-back action: %s; nothing recorded", error.message)
+    except Exception:
+        # The staff member's call is over either way; the escalation was taken at call-back.
+        log.exception("call-back action could not be recorded")
     return twiml(response)
 
 
 def _ring_in_url() -> tuple[int, int] | None:
     step, loop = request.args.get("step", ""), request.args.get("loop", "")
     return (int(step), int(loop)) if step.isdigit() and loop.isdigit() else None
+
+
+def _call_back_contact() -> int:
+    contact = request.args.get("contact", "")
+    if not (contact.isascii() and contact.isdigit() and len(contact) <= 12):
+        raise FormError("contact", "the call-back action URL names no contact")
+    return int(contact)
 
 
 def _call_and_staff() -> tuple[int, int]:

@@ -30,6 +30,14 @@ class ContactSchema(Schema):
     ended_at = fields.DateTime(dump_only=True, allow_none=True)
     duration_seconds = fields.Integer(dump_only=True, allow_none=True)
     wait_seconds = fields.Integer(dump_only=True, allow_none=True)
+    call_status = fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "Calls: Twilio's final CallStatus (completed, busy, failed, "
+            "no-answer, canceled); for a staff call-back, how its Dial ended."
+        },
+    )
     outcome = fields.String(dump_only=True, allow_none=True)
     participant_id = fields.Integer(dump_only=True, allow_none=True)
     handled_by_staff_id = fields.Integer(
