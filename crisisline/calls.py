@@ -375,9 +375,8 @@ def voicemail_left(
     if live.missed_escalation_id is not None and contact.recording_url:
         # Twilio may send the final status callback before the Record action: the missed
         # call was escalated without the voicemail, and staff must still learn of it.
-        escalations.amend_summary(
-            session, live.missed_escalation_id, _missed_summary(session, contact, zone), now, reach
-        )
+        summary = _missed_summary(session, contact, zone, reach)
+        escalations.amend_summary(session, live.missed_escalation_id, summary, now, reach)
     _open_missed(session, live, contact, now, reach, zone)
     _evaluate(session, contact, now, alerting)
 
@@ -451,7 +450,7 @@ def _open_missed(
         subject_type="missed_call",
         subject_id=contact.id,
         participant_id=contact.participant_id,
-        summary=_missed_summary(session, contact, zone),
+        summary=_missed_summary(session, contact, zone, reach),
         now=now,
         reach=reach,
     )
@@ -459,16 +458,22 @@ def _open_missed(
     live.updated_at = now
 
 
-def _missed_summary(session: Session, contact: Contact, zone: dt.tzinfo) -> str:
-    """What the missed-call escalation says: who, when, and whether a message was left."""
+def _missed_summary(session: Session, contact: Contact, zone: dt.tzinfo, reach: Reach) -> str:
+    """What the missed-call escalation says: who, when, and whether a message was left, with
+    the link that plays it (crisisline.voicemail_links; the same link every time)."""
     participant = (
         session.get(Participant, contact.participant_id) if contact.participant_id else None
     )
     at = contact.started_at.astimezone(zone).strftime("%H:%M")
     summary = f"Missed call from {_who(participant, contact.from_number)} at {at}"
     if contact.recording_url:
-        summary += ", voicemail left (call the line to hear it)"
-    elif contact.outcome == "abandoned":
+        summary += ", voicemail left"
+        if reach.voicemail_url is None:
+            return summary + " (call the line to hear it)"
+        link = reach.voicemail_url(contact.id, contact.started_at)
+        # The summary is kept to SUMMARY_MAX characters: the words give way, never the link.
+        return f"{summary[: escalations.SUMMARY_MAX - len(link) - 2]}: {link}"
+    if contact.outcome == "abandoned":
         summary += f", hung up after {contact.wait_seconds or 0}s"
     return summary
 

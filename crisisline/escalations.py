@@ -74,6 +74,10 @@ BUNDLE_MAX_CHARS = 600  # four segments; a fuller bundle starts another, due at 
 OVERDUE_AFTER = dt.timedelta(seconds=60)
 
 
+SUMMARY_MAX = 200
+"""The longest summary an escalation keeps (the texts shorten it further to fit)."""
+
+
 @dataclass(frozen=True)
 class Reach:
     """How the engine reaches people: the crisis number it sends from and its public URL."""
@@ -734,7 +738,7 @@ def open_escalation(
         subject_type=subject_type,
         subject_id=subject_id,
         participant_id=participant_id,
-        summary=wording.plain(summary)[:200],
+        summary=wording.plain(summary)[:SUMMARY_MAX],
         status="open",
         step_index=0,
         loop=0,
@@ -1415,7 +1419,7 @@ def amend_summary(
     )
     if record is None:
         raise NotFound(f"There is no escalation with id {escalation_id}.")
-    new = wording.plain(summary)[:200]
+    new = wording.plain(summary)[:SUMMARY_MAX]
     if new == record.summary:
         return []
     old, record.summary, record.updated_at = record.summary, new, now
