@@ -405,14 +405,19 @@ def call_back_done() -> Response:
     return twiml(response)
 
 
+def _is_id(value: str) -> bool:
+    # str.isdigit() alone also passes "²" or "٣", which int() refuses; ids fit in 12 digits.
+    return value.isascii() and value.isdigit() and len(value) <= 12
+
+
 def _ring_in_url() -> tuple[int, int] | None:
     step, loop = request.args.get("step", ""), request.args.get("loop", "")
-    return (int(step), int(loop)) if step.isdigit() and loop.isdigit() else None
+    return (int(step), int(loop)) if _is_id(step) and _is_id(loop) else None
 
 
 def _call_back_contact() -> int:
     contact = request.args.get("contact", "")
-    if not (contact.isascii() and contact.isdigit() and len(contact) <= 12):
+    if not _is_id(contact):
         raise FormError("contact", "the call-back action URL names no contact")
     return int(contact)
 
@@ -420,6 +425,6 @@ def _call_back_contact() -> int:
 def _call_and_staff() -> tuple[int, int]:
     call = request.args.get("call", "")
     staff = request.args.get("staff", "")
-    if not (call.isdigit() and staff.isdigit()):
+    if not (_is_id(call) and _is_id(staff)):
         raise FormError("call", "the screening URL names no call or staff member")
     return int(call), int(staff)

@@ -509,3 +509,36 @@ def test_a_call_back_action_naming_another_contact_changes_nothing(
     with svc.db.transaction() as session:
         assert session.get_one(Contact, caller_contact).duration_seconds == before
     assert _call_back_contact(svc).ended_at is None
+
+
+# ---- ids in the URLs the service writes --------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", ["%C2%B2", "%D9%A3", "99999999999999999999999"])
+def test_a_screening_url_with_a_number_that_is_not_an_id_hangs_up_the_staff_leg(
+    svc: Services, client: FlaskClient, clock: FakeClock, number: str
+) -> None:
+    _incoming(client)
+    leg = {"CallSid": "CA" + "9" * 32, "Digits": "1"}
+    for path in ("/webhooks/voice/screen", "/webhooks/voice/screen/answer"):
+        response = signed_post(client, f"{path}?call={number}&staff=1", leg)
+        assert response.status_code == 200
+        assert "<Hangup" in response.text
+    with svc.db.transaction() as session:
+        assert session.scalars(select(LiveCall.accepted_staff_id)).one() is None
+
+
+def test_a_dial_action_whose_ring_is_not_a_number_answers_as_the_call_stands(
+    svc: Services, client: FlaskClient, clock: FakeClock
+) -> None:
+    _incoming(client)
+    clock.advance(dt.timedelta(seconds=20))
+    # "²" and "٣" are digits to Python's str.isdigit but not to int().
+    response = _dial_path(client, "/webhooks/voice/dial?step=%C2%B2&loop=0")
+    assert response.status_code == 200
+    assert "<Dial" in response.text and BACKUP in response.text  # the chain went on
+
+
+def _dial_path(client: FlaskClient, path: str) -> TestResponse:
+    form = {"CallSid": CALL_SID, "DialCallStatus": "no-answer", "CallStatus": "in-progress"}
+    return signed_post(client, path, form)
