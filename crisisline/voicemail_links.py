@@ -12,10 +12,10 @@ So the link points at this service, `PUBLIC_BASE_URL/voicemail/<token>`:
   every time it is written for that call, so a repeated webhook writes the same text. Nothing
   else is in it: no number, no name. A changed or made-up token is refused exactly like an
   unknown one (404).
-- Opening the link fetches the recording from Twilio with the account's credentials, only
-  from Twilio's API host (TWILIO_API_BASE_URL; the credentials are never sent anywhere else),
-  and plays it (audio/mpeg, never cached, never indexed, no referrer). Each play is written to
-  the audit log.
+- Opening the link fetches the recording with the account's credentials from
+  TWILIO_API_BASE_URL (Twilio's API; the simulator locally), and only for a recording URL on
+  Twilio's API: the credentials are never sent anywhere else. It plays it (audio/mpeg, never
+  cached, never indexed, no referrer), and each play is written to the audit log.
 - An expired link, a recording that cannot be fetched or a deployment with console telephony
   answers a short page saying how to hear the message instead: call the crisis number from the
   staff member's registered phone (the call-back menu plays it). Never a 500.
@@ -102,17 +102,18 @@ def read(secret_key: str, value: str, now: dt.datetime) -> int:
 
 
 def media_url(settings: Settings, recording_url: str) -> str | None:
-    """The MP3 of a Twilio recording, or None when it is not on Twilio's API host (the
-    account's credentials must never be sent anywhere else)."""
-    api, given = urlsplit(settings.twilio_api_base_url), urlsplit(recording_url)
-    twilio = urlsplit("https://api.twilio.com")
-    on_api_host = any(
-        (given.scheme, given.netloc) == (host.scheme, host.netloc) for host in (api, twilio)
-    )
-    if not on_api_host or "/Recordings/" not in given.path or given.query or given.fragment:
+    """Where to fetch a Twilio recording's MP3: its path on TWILIO_API_BASE_URL (Twilio's API
+    in production, the simulator locally), or None when the URL is not a recording on
+    Twilio's API (the account's credentials must never be sent anywhere else)."""
+    given = urlsplit(recording_url)
+    api = urlsplit(settings.twilio_api_base_url)
+    hosts = {("https", "api.twilio.com"), (api.scheme, api.netloc)}
+    if (given.scheme, given.netloc) not in hosts or given.query or given.fragment:
+        return None
+    if "/Recordings/" not in given.path:
         return None
     path = given.path.removesuffix(".json").removesuffix(".wav").removesuffix(".mp3")
-    return f"{given.scheme}://{given.netloc}{path}.mp3"
+    return f"{settings.twilio_api_base_url}{path}.mp3"
 
 
 def fetch(settings: Settings, recording_url: str) -> bytes | None:

@@ -1,4 +1,4 @@
-"""The Flask app standing in for Twilio's REST API (Messages.json and Calls.json)."""
+"""The Flask app standing in for Twilio's REST API (Messages, Calls and recordings' media)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,16 @@ def create_simulator_app(sim: Simulator) -> Flask:
             return jsonify(sim.find_call(sid).to_json())
         except TwilioApiError as error:
             return _error(error)
+
+    @app.get(f"{_ACCOUNT}/Recordings/<sid>.mp3")
+    def fetch_recording_audio(account_sid: str, sid: str) -> Response:
+        """A recording's media, as Twilio serves it with HTTP auth on media URLs enforced."""
+        try:
+            _authenticate(sim, account_sid)
+            audio = sim.find_recording(sid).audio()
+        except TwilioApiError as error:
+            return _error(error)
+        return Response(audio, mimetype="audio/mpeg")
 
     @app.errorhandler(404)
     def not_found(_: Exception) -> Response:

@@ -706,6 +706,14 @@ class Simulator:
         with self._lock:
             self.recordings.append(recording)
 
+    def find_recording(self, sid: str) -> Recording:
+        """The recording with this SID, or TwilioApiError 404."""
+        with self._lock:
+            for recording in self.recordings:
+                if recording.sid == sid:
+                    return recording
+        raise TwilioApiError(404, 20404, f"The requested resource /Recordings/{sid} was not found")
+
     def record_error(self, text: str) -> None:
         """Note a problem Twilio would log in its debugger (assert_no_unexpected reports it)."""
         with self._lock:

@@ -24,6 +24,7 @@ from escalation.wording import (
     split_link,
     taken_by_text,
     unknown_code_text,
+    update_text,
     voice_confirmation,
     voice_prompt,
 )
@@ -126,6 +127,9 @@ LINK = "https://crisis.example.org/voicemail/WzEyMywxNzY0MjIyNDAwXQ.q9cH3bTq0Qd2
 LINKED_TEXTS: list[Callable[[str], str]] = [
     lambda s: notification_text(s, 4242),
     exhausted_text,
+    lambda s: update_text(s, 4242, open_=True),
+    lambda s: update_text(s, 4242, open_=False),
+    lambda s: update_text(s, None, open_=True),
 ]
 
 
