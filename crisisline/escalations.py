@@ -616,13 +616,7 @@ def _withdraw_from_bundles(
     """
     for assignment in state.codes:
         item = wording.bundle_item(record.summary, assignment.code)
-        held = session.scalars(
-            select(Delivery).where(
-                Delivery.to_number == assignment.recipient.phone,
-                Delivery.purpose == BUNDLE_PURPOSE,
-                Delivery.status == DeliveryStatus.QUEUED,
-            )
-        ).all()
+        held = _held_bundles(session, assignment.recipient.phone)
         for bundle in held:
             body = bundle.body or ""
             # Every item follows a space (after the header or the item before it). Matching
@@ -1467,6 +1461,17 @@ def _told(
     return told
 
 
+def _held_bundles(session: Session, phone: str) -> Sequence[Delivery]:
+    """The bundles still queued for `phone` (held for the bundling window)."""
+    return session.scalars(
+        select(Delivery).where(
+            Delivery.to_number == phone,
+            Delivery.purpose == BUNDLE_PURPOSE,
+            Delivery.status == DeliveryStatus.QUEUED,
+        )
+    ).all()
+
+
 def _rewrite_held_items(
     session: Session, state: EscalationState, old: str, new: str, now: dt.datetime
 ) -> None:
@@ -1475,13 +1480,7 @@ def _rewrite_held_items(
     for assignment in state.codes:
         before = f" {wording.bundle_item(old, assignment.code)}"
         after = f" {wording.bundle_item(new, assignment.code)}"
-        held = session.scalars(
-            select(Delivery).where(
-                Delivery.to_number == assignment.recipient.phone,
-                Delivery.purpose == BUNDLE_PURPOSE,
-                Delivery.status == DeliveryStatus.QUEUED,
-            )
-        ).all()
+        held = _held_bundles(session, assignment.recipient.phone)
         for bundle in held:
             body = bundle.body or ""
             if before not in body:

@@ -21,16 +21,17 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select
 from werkzeug.test import TestResponse
 
-from crisisline import escalations, participants, rota_service, staff
+from crisisline import escalations, participants
 from crisisline.alert_models import RiskAlert
 from crisisline.app import Services
 from crisisline.call_models import LiveCall
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationCode, EscalationRecord
-from crisisline.models import Contact, Delivery, RiskLevel, Staff, StaffRole
+from crisisline.models import Contact, Delivery, RiskLevel, Staff
 from crisisline.risk_rules import VOICEMAIL_AT_NIGHT
 from escalation import ByPhone
 from tests.conftest import services_of, signed_post
+from tests.integration.test_calls_chain import add_three_rotas
 
 LINE = "+447700900000"
 PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
@@ -46,27 +47,8 @@ def svc(app: Flask, clock: FakeClock) -> Services:
     """Primary, backup and duty-manager rotas of one person each, and a participant."""
     services = services_of(app)
     clock.set(NIGHT)
+    add_three_rotas(services, clock)
     with services.db.transaction() as session:
-        for rota_name, name, phone, role in (
-            ("primary", "Amira Okafor", PRIMARY, StaffRole.ON_CALL),
-            ("backup", "Tom Hughes", BACKUP, StaffRole.ON_CALL),
-            ("duty-manager", "Priya Natarajan", MANAGER, StaffRole.DUTY_MANAGER),
-        ):
-            person = staff.create(
-                session, staff.NewStaff(name, phone, None, [role]), actor="t", now=clock.now()
-            )
-            rota_service.create(
-                session,
-                rota_service.NewRota(
-                    name=rota_name,
-                    timezone="Europe/London",
-                    members=[person.id],
-                    shift_length="P7D",
-                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
-                ),
-                actor="t",
-                now=clock.now(),
-            )
         participants.create(
             session,
             participants.NewParticipant(

@@ -21,6 +21,12 @@ CALL_SID = "CA" + "1" * 32
 def svc(app: Flask, clock: FakeClock) -> Services:
     """Primary, backup and duty-manager rotas with one person each; shipped policies."""
     services = services_of(app)
+    add_three_rotas(services, clock)
+    return services
+
+
+def add_three_rotas(services: Services, clock: FakeClock) -> None:
+    """Primary, backup and duty-manager rotas of one person each (Amira, Tom and Priya)."""
     with services.db.transaction() as session:
         for rota_name, name, phone, role in (
             ("primary", "Amira Okafor", PRIMARY, StaffRole.ON_CALL),
@@ -42,7 +48,6 @@ def svc(app: Flask, clock: FakeClock) -> Services:
                 actor="t",
                 now=clock.now(),
             )
-    return services
 
 
 def _receive(svc: Services) -> calls.CallPlan:
