@@ -376,7 +376,15 @@ def voicemail_left(
         # Twilio may send the final status callback before the Record action: the missed
         # call was escalated without the voicemail, and staff must still learn of it.
         summary = _missed_summary(session, contact, zone, reach)
-        escalations.amend_summary(session, live.missed_escalation_id, summary, now, reach)
+        try:
+            # In a savepoint: whatever goes wrong in telling people, the recording is kept.
+            with session.begin_nested():
+                escalations.amend_summary(session, live.missed_escalation_id, summary, now, reach)
+        except Exception:
+            log.exception(
+                "missed call %s: the voicemail news could not be sent; the recording is kept",
+                live.id,
+            )
     _open_missed(session, live, contact, now, reach, zone)
     _evaluate(session, contact, now, alerting)
 
@@ -471,8 +479,10 @@ def _missed_summary(session: Session, contact: Contact, zone: dt.tzinfo, reach: 
         if reach.voicemail_url is None:
             return summary + " (call the line to hear it)"
         link = reach.voicemail_url(contact.id, contact.started_at)
-        # The summary is kept to SUMMARY_MAX characters: the words give way, never the link.
-        return f"{summary[: escalations.SUMMARY_MAX - len(link) - 2]}: {link}"
+        if len(summary) + 2 + len(link) > escalations.SUMMARY_MAX:
+            # A very long PUBLIC_BASE_URL: no room for the words and the whole link.
+            return summary + " (call the line to hear it)"
+        return f"{summary}: {link}"
     if contact.outcome == "abandoned":
         summary += f", hung up after {contact.wait_seconds or 0}s"
     return summary

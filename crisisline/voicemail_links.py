@@ -2,8 +2,8 @@
 
 Issue 6 asks for the missed-call SMS to say whether a voicemail was left "with a link to it".
 Twilio's own recording URL will not do: it either needs the account's credentials (with
-"enforce HTTP auth on media URLs", as a live line should have) or, without it, plays the
-participant's voice to anyone who ever sees the URL, for as long as the recording exists.
+"enforce HTTP auth on media URLs") or, without it, plays the participant's voice to anyone
+who ever sees the URL, for as long as the recording exists.
 
 So the link points at this service, `PUBLIC_BASE_URL/voicemail/<token>`:
 
@@ -20,6 +20,9 @@ So the link points at this service, `PUBLIC_BASE_URL/voicemail/<token>`:
   answers a short page saying how to hear the message instead: call the crisis number from the
   staff member's registered phone (the call-back menu plays it). Never a 500.
 - Access logs never carry the token (crisisline.logs redacts it).
+- The web threads also answer callers' webhooks, so links never hold more than two of a
+  process's threads (more answer 503), a download is abandoned after 20 s, and a HEAD request
+  (a link checker) fetches nothing.
 
 Opening the link is not an acknowledgement: the missed-call escalation goes on until someone
 replies with its code or calls the participant back through the line.
@@ -29,11 +32,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 from typing import Final
 from urllib.parse import urlsplit
 
 import requests
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from crisisline import audit
@@ -47,6 +52,11 @@ blueprint = Blueprint("voicemail_links", __name__)
 PATH: Final = "/voicemail/"
 SALT: Final = "crisisline.voicemail-link"
 FETCH_TIMEOUT_SECONDS: Final = 10.0
+FETCH_DEADLINE_SECONDS: Final = 20.0  # the whole download, however slowly it trickles in
+# The web threads also answer Twilio's webhooks for callers: links may hold at most this many
+# of a process's threads at once (link previews, a forwarded link, reloads); more answer 503.
+MAX_FETCHES_PER_PROCESS: Final = 2
+_fetching = threading.BoundedSemaphore(MAX_FETCHES_PER_PROCESS)
 MAX_BYTES: Final = 20 * 1024 * 1024  # a two-minute message is well under 1 MB
 HOW_ELSE: Final = (
     "To hear the message, call the crisis line from your registered phone: "
@@ -133,10 +143,14 @@ def fetch(settings: Settings, recording_url: str) -> bytes | None:
                 log.warning("voicemail link opened: Twilio answered %s", got.status_code)
                 return None
             body = bytearray()
+            deadline = time.monotonic() + FETCH_DEADLINE_SECONDS
             for chunk in got.iter_content(64 * 1024):
                 body.extend(chunk)
                 if len(body) > MAX_BYTES:
                     log.warning("voicemail link opened: the recording is too large to play")
+                    return None
+                if time.monotonic() > deadline:
+                    log.warning("voicemail link opened: the recording took too long to fetch")
                     return None
             return bytes(body)
     except requests.RequestException as error:
@@ -166,7 +180,16 @@ def listen(value: str) -> Response:
         recording_url = contact.recording_url if contact is not None else None
     if not recording_url:
         return _page(404, "Not found.")
-    audio = fetch(svc.settings, recording_url)
+    if request.method == "HEAD":
+        # A link checker or preview asking what is there: nothing is fetched or played.
+        return Response(status=200, mimetype="audio/mpeg", headers=_HEADERS)
+    if not _fetching.acquire(blocking=False):
+        log.warning("voicemail link opened while %d others were playing", MAX_FETCHES_PER_PROCESS)
+        return _page(503, "The line is busy playing messages; try again in a minute. " + HOW_ELSE)
+    try:
+        audio = fetch(svc.settings, recording_url)
+    finally:
+        _fetching.release()
     if audio is None:
         return _page(503, "The message cannot be played from this link just now. " + HOW_ELSE)
     with svc.db.transaction() as session:

@@ -46,7 +46,9 @@ def call(escalation_id: int) -> Response:
         # can no longer do anything.
         taken = "taken" if record.status == "acknowledged" else "closed"
         by = wording.plain(record.acknowledged_by or record.closed_by or "a colleague")
-        _say(response, f"{record.summary}. This has already been {taken} by {by}. Goodbye.")
+        # The summary's words only: a voicemail link is never read out.
+        words = wording.split_link(wording.plain(record.summary))[0].rstrip(".")
+        _say(response, f"{words}. This has already been {taken} by {by}. Goodbye.")
         response.hangup()
         return twiml(response)
     summary = record.summary

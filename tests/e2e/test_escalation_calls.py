@@ -95,7 +95,7 @@ def _populate(app: Flask, sim: Simulator, clock: FakeClock) -> Iterator[Line]:
     yield Line(app, svc, sim, clock)
 
 
-def _open(line: Line) -> int:
+def _open(line: Line, summary: str = SUMMARY) -> int:
     with line.svc.db.transaction() as session:
         return engine.open_escalation(
             session,
@@ -103,7 +103,7 @@ def _open(line: Line) -> int:
             subject_type="missed_call",
             subject_id=None,
             participant_id=None,
-            summary=SUMMARY,
+            summary=summary,
             now=line.clock.now(),
             reach=line.svc.reach,
         ).id
@@ -245,3 +245,23 @@ def test_a_call_answered_after_someone_else_took_it_says_so_and_offers_no_keys(
         assert record.acknowledged_by == "Amira Okafor"
     for phone in (AMIRA, TOM):
         line.sim.phone(phone).ignore_unexpected()
+
+
+def test_a_voicemail_link_in_the_summary_is_never_read_out(line: Line) -> None:
+    """Neither the prompt nor the "already taken" message speaks a link's URL and token."""
+    link = "https://crisis.example.org/voicemail/WzEsMTc2NDE2NjQwMF0.abcDEF123_-"
+    _open(line, f"{SUMMARY}, voicemail left: {link}")
+    line.sim.phone(AMIRA).will_answer("4")
+    line.sim.phone(TOM).will_answer("4")
+    line.deliver()
+
+    taker = line.sim.phone(AMIRA).expect_call(answered=True).heard_text
+    late = line.sim.phone(TOM).expect_call(answered=True).heard_text
+    assert "voicemail left" in taker and "voicemail left" in late
+    assert "already been taken by Amira Okafor" in late
+    for heard in (taker, late):
+        assert "http" not in heard and "WzEs" not in heard, heard
+    # The texts do carry it, kept whole.
+    assert link in line.sim.phone(AMIRA).expect_sms("voicemail left").body
+    line.sim.phone(TOM).expect_sms("voicemail left")
+    assert "https" not in line.sim.phone(TOM).expect_sms("taken by Amira Okafor").body

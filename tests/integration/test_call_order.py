@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select
 from werkzeug.test import TestResponse
 
-from crisisline import escalations, participants
+from crisisline import calls, escalations, participants
 from crisisline.alert_models import RiskAlert
 from crisisline.app import Services
 from crisisline.call_models import LiveCall
@@ -524,3 +524,45 @@ def test_a_dial_action_whose_ring_is_not_a_number_answers_as_the_call_stands(
 def _dial_path(client: FlaskClient, path: str) -> TestResponse:
     form = {"CallSid": CALL_SID, "DialCallStatus": "no-answer", "CallStatus": "in-progress"}
     return signed_post(client, path, form)
+
+
+def test_if_telling_people_of_a_late_voicemail_fails_the_recording_is_still_kept(
+    svc: Services, client: FlaskClient, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _to_fallback(client, clock)
+    _status(client)
+
+    def broken(*_args: object, **_kwargs: object) -> list[str]:
+        raise RuntimeError("the outbox is broken")
+
+    monkeypatch.setattr(escalations, "amend_summary", broken)
+    _voicemail(client)
+
+    with svc.db.transaction() as session:
+        contact = session.scalars(select(Contact)).one()
+        assert contact.outcome == "voicemail" and contact.recording_url == RECORDING
+    (missed,) = _missed(svc)
+    assert missed.status == "open"  # still chased; the call-back menu plays the message
+
+
+def test_a_link_too_long_for_the_summary_gives_way_to_call_the_line(
+    svc: Services, client: FlaskClient, clock: FakeClock
+) -> None:
+    """With a very long PUBLIC_BASE_URL the words and the whole link cannot share a summary:
+    the summary then says to call the line, and never carries a cut link."""
+    _to_fallback(client, clock)
+    _voicemail(client)
+    long_link = "https://" + "crisis-line." * 15 + "example.org/voicemail/WzEsMl0.abc"
+    reach = escalations.Reach(LINE, "https://x", lambda _id, _at: long_link)
+    with svc.db.transaction() as session:
+        contact = session.scalars(select(Contact)).one()
+        summary = calls._missed_summary(session, contact, svc.settings.zone, reach)
+        short = calls._missed_summary(
+            session,
+            contact,
+            svc.settings.zone,
+            escalations.Reach(LINE, "https://x", lambda _i, _a: "https://x/voicemail/t"),
+        )
+    assert summary.endswith("voicemail left (call the line to hear it)")
+    assert len(summary) <= escalations.SUMMARY_MAX
+    assert short.endswith("voicemail left: https://x/voicemail/t")

@@ -230,3 +230,51 @@ def test_voicemail_link_hours_is_checked_at_start_up(tmp_path: Path, database_ur
     )
     with pytest.raises(Exception, match="VOICEMAIL_LINK_HOURS must be a whole number"):
         make_settings(tmp_path, database_url, VOICEMAIL_LINK_HOURS="0")
+
+
+def test_a_head_request_fetches_and_audits_nothing(
+    live_app: Flask, twilio_media: responses.RequestsMock
+) -> None:
+    twilio_media.get(RECORDING + ".mp3", body=AUDIO, content_type="audio/mpeg")
+    contact_id = _voicemail(live_app)
+
+    answer = live_app.test_client().head(_path(live_app, contact_id))
+
+    assert answer.status_code == 200
+    assert len(twilio_media.calls) == 0
+    with services_of(live_app).db.transaction() as session:
+        assert (
+            session.scalars(select(AuditEntry).where(AuditEntry.action == "voicemail.played")).all()
+            == []
+        )
+
+
+def test_links_never_hold_more_than_two_web_threads_at_once(
+    live_app: Flask, twilio_media: responses.RequestsMock
+) -> None:
+    twilio_media.get(RECORDING + ".mp3", body=AUDIO, content_type="audio/mpeg")
+    contact_id = _voicemail(live_app)
+    held = [voicemail_links._fetching.acquire(blocking=False) for _ in range(2)]
+    assert held == [True, True]  # two links are playing in this process
+    try:
+        busy = live_app.test_client().get(_path(live_app, contact_id))
+    finally:
+        for _ in held:
+            voicemail_links._fetching.release()
+
+    assert busy.status_code == 503
+    assert "call the crisis line from your registered phone" in busy.text
+    assert len(twilio_media.calls) == 0
+    assert live_app.test_client().get(_path(live_app, contact_id)).status_code == 200
+
+
+def test_a_download_that_runs_past_its_deadline_is_abandoned(
+    live_app: Flask, twilio_media: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twilio_media.get(RECORDING + ".mp3", body=AUDIO * 100_000, content_type="audio/mpeg")
+    monkeypatch.setattr(voicemail_links, "FETCH_DEADLINE_SECONDS", -1.0)
+    contact_id = _voicemail(live_app)
+
+    answer = live_app.test_client().get(_path(live_app, contact_id))
+
+    assert answer.status_code == 503
