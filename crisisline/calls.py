@@ -301,7 +301,7 @@ Acceptance = Literal["accepted", "taken", "ended", "not_rung"]
 
 def accept(session: Session, call_id: int, staff_id: int, now: dt.datetime) -> Acceptance:
     """The staff member pressed 1: the call is theirs, unless it is someone else's or over."""
-    live = session.get(LiveCall, call_id, with_for_update=True, populate_existing=True)
+    live = session.scalars(_locked(LiveCall.id == call_id)).first()
     if live is None:
         raise NotFound(f"There is no live call {call_id}.")
     if live.accepted_staff_id is not None:
@@ -698,8 +698,6 @@ def call_back_finished(
         return True  # a repeated action: the first one stands
     answered = dial_status in CALL_BACK_ANSWERED
     talked = max(duration_seconds or 0, 0) if answered else 0
-    contact.ended_at = now
-    contact.duration_seconds = talked
+    _complete(contact, dial_status, talked, now)
     contact.answered_at = now - dt.timedelta(seconds=talked) if answered else None
-    contact.call_status = dial_status[:20]
     return True

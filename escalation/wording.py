@@ -70,6 +70,11 @@ def split_link(summary: str) -> tuple[str, str | None]:
     return summary[: found.start()].rstrip(" ,;:"), found.group(1)
 
 
+def spoken(summary: str) -> str:
+    """A summary as a call says it: plain words, no voicemail link, no closing full stop."""
+    return split_link(plain(summary))[0].rstrip(".")
+
+
 def _fit(template: str, summary: str, limit: int = SMS_SEGMENT, *, with_link: bool = True) -> str:
     """Fill `{summary}` in `template`, shortening the summary so the text fits `limit`.
 
@@ -188,8 +193,7 @@ def gap_warning_text(target_name: str) -> str:
 def voice_prompt(subject_summary: str) -> str:
     """What an escalation call says: what it is about and the keys to press (a link is not
     read out)."""
-    words = split_link(plain(subject_summary))[0]
-    summary = words.rstrip(".")[:200] or "a contact needs a person"
+    summary = spoken(subject_summary)[:200] or "a contact needs a person"
     return (
         f"This is the {SERVICE}. {summary}. "
         "Press 4 to take this. Press 5 to pass it to the next person now. Press star to repeat."

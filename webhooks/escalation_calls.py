@@ -47,7 +47,7 @@ def call(escalation_id: int) -> Response:
         taken = "taken" if record.status == "acknowledged" else "closed"
         by = wording.plain(record.acknowledged_by or record.closed_by or "a colleague")
         # The summary's words only: a voicemail link is never read out.
-        words = wording.split_link(wording.plain(record.summary))[0].rstrip(".")
+        words = wording.spoken(record.summary)
         _say(response, f"{words}. This has already been {taken} by {by}. Goodbye.")
         response.hangup()
         return twiml(response)
