@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 run: $(INSTALLED)
 	$(BIN)/crisisline db upgrade
 	$(BIN)/crisisline demo
-	$(BIN)/crisisline run --host 127.0.0.1 --port 5000
+	$(BIN)/crisisline run --host 127.0.0.1  # port: $$PORT, default 5000
 
 test: $(INSTALLED)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -314,11 +314,12 @@ def create_app(
         "sms_conversation", sms_conversations.unanswered_text_hook(services.risk_rules)
     )
 
-    from crisisline import calendar_feeds, health, voicemail_links
+    from crisisline import calendar_feeds, health, home, voicemail_links
     from crisisline.api import init_api
     from webhooks import init_webhooks
 
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(home.blueprint)
     app.register_blueprint(calendar_feeds.blueprint)
     app.register_blueprint(voicemail_links.blueprint)
     init_api(app)

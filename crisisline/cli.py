@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import sys
 from typing import TextIO
 
@@ -47,7 +48,7 @@ def scheduler_command() -> None:
 
 @click.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True)
+@click.option("--port", default=5000, show_default=True, envvar="PORT", help="Or set PORT.")
 @click.option(
     "--scheduler/--no-scheduler",
     default=True,
@@ -57,6 +58,7 @@ def scheduler_command() -> None:
 @pass_script_info
 def run_command(info: ScriptInfo, host: str, port: int, scheduler: bool) -> None:
     """Serve the web app (and by default the scheduler) in one process, for local use."""
+    _check_port_free(host, port)
     app = info.load_app()
     if scheduler:
         with app.app_context():
@@ -67,6 +69,19 @@ def run_command(info: ScriptInfo, host: str, port: int, scheduler: bool) -> None
     click.echo(f"Crisis line serving at http://{host}:{port}")
     # The reloader would start a second process with a second scheduler; keep one.
     run_simple(host, port, app, use_reloader=False, threaded=True)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Stop with a plain instruction, before anything starts, when `port` is taken."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise click.ClickException(
+                f"port {port} on {host} is already in use ({error.strerror}): another crisis "
+                f"line or program is serving there. Stop it, or choose another port, for "
+                f"example `PORT={port + 50} make run` (or `crisisline run --port {port + 50}`)."
+            ) from None
 
 
 @click.group("db", cls=AppGroup)

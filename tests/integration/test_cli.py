@@ -206,3 +206,26 @@ def test_a_revoked_token_is_refused_at_once_and_listed_as_revoked(
     assert plaintext not in listed
     again = runner.invoke(args=["tokens", "revoke", "leaked"])
     assert again.exit_code == 1
+
+
+def test_run_reads_port_and_stops_with_an_instruction_when_the_port_is_taken(app: Flask) -> None:
+    import socket
+
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from crisisline.cli import run_command
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            run_command,
+            ["--no-scheduler"],
+            env={"PORT": str(port)},
+            obj=ScriptInfo(create_app=lambda: app),
+        )
+    assert result.exit_code == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output
+    assert f"PORT={port + 50} make run" in result.output
