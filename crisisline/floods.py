@@ -94,9 +94,8 @@ def country_of(phone: str) -> str | None:
     except phonenumbers.NumberParseException:
         return None
     # A number phonenumbers does not know as valid (the drama range) still has a country code.
-    return phonenumbers.region_code_for_number(number) or phonenumbers.region_code_for_country_code(
-        number.country_code
-    )
+    region = phonenumbers.region_code_for_number(number)
+    return region or phonenumbers.region_code_for_country_code(number.country_code or 0)
 
 
 def reply_refused(
