@@ -53,10 +53,10 @@ def simulated_twilio(
     database_url: str,
     clock: FakeClock,
     account_sid: str,
-    settings: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[Flask, Simulator]]:
     """The app and the simulator, talking to each other; torn down (and checked) afterwards.
-    `settings` are further environment settings for the service."""
+    `environ` holds further environment settings for the service."""
     transport = ServiceTransport()
     sim = Simulator(account_sid=account_sid, auth_token=TEST_AUTH_TOKEN, transport=transport)
     server = make_server("127.0.0.1", 0, create_simulator_app(sim), threaded=True)
@@ -67,7 +67,7 @@ def simulated_twilio(
         TELEPHONY="twilio",
         TWILIO_ACCOUNT_SID=account_sid,
         TWILIO_API_BASE_URL=f"http://127.0.0.1:{server.port}",
-        **(settings or {}),
+        **(environ or {}),
     )
     app = create_app({"TESTING": True}, settings=settings, clock=clock)
     transport.target = FlaskClientTransport(app.test_client())
