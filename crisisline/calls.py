@@ -232,7 +232,7 @@ def next_ring(
                 if all(recipient.phone != other.phone for other in reached):
                     reached.append(recipient)
         if not reached:
-            log.warning("crisis call: step %s reaches nobody; skipped", step)
+            log.warning("crisis call: step %s reaches nobody free; skipped", step)
             continue
         return step, loop, tuple(reached[:MAX_NUMBERS_PER_DIAL])
     return None
