@@ -19,9 +19,9 @@ It may do so only because of three rules, each tested:
    repeated webhook writes nothing here.
 
 4. **Only when no call is live.** Whether a staff phone is already ringing or on a call is
-   read from the live calls (`calls.busy_staff`); the statement writes nothing while any call
-   of the last hours has not ended, so that a second call at the same time takes the general
-   path, which leaves busy phones out of its ring.
+   read from the live calls (`calls.busy_staff`); the statement writes nothing while any
+   call holds a staff phone (ringing, taken, or a staff member's own call), so that a second
+   call at the same time takes the general path, which leaves busy phones out of its ring.
 
 Whenever it writes nothing, or the caller is staff, or nobody is on call, `receive_new_call`
 returns None and the webhook takes the general path, which then finds the database exactly as
@@ -61,9 +61,11 @@ from crisisline.calls import (
     CallPlan,
     IncomingCall,
     Ring,
+    holds_a_phone,
     new_live_call_row,
     next_ring,
     ring_timeout,
+    ringing_after,
 )
 from crisisline.contacts import new_contact_row
 from crisisline.crisis_messages import CrisisMessages
@@ -106,6 +108,7 @@ def receive_new_call(db: Database, call: IncomingCall, messages: CrisisMessages)
         "routing_version": version[1],
         "caller": caller,
         "busy_since": now - ON_CALL_AT_MOST,
+        "ringing_since": ringing_after(now, messages),
     }
     row.update({f"contact_{key}": value for key, value in contact.items()})
     row.update({f"call_{key}": value for key, value in live.items()})
@@ -137,6 +140,7 @@ def _statement(contact_keys: tuple[str, ...], call_keys: tuple[str, ...]) -> Sel
         "routing_version": state.c.version.type,
         "caller": String(),
         "busy_since": calls.c.started_at.type,
+        "ringing_since": calls.c.started_at.type,
     }
     columns.update({f"contact_{c.key}": c.type for c in contact_columns})
     columns.update({f"call_{c.key}": c.type for c in call_columns})
@@ -148,6 +152,7 @@ def _statement(contact_keys: tuple[str, ...], call_keys: tuple[str, ...]) -> Sel
         live_contact.c.id == live_call.c.contact_id,
         live_contact.c.ended_at.is_(None),
         live_call.c.started_at > incoming.c.busy_since,
+        holds_a_phone(live_call.c, incoming.c.ringing_since),
     )
     new_contact = (
         postgresql.insert(contacts)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from crisisline import alerts, contacts, escalations, floods, participants, phones
@@ -298,11 +298,28 @@ ON_CALL_AT_MOST = dt.timedelta(hours=2)
 RINGING_MARGIN = dt.timedelta(seconds=60)
 
 
+def ringing_after(now: dt.datetime, messages: CrisisMessages) -> dt.datetime:
+    """A call not taken that began before this has stopped ringing anyone by `now`."""
+    return now - dt.timedelta(seconds=messages.max_wait_seconds) - RINGING_MARGIN
+
+
+def holds_a_phone(call: Any, ringing_since: Any) -> ColumnElement[bool]:
+    """Whether a live call (not yet ended) holds a staff phone: a staff member's own call, a
+    call someone took, or one still ringing its step (not in the fallback, not too old).
+    `call` is the columns of `calls` or an alias of them; `ringing_since` a time or column."""
+    return or_(
+        call.kind == "staff",
+        call.accepted_staff_id.is_not(None),
+        and_(call.fallback_at.is_(None), call.started_at > ringing_since),
+    )
+
+
 def busy_staff(
     session: Session, now: dt.datetime, this_call_id: int | None, messages: CrisisMessages
 ) -> set[int]:
     """The staff whose phones are ringing for another live call, or on a call through the
     line, now: a phone in use is not rung for a second call at the same time."""
+    ringing_since = ringing_after(now, messages)
     rows = session.execute(
         select(
             LiveCall.id,
@@ -314,9 +331,12 @@ def busy_staff(
             Contact.handled_by_staff_id,
         )
         .join(Contact, Contact.id == LiveCall.contact_id)
-        .where(LiveCall.started_at > now - ON_CALL_AT_MOST, Contact.ended_at.is_(None))
+        .where(
+            LiveCall.started_at > now - ON_CALL_AT_MOST,
+            Contact.ended_at.is_(None),
+            holds_a_phone(LiveCall.__table__.c, ringing_since),
+        )
     ).all()
-    ringing_since = now - dt.timedelta(seconds=messages.max_wait_seconds) - RINGING_MARGIN
     busy: set[int] = set()
     for call_id, kind, ringing, accepted, fallback_at, started_at, handled_by in rows:
         if call_id == this_call_id:

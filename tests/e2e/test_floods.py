@@ -232,6 +232,10 @@ def test_a_busy_phone_is_not_rung_for_a_second_call_but_a_participant_still_ring
     _hang_up(line, 3)
     _hang_up(line, 4)
     assert _rung(_call(line, 5, DANIEL)) == [PRIMARY]
+    # A call whose ring should long be over (its Dial action lost) does not hold the phone
+    # beyond the caller's maximum wait and a minute.
+    line.clock.advance(dt.timedelta(seconds=line.svc.messages.max_wait_seconds + 61))
+    assert _rung(_call(line, 6, _uk(779, 1)[0])) == [PRIMARY]
     _quiet(line, PRIMARY, BACKUP, MANAGER)
 
 
