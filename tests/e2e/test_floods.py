@@ -367,3 +367,34 @@ def test_a_gathered_number_texting_after_the_flood_is_answered_with_its_earlier_
     assert relayed and f"first from {last[-3:]}" in " ".join(
         d.body or "" for d in _deliveries(line, Delivery.to_number == PRIMARY)
     )
+
+
+def test_a_burst_taken_in_before_routing_is_gathered_the_same_way(line: SmsLine) -> None:
+    """H140, H141: a burst all recorded by the webhook before the scheduler's route-texts job
+    runs (as 204 texts in 0.4 s are) is gathered exactly as one routed text by text: the first
+    five by time go through, the participant's always does."""
+    client = line.app.test_client()
+    numbers = _flood_numbers()[:60]
+    _quiet(line, *numbers, PRIMARY, MANAGER)
+    senders = [*numbers[:30], DANIEL, *numbers[30:]]
+    for n, number in enumerate(senders):
+        form = {
+            "MessageSid": "SM" + f"{n:032d}",
+            "AccountSid": "AC" + "7" * 32,
+            "From": number,
+            "To": CRISIS,
+            "Body": "I can't cope tonight" if number == DANIEL else f"text {n}",
+            "NumMedia": "0",
+        }
+        assert signed_post(client, "/webhooks/sms", form).status_code == 200
+    assert line.svc.route_texts() == 61
+    records = _escalations(line)
+    assert sorted(r.subject_type for r in records) == ["flood"] + ["sms_conversation"] * 6
+    with line.svc.db.transaction() as session:
+        gathered = session.scalars(
+            select(Contact.from_number).where(Contact.outcome == floods.GATHERED)
+        ).all()
+    assert sorted(gathered) == sorted(numbers[5:])
+    line.dispatch()
+    assert "I can't cope tonight" in line.sim.phone(PRIMARY).expect_sms("R1001 D. Price").body
+    line.sim.phone(DANIEL).expect_sms("Your message has reached")
