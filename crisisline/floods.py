@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import phonenumbers
-from sqlalchemy import distinct, func, or_, select
+from sqlalchemy import ColumnElement, distinct, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -135,7 +135,7 @@ def reply_refused(
 # ---- gathering -----------------------------------------------------------------------------
 
 
-def _unknown(channel: Channel) -> tuple[object, ...]:
+def _unknown(channel: Channel) -> tuple[ColumnElement[bool], ...]:
     """Inbound contacts on `channel` from nobody on a participant's record or staff."""
     staff_phones = select(Staff.phone).where(Staff.active.is_(True))
     return (
@@ -157,7 +157,7 @@ def beyond_rate(session: Session, contact: Contact, rules: FloodRules) -> bool:
     threshold = rules.unknown_texts if contact.channel == Channel.SMS else rules.unknown_calls
     count = session.scalar(
         select(func.count(Contact.id)).where(
-            *_unknown(contact.channel),  # type: ignore[arg-type]
+            *_unknown(contact.channel),
             Contact.started_at > contact.started_at - rules.window,
             Contact.started_at <= contact.started_at,
             Contact.id <= contact.id,
