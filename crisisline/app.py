@@ -23,6 +23,7 @@ from crisisline import (
     calls,
     crisis_messages,
     escalations,
+    floods,
     heartbeat,
     leader,
     rota_notices,
@@ -78,6 +79,11 @@ class Services:
         )
 
     @property
+    def flood_rules(self) -> floods.FloodRules:
+        """The thresholds of flood handling and automatic replies, from the settings."""
+        return floods.FloodRules.from_settings(self.settings)
+
+    @property
     def alerting(self) -> Alerting:
         """What the call and text flows need to raise risk alerts."""
         return Alerting(self.reach, self.risk_rules, self.settings.zone)
@@ -126,6 +132,7 @@ class Services:
                         self.reach,
                         self.messages,
                         self.settings.default_region,
+                        self.flood_rules,
                     )
                     if handled is None:
                         return 0  # routed meanwhile by another process
@@ -149,6 +156,7 @@ class Services:
                     self.reach,
                     self.messages,
                     self.settings.default_region,
+                    self.flood_rules,
                 )
             if first:
                 log.error("sms %s: its sender is sent the crisis numbers", contact_id)
@@ -167,6 +175,10 @@ class Services:
             sms_conversations.chase_quiet_takers(self.db, now, self.reach)
         except Exception:
             log.exception("chasing quiet conversations failed; the sweep goes on")
+        try:
+            floods.end_quiet_floods(self.db, now, self.reach, self.flood_rules)
+        except Exception:
+            log.exception("ending a quiet flood failed; the sweep goes on")
         return escalations.sweep_due(self.db, now, self.reach)
 
     def next_escalation_due(self) -> dt.datetime | None:
@@ -192,7 +204,14 @@ class Services:
         now = self.clock.now()
         try:
             with self.db.transaction() as session:
-                calls.chase_unfinished(session, now, self.reach, self.settings.zone, self.alerting)
+                calls.chase_unfinished(
+                    session,
+                    now,
+                    self.reach,
+                    self.settings.zone,
+                    self.alerting,
+                    flood_rules=self.flood_rules,
+                )
         except Exception:
             # The overdue report below must go on whatever happens here.
             log.exception("chasing unfinished calls failed; the overdue audit goes on")

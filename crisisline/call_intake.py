@@ -18,6 +18,11 @@ It may do so only because of three rules, each tested:
 3. **Once per CallSid.** The contact INSERT is `ON CONFLICT (twilio_sid) DO NOTHING`, so a
    repeated webhook writes nothing here.
 
+4. **Only when no call is live.** Whether a staff phone is already ringing or on a call is
+   read from the live calls (`calls.busy_staff`); the statement writes nothing while any
+   call holds a staff phone (ringing, taken, or a staff member's own call), so that a second
+   call at the same time takes the general path, which leaves busy phones out of its ring.
+
 Whenever it writes nothing, or the caller is staff, or nobody is on call, `receive_new_call`
 returns None and the webhook takes the general path, which then finds the database exactly as
 if this module had not run: it reads the version afresh, answers a repeated CallSid as the
@@ -52,12 +57,15 @@ from crisisline.call_models import LiveCall
 from crisisline.calls import (
     CRISIS_POLICY,
     MIN_RING_SECONDS,
+    ON_CALL_AT_MOST,
     CallPlan,
     IncomingCall,
     Ring,
+    holds_a_phone,
     new_live_call_row,
     next_ring,
     ring_timeout,
+    ringing_after,
 )
 from crisisline.contacts import new_contact_row
 from crisisline.crisis_messages import CrisisMessages
@@ -96,7 +104,12 @@ def receive_new_call(db: Database, call: IncomingCall, messages: CrisisMessages)
     # row is the same): a shorter statement, and fewer values to send on every call.
     contact = {key: value for key, value in contact.items() if value is not None}
     live = {key: value for key, value in live.items() if value is not None}
-    row: dict[str, Any] = {"routing_version": version[1], "caller": caller}
+    row: dict[str, Any] = {
+        "routing_version": version[1],
+        "caller": caller,
+        "busy_since": now - ON_CALL_AT_MOST,
+        "ringing_since": ringing_after(now, messages),
+    }
     row.update({f"contact_{key}": value for key, value in contact.items()})
     row.update({f"call_{key}": value for key, value in live.items()})
     statement = _statement(tuple(contact), tuple(live))
@@ -123,11 +136,24 @@ def _statement(contact_keys: tuple[str, ...], call_keys: tuple[str, ...]) -> Sel
     # The participant and the contact are the statement's to find, never the row's.
     contact_columns = [c for c in contacts.c if c.key in contact_keys and c.key != "participant_id"]
     call_columns = [c for c in calls.c if c.key in call_keys and c.key != "contact_id"]
-    columns: dict[str, Any] = {"routing_version": state.c.version.type, "caller": String()}
+    columns: dict[str, Any] = {
+        "routing_version": state.c.version.type,
+        "caller": String(),
+        "busy_since": calls.c.started_at.type,
+        "ringing_since": calls.c.started_at.type,
+    }
     columns.update({f"contact_{c.key}": c.type for c in contact_columns})
     columns.update({f"call_{c.key}": c.type for c in call_columns})
     incoming = select(group_commit.recordset(columns)).cte("incoming")
     current = exists().where(state.c.id == 1, state.c.version == incoming.c.routing_version)
+    # Any call not yet ended may hold a staff phone: the general path rings around it.
+    live_call, live_contact = calls.alias("live_call"), contacts.alias("live_contact")
+    none_live = ~exists().where(
+        live_contact.c.id == live_call.c.contact_id,
+        live_contact.c.ended_at.is_(None),
+        live_call.c.started_at > incoming.c.busy_since,
+        holds_a_phone(live_call.c, incoming.c.ringing_since),
+    )
     new_contact = (
         postgresql.insert(contacts)
         .from_select(
@@ -135,7 +161,7 @@ def _statement(contact_keys: tuple[str, ...], call_keys: tuple[str, ...]) -> Sel
             select(
                 *(incoming.c[f"contact_{c.key}"] for c in contact_columns),
                 participants.id_by_phone_subquery(incoming.c.caller),
-            ).where(current),
+            ).where(current, none_live),
         )
         .on_conflict_do_nothing(index_elements=[contacts.c.twilio_sid])
         .returning(contacts.c.id, contacts.c.twilio_sid)

@@ -31,6 +31,7 @@ class LiveCall(Base):
     accepted_at: Mapped[dt.datetime | None]
     fallback_at: Mapped[dt.datetime | None]
     missed_escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
-    started_at: Mapped[dt.datetime]
+    # Indexed: which staff phones are busy is read from the calls of the last hours.
+    started_at: Mapped[dt.datetime] = mapped_column(index=True)
     updated_at: Mapped[dt.datetime]
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

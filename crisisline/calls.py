@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from crisisline import alerts, contacts, escalations, participants, phones
+from crisisline import alerts, contacts, escalations, floods, participants, phones
 from crisisline import staff as staff_service
 from crisisline.call_models import LiveCall
 from crisisline.crisis_messages import CrisisMessages
@@ -232,7 +232,7 @@ def next_ring(
                 if all(recipient.phone != other.phone for other in reached):
                     reached.append(recipient)
         if not reached:
-            log.warning("crisis call: step %s reaches nobody; skipped", step)
+            log.warning("crisis call: step %s reaches nobody free; skipped", step)
             continue
         return step, loop, tuple(reached[:MAX_NUMBERS_PER_DIAL])
     return None
@@ -250,7 +250,13 @@ def _next(
     waited = (now - live.started_at).total_seconds()
     if waited + MIN_RING_SECONDS <= messages.max_wait_seconds:
         policy, _ = escalations.get_policy(session, CRISIS_POLICY)
-        found = next_ring(policy, escalations.resolver(session, now), live.step_index, live.loop)
+        resolve = escalations.resolver(session, now)
+        busy = busy_staff(session, now, live.id, messages)
+        found = next_ring(policy, _free(resolve, busy), live.step_index, live.loop)
+        if found is None and busy and contact.participant_id is not None:
+            # Everyone left in the chain is ringing for another call or on one: a
+            # participant's call rings them all the same (call waiting) rather than nobody.
+            found = next_ring(policy, resolve, live.step_index, live.loop)
         if found is not None:
             step, loop, reached = found
             live.step_index, live.loop = step, loop
@@ -282,6 +288,77 @@ def _next(
             savepoint.rollback()
             log.error("call %s: unanswered alert failed (%s)", live.id, type(error).__name__)
     return CallPlan(live.id, "fallback")
+
+
+# A staff phone that picked up a crisis call is counted on it for at most this long after the
+# call began when its end never reached the service (a lost status callback): long enough for
+# a long crisis call, short enough that a lost callback does not sideline someone for a shift.
+ON_CALL_AT_MOST = dt.timedelta(hours=2)
+# Ringing ends by the caller's maximum wait; this much more covers a Dial action still on its way.
+RINGING_MARGIN = dt.timedelta(seconds=60)
+
+
+def ringing_after(now: dt.datetime, messages: CrisisMessages) -> dt.datetime:
+    """A call not taken that began before this has stopped ringing anyone by `now`."""
+    return now - dt.timedelta(seconds=messages.max_wait_seconds) - RINGING_MARGIN
+
+
+def holds_a_phone(call: Any, ringing_since: Any) -> ColumnElement[bool]:
+    """Whether a live call (not yet ended) holds a staff phone: a staff member's own call, a
+    call someone took, or one still ringing its step (not in the fallback, not too old).
+    `call` is the columns of `calls` or an alias of them; `ringing_since` a time or column."""
+    return or_(
+        call.kind == "staff",
+        call.accepted_staff_id.is_not(None),
+        and_(call.fallback_at.is_(None), call.started_at > ringing_since),
+    )
+
+
+def busy_staff(
+    session: Session, now: dt.datetime, this_call_id: int | None, messages: CrisisMessages
+) -> set[int]:
+    """The staff whose phones are ringing for another live call, or on a call through the
+    line, now: a phone in use is not rung for a second call at the same time."""
+    ringing_since = ringing_after(now, messages)
+    rows = session.execute(
+        select(
+            LiveCall.id,
+            LiveCall.kind,
+            LiveCall.ringing,
+            LiveCall.accepted_staff_id,
+            LiveCall.fallback_at,
+            LiveCall.started_at,
+            Contact.handled_by_staff_id,
+        )
+        .join(Contact, Contact.id == LiveCall.contact_id)
+        .where(
+            LiveCall.started_at > now - ON_CALL_AT_MOST,
+            Contact.ended_at.is_(None),
+            holds_a_phone(LiveCall.__table__.c, ringing_since),
+        )
+    ).all()
+    busy: set[int] = set()
+    for call_id, kind, ringing, accepted, fallback_at, started_at, handled_by in rows:
+        if call_id == this_call_id:
+            continue
+        if kind == "staff":
+            if handled_by is not None:
+                busy.add(handled_by)  # a worker calling someone back through the line
+        elif accepted is not None:
+            busy.add(accepted)
+        elif fallback_at is None and started_at > ringing_since:
+            busy.update(int(staff_id) for staff_id in ringing or [])
+    return busy
+
+
+def _free(
+    resolve: Callable[[Target], Sequence[Recipient]], busy: set[int]
+) -> Callable[[Target], Sequence[Recipient]]:
+    """`resolve`, leaving out the busy staff: a step with only busy phones is skipped, as a
+    step with nobody on call is."""
+    if not busy:
+        return resolve
+    return lambda target: [r for r in resolve(target) if r.staff_id not in busy]
 
 
 def screening_text(session: Session, call_id: int, messages: CrisisMessages) -> str:
@@ -364,6 +441,7 @@ def voicemail_left(
     reach: Reach,
     zone: dt.tzinfo,
     alerting: alerts.Alerting | None = None,
+    flood_rules: floods.FloodRules = floods.DEFAULT_RULES,
 ) -> None:
     """The caller left a message: keep its link and make sure someone calls back."""
     live = _live(session, call_sid)
@@ -372,7 +450,11 @@ def voicemail_left(
         contact.recording_url = recording_url[:500]
         contact.outcome = "voicemail"
         live.detail = {**live.detail, "voicemail_seconds": duration_seconds}
-    if live.missed_escalation_id is not None and contact.recording_url:
+    if (
+        live.missed_escalation_id is not None
+        and contact.recording_url
+        and not floods.is_flood_escalation(session, live.missed_escalation_id)
+    ):
         # Twilio may send the final status callback before the Record action: the missed
         # call was escalated without the voicemail, and staff must still learn of it.
         summary = _missed_summary(session, contact, zone, reach)
@@ -385,7 +467,7 @@ def voicemail_left(
                 "missed call %s: the voicemail news could not be sent; the recording is kept",
                 live.id,
             )
-    _open_missed(session, live, contact, now, reach, zone)
+    _open_missed(session, live, contact, now, reach, zone, flood_rules)
     _evaluate(session, contact, now, alerting)
 
 
@@ -399,6 +481,7 @@ def call_ended(
     reach: Reach,
     zone: dt.tzinfo,
     alerting: alerts.Alerting | None = None,
+    flood_rules: floods.FloodRules = floods.DEFAULT_RULES,
 ) -> None:
     """The final status callback: complete the contact once, whatever order things arrived in."""
     live = session.scalars(_locked(LiveCall.call_sid == call_sid)).first()
@@ -416,7 +499,7 @@ def call_ended(
             # The caller hung up while the line was still ringing staff.
             contact.outcome = "abandoned"
             contact.wait_seconds = int((now - live.started_at).total_seconds())
-        _open_missed(session, live, contact, now, reach, zone)
+        _open_missed(session, live, contact, now, reach, zone, flood_rules)
     _evaluate(session, contact, now, alerting)
 
 
@@ -449,8 +532,16 @@ def _open_missed(
     now: dt.datetime,
     reach: Reach,
     zone: dt.tzinfo,
+    flood_rules: floods.FloodRules = floods.DEFAULT_RULES,
 ) -> None:
     if live.missed_escalation_id is not None or live.accepted_staff_id is not None:
+        return
+    if contact.participant_id is None and floods.beyond_rate(session, contact, flood_rules):
+        # One of many unknown callers at once: gathered into the flood's one escalation
+        # instead of a chase of its own (a participant's missed call is always its own).
+        flood = floods.gather(session, contact, now, reach, flood_rules)
+        live.missed_escalation_id = flood.escalation_id
+        live.updated_at = now
         return
     record = escalations.open_escalation(
         session,
@@ -499,6 +590,7 @@ def chase_unfinished(
     reach: Reach,
     zone: dt.tzinfo,
     alerting: alerts.Alerting | None = None,
+    flood_rules: floods.FloodRules = floods.DEFAULT_RULES,
 ) -> list[int]:
     """Open the missed-call escalation for calls nobody took whose end was never handled.
 
@@ -528,7 +620,7 @@ def chase_unfinished(
                     "call %s ended without being chased; opening its missed-call escalation",
                     live.id,
                 )
-                _open_missed(session, live, contact, now, reach, zone)
+                _open_missed(session, live, contact, now, reach, zone, flood_rules)
                 _evaluate(session, contact, now, alerting)
             chased.append(live.id)
         except Exception:

@@ -1436,6 +1436,27 @@ def amend_summary(
     return list(told)
 
 
+def restate_summary(
+    session: Session, escalation_id: int, summary: str, now: dt.datetime
+) -> EscalationRecord | None:
+    """Change what an escalation says without texting anyone about the change.
+
+    For an escalation whose news comes often (a flood gathering texts, crisisline.floods):
+    a follow-up text for each would be the very flood it gathers. Later texts and calls, and
+    bundles still held, carry the new summary. None if there is no such escalation.
+    """
+    record = session.get(
+        EscalationRecord, escalation_id, with_for_update=True, populate_existing=True
+    )
+    if record is None:
+        return None
+    new = wording.plain(summary)[:SUMMARY_MAX]
+    if new != record.summary:
+        old, record.summary, record.updated_at = record.summary, new, now
+        _rewrite_held_items(session, _state(session, record), old, new, now)
+    return record
+
+
 def _told(
     session: Session, record: EscalationRecord, state: EscalationState
 ) -> dict[str, int | None]:

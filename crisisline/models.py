@@ -295,5 +295,6 @@ from crisisline import alert_models as alert_models  # noqa: E402  (registers th
 from crisisline import call_models as call_models  # noqa: E402  (registers the live call table)
 from crisisline import conversation_models as conversation_models  # noqa: E402  (registers the SMS conversation tables)
 from crisisline import escalation_models as escalation_models  # noqa: E402  (registers the escalation tables)
+from crisisline import flood_models as flood_models  # noqa: E402  (registers the flood tables)
 from crisisline import rota_models as rota_models  # noqa: E402  (registers the rota tables on Base.metadata)
 from crisisline import routing_cache as routing_cache  # noqa: E402  (registers routing_state and its version events)

@@ -42,6 +42,16 @@ class Settings:
     shift_reminder_minutes: int = 60
     # How long the voicemail link in a missed-call text plays the message (VOICEMAIL_LINK_HOURS).
     voicemail_link_hours: int = 72
+    # Floods (crisisline.floods): more than this many texts (calls) from unknown numbers within
+    # FLOOD_WINDOW_MINUTES are gathered into one escalation.
+    flood_window_minutes: int = 5
+    flood_unknown_texts: int = 5
+    flood_unknown_calls: int = 5
+    # Automatic replies to texters not on any participant's record: only to numbers of these
+    # countries (AUTO_REPLY_COUNTRIES), at most so many per number and in all, per hour.
+    auto_reply_countries: tuple[str, ...] = ("GB",)
+    auto_replies_per_number_per_hour: int = 3
+    auto_replies_per_hour: int = 30
 
     @property
     def zone(self) -> ZoneInfo:
@@ -115,6 +125,21 @@ def load_settings(
 
     shift_reminder_minutes = whole("SHIFT_REMINDER_MINUTES", 60, 1440)
     voicemail_link_hours = whole("VOICEMAIL_LINK_HOURS", 72, 720)
+    flood_window_minutes = whole("FLOOD_WINDOW_MINUTES", 5, 60)
+    flood_unknown_texts = whole("FLOOD_UNKNOWN_TEXTS", 5, 1000)
+    flood_unknown_calls = whole("FLOOD_UNKNOWN_CALLS", 5, 1000)
+    auto_replies_per_number_per_hour = whole("AUTO_REPLIES_PER_NUMBER_PER_HOUR", 3, 60)
+    auto_replies_per_hour = whole("AUTO_REPLIES_PER_HOUR", 30, 10000)
+    countries = tuple(
+        dict.fromkeys(c.strip().upper() for c in text("AUTO_REPLY_COUNTRIES", "GB").split(","))
+    )
+    wrong = [c for c in countries if c not in phonenumbers.SUPPORTED_REGIONS]
+    if wrong or not countries:
+        problems.append(
+            "AUTO_REPLY_COUNTRIES must be two-letter region codes separated by commas, such as "
+            f"GB or GB,IE, not {text('AUTO_REPLY_COUNTRIES')!r}"
+        )
+        countries = ("GB",)
 
     if production and public_base_url.startswith("http://"):
         host = public_base_url[len("http://") :].split("/")[0].rsplit(":", 1)[0]
@@ -149,6 +174,12 @@ def load_settings(
         instance_path=str(instance),
         shift_reminder_minutes=shift_reminder_minutes,
         voicemail_link_hours=voicemail_link_hours,
+        flood_window_minutes=flood_window_minutes,
+        flood_unknown_texts=flood_unknown_texts,
+        flood_unknown_calls=flood_unknown_calls,
+        auto_reply_countries=countries,
+        auto_replies_per_number_per_hour=auto_replies_per_number_per_hour,
+        auto_replies_per_hour=auto_replies_per_hour,
     )
 
 

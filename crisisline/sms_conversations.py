@@ -29,6 +29,7 @@ from crisisline import (
     alerts,
     contacts,
     escalations,
+    floods,
     outbox,
     participants,
     phones,
@@ -96,6 +97,8 @@ NOT_SENT: Final = "not_sent"
 NOT_SENT_OPTED_OUT: Final = "not_sent_opted_out"
 NOT_SENT_NUMBER_REMOVED: Final = "not_sent_number_removed"
 UNREPLYABLE: Final = "unreplyable_sender"
+# A text from an unknown number during a flood: gathered into the flood's one escalation.
+GATHERED: Final = floods.GATHERED
 # Recorded by the webhook, waiting for the scheduler to route it (crisisline.sms_intake).
 UNROUTED: Final = "unrouted"
 # Routing it failed at least once (a bug, the database failing mid-way): its sender has been
@@ -126,7 +129,7 @@ class Handled:
     """What the service did with one inbound text."""
 
     contact_id: int
-    kind: str  # participant | staff | unreplyable
+    kind: str  # participant | staff | unreplyable | gathered
     conversation_id: int | None = None
 
 
@@ -170,6 +173,7 @@ def _route(
     now: dt.datetime,
     reach: Reach,
     messages: CrisisMessages,
+    rules: floods.FloodRules,
 ) -> Handled:
     if sender is not None:
         StaffCommands(session, sender, contact, now, reach).handle(contact.body or "")
@@ -180,7 +184,11 @@ def _route(
         contact.outcome = UNREPLYABLE
         log.warning("sms %s from a sender that cannot be texted back; recorded", contact.id)
         return Handled(contact.id, "unreplyable")
-    conversation = _participant_text(session, contact, phone, participant, now, reach, messages)
+    if participant is None and _gathered(session, contact, phone, now, reach, messages, rules):
+        return Handled(contact.id, "gathered")
+    conversation = _participant_text(
+        session, contact, phone, participant, now, reach, messages, rules
+    )
     return Handled(contact.id, "participant", conversation.id if conversation is not None else None)
 
 
@@ -266,19 +274,23 @@ def routing_failed(
     reach: Reach,
     messages: CrisisMessages,
     region: str,
+    rules: floods.FloodRules = floods.DEFAULT_RULES,
 ) -> bool:
     """Routing this text failed (and was rolled back): mark it, and the first time send its
-    sender the crisis numbers (unless they cannot be texted). True the first time."""
+    sender the crisis numbers (unless they cannot be texted, or are not a participant and
+    the automatic-reply limits hold it back). True the first time."""
     contact = session.get(Contact, contact_id, with_for_update=True)
     if contact is None or contact.outcome != UNROUTED:
         return False
     contact.outcome = ROUTING_FAILED
     phone = phones.caller_number(contact.from_number, region)
     if phone is not None and not sms_opt_outs.is_opted_out(session, phone):
-        body = messages.fallback_sms
-        _send_text(
-            session, phone, contact.participant_id, body, FALLBACK, now, reach, staff_id=None
-        )
+        known = contact.participant_id is not None
+        if not _reply_held_back(session, phone, known, now, rules):
+            body = messages.fallback_sms
+            _send_text(
+                session, phone, contact.participant_id, body, FALLBACK, now, reach, staff_id=None
+            )
     return True
 
 
@@ -289,6 +301,7 @@ def route_unrouted(
     reach: Reach,
     messages: CrisisMessages,
     region: str,
+    rules: floods.FloodRules = floods.DEFAULT_RULES,
 ) -> Handled | None:
     """Route a kept text as if it had just arrived; None if it is no longer unrouted (another
     process took it). The row is locked first, so it is routed once."""
@@ -300,7 +313,7 @@ def route_unrouted(
     contact.outcome = RECEIVED
     contact.participant_id = participant.id if participant is not None else None
     contact.handled_by_staff_id = sender.id if sender is not None else None
-    return _route(session, contact, phone, sender, participant, now, reach, messages)
+    return _route(session, contact, phone, sender, participant, now, reach, messages, rules)
 
 
 # ---- participants' texts --------------------------------------------------------------------
@@ -314,6 +327,7 @@ def _participant_text(
     now: dt.datetime,
     reach: Reach,
     messages: CrisisMessages,
+    rules: floods.FloodRules,
 ) -> SmsConversation | None:
     body = contact.body or ""
     participant_id = participant.id if participant is not None else None
@@ -344,7 +358,9 @@ def _participant_text(
             contact.outcome = OPTED_IN
             return None
     if conversation is None:
-        return _start_conversation(session, contact, phone, participant, now, reach, messages)
+        return _start_conversation(
+            session, contact, phone, participant, now, reach, messages, rules
+        )
     _join(conversation, contact, now)
     contact.outcome = RELAYED
     if _handed_over(session, conversation, now):
@@ -540,6 +556,7 @@ def _start_conversation(
     now: dt.datetime,
     reach: Reach,
     messages: CrisisMessages,
+    rules: floods.FloodRules,
 ) -> SmsConversation:
     conversation = SmsConversation(
         phone=phone,
@@ -564,6 +581,7 @@ def _start_conversation(
         return existing
     contact.conversation_id = conversation.id
     contact.outcome = RELAYED
+    _take_up_gathered(session, conversation, now)
     session.flush()
     who = describe_sender(participant, phone)
     # The first step's notification texts come from the hook below: the participant's words.
@@ -581,13 +599,19 @@ def _start_conversation(
         return conversation
     if reached:
         _auto_reply(
-            session, conversation, messages.sms_acknowledgement, ACKNOWLEDGEMENT, now, reach
+            session,
+            conversation,
+            messages.sms_acknowledgement,
+            ACKNOWLEDGEMENT,
+            now,
+            reach,
+            rules,
         )
     else:
         # Nobody could be texted at all (an empty rota): promising "a worker will reply"
         # would be false, so the participant gets the crisis numbers instead, at once.
         log.error("sms conversation %s: nobody on call to relay to", conversation.id)
-        _auto_reply(session, conversation, messages.fallback_sms, FALLBACK, now, reach)
+        _auto_reply(session, conversation, messages.fallback_sms, FALLBACK, now, reach, rules)
     return conversation
 
 
@@ -598,16 +622,21 @@ def _auto_reply(
     purpose: str,
     now: dt.datetime,
     reach: Reach,
+    rules: floods.FloodRules,
 ) -> None:
-    """The service's own reply to the participant: once per conversation, rate-limited.
+    """The service's own reply to the texter: once per conversation, rate-limited.
 
-    The crisis numbers sent because nobody could be reached are never held back by the limit.
+    The crisis numbers sent because nobody could be reached are never held back by the
+    10-minute limit. A texter who is not a participant gets either only within the
+    automatic-reply limits (crisisline.floods): their country, and so many an hour.
     """
     if conversation.participant_acknowledged_at is not None:
         return
+    known = conversation.participant_id is not None
     if purpose == FALLBACK:
         conversation.participant_acknowledged_at = now
-        _send_to_participant(session, conversation, body, purpose, now, reach, staff_id=None)
+        if not _reply_held_back(session, conversation.phone, known, now, rules):
+            _send_to_participant(session, conversation, body, purpose, now, reach, staff_id=None)
         return
     recent = session.scalars(
         select(Delivery.id).where(
@@ -617,9 +646,70 @@ def _auto_reply(
         )
     ).first()
     conversation.participant_acknowledged_at = now
-    if recent is not None:
+    if recent is not None or _reply_held_back(session, conversation.phone, known, now, rules):
         return
     _send_to_participant(session, conversation, body, purpose, now, reach, staff_id=None)
+
+
+def _reply_held_back(
+    session: Session, phone: str, known: bool, now: dt.datetime, rules: floods.FloodRules
+) -> bool:
+    """True (and logged) if an automatic reply to `phone` is over the limits of floods."""
+    refused = floods.reply_refused(session, phone, known=known, now=now, rules=rules)
+    if refused is not None:
+        log.info("automatic reply to %s held back: %s", redact(phone), refused)
+    return refused is not None
+
+
+# ---- floods of texts from unknown numbers ----------------------------------------------------
+
+
+def _gathered(
+    session: Session,
+    contact: Contact,
+    phone: str,
+    now: dt.datetime,
+    reach: Reach,
+    messages: CrisisMessages,
+    rules: floods.FloodRules,
+) -> bool:
+    """Gather a text from an unknown number into the flood, if it is over the rate; True if
+    gathered. A number already in a conversation, STOP and START go on as before."""
+    body = contact.body or ""
+    kind = sms_opt_outs.keyword(body)
+    # STOP, and START alone, escalate nothing; YES may be an answer, so it is a text like any.
+    if kind == "opt_out" or (kind == "opt_in" and body.strip().upper() != "YES"):
+        return False
+    if open_conversation(session, phone, now) is not None:
+        return False
+    if not floods.beyond_rate(session, contact, rules):
+        return False
+    floods.gather(session, contact, now, reach, rules)
+    contact.outcome = GATHERED
+    # Not "a worker will reply": nobody has been texted about this one alone. The crisis
+    # numbers, within the automatic-reply limits (the line's own country, so many an hour).
+    if not sms_opt_outs.is_opted_out(session, phone) and not _reply_held_back(
+        session, phone, False, now, rules
+    ):
+        _send_text(session, phone, None, messages.fallback_sms, FALLBACK, now, reach, staff_id=None)
+    return True
+
+
+# A number's texts gathered during a flood join the conversation its next text opens, for
+# this long: the worker it reaches sees them too, and can answer them.
+GATHERED_TAKEN_UP_FOR: Final = dt.timedelta(hours=24)
+
+
+def _take_up_gathered(session: Session, conversation: SmsConversation, now: dt.datetime) -> None:
+    for earlier in session.scalars(
+        select(Contact).where(
+            Contact.outcome == GATHERED,
+            Contact.from_number == conversation.phone,
+            Contact.conversation_id.is_(None),
+            Contact.started_at > now - GATHERED_TAKEN_UP_FOR,
+        )
+    ):
+        earlier.conversation_id = conversation.id
 
 
 def _send_to_participant(

@@ -62,8 +62,15 @@ def plain(text: str) -> str:
 _VOICEMAIL_LINK: Final = re.compile(r"\s(https?://\S+/voicemail/[A-Za-z0-9._-]+)$")
 
 
+# Where staff can look a flood's contacts up (crisisline.floods): for the record and the
+# API, not for a text's 160 characters or a call's voice.
+_API_HINT: Final = re.compile(r"\s*See GET /api/\S*$")
+
+
 def split_link(summary: str) -> tuple[str, str | None]:
-    """A summary's words and the voicemail link it ends with, if any."""
+    """A summary's words and the voicemail link it ends with, if any (an API hint that ends
+    it is left out of the words)."""
+    summary = _API_HINT.sub("", summary)
     found = _VOICEMAIL_LINK.search(summary)
     if found is None:
         return summary, None

@@ -277,6 +277,7 @@ def voicemail() -> Response:
             reach=svc.reach,
             zone=svc.settings.zone,
             alerting=svc.alerting,
+            flood_rules=svc.flood_rules,
         )
     response = VoiceResponse()
     _say(response, svc.messages.voicemail_thanks, svc)
@@ -307,6 +308,7 @@ def status() -> Response | tuple[dict[str, str], int]:
                     reach=svc.reach,
                     zone=svc.settings.zone,
                     alerting=svc.alerting,
+                    flood_rules=svc.flood_rules,
                 )
         except Exception as error:
             # Twilio does not retry status callbacks; the scheduler's auditor chases any call

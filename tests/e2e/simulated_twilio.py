@@ -49,9 +49,14 @@ class ServiceTransport:
 
 @contextmanager
 def simulated_twilio(
-    tmp_path: Path, database_url: str, clock: FakeClock, account_sid: str
+    tmp_path: Path,
+    database_url: str,
+    clock: FakeClock,
+    account_sid: str,
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[Flask, Simulator]]:
-    """The app and the simulator, talking to each other; torn down (and checked) afterwards."""
+    """The app and the simulator, talking to each other; torn down (and checked) afterwards.
+    `environ` holds further environment settings for the service."""
     transport = ServiceTransport()
     sim = Simulator(account_sid=account_sid, auth_token=TEST_AUTH_TOKEN, transport=transport)
     server = make_server("127.0.0.1", 0, create_simulator_app(sim), threaded=True)
@@ -62,6 +67,7 @@ def simulated_twilio(
         TELEPHONY="twilio",
         TWILIO_ACCOUNT_SID=account_sid,
         TWILIO_API_BASE_URL=f"http://127.0.0.1:{server.port}",
+        **(environ or {}),
     )
     app = create_app({"TESTING": True}, settings=settings, clock=clock)
     transport.target = FlaskClientTransport(app.test_client())

@@ -8,7 +8,7 @@ texts the crisis number, the outbox is dispatched, a staff phone expects the rel
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,9 +82,15 @@ class SmsLine:
             return list(session.scalars(select(Delivery).order_by(Delivery.id)))
 
 
-def start_line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[SmsLine]:
-    """Build the line, yield it, and tear it down checking the simulator saw nothing unexpected."""
-    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID) as (app, sim):
+def start_line(
+    tmp_path: Path,
+    database_url: str,
+    clock: FakeClock,
+    settings: Mapping[str, str] | None = None,
+) -> Iterator[SmsLine]:
+    """Build the line, yield it, and tear it down checking the simulator saw nothing unexpected.
+    `settings` are further environment settings for the service."""
+    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID, settings) as (app, sim):
         line = SmsLine(app, sim, clock)
         _people(line)
         yield line

@@ -73,6 +73,12 @@ def test_twilio_telephony_with_everything_set_starts(tmp_path: Path) -> None:
         ({"DEFAULT_REGION": "XX"}, "DEFAULT_REGION"),
         ({"FALLBACK_NUMBER": "12"}, "FALLBACK_NUMBER"),
         ({"PUBLIC_BASE_URL": "crisis.example.org"}, "PUBLIC_BASE_URL"),
+        ({"FLOOD_WINDOW_MINUTES": "0"}, "FLOOD_WINDOW_MINUTES"),
+        ({"FLOOD_UNKNOWN_TEXTS": "five"}, "FLOOD_UNKNOWN_TEXTS"),
+        ({"FLOOD_UNKNOWN_CALLS": "-1"}, "FLOOD_UNKNOWN_CALLS"),
+        ({"AUTO_REPLY_COUNTRIES": "GB,UK"}, "AUTO_REPLY_COUNTRIES"),
+        ({"AUTO_REPLIES_PER_NUMBER_PER_HOUR": "61"}, "AUTO_REPLIES_PER_NUMBER_PER_HOUR"),
+        ({"AUTO_REPLIES_PER_HOUR": "0"}, "AUTO_REPLIES_PER_HOUR"),
     ],
 )
 def test_a_wrong_setting_stops_start_up_naming_it(
@@ -80,6 +86,30 @@ def test_a_wrong_setting_stops_start_up_naming_it(
 ) -> None:
     with pytest.raises(SettingsError, match=named):
         load_settings(env, str(tmp_path))
+
+
+def test_flood_settings_have_safe_defaults_and_are_read(tmp_path: Path) -> None:
+    """H146: the flood thresholds are settings, with defaults a small UK line can live with."""
+    default = load_settings({}, str(tmp_path))
+    assert (default.flood_window_minutes, default.flood_unknown_texts) == (5, 5)
+    assert default.flood_unknown_calls == 5
+    assert default.auto_reply_countries == ("GB",)
+    assert (default.auto_replies_per_number_per_hour, default.auto_replies_per_hour) == (3, 30)
+    chosen = load_settings(
+        {
+            "FLOOD_WINDOW_MINUTES": "10",
+            "FLOOD_UNKNOWN_TEXTS": "20",
+            "FLOOD_UNKNOWN_CALLS": "8",
+            "AUTO_REPLY_COUNTRIES": " gb, ie ,GB",
+            "AUTO_REPLIES_PER_NUMBER_PER_HOUR": "2",
+            "AUTO_REPLIES_PER_HOUR": "100",
+        },
+        str(tmp_path),
+    )
+    assert chosen.flood_window_minutes == 10
+    assert (chosen.flood_unknown_texts, chosen.flood_unknown_calls) == (20, 8)
+    assert chosen.auto_reply_countries == ("GB", "IE")
+    assert (chosen.auto_replies_per_number_per_hour, chosen.auto_replies_per_hour) == (2, 100)
 
 
 @pytest.mark.parametrize(

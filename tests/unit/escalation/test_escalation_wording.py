@@ -22,6 +22,7 @@ from escalation.wording import (
     notification_text,
     plain,
     split_link,
+    spoken,
     taken_by_text,
     unknown_code_text,
     update_text,
@@ -173,3 +174,15 @@ def test_only_a_voicemail_link_at_the_end_is_kept_whole() -> None:
     assert len(other) <= SMS_SEGMENT
     assert split_link(f"voicemail left: {LINK}") == ("voicemail left", LINK)
     assert split_link(f"{LINK} then words") == (f"{LINK} then words", None)
+
+
+def test_a_floods_api_hint_is_kept_out_of_texts_and_calls() -> None:
+    """H140: the flood's summary names the API query for the record; a text or call says the
+    counts, not the query."""
+    summary = (
+        "Flood: 14 texts from 14 unknown numbers since 02:10, gathered here. "
+        "See GET /api/v1/contacts?from=2026-11-26T02:10:00Z&direction=inbound"
+    )
+    text = notification_text(summary, 3)
+    assert "14 texts from 14 unknown numbers since 02:10" in text and "api" not in text
+    assert spoken(summary) == "Flood: 14 texts from 14 unknown numbers since 02:10, gathered here"
