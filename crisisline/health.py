@@ -45,7 +45,12 @@ def healthz() -> ResponseReturnValue:
             given_up = sms_conversations.given_up(session, svc.clock.now())
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
-        return jsonify(status="unavailable", database="unreachable", scheduler=None), 503
+        return jsonify(
+            status="unavailable",
+            database="unreachable",
+            scheduler=None,
+            spool={"waiting": svc.spool.waiting()},
+        ), 503
     scheduler: dict[str, Any] = {"last_heartbeat": None, "age_seconds": None, "state": "never seen"}
     healthy = False
     if beat is not None:
@@ -80,6 +85,14 @@ def healthz() -> ResponseReturnValue:
             "find them with GET /api/v1/contacts?channel=sms&outcome=routing_failed "
             "(or outcome=unrouted) and answer each sender"
         )
+    # Calls and texts a webhook could not record (the database was down) wait in the spool
+    # until the scheduler records them: till then staff have not been told of them.
+    spooled = svc.spool.waiting()
+    if spooled:
+        warnings.append(
+            f"{spooled} call(s) or text(s) kept while the database was unreachable wait to be "
+            "recorded (the scheduler's drain-spool job, or `crisisline spool drain`)"
+        )
     # Configuration problems do not make the web process unhealthy (restarting it would not
     # help and would drop calls), but the line cannot reach everyone: say so, by name.
     status = ("degraded" if warnings else "ok") if healthy else "unavailable"
@@ -88,6 +101,7 @@ def healthz() -> ResponseReturnValue:
         "database": "ok",
         "scheduler": scheduler,
         "texts": texts,
+        "spool": {"waiting": spooled},
         "warnings": warnings,
     }
     return jsonify(body), 200 if healthy else 503

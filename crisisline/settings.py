@@ -42,6 +42,17 @@ class Settings:
     shift_reminder_minutes: int = 60
     # How long the voicemail link in a missed-call text plays the message (VOICEMAIL_LINK_HOURS).
     voicemail_link_hours: int = 72
+    # Where a webhook keeps a call or text it could not record, until the scheduler records it
+    # (SPOOL_DIR; empty: instance/spool). Must survive a restart of the process (crisisline.spool).
+    spool_dir: str = ""
+    # How long a webhook keeps trying the database when it finds its connection lost, before it
+    # answers with its fail-safe and keeps the request in the spool (DATABASE_RETRY_SECONDS).
+    database_retry_seconds: int = 4
+
+    @property
+    def spool_path(self) -> Path:
+        """The directory of the webhook spool (SPOOL_DIR, or instance/spool)."""
+        return Path(self.spool_dir) if self.spool_dir else Path(self.instance_path) / "spool"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -115,6 +126,9 @@ def load_settings(
 
     shift_reminder_minutes = whole("SHIFT_REMINDER_MINUTES", 60, 1440)
     voicemail_link_hours = whole("VOICEMAIL_LINK_HOURS", 72, 720)
+    # Twilio gives up on a webhook after 15 s; a connection attempt may take 5 s more than the
+    # budget (crisisline.db.CONNECT_TIMEOUT_SECONDS), so 8 s is the most that stays inside it.
+    database_retry_seconds = whole("DATABASE_RETRY_SECONDS", 4, 8)
 
     if production and public_base_url.startswith("http://"):
         host = public_base_url[len("http://") :].split("/")[0].rsplit(":", 1)[0]
@@ -149,6 +163,8 @@ def load_settings(
         instance_path=str(instance),
         shift_reminder_minutes=shift_reminder_minutes,
         voicemail_link_hours=voicemail_link_hours,
+        spool_dir=text("SPOOL_DIR"),
+        database_retry_seconds=database_retry_seconds,
     )
 
 
