@@ -1,0 +1,163 @@
+"""Drill: every connection to the database is terminated, several times, during a burst of
+signed webhooks (PostgreSQL). H120, H121.
+
+As a failover or a restart of PostgreSQL does: `pg_terminate_backend` on every other backend of
+the database, six times 0.3 s apart, while four threads post signed texts and calls through the
+real webhooks (at least 80 in all). Before, the retry took the next pooled connection, which the
+same termination had killed: 19 of 400 contacts were answered with the fallback and never
+recorded. Now every webhook answers 200, and once the spool is drained, the texts routed and
+each call's final status callback handled, every text and call is on the record exactly once,
+every call (nobody takes any) has one missed-call escalation, and no escalation is opened twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, func, select, text
+
+from crisisline.app import Services
+from crisisline.escalation_models import EscalationRecord
+from crisisline.models import Contact
+from crisisline.sms_conversations import UNROUTED
+from tests.conftest import ENGINES, services_of, signed_post
+from tests.integration.test_call_intake import CALLER, LINE, STRANGER, add_participant, svc
+
+__all__ = ["svc"]  # the fixture, used by name
+
+OTHER = "+447700900202"  # a second participant
+TERMINATIONS = 6
+PAUSE_SECONDS = 0.3
+WORKERS = 4
+AT_LEAST = 80
+AT_MOST = 400
+
+
+def _form(n: int) -> tuple[str, dict[str, str]]:
+    """Request n of the burst: three texts to each call, from two participants and a stranger."""
+    sender = (CALLER, OTHER, STRANGER)[n % 3]
+    if n % 4 == 3:
+        return "/webhooks/voice", {
+            "CallSid": f"CA{n:032x}",
+            "From": sender,
+            "To": LINE,
+            "CallStatus": "ringing",
+            "Direction": "inbound",
+        }
+    return "/webhooks/sms", {
+        "MessageSid": f"SM{n:032x}",
+        "From": sender,
+        "To": LINE,
+        "Body": f"text {n}",
+        "NumMedia": "0",
+    }
+
+
+def _terminate_every_connection(url: str, killed: list[int], done: threading.Event) -> None:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            for _ in range(TERMINATIONS):
+                time.sleep(PAUSE_SECONDS)
+                killed.append(
+                    int(
+                        connection.execute(
+                            text(
+                                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                            )
+                        ).scalar_one()
+                    )
+                )
+    finally:
+        admin.dispose()
+        done.set()
+
+
+if "postgresql" in ENGINES:
+
+    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+    def test_terminating_every_connection_during_a_burst_loses_and_doubles_nothing(
+        svc: Services, app: Flask
+    ) -> None:
+        add_participant(svc, "R901", "Lewis Marsh", OTHER)
+        warm = app.test_client()
+        for n in (0, 3):  # a text and a call: both pools hold connections to kill
+            path, form = _form(n)
+            assert signed_post(warm, path, form).status_code == 200
+        sent: dict[int, tuple[str, dict[str, str]]] = {0: _form(0), 3: _form(3)}
+        answers: dict[int, str] = {}
+        errors: list[BaseException] = []
+        killed: list[int] = []
+        terminated = threading.Event()
+        numbers = iter(range(4, AT_MOST))
+        taking = threading.Lock()
+
+        def post_until_done() -> None:
+            client = app.test_client()
+            try:
+                while True:
+                    with taking:
+                        n = next(numbers, None)
+                    if n is None or (terminated.is_set() and len(sent) >= AT_LEAST):
+                        return
+                    path, form = sent[n] = _form(n)
+                    response = signed_post(client, path, form)
+                    assert response.status_code == 200, response.status_code
+                    answers[n] = response.get_data(as_text=True)
+            except BaseException as error:
+                errors.append(error)
+
+        terminator = threading.Thread(
+            target=_terminate_every_connection, args=(svc.db.url, killed, terminated)
+        )
+        workers = [threading.Thread(target=post_until_done) for _ in range(WORKERS)]
+        terminator.start()
+        for worker in workers:
+            worker.start()
+        for thread in [terminator, *workers]:
+            thread.join(timeout=120)
+            assert not thread.is_alive()
+        assert errors == []
+        assert len(killed) == TERMINATIONS and sum(killed) > 0  # connections really were cut
+        assert len(sent) >= AT_LEAST
+
+        # The database is back: what the webhooks kept is recorded, texts are routed, and
+        # each call ends (nobody took any) with its final status callback.
+        svc = services_of(app)
+        report = svc.drain_spool()
+        assert report.failed == 0 and report.waiting == 0
+        while svc.route_texts():
+            pass
+        client = app.test_client()
+        for path, form in sent.values():
+            if path == "/webhooks/voice":
+                status = {"CallSid": form["CallSid"], "CallStatus": "completed"}
+                response = signed_post(client, "/webhooks/voice/status", status)
+                assert response.status_code == 204
+
+        sids = [form.get("MessageSid") or form["CallSid"] for _, form in sent.values()]
+        with svc.db.transaction() as session:
+            recorded = collections.Counter(
+                session.scalars(select(Contact.twilio_sid).where(Contact.twilio_sid.in_(sids)))
+            )
+            unrouted = session.scalar(
+                select(func.count(Contact.id)).where(Contact.outcome == UNROUTED)
+            )
+            escalations = session.execute(
+                select(EscalationRecord.subject_type, EscalationRecord.subject_id)
+            ).all()
+            call_contacts = set(
+                session.scalars(select(Contact.id).where(Contact.twilio_sid.like("CA%")))
+            )
+        assert recorded == collections.Counter(sids)  # every one on the record, once
+        assert unrouted == 0  # every text reached routing
+        opened: collections.Counter[Any] = collections.Counter(escalations)
+        assert max(opened.values()) == 1  # no escalation opened twice
+        missed = {subject for kind, subject in escalations if kind == "missed_call"}
+        assert missed == call_contacts  # every call is chased, once
