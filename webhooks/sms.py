@@ -27,9 +27,10 @@ def inbound_text(region: str, form: Form | None = None) -> sms_conversations.Inb
     malformed field. Every value fits its column: the MessageSid is a Twilio SID, the sender
     as sent is cleaned and cut, the body and media links are cut to what is stored."""
     fields = request.form if form is None else form
-    from_raw = cleaned(fields.get("From"), MAX_FIELD)
-    if not from_raw:
+    if not fields.get("From", "").strip():
         raise FormError("From", "From is missing")
+    # A sender that is not a number (or nothing once cleaned) is still someone who texted.
+    from_raw = cleaned(fields.get("From"), MAX_FIELD)
     count = min(optional_int("NumMedia", form=fields) or 0, MAX_MEDIA)
     media = tuple(
         url for i in range(count) if (url := cleaned(fields.get(f"MediaUrl{i}"), MAX_MEDIA_URL))
