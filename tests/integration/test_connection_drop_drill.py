@@ -20,11 +20,15 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from crisisline import sms_intake
 from crisisline.app import Services
+from crisisline.db import Database
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Contact
-from crisisline.sms_conversations import UNROUTED
+from crisisline.sms_conversations import UNROUTED, InboundText
 from tests.conftest import ENGINES, services_of, signed_post
 from tests.integration.test_call_intake import CALLER, LINE, STRANGER, add_participant, svc
 
@@ -161,3 +165,70 @@ if "postgresql" in ENGINES:
         assert max(opened.values()) == 1  # no escalation opened twice
         missed = {subject for kind, subject in escalations if kind == "missed_call"}
         assert missed == call_contacts  # every call is chased, once
+
+
+def _terminate_all(url: str) -> int:
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            return int(
+                connection.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        admin.dispose()
+
+
+if "postgresql" in ENGINES:
+
+    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+    def test_after_a_termination_a_text_is_written_on_a_fresh_connection_not_the_next_dead_one(
+        svc: Services,
+    ) -> None:
+        # The autocommit pool holds four connections; the termination kills them all.
+        held = [svc.db.autocommit_engine.raw_connection() for _ in range(4)]
+        for connection in held:
+            connection.close()
+        assert _terminate_all(svc.db.url) >= 4
+        generation = svc.db.generation
+        sid = "SM" + "f" * 32
+        inbound = InboundText(sid, CALLER, CALLER, LINE, "still there?")
+        assert sms_intake.take_in(svc.db, inbound, svc.clock.now()) is not None
+        assert svc.db.generation == generation + 1  # the pools were renewed once
+        with svc.db.transaction() as session:
+            assert session.scalar(select(func.count()).where(Contact.twilio_sid == sid)) == 1
+
+    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+    def test_a_transaction_whose_connection_dies_is_run_again_on_a_fresh_one(
+        svc: Services,
+    ) -> None:
+        attempts: list[int] = []
+
+        def work(session: Session) -> int:
+            attempts.append(1)
+            if len(attempts) == 1:
+                pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                admin = create_engine(svc.db.url, isolation_level="AUTOCOMMIT")
+                with admin.connect() as connection:
+                    connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                admin.dispose()
+            return int(session.execute(text("SELECT 41 + 1")).scalar_one())
+
+        assert svc.db.in_transaction(work) == 42
+        assert len(attempts) == 2
+
+    @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+    def test_a_database_that_stays_unreachable_is_given_up_on_at_the_deadline(
+        svc: Services,
+    ) -> None:
+        unreachable = Database("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", 1)
+        try:
+            with pytest.raises(OperationalError):
+                unreachable.in_transaction(lambda session: session.execute(text("SELECT 1")))
+            assert unreachable.generation >= 1  # tried again on fresh connections first
+        finally:
+            unreachable.dispose()
