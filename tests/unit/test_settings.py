@@ -73,6 +73,8 @@ def test_twilio_telephony_with_everything_set_starts(tmp_path: Path) -> None:
         ({"DEFAULT_REGION": "XX"}, "DEFAULT_REGION"),
         ({"FALLBACK_NUMBER": "12"}, "FALLBACK_NUMBER"),
         ({"PUBLIC_BASE_URL": "crisis.example.org"}, "PUBLIC_BASE_URL"),
+        ({"DATABASE_RETRY_SECONDS": "9"}, "DATABASE_RETRY_SECONDS"),  # past Twilio's 15 s
+        ({"DATABASE_RETRY_SECONDS": "0"}, "DATABASE_RETRY_SECONDS"),
     ],
 )
 def test_a_wrong_setting_stops_start_up_naming_it(
@@ -80,6 +82,17 @@ def test_a_wrong_setting_stops_start_up_naming_it(
 ) -> None:
     with pytest.raises(SettingsError, match=named):
         load_settings(env, str(tmp_path))
+
+
+def test_the_spool_lives_in_instance_unless_spool_dir_says_otherwise(tmp_path: Path) -> None:
+    default = load_settings({}, str(tmp_path))
+    assert default.spool_path == tmp_path / "spool"
+    assert default.database_retry_seconds == 4
+    moved = load_settings(
+        {"SPOOL_DIR": "/var/lib/crisisline/spool", "DATABASE_RETRY_SECONDS": "8"}, str(tmp_path)
+    )
+    assert moved.spool_path == Path("/var/lib/crisisline/spool")
+    assert moved.database_retry_seconds == 8
 
 
 @pytest.mark.parametrize(
