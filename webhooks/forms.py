@@ -25,6 +25,7 @@ SID = re.compile(r"[A-Z]{2}[0-9a-fA-F]{32}")
 # control characters).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_FIELD = 200  # the most any other required field may hold
+SID_STORED = 64  # the columns that hold a SID (contacts.twilio_sid, deliveries.provider_sid)
 MAX_INT = 2**31 - 1  # an INTEGER column
 
 
@@ -41,13 +42,14 @@ def _form(form: Form | None) -> Form:
     return request.form if form is None else form
 
 
-def required(*names: str, form: Form | None = None) -> str:
-    """The first of `names` present and non-empty in the form, or FormError naming the first."""
+def required(*names: str, form: Form | None = None, longest: int = MAX_FIELD) -> str:
+    """The first of `names` present and non-empty in the form, or FormError naming the first;
+    FormError too when it is longer than `longest` (its column's length)."""
     fields = _form(form)
     for name in names:
         value = fields.get(name, "").strip()
         if value:
-            if len(value) > MAX_FIELD:
+            if len(value) > longest:
                 raise FormError(name, f"{name} is too long")
             return value
     raise FormError(names[0], f"{names[0]} is missing")

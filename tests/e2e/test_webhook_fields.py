@@ -199,3 +199,20 @@ def test_a_status_callback_with_an_odd_duration_or_status_still_ends_the_call(
     assert contact.ended_at is not None and contact.duration_seconds is None
     assert contact.outcome == "abandoned"
     _no_fail_safe(svc, caplog)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"MessageSid": "SM" + "a" * 100}, "MessageSid"),  # longer than deliveries.provider_sid
+        ({"SequenceNumber": "9" * 11}, "SequenceNumber"),  # more than an INTEGER holds
+        ({"ErrorCode": "3" * 12}, "ErrorCode"),
+    ],
+)
+def test_a_delivery_status_with_a_field_its_column_cannot_hold_is_422_naming_it(
+    svc: Services, client: FlaskClient, fields: dict[str, str], field: str
+) -> None:
+    form = {"MessageSid": SMS_SID, "MessageStatus": "delivered", **fields}
+    response = signed_post(client, "/webhooks/deliveries/1/status", form)
+    assert response.status_code == 422
+    assert json_of(response)["field"] == field
