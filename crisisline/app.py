@@ -371,8 +371,12 @@ def create_app(
     init_api(app)
     init_webhooks(app)
     services.record_spooled = spooled.record
-    if services.spool.waiting():
-        services.keep_draining()  # kept before a restart, on a disk that survived it
+    try:
+        if services.spool.waiting():
+            services.keep_draining()  # kept before a restart, on a disk that survived it
+    except OSError as error:
+        # Start anyway (the webhooks' fail-safe answers work without it); /healthz says so.
+        log.error("the webhook spool cannot be read (%s)", type(error).__name__)
 
     from crisisline.cli import register_commands
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from crisisline import escalations, heartbeat, sms_conversations
 from crisisline.app import services
+from crisisline.spool import Spool
 
 blueprint = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def healthz() -> ResponseReturnValue:
             status="unavailable",
             database="unreachable",
             scheduler=None,
-            spool={"waiting": svc.spool.waiting()},
+            spool={"waiting": _spooled(svc.spool, [])},
         ), 503
     scheduler: dict[str, Any] = {"last_heartbeat": None, "age_seconds": None, "state": "never seen"}
     healthy = False
@@ -87,7 +88,7 @@ def healthz() -> ResponseReturnValue:
         )
     # Calls and texts a webhook could not record (the database was down) wait in the spool
     # until the scheduler records them: till then staff have not been told of them.
-    spooled = svc.spool.waiting()
+    spooled = _spooled(svc.spool, warnings)
     if spooled:
         warnings.append(
             f"{spooled} call(s) or text(s) kept while the database was unreachable wait to be "
@@ -105,6 +106,19 @@ def healthz() -> ResponseReturnValue:
         "warnings": warnings,
     }
     return jsonify(body), 200 if healthy else 503
+
+
+def _spooled(spool: Spool, warnings: list[str]) -> int | None:
+    """How many requests wait in the spool; None, with a warning, if it cannot be read."""
+    try:
+        return spool.waiting()
+    except OSError as error:
+        log.error("health check: the spool cannot be read (%s)", type(error).__name__)
+        warnings.append(
+            "the webhook spool (SPOOL_DIR) cannot be read: calls and texts the database cannot "
+            "take are not kept"
+        )
+        return None
 
 
 def _configuration_warnings(session: Session) -> list[str]:

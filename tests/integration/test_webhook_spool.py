@@ -46,7 +46,7 @@ from tests.integration.test_routing_cache import PRIMARY
 
 __all__ = ["svc"]  # the fixture, used by name
 
-BODY = "I can't cope tonight"
+BODY = "are you there, need to talk"
 BASE = "https://crisis.example.org"
 
 
@@ -324,3 +324,25 @@ def test_a_spool_file_holds_the_signed_request_as_received(svc: Services, down: 
     assert kept["params"] == [list(pair) for pair in form.items()]
     assert kept["signature"] == sign(TEST_AUTH_TOKEN, BASE + "/webhooks/sms", form)
     assert kept["received_at"] == START.isoformat()
+
+
+def test_a_text_that_can_be_neither_recorded_nor_spooled_still_gets_the_crisis_numbers(
+    svc: Services, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    settings = make_settings(
+        tmp_path / "nowhere",
+        f"sqlite:///{tmp_path}/gone/crisisline.db",
+        SPOOL_DIR=str(tmp_path / "a-file" / "spool"),  # under a file: cannot be created
+    )
+    app = create_app(settings=settings, clock=svc.clock, telephony=FakeTelephony())
+    try:
+        response = signed_post(app.test_client(), "/webhooks/sms", _text_form(8))
+        health = app.test_client().get("/healthz")
+    finally:
+        services_of(app).db.dispose()
+    assert response.status_code == 200
+    assert svc.messages.fallback_sms in response.get_data(as_text=True)
+    assert "could not be recorded nor kept in the spool" in caplog.text
+    assert json_of(health)["spool"] == {"waiting": None}  # cannot be read: said, not a 500
+    assert CALLER not in caplog.text
