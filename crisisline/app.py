@@ -8,8 +8,9 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from flask import Flask, Request, Response, current_app
@@ -39,6 +40,7 @@ from crisisline.outbox import DispatchReport, dispatch_due
 from crisisline.risk_rules import RiskRules
 from crisisline.risk_rules import load as load_risk_rules
 from crisisline.settings import Settings, load_settings
+from crisisline.spool import DrainReport, Entry, Spool, drain
 from crisisline.telephony import ConsoleTelephony, Telephony, TwilioTelephony
 from escalation.scheduler import PeriodicJob
 
@@ -49,6 +51,7 @@ HEARTBEAT_SECONDS = 5.0
 NOTICE_SECONDS = 60.0  # shift reminders and the daily gap warning
 PENDING_NOTICE_SECONDS = 5.0  # notices recorded by rota changes
 AUDIT_SECONDS = 30.0
+SPOOL_SECONDS = 5.0  # how often calls and texts kept in the spool are tried again
 
 
 @dataclass
@@ -61,6 +64,47 @@ class Services:
     telephony: Telephony
     messages: CrisisMessages
     risk_rules: RiskRules
+    spool: Spool
+    # Records one spooled webhook request as its webhook would have (webhooks.spooled.record,
+    # set by create_app: the webhooks know how to read their own forms).
+    record_spooled: Callable[[Services, Entry], None] | None = None
+    _draining: threading.Lock = field(default_factory=threading.Lock)
+    _starting_drainer: threading.Lock = field(default_factory=threading.Lock)
+    _drainer: threading.Thread | None = None
+
+    def drain_spool(self) -> DrainReport:
+        """The scheduler's `drain-spool` job (and `crisisline spool drain`): record every call
+        and text kept in the spool while the database could not take them, oldest first; each
+        is removed once recorded, and one that fails stays to be tried again."""
+        record = self.record_spooled
+        if record is None:
+            raise RuntimeError("no recorder for spooled requests: build Services with create_app")
+        with self._draining:  # one pass at a time in this process (see spool.drain for others)
+            return drain(self.spool, lambda entry: record(self, entry))
+
+    def keep_draining(self) -> None:
+        """Drain the spool from this (web) process too, every SPOOL_SECONDS until it is empty,
+        in a background thread (one at most). Where the web process's disk is not the
+        scheduler's (a platform with a disk per process), this is what records its spool."""
+        with self._starting_drainer:
+            if self._drainer is not None and self._drainer.is_alive():
+                return
+            self._drainer = threading.Thread(
+                target=self._drain_until_empty, name="spool-drainer", daemon=True
+            )
+            self._drainer.start()
+
+    def _drain_until_empty(self) -> None:
+        # The first pass waits: the database has only just been found unreachable.
+        while not self.db.closed.wait(SPOOL_SECONDS):
+            with self.db.background:
+                if self.db.closed.is_set():
+                    return
+                try:
+                    if self.drain_spool().waiting == 0:
+                        return
+                except Exception as error:
+                    log.error("draining the spool failed (%s); trying again", type(error).__name__)
 
     def url(self, path: str) -> str:
         """The absolute URL Twilio uses to reach `path` on this service."""
@@ -267,6 +311,8 @@ class Services:
             PeriodicJob("route-texts", SWEEP_SECONDS, self.route_texts),
             PeriodicJob("dispatch-outbox", SWEEP_SECONDS, self.dispatch_outbox),
             PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
+            # Every process: each drains the spool on its own disk (recording is once per SID).
+            PeriodicJob("drain-spool", SPOOL_SECONDS, self.drain_spool, every_process=True),
             PeriodicJob(
                 "sms-conversations",
                 AUDIT_SECONDS,
@@ -318,11 +364,12 @@ def create_app(
         app.config.update(test_config)
     services = Services(
         settings=settings,
-        db=Database(settings.database_url),
+        db=Database(settings.database_url, retry_seconds=settings.database_retry_seconds),
         clock=clock or SystemClock(),
         telephony=telephony or build_telephony(settings),
         messages=crisis_messages.load(),
         risk_rules=load_risk_rules(),
+        spool=Spool(settings.spool_path),
     )
     # The shipped escalation policies are checked now, not first read mid-escalation.
     escalations.shipped_policies()
@@ -335,7 +382,7 @@ def create_app(
 
     from crisisline import calendar_feeds, health, home, voicemail_links
     from crisisline.api import init_api
-    from webhooks import init_webhooks
+    from webhooks import init_webhooks, spooled
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(home.blueprint)
@@ -343,6 +390,13 @@ def create_app(
     app.register_blueprint(voicemail_links.blueprint)
     init_api(app)
     init_webhooks(app)
+    services.record_spooled = spooled.record
+    try:
+        if services.spool.waiting():
+            services.keep_draining()  # kept before a restart, on a disk that survived it
+    except OSError as error:
+        # Start anyway (the webhooks' fail-safe answers work without it); /healthz says so.
+        log.error("the webhook spool cannot be read (%s)", type(error).__name__)
 
     from crisisline.cli import register_commands
 

@@ -37,10 +37,11 @@ the CallSid), once per CallSid. If a statement writing several calls fails for a
 the database being unreachable, nothing was written and each takes the general path alone.
 
 The statement runs through `crisisline.one_statement` (autocommit, on the driver's connection):
-a connection the server had dropped is retried once on a fresh one (safe: a statement that did
-commit before its connection died is a repeated CallSid the second time, which writes nothing
-and sends the webhook down the general path). Any other database error is raised, so the
-webhook's fail-safe answers the caller, as it would for the general path.
+a connection the server had dropped is tried again on fresh connections until the webhook's
+deadline (safe: a statement that did commit before its connection died is a repeated CallSid
+the second time, which writes nothing and sends the webhook down the general path). Any other
+database error is raised, so the webhook's fail-safe answers the caller (and keeps the call in
+the spool, crisisline.spool), as it would for the general path.
 """
 
 from __future__ import annotations
@@ -74,9 +75,12 @@ from crisisline.models import Contact
 from crisisline.routing_cache import RoutingState
 
 
-def receive_new_call(db: Database, call: IncomingCall, messages: CrisisMessages) -> CallPlan | None:
+def receive_new_call(
+    db: Database, call: IncomingCall, messages: CrisisMessages, deadline: float | None = None
+) -> CallPlan | None:
     """Record a new crisis call and ring its first step in one statement, or None: nothing
-    was written and `calls.receive_call` must handle the call."""
+    was written and `calls.receive_call` must handle the call. A lost connection is tried
+    again on a fresh one until `deadline` (time.monotonic; default `db.deadline()`)."""
     if not one_statement.supported(db):
         return None
     version = routing_cache.last_seen(routing_cache.url_of(db.engine))
@@ -114,7 +118,9 @@ def receive_new_call(db: Database, call: IncomingCall, messages: CrisisMessages)
     row.update({f"call_{key}": value for key, value in live.items()})
     statement = _statement(tuple(contact), tuple(live))
     try:
-        written = group_commit.group(db, statement).write(call.call_sid, group_commit.encode(row))
+        written = group_commit.group(db, statement).write(
+            call.call_sid, group_commit.encode(row), deadline
+        )
     except group_commit.Refused:
         return None  # written with other calls, refused: the general path writes it alone
     if written is None:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 CRISIS_POLICY = "crisis-call"
 MISSED_POLICY = "missed-call"
+RECORDING_URL_STORED = 500  # contacts.recording_url
 MAX_NUMBERS_PER_DIAL = 10  # Twilio rings at most ten <Number>s at once
 MIN_RING_SECONDS = 5
 
@@ -361,6 +362,57 @@ def _free(
     return lambda target: [r for r in resolve(target) if r.staff_id not in busy]
 
 
+def fail_safe_answered(
+    session: Session,
+    call: IncomingCall,
+    now: dt.datetime,
+    reach: Reach,
+    zone: dt.tzinfo,
+    alerting: alerts.Alerting | None = None,
+    flood_rules: floods.FloodRules = floods.DEFAULT_RULES,
+) -> int | None:
+    """A call that was answered with the fail-safe because it could not be recorded then
+    (crisisline.spool), recorded now: its contact (at the time it came in) with outcome
+    `missed`, the unanswered-call alert, and the missed-call escalation, opened `now`, so
+    staff call back. The id of its contact; None if its CallSid is on the record already
+    (its first write did commit: its own status callback, or the auditor, chases it)."""
+    if contacts.by_sid(session, call.call_sid) is not None:
+        return None
+    caller = call.caller
+    staff = staff_service.active_by_phone(session, caller)
+    contact, created = contacts.record(
+        session,
+        **call.contact(),
+        participant_id=participants.id_by_phone(session, caller) if caller else None,
+        outcome="missed" if staff is None else "staff_call",
+        handled_by_staff_id=staff.id if staff else None,
+    )
+    if not created or staff is not None:
+        return contact.id  # a member of staff calling the line: nobody to call back
+    contact.wait_seconds = 0
+    live = new_live_call(call.call_sid, contact.id, "crisis", call.now)
+    live.fallback_at = call.now
+    live.detail = {"fail_safe": True}
+    save(session, live)
+    _open_missed(session, live, contact, now, reach, zone, flood_rules)
+    if alerting is not None:
+        # A crisis call nobody answered is a risk alert in itself; whatever goes wrong in
+        # raising it, the call and its escalation are kept.
+        try:
+            with session.begin_nested():
+                alerts.raise_unanswered(
+                    session,
+                    contact_id=contact.id,
+                    kind="call",
+                    now=now,
+                    reach=alerting.reach,
+                    rules=alerting.rules,
+                )
+        except Exception as error:
+            log.error("call %s: unanswered alert failed (%s)", live.id, type(error).__name__)
+    return contact.id
+
+
 def screening_text(session: Session, call_id: int, messages: CrisisMessages) -> str:
     """What the staff member who picked up hears before pressing 1."""
     live = session.get(LiveCall, call_id)
@@ -447,7 +499,7 @@ def voicemail_left(
     live = _live(session, call_sid)
     contact = session.get_one(Contact, live.contact_id)
     if recording_url:
-        contact.recording_url = recording_url[:500]
+        contact.recording_url = recording_url[:RECORDING_URL_STORED]
         contact.outcome = "voicemail"
         live.detail = {**live.detail, "voicemail_seconds": duration_seconds}
     if (

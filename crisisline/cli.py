@@ -30,6 +30,7 @@ def register_commands(app: Flask) -> None:
         scheduler_command,
         rota_group,
         routing_changed_command,
+        spool_group,
     ):
         app.cli.add_command(command)
 
@@ -175,6 +176,28 @@ def routing_changed_command() -> None:
         "Routing version replaced: every process asks the database afresh for policies, "
         "rotas and staff phones."
     )
+
+
+@click.group("spool", cls=AppGroup)
+def spool_group() -> None:
+    """Calls and texts kept on disk while the database could not take them."""
+
+
+@spool_group.command("status")
+def spool_status() -> None:
+    """How many calls and texts wait in the spool to be recorded."""
+    svc = services()
+    click.echo(f"{svc.spool.waiting()} waiting in {svc.spool.directory}")
+
+
+@spool_group.command("drain")
+def spool_drain() -> None:
+    """Record every call and text waiting in the spool now (the scheduler does this every few
+    seconds); exits 1 if any is still waiting."""
+    report = services().drain_spool()
+    click.echo(f"{report.recorded} recorded, {report.failed} failed, {report.waiting} waiting")
+    if report.waiting:
+        sys.exit(1)
 
 
 @click.group("import", cls=AppGroup)

@@ -5,16 +5,30 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import functools
+import logging
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, inspect, text
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 # A health check or webhook must not hang for minutes on an unreachable server.
 CONNECT_TIMEOUT_SECONDS = 5
+# How long a write keeps trying after its connection was lost, unless told otherwise: see
+# Database.deadline (DATABASE_RETRY_SECONDS).
+RETRY_SECONDS = 4.0
+# The pause before each further try once the first fresh connection has failed too (a server
+# restarting refuses connections for a few seconds).
+RETRY_PAUSES = (0.0, 0.1, 0.25, 0.5, 1.0)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -72,9 +86,19 @@ class Base(DeclarativeBase):
 class Database:
     """The engine and session factory for one database URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, retry_seconds: float = RETRY_SECONDS) -> None:
         self.url = url
+        self.retry_seconds = retry_seconds
+        # Which set of pools is current: a connection found dead renews them once per set
+        # (connection_lost), however many threads find their connections dead together.
+        self.generation = 0
+        self._renewing = threading.Lock()
+        # Set by `dispose`; background work on this database (a web process draining its
+        # spool) stops, and `dispose` waits for a pass holding `background` to end.
+        self.closed = threading.Event()
+        self.background = threading.Lock()
         self.engine: Engine = make_engine(url)
+        self._renew_old_connections(self.engine)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
         # SQLAlchemy's identity map holds objects weakly: a record a function loaded and let go
         # of is read again by the next function that asks for it (a webhook read the same
@@ -102,9 +126,10 @@ class Database:
     def autocommit_engine(self) -> Engine:
         """PostgreSQL only: a second, small pool whose connections commit each statement on
         its own and are not pinged on checkout, for a write that is one statement on the path
-        of every call (crisisline.call_intake). Its user retries once on a connection found
-        dead; the ping the main pool does would double the cost of that one statement."""
-        return create_engine(
+        of every call (crisisline.call_intake). Its user tries again on a fresh connection when
+        it finds one dead (crisisline.one_statement); the ping the main pool does would double
+        the cost of that one statement."""
+        engine = create_engine(
             self.url,
             isolation_level="AUTOCOMMIT",
             # Nothing to roll back on a connection that commits every statement.
@@ -113,12 +138,104 @@ class Database:
             max_overflow=4,
             connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
         )
+        self._renew_old_connections(engine)
+        return engine
+
+    def deadline(self) -> float:
+        """The time (time.monotonic) until which a write that lost its connection is tried
+        again: now plus DATABASE_RETRY_SECONDS."""
+        return time.monotonic() + self.retry_seconds
+
+    def connection_lost(self, generation: int) -> None:
+        """A connection taken while `generation` was current was found dead: the server dropped
+        it (a restart, a failover, pg_terminate_backend), and with it, most likely, every other
+        connection opened before. Both pools are replaced (Engine.dispose(close=False): the
+        dead connections are closed as they are next checked out, never used nor pinged:
+        `_renew_old_connections`) so the next try gets a connection opened now, not the next
+        dead one. Once per generation."""
+        with self._renewing:
+            if generation != self.generation:
+                return  # another thread has already replaced the pools since
+            self.generation += 1
+        log.warning("a database connection was lost; every pooled connection is replaced")
+
+    def _renew_old_connections(self, engine: Engine) -> None:
+        """Have `engine`'s pool close and replace, as it is checked out, any connection opened
+        before the last `connection_lost`: the public events way of SQLAlchemy's own pool-wide
+        invalidation (a DisconnectionError raised on checkout makes the pool close that
+        connection properly and open a fresh one in its place). No round trip is added."""
+
+        def opened(_driver: Any, record: Any) -> None:
+            record.info["crisisline.generation"] = self.generation
+
+        def checked_out(_driver: Any, record: Any, _proxy: Any) -> None:
+            if record.info.get("crisisline.generation", self.generation) < self.generation:
+                raise DisconnectionError("opened before a connection was found lost")
+
+        event.listen(engine, "connect", opened)
+        event.listen(engine, "checkout", checked_out)
+
+    def keep_trying(self, work: Callable[[], T], deadline: float | None = None) -> T:
+        """`work()`, tried again on fresh connections while it fails because its connection
+        was lost (`lost`), until `deadline` (default: `deadline()`); then its error is raised.
+        `work` must be safe to run twice: one whose commit reached the server before the
+        connection died runs again (every webhook write is once per Twilio SID)."""
+        if deadline is None:
+            deadline = self.deadline()
+        for tries in range(1_000_000):
+            generation = self.generation
+            try:
+                return work()
+            except Exception as error:
+                if not lost(error):
+                    raise
+                self.connection_lost(generation)
+                pause = RETRY_PAUSES[min(tries, len(RETRY_PAUSES) - 1)]
+                if time.monotonic() + pause >= deadline:
+                    raise
+                log.warning("trying again on a fresh connection (%s)", type(error).__name__)
+                time.sleep(pause)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def in_transaction(self, work: Callable[[Session], T], deadline: float | None = None) -> T:
+        """`work(session)` in a transaction (`transaction`), the whole transaction tried again
+        on a fresh connection if its connection is lost (`keep_trying`)."""
+
+        def attempt() -> T:
+            with self.transaction() as session:
+                return work(session)
+
+        return self.keep_trying(attempt, deadline)
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Stop background work on this database and close every pooled connection."""
+        self.closed.set()
+        with self.background:
+            pass  # a pass under way ends first
         self.engine.dispose()
         if "autocommit_engine" in self.__dict__:
             self.autocommit_engine.dispose()
+
+
+def lost(error: BaseException) -> bool:
+    """True if `error` means the connection to the database was lost or could not be opened
+    (worth trying again on a fresh one), not that the statement or its data was wrong (a
+    constraint, a lock timeout, a deadlock: psycopg's subclasses of OperationalError)."""
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        error = error.orig if error.orig is not None else error
+    if not isinstance(error, psycopg.OperationalError):
+        return False
+    return type(error) is psycopg.OperationalError or isinstance(
+        error,
+        (
+            psycopg.errors.AdminShutdown,
+            psycopg.errors.CrashShutdown,
+            psycopg.errors.CannotConnectNow,
+            psycopg.errors.ConnectionFailure,
+        ),
+    )
 
 
 def save(session: Session, obj: Any) -> None:

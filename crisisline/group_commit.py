@@ -20,8 +20,10 @@ What each webhook may rely on, each tested:
    fails with an error of the data (a constraint, a bad value), no row was written; a row
    written alone raises that error, and rows written together each raise `Refused` and are
    written again one by one by the general path, so one bad row cannot turn away the others.
-   An operational error (the database unreachable, a connection lost, a timeout) is raised to
-   every row of that statement: each webhook then answers with its fail-safe at once rather
+   A lost connection is first tried again on fresh connections until the earliest deadline of
+   its rows (`one_statement.run_all`). An operational error that remains (the database
+   unreachable, a timeout) is raised to every row of that statement: each webhook then keeps
+   its request in the spool (`crisisline.spool`) and answers with its fail-safe at once rather
    than trying the database again. A write interrupted by anything else makes the other rows
    of its statement `Refused`, never "not written" (which a text would take for a repeat).
 3. **No wait beyond the write before it.** The thread that writes a statement returns as soon
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+import sqlalchemy.exc
 from sqlalchemy import JSON, Text, bindparam, cast, func
 from sqlalchemy.sql import Executable, column
 from sqlalchemy.sql.selectable import TableValuedAlias
@@ -98,6 +101,7 @@ def _held() -> threading.Lock:
 class _Row:
     key: str
     encoded: str
+    deadline: float | None  # until when its write may be tried again on a fresh connection
     # Held until the row's thread is to go on, then released once for each time it is woken
     # (to write the next statement, or because its statement has run), and taken again as it
     # goes on. A bare lock, not a threading.Event: one call each way, on every call and text.
@@ -125,13 +129,16 @@ class Group:
         self.statements = 0
         """How many statements this group has run (for tests and benchmarks)."""
 
-    def write(self, key: str, encoded: str) -> tuple[Any, ...] | None:
+    def write(
+        self, key: str, encoded: str, deadline: float | None = None
+    ) -> tuple[Any, ...] | None:
         """Write the row `encoded` (from `encode`) whose key is `key`, with whatever rows are
         waiting; the statement's result row for it without the key, or None if it was not
         written. Raises what the statement raised if the row was written alone, an error
         reaching the database whenever one occurred, and `Refused` when a statement writing
-        it with others failed otherwise (nothing was written)."""
-        row = _Row(key, encoded)
+        it with others failed otherwise (nothing was written). A lost connection is tried
+        again on a fresh one until `deadline` (the earliest of the statement's rows)."""
+        row = _Row(key, encoded, deadline)
         with self._lock:
             self._waiting.append(row)
             if not self._writing:
@@ -180,15 +187,23 @@ class Group:
 
     def _write(self, batch: list[_Row]) -> None:
         rows = "[" + ",".join(row.encoded for row in batch) + "]"
+        deadlines = [row.deadline for row in batch if row.deadline is not None]
         results: dict[str, tuple[Any, ...]] = {}
         error: BaseException | None = None
         ran = False
         try:
             self.statements += 1
-            for found in one_statement.run_all(self._db, self._statement, {ROWS_PARAMETER: rows}):
+            found_rows = one_statement.run_all(
+                self._db,
+                self._statement,
+                {ROWS_PARAMETER: rows},
+                min(deadlines) if deadlines else None,
+            )
+            for found in found_rows:
                 results[str(found[0])] = tuple(found[1:])
             ran = True
-        except psycopg.OperationalError as failure:
+        except (psycopg.OperationalError, sqlalchemy.exc.OperationalError) as failure:
+            # (SQLAlchemy's when no connection could be opened at all.)
             # The database could not be reached: every webhook answers its fail-safe at once.
             error = failure
         except Exception as failure:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from crisisline import escalations, heartbeat, sms_conversations
 from crisisline.app import services
+from crisisline.spool import Spool
 
 blueprint = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
@@ -45,7 +46,12 @@ def healthz() -> ResponseReturnValue:
             given_up = sms_conversations.given_up(session, svc.clock.now())
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
-        return jsonify(status="unavailable", database="unreachable", scheduler=None), 503
+        return jsonify(
+            status="unavailable",
+            database="unreachable",
+            scheduler=None,
+            spool={"waiting": _spooled(svc.spool, [])},
+        ), 503
     scheduler: dict[str, Any] = {"last_heartbeat": None, "age_seconds": None, "state": "never seen"}
     healthy = False
     if beat is not None:
@@ -80,6 +86,14 @@ def healthz() -> ResponseReturnValue:
             "find them with GET /api/v1/contacts?channel=sms&outcome=routing_failed "
             "(or outcome=unrouted) and answer each sender"
         )
+    # Calls and texts a webhook could not record (the database was down) wait in the spool
+    # until the scheduler records them: till then staff have not been told of them.
+    spooled = _spooled(svc.spool, warnings)
+    if spooled:
+        warnings.append(
+            f"{spooled} call(s) or text(s) kept while the database was unreachable wait to be "
+            "recorded (the scheduler's drain-spool job, or `crisisline spool drain`)"
+        )
     # Configuration problems do not make the web process unhealthy (restarting it would not
     # help and would drop calls), but the line cannot reach everyone: say so, by name.
     status = ("degraded" if warnings else "ok") if healthy else "unavailable"
@@ -88,9 +102,23 @@ def healthz() -> ResponseReturnValue:
         "database": "ok",
         "scheduler": scheduler,
         "texts": texts,
+        "spool": {"waiting": spooled},
         "warnings": warnings,
     }
     return jsonify(body), 200 if healthy else 503
+
+
+def _spooled(spool: Spool, warnings: list[str]) -> int | None:
+    """How many requests wait in the spool; None, with a warning, if it cannot be read."""
+    try:
+        return spool.waiting()
+    except OSError as error:
+        log.error("health check: the spool cannot be read (%s)", type(error).__name__)
+        warnings.append(
+            "the webhook spool (SPOOL_DIR) cannot be read: calls and texts the database cannot "
+            "take are not kept"
+        )
+        return None
 
 
 def _configuration_warnings(session: Session) -> list[str]:

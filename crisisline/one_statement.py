@@ -7,8 +7,11 @@ Here the statement is compiled once by SQLAlchemy (with SQLAlchemy's own convers
 value) and run on a connection of `Database.autocommit_engine`: one round trip. Used by
 `crisisline.call_intake` (a new call) and `crisisline.sms_intake` (a new text).
 
-The pool does not check connections on checkout; a connection the server has dropped is
-discarded and the statement run once more on a fresh one. That is safe only for a statement
+The pool does not check connections on checkout. A connection the server has dropped is
+discarded, and with it every connection of both pools opened before (the same restart or
+failover closed them too: `Database.connection_lost`); the statement is then run again on a
+truly fresh connection, and again while connections are refused, until the write's deadline
+(DATABASE_RETRY_SECONDS, inside Twilio's 15 s). That is safe only for a statement
 that a second run cannot apply twice, as INSERT ... ON CONFLICT DO NOTHING on a Twilio SID:
 one that did commit before its connection died writes nothing the second time. Any other
 error is raised.
@@ -16,7 +19,6 @@ error is raised.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any, cast
@@ -26,8 +28,6 @@ from sqlalchemy import Dialect
 from sqlalchemy.sql import Executable
 
 from crisisline.db import Database
-
-log = logging.getLogger(__name__)
 
 Processor = Callable[[Any], Any]
 Compiled = tuple[str, dict[str, Processor], dict[str, Any]]
@@ -41,30 +41,37 @@ def supported(db: Database) -> bool:
     return (db.engine.dialect.name, db.engine.dialect.driver) == ("postgresql", "psycopg")
 
 
-def run_all(db: Database, statement: Executable, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+def run_all(
+    db: Database,
+    statement: Executable,
+    params: dict[str, Any],
+    deadline: float | None = None,
+) -> list[tuple[Any, ...]]:
     """Run `statement` (built once and kept, not per call) with `params`, committed on its own;
-    every row it returns. The statement must be safe to run twice."""
+    every row it returns. The statement must be safe to run twice. A connection found lost is
+    tried again on a fresh one until `deadline` (time.monotonic; default `db.deadline()`)."""
     sql, processors, constants = _compile(db.autocommit_engine.dialect, statement)
     values = dict(constants)
     for name, value in params.items():
         process = processors.get(name)
         values[name] = process(value) if process is not None else value
-    for attempt in (1, 2):
+
+    def attempt() -> list[tuple[Any, ...]]:
         pooled = db.autocommit_engine.raw_connection()
         try:
             driver = cast(psycopg.Connection[Any], pooled.driver_connection)
             try:
                 return [tuple(row) for row in driver.execute(sql, values).fetchall()]
             except psycopg.OperationalError:
-                if not driver.broken or attempt == 2:
-                    raise
-                # A pooled connection the server had closed: never used again, try a fresh one.
-                pooled.invalidate()
-                log.warning("a pooled connection had died; trying a fresh one")
-                continue
+                if driver.broken:
+                    # Never used again. The same cause (a restart, a failover) has most likely
+                    # closed every other pooled connection: the caller replaces the pools.
+                    pooled.invalidate()
+                raise
         finally:
             pooled.close()  # back to the pool (an invalidated one is discarded)
-    raise AssertionError("unreachable")  # pragma: no cover
+
+    return db.keep_trying(attempt, deadline)
 
 
 def _compile(dialect: Dialect, statement: Executable) -> Compiled:

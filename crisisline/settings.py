@@ -52,6 +52,17 @@ class Settings:
     auto_reply_countries: tuple[str, ...] = ("GB",)
     auto_replies_per_number_per_hour: int = 3
     auto_replies_per_hour: int = 30
+    # Where a webhook keeps a call or text it could not record, until the scheduler records it
+    # (SPOOL_DIR; empty: instance/spool). Must survive a restart of the process (crisisline.spool).
+    spool_dir: str = ""
+    # How long a webhook keeps trying the database when it finds its connection lost, before it
+    # answers with its fail-safe and keeps the request in the spool (DATABASE_RETRY_SECONDS).
+    database_retry_seconds: int = 4
+
+    @property
+    def spool_path(self) -> Path:
+        """The directory of the webhook spool (SPOOL_DIR, or instance/spool)."""
+        return Path(self.spool_dir) if self.spool_dir else Path(self.instance_path) / "spool"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -140,6 +151,9 @@ def load_settings(
             f"GB or GB,IE, not {text('AUTO_REPLY_COUNTRIES')!r}"
         )
         countries = ("GB",)
+    # Twilio gives up on a webhook after 15 s; a connection attempt may take 5 s more than the
+    # budget (crisisline.db.CONNECT_TIMEOUT_SECONDS), so 8 s is the most that stays inside it.
+    database_retry_seconds = whole("DATABASE_RETRY_SECONDS", 4, 8)
 
     if production and public_base_url.startswith("http://"):
         host = public_base_url[len("http://") :].split("/")[0].rsplit(":", 1)[0]
@@ -180,6 +194,8 @@ def load_settings(
         auto_reply_countries=countries,
         auto_replies_per_number_per_hour=auto_replies_per_number_per_hour,
         auto_replies_per_hour=auto_replies_per_hour,
+        spool_dir=text("SPOOL_DIR"),
+        database_retry_seconds=database_retry_seconds,
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any, cast
 
 from sqlalchemy import String, Table, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
 from crisisline import group_commit, one_statement, participants, sms_conversations
@@ -33,23 +34,33 @@ from crisisline.db import Database
 from crisisline.models import Contact
 
 
-def take_in(db: Database, text: sms_conversations.InboundText, now: dt.datetime) -> int | None:
+def take_in(
+    db: Database,
+    text: sms_conversations.InboundText,
+    now: dt.datetime,
+    deadline: float | None = None,
+) -> int | None:
     """Record `text` to be routed; its contact's id, or None if its MessageSid was already
-    recorded (Twilio retried)."""
+    recorded (Twilio retried). A lost connection is tried again on a fresh one until
+    `deadline` (time.monotonic; default `db.deadline()`)."""
+    if deadline is None:
+        deadline = db.deadline()
+
+    def alone(session: Session) -> int | None:
+        return sms_conversations.keep_unrouted(session, text, now)
+
     if not one_statement.supported(db):
-        with db.transaction() as session:
-            return sms_conversations.keep_unrouted(session, text, now)
+        return db.in_transaction(alone, deadline)
     fields = sms_conversations.unrouted_fields(text, now)
     row = {f"contact_{key}": value for key, value in new_contact_row(**fields).items()}
     row["sender"] = text.from_number
     try:
         written = group_commit.group(db, _statement()).write(
-            text.message_sid, group_commit.encode(row)
+            text.message_sid, group_commit.encode(row), deadline
         )
     except group_commit.Refused:
         # Written with other texts and refused, nothing written: record it alone.
-        with db.transaction() as session:
-            return sms_conversations.keep_unrouted(session, text, now)
+        return db.in_transaction(alone, deadline)
     return None if written is None else int(written[0])
 
 

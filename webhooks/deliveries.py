@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from crisisline import outbox
 from crisisline.app import services
-from webhooks.forms import FormError, optional_int, required
+from webhooks.forms import SID_STORED, FormError, optional_int, required
 from webhooks.security import signed_by_twilio
 
 blueprint = Blueprint("delivery_webhooks", __name__, url_prefix="/webhooks/deliveries")
@@ -20,7 +20,9 @@ def delivery_status(delivery_id: int) -> ResponseReturnValue:
     try:
         update = outbox.StatusUpdate(
             delivery_id=delivery_id,
-            sid=required("MessageSid", "CallSid", "SmsSid"),
+            # Checked against its column only: a SID of another shape is a callback for none
+            # of our deliveries, and ignored.
+            sid=required("MessageSid", "CallSid", "SmsSid", longest=SID_STORED),
             provider_status=required("MessageStatus", "CallStatus", "SmsStatus"),
             error_code=optional_int("ErrorCode"),
             sequence=optional_int("SequenceNumber"),

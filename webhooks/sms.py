@@ -11,29 +11,36 @@ from twilio.twiml.messaging_response import MessagingResponse
 from crisisline import sms_conversations, sms_intake
 from crisisline.app import services
 from crisisline.phones import caller_number
+from webhooks import spooled
 from webhooks.fallback import twiml
-from webhooks.forms import FormError, optional_int, required
+from webhooks.forms import MAX_FIELD, Form, FormError, cleaned, optional_int, sid
 from webhooks.security import signed_by_twilio
 
 blueprint = Blueprint("sms_webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
 MAX_MEDIA = 10  # Twilio sends at most 10 media items with one message
+MAX_MEDIA_URL = 500  # what is kept of each media link
 
 
-def _inbound_text() -> sms_conversations.InboundText:
-    """The form Twilio posts, parsed; FormError names a missing or malformed field."""
-    region = services().settings.default_region
-    from_raw = required("From")
-    count = min(max(optional_int("NumMedia") or 0, 0), MAX_MEDIA)
+def inbound_text(region: str, form: Form | None = None) -> sms_conversations.InboundText:
+    """The form Twilio posts (default: this request's), parsed; FormError names a missing or
+    malformed field. Every value fits its column: the MessageSid is a Twilio SID, the sender
+    as sent is cleaned and cut, the body and media links are cut to what is stored."""
+    fields = request.form if form is None else form
+    if not fields.get("From", "").strip():
+        raise FormError("From", "From is missing")
+    # A sender that is not a number (or nothing once cleaned) is still someone who texted.
+    from_raw = cleaned(fields.get("From"), MAX_FIELD)
+    count = min(optional_int("NumMedia", form=fields) or 0, MAX_MEDIA)
     media = tuple(
-        url[:500] for i in range(count) if (url := request.form.get(f"MediaUrl{i}", "").strip())
+        url for i in range(count) if (url := cleaned(fields.get(f"MediaUrl{i}"), MAX_MEDIA_URL))
     )
     return sms_conversations.InboundText(
-        message_sid=required("MessageSid", "SmsMessageSid", "SmsSid"),
+        message_sid=sid("MessageSid", "SmsMessageSid", "SmsSid", form=fields),
         from_number=caller_number(from_raw, region),
         from_raw=from_raw,
-        to_number=caller_number(request.form.get("To"), region),
-        body=sms_conversations.clean_body(request.form.get("Body", "")),
+        to_number=caller_number(cleaned(fields.get("To"), MAX_FIELD), region),
+        body=sms_conversations.clean_body(fields.get("Body", "")),
         media_urls=media,
     )
 
@@ -43,22 +50,25 @@ def _inbound_text() -> sms_conversations.InboundText:
 def sms() -> ResponseReturnValue:
     """Record the text once per MessageSid and answer; the scheduler routes it within a second
     (crisisline.sms_intake), and every reply goes through the outbox."""
+    svc = services()
+    received_at = svc.clock.now()
     try:
-        text = _inbound_text()
+        text = inbound_text(svc.settings.default_region)
     except FormError as error:
         return {"code": 422, "message": error.message, "field": error.field}, 422
-    svc = services()
     try:
-        sms_intake.take_in(svc.db, text, svc.clock.now())
+        sms_intake.take_in(svc.db, text, received_at, svc.db.deadline())
     except Exception as error:
-        # Fail safe: the text could not even be recorded (the database is down): the texter
-        # gets the crisis numbers rather than silence. Only the error's type is logged: its
-        # text can carry the body or the number.
+        # Fail safe: the text could not be recorded even on fresh connections (the database
+        # is down): the texter gets the crisis numbers rather than silence, and the request is
+        # kept to be recorded and routed once the database is back (crisisline.spool). Only
+        # the error's type is logged: its text can carry the body or the number.
         log.error(
             "sms %s could not be recorded (%s); answered with the fallback text",
             text.message_sid,
             type(error).__name__,
         )
+        spooled.keep(svc, received_at)
         return _fallback()
     # Empty TwiML: acknowledgements and relays go through the outbox, so a repeat of this
     # request gets exactly the same answer.

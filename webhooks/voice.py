@@ -7,7 +7,9 @@ where one is set. A caller never meets silence or Twilio's stock error message.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import json
 import logging
 from collections.abc import Callable
 
@@ -16,8 +18,18 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from crisisline import call_intake, calls
 from crisisline.app import Services, services
+from webhooks import spooled
 from webhooks.fallback import fail_safe_voice, twiml
-from webhooks.forms import FormError, optional_int, required
+from webhooks.forms import (
+    MAX_FIELD,
+    Form,
+    FormError,
+    cleaned,
+    optional_int,
+    required,
+    sid,
+    text,
+)
 from webhooks.security import signed_by_twilio
 
 blueprint = Blueprint("voice_webhooks", __name__, url_prefix="/webhooks/voice")
@@ -28,16 +40,38 @@ FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "ca
 
 
 def fail_safe(view: Callable[[], Response]) -> Callable[[], Response]:
-    """Answer with the fail-safe TwiML if the handler raises anything at all."""
+    """Answer with the fail-safe TwiML if the handler raises anything at all but bad input
+    (FormError: 422 naming the field; the database was never the trouble)."""
 
     @functools.wraps(view)
     def wrapper() -> Response:
         try:
             return view()
+        except FormError as error:
+            body = {"code": 422, "message": error.message, "field": error.field}
+            return Response(json.dumps(body), status=422, mimetype="application/json")
         except Exception:
             # Logged without the form: it carries the caller's number.
             log.exception("voice webhook %s failed; answering with the fail-safe", request.path)
             return twiml(fail_safe_voice())
+
+    return wrapper
+
+
+def spooled_on_failure(view: Callable[[], Response]) -> Callable[[], Response]:
+    """Keep the request in the spool (crisisline.spool) if the handler cannot record it, so the
+    contact is recorded once the database is back; then let `fail_safe` answer the caller."""
+
+    @functools.wraps(view)
+    def wrapper() -> Response:
+        received_at = services().clock.now()
+        try:
+            return view()
+        except FormError:
+            raise  # bad input: nothing to keep
+        except Exception:
+            spooled.keep(services(), received_at)
+            raise
 
     return wrapper
 
@@ -154,25 +188,36 @@ def _render(plan: calls.CallPlan, svc: Services, response: VoiceResponse) -> Voi
     return response
 
 
+def incoming(form: Form, now: dt.datetime, region: str) -> calls.IncomingCall:
+    """A call to the crisis number as its first webhook's form gives it; FormError names a
+    malformed CallSid. A From or To that is not a number is a withheld caller, never refused."""
+    return calls.IncomingCall(
+        call_sid=sid("CallSid", form=form),
+        from_raw=cleaned(form.get("From"), MAX_FIELD) or None,
+        to_raw=cleaned(form.get("To"), MAX_FIELD) or None,
+        now=now,
+        region=region,
+    )
+
+
 @blueprint.post("")
 @signed_by_twilio
 @fail_safe
+@spooled_on_failure
 def incoming_call() -> Response:
     """A call to the crisis number: greet, then ring the first step of the crisis-call chain."""
     svc = services()
-    call = calls.IncomingCall(
-        call_sid=required("CallSid"),
-        from_raw=request.form.get("From"),
-        to_raw=request.form.get("To"),
-        now=svc.clock.now(),
-        region=svc.settings.default_region,
-    )
+    call = incoming(request.form, svc.clock.now(), svc.settings.default_region)
+    deadline = svc.db.deadline()
     # The common case in one statement (PostgreSQL); anything else, or nothing written: the
-    # general path, which finds the database as if the one-statement path had not run.
-    plan = call_intake.receive_new_call(svc.db, call, svc.messages)
+    # general path, which finds the database as if the one-statement path had not run. Both
+    # try a lost connection again on fresh ones until the same deadline.
+    plan = call_intake.receive_new_call(svc.db, call, svc.messages, deadline)
     if plan is None:
-        with svc.db.transaction() as session:
-            plan = calls.receive_call(session, call, svc.messages, svc.alerting)
+        plan = svc.db.in_transaction(
+            lambda session: calls.receive_call(session, call, svc.messages, svc.alerting),
+            deadline,
+        )
     # The staff call-back menu is not greeted: the caller is one of the team.
     return _answer(plan, svc, None if plan.action == "staff_menu" else svc.messages.greeting)
 
@@ -245,10 +290,11 @@ def screen_answer() -> Response:
 def dial_finished() -> Response:
     """The Dial ended: finished if someone accepted, else the next step or the fallback."""
     svc = services()
+    call_sid = sid("CallSid")
     with svc.db.transaction() as session:
         plan = calls.dial_finished(
             session,
-            required("CallSid"),
+            call_sid,
             svc.clock.now(),
             svc.messages,
             svc.alerting,
@@ -260,25 +306,35 @@ def dial_finished() -> Response:
     return _answer(plan, svc, None)
 
 
-@blueprint.post("/voicemail")
-@signed_by_twilio
-@fail_safe
-def voicemail() -> Response:
-    """The caller's message is saved: open the missed-call escalation and thank them."""
-    svc = services()
-    recording_url = request.form.get("RecordingUrl", "").strip() or None
-    with svc.db.transaction() as session:
-        calls.voicemail_left(
+def record_voicemail(svc: Services, form: Form, now: dt.datetime) -> None:
+    """Keep the voicemail the Record action `form` reports and make sure someone calls back;
+    FormError names a malformed CallSid. A lost connection is tried again on a fresh one."""
+    call_sid = sid("CallSid", form=form)
+    recording_url = text("RecordingUrl", calls.RECORDING_URL_STORED, form=form)
+    duration = lenient_duration("RecordingDuration", form)
+    svc.db.in_transaction(
+        lambda session: calls.voicemail_left(
             session,
-            required("CallSid"),
+            call_sid,
             recording_url=recording_url,
-            duration_seconds=optional_int("RecordingDuration"),
-            now=svc.clock.now(),
+            duration_seconds=duration,
+            now=now,
             reach=svc.reach,
             zone=svc.settings.zone,
             alerting=svc.alerting,
             flood_rules=svc.flood_rules,
         )
+    )
+
+
+@blueprint.post("/voicemail")
+@signed_by_twilio
+@fail_safe
+@spooled_on_failure
+def voicemail() -> Response:
+    """The caller's message is saved: open the missed-call escalation and thank them."""
+    svc = services()
+    record_voicemail(svc, request.form, svc.clock.now())
     response = VoiceResponse()
     _say(response, svc.messages.voicemail_thanks, svc)
     response.hangup()
@@ -291,9 +347,9 @@ def status() -> Response | tuple[dict[str, str], int]:
     """The call's status callback: complete the contact once and chase a call nobody took."""
     svc = services()
     try:
-        call_sid = required("CallSid")
+        call_sid = sid("CallSid")
         call_status = required("CallStatus")
-        duration = optional_int("CallDuration")
+        duration = lenient_duration("CallDuration", request.form)
     except FormError as error:
         return {"message": error.message, "field": error.field}, 422
     if call_status in FINAL_CALL_STATUSES:
@@ -353,14 +409,15 @@ def call_back() -> Response:
     svc = services()
     response = VoiceResponse()
     digit = request.form.get("Digits", "").strip()[:1]
+    call_sid = sid("CallSid")
     with svc.db.transaction() as session:
-        choice = calls.call_back_choice(session, required("CallSid"), digit)
+        choice = calls.call_back_choice(session, call_sid, digit)
         if choice is None:
             _say(response, "That is not one of the choices. Goodbye.", svc)
             response.hangup()
             return twiml(response)
         outbound = calls.start_call_back(
-            session, required("CallSid"), choice, now=svc.clock.now(), reach=svc.reach
+            session, call_sid, choice, now=svc.clock.now(), reach=svc.reach
         )
     if choice.recording_url:
         _say(response, "Their message:", svc)
@@ -393,10 +450,10 @@ def call_back_done() -> Response:
         with svc.db.transaction() as session:
             calls.call_back_finished(
                 session,
-                required("CallSid"),
+                sid("CallSid"),
                 contact_id,
                 dial_status=required("DialCallStatus"),
-                duration_seconds=optional_int("DialCallDuration"),
+                duration_seconds=lenient_duration("DialCallDuration", request.form),
                 now=svc.clock.now(),
             )
     except FormError as error:
@@ -405,6 +462,16 @@ def call_back_done() -> Response:
         # The staff member's call is over either way; the escalation was taken at call-back.
         log.exception("call-back action could not be recorded")
     return twiml(response)
+
+
+def lenient_duration(name: str, form: Form) -> int | None:
+    """A duration Twilio reports, or None if it is not a whole number a column holds: a call
+    or a voicemail is never turned away for its length."""
+    try:
+        return optional_int(name, form=form)
+    except FormError:
+        log.warning("%s is not a whole number of seconds; recorded without it", name)
+        return None
 
 
 def _is_id(value: str) -> bool:

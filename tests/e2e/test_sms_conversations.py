@@ -32,12 +32,12 @@ def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[SmsLin
 def test_a_text_is_acknowledged_reaches_on_call_with_a_code_and_the_reply_reaches_the_participant(
     line: SmsLine,
 ) -> None:
-    line.text(DANIEL, "I can't cope tonight, they're after me")
+    line.text(DANIEL, "it's a bad night, they're after me")
     line.dispatch()
 
     line.phone(DANIEL).expect_sms(ACK, from_=CRISIS)
     relay = line.phone(PRIMARY).expect_sms(
-        "R1001 D. Price (1): I can't cope tonight, they're after me", from_=CRISIS
+        "R1001 D. Price (1): it's a bad night, they're after me", from_=CRISIS
     )
     line.phone(PRIMARY).expect_sms("Reply 1 and your message", from_=CRISIS)
 
@@ -65,7 +65,7 @@ def test_a_text_is_acknowledged_reaches_on_call_with_a_code_and_the_reply_reache
         if c.participant_id == line.ids[DANIEL]
     ]
     assert timeline == [
-        (Direction.INBOUND, "I can't cope tonight, they're after me", None),
+        (Direction.INBOUND, "it's a bad night, they're after me", None),
         (
             Direction.OUTBOUND,
             ACK + ". A worker will reply soon. If you are in danger now, call 999.",

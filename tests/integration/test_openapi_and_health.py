@@ -52,6 +52,7 @@ def test_healthz_is_200_when_the_database_answers_and_the_scheduler_beat(
             "state": "ok",
         },
         "texts": {"waiting": 0, "oldest_seconds": None, "state": "ok", "given_up": 0},
+        "spool": {"waiting": 0},
         "warnings": [],
     }
 
@@ -156,7 +157,12 @@ def test_healthz_is_503_when_the_sqlite_file_cannot_be_opened(tmp_path: Path) ->
     app = create_app(settings=make_settings(tmp_path, url), clock=FakeClock(START))
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
-    assert response.json == {"status": "unavailable", "database": "unreachable", "scheduler": None}
+    assert response.json == {
+        "status": "unavailable",
+        "database": "unreachable",
+        "scheduler": None,
+        "spool": {"waiting": 0},
+    }
 
 
 def test_healthz_is_503_when_postgresql_is_unreachable(tmp_path: Path) -> None:

@@ -79,6 +79,8 @@ def test_twilio_telephony_with_everything_set_starts(tmp_path: Path) -> None:
         ({"AUTO_REPLY_COUNTRIES": "GB,UK"}, "AUTO_REPLY_COUNTRIES"),
         ({"AUTO_REPLIES_PER_NUMBER_PER_HOUR": "61"}, "AUTO_REPLIES_PER_NUMBER_PER_HOUR"),
         ({"AUTO_REPLIES_PER_HOUR": "0"}, "AUTO_REPLIES_PER_HOUR"),
+        ({"DATABASE_RETRY_SECONDS": "9"}, "DATABASE_RETRY_SECONDS"),  # past Twilio's 15 s
+        ({"DATABASE_RETRY_SECONDS": "0"}, "DATABASE_RETRY_SECONDS"),
     ],
 )
 def test_a_wrong_setting_stops_start_up_naming_it(
@@ -110,6 +112,17 @@ def test_flood_settings_have_safe_defaults_and_are_read(tmp_path: Path) -> None:
     assert (chosen.flood_unknown_texts, chosen.flood_unknown_calls) == (20, 8)
     assert chosen.auto_reply_countries == ("GB", "IE")
     assert (chosen.auto_replies_per_number_per_hour, chosen.auto_replies_per_hour) == (2, 100)
+
+
+def test_the_spool_lives_in_instance_unless_spool_dir_says_otherwise(tmp_path: Path) -> None:
+    default = load_settings({}, str(tmp_path))
+    assert default.spool_path == tmp_path / "spool"
+    assert default.database_retry_seconds == 4
+    moved = load_settings(
+        {"SPOOL_DIR": "/var/lib/crisisline/spool", "DATABASE_RETRY_SECONDS": "8"}, str(tmp_path)
+    )
+    assert moved.spool_path == Path("/var/lib/crisisline/spool")
+    assert moved.database_retry_seconds == 8
 
 
 @pytest.mark.parametrize(
