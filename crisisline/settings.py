@@ -42,6 +42,12 @@ class Settings:
     shift_reminder_minutes: int = 60
     # How long the voicemail link in a missed-call text plays the message (VOICEMAIL_LINK_HOURS).
     voicemail_link_hours: int = 72
+    # How many sends the outbox dispatcher runs at once (DISPATCH_WORKERS).
+    dispatch_workers: int = 8
+    # The longest one Twilio REST request may take, connect and reply (TWILIO_REQUEST_TIMEOUT).
+    twilio_request_timeout: float = 4.0
+    # How long a crisis delivery is retried through a provider outage (CRISIS_RETRY_HOURS).
+    crisis_retry_hours: int = 24
 
     @property
     def zone(self) -> ZoneInfo:
@@ -115,6 +121,21 @@ def load_settings(
 
     shift_reminder_minutes = whole("SHIFT_REMINDER_MINUTES", 60, 1440)
     voicemail_link_hours = whole("VOICEMAIL_LINK_HOURS", 72, 720)
+    dispatch_workers = whole("DISPATCH_WORKERS", 8, 64)
+    crisis_retry_hours = whole("CRISIS_RETRY_HOURS", 24, 72)
+    raw_timeout = text("TWILIO_REQUEST_TIMEOUT", "4")
+    try:
+        twilio_request_timeout = float(raw_timeout)
+    except ValueError:
+        twilio_request_timeout = -1.0
+    if not 0.5 <= twilio_request_timeout <= 30:
+        # Below half a second Twilio's own latency fails sends; above 30 s one hung request
+        # holds a dispatch worker for longer than a crisis text should ever wait.
+        problems.append(
+            "TWILIO_REQUEST_TIMEOUT must be a number of seconds from 0.5 to 30, "
+            f"not {raw_timeout!r}"
+        )
+        twilio_request_timeout = 4.0
 
     if production and public_base_url.startswith("http://"):
         host = public_base_url[len("http://") :].split("/")[0].rsplit(":", 1)[0]
@@ -149,6 +170,9 @@ def load_settings(
         instance_path=str(instance),
         shift_reminder_minutes=shift_reminder_minutes,
         voicemail_link_hours=voicemail_link_hours,
+        dispatch_workers=dispatch_workers,
+        twilio_request_timeout=twilio_request_timeout,
+        crisis_retry_hours=crisis_retry_hours,
     )
 
 
