@@ -279,15 +279,25 @@ def _claim(db: Database, now: dt.datetime, limit: int, report: DispatchReport) -
             )
             .execution_options(synchronize_session=False)
         )
+        # One send at a time to any one phone, so that the parts of a relayed text and the
+        # texts that follow it arrive in the order they were written.
+        in_flight = select(Delivery.to_number).where(
+            Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_until >= now
+        )
         query = (
-            select(Delivery.id)
-            .where(due)
+            select(Delivery.id, Delivery.to_number)
+            .where(due, Delivery.to_number.not_in(in_flight))
             .order_by(Delivery.priority, Delivery.next_attempt_at, Delivery.id)
-            .limit(limit)
+            .limit(limit * 4)
         )
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        ids = list(session.scalars(query))
+        ids: list[int] = []
+        phones: set[str] = set()
+        for delivery_id, phone in session.execute(query):
+            if phone not in phones and len(ids) < limit:
+                phones.add(phone)
+                ids.append(delivery_id)
         for delivery_id in ids:
             # The conditional update is the claim: it succeeds for exactly one dispatcher
             # even where row locks do not exist (SQLite).
