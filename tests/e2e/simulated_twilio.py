@@ -49,9 +49,12 @@ class ServiceTransport:
 
 @contextmanager
 def simulated_twilio(
-    tmp_path: Path, database_url: str, clock: FakeClock, account_sid: str
+    tmp_path: Path, database_url: str, clock: FakeClock, account_sid: str, **overrides: str
 ) -> Iterator[tuple[Flask, Simulator]]:
-    """The app and the simulator, talking to each other; torn down (and checked) afterwards."""
+    """The app and the simulator, talking to each other; torn down (and checked) afterwards.
+
+    `overrides` are further settings (DISPATCH_WORKERS, TWILIO_REQUEST_TIMEOUT ...).
+    """
     transport = ServiceTransport()
     sim = Simulator(account_sid=account_sid, auth_token=TEST_AUTH_TOKEN, transport=transport)
     server = make_server("127.0.0.1", 0, create_simulator_app(sim), threaded=True)
@@ -62,6 +65,7 @@ def simulated_twilio(
         TELEPHONY="twilio",
         TWILIO_ACCOUNT_SID=account_sid,
         TWILIO_API_BASE_URL=f"http://127.0.0.1:{server.port}",
+        **overrides,
     )
     app = create_app({"TESTING": True}, settings=settings, clock=clock)
     transport.target = FlaskClientTransport(app.test_client())
@@ -78,6 +82,7 @@ def simulated_twilio(
         yield app, sim
         sim.assert_no_unexpected()
     finally:
+        sim.clear_faults()  # lets any request still held by an injected hang go
         server.shutdown()
         server.server_close()
         services_of(app).db.dispose()

@@ -82,9 +82,13 @@ class SmsLine:
             return list(session.scalars(select(Delivery).order_by(Delivery.id)))
 
 
-def start_line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[SmsLine]:
-    """Build the line, yield it, and tear it down checking the simulator saw nothing unexpected."""
-    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID) as (app, sim):
+def start_line(
+    tmp_path: Path, database_url: str, clock: FakeClock, **overrides: str
+) -> Iterator[SmsLine]:
+    """Build the line, yield it, and tear it down checking the simulator saw nothing unexpected.
+
+    `overrides` are further settings for the service."""
+    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID, **overrides) as (app, sim):
         line = SmsLine(app, sim, clock)
         _people(line)
         yield line
