@@ -123,6 +123,7 @@ class _Hang:
     remaining: int | None  # None: every request (a slow provider) until cleared
     status: int | None  # answered after the hang; None: the request then goes on as usual
     resource: Resource | None
+    to: str | None = None  # only requests to this number; None: any
 
 
 @dataclass
@@ -303,9 +304,11 @@ class Simulator:
         *,
         status: int | None = None,
         resource: Resource | None = None,
+        to: str | None = None,
     ) -> None:
-        """Hold each of the next `count` REST requests for `seconds` of real time before
-        answering, as a provider that stopped answering does (a client timeout fires first).
+        """Hold each of the next `count` REST requests (to `resource`, to the number `to`, or
+        any) for `seconds` of real time before answering, as a provider that stopped answering
+        does (a client timeout fires first).
 
         After the hang the request is answered with `status` if given; otherwise it goes on
         as usual (the message is accepted although the client may have stopped waiting, the
@@ -313,8 +316,10 @@ class Simulator:
         """
         if count < 1 or seconds < 0:
             raise ValueError("count must be at least 1 and seconds not negative")
+        if to is not None:
+            require_e164(to)
         with self._lock:
-            self._hangs.append(_Hang(seconds, count, status, resource))
+            self._hangs.append(_Hang(seconds, count, status, resource, to))
 
     def slow_requests(self, seconds: float, *, resource: Resource | None = None) -> None:
         """Delay every REST request (to `resource`, or any) by `seconds` of real time, until
@@ -398,7 +403,7 @@ class Simulator:
         if account_sid != self.account_sid:
             raise TwilioApiError(404, 20404, "The requested resource was not found")
 
-    def hold_request(self, resource: Resource) -> TwilioApiError | None:
+    def hold_request(self, resource: Resource, to: str | None = None) -> TwilioApiError | None:
         """Hang or slow this request if a hang is due (real time); the error to answer after it.
 
         Called by the REST app before `take_request_fault`, outside the simulator's lock, so
@@ -409,7 +414,9 @@ class Simulator:
                 (
                     h
                     for h in self._hangs
-                    if (h.remaining is None or h.remaining > 0) and h.resource in (None, resource)
+                    if (h.remaining is None or h.remaining > 0)
+                    and h.resource in (None, resource)
+                    and h.to in (None, to)
                 ),
                 None,
             )

@@ -195,7 +195,8 @@ def test_a_relay_goes_while_earlier_provider_requests_hang(hanging_line: SmsLine
             ).id
             for number in others
         ]
-    line.sim.hang_next_requests(4, seconds=60, status=503)
+    for number in others:
+        line.sim.hang_next_requests(1, seconds=60, status=503, to=number)
     pass_done = threading.Event()
 
     def dispatch() -> None:

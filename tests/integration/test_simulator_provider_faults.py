@@ -119,6 +119,17 @@ def test_a_hanging_request_runs_into_the_adapters_timeout_and_others_go_on(
     sim.phone(STAFF).ignore_unexpected()
 
 
+def test_a_hang_for_one_number_holds_only_requests_to_it(sim: Simulator, served: str) -> None:
+    adapter = TwilioTelephony(ACCOUNT_SID, AUTH_TOKEN, served, request_timeout_seconds=0.3)
+    other = "+447700900457"
+    sim.hang_next_requests(1, seconds=60, status=503, to=other)
+    assert adapter.send_sms(STAFF, CRISIS, "Not held.", None).sid.startswith("SM")
+    with pytest.raises(TransientTelephonyError, match="no reply from Twilio"):
+        adapter.send_sms(other, CRISIS, "Held.", None)
+    assert [m.body for m in sim.messages] == ["Not held."]
+    sim.phone(STAFF).ignore_unexpected()
+
+
 def test_a_hung_request_without_a_status_is_accepted_once_released(
     sim: Simulator, served: str
 ) -> None:
