@@ -271,3 +271,18 @@ def test_a_crisis_retry_whose_subject_was_settled_is_withdrawn_not_sent(
     assert withdrawn.status is DeliveryStatus.FAILED
     assert withdrawn.error_message == "not retried: test subject 2 settled"
     assert telephony.messages_to("+447700900102") == []
+
+
+def test_the_api_shows_each_deliverys_priority_and_when_it_started_failing(
+    app: Flask, telephony: FakeTelephony, api_token: str
+) -> None:
+    svc = services_of(app)
+    relay = _enqueue(svc, "sms_relay")
+    telephony.fail_next(TransientTelephonyError("503"))
+    _dispatch(svc, telephony, workers=1)
+    response = app.test_client().get(
+        f"/api/v1/deliveries/{relay}", headers={"Authorization": f"Bearer {api_token}"}
+    )
+    body = response.get_json()
+    assert body["priority"] == delivery_kinds.PARTICIPANT
+    assert body["failing_since"] is not None and body["status"] == "queued"
