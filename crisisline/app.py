@@ -27,6 +27,7 @@ from crisisline import (
     floods,
     heartbeat,
     leader,
+    provider_outages,
     rota_notices,
     sms_conversations,
 )
@@ -267,7 +268,22 @@ class Services:
 
     def dispatch_outbox(self) -> DispatchReport:
         """One pass of the outbox dispatcher: send whatever is due."""
-        return dispatch_due(self.db, self.telephony, self.clock.now, self.delivery_status_url)
+        report = dispatch_due(
+            self.db,
+            self.telephony,
+            self.clock.now,
+            self.delivery_status_url,
+            workers=self.settings.dispatch_workers,
+            crisis_horizon=dt.timedelta(hours=self.settings.crisis_retry_hours),
+        )
+        try:
+            provider_outages.watch(
+                self.db, self.clock.now(), self.settings.crisis_line_number, self.settings.zone
+            )
+        except Exception:
+            # Noticing an outage must never stop the sends themselves.
+            log.exception("watching for a provider outage failed")
+        return report
 
     def scheduler_jobs(self, name: str) -> list[PeriodicJob]:
         """The periodic jobs of the scheduler process called `name`."""
@@ -328,7 +344,10 @@ def build_telephony(settings: Settings) -> Telephony:
     """The telephony adapter the settings ask for."""
     if settings.telephony == "twilio":
         return TwilioTelephony(
-            settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_api_base_url
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_api_base_url,
+            request_timeout_seconds=settings.twilio_request_timeout,
         )
     return ConsoleTelephony(sys.stdout)
 

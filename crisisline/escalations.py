@@ -77,6 +77,27 @@ OVERDUE_AFTER = dt.timedelta(seconds=60)
 SUMMARY_MAX = 200
 """The longest summary an escalation keeps (the texts shorten it further to fit)."""
 
+SUBJECT = "escalation"
+"""The outbox's name for an escalation as the subject of its crisis deliveries."""
+
+
+def subject_of(record: EscalationRecord) -> outbox.Subject:
+    """The escalation as what its notifications are about: retried while it is not taken."""
+    return outbox.Subject(SUBJECT, record.id)
+
+
+def _settled(session: Session, escalation_id: int) -> str | None:
+    status = session.scalar(
+        select(EscalationRecord.status).where(EscalationRecord.id == escalation_id)
+    )
+    if status in ("acknowledged", "closed"):
+        return f"escalation {escalation_id} was {status}"
+    return None
+
+
+# An exhausted escalation is still not taken: its texts and calls keep being retried.
+outbox.register_subject(SUBJECT, _settled)
+
 
 @dataclass(frozen=True)
 class Reach:
@@ -479,6 +500,7 @@ def _apply(
                 twiml_url=reach.call_url(record.id),
                 purpose=PURPOSE,
                 now=now,
+                subject=subject_of(record),
             )
         _notified_event(session, record, note, now)
     _skip_and_gap_events(session, record, decision, now)
@@ -561,6 +583,7 @@ def _notify_by_sms(
                 purpose=PURPOSE,
                 now=now,
                 verbatim=text_.verbatim,
+                subject=subject_of(record),
             )
         note_code_sent(session, record.id, phone, now)
         return
@@ -658,6 +681,7 @@ def _raise_incident(
             body=wording.exhausted_text(record.summary),
             purpose="escalation_incident",
             now=now,
+            subject=subject_of(record),
         )
     _event(
         session,
@@ -1077,6 +1101,7 @@ def _write_advances(
                     purpose=PURPOSE,
                     now=now,
                     flush=False,
+                    subject=subject_of(record),
                 )
                 texts.called(phone)
             _notified_event(session, record, note, now)
@@ -1209,6 +1234,7 @@ class _BatchTexts:
                     now=now,
                     verbatim=text_.verbatim,
                     flush=False,
+                    subject=subject_of(record),
                 )
             self.last_sent[phone] = now
             return now
@@ -1669,6 +1695,7 @@ def audit_overdue(db: Database, now: dt.datetime, reach: Reach) -> list[int]:
                     ),
                     purpose="escalation_overdue",
                     now=now,
+                    subject=subject_of(record),
                 )
             reported.append(record.id)
     return reported

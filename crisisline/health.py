@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from crisisline import escalations, heartbeat, sms_conversations
+from crisisline import escalations, heartbeat, provider_outages, sms_conversations
 from crisisline.app import services
 from crisisline.spool import Spool
 
@@ -36,7 +36,8 @@ def livez() -> ResponseReturnValue:
 def healthz() -> ResponseReturnValue:
     """200 when the database answers, the scheduler beat recently and no text has waited more
     than a minute to be routed; 503 and why otherwise. "degraded" (200) names what needs a
-    person: configuration that stops the line reaching people, texts never routed."""
+    person: configuration that stops the line reaching people, texts never routed, a provider
+    failing sends for 30 s or more (`provider`: how many wait on retries, since when)."""
     svc = services()
     try:
         with svc.db.transaction() as session:
@@ -44,6 +45,7 @@ def healthz() -> ResponseReturnValue:
             warnings = _configuration_warnings(session)
             waiting, oldest = sms_conversations.oldest_unrouted(session, svc.clock.now())
             given_up = sms_conversations.given_up(session, svc.clock.now())
+            retrying = provider_outages.waiting(session)
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
         return jsonify(
@@ -94,6 +96,21 @@ def healthz() -> ResponseReturnValue:
             f"{spooled} call(s) or text(s) kept while the database was unreachable wait to be "
             "recorded (the scheduler's drain-spool job, or `crisisline spool drain`)"
         )
+    # Sends the provider keeps refusing or not answering: crisis deliveries are retried while
+    # their subject is open, but people must know the line is not reaching phones now.
+    provider: dict[str, Any] = {
+        "state": "ok",
+        "waiting": retrying.deliveries,
+        "crisis_waiting": retrying.crisis,
+        "failing_since": retrying.since.isoformat() if retrying.since else None,
+    }
+    if provider_outages.failing(svc.clock.now(), retrying) and retrying.since is not None:
+        provider["state"] = "failing"
+        warnings.append(
+            f"the telephony provider is failing: {retrying.deliveries} deliveries "
+            f"({retrying.crisis} crisis) waiting on retries, failing since "
+            f"{retrying.since.isoformat()}"
+        )
     # Configuration problems do not make the web process unhealthy (restarting it would not
     # help and would drop calls), but the line cannot reach everyone: say so, by name.
     status = ("degraded" if warnings else "ok") if healthy else "unavailable"
@@ -103,6 +120,7 @@ def healthz() -> ResponseReturnValue:
         "scheduler": scheduler,
         "texts": texts,
         "spool": {"waiting": spooled},
+        "provider": provider,
         "warnings": warnings,
     }
     return jsonify(body), 200 if healthy else 503

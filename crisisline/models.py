@@ -203,10 +203,18 @@ class Delivery(Base):
     __table_args__ = (
         # The dispatcher's question: which queued deliveries are due?
         Index("ix_deliveries_due", "status", "next_attempt_at"),
+        # ... and which of them first: the most urgent kind, then the longest due.
+        Index("ix_deliveries_due_by_priority", "status", "priority", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     purpose: Mapped[str] = mapped_column(String(40), index=True)
+    # Set from the purpose when written (crisisline.delivery_kinds): 0 is sent first.
+    priority: Mapped[int] = mapped_column(default=2)
+    # What a crisis delivery is about (an escalation, an SMS conversation): it is retried
+    # while that is still open, and no longer once it is settled.
+    subject_type: Mapped[str | None] = mapped_column(String(40))
+    subject_id: Mapped[int | None]
     channel: Mapped[Channel] = mapped_column(text_enum(Channel, "delivery_channel"))
     to_number: Mapped[str] = mapped_column(String(20), index=True)
     from_number: Mapped[str] = mapped_column(String(20))
@@ -227,10 +235,30 @@ class Delivery(Base):
     callback_sequence: Mapped[int] = mapped_column(default=-1)
     error_code: Mapped[int | None]
     error_message: Mapped[str | None] = mapped_column(String(300))
+    # When its first transient failure happened (kept once sent: a provider outage's report
+    # counts the deliveries it delayed by it).
+    failing_since: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     sent_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+
+
+class ProviderOutage(Base):
+    """A time the provider refused or did not answer sends, noticed by the dispatcher.
+
+    Opened when a delivery has been failing for a while; closed when nothing is waiting on a
+    retry any more, and then the duty managers are told once (`reported_at`).
+    """
+
+    __tablename__ = "provider_outages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[dt.datetime]
+    noticed_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    delayed: Mapped[int] = mapped_column(default=0)
+    reported_at: Mapped[dt.datetime | None]
 
 
 class SchedulerHeartbeat(Base):
@@ -285,6 +313,7 @@ __all__ = [
     "Participant",
     "ParticipantPhone",
     "ParticipantStatus",
+    "ProviderOutage",
     "RiskLevel",
     "SchedulerHeartbeat",
     "Staff",

@@ -58,6 +58,12 @@ class Settings:
     # How long a webhook keeps trying the database when it finds its connection lost, before it
     # answers with its fail-safe and keeps the request in the spool (DATABASE_RETRY_SECONDS).
     database_retry_seconds: int = 4
+    # How many sends the outbox dispatcher runs at once (DISPATCH_WORKERS).
+    dispatch_workers: int = 8
+    # The longest one Twilio REST request may take, connect and reply (TWILIO_REQUEST_TIMEOUT).
+    twilio_request_timeout: float = 4.0
+    # How long a crisis delivery is retried through a provider outage (CRISIS_RETRY_HOURS).
+    crisis_retry_hours: int = 24
 
     @property
     def spool_path(self) -> Path:
@@ -154,6 +160,21 @@ def load_settings(
     # Twilio gives up on a webhook after 15 s; a connection attempt may take 5 s more than the
     # budget (crisisline.db.CONNECT_TIMEOUT_SECONDS), so 8 s is the most that stays inside it.
     database_retry_seconds = whole("DATABASE_RETRY_SECONDS", 4, 8)
+    dispatch_workers = whole("DISPATCH_WORKERS", 8, 64)
+    crisis_retry_hours = whole("CRISIS_RETRY_HOURS", 24, 72)
+    raw_timeout = text("TWILIO_REQUEST_TIMEOUT", "4")
+    try:
+        twilio_request_timeout = float(raw_timeout)
+    except ValueError:
+        twilio_request_timeout = -1.0
+    if not 0.5 <= twilio_request_timeout <= 30:
+        # Below half a second Twilio's own latency fails sends; above 30 s one hung request
+        # holds a dispatch worker for longer than a crisis text should ever wait.
+        problems.append(
+            "TWILIO_REQUEST_TIMEOUT must be a number of seconds from 0.5 to 30, "
+            f"not {raw_timeout!r}"
+        )
+        twilio_request_timeout = 4.0
 
     if production and public_base_url.startswith("http://"):
         host = public_base_url[len("http://") :].split("/")[0].rsplit(":", 1)[0]
@@ -196,6 +217,9 @@ def load_settings(
         auto_replies_per_hour=auto_replies_per_hour,
         spool_dir=text("SPOOL_DIR"),
         database_retry_seconds=database_retry_seconds,
+        dispatch_workers=dispatch_workers,
+        twilio_request_timeout=twilio_request_timeout,
+        crisis_retry_hours=crisis_retry_hours,
     )
 
 

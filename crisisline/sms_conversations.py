@@ -85,6 +85,21 @@ HANDOVER_GRACE: Final = dt.timedelta(minutes=30)
 # What a newly notified person is sent of the conversation so far.
 HISTORY_TEXTS: Final = 5
 
+
+def subject_of(conversation: SmsConversation) -> outbox.Subject:
+    """The conversation as what its relays and replies are about: retried while it is open."""
+    return outbox.Subject(SUBJECT_TYPE, conversation.id)
+
+
+def _settled(session: Session, conversation_id: int) -> str | None:
+    status = session.scalar(
+        select(SmsConversation.status).where(SmsConversation.id == conversation_id)
+    )
+    return f"sms conversation {conversation_id} was closed" if status == "closed" else None
+
+
+outbox.register_subject(SUBJECT_TYPE, _settled)
+
 # Contact outcomes.
 RECEIVED: Final = "received"
 RELAYED: Final = "relayed"
@@ -732,6 +747,7 @@ def _send_to_participant(
         now,
         reach,
         staff_id=staff_id,
+        subject=subject_of(conversation),
     )
     contact.conversation_id = conversation.id
     conversation.last_message_at = now
@@ -748,6 +764,7 @@ def _send_text(
     reach: Reach,
     *,
     staff_id: int | None,
+    subject: outbox.Subject | None = None,
 ) -> Contact:
     """Queue a text to `phone` from the crisis number and record it as an outbound contact."""
     # Staff's words go exactly as written (an emoji costs segments, not meaning).
@@ -759,6 +776,7 @@ def _send_text(
         purpose=purpose,
         now=now,
         verbatim=staff_id is not None,
+        subject=subject,
     )
     contact, _ = contacts.record(
         session,
@@ -918,6 +936,7 @@ def _relay_to_staff(
                 purpose=RELAY_TO_STAFF,
                 now=now,
                 verbatim=text.verbatim,
+                subject=subject_of(conversation),
             )
         escalations.note_code_sent(session, code.escalation_id, code.phone, now)
 

@@ -96,8 +96,10 @@ class DeliverySchema(Schema):
     status = fields.Enum(DeliveryStatus, by_value=True, dump_only=True)
     provider_status = fields.String(dump_only=True, allow_none=True)
     provider_sid = fields.String(dump_only=True, allow_none=True)
+    priority = fields.Integer(dump_only=True)  # 0 a participant's, 1 staff alerts, 2 the rest
     attempts = fields.Integer(dump_only=True)
     next_attempt_at = fields.DateTime(dump_only=True)
+    failing_since = fields.DateTime(dump_only=True, allow_none=True)
     error_code = fields.Integer(dump_only=True, allow_none=True)
     error_message = fields.String(dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)

@@ -75,12 +75,38 @@ def _staff_options(command: F) -> F:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5055, show_default=True, type=int)
 @click.option("--interval", default=0.5, show_default=True, help="Seconds between callback runs.")
+@click.option(
+    "--outage-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Answer every REST request with --outage-status for this long from start-up.",
+)
+@click.option("--outage-status", default=500, show_default=True, type=click.IntRange(400, 599))
+@click.option(
+    "--hang-requests",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Hold this many of the first REST requests for --hang-seconds before answering.",
+)
+@click.option("--hang-seconds", default=30.0, show_default=True, type=click.FloatRange(min=0))
+@click.option(
+    "--delay-seconds",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Delay every REST request by this long (a slow provider).",
+)
 @_staff_options
 @_credentials
 def serve(
     host: str,
     port: int,
     interval: float,
+    outage_seconds: float | None,
+    outage_status: int,
+    hang_requests: int,
+    hang_seconds: float,
+    delay_seconds: float,
     answer: str,
     staff_press: str,
     account_sid: str,
@@ -94,6 +120,15 @@ def serve(
         on_activity=click.echo,
     )
     sim.default_call_script = _staff_script(answer, staff_press)
+    if outage_seconds is not None:
+        sim.outage(status=outage_status, seconds=outage_seconds)
+        click.echo(f"Injected: every REST request answers {outage_status} for {outage_seconds} s.")
+    if hang_requests:
+        sim.hang_next_requests(hang_requests, hang_seconds)
+        click.echo(f"Injected: the next {hang_requests} REST request(s) hang {hang_seconds} s.")
+    if delay_seconds:
+        sim.slow_requests(delay_seconds)
+        click.echo(f"Injected: every REST request is delayed {delay_seconds} s.")
     server = make_server(host, port, create_simulator_app(sim), threaded=True)
     stop = sim.run_in_background(interval)
     click.echo(f"Simulated Twilio API at http://{host}:{server.port}; Ctrl-C to stop.")

@@ -84,6 +84,9 @@ def _authenticate(sim: Simulator, account_sid: str) -> None:
 
 def _guard(sim: Simulator, account_sid: str, resource: Resource) -> None:
     _authenticate(sim, account_sid)
+    after_hang = sim.hold_request(resource, request.form.get("To", "").strip() or None)
+    if after_hang is not None:
+        raise after_hang
     fault = sim.take_request_fault(resource)
     if fault is not None:
         raise fault

@@ -10,7 +10,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 from urllib.parse import urljoin
 
@@ -87,6 +87,11 @@ _REQUEST_FAULTS: dict[int, tuple[int, str]] = {
 }
 
 
+def _request_error(status: int) -> TwilioApiError:
+    code, message = _REQUEST_FAULTS.get(status, (20000 + status, "Simulated failure"))
+    return TwilioApiError(status, code, message)
+
+
 @dataclass
 class NumberConfig:
     """The webhooks configured on one of the service's Twilio numbers."""
@@ -103,6 +108,22 @@ class _RequestFault:
     status: int
     remaining: int
     resource: Resource | None
+
+
+@dataclass
+class _Outage:
+    status: int
+    until: datetime | None  # by the simulator's clock; None: until ended
+    resource: Resource | None
+
+
+@dataclass
+class _Hang:
+    seconds: float
+    remaining: int | None  # None: every request (a slow provider) until cleared
+    status: int | None  # answered after the hang; None: the request then goes on as usual
+    resource: Resource | None
+    to: str | None = None  # only requests to this number; None: any
 
 
 @dataclass
@@ -192,6 +213,10 @@ class Simulator:
         self._phones: dict[str, Phone] = {}
         self._numbers: dict[str, NumberConfig] = {}
         self._request_faults: list[_RequestFault] = []
+        self._outage: _Outage | None = None
+        self._hangs: list[_Hang] = []
+        # Set to let every hanging request go at once (clear_faults); replaced afterwards.
+        self._release = threading.Event()
         self._recipient_faults: dict[str, tuple[int, Resource | None]] = {}
         self._delivery_faults: dict[str, _DeliveryFault] = {}
         # (phone, our number) pairs where the phone texted STOP to that number.
@@ -254,6 +279,56 @@ class Simulator:
         with self._lock:
             self._request_faults.append(_RequestFault(status, count, resource))
 
+    def outage(
+        self,
+        *,
+        status: int = 500,
+        seconds: float | None = None,
+        resource: Resource | None = None,
+    ) -> None:
+        """Answer every REST request (to `resource`, or any) with this HTTP status for
+        `seconds` by the simulator's clock, or until `end_outage` or `clear_faults`."""
+        with self._lock:
+            until = None if seconds is None else self.now() + timedelta(seconds=seconds)
+            self._outage = _Outage(status, until, resource)
+
+    def end_outage(self) -> None:
+        """The provider answers again."""
+        with self._lock:
+            self._outage = None
+
+    def hang_next_requests(
+        self,
+        count: int = 1,
+        seconds: float = 30.0,
+        *,
+        status: int | None = None,
+        resource: Resource | None = None,
+        to: str | None = None,
+    ) -> None:
+        """Hold each of the next `count` REST requests (to `resource`, to the number `to`, or
+        any) for `seconds` of real time before answering, as a provider that stopped answering
+        does (a client timeout fires first).
+
+        After the hang the request is answered with `status` if given; otherwise it goes on
+        as usual (the message is accepted although the client may have stopped waiting, the
+        window in which a provider takes a request twice).
+        """
+        if count < 1 or seconds < 0:
+            raise ValueError("count must be at least 1 and seconds not negative")
+        if to is not None:
+            require_e164(to)
+        with self._lock:
+            self._hangs.append(_Hang(seconds, count, status, resource, to))
+
+    def slow_requests(self, seconds: float, *, resource: Resource | None = None) -> None:
+        """Delay every REST request (to `resource`, or any) by `seconds` of real time, until
+        `clear_faults`: a slow provider."""
+        if seconds < 0:
+            raise ValueError("seconds must not be negative")
+        with self._lock:
+            self._hangs.append(_Hang(seconds, None, None, resource))
+
     def fail_recipient(
         self, number: str, code: int = 21610, *, resource: Resource | None = None
     ) -> None:
@@ -304,6 +379,10 @@ class Simulator:
         """Forget every injected fault."""
         with self._lock:
             self._request_faults.clear()
+            self._outage = None
+            self._hangs.clear()
+            self._release.set()
+            self._release = threading.Event()
             self._recipient_faults.clear()
             self._delivery_faults.clear()
             self._webhook_faults.clear()
@@ -324,9 +403,42 @@ class Simulator:
         if account_sid != self.account_sid:
             raise TwilioApiError(404, 20404, "The requested resource was not found")
 
+    def hold_request(self, resource: Resource, to: str | None = None) -> TwilioApiError | None:
+        """Hang or slow this request if a hang is due (real time); the error to answer after it.
+
+        Called by the REST app before `take_request_fault`, outside the simulator's lock, so
+        that other requests go on while one hangs.
+        """
+        with self._lock:
+            hang = next(
+                (
+                    h
+                    for h in self._hangs
+                    if (h.remaining is None or h.remaining > 0)
+                    and h.resource in (None, resource)
+                    and h.to in (None, to)
+                ),
+                None,
+            )
+            if hang is None:
+                return None
+            if hang.remaining is not None:
+                hang.remaining -= 1
+            release = self._release
+        logger.info("simulator: holding a request on %s for %s s", resource, hang.seconds)
+        release.wait(hang.seconds)
+        if hang.status is None:
+            return None
+        return _request_error(hang.status)
+
     def take_request_fault(self, resource: Resource) -> TwilioApiError | None:
         """The injected failure for this request, if one is due."""
         with self._lock:
+            outage = self._outage
+            if outage is not None and outage.until is not None and self.now() >= outage.until:
+                self._outage = outage = None
+            if outage is not None and outage.resource in (None, resource):
+                return _request_error(outage.status)
             for fault in self._request_faults:
                 if fault.remaining > 0 and fault.resource in (None, resource):
                     fault.remaining -= 1

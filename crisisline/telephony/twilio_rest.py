@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -31,6 +32,9 @@ from crisisline.telephony.port import (
 )
 
 DEFAULT_API_BASE_URL: Final = "https://api.twilio.com"
+# Connect and read, each: a hung request holds a dispatch worker no longer than this, and a
+# crisis text waits for a free worker at most about this long (crisisline.outbox).
+DEFAULT_REQUEST_TIMEOUT_SECONDS: Final = 4.0
 
 # Loopback hosts may be reached over plain http (the simulator, local tests); anywhere else the
 # auth token travels in a Basic auth header and must be protected by TLS.
@@ -52,18 +56,34 @@ class TwilioTelephony:
         auth_token: str,
         api_base_url: str = DEFAULT_API_BASE_URL,
         *,
-        request_timeout_seconds: float = 10.0,
+        request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
     ) -> None:
         if not account_sid or not auth_token:
             # twilio.rest.Client would quietly fall back to TWILIO_* in os.environ.
             raise ValueError("TwilioTelephony needs both an account SID and an auth token")
         self.api_base_url = _checked_base_url(api_base_url)
+        self.request_timeout_seconds = request_timeout_seconds
+        self._account_sid = account_sid
+        self._auth_token = auth_token
+        # The outbox sends from several threads at once. A twilio Client keeps per-request
+        # state (its http client's last request and response, one requests.Session), so each
+        # thread gets its own.
+        self._local = threading.local()
+
+    @property
+    def _client(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._new_client()
+        return client
+
+    def _new_client(self) -> Any:
         # No retries inside the HTTP client: the outbox decides about retries, and a POST
         # silently retried after a read timeout is a duplicate SMS we never hear about.
-        http_client = TwilioHttpClient(timeout=request_timeout_seconds, max_retries=0)
-        self._client: Any = Client(
-            account_sid,
-            auth_token,
+        http_client = TwilioHttpClient(timeout=self.request_timeout_seconds, max_retries=0)
+        client: Any = Client(
+            self._account_sid,
+            self._auth_token,
             http_client=http_client,
             # Client reads TWILIO_EDGE and TWILIO_REGION from os.environ (an empty mapping
             # means os.environ too) and rewrites the host to api.{edge}.{region}.twilio.com,
@@ -72,7 +92,8 @@ class TwilioTelephony:
         )
         # twilio-python has no constructor argument for its API host; the Api domain's
         # base_url is what every v2010 request URL is built from (twilio.base.domain.Domain).
-        self._client.api.base_url = self.api_base_url
+        client.api.base_url = self.api_base_url
+        return client
 
     def send_sms(
         self, to: str, from_: str, body: str, status_callback: str | None

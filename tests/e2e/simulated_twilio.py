@@ -54,9 +54,13 @@ def simulated_twilio(
     clock: FakeClock,
     account_sid: str,
     environ: Mapping[str, str] | None = None,
+    **overrides: str,
 ) -> Iterator[tuple[Flask, Simulator]]:
     """The app and the simulator, talking to each other; torn down (and checked) afterwards.
-    `environ` holds further environment settings for the service."""
+
+    `environ` and `overrides` hold further settings for the service (FLOOD_*, DISPATCH_WORKERS,
+    TWILIO_REQUEST_TIMEOUT ...).
+    """
     transport = ServiceTransport()
     sim = Simulator(account_sid=account_sid, auth_token=TEST_AUTH_TOKEN, transport=transport)
     server = make_server("127.0.0.1", 0, create_simulator_app(sim), threaded=True)
@@ -68,6 +72,7 @@ def simulated_twilio(
         TWILIO_ACCOUNT_SID=account_sid,
         TWILIO_API_BASE_URL=f"http://127.0.0.1:{server.port}",
         **(environ or {}),
+        **overrides,
     )
     app = create_app({"TESTING": True}, settings=settings, clock=clock)
     transport.target = FlaskClientTransport(app.test_client())
@@ -84,6 +89,7 @@ def simulated_twilio(
         yield app, sim
         sim.assert_no_unexpected()
     finally:
+        sim.clear_faults()  # lets any request still held by an injected hang go
         server.shutdown()
         server.server_close()
         services_of(app).db.dispose()

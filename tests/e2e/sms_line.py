@@ -87,10 +87,15 @@ def start_line(
     database_url: str,
     clock: FakeClock,
     settings: Mapping[str, str] | None = None,
+    **overrides: str,
 ) -> Iterator[SmsLine]:
     """Build the line, yield it, and tear it down checking the simulator saw nothing unexpected.
-    `settings` are further environment settings for the service."""
-    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID, settings) as (app, sim):
+
+    `settings` and `overrides` are further environment settings for the service."""
+    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID, settings, **overrides) as (
+        app,
+        sim,
+    ):
         line = SmsLine(app, sim, clock)
         _people(line)
         yield line

@@ -396,5 +396,8 @@ def test_a_burst_taken_in_before_routing_is_gathered_the_same_way(line: SmsLine)
         ).all()
     assert sorted(n or "" for n in gathered) == sorted(numbers[5:])
     line.dispatch()
-    assert "it's a bad night, can someone ring me" in line.sim.phone(PRIMARY).expect_sms("R1001 D. Price").body
+    assert (
+        "it's a bad night, can someone ring me"
+        in line.sim.phone(PRIMARY).expect_sms("R1001 D. Price").body
+    )
     line.sim.phone(DANIEL).expect_sms("Your message has reached")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -372,3 +373,31 @@ def test_an_accepted_reply_that_is_not_json_is_transient(
 
     with pytest.raises(TransientTelephonyError):
         telephony.send_sms(ON_CALL_WORKER, CRISIS_LINE, "hello", None)
+
+
+def test_the_service_builds_the_adapter_with_the_configured_timeout_and_no_client_retries(
+    tmp_path: Path,
+) -> None:
+    """A hung request holds a dispatch worker at most TWILIO_REQUEST_TIMEOUT (default 4 s);
+    the HTTP client never retries by itself (a silent retry of a POST is a duplicate SMS)."""
+    from crisisline.app import build_telephony
+    from crisisline.settings import load_settings
+
+    env = {
+        "TELEPHONY": "twilio",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "PUBLIC_BASE_URL": "https://crisis.example.org",
+        "CRISIS_LINE_NUMBER": CRISIS_LINE,
+        "SECRET_KEY": "test-secret-key",
+    }
+    default = build_telephony(load_settings(env, instance_path=str(tmp_path)))
+    assert isinstance(default, TwilioTelephony)
+    assert default.request_timeout_seconds == 4.0
+    tuned = build_telephony(
+        load_settings(env | {"TWILIO_REQUEST_TIMEOUT": "2"}, instance_path=str(tmp_path))
+    )
+    assert isinstance(tuned, TwilioTelephony)
+    http_client = tuned._client.http_client
+    assert http_client.timeout == 2.0
+    assert http_client.session.get_adapter(TWILIO).max_retries.total == 0

@@ -150,3 +150,31 @@ def test_a_dotenv_file_fills_in_what_the_environment_leaves_unset(
     settings = load_settings(instance_path=str(tmp_path / "instance"))
     assert settings.timezone == "Europe/Dublin"
     assert settings.default_region == "GB"
+
+
+def test_dispatch_settings_default_to_eight_workers_a_4_s_timeout_and_a_24_h_horizon(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings({}, instance_path=str(tmp_path))
+    assert settings.dispatch_workers == 8
+    assert settings.twilio_request_timeout == 4.0
+    assert settings.crisis_retry_hours == 24
+    tuned = load_settings(
+        {"DISPATCH_WORKERS": "16", "TWILIO_REQUEST_TIMEOUT": "2.5", "CRISIS_RETRY_HOURS": "48"},
+        instance_path=str(tmp_path),
+    )
+    assert (tuned.dispatch_workers, tuned.twilio_request_timeout, tuned.crisis_retry_hours) == (
+        16,
+        2.5,
+        48,
+    )
+
+
+def test_bad_dispatch_settings_stop_start_up_naming_each(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(
+            {"DISPATCH_WORKERS": "0", "TWILIO_REQUEST_TIMEOUT": "60", "CRISIS_RETRY_HOURS": "x"},
+            instance_path=str(tmp_path),
+        )
+    for name in ("DISPATCH_WORKERS", "TWILIO_REQUEST_TIMEOUT", "CRISIS_RETRY_HOURS"):
+        assert name in str(error.value)

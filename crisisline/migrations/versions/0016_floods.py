@@ -1,7 +1,7 @@
 """floods: texts and calls from unknown numbers gathered into one escalation; calls by time
 
-Revision ID: 0015c_floods
-Revises: 0014_call_status
+Revision ID: 0016_floods
+Revises: 0015_priority
 Create Date: 2026-12-04 18:30:00.000000
 
 A flood of texts or calls from unknown numbers is gathered into one escalation instead of one
@@ -19,8 +19,8 @@ from alembic import op
 
 
 
-revision: str = '0015c_floods'
-down_revision: str | None = '0014_call_status'
+revision: str = '0016_floods'
+down_revision: str | None = '0015_priority'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
