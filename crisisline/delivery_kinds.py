@@ -46,8 +46,11 @@ _KINDS: Final[dict[str, DeliveryKind]] = {
     "escalation_incident": DeliveryKind(STAFF_ALERT, crisis=True),
     "escalation_overdue": DeliveryKind(STAFF_ALERT, crisis=True),
     PROVIDER_RECOVERED: DeliveryKind(STAFF_ALERT, crisis=True),
-    # Answers to staff's own texts (NOT SENT, handed over ...): soon, with ordinary retries.
+    # Answers to staff's own texts (NOT SENT, handed over ...), and the duty managers told a
+    # flood of unknown numbers has started or ended: soon, with ordinary retries (the flood's
+    # own escalation is what chases staff through an outage).
     "sms_staff_notice": DeliveryKind(STAFF_ALERT, crisis=False),
+    "flood_notice": DeliveryKind(STAFF_ALERT, crisis=False),
 }
 _ROUTINE: Final = DeliveryKind(ROUTINE, crisis=False)
 

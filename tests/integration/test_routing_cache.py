@@ -91,12 +91,34 @@ def counting(svc: Services) -> Iterator[list[str]]:
 
 
 def _ringing(svc: Services, n: int) -> list[str]:
-    """Receive a new call and answer which phones ring first."""
+    """Receive a new call, answer which phones ring first, and end it: a phone still ringing
+    for one call is left out of the next (calls.busy_staff), which is not what these tests
+    are about."""
+    phones = _plan(svc, n)
+    with svc.db.transaction() as session:
+        calls.call_ended(
+            session,
+            _sid(n),
+            status="completed",
+            duration_seconds=5,
+            now=svc.clock.now(),
+            reach=svc.reach,
+            zone=svc.settings.zone,
+        )
+    return phones
+
+
+def _sid(n: int) -> str:
+    return "CA" + f"{n:032d}"
+
+
+def _plan(svc: Services, n: int) -> list[str]:
+    """Receive a new call and answer which phones ring first (the call is left ringing)."""
     with svc.db.transaction() as session:
         plan = calls.receive_call(
             session,
             calls.IncomingCall(
-                call_sid="CA" + f"{n:032d}",
+                call_sid=_sid(n),
                 from_raw=CALLER,
                 to_raw="+447700900000",
                 now=svc.clock.now(),
@@ -140,11 +162,13 @@ def test_a_repeated_question_is_answered_from_memory_without_asking_the_rota(
 ) -> None:
     assert _ringing(svc, 1) == [PRIMARY]
     with counting(svc) as statements:
-        assert _ringing(svc, 2) == [PRIMARY]
+        assert _plan(svc, 2) == [PRIMARY]
     rota_reads = [s for s in statements if "rota" in s.lower() or "escalation_policies" in s]
     assert rota_reads == []
-    # The version read, the caller, the contact and the live call: nothing else.
-    assert len(statements) == 4, statements
+    # The version read, the caller, the phones busy with other calls (calls.busy_staff), the
+    # contact and the live call: nothing else.
+    assert len(statements) == 5, statements
+    assert sum("FROM calls" in s and "JOIN contacts" in s for s in statements) == 1
 
 
 def test_an_override_entered_after_an_answer_was_cached_is_rung_at_once(
@@ -234,7 +258,7 @@ def test_without_a_version_row_nothing_is_cached(svc: Services) -> None:
         session.execute(text("DELETE FROM routing_state"))
     assert _ringing(svc, 1) == [PRIMARY]
     with counting(svc) as statements:
-        assert _ringing(svc, 2) == [PRIMARY]
+        assert _plan(svc, 2) == [PRIMARY]
     assert any("rota_members" in s for s in statements)
 
 
