@@ -18,6 +18,11 @@ threads = int(os.environ.get("WEB_THREADS", "8"))
 # that helps nobody, so recycle it.
 timeout = int(os.environ.get("WEB_TIMEOUT", "20"))
 graceful_timeout = 20
+# gunicorn answers a request line longer than this with an HTML 414 that API clients cannot
+# read, so it is raised to gunicorn's maximum and the app itself answers a JSON 414 for URLs
+# longer than crisisline.api.common.MAX_URL_LENGTH (8000), well inside it: every over-long URL
+# up to 8190 bytes gets a JSON answer. Beyond gunicorn's maximum only its own page is possible.
+limit_request_line = 8190
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

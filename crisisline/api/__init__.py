@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from crisisline.api.alerts import blueprint as alerts_blueprint
-from crisisline.api.common import CrisisLineApi
+from crisisline.api.common import CrisisLineApi, RecordIdConverter
 from crisisline.api.contacts import blueprint as contacts_blueprint
 from crisisline.api.deliveries import blueprint as deliveries_blueprint
 from crisisline.api.escalations import blueprint as escalations_blueprint
@@ -39,6 +39,7 @@ def init_api(app: Flask) -> CrisisLineApi:
             "security": [{"bearerAuth": []}],
         },
     )
+    app.url_map.converters["id"] = RecordIdConverter
     api = CrisisLineApi(app)
     api.register_blueprint(staff_blueprint)
     api.register_blueprint(participants_blueprint)

@@ -8,6 +8,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from crisisline.api.common import RecordId
 from rotas import CoverageWindow, RotaValidationError
 
 # A "+" in a query string arrives as a space unless it was encoded, so
@@ -86,7 +87,7 @@ class RotaSchema(Schema):
         metadata={"description": "IANA zone such as Europe/London; default the service's."},
     )
     members = fields.List(
-        fields.Integer(strict=True),
+        RecordId(strict=True),
         required=True,
         metadata={"description": "Staff ids in turn order; at least one, all active."},
     )
@@ -122,7 +123,7 @@ class OverrideSchema(Schema):
     id = fields.Integer(dump_only=True)
     rota_id = fields.Integer(dump_only=True)
     # Required even when null: leaving it out by mistake must not take everyone off call.
-    staff_id = fields.Integer(
+    staff_id = RecordId(
         required=True,
         allow_none=True,
         strict=True,

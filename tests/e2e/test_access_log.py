@@ -6,7 +6,9 @@ requests; then gunicorn itself serves the app and its log is read.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -14,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
@@ -149,14 +152,15 @@ def test_a_custom_access_log_format_shows_no_query_path_or_credential(
     assert out.strip() == "/voicemail/[redacted] phone=***201 [redacted] phone=***201"
 
 
-def test_gunicorn_serving_the_app_writes_no_number_or_token_to_its_access_log(
-    tmp_path: Path, unused_port: int
-) -> None:
+@contextlib.contextmanager
+def gunicorn_serving_the_app(tmp_path: Path, port: int) -> Iterator[Path]:
+    """The Procfile's web process (gunicorn with config/gunicorn.conf.py) on `port`, on a
+    migrated SQLite database; yields the path of its log."""
     env = dict(os.environ)
     env.update(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        PORT=str(unused_port),
-        DATABASE_URL=f"sqlite:///{tmp_path}/access.db",
+        PORT=str(port),
+        DATABASE_URL=f"sqlite:///{tmp_path}/web.db",
         INSTANCE_PATH=str(tmp_path / "instance"),
         WEB_CONCURRENCY="1",
     )
@@ -165,7 +169,6 @@ def test_gunicorn_serving_the_app_writes_no_number_or_token_to_its_access_log(
     )
     assert migrate.returncode == 0, migrate.stderr
     log_path = tmp_path / "web.log"
-    targets = request_targets()
     with log_path.open("w") as log:
         web = subprocess.Popen(
             [
@@ -182,17 +185,35 @@ def test_gunicorn_serving_the_app_writes_no_number_or_token_to_its_access_log(
             stderr=log,
         )
         try:
-            base = f"http://127.0.0.1:{unused_port}"
-            _wait_for(base + "/livez")
-            for target in targets:
-                status = _get(base + target)
-                assert status in (401, 404), (target, status)
+            _wait_for(f"http://127.0.0.1:{port}/livez")
+            yield log_path
         finally:
             web.terminate()
             web.wait(timeout=20)
+
+
+def test_gunicorn_serving_the_app_writes_no_number_or_token_to_its_access_log(
+    tmp_path: Path, unused_port: int
+) -> None:
+    targets = request_targets()
+    with gunicorn_serving_the_app(tmp_path, unused_port) as log_path:
+        for target in targets:
+            status, _ = _get(f"http://127.0.0.1:{unused_port}{target}")
+            assert status in (401, 404), (target, status)
     text = log_path.read_text()
     access = "\n".join(line for line in text.splitlines() if "/livez" not in line)
     assert_redacted(access, targets)
+
+
+def test_gunicorn_lets_a_url_over_the_apps_limit_through_for_a_json_414(
+    tmp_path: Path, unused_port: int
+) -> None:
+    """H154: gunicorn's own 414 is an HTML page; its limit is raised so the app answers JSON."""
+    url = f"http://127.0.0.1:{unused_port}/api/v1/staff?role=" + "x" * 8100
+    with gunicorn_serving_the_app(tmp_path, unused_port):
+        status, body = _get(url)
+    assert status == 414
+    assert json.loads(body)["code"] == 414
 
 
 @pytest.fixture
@@ -206,13 +227,13 @@ def unused_port() -> int:
         return port
 
 
-def _get(url: str) -> int:
+def _get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback only)
-            return int(response.status)
+            return int(response.status), response.read()
     except urllib.error.HTTPError as error:
-        error.close()
-        return int(error.code)
+        with error:
+            return int(error.code), error.read()
 
 
 def _wait_for(url: str, seconds: float = 30) -> None:
