@@ -11,6 +11,7 @@ from crisisline.api.deliveries import blueprint as deliveries_blueprint
 from crisisline.api.escalations import blueprint as escalations_blueprint
 from crisisline.api.escalations import policies_blueprint as escalation_policies_blueprint
 from crisisline.api.participants import blueprint as participants_blueprint
+from crisisline.api.rate_limit import limit_api
 from crisisline.api.rotas import blueprint as rotas_blueprint
 from crisisline.api.staff import blueprint as staff_blueprint
 
@@ -49,4 +50,18 @@ def init_api(app: Flask) -> CrisisLineApi:
     api.register_blueprint(escalations_blueprint)
     api.register_blueprint(rotas_blueprint)
     api.register_blueprint(alerts_blueprint)
+    limit_api(
+        app,
+        app.extensions["crisisline"].settings,
+        [
+            staff_blueprint,
+            participants_blueprint,
+            deliveries_blueprint,
+            contacts_blueprint,
+            escalation_policies_blueprint,
+            escalations_blueprint,
+            rotas_blueprint,
+            alerts_blueprint,
+        ],
+    )
     return api

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Final
 
 from flask import g, request
@@ -61,6 +62,18 @@ class PhoneNumber(fields.String):
             raise ValidationError(f"{text!r} {exc}") from exc
 
 
+RATE_LIMITED_RESPONSE: dict[str, Any] = {
+    "description": "Too many requests from this token (API_RATE_LIMIT); wait and go on.",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds until the token may send again.",
+            "schema": {"type": "integer"},
+        }
+    },
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
 class CrisisLineApi(Api):  # type: ignore[misc]
     """flask-smorest's Api with error bodies that say in words what to fix."""
 
@@ -73,9 +86,14 @@ class CrisisLineApi(Api):  # type: ignore[misc]
         app.register_error_handler(DataError, _out_of_range)
         app.register_error_handler(StatementError, _statement_error)
         app.before_request(_refuse_long_urls)
+        # Every API operation can answer 429 (crisisline/api/rate_limit.py); the document says so.
+        self.spec.components.response("RATE_LIMITED", RATE_LIMITED_RESPONSE, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> ResponseReturnValue:
         """JSON for every HTTP error, with a one-line `message` naming each invalid field."""
+        if error.code == 429:
+            # Flask-Limiter's message says the limit; its after_request adds Retry-After.
+            return {"code": 429, "status": "Too Many Requests", "message": error.description}, 429
         if isinstance(error, MethodNotAllowed):
             # RFC 9110: a 405 names the methods the resource does support.
             return _method_not_allowed(error)
@@ -203,6 +221,14 @@ class CrisisLineBlueprint(Blueprint):  # type: ignore[misc]
 
         return decorator
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prepare_doc_cbks.append(self._prepare_rate_limit_doc)
+
+    def _prepare_rate_limit_doc(self, doc: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        doc.setdefault("responses", {})[429] = "RATE_LIMITED"
+        return doc
+
     def paginate(self, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
         """flask-smorest's `paginate`, with `page` at most MAX_PAGE in the document and in fact."""
         decorate = super().paginate(*args, **kwargs)
@@ -248,7 +274,42 @@ def protected_blueprint(
         name, import_name, url_prefix=url_prefix, description=description
     )
     blueprint.before_request(_require_token)
+    blueprint.before_request(_refuse_nul_characters)
     return blueprint
+
+
+_NUL_MESSAGE = "must not contain NUL characters"
+
+
+def _refuse_nul_characters() -> None:
+    # PostgreSQL can neither store nor compare text holding NUL: a filter or a field with one
+    # came back from the database as an unnamed "out of range". Name the parameter instead.
+    for name, values in request.args.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            abort(422, messages={"query": {name.replace("\x00", ""): [_NUL_MESSAGE]}})
+    if request.is_json:
+        where = _nul_in(request.get_json(silent=True))
+        if where is not None:
+            abort(422, messages={"json": {where or "body": [_NUL_MESSAGE]}})
+
+
+def _nul_in(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string holding NUL in a JSON value, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Iterator[tuple[str, Any]] = ((str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        if "\x00" in key:
+            return f"{path}.{key}".strip(".").replace("\x00", "")
+        found = _nul_in(item, f"{path}.{key}" if path else key)
+        if found is not None:
+            return found
+    return None
 
 
 def _require_token() -> ResponseReturnValue | None:
@@ -258,13 +319,38 @@ def _require_token() -> ResponseReturnValue | None:
         return _unauthorised(
             "Send Authorization: Bearer <token>; create one with `crisisline tokens create NAME`."
         )
+    token = current_token()
+    if token is None:
+        return _unauthorised("This token is not valid or has been revoked.")
+    g.actor = f"token:{token.name}"
+    return None
+
+
+@dataclass(frozen=True)
+class TokenIdentity:
+    """The API token a request authenticated with."""
+
+    id: int
+    name: str
+
+
+def current_token() -> TokenIdentity | None:
+    """The valid API token this request carries, or None; looked up once per request (the rate
+    limit asks first, then the blueprint's check)."""
+    if "api_token" not in g:
+        g.api_token = _authenticate()
+    token: TokenIdentity | None = g.api_token
+    return token
+
+
+def _authenticate() -> TokenIdentity | None:
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        return None
     svc = services()
     with svc.db.transaction() as session:
         token = tokens.authenticate(session, credential.strip(), now=svc.clock.now())
-        if token is None:
-            return _unauthorised("This token is not valid or has been revoked.")
-        g.actor = f"token:{token.name}"
-    return None
+        return None if token is None else TokenIdentity(token.id, token.name)
 
 
 def _unauthorised(message: str) -> ResponseReturnValue:

@@ -238,3 +238,25 @@ def test_a_page_up_to_the_maximum_is_empty_and_one_past_it_is_422_naming_page(
     past = client.get("/api/v1/deliveries", query_string={"page": MAX_PAGE + 1}, headers=auth)
     assert past.status_code == 422
     assert "page" in json_of(past)["errors"]["query"]
+
+
+def test_a_nul_character_in_a_query_or_a_body_is_422_naming_where(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    """PostgreSQL refuses text holding NUL: it came back as an unnamed 'out of range'."""
+    query = client.get("/api/v1/escalations", query_string={"status": "open\x00"}, headers=auth)
+    assert query.status_code == 422
+    assert json_of(query)["errors"] == {"query": {"status": ["must not contain NUL characters"]}}
+    body = client.post(
+        "/api/v1/participants",
+        json={"reference": "R1", "name": "Dan\x00iel", "phones": ["07700 900201"]},
+        headers=auth,
+    )
+    assert body.status_code == 422
+    assert json_of(body)["errors"] == {"json": {"name": ["must not contain NUL characters"]}}
+    nested = client.post(
+        "/api/v1/participants",
+        json={"reference": "R1", "name": "Daniel", "phones": ["07700 900201", "0\x00"]},
+        headers=auth,
+    )
+    assert json_of(nested)["errors"] == {"json": {"phones.1": ["must not contain NUL characters"]}}

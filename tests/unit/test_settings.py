@@ -73,6 +73,8 @@ def test_twilio_telephony_with_everything_set_starts(tmp_path: Path) -> None:
         ({"DEFAULT_REGION": "XX"}, "DEFAULT_REGION"),
         ({"FALLBACK_NUMBER": "12"}, "FALLBACK_NUMBER"),
         ({"PUBLIC_BASE_URL": "crisis.example.org"}, "PUBLIC_BASE_URL"),
+        ({"API_RATE_LIMIT": "lots per minute"}, "API_RATE_LIMIT"),
+        ({"API_RATE_LIMIT_STORAGE_URL": "carrier-pigeon://loft"}, "API_RATE_LIMIT_STORAGE_URL"),
     ],
 )
 def test_a_wrong_setting_stops_start_up_naming_it(
@@ -107,3 +109,15 @@ def test_a_dotenv_file_fills_in_what_the_environment_leaves_unset(
     settings = load_settings(instance_path=str(tmp_path / "instance"))
     assert settings.timezone == "Europe/Dublin"
     assert settings.default_region == "GB"
+
+
+def test_the_api_rate_limit_defaults_to_300_a_minute_in_memory(tmp_path: Path) -> None:
+    settings = load_settings({}, str(tmp_path))
+    assert settings.api_rate_limit == "300 per minute"
+    assert settings.api_rate_limit_storage_url == "memory://"
+    shared = load_settings(
+        {"API_RATE_LIMIT": "20/second;300/minute", "API_RATE_LIMIT_STORAGE_URL": "redis://r:6379"},
+        str(tmp_path),
+    )
+    assert shared.api_rate_limit == "20/second;300/minute"
+    assert shared.api_rate_limit_storage_url == "redis://r:6379"
