@@ -9,6 +9,7 @@ is fixed so the run stays short in CI; hypothesis' database is off so every run 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import schemathesis
 from flask import Flask
@@ -31,7 +32,7 @@ schema.config.generation.update(allow_extra_parameters=False, with_security_para
 
 
 def valid_input_is_accepted_or_refused_naming_the_field(
-    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case[Any]
 ) -> bool | None:
     """Input the document calls valid is accepted, or refused with a 422 naming the field.
 
@@ -64,7 +65,7 @@ def valid_input_is_accepted_or_refused_naming_the_field(
     ],
 )
 def test_every_operation_keeps_the_documented_contract(
-    case: schemathesis.Case, app: Flask, auth: dict[str, str]
+    case: schemathesis.Case[Any], app: Flask, auth: dict[str, str]
 ) -> None:
     case.call_and_validate(
         headers=auth,

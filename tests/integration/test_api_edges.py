@@ -129,39 +129,36 @@ def test_an_id_in_a_body_past_the_maximum_is_422_naming_it(
     assert "responsible_officer_id" in json_of(response)["errors"]["json"]
 
 
+def _record(client: FlaskClient, auth: dict[str, str], resource: str, staff_id: int) -> int:
+    """The id of a new record of `resource` (staff: `staff_id` itself)."""
+    if resource == "staff":
+        return staff_id
+    bodies: dict[str, dict[str, Any]] = {
+        "participants": {
+            "reference": "R1",
+            "name": "Daniel Price",
+            "phones": ["07700 900201"],
+            "risk_level": "high",
+        },
+        "rotas": {
+            "name": "primary",
+            "members": [staff_id],
+            "shift_length": "P1D",
+            "first_handoff": "2026-01-05T08:00",
+        },
+    }
+    response = client.post(f"/api/v1/{resource}", json=bodies[resource], headers=auth)
+    assert response.status_code == 201, response.json
+    return int(json_of(response)["id"])
+
+
 @pytest.mark.parametrize("resource", ["staff", "participants", "rotas"])
 def test_a_patch_without_a_body_is_422_naming_the_body_and_changes_nothing(
     client: FlaskClient, auth: dict[str, str], resource: str
 ) -> None:
     """H153: webargs read a missing body as {} and the PATCH answered 200."""
     staff_id = _staff(client, auth)
-    record_id = {
-        "staff": lambda: staff_id,
-        "participants": lambda: json_of(
-            client.post(
-                "/api/v1/participants",
-                json={
-                    "reference": "R1",
-                    "name": "Daniel Price",
-                    "phones": ["07700 900201"],
-                    "risk_level": "high",
-                },
-                headers=auth,
-            )
-        )["id"],
-        "rotas": lambda: json_of(
-            client.post(
-                "/api/v1/rotas",
-                json={
-                    "name": "primary",
-                    "members": [staff_id],
-                    "shift_length": "P1D",
-                    "first_handoff": "2026-01-05T08:00",
-                },
-                headers=auth,
-            )
-        )["id"],
-    }[resource]()
+    record_id = _record(client, auth, resource, staff_id)
     before = json_of(client.get(f"/api/v1/{resource}/{record_id}", headers=auth))
     for headers in (auth, {**auth, "Content-Type": "application/json"}):
         response = client.patch(f"/api/v1/{resource}/{record_id}", headers=headers)
