@@ -29,7 +29,11 @@ class Instant(fields.AwareDateTime):
         if isinstance(value, str):
             value = _DECODED_PLUS.sub(r"\1+\2", value.strip())
         instant: dt.datetime = super()._deserialize(value, attr, data, **kwargs)
-        return instant.astimezone(dt.UTC)
+        try:
+            return instant.astimezone(dt.UTC)
+        except OverflowError:
+            # 0001-01-01T01:00+13:00 is before year 1 in UTC: name the field, not "out of range".
+            raise ValidationError("must be between years 1 and 9999 in UTC") from None
 
 
 class LocalDateTime(fields.Field[dt.datetime]):

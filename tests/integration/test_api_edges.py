@@ -257,3 +257,16 @@ def test_a_nul_character_in_a_query_or_a_body_is_422_naming_where(
         headers=auth,
     )
     assert json_of(nested)["errors"] == {"json": {"phones.1": ["must not contain NUL characters"]}}
+
+
+def test_an_instant_before_year_1_in_utc_is_422_naming_the_field(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    """0001-01-01T01:22+13:17 is a valid ISO 8601 instant before year 1 once in UTC."""
+    response = client.get(
+        "/api/v1/rotas/gaps",
+        query_string={"from": "2026-01-01T00:00:00Z", "to": "0001-01-01T01:22:51+13:17"},
+        headers=auth,
+    )
+    assert response.status_code == 422
+    assert "to" in json_of(response)["errors"]["query"]
