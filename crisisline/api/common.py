@@ -94,6 +94,14 @@ class CrisisLineApi(Api):  # type: ignore[misc]
         if error.code == 429:
             # Flask-Limiter's message says the limit; its after_request adds Retry-After.
             return {"code": 429, "status": "Too Many Requests", "message": error.description}, 429
+        if error.code == 404 and not getattr(error, "data", None):
+            # No route matched: a wrong path, or an id past MAX_ID, which no record can have.
+            return {
+                "code": 404,
+                "status": "Not Found",
+                "message": "Nothing is at this URL: check the path, and that each id is a whole "
+                f"number from 0 to {MAX_ID}.",
+            }, 404
         if isinstance(error, MethodNotAllowed):
             # RFC 9110: a 405 names the methods the resource does support.
             return _method_not_allowed(error)

@@ -87,8 +87,7 @@ def test_an_id_up_to_the_maximum_is_looked_up_and_one_past_it_matches_nothing(
         assert at_maximum.status_code == 404, (path, at_maximum.json)
         past = client.get(f"/api/v1/{path}/{MAX_ID + 1}", headers=auth)
         assert past.status_code == 404, (path, past.json)
-        assert past.is_json
-        assert "out of range" not in json_of(past).get("message", "")
+        assert str(MAX_ID) in json_of(past)["message"]
     huge = client.get(f"/api/v1/staff/{2**70}", headers=auth)
     assert huge.status_code == 404
 
