@@ -94,7 +94,9 @@ def test_an_outage_longer_than_the_old_retry_window_loses_no_crisis_text_and_is_
     line.dispatch()  # the pass after recovery reports it; this one sends the report
 
     line.phone(DANIEL).expect_sms(ACK, from_=CRISIS)
-    line.phone(PRIMARY).expect_sms("R1001 D. Price (1): it's a bad night, can someone ring me", from_=CRISIS)
+    line.phone(PRIMARY).expect_sms(
+        "R1001 D. Price (1): it's a bad night, can someone ring me", from_=CRISIS
+    )
     line.phone(PRIMARY).expect_sms("Reply 1")
     delayed = [d for d in line.deliveries() if d.failing_since is not None]
     assert len(delayed) >= 3
