@@ -6,9 +6,7 @@ import gc
 import os
 from typing import Any
 
-from gunicorn.glogging import Logger
-
-from crisisline.logs import RedactingFilter
+from crisisline.access_log import RedactingLogger
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -20,21 +18,18 @@ threads = int(os.environ.get("WEB_THREADS", "8"))
 # that helps nobody, so recycle it.
 timeout = int(os.environ.get("WEB_TIMEOUT", "20"))
 graceful_timeout = 20
+# gunicorn answers a request line longer than this with an HTML 414 that API clients cannot
+# read, so it is raised to gunicorn's maximum and the app itself answers a JSON 414 for URLs
+# longer than crisisline.api.common.MAX_URL_LENGTH (8000), well inside it: every over-long URL
+# up to 8190 bytes gets a JSON answer. Beyond gunicorn's maximum only its own page is possible.
+limit_request_line = 8190
 accesslog = "-"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
-class RedactingLogger(Logger):  # type: ignore[misc]
-    """gunicorn's logger with phone numbers and message bodies redacted from every line."""
-
-    def setup(self, cfg: Any) -> None:
-        super().setup(cfg)
-        for log in (self.error_log, self.access_log):
-            for handler in log.handlers:
-                handler.addFilter(RedactingFilter())
-
-
+# Phone numbers, secrets (calendar and voicemail link tokens) and message bodies never reach
+# the access or error log: parameters are redacted by name (crisisline/access_log.py).
 logger_class = RedactingLogger
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Final
+from urllib.parse import unquote_plus
 
 # A phone number in any form a log line might carry it: E.164, national with spaces,
 # URL-encoded (%2B44...) in an access log's query string.
@@ -18,16 +20,78 @@ _PHONE = re.compile(
 _BODY = re.compile(r"(Body=)[^&\s\"']*", re.IGNORECASE)
 # ...and as 'Body': '...' when a dict of webhook parameters is logged (repr or JSON).
 _BODY_FIELD = re.compile(r"""(["']Body["']\s*:\s*)(["']).*?(?<!\\)\2""", re.IGNORECASE)
-# A voicemail link's token plays a participant's message to whoever has it (voicemail_links).
-_VOICEMAIL_TOKEN = re.compile(r"(/voicemail/)[^\s\"'?#]+")
+# Path segments that are secrets: a voicemail link's token plays a participant's message to
+# whoever has it (voicemail_links), a calendar feed's token shows the rota (calendar_feeds).
+_PATH_SECRET = re.compile(
+    r"(/+(?:voicemail|calendar/+(?:rotas|staff))/+)[^\s\"'?#]+", re.IGNORECASE
+)
+
+# Query and form parameters are redacted by NAME, whatever their value looks like: a number
+# can be written in more ways than any pattern knows (7700-900-201, (07700) 900201,
+# 0044 7700 900201, %2B44(0)7700900201, one digit at a time). Every parameter the service
+# accepts that can carry a phone number (the API's phone, to, from; Twilio's From, To, Caller,
+# Called, ForwardedFrom) keeps only its last three digits; secrets and words are removed.
+# `from` and `to` are times in some API queries: they are redacted too, as the name decides.
+NUMBER_PARAMETERS: Final = frozenset(
+    {"phone", "phones", "number", "from", "to", "caller", "called", "forwardedfrom", "mobile"}
+)
+SECRET_PARAMETERS: Final = frozenset(
+    {
+        "token",
+        "key",
+        "api_key",
+        "access_token",
+        "secret",
+        "password",
+        "signature",
+        "sig",
+        "bodysha256",
+        "body",
+        "transcriptiontext",
+        "callername",
+        "recordingurl",
+    }
+)
+# A name=value pair that starts a line, a query string or a word, up to the next separator.
+# The value runs to the next &, space or quote that ends a log field; a quote gunicorn escaped
+# (\") inside a request line does not end it, so a number cut by ; \" or # leaves no digits.
+_PARAMETER = re.compile(r"""(?:(?<=^)|(?<=[?&;\s"'(]))([^\s=&;?#"']+)=((?:\\"|[^&\s"])*)""")
+_ALREADY_REDACTED = re.compile(r"\*\*\*\d{3}|\[redacted\]")
+_DECODE_ROUNDS: Final = 3  # %2570hone is %70hone is phone: decode a name until it settles
 
 
 def redact_text(text: str) -> str:
     """`text` with message bodies removed and phone numbers cut to their last three digits."""
+    text = _PARAMETER.sub(_redact_parameter, text)
     text = _BODY.sub(r"\1[redacted]", text)
     text = _BODY_FIELD.sub(r"\1'[redacted]'", text)
-    text = _VOICEMAIL_TOKEN.sub(r"\1[redacted]", text)
+    text = _PATH_SECRET.sub(r"\1[redacted]", text)
     return _PHONE.sub(_last_three, text)
+
+
+def parameter_name(raw: str) -> str:
+    """A query parameter's name as the app reads it: percent- and +-decoded, lower case."""
+    name = raw
+    for _ in range(_DECODE_ROUNDS):
+        decoded = unquote_plus(name)
+        if decoded == name:
+            break
+        name = decoded
+    return name.strip().lower()
+
+
+def _redact_parameter(match: re.Match[str]) -> str:
+    raw_name, value = match.group(1), match.group(2)
+    if _ALREADY_REDACTED.fullmatch(value):
+        return match.group(0)  # a line redacted once (access log atoms, then the filter)
+    name = parameter_name(raw_name)
+    if name in SECRET_PARAMETERS:
+        return f"{raw_name}=[redacted]"
+    if name in NUMBER_PARAMETERS:
+        digits = re.sub(r"\D", "", unquote_plus(parameter_name(value)))
+        kept = "***" + digits[-3:] if len(digits) >= 7 else "[redacted]"
+        return f"{raw_name}={kept}"
+    return match.group(0)
 
 
 def _last_three(match: re.Match[str]) -> str:

@@ -9,13 +9,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import limits
 import phonenumbers
 from dotenv import dotenv_values
+from limits import storage as rate_limit_storage
 
 from crisisline import phones
 
 TELEPHONY_CHOICES = ("console", "twilio")
 DEFAULT_CRISIS_LINE_NUMBER = "+447700900000"  # Ofcom drama range: never a real line
+# Where the API's rate-limit counts can be kept: the schemes the limits library reads.
+RATE_LIMIT_STORAGE_SCHEMES = frozenset(
+    scheme
+    for kind in (
+        rate_limit_storage.MemoryStorage,
+        rate_limit_storage.RedisStorage,
+        rate_limit_storage.RedisClusterStorage,
+        rate_limit_storage.RedisSentinelStorage,
+        rate_limit_storage.MemcachedStorage,
+        rate_limit_storage.MongoDBStorage,
+    )
+    for scheme in kind.STORAGE_SCHEME
+)
 
 
 class SettingsError(RuntimeError):
@@ -42,6 +57,10 @@ class Settings:
     shift_reminder_minutes: int = 60
     # How long the voicemail link in a missed-call text plays the message (VOICEMAIL_LINK_HOURS).
     voicemail_link_hours: int = 72
+    # How many API requests one token may make (API_RATE_LIMIT, Flask-Limiter's notation), and
+    # where the counts are kept (API_RATE_LIMIT_STORAGE_URL): memory:// counts per process.
+    api_rate_limit: str = "300 per minute"
+    api_rate_limit_storage_url: str = "memory://"
     # Floods (crisisline.floods): more than this many texts (calls) from unknown numbers within
     # FLOOD_WINDOW_MINUTES are gathered into one escalation.
     flood_window_minutes: int = 5
@@ -176,6 +195,21 @@ def load_settings(
         )
         twilio_request_timeout = 4.0
 
+    api_rate_limit = text("API_RATE_LIMIT", "300 per minute")
+    try:
+        limits.parse_many(api_rate_limit)
+    except ValueError:
+        problems.append(
+            f"API_RATE_LIMIT must be limits such as '300 per minute' or '20/second;300/minute', "
+            f"not {api_rate_limit!r}"
+        )
+    api_rate_limit_storage_url = text("API_RATE_LIMIT_STORAGE_URL", "memory://")
+    if api_rate_limit_storage_url.partition("://")[0] not in RATE_LIMIT_STORAGE_SCHEMES:
+        problems.append(
+            "API_RATE_LIMIT_STORAGE_URL must be a storage URL such as memory:// or "
+            f"redis://host:6379, not {api_rate_limit_storage_url!r}"
+        )
+
     if production and public_base_url.startswith("http://"):
         host = public_base_url[len("http://") :].split("/")[0].rsplit(":", 1)[0]
         if host not in ("127.0.0.1", "localhost", "[::1]"):
@@ -209,6 +243,8 @@ def load_settings(
         instance_path=str(instance),
         shift_reminder_minutes=shift_reminder_minutes,
         voicemail_link_hours=voicemail_link_hours,
+        api_rate_limit=api_rate_limit,
+        api_rate_limit_storage_url=api_rate_limit_storage_url,
         flood_window_minutes=flood_window_minutes,
         flood_unknown_texts=flood_unknown_texts,
         flood_unknown_calls=flood_unknown_calls,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Flask
 
 from crisisline.api.alerts import blueprint as alerts_blueprint
-from crisisline.api.common import CrisisLineApi
+from crisisline.api.common import CrisisLineApi, RecordIdConverter
 from crisisline.api.contacts import blueprint as contacts_blueprint
 from crisisline.api.deliveries import blueprint as deliveries_blueprint
 from crisisline.api.escalations import blueprint as escalations_blueprint
 from crisisline.api.escalations import policies_blueprint as escalation_policies_blueprint
 from crisisline.api.participants import blueprint as participants_blueprint
+from crisisline.api.rate_limit import limit_api
 from crisisline.api.rotas import blueprint as rotas_blueprint
 from crisisline.api.staff import blueprint as staff_blueprint
 
@@ -39,6 +40,7 @@ def init_api(app: Flask) -> CrisisLineApi:
             "security": [{"bearerAuth": []}],
         },
     )
+    app.url_map.converters["id"] = RecordIdConverter
     api = CrisisLineApi(app)
     api.register_blueprint(staff_blueprint)
     api.register_blueprint(participants_blueprint)
@@ -48,4 +50,18 @@ def init_api(app: Flask) -> CrisisLineApi:
     api.register_blueprint(escalations_blueprint)
     api.register_blueprint(rotas_blueprint)
     api.register_blueprint(alerts_blueprint)
+    limit_api(
+        app,
+        app.extensions["crisisline"].settings,
+        [
+            staff_blueprint,
+            participants_blueprint,
+            deliveries_blueprint,
+            contacts_blueprint,
+            escalation_policies_blueprint,
+            escalations_blueprint,
+            rotas_blueprint,
+            alerts_blueprint,
+        ],
+    )
     return api

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from crisisline import alerts as alert_service
 from crisisline.alert_models import AlertSeverity, AlertStatus, RiskAlert
-from crisisline.api.common import actor, protected_blueprint
+from crisisline.api.common import RecordId, actor, protected_blueprint
 from crisisline.api.rota_schemas import Instant
 from crisisline.app import services
 
@@ -67,7 +67,7 @@ class AlertQuerySchema(Schema):
     """Filters for listing alerts; `from` and `to` bound the time raised, [from, to)."""
 
     status = fields.Enum(AlertStatus, by_value=True)
-    participant_id = fields.Integer()
+    participant_id = RecordId()
     severity = fields.Enum(AlertSeverity, by_value=True)
     from_ = Instant(data_key="from")
     to = Instant()
@@ -138,7 +138,7 @@ def list_alerts(filters: dict[str, Any], pagination_parameters: Any) -> list[dic
         return [_dump(session, alert) for alert in rows]
 
 
-@blueprint.route("/<int:alert_id>", methods=["GET"])
+@blueprint.route("/<id:alert_id>", methods=["GET"])
 @blueprint.response(200, AlertSchema)
 def get_alert(alert_id: int) -> dict[str, Any]:
     """One alert with its evidence contacts."""
@@ -146,7 +146,7 @@ def get_alert(alert_id: int) -> dict[str, Any]:
         return _dump(session, alert_service.get(session, alert_id))
 
 
-@blueprint.route("/<int:alert_id>/acknowledge", methods=["POST"])
+@blueprint.route("/<id:alert_id>/acknowledge", methods=["POST"])
 @blueprint.response(200, AlertSchema)
 def acknowledge_alert(alert_id: int) -> dict[str, Any]:
     """Record that you have seen the alert; its escalation stops."""
@@ -158,7 +158,7 @@ def acknowledge_alert(alert_id: int) -> dict[str, Any]:
         return _dump(session, alert)
 
 
-@blueprint.route("/<int:alert_id>/resolve", methods=["POST"])
+@blueprint.route("/<id:alert_id>/resolve", methods=["POST"])
 @blueprint.arguments(ResolutionSchema)
 @blueprint.response(200, AlertSchema)
 def resolve_alert(data: dict[str, Any], alert_id: int) -> dict[str, Any]:

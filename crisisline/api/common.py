@@ -2,19 +2,53 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import functools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Final
 
 from flask import g, request
 from flask.typing import ResponseReturnValue
-from flask_smorest import Api, Blueprint
-from marshmallow import ValidationError, fields
+from flask_smorest import Api, Blueprint, abort
+from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy.exc import DataError, StatementError
-from werkzeug.exceptions import HTTPException
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import IntegerConverter, Map
 
 from crisisline import phones, tokens
 from crisisline.app import services
 from crisisline.errors import Conflict, DomainError, NotFound
+
+# Every record id is an INTEGER column: PostgreSQL's 32-bit int4. The OpenAPI document states
+# this maximum for every id, in paths, queries and bodies, and the API holds to it: a larger id
+# in a path matches no record (404), in a query or a body it is invalid input naming the field
+# (422). Before, the document set no maximum and such an id reached the database and came
+# back as an unnamed "out of range".
+MAX_ID: Final = 2**31 - 1
+
+# The highest page a list answers. flask-smorest sets no maximum; a page past the database's
+# 64-bit OFFSET came back as an unnamed "out of range". Any page past the last is empty.
+MAX_PAGE: Final = 2**31 - 1
+
+# The longest URL (path and query) the API reads. gunicorn refuses request lines longer than
+# its limit_request_line (set to its maximum, 8190, in config/gunicorn.conf.py) with an HTML
+# page a client cannot parse; below that the app answers a JSON 414 itself.
+MAX_URL_LENGTH: Final = 8000
+
+
+class RecordIdConverter(IntegerConverter):
+    """`<id:name>` in a route: a record id from 0 to MAX_ID; anything larger matches nothing."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        super().__init__(map, min=0, max=MAX_ID)
+
+
+class RecordId(fields.Integer):
+    """A record id in a query or a body: 0 to MAX_ID (the document says so)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Range(min=0, max=MAX_ID), **kwargs)
 
 
 class PhoneNumber(fields.String):
@@ -28,6 +62,18 @@ class PhoneNumber(fields.String):
             raise ValidationError(f"{text!r} {exc}") from exc
 
 
+RATE_LIMITED_RESPONSE: dict[str, Any] = {
+    "description": "Too many requests from this token (API_RATE_LIMIT); wait and go on.",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds until the token may send again.",
+            "schema": {"type": "integer"},
+        }
+    },
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
 class CrisisLineApi(Api):  # type: ignore[misc]
     """flask-smorest's Api with error bodies that say in words what to fix."""
 
@@ -39,9 +85,26 @@ class CrisisLineApi(Api):  # type: ignore[misc]
         app.register_error_handler(OverflowError, _out_of_range)
         app.register_error_handler(DataError, _out_of_range)
         app.register_error_handler(StatementError, _statement_error)
+        app.before_request(_refuse_long_urls)
+        # Every API operation can answer 429 (crisisline/api/rate_limit.py); the document says so.
+        self.spec.components.response("RATE_LIMITED", RATE_LIMITED_RESPONSE, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> ResponseReturnValue:
         """JSON for every HTTP error, with a one-line `message` naming each invalid field."""
+        if error.code == 429:
+            # Flask-Limiter's message says the limit; its after_request adds Retry-After.
+            return {"code": 429, "status": "Too Many Requests", "message": error.description}, 429
+        if error.code == 404 and not getattr(error, "data", None):
+            # No route matched: a wrong path, or an id past MAX_ID, which no record can have.
+            return {
+                "code": 404,
+                "status": "Not Found",
+                "message": "Nothing is at this URL: check the path, and that each id is a whole "
+                f"number from 0 to {MAX_ID}.",
+            }, 404
+        if isinstance(error, MethodNotAllowed):
+            # RFC 9110: a 405 names the methods the resource does support.
+            return _method_not_allowed(error)
         response: ResponseReturnValue = super().handle_http_exception(error)
         if error.code == 422:
             messages = getattr(error, "data", {}).get("messages", {})
@@ -70,6 +133,38 @@ def flatten_messages(messages: Any, prefix: str = "") -> Iterator[tuple[str, str
         yield prefix or "input", str(messages)
 
 
+def _refuse_missing_body() -> None:
+    message = "This request needs a JSON object body (Content-Type: application/json)."
+    abort(422, messages={"json": {"body": [message]}})
+
+
+def _refuse_long_urls() -> ResponseReturnValue | None:
+    # For every route of the app (API, webhooks, feeds): Twilio's URLs are short, and a JSON
+    # 414 reads as well to any client as gunicorn's HTML one would not.
+    target = request.environ.get("RAW_URI") or request.full_path
+    if len(target) <= MAX_URL_LENGTH:
+        return None
+    return {
+        "code": 414,
+        "status": "URI Too Long",
+        "message": f"The URL is {len(target)} characters long; the most the API reads is "
+        f"{MAX_URL_LENGTH}. Send fewer or shorter query parameters.",
+    }, 414
+
+
+def _method_not_allowed(error: MethodNotAllowed) -> ResponseReturnValue:
+    allowed = ", ".join(sorted(error.valid_methods or []))
+    return (
+        {
+            "code": 405,
+            "status": "Method Not Allowed",
+            "message": f"This resource answers {allowed}." if allowed else "Method not allowed.",
+        },
+        405,
+        {"Allow": allowed},
+    )
+
+
 def _out_of_range(error: Exception) -> ResponseReturnValue:
     return {
         "code": 422,
@@ -92,13 +187,137 @@ def _domain_error(error: DomainError) -> ResponseReturnValue:
     return body, status
 
 
+# What X-Pagination holds, as it is sent: the header's text is a JSON object.
+PAGINATION_HEADER: dict[str, Any] = {
+    "description": (
+        "Paging, as a JSON object in the header's text: `total` (items), `total_pages`, "
+        "and where there are items `first_page`, `last_page`, `page`, `previous_page` and "
+        "`next_page` (each only when it exists)."
+    ),
+    "schema": {"type": "string"},
+    "example": (
+        '{"total": 42, "total_pages": 5, "first_page": 1, "last_page": 5, "page": 2, '
+        '"previous_page": 1, "next_page": 3}'
+    ),
+}
+
+
+class CrisisLineBlueprint(Blueprint):  # type: ignore[misc]
+    """flask-smorest's Blueprint: a required JSON body must be sent, and X-Pagination is
+    documented as the JSON text it is."""
+
+    def arguments(self, schema: Any, **kwargs: Any) -> Callable[[Any], Any]:
+        """flask-smorest's `arguments`, refusing a missing JSON body where one is required.
+
+        webargs reads a missing body as {}: a PATCH with all-optional fields would then change
+        nothing and answer 200, though the document says the body is required.
+        """
+        decorate = super().arguments(schema, **kwargs)
+        if kwargs.get("location", "json") != "json" or not kwargs.get("required", True):
+            return decorate  # type: ignore[no-any-return]
+
+        def decorator(view: Any) -> Any:
+            parsed = decorate(view)
+
+            @functools.wraps(parsed)
+            def with_body(*args: Any, **view_kwargs: Any) -> Any:
+                if not request.get_data(cache=True).strip():
+                    _refuse_missing_body()
+                return parsed(*args, **view_kwargs)
+
+            return with_body
+
+        return decorator
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prepare_doc_cbks.append(self._prepare_rate_limit_doc)
+
+    def _prepare_rate_limit_doc(self, doc: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        doc.setdefault("responses", {})[429] = "RATE_LIMITED"
+        return doc
+
+    def paginate(self, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
+        """flask-smorest's `paginate`, with `page` at most MAX_PAGE in the document and in fact."""
+        decorate = super().paginate(*args, **kwargs)
+
+        def decorator(view: Any) -> Any:
+            paged = decorate(view)
+            parameters = paged._apidoc["pagination"]["parameters"]
+            bounded = _bounded_pages(parameters["schema"])
+            parameters["schema"] = bounded
+
+            @functools.wraps(paged)
+            def within_pages(*view_args: Any, **view_kwargs: Any) -> Any:
+                # A page past the maximum is a 422 naming `page`, as webargs answers any bad page.
+                _PAGE_PARSER.parse(bounded, request, location="query")
+                return paged(*view_args, **view_kwargs)
+
+            return within_pages
+
+        return decorator
+
+    def _document_pagination_metadata(self, spec: Any, resp_doc: dict[str, Any]) -> None:
+        # flask-smorest documents the header as an object but sends json.dumps of it; a
+        # client reading the document must know to parse the header's text as JSON.
+        resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = PAGINATION_HEADER
+
+
+_PAGE_PARSER = FlaskParser()
+
+
+def _bounded_pages(schema: type[Schema]) -> type[Schema]:
+    page = schema._declared_fields["page"]
+    bounded_page = fields.Integer(
+        load_default=page.load_default, validate=validate.Range(min=1, max=MAX_PAGE)
+    )
+    return type(schema.__name__, (schema,), {"page": bounded_page})
+
+
 def protected_blueprint(
     name: str, import_name: str, url_prefix: str, description: str
 ) -> Blueprint:
     """A blueprint whose every route needs a valid bearer token (401 otherwise)."""
-    blueprint = Blueprint(name, import_name, url_prefix=url_prefix, description=description)
+    blueprint = CrisisLineBlueprint(
+        name, import_name, url_prefix=url_prefix, description=description
+    )
     blueprint.before_request(_require_token)
+    blueprint.before_request(_refuse_nul_characters)
     return blueprint
+
+
+_NUL_MESSAGE = "must not contain NUL characters"
+
+
+def _refuse_nul_characters() -> None:
+    # PostgreSQL can neither store nor compare text holding NUL: a filter or a field with one
+    # came back from the database as an unnamed "out of range". Name the parameter instead.
+    for name, values in request.args.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            abort(422, messages={"query": {name.replace("\x00", ""): [_NUL_MESSAGE]}})
+    if request.is_json:
+        where = _nul_in(request.get_json(silent=True))
+        if where is not None:
+            abort(422, messages={"json": {where or "body": [_NUL_MESSAGE]}})
+
+
+def _nul_in(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string holding NUL in a JSON value, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Iterator[tuple[str, Any]] = ((str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        if "\x00" in key:
+            return f"{path}.{key}".strip(".").replace("\x00", "")
+        found = _nul_in(item, f"{path}.{key}" if path else key)
+        if found is not None:
+            return found
+    return None
 
 
 def _require_token() -> ResponseReturnValue | None:
@@ -108,13 +327,38 @@ def _require_token() -> ResponseReturnValue | None:
         return _unauthorised(
             "Send Authorization: Bearer <token>; create one with `crisisline tokens create NAME`."
         )
+    token = current_token()
+    if token is None:
+        return _unauthorised("This token is not valid or has been revoked.")
+    g.actor = f"token:{token.name}"
+    return None
+
+
+@dataclass(frozen=True)
+class TokenIdentity:
+    """The API token a request authenticated with."""
+
+    id: int
+    name: str
+
+
+def current_token() -> TokenIdentity | None:
+    """The valid API token this request carries, or None; looked up once per request (the rate
+    limit asks first, then the blueprint's check)."""
+    if "api_token" not in g:
+        g.api_token = _authenticate()
+    token: TokenIdentity | None = g.api_token
+    return token
+
+
+def _authenticate() -> TokenIdentity | None:
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        return None
     svc = services()
     with svc.db.transaction() as session:
         token = tokens.authenticate(session, credential.strip(), now=svc.clock.now())
-        if token is None:
-            return _unauthorised("This token is not valid or has been revoked.")
-        g.actor = f"token:{token.name}"
-    return None
+        return None if token is None else TokenIdentity(token.id, token.name)
 
 
 def _unauthorised(message: str) -> ResponseReturnValue:

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from crisisline import contact_history
-from crisisline.api.common import protected_blueprint
+from crisisline.api.common import RecordId, protected_blueprint
 from crisisline.api.rota_schemas import Instant
 from crisisline.app import services
 from crisisline.models import Channel, Contact, Direction
@@ -65,7 +65,7 @@ class ContactQuerySchema(Schema):
     channel = fields.Enum(Channel, by_value=True)
     direction = fields.Enum(Direction, by_value=True)
     outcome = fields.String()
-    participant_id = fields.Integer()
+    participant_id = RecordId()
 
     @validates_schema
     def _window(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -95,7 +95,7 @@ def list_contacts(filters: dict[str, Any], pagination_parameters: Any) -> list[C
     return rows
 
 
-@blueprint.route("/participants/<int:participant_id>/contacts", methods=["GET"])
+@blueprint.route("/participants/<id:participant_id>/contacts", methods=["GET"])
 @blueprint.response(200, ContactSchema(many=True))
 @blueprint.paginate()
 def participant_contacts(participant_id: int, pagination_parameters: Any) -> list[Contact]:

@@ -35,7 +35,7 @@ def list_deliveries(filters: dict[str, Any], pagination_parameters: Any) -> list
     return rows
 
 
-@blueprint.route("/<int:delivery_id>", methods=["GET"])
+@blueprint.route("/<id:delivery_id>", methods=["GET"])
 @blueprint.response(200, DeliverySchema)
 def get_delivery(delivery_id: int) -> Delivery:
     """One delivery."""

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from crisisline import escalations as engine
-from crisisline.api.common import actor, protected_blueprint
+from crisisline.api.common import RecordId, actor, protected_blueprint
 from crisisline.app import services
 from crisisline.escalation_models import EscalationRecord
 from escalation import ByOperator, EscalationPolicy, policy_to_json
@@ -26,9 +26,9 @@ blueprint = protected_blueprint(
 class TargetSchema(Schema):
     """A step target: exactly one of rota_id, rota (a rota's name) or staff_id."""
 
-    rota_id = fields.Integer()
+    rota_id = RecordId()
     rota = fields.String()
-    staff_id = fields.Integer()
+    staff_id = RecordId()
 
 
 class StepSchema(Schema):
@@ -84,7 +84,7 @@ class EscalationQuerySchema(Schema):
     """Filters for listing escalations."""
 
     status = fields.String()
-    participant_id = fields.Integer()
+    participant_id = RecordId()
 
 
 class OutcomeSchema(Schema):
@@ -145,7 +145,7 @@ def list_escalations(filters: dict[str, Any], pagination_parameters: Any) -> lis
     return rows
 
 
-@blueprint.route("/<int:escalation_id>", methods=["GET"])
+@blueprint.route("/<id:escalation_id>", methods=["GET"])
 @blueprint.response(200, EscalationSchema)
 def get_escalation(escalation_id: int) -> dict[str, Any]:
     """One escalation with its events."""
@@ -154,7 +154,7 @@ def get_escalation(escalation_id: int) -> dict[str, Any]:
         return _with_events(session, record)
 
 
-@blueprint.route("/<int:escalation_id>/acknowledge", methods=["POST"])
+@blueprint.route("/<id:escalation_id>/acknowledge", methods=["POST"])
 @blueprint.response(200, OutcomeSchema)
 def acknowledge_escalation(escalation_id: int) -> dict[str, Any]:
     """Take the escalation: it stops everywhere and everyone notified is told who took it."""
@@ -171,7 +171,7 @@ def acknowledge_escalation(escalation_id: int) -> dict[str, Any]:
         }
 
 
-@blueprint.route("/<int:escalation_id>/close", methods=["POST"])
+@blueprint.route("/<id:escalation_id>/close", methods=["POST"])
 @blueprint.response(200, OutcomeSchema)
 def close_escalation(escalation_id: int) -> dict[str, Any]:
     """Close the escalation: nothing fires again."""

@@ -56,7 +56,7 @@ def list_participants(filters: dict[str, Any], pagination_parameters: Any) -> li
     return rows
 
 
-@blueprint.route("/<int:participant_id>", methods=["GET"])
+@blueprint.route("/<id:participant_id>", methods=["GET"])
 @blueprint.response(200, ParticipantSchema)
 def get_participant(participant_id: int) -> Participant:
     """One participant."""
@@ -64,7 +64,7 @@ def get_participant(participant_id: int) -> Participant:
         return participant_service.get(session, participant_id)
 
 
-@blueprint.route("/<int:participant_id>", methods=["PATCH"])
+@blueprint.route("/<id:participant_id>", methods=["PATCH"])
 @blueprint.arguments(ParticipantUpdateSchema)
 @blueprint.response(200, ParticipantSchema)
 def update_participant(changes: dict[str, Any], participant_id: int) -> Participant:
@@ -77,7 +77,7 @@ def update_participant(changes: dict[str, Any], participant_id: int) -> Particip
         )
 
 
-@blueprint.route("/<int:participant_id>/close", methods=["POST"])
+@blueprint.route("/<id:participant_id>/close", methods=["POST"])
 @blueprint.response(200, ParticipantSchema)
 def close_participant(participant_id: int) -> Participant:
     """Close a participant (status closed; their record and contacts are kept)."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from crisisline.api.common import RecordId
 from rotas import CoverageWindow, RotaValidationError
 
 # A "+" in a query string arrives as a space unless it was encoded, so
@@ -28,7 +29,11 @@ class Instant(fields.AwareDateTime):
         if isinstance(value, str):
             value = _DECODED_PLUS.sub(r"\1+\2", value.strip())
         instant: dt.datetime = super()._deserialize(value, attr, data, **kwargs)
-        return instant.astimezone(dt.UTC)
+        try:
+            return instant.astimezone(dt.UTC)
+        except OverflowError:
+            # 0001-01-01T01:00+13:00 is before year 1 in UTC: name the field, not "out of range".
+            raise ValidationError("must be between years 1 and 9999 in UTC") from None
 
 
 class LocalDateTime(fields.Field[dt.datetime]):
@@ -86,7 +91,7 @@ class RotaSchema(Schema):
         metadata={"description": "IANA zone such as Europe/London; default the service's."},
     )
     members = fields.List(
-        fields.Integer(strict=True),
+        RecordId(strict=True),
         required=True,
         metadata={"description": "Staff ids in turn order; at least one, all active."},
     )
@@ -122,7 +127,7 @@ class OverrideSchema(Schema):
     id = fields.Integer(dump_only=True)
     rota_id = fields.Integer(dump_only=True)
     # Required even when null: leaving it out by mistake must not take everyone off call.
-    staff_id = fields.Integer(
+    staff_id = RecordId(
         required=True,
         allow_none=True,
         strict=True,

@@ -68,7 +68,7 @@ def list_rotas(pagination_parameters: Any) -> list[RotaRecord]:
     return rows
 
 
-@blueprint.route("/rotas/<int:rota_id>", methods=["GET"])
+@blueprint.route("/rotas/<id:rota_id>", methods=["GET"])
 @blueprint.response(200, RotaSchema)
 def get_rota(rota_id: int) -> RotaRecord:
     """One rota."""
@@ -76,7 +76,7 @@ def get_rota(rota_id: int) -> RotaRecord:
         return service.get(session, rota_id)
 
 
-@blueprint.route("/rotas/<int:rota_id>", methods=["PATCH"])
+@blueprint.route("/rotas/<id:rota_id>", methods=["PATCH"])
 @blueprint.arguments(RotaUpdateSchema)
 @blueprint.response(200, RotaSchema)
 def update_rota(changes: dict[str, Any], rota_id: int) -> RotaRecord:
@@ -88,7 +88,7 @@ def update_rota(changes: dict[str, Any], rota_id: int) -> RotaRecord:
         return service.update_rota(session, rota_id, changes, actor=actor(), now=svc.clock.now())
 
 
-@blueprint.route("/rotas/<int:rota_id>", methods=["DELETE"])
+@blueprint.route("/rotas/<id:rota_id>", methods=["DELETE"])
 @blueprint.response(204)
 def delete_rota(rota_id: int) -> None:
     """Delete a rota, its overrides and its calendar feed."""
@@ -97,7 +97,7 @@ def delete_rota(rota_id: int) -> None:
         service.delete_rota(session, rota_id, actor=actor(), now=svc.clock.now())
 
 
-@blueprint.route("/rotas/<int:rota_id>/overrides", methods=["POST"])
+@blueprint.route("/rotas/<id:rota_id>/overrides", methods=["POST"])
 @blueprint.arguments(OverrideSchema)
 @blueprint.response(201, OverrideSchema)
 def create_override(data: dict[str, Any], rota_id: int) -> RotaOverride:
@@ -114,7 +114,7 @@ def create_override(data: dict[str, Any], rota_id: int) -> RotaOverride:
         return service.add_override(session, rota_id, new, actor=actor(), now=svc.clock.now())
 
 
-@blueprint.route("/rotas/<int:rota_id>/overrides", methods=["GET"])
+@blueprint.route("/rotas/<id:rota_id>/overrides", methods=["GET"])
 @blueprint.arguments(OverrideQuerySchema, location="query")
 @blueprint.response(200, OverrideSchema(many=True))
 @blueprint.paginate()
@@ -135,7 +135,7 @@ def list_overrides(
     return rows
 
 
-@blueprint.route("/rotas/<int:rota_id>/overrides/<int:override_id>", methods=["DELETE"])
+@blueprint.route("/rotas/<id:rota_id>/overrides/<id:override_id>", methods=["DELETE"])
 @blueprint.response(204)
 def delete_override(rota_id: int, override_id: int) -> None:
     """Remove an override."""
@@ -144,7 +144,7 @@ def delete_override(rota_id: int, override_id: int) -> None:
         service.delete_override(session, rota_id, override_id, actor=actor(), now=svc.clock.now())
 
 
-@blueprint.route("/rotas/<int:rota_id>/on-call", methods=["GET"])
+@blueprint.route("/rotas/<id:rota_id>/on-call", methods=["GET"])
 @blueprint.arguments(OnCallQuerySchema, location="query")
 @blueprint.response(200, OnCallSchema)
 def on_call(query: dict[str, Any], rota_id: int) -> dict[str, Any]:
@@ -170,7 +170,7 @@ def on_call(query: dict[str, Any], rota_id: int) -> dict[str, Any]:
         }
 
 
-@blueprint.route("/rotas/<int:rota_id>/shifts", methods=["GET"])
+@blueprint.route("/rotas/<id:rota_id>/shifts", methods=["GET"])
 @blueprint.arguments(WindowQuerySchema, location="query")
 @blueprint.response(200, ShiftSchema(many=True))
 def list_shifts(query: dict[str, Any], rota_id: int) -> list[dict[str, Any]]:
@@ -219,14 +219,14 @@ def list_gaps(query: dict[str, Any]) -> list[dict[str, Any]]:
         return answer
 
 
-@blueprint.route("/rotas/<int:rota_id>/calendar-token", methods=["POST"])
+@blueprint.route("/rotas/<id:rota_id>/calendar-token", methods=["POST"])
 @blueprint.response(201, CalendarTokenSchema)
 def create_rota_calendar_token(rota_id: int) -> dict[str, str]:
     """A new calendar subscription URL for the rota, shown once; any earlier URL stops working."""
     return _calendar_token(CalendarFeedKind.ROTA, rota_id)
 
 
-@blueprint.route("/staff/<int:staff_id>/calendar-token", methods=["POST"])
+@blueprint.route("/staff/<id:staff_id>/calendar-token", methods=["POST"])
 @blueprint.response(201, CalendarTokenSchema)
 def create_staff_calendar_token(staff_id: int) -> dict[str, str]:
     """A new calendar URL of one person's shifts, shown once; any earlier URL stops working."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from crisisline.api.common import PhoneNumber
+from crisisline.api.common import PhoneNumber, RecordId
 from crisisline.models import Channel, DeliveryStatus, ParticipantStatus, RiskLevel, StaffRole
 
 
@@ -61,7 +61,7 @@ class ParticipantSchema(Schema):
         validate=validate.Length(min=1, max=10),
         metadata={"description": "One or more numbers; each belongs to this participant only."},
     )
-    responsible_officer_id = fields.Integer(load_default=None, allow_none=True)
+    responsible_officer_id = RecordId(load_default=None, allow_none=True)
     risk_level = fields.Enum(RiskLevel, by_value=True, required=True)
     status = fields.Enum(ParticipantStatus, by_value=True, load_default=ParticipantStatus.ACTIVE)
     created_at = fields.DateTime(dump_only=True)
@@ -80,7 +80,7 @@ class ParticipantQuerySchema(Schema):
 
     phone = PhoneNumber(metadata={"description": "Any common form; matches any of their numbers."})
     status = fields.Enum(ParticipantStatus, by_value=True)
-    responsible_officer_id = fields.Integer()
+    responsible_officer_id = RecordId()
 
 
 class DeliverySchema(Schema):

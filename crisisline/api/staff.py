@@ -53,7 +53,7 @@ def list_staff(filters: dict[str, Any], pagination_parameters: Any) -> list[Staf
     return rows
 
 
-@blueprint.route("/<int:staff_id>", methods=["GET"])
+@blueprint.route("/<id:staff_id>", methods=["GET"])
 @blueprint.response(200, StaffSchema)
 def get_staff(staff_id: int) -> Staff:
     """One member of staff."""
@@ -61,7 +61,7 @@ def get_staff(staff_id: int) -> Staff:
         return staff_service.get(session, staff_id)
 
 
-@blueprint.route("/<int:staff_id>", methods=["PATCH"])
+@blueprint.route("/<id:staff_id>", methods=["PATCH"])
 @blueprint.arguments(StaffUpdateSchema)
 @blueprint.response(200, StaffSchema)
 def update_staff(changes: dict[str, Any], staff_id: int) -> Staff:
@@ -84,7 +84,7 @@ def _refuse_the_crisis_line(phone: str | None) -> None:
     refuse_the_line([phone], services().settings.crisis_line_number, "phone")
 
 
-@blueprint.route("/<int:staff_id>/test-message", methods=["POST"])
+@blueprint.route("/<id:staff_id>/test-message", methods=["POST"])
 @blueprint.response(202, DeliverySchema)
 def send_test_message(staff_id: int) -> Delivery:
     """Queue a short test SMS to a staff phone; follow it at /api/v1/deliveries/{id}."""
@@ -99,7 +99,7 @@ def send_test_message(staff_id: int) -> Delivery:
         )
 
 
-@blueprint.route("/<int:staff_id>/deactivate", methods=["POST"])
+@blueprint.route("/<id:staff_id>/deactivate", methods=["POST"])
 @blueprint.response(200, StaffSchema)
 def deactivate_staff(staff_id: int) -> Staff:
     """Mark a member of staff inactive (records are kept, never deleted)."""

@@ -81,6 +81,8 @@ def test_twilio_telephony_with_everything_set_starts(tmp_path: Path) -> None:
         ({"AUTO_REPLIES_PER_HOUR": "0"}, "AUTO_REPLIES_PER_HOUR"),
         ({"DATABASE_RETRY_SECONDS": "9"}, "DATABASE_RETRY_SECONDS"),  # past Twilio's 15 s
         ({"DATABASE_RETRY_SECONDS": "0"}, "DATABASE_RETRY_SECONDS"),
+        ({"API_RATE_LIMIT": "lots per minute"}, "API_RATE_LIMIT"),
+        ({"API_RATE_LIMIT_STORAGE_URL": "carrier-pigeon://loft"}, "API_RATE_LIMIT_STORAGE_URL"),
     ],
 )
 def test_a_wrong_setting_stops_start_up_naming_it(
@@ -178,3 +180,15 @@ def test_bad_dispatch_settings_stop_start_up_naming_each(tmp_path: Path) -> None
         )
     for name in ("DISPATCH_WORKERS", "TWILIO_REQUEST_TIMEOUT", "CRISIS_RETRY_HOURS"):
         assert name in str(error.value)
+
+
+def test_the_api_rate_limit_defaults_to_300_a_minute_in_memory(tmp_path: Path) -> None:
+    settings = load_settings({}, str(tmp_path))
+    assert settings.api_rate_limit == "300 per minute"
+    assert settings.api_rate_limit_storage_url == "memory://"
+    shared = load_settings(
+        {"API_RATE_LIMIT": "20/second;300/minute", "API_RATE_LIMIT_STORAGE_URL": "redis://r:6379"},
+        str(tmp_path),
+    )
+    assert shared.api_rate_limit == "20/second;300/minute"
+    assert shared.api_rate_limit_storage_url == "redis://r:6379"
