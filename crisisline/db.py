@@ -131,6 +131,7 @@ class Database:
         the cost of that one statement."""
         engine = create_engine(
             self.url,
+            hide_parameters=True,  # as make_engine: a failed statement's values stay out of logs
             isolation_level="AUTOCOMMIT",
             # Nothing to roll back on a connection that commits every statement.
             pool_reset_on_return=None,
@@ -331,16 +332,22 @@ def _keep(session: Session, instance: object) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine tuned for the crisis line's two processes sharing one database."""
+    """An engine tuned for the crisis line's two processes sharing one database.
+
+    `hide_parameters`: an error's text never carries the statement's values (a message body, a
+    caller's number), so a traceback logged on a webhook's fail-safe path carries none either.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 15})
+        engine = create_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     connect_args: dict[str, Any] = {}
     if url.startswith("postgresql"):
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(
+        url, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
