@@ -345,9 +345,7 @@ def make_engine(url: str) -> Engine:
     connect_args: dict[str, Any] = {}
     if url.startswith("postgresql"):
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
-    return create_engine(
-        url, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True
-    )
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
