@@ -274,20 +274,7 @@ def _next(
     save(session, live)
     if alerting is not None:
         # The live chain ran out: a crisis call nobody answered is a risk alert in itself.
-        savepoint = session.begin_nested()
-        try:
-            alerts.raise_unanswered(
-                session,
-                contact_id=contact.id,
-                kind="call",
-                now=now,
-                reach=alerting.reach,
-                rules=alerting.rules,
-            )
-            savepoint.commit()
-        except Exception as error:
-            savepoint.rollback()
-            log.error("call %s: unanswered alert failed (%s)", live.id, type(error).__name__)
+        _raise_unanswered(session, live, contact, now, alerting)
     return CallPlan(live.id, "fallback")
 
 
@@ -396,21 +383,28 @@ def fail_safe_answered(
     save(session, live)
     _open_missed(session, live, contact, now, reach, zone, flood_rules)
     if alerting is not None:
-        # A crisis call nobody answered is a risk alert in itself; whatever goes wrong in
-        # raising it, the call and its escalation are kept.
-        try:
-            with session.begin_nested():
-                alerts.raise_unanswered(
-                    session,
-                    contact_id=contact.id,
-                    kind="call",
-                    now=now,
-                    reach=alerting.reach,
-                    rules=alerting.rules,
-                )
-        except Exception as error:
-            log.error("call %s: unanswered alert failed (%s)", live.id, type(error).__name__)
+        # A crisis call nobody answered is a risk alert in itself.
+        _raise_unanswered(session, live, contact, now, alerting)
     return contact.id
+
+
+def _raise_unanswered(
+    session: Session, live: LiveCall, contact: Contact, now: dt.datetime, alerting: alerts.Alerting
+) -> None:
+    """The unanswered-call risk alert, in a savepoint: whatever goes wrong in raising it, the
+    call and its escalation are kept."""
+    try:
+        with session.begin_nested():
+            alerts.raise_unanswered(
+                session,
+                contact_id=contact.id,
+                kind="call",
+                now=now,
+                reach=alerting.reach,
+                rules=alerting.rules,
+            )
+    except Exception as error:
+        log.error("call %s: unanswered alert failed (%s)", live.id, type(error).__name__)
 
 
 def screening_text(session: Session, call_id: int, messages: CrisisMessages) -> str:

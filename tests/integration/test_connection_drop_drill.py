@@ -42,6 +42,11 @@ PAUSE_SECONDS = 0.3
 WORKERS = 4
 AT_LEAST = 80
 AT_MOST = 400
+# What a failover or a restart of PostgreSQL does to every other connection to the database.
+TERMINATE_OTHERS = text(
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
 
 
 def _form(n: int) -> tuple[str, dict[str, str]]:
@@ -70,16 +75,7 @@ def _terminate_every_connection(url: str, killed: list[int], done: threading.Eve
         with admin.connect() as connection:
             for _ in range(TERMINATIONS):
                 time.sleep(PAUSE_SECONDS)
-                killed.append(
-                    int(
-                        connection.execute(
-                            text(
-                                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                            )
-                        ).scalar_one()
-                    )
-                )
+                killed.append(int(connection.execute(TERMINATE_OTHERS).scalar_one()))
     finally:
         admin.dispose()
         done.set()
@@ -181,14 +177,7 @@ def _terminate_all(url: str) -> int:
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
-            return int(
-                connection.execute(
-                    text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                ).scalar_one()
-            )
+            return int(connection.execute(TERMINATE_OTHERS).scalar_one())
     finally:
         admin.dispose()
 
