@@ -14,7 +14,7 @@ real one: `crisisline scheduler` in its own process on the real clock, exactly a
   restart) among 10,000 open; recovery is the time until every one has fired, from process
   start and from the scheduler's first heartbeat.
 
-The issue's targets: p99 lateness at most 1 second, full recovery within 5 seconds.
+The targets: p99 lateness at most 1 second, full recovery within 5 seconds.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ transaction, then rolls back, so every sample does the same work. Two kinds of c
 
 The same participants and recent contacts are measured first with 1,000 contacts in the table,
 then again after bulk-loading it to 1,000,000 (the measured participant given 20,000 of them,
-years of history). The ratio of the medians is the issue's bar: it must stay near 1.
+years of history). The ratio of the medians is the bar: it must stay near 1.
 """
 
 from __future__ import annotations

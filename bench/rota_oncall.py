@@ -7,7 +7,7 @@ TEST_DATABASE_URL is set (in a throwaway schema, dropped afterwards; nothing els
 Each case times `GET /api/v1/rotas/{id}/on-call?at=...` through the Flask test client with a
 real bearer token, so it includes auth, routing, the override lookup and JSON. The baseline,
 measured in the same run, is a rota started yesterday with 10 overrides; the table reports
-each case's median as a ratio of the baseline's. The issue's bar: the cost must not grow with
+each case's median as a ratio of the baseline's. The bar: the cost must not grow with
 the length of history and at most logarithmically with the number of overrides.
 """
 

@@ -7,7 +7,7 @@ fresh seeded database, the bare endpoint and the durable floor), with signed, re
 webhooks instead of calls: a new MessageSid each, from one of 500 known participants. The
 webhook records the text and answers; the scheduler's route-texts job routes it (the first
 text from a number opens a conversation and its crisis-sms escalation, later ones join it and
-are relayed). Same targets as calls (issue 6, repeated by issue 7): at least half the bare
+are relayed). Same targets as calls: at least half the bare
 throughput, and p99 under 100 ms at 50 concurrent requests.
 
 After the load levels, the texts they left are routed by the scheduler's job in-process, and

@@ -4,7 +4,7 @@
 
 Each request is a signed, realistic voice webhook for a new call (a new CallSid) from one of
 500 known participants, so the service checks the signature, finds the participant, records
-the contact and the live call and works out who is on call. Targets (issue 6): at least half
+the contact and the live call and works out who is on call. Targets: at least half
 the bare endpoint's throughput, and p99 under 100 ms at 50 concurrent requests. The harness
 is bench/webhook_harness.py.
 """
