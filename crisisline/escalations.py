@@ -1304,6 +1304,9 @@ class Outcome:
     escalation_id: int | None
     changed: bool
     reply: str
+    # How many others alerted were told it was taken or closed: a confirmation says "the
+    # others have been told" only when there were others.
+    others_told: int = 0
 
 
 def act_by_phone(
@@ -1373,7 +1376,9 @@ def acknowledge_escalation(
     if decision.is_noop:
         return _refusal(record, before, decision, code=_code(by))
     _apply(session, record, before, decision, now, reach)
-    return Outcome(record.id, True, wording.acknowledged_reply_text(_code(by) or record.id))
+    told = len(decision.taken_notices)
+    reply = wording.acknowledged_reply_text(_code(by) or record.id, told=told)
+    return Outcome(record.id, True, reply, others_told=told)
 
 
 def close_escalation(
@@ -1397,7 +1402,8 @@ def close_escalation(
     if not tell_others:
         decision = replace(decision, taken_notices=())
     _apply(session, record, before, decision, now, reach)
-    return Outcome(record.id, True, wording.closed_reply_text(_code(by) or record.id))
+    told = len(decision.taken_notices)
+    return Outcome(record.id, True, wording.closed_reply_text(_code(by) or record.id), told)
 
 
 def escalate_escalation_now(

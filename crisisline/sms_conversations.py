@@ -1146,10 +1146,7 @@ class StaffCommands:
                 self.reach,
             )
             if outcome.changed:
-                self._reply(
-                    f"{SERVICE}: sent to {held.who}. You have taken {held.code}; the others "
-                    f"have been told. Reply {held.code}c to close it."
-                )
+                self._reply(relayed_and_taken_text(held.who, held.code, outcome.others_told))
 
     # Commands.
 
@@ -1222,6 +1219,14 @@ def who_is_on_call(session: Session, now: dt.datetime) -> str:
     if not lines:
         return f"{SERVICE}: there are no rotas."
     return f"{SERVICE} on call now: " + "; ".join(lines) + "."
+
+
+def relayed_and_taken_text(who: str, code: int, told: int) -> str:
+    """The confirmation to staff whose first reply went to the participant and so took it."""
+    return (
+        f"{SERVICE}: sent to {who}. You have taken {code}.{wording.others_told(told)} "
+        f"Reply {code}c to close it."
+    )
 
 
 # ---- closing --------------------------------------------------------------------------------

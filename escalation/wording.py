@@ -119,7 +119,12 @@ def notification_text(subject_summary: str, code: int) -> str:
     )
 
 
-BUNDLE_HEADER: Final = f"{SERVICE}, more alerts for you. Reply a code to take it (c for a closes):"
+# Each item below the header starts with its take code ("4a"); the close code is the same
+# number with c, which the header says in words rather than as a second code per item.
+BUNDLE_HEADER: Final = (
+    f"{SERVICE}, more alerts for you. Reply a code below to take one; "
+    "put c in place of a to close it:"
+)
 
 
 def bundle_item(subject_summary: str, code: int) -> str:
@@ -160,9 +165,18 @@ def update_text(subject_summary: str, code: int | None, *, open_: bool) -> str:
     )
 
 
-def acknowledged_reply_text(code: int) -> str:
-    """The confirmation to someone whose reply took it."""
-    return f"{SERVICE}: you have taken {code}. The others have been told."
+def others_told(count: int) -> str:
+    """Who else heard that it was taken: nothing at all when nobody else had been alerted."""
+    if count <= 0:
+        return ""
+    if count == 1:
+        return " The other person alerted has been told."
+    return f" The {count} others alerted have been told."
+
+
+def acknowledged_reply_text(code: int, *, told: int) -> str:
+    """The confirmation to someone whose reply took it; `told` is how many others heard so."""
+    return f"{SERVICE}: you have taken {code}.{others_told(told)}"
 
 
 def closed_reply_text(code: int) -> str:
@@ -207,10 +221,17 @@ def voice_prompt(subject_summary: str) -> str:
     )
 
 
-def voice_confirmation(action: Literal["acknowledged", "escalated", "invalid"]) -> str:
-    """What a call says after a keypress: taken (4), passed on (5), or a key that does nothing."""
+def voice_confirmation(
+    action: Literal["acknowledged", "escalated", "invalid"], *, told: int = 0
+) -> str:
+    """What a call says after a keypress: taken (4), passed on (5), or a key that does nothing.
+
+    `told` is how many others alerted hear that it was taken (key 4): none, nothing is said."""
     if action == "acknowledged":
-        return "Thank you. You have taken this. The others will be told. Goodbye."
+        if told <= 0:
+            return "Thank you. You have taken this. Goodbye."
+        others = "The other person alerted" if told == 1 else f"The {told} others alerted"
+        return f"Thank you. You have taken this. {others} will be told. Goodbye."
     if action == "escalated":
         return "Thank you. It has been passed to the next person. Goodbye."
     return "Sorry, that key does nothing. Press 4 to take this, 5 to pass it on, star to repeat."

@@ -395,3 +395,31 @@ def test_a_bare_a_after_one_text_listing_two_codes_is_refused_with_the_list(line
     with line.svc.db.transaction() as session:
         taken = engine.act_by_phone(session, PRIMARY, "3a", line.clock.now(), line.svc.reach)
     assert taken is not None and taken.changed
+
+
+def test_taking_it_when_nobody_else_was_alerted_says_nothing_about_others(line: Line) -> None:
+    _open(line)
+    with line.svc.db.transaction() as session:
+        outcome = engine.act_by_phone(session, PRIMARY, "1a", line.clock.now(), line.svc.reach)
+
+    assert outcome is not None and outcome.changed
+    # Nobody but the taker had been alerted: "the others have been told" would be false.
+    assert outcome.reply == "Resettle crisis line: you have taken 1."
+    assert outcome.others_told == 0
+    assert [to for to, _ in _texts(line)] == [PRIMARY]
+
+
+def test_taking_it_after_others_were_alerted_says_they_have_been_told(line: Line) -> None:
+    _open(line)
+    line.clock.advance(WAIT)
+    line.svc.sweep_escalations()  # backup alerted too
+    with line.svc.db.transaction() as session:
+        outcome = engine.act_by_phone(session, BACKUP, "1a", line.clock.now(), line.svc.reach)
+
+    assert outcome is not None and outcome.changed
+    assert outcome.reply == (
+        "Resettle crisis line: you have taken 1. The other person alerted has been told."
+    )
+    assert outcome.others_told == 1
+    to, body = _texts(line)[-1]
+    assert to == PRIMARY and "was taken by Tom Hughes" in body
