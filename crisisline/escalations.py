@@ -1356,15 +1356,11 @@ def _last_code_sent(
 
 
 def _which_code_text(session: Session, rows: list[EscalationCode]) -> str:
-    parts = []
-    for row in sorted(rows, key=lambda r: r.code):
+    open_ = []
+    for row in rows:
         record = session.get(EscalationRecord, row.escalation_id)
-        parts.append(f"{row.code} ({(record.summary if record else '')[:40]})")
-    example = min(r.code for r in rows)
-    return (
-        f"Resettle crisis line: NOT DONE - you have {len(rows)} open: {'; '.join(parts)}. "
-        f"Reply with the code, e.g. {example}a or {example}c."
-    )
+        open_.append((row.code, record.summary if record else ""))
+    return wording.which_code_text(open_)
 
 
 def acknowledge_escalation(
@@ -1579,7 +1575,7 @@ def _refusal(
         return Outcome(record.id, False, wording.already_taken_text(shown, taken_by))
     if reason in ("wrong_phone", "unknown_code"):
         return Outcome(record.id, False, wording.unknown_code_text(code))
-    return Outcome(record.id, False, f"Resettle crisis line: {shown} is {state.status}.")
+    return Outcome(record.id, False, wording.not_open_text(shown, state.status))
 
 
 def load(session: Session, escalation_id: int) -> tuple[EscalationRecord, EscalationState]:
@@ -1695,10 +1691,7 @@ def audit_overdue(db: Database, now: dt.datetime, reach: Reach) -> list[int]:
                     session,
                     to=manager.phone,
                     from_=reach.from_number,
-                    body=(
-                        f"URGENT Resettle crisis line: escalation {record.id} is "
-                        f"{int(late.total_seconds() // 60)} min overdue. Check the scheduler."
-                    ),
+                    body=wording.overdue_text(record.id, int(late.total_seconds() // 60)),
                     purpose="escalation_overdue",
                     now=now,
                     subject=subject_of(record),

@@ -13,6 +13,7 @@ Bundled items and spoken prompts leave the link out.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final, Literal
 
 from escalation.codes import format_code
@@ -136,7 +137,8 @@ def bundle_item(subject_summary: str, code: int) -> str:
 
 
 PHONE_CHANGED_HEADER: Final = (
-    f"{SERVICE}: this is now your registered phone. Still open for you (reply a code to take it):"
+    f"{SERVICE}: this is now your registered phone. Still open for you. Reply a code below "
+    "to take one; put c in place of a to close it:"
 )
 
 
@@ -195,6 +197,29 @@ def unknown_code_text(code: int | None) -> str:
     if code is None:
         return f"{SERVICE}: nothing open for this phone. Reply with the code you were sent."
     return f"{SERVICE}: no open alert {code} for this phone. Reply with the code you were sent."
+
+
+def which_code_text(open_: Sequence[tuple[int, str]]) -> str:
+    """The answer to a bare "a" or "c" when several codes were texted at once: which one?"""
+    parts = [f"{code} ({summary[:40]})" for code, summary in sorted(open_)]
+    example = min(code for code, _ in open_)
+    return (
+        f"{SERVICE}: NOT DONE - you have {len(parts)} open: {'; '.join(parts)}. "
+        f"Reply with the code, e.g. {example}a or {example}c."
+    )
+
+
+def not_open_text(code: int, status: str) -> str:
+    """The answer to an action on an escalation that can no longer take it."""
+    return f"{SERVICE}: {code} is {status}."
+
+
+def overdue_text(escalation_id: int, minutes: int) -> str:
+    """To the duty managers: an escalation's next step is late (the scheduler is behind)."""
+    return (
+        f"URGENT {SERVICE}: escalation {escalation_id} is {minutes} min overdue. "
+        "Check the scheduler."
+    )
 
 
 def exhausted_text(subject_summary: str) -> str:
