@@ -1269,9 +1269,11 @@ def not_sent_text(reason: str, open_: Sequence[tuple[int, str]]) -> str:
 
 def help_text(open_: Sequence[tuple[int, str]]) -> str:
     """The answer to HELP: how to text a participant, take, close, WHO, and what is open."""
+    # The examples use a code the worker holds, so they can be copied as they stand.
+    n = min((code for code, _ in open_), default=3)
     return (
         f"{SERVICE}: reply CODE and your message to text a participant from the crisis line "
-        "(3 I'm here). 3a take, 3c close, WHO on call now. " + _open_list(open_)
+        f"({n} I'm here). {n}a take, {n}c close, WHO on call now. " + _open_list(open_)
     )
 
 

@@ -122,9 +122,9 @@ def notification_text(subject_summary: str, code: int) -> str:
 
 # Each item below the header starts with its take code ("4a"); the close code is the same
 # number with c, which the header says in words rather than as a second code per item.
+# Short enough that the header and one item of the longest kind still fit one segment.
 BUNDLE_HEADER: Final = (
-    f"{SERVICE}, more alerts for you. Reply a code below to take one; "
-    "put c in place of a to close it:"
+    f"{SERVICE}, more alerts. Reply a code below to take one; use c not a to close:"
 )
 
 
@@ -138,7 +138,7 @@ def bundle_item(subject_summary: str, code: int) -> str:
 
 PHONE_CHANGED_HEADER: Final = (
     f"{SERVICE}: this is now your registered phone. Still open for you. Reply a code below "
-    "to take one; put c in place of a to close it:"
+    "to take one; use c not a to close:"
 )
 
 
