@@ -750,3 +750,5 @@ def recipient(session: Session, alert: RiskAlert) -> Staff | None:
 
 
 escalations.register_notification_texts(SUBJECT_TYPE, _alert_texts)
+# An officer is asked to "acknowledge" an alert, so the confirmations say so too.
+escalations.register_taken_word(SUBJECT_TYPE, "acknowledged")

@@ -137,6 +137,19 @@ def register_notification_texts(subject_type: str, texts: NotificationTexts) -> 
     _notification_texts[subject_type] = texts
 
 
+# The word a kind of subject's texts use for taking it: a risk alert is "acknowledged".
+_taken_words: dict[str, str] = {}
+
+
+def register_taken_word(subject_type: str, word: str) -> None:
+    """Let a kind of subject say its own word for taking it in confirmations ("acknowledged")."""
+    _taken_words[subject_type] = word
+
+
+def _taken(record: EscalationRecord) -> str:
+    return _taken_words.get(record.subject_type, "taken")
+
+
 def notification_texts(session: Session, record: EscalationRecord, code: int) -> list[OutgoingText]:
     """What a notified person is texted for this escalation."""
     custom = _notification_texts.get(record.subject_type)
@@ -511,7 +524,10 @@ def _apply(
             to=notice.recipient.phone,
             from_=reach.from_number,
             body=wording.taken_by_text(
-                record.summary, taken_by or "a colleague", closed=notice.action == "closed"
+                record.summary,
+                taken_by or "a colleague",
+                closed=notice.action == "closed",
+                taken=_taken(record),
             ),
             purpose=PURPOSE,
             now=now,
@@ -1373,7 +1389,7 @@ def acknowledge_escalation(
         return _refusal(record, before, decision, code=_code(by))
     _apply(session, record, before, decision, now, reach)
     told = len(decision.taken_notices)
-    reply = wording.acknowledged_reply_text(_code(by) or record.id, told=told)
+    reply = wording.acknowledged_reply_text(_code(by) or record.id, told=told, taken=_taken(record))
     return Outcome(record.id, True, reply, others_told=told)
 
 
@@ -1571,8 +1587,11 @@ def _refusal(
     reason = decision.noop_reason
     shown = code if code is not None else record.id
     if reason in ("already_acknowledged", "already_closed"):
+        # Closed without being taken first: say closed, not taken, by whom.
+        closed = record.acknowledged_by is None
         taken_by = record.acknowledged_by or record.closed_by or "a colleague"
-        return Outcome(record.id, False, wording.already_taken_text(shown, taken_by))
+        reply = wording.already_taken_text(shown, taken_by, closed=closed, taken=_taken(record))
+        return Outcome(record.id, False, reply)
     if reason in ("wrong_phone", "unknown_code"):
         return Outcome(record.id, False, wording.unknown_code_text(code))
     return Outcome(record.id, False, wording.not_open_text(shown, state.status))

@@ -142,9 +142,13 @@ PHONE_CHANGED_HEADER: Final = (
 )
 
 
-def taken_by_text(subject_summary: str, taken_by: str, *, closed: bool = False) -> str:
-    """The SMS telling the others notified that someone has taken (or closed) it."""
-    verb = "closed" if closed else "taken"
+def taken_by_text(
+    subject_summary: str, taken_by: str, *, closed: bool = False, taken: str = "taken"
+) -> str:
+    """The SMS telling the others notified that someone has taken (or closed) it.
+
+    `taken` is the word its own texts use for taking it ("acknowledged" for a risk alert)."""
+    verb = "closed" if closed else taken
     name = plain(taken_by)[:40] or "a colleague"
     return _fit(
         f"{SERVICE}: {{summary}} was {verb} by {name}. No action needed.",
@@ -176,9 +180,9 @@ def others_told(count: int) -> str:
     return f" The {count} others alerted have been told."
 
 
-def acknowledged_reply_text(code: int, *, told: int) -> str:
+def acknowledged_reply_text(code: int, *, told: int, taken: str = "taken") -> str:
     """The confirmation to someone whose reply took it; `told` is how many others heard so."""
-    return f"{SERVICE}: you have taken {code}.{others_told(told)}"
+    return f"{SERVICE}: you have {taken} {code}.{others_told(told)}"
 
 
 def closed_reply_text(code: int) -> str:
@@ -186,10 +190,12 @@ def closed_reply_text(code: int) -> str:
     return f"{SERVICE}: {code} is closed."
 
 
-def already_taken_text(code: int, taken_by: str) -> str:
+def already_taken_text(
+    code: int, taken_by: str, *, closed: bool = False, taken: str = "taken"
+) -> str:
     """The answer to a reply for an escalation someone else already took or closed."""
     name = plain(taken_by)[:40] or "a colleague"
-    return f"{SERVICE}: {code} was already taken by {name}."
+    return f"{SERVICE}: {code} was already {'closed' if closed else taken} by {name}."
 
 
 def unknown_code_text(code: int | None) -> str:

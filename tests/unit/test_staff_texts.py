@@ -31,6 +31,7 @@ VOICEMAIL = (
 )
 TEXT_SUMMARY = "Text from R1002 J. Okoro unanswered"
 WHO = "R1001 D. Price"
+RISK_SUMMARY = "Risk alert 5 (urgent): R1001 texted words about suicide or self-harm"
 FLOOD_RULES = floods.FloodRules(zone=LONDON)
 
 
@@ -108,6 +109,12 @@ TEXTS: dict[str, Callable[[], str]] = {
     ),
     "Urgent risk alert": lambda: alerts.alert_text(
         "R1001", "texted words about suicide or self-harm", 1, urgent=True
+    ),
+    "Risk alert acknowledged": lambda: wording.acknowledged_reply_text(
+        1, told=0, taken="acknowledged"
+    ),
+    "Risk alert acknowledged by a colleague": lambda: wording.taken_by_text(
+        RISK_SUMMARY, "Sam Jones", taken="acknowledged"
     ),
     "Shift reminder": lambda: rota_notices.reminder_text("primary", _at(5, 9), LONDON),
     "Gaps ahead": lambda: rota_notices.daily_gaps_text(
@@ -190,6 +197,19 @@ def test_the_bundle_header_says_how_to_take_and_how_to_close_an_item() -> None:
         "Resettle crisis line, more alerts. Reply a code below to take one; use c not a to close:"
     )
     assert "c for a closes" not in _bundle()
+
+
+def test_an_escalation_closed_before_anyone_took_it_is_called_closed_not_taken() -> None:
+    # Said on a call or answered in the API (a closed escalation's codes no longer work by SMS).
+    assert wording.already_taken_text(1, "Tom Hughes", closed=True) == (
+        "Resettle crisis line: 1 was already closed by Tom Hughes."
+    )
+
+
+def test_a_risk_alert_is_acknowledged_in_its_confirmations_as_in_its_text() -> None:
+    assert "Reply 1a to acknowledge" in TEXTS["Urgent risk alert"]()
+    assert TEXTS["Risk alert acknowledged"]() == "Resettle crisis line: you have acknowledged 1."
+    assert "was acknowledged by Sam Jones" in TEXTS["Risk alert acknowledged by a colleague"]()
 
 
 def test_a_bundle_of_one_item_of_the_longest_kind_fits_one_segment() -> None:
