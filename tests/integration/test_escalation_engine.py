@@ -19,6 +19,7 @@ from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Delivery, DeliveryStatus, StaffRole
 from escalation import ByOperator
 from tests.conftest import services_of
+from tests.unit.test_staff_texts import MISSED, TEXT_SUMMARY, documented_example
 
 PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
 WAIT = dt.timedelta(seconds=300)
@@ -423,3 +424,13 @@ def test_taking_it_after_others_were_alerted_says_they_have_been_told(line: Line
     assert outcome.others_told == 1
     to, body = _texts(line)[-1]
     assert to == PRIMARY and "was taken by Tom Hughes" in body
+
+
+def test_a_held_bundle_reads_exactly_as_the_staff_texts_page_shows_it(line: Line) -> None:
+    _open(line, "Missed call from R1009 K. Shah at 03:10")  # code 1, texted at once
+    _open(line, MISSED)  # code 2 and code 3 within the window: held and merged
+    _open(line, TEXT_SUMMARY)
+
+    to, body = _texts(line)[-1]
+    assert to == PRIMARY
+    assert body == documented_example("Bundle")

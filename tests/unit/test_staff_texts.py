@@ -153,6 +153,11 @@ def _table() -> dict[str, str]:
     return rows
 
 
+def documented_example(name: str) -> str:
+    """The example the docs table gives for row `name`, with its line breaks restored."""
+    return _table()[name].replace(LINE_BREAK, "\n")
+
+
 def test_the_table_lists_exactly_the_texts_the_code_sends() -> None:
     assert sorted(_table()) == sorted(TEXTS)
 
