@@ -555,20 +555,26 @@ def _alert_texts(session: Session, record: EscalationRecord, code: int) -> list[
     participant = session.get(Participant, alert.participant_id) if alert else None
     if alert is None or participant is None:
         return [OutgoingText(notification_text(record.summary, code))]
+    urgent = alert.severity == AlertSeverity.URGENT
+    return [OutgoingText(alert_text(participant.reference, alert.reason, code, urgent=urgent))]
+
+
+def alert_text(reference: str, reason: str, code: int, *, urgent: bool) -> str:
+    """The risk alert SMS to an officer or duty manager: who, why, and the reply codes."""
     # No alert number here: a number beside the reply code ("ALERT 2 ... Reply 1a") invites a
     # reply with the wrong code, which could take a different escalation on this phone.
     head = "Resettle RISK ALERT"
-    if alert.severity == AlertSeverity.URGENT:
+    if urgent:
         head += " URGENT"
     tail = (
         f". Reply {format_code(code, 'acknowledge')} to acknowledge, "
         f"{format_code(code, 'close')} to close."
     )
-    body = plain(f": {participant.reference} {alert.reason}")
+    body = plain(f": {reference} {reason}")
     room = SMS_LIMIT - len(head) - len(tail)
     if len(body) > room:
         body = body[: room - 3].rstrip() + "..."
-    return [OutgoingText(head + body + tail)]
+    return head + body + tail
 
 
 # ---- acknowledging and resolving -------------------------------------------------------------
@@ -744,3 +750,5 @@ def recipient(session: Session, alert: RiskAlert) -> Staff | None:
 
 
 escalations.register_notification_texts(SUBJECT_TYPE, _alert_texts)
+# An officer is asked to "acknowledge" an alert, so the confirmations say so too.
+escalations.register_taken_word(SUBJECT_TYPE, "acknowledged")

@@ -137,6 +137,19 @@ def register_notification_texts(subject_type: str, texts: NotificationTexts) -> 
     _notification_texts[subject_type] = texts
 
 
+# The word a kind of subject's texts use for taking it: a risk alert is "acknowledged".
+_taken_words: dict[str, str] = {}
+
+
+def register_taken_word(subject_type: str, word: str) -> None:
+    """Let a kind of subject say its own word for taking it in confirmations ("acknowledged")."""
+    _taken_words[subject_type] = word
+
+
+def _taken(record: EscalationRecord) -> str:
+    return _taken_words.get(record.subject_type, "taken")
+
+
 def notification_texts(session: Session, record: EscalationRecord, code: int) -> list[OutgoingText]:
     """What a notified person is texted for this escalation."""
     custom = _notification_texts.get(record.subject_type)
@@ -511,7 +524,10 @@ def _apply(
             to=notice.recipient.phone,
             from_=reach.from_number,
             body=wording.taken_by_text(
-                record.summary, taken_by or "a colleague", closed=notice.action == "closed"
+                record.summary,
+                taken_by or "a colleague",
+                closed=notice.action == "closed",
+                taken=_taken(record),
             ),
             purpose=PURPOSE,
             now=now,
@@ -1304,6 +1320,9 @@ class Outcome:
     escalation_id: int | None
     changed: bool
     reply: str
+    # How many others alerted were told it was taken or closed: a confirmation says "the
+    # others have been told" only when there were others.
+    others_told: int = 0
 
 
 def act_by_phone(
@@ -1353,15 +1372,11 @@ def _last_code_sent(
 
 
 def _which_code_text(session: Session, rows: list[EscalationCode]) -> str:
-    parts = []
-    for row in sorted(rows, key=lambda r: r.code):
+    open_ = []
+    for row in rows:
         record = session.get(EscalationRecord, row.escalation_id)
-        parts.append(f"{row.code} ({(record.summary if record else '')[:40]})")
-    example = min(r.code for r in rows)
-    return (
-        f"Resettle crisis line: NOT DONE - you have {len(rows)} open: {'; '.join(parts)}. "
-        f"Reply with the code, e.g. {example}a or {example}c."
-    )
+        open_.append((row.code, record.summary if record else ""))
+    return wording.which_code_text(open_)
 
 
 def acknowledge_escalation(
@@ -1373,7 +1388,9 @@ def acknowledge_escalation(
     if decision.is_noop:
         return _refusal(record, before, decision, code=_code(by))
     _apply(session, record, before, decision, now, reach)
-    return Outcome(record.id, True, wording.acknowledged_reply_text(_code(by) or record.id))
+    told = len(decision.taken_notices)
+    reply = wording.acknowledged_reply_text(_code(by) or record.id, told=told, taken=_taken(record))
+    return Outcome(record.id, True, reply, others_told=told)
 
 
 def close_escalation(
@@ -1397,7 +1414,8 @@ def close_escalation(
     if not tell_others:
         decision = replace(decision, taken_notices=())
     _apply(session, record, before, decision, now, reach)
-    return Outcome(record.id, True, wording.closed_reply_text(_code(by) or record.id))
+    told = len(decision.taken_notices)
+    return Outcome(record.id, True, wording.closed_reply_text(_code(by) or record.id), told)
 
 
 def escalate_escalation_now(
@@ -1569,11 +1587,14 @@ def _refusal(
     reason = decision.noop_reason
     shown = code if code is not None else record.id
     if reason in ("already_acknowledged", "already_closed"):
+        # Closed without being taken first: say closed, not taken, by whom.
+        closed = record.acknowledged_by is None
         taken_by = record.acknowledged_by or record.closed_by or "a colleague"
-        return Outcome(record.id, False, wording.already_taken_text(shown, taken_by))
+        reply = wording.already_taken_text(shown, taken_by, closed=closed, taken=_taken(record))
+        return Outcome(record.id, False, reply)
     if reason in ("wrong_phone", "unknown_code"):
         return Outcome(record.id, False, wording.unknown_code_text(code))
-    return Outcome(record.id, False, f"Resettle crisis line: {shown} is {state.status}.")
+    return Outcome(record.id, False, wording.not_open_text(shown, state.status))
 
 
 def load(session: Session, escalation_id: int) -> tuple[EscalationRecord, EscalationState]:
@@ -1689,10 +1710,7 @@ def audit_overdue(db: Database, now: dt.datetime, reach: Reach) -> list[int]:
                     session,
                     to=manager.phone,
                     from_=reach.from_number,
-                    body=(
-                        f"URGENT Resettle crisis line: escalation {record.id} is "
-                        f"{int(late.total_seconds() // 60)} min overdue. Check the scheduler."
-                    ),
+                    body=wording.overdue_text(record.id, int(late.total_seconds() // 60)),
                     purpose="escalation_overdue",
                     now=now,
                     subject=subject_of(record),

@@ -244,15 +244,7 @@ def _start(session: Session, now: dt.datetime, reach: Reach, rules: FloodRules) 
             raise
         return existing
     log.warning("flood %s started: contacts from unknown numbers are being gathered", flood.id)
-    _tell_duty_managers(
-        session,
-        f"{SERVICE}: many texts or calls from unknown numbers since {_clock(now, rules)} "
-        f"(more than {rules.unknown_texts} texts or {rules.unknown_calls} missed calls in "
-        f"{_minutes(rules)}). Until it stops they are gathered into one escalation, not one "
-        "each. Participants still reach on-call one by one. You will be told when it ends.",
-        now,
-        reach,
-    )
+    _tell_duty_managers(session, started_text(now, rules), now, reach)
     return flood
 
 
@@ -298,22 +290,10 @@ def end_quiet_floods(db: Database, now: dt.datetime, reach: Reach, rules: FloodR
             return 0
         flood.open_marker = None
         flood.ended_at = now
-        texts, numbers, calls, callers = _counts(session, flood)
-        gathered = []
-        if texts:
-            gathered.append(f"{_n(texts, 'text')} from {_n(numbers, 'number')}")
-        if calls:
-            gathered.append(f"{_n(calls, 'missed call')} from {_n(callers, 'caller')}")
+        counts = _counts(session, flood)
         log.warning("flood %s ended", flood.id)
-        _tell_duty_managers(
-            session,
-            f"{SERVICE}: the flood from unknown numbers is over. "
-            f"{' and '.join(gathered) or 'Nothing'} gathered, {_clock(flood.started_at, rules)} "
-            f"to {_clock(flood.last_gathered_at, rules)}, all on the record; its escalation "
-            "stays open until someone takes it. Contacts go through one by one again.",
-            now,
-            reach,
-        )
+        body = ended_text(counts, flood.started_at, flood.last_gathered_at, rules)
+        _tell_duty_managers(session, body, now, reach)
         return 1
 
 
@@ -330,6 +310,34 @@ def _tell_duty_managers(session: Session, body: str, now: dt.datetime, reach: Re
             purpose=NOTICE_PURPOSE,
             now=now,
         )
+
+
+def started_text(now: dt.datetime, rules: FloodRules) -> str:
+    """To the duty managers: a flood from unknown numbers started, and what the line does now."""
+    return (
+        f"{SERVICE}: many texts or calls from unknown numbers since {_clock(now, rules)} "
+        f"(more than {rules.unknown_texts} texts or {rules.unknown_calls} missed calls in "
+        f"{_minutes(rules)}). Until it stops they are gathered into one escalation, not one "
+        "each. Participants still reach on-call one by one. You will be told when it ends."
+    )
+
+
+def ended_text(
+    counts: tuple[int, int, int, int], started: dt.datetime, last: dt.datetime, rules: FloodRules
+) -> str:
+    """To the duty managers: the flood is over; `counts` is (texts, numbers, calls, callers)."""
+    texts, numbers, calls, callers = counts
+    gathered = []
+    if texts:
+        gathered.append(f"{_n(texts, 'text')} from {_n(numbers, 'number')}")
+    if calls:
+        gathered.append(f"{_n(calls, 'missed call')} from {_n(callers, 'caller')}")
+    return (
+        f"{SERVICE}: the flood from unknown numbers is over. "
+        f"{' and '.join(gathered) or 'Nothing'} gathered, {_clock(started, rules)} "
+        f"to {_clock(last, rules)}, all on the record; its escalation "
+        "stays open until someone takes it. Contacts go through one by one again."
+    )
 
 
 def _clock(at: dt.datetime, rules: FloodRules) -> str:

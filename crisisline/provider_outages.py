@@ -21,6 +21,7 @@ from crisisline import escalations, outbox
 from crisisline.db import Database
 from crisisline.delivery_kinds import PROVIDER_RECOVERED, kind_of
 from crisisline.models import Delivery, DeliveryStatus, ProviderOutage
+from escalation.wording import SERVICE
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def recovery_text(
         else f"{arrived} now sent, {not_sent} not sent (see failed deliveries)"
     )
     return (
-        f"Crisis line: texts and calls through Twilio failed from "
+        f"{SERVICE}: texts and calls through Twilio failed from "
         f"{started.astimezone(zone):%H:%M} to {ended.astimezone(zone):%H:%M}; "
         f"{delayed} delayed, {outcome}."
     )

@@ -60,6 +60,43 @@ def _span(interval: Interval, zone: ZoneInfo) -> str:
     return f"{when_text(interval[0], zone)} to {when_text(interval[1], zone)}"
 
 
+def reminder_text(rota_name: str, start: dt.datetime, zone: ZoneInfo) -> str:
+    """To someone whose on-call time on a rota starts soon."""
+    return (
+        f"{wording.SERVICE}: reminder, you are on call for {wording.plain(rota_name)} "
+        f"from {when_text(start, zone)}."
+    )
+
+
+def daily_gaps_text(count: int, rota_name: str, first: Interval, zone: ZoneInfo) -> str:
+    """The daily warning to duty managers: how many gaps in the next 14 days, and the first."""
+    gaps, them = ("1 gap", "it") if count == 1 else (f"{count} gaps", "them")
+    return (
+        f"{wording.SERVICE}: {gaps} in the on-call rota in the next 14 days. First: "
+        f"{wording.plain(rota_name)} {_span(first, zone)}. Please fill {them}."
+    )
+
+
+def rota_changed_text(
+    rota_name: str, gained: Sequence[Interval], lost: Sequence[Interval], zone: ZoneInfo
+) -> str:
+    """To someone whose future on-call time a rota change moved: what they gained and lost."""
+    parts = []
+    if gained:
+        parts.append("you are now on call " + _spans(gained, zone))
+    if lost:
+        parts.append("you are no longer on call " + _spans(lost, zone))
+    return f"{wording.SERVICE}: rota {wording.plain(rota_name)} changed: " + "; ".join(parts) + "."
+
+
+def new_gap_text(rota_name: str, opened: Sequence[Interval], why: str, zone: ZoneInfo) -> str:
+    """To the duty managers at once: a change opened a gap in the next 48 hours."""
+    return (
+        f"URGENT {wording.SERVICE}: nobody is on call for {wording.plain(rota_name)} "
+        f"{_spans(opened, zone)} {why}. Please fill the gap."
+    )
+
+
 def _record(
     session: Session,
     *,
@@ -126,10 +163,7 @@ def send_shift_reminders(
                     if not _reachable(person):
                         continue
                     assert person is not None
-                    body = (
-                        f"{wording.SERVICE}: reminder, you are on call for "
-                        f"{wording.plain(record.name)} from {when_text(period.start, zone)}."
-                    )
+                    body = reminder_text(record.name, period.start, zone)
                     key = f"{record.id}:{period.start.astimezone(dt.UTC).isoformat()}:{staff_id}"
                     if _record(
                         session,
@@ -158,12 +192,8 @@ def send_daily_gap_warning(db: Database, now: dt.datetime, *, from_: str, zone: 
         body = None
         if found:
             first = min(found, key=lambda g: g.gap.start)
-            count = f"{len(found)} gap{'s' if len(found) != 1 else ''}"
-            body = (
-                f"{wording.SERVICE}: {count} in the on-call rota in the next 14 days. First: "
-                f"{wording.plain(first.rota.name)} {_span((first.gap.start, first.gap.end), zone)}"
-                ". Please fill them."
-            )
+            span = (first.gap.start, first.gap.end)
+            body = daily_gaps_text(len(found), first.rota.name, span, zone)
         # One row marks the day done, gaps or not: no gaps means no message (no daily nag).
         if not _record(
             session,
@@ -284,12 +314,7 @@ def _record_moves(
         person = session.get(Staff, staff_id)
         if not (gained or lost) or not _reachable(person):
             continue
-        parts = []
-        if gained:
-            parts.append("you are now on call " + _spans(gained, zone))
-        if lost:
-            parts.append("you are no longer on call " + _spans(lost, zone))
-        body = f"{wording.SERVICE}: rota {wording.plain(name)} changed: " + "; ".join(parts) + "."
+        body = rota_changed_text(name, gained, lost, zone)
         _record(
             session,
             kind=CHANGED,
@@ -318,10 +343,7 @@ def _record_moves(
     opened = _minus(_merge(gaps_after), _merge(gaps_before))
     if not opened:
         return
-    body = (
-        f"URGENT {wording.SERVICE}: nobody is on call for {wording.plain(name)} "
-        f"{_spans(opened, zone)} {why}. Please fill the gap."
-    )
+    body = new_gap_text(name, opened, why, zone)
     managers = duty_managers(session)
     if not managers:
         log.error("rota %s: a change opened a gap and no duty manager is active", name)
@@ -443,11 +465,8 @@ def _record_deactivation_gaps(
         if not opened:
             continue
         zone = ZoneInfo(record.timezone)
-        body = (
-            f"URGENT {wording.SERVICE}: nobody is on call for {wording.plain(record.name)} "
-            f"{_spans(opened, zone)} after {wording.plain(person.name)[:40]} was deactivated. "
-            "Please fill the gap."
-        )
+        why = f"after {wording.plain(person.name)[:40]} was deactivated"
+        body = new_gap_text(record.name, opened, why, zone)
         managers = [m for m in duty_managers(session) if m.id != person.id]
         if not managers:
             log.error(

@@ -358,8 +358,7 @@ def _participant_text(
             _tell_staff(
                 session,
                 conversation,
-                f"{SERVICE}: {who} texted {body.strip().upper()}. The network now blocks "
-                "texts to them until they text START. Call them if you need to reach them.",
+                opted_out_notice(who, body.strip().upper()),
                 now,
                 reach,
             )
@@ -367,7 +366,7 @@ def _participant_text(
     note = None
     if kind == "opt_in":
         was_out = sms_opt_outs.opt_in(session, phone, body.strip().upper(), now, participant_id)
-        note = "They texted START: texts to them work again." if was_out else None
+        note = OPTED_IN_NOTE if was_out else None
         # START alone asks only for texts again; YES may well be an answer, so it is relayed.
         if conversation is None and body.strip().upper() != "YES":
             contact.outcome = OPTED_IN
@@ -462,13 +461,7 @@ def _escalate_again(
     if taken_by is not None and not ran_out:
         former = session.get(Staff, taken_by)
         if former is not None and former.active:
-            body = (
-                f"{SERVICE}: {who} has had no reply for {QUIET_TAKER_MINUTES} minutes; it has "
-                "gone to whoever is on call now as well. Reply if you can."
-                if quiet
-                else f"{SERVICE}: {who} texted again after your shift; it has gone to "
-                "whoever is on call now. No action needed."
-            )
+            body = handed_over_notice(who, quiet=quiet)
             outbox.enqueue_sms(
                 session,
                 to=former.phone,
@@ -1101,10 +1094,7 @@ class StaffCommands:
         if sms_opt_outs.is_opted_out(self.session, conversation.phone):
             self.contact.outcome = NOT_SENT_OPTED_OUT
             log.info("staff text not relayed: %s has opted out", redact(conversation.phone))
-            self._reply(
-                f"{SERVICE}: NOT SENT. {held.who} has opted out of texts (STOP), so the network "
-                "blocks them until they text START. Call them instead."
-            )
+            self._reply(not_sent_opted_out_text(held.who))
             return
         holder = participants.find_by_phone(self.session, conversation.phone)
         if conversation.participant_id is not None and (
@@ -1117,10 +1107,7 @@ class StaffCommands:
                 "staff text not relayed: %s is no longer the participant's",
                 redact(conversation.phone),
             )
-            self._reply(
-                f"{SERVICE}: NOT SENT. This number is no longer on {held.who}'s record. "
-                "Call him on his new number, or wait for his text from it."
-            )
+            self._reply(not_sent_number_removed_text(held.who))
             return
         _send_to_participant(
             self.session,
@@ -1146,10 +1133,7 @@ class StaffCommands:
                 self.reach,
             )
             if outcome.changed:
-                self._reply(
-                    f"{SERVICE}: sent to {held.who}. You have taken {held.code}; the others "
-                    f"have been told. Reply {held.code}c to close it."
-                )
+                self._reply(relayed_and_taken_text(held.who, held.code, outcome.others_told))
 
     # Commands.
 
@@ -1166,34 +1150,23 @@ class StaffCommands:
                     self.session,
                     to=manager.phone,
                     from_=self.reach.from_number,
-                    body=(
-                        f"{SERVICE}: {self.staff.name} texted {word} to the crisis line, so "
-                        "escalation texts to their phone are blocked until they text START."
-                    ),
+                    body=staff_opted_out_notice(self.staff.name, word),
                     purpose=STAFF_NOTICE,
                     now=self.now,
                 )
             return
         sms_opt_outs.opt_in(self.session, self.staff.phone, word, self.now)
-        self._reply(f"{SERVICE}: texts to this phone work again.")
+        self._reply(STAFF_OPTED_IN_TEXT)
 
     def _help(self) -> str:
-        return (
-            f"{SERVICE}: reply CODE and your message to text a participant from the crisis "
-            "line (3 I'm here). 3a take, 3c close, WHO on call now. " + self._open_list()
-        )
+        return help_text(self._open())
 
-    def _open_list(self) -> str:
-        held = self.held()
-        if not held:
-            return "You have no open text conversations."
-        listed = "; ".join(f"{h.code} {h.who}" for h in held)
-        return f"Open: {listed}."
+    def _open(self) -> list[tuple[int, str]]:
+        return [(h.code, h.who) for h in self.held()]
 
     def _not_sent(self, reason: str) -> None:
         self.contact.outcome = NOT_SENT
-        prefix = f"{SERVICE}: NOT SENT to anyone. {reason}".rstrip() + " "
-        self._reply(prefix + "Start with the code, e.g. 3 I'm here. " + self._open_list())
+        self._reply(not_sent_text(reason, self._open()))
 
     def _reply(self, body: str) -> None:
         outbox.enqueue_sms(
@@ -1219,9 +1192,108 @@ def who_is_on_call(session: Session, now: dt.datetime) -> str:
             continue
         names = ", ".join(s.name for s in on_call.staff if s.active) or "NOBODY"
         lines.append(f"{rota.name}: {names}")
+    return on_call_now_text(lines)
+
+
+def on_call_now_text(lines: Sequence[str]) -> str:
+    """The answer to WHO: one "rota: names" line a rota, or that there are no rotas."""
     if not lines:
         return f"{SERVICE}: there are no rotas."
     return f"{SERVICE} on call now: " + "; ".join(lines) + "."
+
+
+def opted_out_notice(who: str, word: str) -> str:
+    """To staff in a participant's conversation: he texted STOP (or another opt-out word)."""
+    return (
+        f"{SERVICE}: {who} texted {word}. The network now blocks texts to them until they "
+        "text START. Call them if you need to reach them."
+    )
+
+
+# Added to the relay of a participant's words when his text also ended an opt-out.
+OPTED_IN_NOTE: Final = "They texted START: texts to them work again."
+
+
+def refused_notice(who: str) -> str:
+    """To staff in a conversation: the network refused a text to the participant (opted out)."""
+    return (
+        f"{SERVICE}: a text to {who} was refused: they have opted out of texts (STOP). They "
+        "get nothing by text until they text START. Call them."
+    )
+
+
+def handed_over_notice(who: str, *, quiet: bool) -> str:
+    """To the staff member who had taken a conversation that has now gone to whoever is on call."""
+    if quiet:
+        return (
+            f"{SERVICE}: {who} has had no reply for {QUIET_TAKER_MINUTES} minutes; it has gone "
+            "to whoever is on call now as well. Reply if you can."
+        )
+    return (
+        f"{SERVICE}: {who} texted again after your shift; it has gone to whoever is on call "
+        "now. No action needed."
+    )
+
+
+def not_sent_opted_out_text(who: str) -> str:
+    """To staff whose words were not relayed: the participant has opted out of texts."""
+    return (
+        f"{SERVICE}: NOT SENT. {who} has opted out of texts (STOP), so the network blocks them "
+        "until they text START. Call them instead."
+    )
+
+
+def not_sent_number_removed_text(who: str) -> str:
+    """To staff whose words were not relayed: the number is no longer on his record."""
+    return (
+        f"{SERVICE}: NOT SENT. This number is no longer on {who}'s record. Call him on his new "
+        "number, or wait for his text from it."
+    )
+
+
+def _open_list(open_: Sequence[tuple[int, str]]) -> str:
+    if not open_:
+        return "You have no open text conversations."
+    return "Open: " + "; ".join(f"{code} {who}" for code, who in open_) + "."
+
+
+def not_sent_text(reason: str, open_: Sequence[tuple[int, str]]) -> str:
+    """To staff whose text went to nobody: why, and their open conversations (code, who)."""
+    prefix = f"{SERVICE}: NOT SENT to anyone. {reason}".rstrip() + " "
+    if not open_:
+        # With nothing open, "start with the code" would point at a code they do not have.
+        return prefix + _open_list(open_)
+    example = min(code for code, _ in open_)
+    return prefix + f"Start with the code, e.g. {example} I'm here. " + _open_list(open_)
+
+
+def help_text(open_: Sequence[tuple[int, str]]) -> str:
+    """The answer to HELP: how to text a participant, take, close, WHO, and what is open."""
+    # The examples use a code the worker holds, so they can be copied as they stand.
+    n = min((code for code, _ in open_), default=3)
+    return (
+        f"{SERVICE}: reply CODE and your message to text a participant from the crisis line "
+        f"({n} I'm here). {n}a take, {n}c close, WHO on call now. " + _open_list(open_)
+    )
+
+
+def staff_opted_out_notice(name: str, word: str) -> str:
+    """To the duty managers: a member of staff texted STOP, so texts to them are blocked."""
+    return (
+        f"{SERVICE}: {name} texted {word} to the crisis line, so escalation texts to their "
+        "phone are blocked until they text START."
+    )
+
+
+STAFF_OPTED_IN_TEXT: Final = f"{SERVICE}: texts to this phone work again."
+
+
+def relayed_and_taken_text(who: str, code: int, told: int) -> str:
+    """The confirmation to staff whose first reply went to the participant and so took it."""
+    return (
+        f"{SERVICE}: sent to {who}. You have taken {code}.{wording.others_told(told)} "
+        f"Reply {code}c to close it."
+    )
 
 
 # ---- closing --------------------------------------------------------------------------------
@@ -1299,8 +1371,7 @@ def note_refused_numbers(
                 _tell_staff(
                     session,
                     conversation,
-                    f"{SERVICE}: a text to {who} was refused: they have opted out of texts "
-                    "(STOP). They get nothing by text until they text START. Call them.",
+                    refused_notice(who),
                     now,
                     reach,
                 )

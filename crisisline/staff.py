@@ -158,15 +158,15 @@ def _tell_new_phone_its_codes(
     line_number: str,
     now: dt.datetime,
 ) -> None:
-    lines = [wording.PHONE_CHANGED_HEADER]
+    still_open = []
     for code in codes:
         record = session.get(EscalationRecord, code.escalation_id)
-        lines.append(wording.bundle_item(record.summary if record else "", code.code))
+        still_open.append((code.code, record.summary if record else ""))
     outbox.enqueue_sms(
         session,
         to=phone,
         from_=line_number,
-        body="\n".join(lines),
+        body=phone_changed_text(still_open),
         purpose=PHONE_CHANGED_PURPOSE,
         now=now,
     )
@@ -225,6 +225,21 @@ def _switch_off(session: Session, staff: Staff, *, actor: str, now: dt.datetime)
     rota_notices.staff_deactivated(session, staff, actor=actor, now=now)
 
 
+def test_message_text(first_name: str) -> str:
+    """The test SMS a manager sends to check a number before rostering it."""
+    return (
+        f"{wording.SERVICE}: test message for {first_name}. "
+        "This number can receive crisis line texts. No reply needed."
+    )
+
+
+def phone_changed_text(still_open: Sequence[tuple[int, str]]) -> str:
+    """To a new registered phone: the reply codes (code, summary) still open for this person."""
+    lines = [wording.PHONE_CHANGED_HEADER]
+    lines += [wording.bundle_item(summary, code) for code, summary in still_open]
+    return "\n".join(lines)
+
+
 def send_test_message(
     session: Session, staff_id: int, *, from_: str, actor: str, now: dt.datetime
 ) -> Delivery:
@@ -235,10 +250,7 @@ def send_test_message(
         session,
         to=staff.phone,
         from_=from_,
-        body=(
-            f"Resettle crisis line: test message for {first_name}. "
-            "This number can receive crisis line texts. No reply needed."
-        ),
+        body=test_message_text(first_name),
         purpose=TEST_MESSAGE_PURPOSE,
         now=now,
     )

@@ -13,6 +13,7 @@ Bundled items and spoken prompts leave the link out.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final, Literal
 
 from escalation.codes import format_code
@@ -119,7 +120,12 @@ def notification_text(subject_summary: str, code: int) -> str:
     )
 
 
-BUNDLE_HEADER: Final = f"{SERVICE}, more alerts for you. Reply a code to take it (c for a closes):"
+# Each item below the header starts with its take code ("4a"); the close code is the same
+# number with c, which the header says in words rather than as a second code per item.
+# Short enough that the header and one item of the longest kind still fit one segment.
+BUNDLE_HEADER: Final = (
+    f"{SERVICE}, more alerts. Reply a code below to take one; use c not a to close:"
+)
 
 
 def bundle_item(subject_summary: str, code: int) -> str:
@@ -131,13 +137,18 @@ def bundle_item(subject_summary: str, code: int) -> str:
 
 
 PHONE_CHANGED_HEADER: Final = (
-    f"{SERVICE}: this is now your registered phone. Still open for you (reply a code to take it):"
+    f"{SERVICE}: this is now your registered phone. Still open for you. Reply a code below "
+    "to take one; use c not a to close:"
 )
 
 
-def taken_by_text(subject_summary: str, taken_by: str, *, closed: bool = False) -> str:
-    """The SMS telling the others notified that someone has taken (or closed) it."""
-    verb = "closed" if closed else "taken"
+def taken_by_text(
+    subject_summary: str, taken_by: str, *, closed: bool = False, taken: str = "taken"
+) -> str:
+    """The SMS telling the others notified that someone has taken (or closed) it.
+
+    `taken` is the word its own texts use for taking it ("acknowledged" for a risk alert)."""
+    verb = "closed" if closed else taken
     name = plain(taken_by)[:40] or "a colleague"
     return _fit(
         f"{SERVICE}: {{summary}} was {verb} by {name}. No action needed.",
@@ -160,9 +171,18 @@ def update_text(subject_summary: str, code: int | None, *, open_: bool) -> str:
     )
 
 
-def acknowledged_reply_text(code: int) -> str:
-    """The confirmation to someone whose reply took it."""
-    return f"{SERVICE}: you have taken {code}. The others have been told."
+def others_told(count: int) -> str:
+    """Who else heard that it was taken: nothing at all when nobody else had been alerted."""
+    if count <= 0:
+        return ""
+    if count == 1:
+        return " The other person alerted has been told."
+    return f" The {count} others alerted have been told."
+
+
+def acknowledged_reply_text(code: int, *, told: int, taken: str = "taken") -> str:
+    """The confirmation to someone whose reply took it; `told` is how many others heard so."""
+    return f"{SERVICE}: you have {taken} {code}.{others_told(told)}"
 
 
 def closed_reply_text(code: int) -> str:
@@ -170,10 +190,12 @@ def closed_reply_text(code: int) -> str:
     return f"{SERVICE}: {code} is closed."
 
 
-def already_taken_text(code: int, taken_by: str) -> str:
+def already_taken_text(
+    code: int, taken_by: str, *, closed: bool = False, taken: str = "taken"
+) -> str:
     """The answer to a reply for an escalation someone else already took or closed."""
     name = plain(taken_by)[:40] or "a colleague"
-    return f"{SERVICE}: {code} was already taken by {name}."
+    return f"{SERVICE}: {code} was already {'closed' if closed else taken} by {name}."
 
 
 def unknown_code_text(code: int | None) -> str:
@@ -181,6 +203,29 @@ def unknown_code_text(code: int | None) -> str:
     if code is None:
         return f"{SERVICE}: nothing open for this phone. Reply with the code you were sent."
     return f"{SERVICE}: no open alert {code} for this phone. Reply with the code you were sent."
+
+
+def which_code_text(open_: Sequence[tuple[int, str]]) -> str:
+    """The answer to a bare "a" or "c" when several codes were texted at once: which one?"""
+    parts = [f"{code} ({summary[:40]})" for code, summary in sorted(open_)]
+    example = min(code for code, _ in open_)
+    return (
+        f"{SERVICE}: NOT DONE - you have {len(parts)} open: {'; '.join(parts)}. "
+        f"Reply with the code, e.g. {example}a or {example}c."
+    )
+
+
+def not_open_text(code: int, status: str) -> str:
+    """The answer to an action on an escalation that can no longer take it."""
+    return f"{SERVICE}: {code} is {status}."
+
+
+def overdue_text(escalation_id: int, minutes: int) -> str:
+    """To the duty managers: an escalation's next step is late (the scheduler is behind)."""
+    return (
+        f"URGENT {SERVICE}: escalation {escalation_id} is {minutes} min overdue. "
+        "Check the scheduler."
+    )
 
 
 def exhausted_text(subject_summary: str) -> str:
@@ -207,10 +252,17 @@ def voice_prompt(subject_summary: str) -> str:
     )
 
 
-def voice_confirmation(action: Literal["acknowledged", "escalated", "invalid"]) -> str:
-    """What a call says after a keypress: taken (4), passed on (5), or a key that does nothing."""
+def voice_confirmation(
+    action: Literal["acknowledged", "escalated", "invalid"], *, told: int = 0
+) -> str:
+    """What a call says after a keypress: taken (4), passed on (5), or a key that does nothing.
+
+    `told` is how many others alerted hear that it was taken (key 4): none, nothing is said."""
     if action == "acknowledged":
-        return "Thank you. You have taken this. The others will be told. Goodbye."
+        if told <= 0:
+            return "Thank you. You have taken this. Goodbye."
+        others = "The other person alerted" if told == 1 else f"The {told} others alerted"
+        return f"Thank you. You have taken this. {others} will be told. Goodbye."
     if action == "escalated":
         return "Thank you. It has been passed to the next person. Goodbye."
     return "Sorry, that key does nothing. Press 4 to take this, 5 to pass it on, star to repeat."

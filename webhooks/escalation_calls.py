@@ -90,7 +90,11 @@ def keypress(escalation_id: int) -> Response:
         now = svc.clock.now()
         if digit == "4":
             outcome = engine.acknowledge_escalation(session, escalation_id, by, now, svc.reach)
-            said = wording.voice_confirmation("acknowledged") if outcome.changed else outcome.reply
+            said = (
+                wording.voice_confirmation("acknowledged", told=outcome.others_told)
+                if outcome.changed
+                else outcome.reply
+            )
         else:
             outcome = engine.escalate_escalation_now(session, escalation_id, by, now, svc.reach)
             said = wording.voice_confirmation("escalated") if outcome.changed else outcome.reply

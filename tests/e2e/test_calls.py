@@ -239,7 +239,9 @@ def test_everyone_misses_then_the_chase_climbs_to_the_duty_manager_whose_ack_sto
         text = manager.expect_sms(alert)
         text.reply(f"{_reply_code(text.body)}a")
         line.deliver()
-        manager.expect_sms(f"you have taken {_reply_code(text.body)}")
+        # A risk alert is "acknowledged" in its own text, so the confirmation says so too
+        # (deliberately changed from "you have taken").
+        manager.expect_sms(f"you have acknowledged {_reply_code(text.body)}")
 
     # Nobody takes it: after the step's wait it climbs to the backup...
     line.clock.advance(dt.timedelta(seconds=300))

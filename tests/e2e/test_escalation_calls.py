@@ -183,7 +183,11 @@ def test_star_repeats_the_message_and_a_key_can_then_be_pressed(line: Line) -> N
     call = line.sim.phone(AMIRA).expect_call(answered=True)
     assert call.pressed == ["*", "4"]
     assert call.heard_text.count(SUMMARY) == 2
-    assert call.heard_text.endswith("You have taken this. The others will be told. Goodbye.")
+    # Tom was called at the same step, so he is the one other person told (wording changed
+    # deliberately from "The others will be told", which was said even with nobody else).
+    assert call.heard_text.endswith(
+        "You have taken this. The other person alerted will be told. Goodbye."
+    )
     assert line.status(escalation_id) == "acknowledged"
     for phone in (AMIRA, TOM):
         line.sim.phone(phone).ignore_unexpected()

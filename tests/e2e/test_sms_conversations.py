@@ -47,7 +47,11 @@ def test_a_text_is_acknowledged_reaches_on_call_with_a_code_and_the_reply_reache
     # Masked: the participant sees the crisis number, never the worker's own.
     assert reply.from_ == CRISIS
     assert reply.body == "I'm here Daniel. Are you somewhere safe?"
-    line.phone(PRIMARY).expect_sms("You have taken 1", from_=CRISIS)
+    taken = line.phone(PRIMARY).expect_sms("You have taken 1", from_=CRISIS)
+    # Only she had been alerted: nothing about "the others".
+    assert taken.body == (
+        "Resettle crisis line: sent to R1001 D. Price. You have taken 1. Reply 1c to close it."
+    )
 
     # The participant answers; it goes to the worker who took it, nobody else.
     line.text(DANIEL, "at my mum's")
@@ -97,7 +101,11 @@ def test_no_reply_escalates_to_the_backup_whose_reply_takes_it_and_tells_the_pri
     line.phone(BACKUP).reply("1 This is Tom from Resettle, I'm here")
     line.dispatch()
     line.phone(DANIEL).expect_sms("This is Tom from Resettle, I'm here", from_=CRISIS)
-    line.phone(BACKUP).expect_sms("You have taken 1")
+    taken = line.phone(BACKUP).expect_sms("You have taken 1")
+    assert taken.body == (
+        "Resettle crisis line: sent to R1001 D. Price. You have taken 1. "
+        "The other person alerted has been told. Reply 1c to close it."
+    )
     line.phone(PRIMARY).expect_sms("was taken by Tom Hughes")
 
     line.wait(STEP_WAIT * 3)

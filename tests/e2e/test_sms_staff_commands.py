@@ -73,7 +73,8 @@ def test_who_lists_who_is_on_call_by_name_and_help_lists_open_conversations(
     _first_text(line)
     line.phone(PRIMARY).reply("HELP")
     line.dispatch()
-    help_ = line.phone(PRIMARY).expect_sms("3a take, 3c close, WHO")
+    # The examples now use the code this phone holds (1), not a fixed 3 it does not hold.
+    help_ = line.phone(PRIMARY).expect_sms("(1 I'm here). 1a take, 1c close, WHO")
     assert "Open: 1 R1001 D. Price." in help_.body
 
 

@@ -19,6 +19,7 @@ from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Delivery, DeliveryStatus, StaffRole
 from escalation import ByOperator
 from tests.conftest import services_of
+from tests.unit.test_staff_texts import MISSED, TEXT_SUMMARY, documented_example
 
 PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
 WAIT = dt.timedelta(seconds=300)
@@ -395,3 +396,41 @@ def test_a_bare_a_after_one_text_listing_two_codes_is_refused_with_the_list(line
     with line.svc.db.transaction() as session:
         taken = engine.act_by_phone(session, PRIMARY, "3a", line.clock.now(), line.svc.reach)
     assert taken is not None and taken.changed
+
+
+def test_taking_it_when_nobody_else_was_alerted_says_nothing_about_others(line: Line) -> None:
+    _open(line)
+    with line.svc.db.transaction() as session:
+        outcome = engine.act_by_phone(session, PRIMARY, "1a", line.clock.now(), line.svc.reach)
+
+    assert outcome is not None and outcome.changed
+    # Nobody but the taker had been alerted: "the others have been told" would be false.
+    assert outcome.reply == "Resettle crisis line: you have taken 1."
+    assert outcome.others_told == 0
+    assert [to for to, _ in _texts(line)] == [PRIMARY]
+
+
+def test_taking_it_after_others_were_alerted_says_they_have_been_told(line: Line) -> None:
+    _open(line)
+    line.clock.advance(WAIT)
+    line.svc.sweep_escalations()  # backup alerted too
+    with line.svc.db.transaction() as session:
+        outcome = engine.act_by_phone(session, BACKUP, "1a", line.clock.now(), line.svc.reach)
+
+    assert outcome is not None and outcome.changed
+    assert outcome.reply == (
+        "Resettle crisis line: you have taken 1. The other person alerted has been told."
+    )
+    assert outcome.others_told == 1
+    to, body = _texts(line)[-1]
+    assert to == PRIMARY and "was taken by Tom Hughes" in body
+
+
+def test_a_held_bundle_reads_exactly_as_the_staff_texts_page_shows_it(line: Line) -> None:
+    _open(line, "Missed call from R1009 K. Shah at 03:10")  # code 1, texted at once
+    _open(line, MISSED)  # code 2 and code 3 within the window: held and merged
+    _open(line, TEXT_SUMMARY)
+
+    to, body = _texts(line)[-1]
+    assert to == PRIMARY
+    assert body == documented_example("Bundle")

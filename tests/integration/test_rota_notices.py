@@ -163,7 +163,7 @@ def test_a_gap_beyond_48_hours_waits_for_the_daily_warning(team: Team) -> None:
     daily = [body for to, body in team.texts() if to == PRIYA]
     assert daily == [
         "Resettle crisis line: 1 gap in the on-call rota in the next 14 days. First: primary "
-        "09:00 Wed 2 Dec to 21:00 Wed 2 Dec. Please fill them."
+        "09:00 Wed 2 Dec to 21:00 Wed 2 Dec. Please fill it."  # one gap: "it", not "them"
     ]
     team.clock.set(dt.datetime(2026, 11, 27, 20, 0, tzinfo=dt.UTC))
     team.svc.send_rota_notices()

@@ -103,7 +103,8 @@ def test_plain_keeps_only_single_septet_gsm7_on_one_line(text: str) -> None:
 
 def test_replies_to_staff_are_short_and_plain() -> None:
     for text in (
-        acknowledged_reply_text(3),
+        acknowledged_reply_text(3, told=0),
+        acknowledged_reply_text(3, told=12),
         closed_reply_text(3),
         unknown_code_text(3),
         unknown_code_text(None),
@@ -119,7 +120,7 @@ def test_the_voice_prompt_names_the_keys() -> None:
     assert "Press 4 to take this" in prompt
     assert "Press 5" in prompt
     assert "star to repeat" in prompt
-    assert "You have taken this" in voice_confirmation("acknowledged")
+    assert "You have taken this" in voice_confirmation("acknowledged", told=1)
     assert "next person" in voice_confirmation("escalated")
     assert "Press 4" in voice_confirmation("invalid")
 

@@ -1,0 +1,223 @@
+"""Every text staff can receive, produced by the functions the service sends it with.
+
+docs/staff-texts.md lists each one with an example; this test builds the same examples from
+the same example data and checks that the table says exactly what the code sends, and that
+no text is missing from either side, so the page cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from crisisline import alerts, floods, provider_outages, rota_notices, sms_conversations, staff
+from crisisline.telephony import is_gsm7
+from escalation import wording
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "staff-texts.md"
+LONDON = ZoneInfo("Europe/London")
+# A line break inside a text, as the table shows it (a table cell holds one line).
+LINE_BREAK = " / "
+
+MISSED = "Missed call from R1001 D. Price at 03:12"
+VOICEMAIL = (
+    "Missed call from R1001 D. Price at 03:12, voicemail left: "
+    "https://crisis.example.org/voicemail/WzEyMywxNzY0MjIyNDAwXQ.q9cH3bTq0Qd2hE5mKp2xYz1A"
+)
+TEXT_SUMMARY = "Text from R1002 J. Okoro unanswered"
+WHO = "R1001 D. Price"
+RISK_SUMMARY = "Risk alert 5 (urgent): R1001 texted words about suicide or self-harm"
+FLOOD_RULES = floods.FloodRules(zone=LONDON)
+
+
+def _at(day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 12, day, hour, minute, tzinfo=LONDON)
+
+
+def _bundle() -> str:
+    # As crisisline.escalations builds it: the header, then each item after a space.
+    items = [wording.bundle_item(MISSED, 2), wording.bundle_item(TEXT_SUMMARY, 3)]
+    return " ".join([wording.BUNDLE_HEADER, *items])
+
+
+def _relay(first: bool, note: str | None = None) -> list[str]:
+    texts = sms_conversations.relay_texts(
+        WHO, 1, ["I can't sleep, can someone call me?"], first=first, note=note
+    )
+    return [text.body for text in texts]
+
+
+# Each row of the table, by the name in its first column.
+TEXTS: dict[str, Callable[[], str]] = {
+    "Escalation": lambda: wording.notification_text(MISSED, 1),
+    "Escalation with a voicemail": lambda: wording.notification_text(VOICEMAIL, 1),
+    "Bundle": _bundle,
+    "Taken by a colleague": lambda: wording.taken_by_text(MISSED, "Tom Hughes"),
+    "Closed by a colleague": lambda: wording.taken_by_text(MISSED, "Tom Hughes", closed=True),
+    "Update, still open": lambda: wording.update_text(
+        MISSED + ", voicemail left (call the line to hear it)", 1, open_=True
+    ),
+    "Update, already taken": lambda: wording.update_text(
+        MISSED + ", voicemail left (call the line to hear it)", 1, open_=False
+    ),
+    "Taken, nobody else alerted": lambda: wording.acknowledged_reply_text(1, told=0),
+    "Taken, others alerted": lambda: wording.acknowledged_reply_text(1, told=2),
+    "Closed": lambda: wording.closed_reply_text(1),
+    "Already taken": lambda: wording.already_taken_text(1, "Tom Hughes"),
+    "Unknown code": lambda: wording.unknown_code_text(4),
+    "Nothing open": lambda: wording.unknown_code_text(None),
+    "Which code?": lambda: wording.which_code_text([(2, MISSED), (3, TEXT_SUMMARY)]),
+    "Nobody took it": lambda: wording.exhausted_text(MISSED),
+    "Nobody on call (escalation)": lambda: wording.gap_warning_text("primary"),
+    "Escalation overdue": lambda: wording.overdue_text(17, 3),
+    "Phone changed": lambda: staff.phone_changed_text([(1, MISSED), (2, TEXT_SUMMARY)]),
+    "Test message": lambda: staff.test_message_text("Amira"),
+    "Participant's words": lambda: _relay(first=True)[0],
+    "How to answer": lambda: _relay(first=True)[1],
+    "Participant texted START": lambda: _relay(first=False, note=sms_conversations.OPTED_IN_NOTE)[
+        1
+    ],
+    "Sent and taken, nobody else alerted": lambda: sms_conversations.relayed_and_taken_text(
+        WHO, 1, 0
+    ),
+    "Sent and taken, others alerted": lambda: sms_conversations.relayed_and_taken_text(WHO, 1, 1),
+    "Handed over, quiet": lambda: sms_conversations.handed_over_notice(WHO, quiet=True),
+    "Handed over, shift ended": lambda: sms_conversations.handed_over_notice(WHO, quiet=False),
+    "NOT SENT, opted out": lambda: sms_conversations.not_sent_opted_out_text(WHO),
+    "NOT SENT, number removed": lambda: sms_conversations.not_sent_number_removed_text(WHO),
+    "NOT SENT, no code": lambda: sms_conversations.not_sent_text(
+        "You have more than one open conversation.", [(1, WHO), (3, "+447700900777")]
+    ),
+    "NOT SENT, nothing open": lambda: sms_conversations.not_sent_text("", []),
+    "Participant opted out": lambda: sms_conversations.opted_out_notice(WHO, "STOP"),
+    "Text refused": lambda: sms_conversations.refused_notice(WHO),
+    "Staff member opted out": lambda: sms_conversations.staff_opted_out_notice(
+        "Amira Okafor", "STOP"
+    ),
+    "Texts work again": lambda: sms_conversations.STAFF_OPTED_IN_TEXT,
+    "HELP": lambda: sms_conversations.help_text([(1, WHO)]),
+    "WHO": lambda: sms_conversations.on_call_now_text(
+        ["primary: Amira Okafor", "backup: Tom Hughes", "duty-manager: Priya Natarajan"]
+    ),
+    "Risk alert": lambda: alerts.alert_text(
+        "R1001", "contacted the crisis line 4 times in 24 hours", 1, urgent=False
+    ),
+    "Urgent risk alert": lambda: alerts.alert_text(
+        "R1001", "texted words about suicide or self-harm", 1, urgent=True
+    ),
+    "Risk alert acknowledged": lambda: wording.acknowledged_reply_text(
+        1, told=0, taken="acknowledged"
+    ),
+    "Risk alert acknowledged by a colleague": lambda: wording.taken_by_text(
+        RISK_SUMMARY, "Sam Jones", taken="acknowledged"
+    ),
+    "Shift reminder": lambda: rota_notices.reminder_text("primary", _at(5, 9), LONDON),
+    "Gaps ahead": lambda: rota_notices.daily_gaps_text(
+        2, "primary", (_at(9, 9), _at(9, 21)), LONDON
+    ),
+    "Rota changed": lambda: rota_notices.rota_changed_text(
+        "primary", [(_at(12, 9), _at(19, 9))], [(_at(5, 9), _at(12, 9))], LONDON
+    ),
+    "New gap": lambda: rota_notices.new_gap_text(
+        "primary", [(_at(5, 9), _at(5, 21))], "after a change by Priya Natarajan", LONDON
+    ),
+    "Flood started": lambda: floods.started_text(_at(4, 2, 10), FLOOD_RULES),
+    "Flood over": lambda: floods.ended_text(
+        (40, 38, 3, 3), _at(4, 2, 10), _at(4, 2, 41), FLOOD_RULES
+    ),
+    "Provider recovered": lambda: provider_outages.recovery_text(
+        _at(4, 2, 10), _at(4, 2, 13), 6, 1, LONDON
+    ),
+}
+# The participant's own words go verbatim (emoji and all); everything else is the service's.
+VERBATIM = {"Participant's words"}
+
+
+def _table() -> dict[str, str]:
+    """The docs table: each row's name (first column) and its example (the backticked cell)."""
+    rows: dict[str, str] = {}
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 4 or not cells[0].startswith("**"):
+            continue
+        name = cells[0].strip("*")
+        example = re.fullmatch(r"`([^`]*)`", cells[3])
+        assert example is not None, f"row {name!r}: the example must be one backticked text"
+        assert name not in rows, f"row {name!r} is in the table twice"
+        rows[name] = example.group(1)
+    return rows
+
+
+def documented_example(name: str) -> str:
+    """The example the docs table gives for row `name`, with its line breaks restored."""
+    return _table()[name].replace(LINE_BREAK, "\n")
+
+
+def test_the_table_lists_exactly_the_texts_the_code_sends() -> None:
+    assert sorted(_table()) == sorted(TEXTS)
+
+
+@pytest.mark.parametrize("name", sorted(TEXTS))
+def test_each_example_in_the_table_is_exactly_what_the_code_sends(name: str) -> None:
+    sent = TEXTS[name]()
+
+    assert _table()[name] == sent.replace("\n", LINE_BREAK)
+
+
+@pytest.mark.parametrize("name", sorted(set(TEXTS) - VERBATIM))
+def test_each_of_the_services_own_texts_is_plain_gsm7(name: str) -> None:
+    assert is_gsm7(TEXTS[name]())
+
+
+def test_taking_it_with_nobody_else_alerted_says_nothing_about_others() -> None:
+    assert wording.acknowledged_reply_text(3, told=0) == "Resettle crisis line: you have taken 3."
+    assert "other" not in sms_conversations.relayed_and_taken_text(WHO, 3, 0)
+    assert wording.voice_confirmation("acknowledged", told=0) == (
+        "Thank you. You have taken this. Goodbye."
+    )
+
+
+def test_taking_it_with_others_alerted_says_they_have_been_told() -> None:
+    assert wording.acknowledged_reply_text(3, told=1) == (
+        "Resettle crisis line: you have taken 3. The other person alerted has been told."
+    )
+    assert wording.acknowledged_reply_text(3, told=2).endswith(
+        " The 2 others alerted have been told."
+    )
+    assert "The other person alerted has been told." in (
+        sms_conversations.relayed_and_taken_text(WHO, 3, 1)
+    )
+    assert "The 2 others alerted will be told." in wording.voice_confirmation(
+        "acknowledged", told=2
+    )
+
+
+def test_the_bundle_header_says_how_to_take_and_how_to_close_an_item() -> None:
+    assert wording.BUNDLE_HEADER == (
+        "Resettle crisis line, more alerts. Reply a code below to take one; use c not a to close:"
+    )
+    assert "c for a closes" not in _bundle()
+
+
+def test_an_escalation_closed_before_anyone_took_it_is_called_closed_not_taken() -> None:
+    # Said on a call or answered in the API (a closed escalation's codes no longer work by SMS).
+    assert wording.already_taken_text(1, "Tom Hughes", closed=True) == (
+        "Resettle crisis line: 1 was already closed by Tom Hughes."
+    )
+
+
+def test_a_risk_alert_is_acknowledged_in_its_confirmations_as_in_its_text() -> None:
+    assert "Reply 1a to acknowledge" in TEXTS["Urgent risk alert"]()
+    assert TEXTS["Risk alert acknowledged"]() == "Resettle crisis line: you have acknowledged 1."
+    assert "was acknowledged by Sam Jones" in TEXTS["Risk alert acknowledged by a colleague"]()
+
+
+def test_a_bundle_of_one_item_of_the_longest_kind_fits_one_segment() -> None:
+    item = wording.bundle_item("word " * 40, 9999)
+
+    assert len(f"{wording.BUNDLE_HEADER} {item}") <= wording.SMS_SEGMENT
