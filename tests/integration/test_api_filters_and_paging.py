@@ -127,7 +127,7 @@ def _people(client: FlaskClient, auth: dict[str, str], count: int) -> None:
 
 
 def _links(header: str) -> dict[str, str]:
-    found = dict((relation, url) for url, relation in re.findall(r'<([^>]*)>; rel="(\w+)"', header))
+    found = {relation: url for url, relation in re.findall(r'<([^>]*)>; rel="(\w+)"', header)}
     assert ", ".join(f'<{u}>; rel="{r}"' for r, u in found.items()) == header
     return found
 
