@@ -5,13 +5,19 @@ from __future__ import annotations
 from flask import Flask
 
 from crisisline.api.alerts import blueprint as alerts_blueprint
-from crisisline.api.common import CrisisLineApi, RecordIdConverter
+from crisisline.api.common import (
+    ROTA_PATH_PARAMETER,
+    CrisisLineApi,
+    RecordIdConverter,
+    RotaConverter,
+)
 from crisisline.api.contacts import blueprint as contacts_blueprint
 from crisisline.api.deliveries import blueprint as deliveries_blueprint
 from crisisline.api.escalations import blueprint as escalations_blueprint
 from crisisline.api.escalations import policies_blueprint as escalation_policies_blueprint
 from crisisline.api.participants import blueprint as participants_blueprint
 from crisisline.api.rate_limit import limit_api
+from crisisline.api.rota_schemas import Instant
 from crisisline.api.rotas import blueprint as rotas_blueprint
 from crisisline.api.staff import blueprint as staff_blueprint
 
@@ -41,7 +47,12 @@ def init_api(app: Flask) -> CrisisLineApi:
         },
     )
     app.url_map.converters["id"] = RecordIdConverter
+    app.url_map.converters["rota"] = RotaConverter
     api = CrisisLineApi(app)
+    api.register_converter(RotaConverter, lambda converter: ROTA_PATH_PARAMETER)
+    # An Instant is a string with or without an offset: not RFC 3339's date-time, which
+    # needs one (a local time, read in the rota's or the service's zone, is valid input).
+    api.register_field(Instant, "string", None)
     api.register_blueprint(staff_blueprint)
     api.register_blueprint(participants_blueprint)
     api.register_blueprint(deliveries_blueprint)

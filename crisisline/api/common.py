@@ -16,7 +16,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy.exc import DataError, StatementError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.routing import BaseConverter, IntegerConverter, Map
+from werkzeug.routing import ValidationError as NoMatch
 
 from crisisline import phones, tokens
 from crisisline.app import services
@@ -44,6 +45,30 @@ class RecordIdConverter(IntegerConverter):
 
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
         super().__init__(map, min=0, max=MAX_ID)
+
+
+class RotaConverter(BaseConverter):
+    """`<rota:name>` in a route: a rota's id (digits alone, up to MAX_ID) or its name.
+
+    Rota names are never digits alone (rota_service refuses them), so a segment reads one way.
+    """
+
+    def to_python(self, value: str) -> int | str:
+        if value.isascii() and value.isdigit():
+            if int(value) > MAX_ID:
+                raise NoMatch()  # no record can have it: 404, as for <id:...>
+            return int(value)
+        return value
+
+    def to_url(self, value: Any) -> str:
+        return super().to_url(str(value))
+
+
+ROTA_PATH_PARAMETER: dict[str, Any] = {
+    "type": "string",
+    "description": "The rota's id, or its name (any case if only one rota has it): "
+    "/rotas/7/on-call, /rotas/primary/on-call.",
+}
 
 
 class RecordId(fields.Integer):
