@@ -39,7 +39,17 @@ def init_api(app: Flask) -> CrisisLineApi:
                     "escalations, contacts and alerts. Every request needs "
                     "`Authorization: Bearer <token>`; create a token with "
                     "`crisisline tokens create NAME`. Errors are JSON with a `message` a person "
-                    "can act on and, for invalid input (422), `errors` naming each field."
+                    "can act on and, for invalid input (422), `errors` naming each field; a "
+                    "query parameter an operation does not list is such a 422.\n\n"
+                    "**Lists are paged: each answers 10 items unless `page_size` (at most 100) "
+                    "asks for more.** The rest are on later pages (`page`, from 1): the `Link` "
+                    'header (RFC 8288) gives the `rel="next"`, `"prev"`, `"first"` and `"last"` '
+                    "pages' URLs, relative to the request and keeping its query, and "
+                    "`X-Pagination` the totals as JSON text. Follow `next` until it is gone.\n\n"
+                    "A time without an offset (2026-12-05T08:00) is local wall-clock time in the "
+                    "rota's time zone, or the service's TIMEZONE where no rota is named; a time "
+                    "the clocks skip is refused, and one they repeat needs its offset. A rota in "
+                    "a path is its id or its name."
                 )
             },
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},

@@ -53,6 +53,10 @@ class RotaConverter(BaseConverter):
     Rota names are never digits alone (rota_service refuses them), so a segment reads one way.
     """
 
+    # /rotas/gaps is the gaps list: no rota route may match it for another method, or OPTIONS
+    # and a 405 there would offer PATCH and DELETE (werkzeug checks methods before to_python).
+    regex = r"(?!gaps(?![^/]))[^/]+"
+
     def to_python(self, value: str) -> int | str:
         if value.isascii() and value.isdigit():
             if int(value) > MAX_ID:

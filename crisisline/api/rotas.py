@@ -58,7 +58,7 @@ def create_rota(data: dict[str, Any]) -> RotaRecord:
 @blueprint.response(200, RotaSchema(many=True))
 @blueprint.paginate()
 def list_rotas(pagination_parameters: Any) -> list[RotaRecord]:
-    """List rotas by name. Paging is in the X-Pagination header."""
+    """List rotas by name. 10 a page; Link and X-Pagination lead to the rest."""
     with services().db.transaction() as session:
         rows, total = service.list_rotas(
             session,

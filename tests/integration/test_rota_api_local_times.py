@@ -229,3 +229,10 @@ def test_a_name_a_path_would_read_otherwise_is_refused(
     # A name with digits and letters is a name.
     body["name"] = f"rota {name}".replace("/", " ")
     assert client.post("/api/v1/rotas", json=body, headers=auth).status_code == 201
+
+
+def test_the_gaps_path_is_never_read_as_a_rota(client: FlaskClient, auth: dict[str, str]) -> None:
+    options = client.options("/api/v1/rotas/gaps", headers=auth)
+    assert set(options.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    patched = client.patch("/api/v1/rotas/gaps", json={"name": "x"}, headers=auth)
+    assert patched.status_code == 405
