@@ -32,6 +32,7 @@ _PATH_SECRET = re.compile(
 # accepts that can carry a phone number (the API's phone, to, from; Twilio's From, To, Caller,
 # Called, ForwardedFrom) keeps only its last three digits; secrets and words are removed.
 # `from` and `to` are times in some API queries: they are redacted too, as the name decides.
+# `name` (the participants filter) is a person's name: removed, like a message's words.
 NUMBER_PARAMETERS: Final = frozenset(
     {"phone", "phones", "number", "from", "to", "caller", "called", "forwardedfrom", "mobile"}
 )
@@ -49,6 +50,7 @@ SECRET_PARAMETERS: Final = frozenset(
         "body",
         "transcriptiontext",
         "callername",
+        "name",
         "recordingurl",
     }
 )

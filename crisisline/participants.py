@@ -103,14 +103,24 @@ def find_by_phone(session: Session, e164: str) -> Participant | None:
 def list_participants(
     session: Session,
     *,
+    reference: str | None = None,
+    name: str | None = None,
     phone: str | None = None,
     status: ParticipantStatus | None = None,
     responsible_officer_id: int | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Participant], int]:
-    """A page of participants ordered by reference, and how many match in all."""
+    """A page of participants ordered by reference, and how many match in all.
+
+    `reference` matches the whole reference in any case; `name` any part of the name in any
+    case (% and _ are plain characters); `phone` (E.164) any of their numbers.
+    """
     query = select(Participant)
+    if reference is not None:
+        query = query.where(func.lower(Participant.reference) == reference.lower())
+    if name is not None:
+        query = query.where(Participant.name.icontains(name, autoescape=True))
     if phone is not None:
         query = query.where(Participant.phone_rows.any(ParticipantPhone.number == phone))
     if status is not None:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session, lazyload
@@ -186,6 +186,13 @@ def get(session: Session, rota_id: int) -> RotaRecord:
     if record is None:
         raise NotFound(f"There is no rota with id {rota_id}.")
     return record
+
+
+def find(session: Session, reference: int | str) -> RotaRecord:
+    """The rota a path names: by id if `reference` is a number, else by name."""
+    if isinstance(reference, int):
+        return get(session, reference)
+    return find_by_name(session, reference)
 
 
 def find_by_name(session: Session, name: str) -> RotaRecord:
@@ -561,7 +568,28 @@ def _check_active_staff(session: Session, ids: Sequence[int], field: str) -> Non
             )
 
 
+# Paths name a rota by id or by name (/rotas/7, /rotas/primary): a name of digits alone would
+# read as an id, and `gaps` is the path of the gaps list.
+RESERVED_NAMES: Final = frozenset({"gaps"})
+
+
+def _refuse_name_read_as_something_else(name: str) -> None:
+    if name.isascii() and name.isdigit():
+        raise InvalidInput(
+            f"name: {name!r} is digits alone, which a path reads as a rota's id; "
+            f"add a letter (e.g. 'rota {name}').",
+            "name",
+        )
+    if name.strip().lower() in RESERVED_NAMES or "/" in name:
+        raise InvalidInput(
+            f"name: {name!r} cannot name a rota in a path (it is taken, or holds /); "
+            "choose another.",
+            "name",
+        )
+
+
 def _refuse_name_taken(session: Session, name: str) -> None:
+    _refuse_name_read_as_something_else(name)
     holder = session.scalars(select(RotaRecord).where(RotaRecord.name == name)).first()
     if holder is not None:
         raise Conflict(f"There is already a rota called {name!r} (id {holder.id}).", "name")

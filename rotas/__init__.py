@@ -26,7 +26,13 @@ from rotas.schedule import (
     rotation_shift_at,
     shifts_between,
 )
-from rotas.wallclock import local_to_utc, utc_to_local
+from rotas.wallclock import (
+    RepeatedLocalTime,
+    SkippedLocalTime,
+    local_to_utc,
+    typed_local_to_utc,
+    utc_to_local,
+)
 
 __all__ = [
     "CoverageWindow",
@@ -35,15 +41,18 @@ __all__ = [
     "OnCallShift",
     "Override",
     "OverrideMode",
+    "RepeatedLocalTime",
     "Rota",
     "RotaValidationError",
     "RotationShift",
     "ShiftLength",
+    "SkippedLocalTime",
     "Source",
     "gaps_between",
     "local_to_utc",
     "on_call_at",
     "rotation_shift_at",
     "shifts_between",
+    "typed_local_to_utc",
     "utc_to_local",
 ]

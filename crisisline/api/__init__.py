@@ -5,13 +5,19 @@ from __future__ import annotations
 from flask import Flask
 
 from crisisline.api.alerts import blueprint as alerts_blueprint
-from crisisline.api.common import CrisisLineApi, RecordIdConverter
+from crisisline.api.common import (
+    ROTA_PATH_PARAMETER,
+    CrisisLineApi,
+    RecordIdConverter,
+    RotaConverter,
+)
 from crisisline.api.contacts import blueprint as contacts_blueprint
 from crisisline.api.deliveries import blueprint as deliveries_blueprint
 from crisisline.api.escalations import blueprint as escalations_blueprint
 from crisisline.api.escalations import policies_blueprint as escalation_policies_blueprint
 from crisisline.api.participants import blueprint as participants_blueprint
 from crisisline.api.rate_limit import limit_api
+from crisisline.api.rota_schemas import Instant
 from crisisline.api.rotas import blueprint as rotas_blueprint
 from crisisline.api.staff import blueprint as staff_blueprint
 
@@ -33,7 +39,17 @@ def init_api(app: Flask) -> CrisisLineApi:
                     "escalations, contacts and alerts. Every request needs "
                     "`Authorization: Bearer <token>`; create a token with "
                     "`crisisline tokens create NAME`. Errors are JSON with a `message` a person "
-                    "can act on and, for invalid input (422), `errors` naming each field."
+                    "can act on and, for invalid input (422), `errors` naming each field; a "
+                    "query parameter an operation does not list is such a 422.\n\n"
+                    "**Lists are paged: each answers 10 items unless `page_size` (at most 100) "
+                    "asks for more.** The rest are on later pages (`page`, from 1): the `Link` "
+                    'header (RFC 8288) gives the `rel="next"`, `"prev"`, `"first"` and `"last"` '
+                    "pages' URLs, relative to the request and keeping its query, and "
+                    "`X-Pagination` the totals as JSON text. Follow `next` until it is gone.\n\n"
+                    "A time without an offset (2026-12-05T08:00) is local wall-clock time in the "
+                    "rota's time zone, or the service's TIMEZONE where no rota is named; a time "
+                    "the clocks skip is refused, and one they repeat needs its offset. A rota in "
+                    "a path is its id or its name."
                 )
             },
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
@@ -41,7 +57,12 @@ def init_api(app: Flask) -> CrisisLineApi:
         },
     )
     app.url_map.converters["id"] = RecordIdConverter
+    app.url_map.converters["rota"] = RotaConverter
     api = CrisisLineApi(app)
+    api.register_converter(RotaConverter, lambda converter: ROTA_PATH_PARAMETER)
+    # An Instant is a string with or without an offset: not RFC 3339's date-time, which
+    # needs one (a local time, read in the rota's or the service's zone, is valid input).
+    api.register_field(Instant, "string", None)
     api.register_blueprint(staff_blueprint)
     api.register_blueprint(participants_blueprint)
     api.register_blueprint(deliveries_blueprint)

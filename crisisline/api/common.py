@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlencode
 
-from flask import g, request
+from flask import current_app, g, request
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api, Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy.exc import DataError, StatementError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.routing import BaseConverter, IntegerConverter, Map
+from werkzeug.routing import ValidationError as NoMatch
 
 from crisisline import phones, tokens
 from crisisline.app import services
@@ -42,6 +45,34 @@ class RecordIdConverter(IntegerConverter):
 
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
         super().__init__(map, min=0, max=MAX_ID)
+
+
+class RotaConverter(BaseConverter):
+    """`<rota:name>` in a route: a rota's id (digits alone, up to MAX_ID) or its name.
+
+    Rota names are never digits alone (rota_service refuses them), so a segment reads one way.
+    """
+
+    # /rotas/gaps is the gaps list: no rota route may match it for another method, or OPTIONS
+    # and a 405 there would offer PATCH and DELETE (werkzeug checks methods before to_python).
+    regex = r"(?!gaps(?![^/]))[^/]+"
+
+    def to_python(self, value: str) -> int | str:
+        if value.isascii() and value.isdigit():
+            if int(value) > MAX_ID:
+                raise NoMatch()  # no record can have it: 404, as for <id:...>
+            return int(value)
+        return value
+
+    def to_url(self, value: Any) -> str:
+        return super().to_url(str(value))
+
+
+ROTA_PATH_PARAMETER: dict[str, Any] = {
+    "type": "string",
+    "description": "The rota's id, or its name (any case if only one rota has it): "
+    "/rotas/7/on-call, /rotas/primary/on-call.",
+}
 
 
 class RecordId(fields.Integer):
@@ -202,9 +233,46 @@ PAGINATION_HEADER: dict[str, Any] = {
 }
 
 
+# RFC 8288 links to the other pages of a list, beside X-Pagination.
+LINK_HEADER: dict[str, Any] = {
+    "description": (
+        'Links to the other pages (RFC 8288): rel="first", "last", "prev" and "next", each only '
+        "when that page exists, as the request's own path and query with `page` changed. The "
+        "URLs are relative: resolve them against the request's URL."
+    ),
+    "schema": {"type": "string"},
+    "example": (
+        '</api/v1/participants?status=active&page=3>; rel="next", '
+        '</api/v1/participants?status=active&page=1>; rel="prev", '
+        '</api/v1/participants?status=active&page=1>; rel="first", '
+        '</api/v1/participants?status=active&page=5>; rel="last"'
+    ),
+}
+
+# The relation of each X-Pagination page number, in the order the Link header lists them.
+_LINK_RELATIONS: Final = (
+    ("next_page", "next"),
+    ("previous_page", "prev"),
+    ("first_page", "first"),
+    ("last_page", "last"),
+)
+
+
+def page_links(metadata: dict[str, Any]) -> str:
+    """The RFC 8288 Link header's value for a list page whose X-Pagination is `metadata`."""
+    links = []
+    for key, relation in _LINK_RELATIONS:
+        if key in metadata:
+            query = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
+            query.append(("page", str(metadata[key])))
+            # Relative to the request's URL, so a proxy's scheme and host need not be trusted.
+            links.append(f'<{request.path}?{urlencode(query)}>; rel="{relation}"')
+    return ", ".join(links)
+
+
 class CrisisLineBlueprint(Blueprint):  # type: ignore[misc]
-    """flask-smorest's Blueprint: a required JSON body must be sent, and X-Pagination is
-    documented as the JSON text it is."""
+    """flask-smorest's Blueprint: a required JSON body must be sent, X-Pagination is
+    documented as the JSON text it is, and each page links to the others (Link)."""
 
     def arguments(self, schema: Any, **kwargs: Any) -> Callable[[Any], Any]:
         """flask-smorest's `arguments`, refusing a missing JSON body where one is required.
@@ -261,6 +329,16 @@ class CrisisLineBlueprint(Blueprint):  # type: ignore[misc]
         # flask-smorest documents the header as an object but sends json.dumps of it; a
         # client reading the document must know to parse the header's text as JSON.
         resp_doc.setdefault("headers", {})[self.PAGINATION_HEADER_NAME] = PAGINATION_HEADER
+        resp_doc["headers"]["Link"] = LINK_HEADER
+
+    def _set_pagination_metadata(
+        self, page_params: Any, result: Any, headers: Any
+    ) -> tuple[Any, Any]:
+        result, headers = super()._set_pagination_metadata(page_params, result, headers)
+        links = page_links(json.loads(headers[self.PAGINATION_HEADER_NAME]))
+        if links:
+            headers["Link"] = links
+        return result, headers
 
 
 _PAGE_PARSER = FlaskParser()
@@ -283,7 +361,41 @@ def protected_blueprint(
     )
     blueprint.before_request(_require_token)
     blueprint.before_request(_refuse_nul_characters)
+    blueprint.before_request(_refuse_unknown_query_parameters)
     return blueprint
+
+
+def query_parameters(view: Any) -> frozenset[str]:
+    """The query parameters a view's OpenAPI operation lists: its filters, and paging."""
+    apidoc: dict[str, Any] = getattr(view, "_apidoc", {})
+    names: set[str] = set()
+    for parameter in apidoc.get("arguments", {}).get("parameters", []):
+        if parameter.get("in") != "query":
+            continue
+        schema = parameter["schema"]
+        schema = schema() if isinstance(schema, type) else schema
+        names.update(field.data_key or name for name, field in schema.load_fields.items())
+    pagination = apidoc.get("pagination")
+    if pagination:
+        names.update(pagination["parameters"]["schema"]._declared_fields)
+    return frozenset(names)
+
+
+def _refuse_unknown_query_parameters() -> None:
+    # A filter the endpoint does not know was ignored, so `?reference=R1001` answered with
+    # everyone: a reader takes the first row for the person asked about. Refuse it, naming it.
+    # One check against the names the document lists (filters and page/page_size) rather than
+    # marshmallow's unknown=RAISE on each filter schema: flask-smorest parses paging with a
+    # schema of its own, so RAISE on the filters would refuse `page`, and lists without
+    # filters would have nothing to raise.
+    view = current_app.view_functions.get(request.endpoint or "")
+    known = query_parameters(view)
+    unknown = sorted(set(request.args) - known)
+    if not unknown:
+        return
+    takes = ", ".join(sorted(known)) if known else "no query parameters"
+    message = f"is not a parameter of this endpoint, which takes {takes}"
+    abort(422, messages={"query": {name: [message] for name in unknown}})
 
 
 _NUL_MESSAGE = "must not contain NUL characters"

@@ -41,11 +41,14 @@ def create_participant(data: dict[str, Any]) -> Participant:
 @blueprint.response(200, ParticipantSchema(many=True))
 @blueprint.paginate()
 def list_participants(filters: dict[str, Any], pagination_parameters: Any) -> list[Participant]:
-    """List participants by reference; `phone=` finds whoever holds that number."""
+    """List participants by reference; filter by `reference`, part of `name`, `phone` (any
+    form), `status` or `responsible_officer_id`. Any other parameter is refused (422)."""
     svc = services()
     with svc.db.transaction() as session:
         rows, total = participant_service.list_participants(
             session,
+            reference=filters.get("reference"),
+            name=filters.get("name"),
             phone=filters.get("phone"),
             status=filters.get("status"),
             responsible_officer_id=filters.get("responsible_officer_id"),

@@ -4,36 +4,110 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from flask import request
 from marshmallow import Schema, ValidationError, fields, validate
 
+from crisisline import rota_service
 from crisisline.api.common import RecordId
-from rotas import CoverageWindow, RotaValidationError
+from crisisline.app import services
+from crisisline.errors import NotFound
+from rotas import (
+    CoverageWindow,
+    RepeatedLocalTime,
+    RotaValidationError,
+    SkippedLocalTime,
+    typed_local_to_utc,
+)
 
 # A "+" in a query string arrives as a space unless it was encoded, so
 # `?at=2026-03-29T01:30:00+01:00` typed into curl reads "...01:30:00 01:00".
 _DECODED_PLUS = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
 
 
-class Instant(fields.AwareDateTime):
-    """An ISO 8601 date and time with a UTC offset (or Z), returned in UTC."""
+def service_zone() -> ZoneInfo:
+    """The service's TIMEZONE: local times are read in it where no rota is named."""
+    return services().settings.zone
 
-    def __init__(self, **kwargs: Any) -> None:
+
+def rota_zone() -> ZoneInfo:
+    """The time zone of the rota the request's path names (by id or name), else the service's."""
+    reference = (request.view_args or {}).get("rota")
+    if reference is not None:
+        with services().db.transaction() as session:
+            try:
+                return ZoneInfo(rota_service.find(session, reference).timezone)
+            except NotFound:
+                pass  # the view answers 404 for the rota; the time is read as if none were named
+    return service_zone()
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 date and time, returned in UTC. With an offset (or Z) it is that instant;
+    without one it is wall-clock time in the zone `zone()` gives, if that reading is one
+    instant: a time the clocks skip, or one they repeat, is refused (an offset settles it)."""
+
+    def __init__(self, zone: Callable[[], ZoneInfo] = service_zone, **kwargs: Any) -> None:
         kwargs.setdefault(
-            "metadata", {"description": "ISO 8601 with an offset, e.g. 2026-03-29T01:30:00Z."}
+            "metadata",
+            {
+                "description": "ISO 8601 date and time: with an offset (2026-12-05T08:00Z, "
+                "2026-12-05T08:00+01:00), or without one as local wall-clock time "
+                "(2026-12-05T08:00) in the service's TIMEZONE. A local time the clocks skip "
+                "is refused; one they repeat needs an offset.",
+                "example": "2026-12-05T08:00",
+            },
         )
         super().__init__(**kwargs)
+        self._zone = zone
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
         if isinstance(value, str):
             value = _DECODED_PLUS.sub(r"\1+\2", value.strip())
-        instant: dt.datetime = super()._deserialize(value, attr, data, **kwargs)
+        # DateTime's own parsing accepts a time with or without an offset; the zone decides.
+        instant: dt.datetime = fields.DateTime._deserialize(self, value, attr, data, **kwargs)
+        if instant.tzinfo is None:
+            return _typed_local(instant, self._zone())
         try:
             return instant.astimezone(dt.UTC)
         except OverflowError:
             # 0001-01-01T01:00+13:00 is before year 1 in UTC: name the field, not "out of range".
             raise ValidationError("must be between years 1 and 9999 in UTC") from None
+
+
+def _typed_local(local: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    try:
+        return typed_local_to_utc(local, zone)
+    except SkippedLocalTime:
+        raise ValidationError(
+            f"{local.isoformat()} never happens in {zone.key}: the clocks go forward over it. "
+            "Give a time before or after the skipped hour, or an offset."
+        ) from None
+    except RepeatedLocalTime as twice:
+        first, second = (instant.astimezone(zone).isoformat() for instant in twice.instants)
+        raise ValidationError(
+            f"{local.isoformat()} happens twice in {zone.key} (the clocks go back): add the "
+            f"offset to say which, {first} or {second}."
+        ) from None
+    except OverflowError:
+        raise ValidationError("must be between years 1 and 9999 in UTC") from None
+
+
+def rota_instant(**kwargs: Any) -> Instant:
+    """An Instant whose local times are in the time zone of the rota the path names."""
+    kwargs.setdefault(
+        "metadata",
+        {
+            "description": "ISO 8601 date and time: with an offset (2026-12-05T08:00Z), or "
+            "without one as local wall-clock time (2026-12-05T08:00) in the rota's time zone. "
+            "A local time the clocks skip is refused; one they repeat needs an offset.",
+            "example": "2026-12-05T08:00",
+        },
+    )
+    return Instant(zone=rota_zone, **kwargs)
 
 
 class LocalDateTime(fields.Field[dt.datetime]):
@@ -133,8 +207,8 @@ class OverrideSchema(Schema):
         strict=True,
         metadata={"description": "Who is put on call; null means nobody (a gap)."},
     )
-    start = Instant(required=True, attribute="starts_at", data_key="start")
-    end = Instant(required=True, attribute="ends_at", data_key="end")
+    start = rota_instant(required=True, attribute="starts_at", data_key="start")
+    end = rota_instant(required=True, attribute="ends_at", data_key="end")
     mode = fields.String(
         load_default="replace",
         validate=validate.OneOf(["replace", "add"]),
@@ -148,18 +222,25 @@ class OverrideSchema(Schema):
 class OverrideQuerySchema(Schema):
     """Only overrides meeting [from, to)."""
 
-    from_ = Instant(data_key="from")
-    to = Instant()
+    from_ = rota_instant(data_key="from")
+    to = rota_instant()
 
 
 class OnCallQuerySchema(Schema):
     """The instant asked about; now if absent."""
 
-    at = Instant()
+    at = rota_instant()
 
 
 class WindowQuerySchema(Schema):
-    """A window of at most 90 days."""
+    """A window of at most 90 days; local times in the rota's time zone."""
+
+    from_ = rota_instant(data_key="from", required=True)
+    to = rota_instant(required=True)
+
+
+class GapsQuerySchema(Schema):
+    """A window of at most 90 days; local times in the service's TIMEZONE (no rota is named)."""
 
     from_ = Instant(data_key="from", required=True)
     to = Instant(required=True)

@@ -12,6 +12,7 @@ from crisisline.api.common import actor, protected_blueprint
 from crisisline.api.rota_schemas import (
     CalendarTokenSchema,
     GapSchema,
+    GapsQuerySchema,
     OnCallQuerySchema,
     OnCallSchema,
     OverrideQuerySchema,
@@ -57,7 +58,7 @@ def create_rota(data: dict[str, Any]) -> RotaRecord:
 @blueprint.response(200, RotaSchema(many=True))
 @blueprint.paginate()
 def list_rotas(pagination_parameters: Any) -> list[RotaRecord]:
-    """List rotas by name. Paging is in the X-Pagination header."""
+    """List rotas by name. 10 a page; Link and X-Pagination lead to the rest."""
     with services().db.transaction() as session:
         rows, total = service.list_rotas(
             session,
@@ -68,39 +69,41 @@ def list_rotas(pagination_parameters: Any) -> list[RotaRecord]:
     return rows
 
 
-@blueprint.route("/rotas/<id:rota_id>", methods=["GET"])
+@blueprint.route("/rotas/<rota:rota>", methods=["GET"])
 @blueprint.response(200, RotaSchema)
-def get_rota(rota_id: int) -> RotaRecord:
-    """One rota."""
+def get_rota(rota: int | str) -> RotaRecord:
+    """One rota, by id or name."""
     with services().db.transaction() as session:
-        return service.get(session, rota_id)
+        return service.find(session, rota)
 
 
-@blueprint.route("/rotas/<id:rota_id>", methods=["PATCH"])
+@blueprint.route("/rotas/<rota:rota>", methods=["PATCH"])
 @blueprint.arguments(RotaUpdateSchema)
 @blueprint.response(200, RotaSchema)
-def update_rota(changes: dict[str, Any], rota_id: int) -> RotaRecord:
+def update_rota(changes: dict[str, Any], rota: int | str) -> RotaRecord:
     """Change any of a rota's fields; the result must still be a valid rota."""
     svc = services()
     if "timezone" in changes and changes["timezone"] is None:
         changes["timezone"] = svc.settings.timezone
     with svc.db.transaction() as session:
+        rota_id = service.find(session, rota).id
         return service.update_rota(session, rota_id, changes, actor=actor(), now=svc.clock.now())
 
 
-@blueprint.route("/rotas/<id:rota_id>", methods=["DELETE"])
+@blueprint.route("/rotas/<rota:rota>", methods=["DELETE"])
 @blueprint.response(204)
-def delete_rota(rota_id: int) -> None:
+def delete_rota(rota: int | str) -> None:
     """Delete a rota, its overrides and its calendar feed."""
     svc = services()
     with svc.db.transaction() as session:
+        rota_id = service.find(session, rota).id
         service.delete_rota(session, rota_id, actor=actor(), now=svc.clock.now())
 
 
-@blueprint.route("/rotas/<id:rota_id>/overrides", methods=["POST"])
+@blueprint.route("/rotas/<rota:rota>/overrides", methods=["POST"])
 @blueprint.arguments(OverrideSchema)
 @blueprint.response(201, OverrideSchema)
-def create_override(data: dict[str, Any], rota_id: int) -> RotaOverride:
+def create_override(data: dict[str, Any], rota: int | str) -> RotaOverride:
     """Put someone (or, with staff_id null, nobody) on call for [start, end)."""
     svc = services()
     new = service.NewOverride(
@@ -111,21 +114,22 @@ def create_override(data: dict[str, Any], rota_id: int) -> RotaOverride:
         reason=data["reason"],
     )
     with svc.db.transaction() as session:
+        rota_id = service.find(session, rota).id
         return service.add_override(session, rota_id, new, actor=actor(), now=svc.clock.now())
 
 
-@blueprint.route("/rotas/<id:rota_id>/overrides", methods=["GET"])
+@blueprint.route("/rotas/<rota:rota>/overrides", methods=["GET"])
 @blueprint.arguments(OverrideQuerySchema, location="query")
 @blueprint.response(200, OverrideSchema(many=True))
 @blueprint.paginate()
 def list_overrides(
-    filters: dict[str, Any], rota_id: int, pagination_parameters: Any
+    filters: dict[str, Any], rota: int | str, pagination_parameters: Any
 ) -> list[RotaOverride]:
     """A rota's overrides by start; `from` and `to` keep those meeting [from, to)."""
     with services().db.transaction() as session:
         rows, total = service.list_overrides(
             session,
-            rota_id,
+            service.find(session, rota).id,
             start=filters.get("from_"),
             end=filters.get("to"),
             offset=pagination_parameters.first_item,
@@ -135,24 +139,25 @@ def list_overrides(
     return rows
 
 
-@blueprint.route("/rotas/<id:rota_id>/overrides/<id:override_id>", methods=["DELETE"])
+@blueprint.route("/rotas/<rota:rota>/overrides/<id:override_id>", methods=["DELETE"])
 @blueprint.response(204)
-def delete_override(rota_id: int, override_id: int) -> None:
+def delete_override(rota: int | str, override_id: int) -> None:
     """Remove an override."""
     svc = services()
     with svc.db.transaction() as session:
+        rota_id = service.find(session, rota).id
         service.delete_override(session, rota_id, override_id, actor=actor(), now=svc.clock.now())
 
 
-@blueprint.route("/rotas/<id:rota_id>/on-call", methods=["GET"])
+@blueprint.route("/rotas/<rota:rota>/on-call", methods=["GET"])
 @blueprint.arguments(OnCallQuerySchema, location="query")
 @blueprint.response(200, OnCallSchema)
-def on_call(query: dict[str, Any], rota_id: int) -> dict[str, Any]:
+def on_call(query: dict[str, Any], rota: int | str) -> dict[str, Any]:
     """Who is on call at `at` (default now): staff (primary first), since, until and why."""
     svc = services()
     at: dt.datetime = query.get("at") or svc.clock.now()
     with svc.db.transaction() as session:
-        answer = service.on_call(session, rota_id, at)
+        answer = service.on_call(session, service.find(session, rota).id, at)
         zone = ZoneInfo(answer.rota.timezone)
         return {
             "rota_id": answer.rota.id,
@@ -170,13 +175,13 @@ def on_call(query: dict[str, Any], rota_id: int) -> dict[str, Any]:
         }
 
 
-@blueprint.route("/rotas/<id:rota_id>/shifts", methods=["GET"])
+@blueprint.route("/rotas/<rota:rota>/shifts", methods=["GET"])
 @blueprint.arguments(WindowQuerySchema, location="query")
 @blueprint.response(200, ShiftSchema(many=True))
-def list_shifts(query: dict[str, Any], rota_id: int) -> list[dict[str, Any]]:
+def list_shifts(query: dict[str, Any], rota: int | str) -> list[dict[str, Any]]:
     """The periods tiling [from, to) (at most 90 days) with who is on call, overrides applied."""
     with services().db.transaction() as session:
-        found = service.shifts(session, rota_id, query["from_"], query["to"])
+        found = service.shifts(session, service.find(session, rota).id, query["from_"], query["to"])
         zone = ZoneInfo(found.rota.timezone)
         return [
             {
@@ -194,7 +199,7 @@ def list_shifts(query: dict[str, Any], rota_id: int) -> list[dict[str, Any]]:
 
 
 @blueprint.route("/rotas/gaps", methods=["GET"])
-@blueprint.arguments(WindowQuerySchema, location="query")
+@blueprint.arguments(GapsQuerySchema, location="query")
 @blueprint.response(200, GapSchema(many=True))
 def list_gaps(query: dict[str, Any]) -> list[dict[str, Any]]:
     """Periods in [from, to) (at most 90 days), in every rota, with nobody usable on call."""
@@ -219,10 +224,12 @@ def list_gaps(query: dict[str, Any]) -> list[dict[str, Any]]:
         return answer
 
 
-@blueprint.route("/rotas/<id:rota_id>/calendar-token", methods=["POST"])
+@blueprint.route("/rotas/<rota:rota>/calendar-token", methods=["POST"])
 @blueprint.response(201, CalendarTokenSchema)
-def create_rota_calendar_token(rota_id: int) -> dict[str, str]:
+def create_rota_calendar_token(rota: int | str) -> dict[str, str]:
     """A new calendar subscription URL for the rota, shown once; any earlier URL stops working."""
+    with services().db.transaction() as session:
+        rota_id = service.find(session, rota).id
     return _calendar_token(CalendarFeedKind.ROTA, rota_id)
 
 

@@ -78,6 +78,14 @@ class ParticipantUpdateSchema(ParticipantSchema):
 class ParticipantQuerySchema(Schema):
     """Filters for listing participants."""
 
+    reference = fields.String(
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "The participant's reference, exactly (any case)."},
+    )
+    name = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Part of the name, any case: `name=smi` finds Smith."},
+    )
     phone = PhoneNumber(metadata={"description": "Any common form; matches any of their numbers."})
     status = fields.Enum(ParticipantStatus, by_value=True)
     responsible_officer_id = RecordId()

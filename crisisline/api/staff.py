@@ -39,7 +39,7 @@ def create_staff(data: dict[str, Any]) -> Staff:
 @blueprint.response(200, StaffSchema(many=True))
 @blueprint.paginate()
 def list_staff(filters: dict[str, Any], pagination_parameters: Any) -> list[Staff]:
-    """List staff by name; filter by role and active. Paging is in the X-Pagination header."""
+    """List staff by name; filter by role and active. 10 a page; Link leads to the rest."""
     svc = services()
     with svc.db.transaction() as session:
         rows, total = staff_service.list_staff(

@@ -29,8 +29,9 @@ API_EXAMPLES = int(os.environ.get("API_CONTRACT_EXAMPLES", "20"))
 # on the engine that test runs on.
 _document_app = create_app(settings=make_settings(Path("/nonexistent"), "sqlite://"))
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", _document_app)
-# Every test sends a valid token itself (the 401s have their own tests), and the API, like
-# most, ignores query parameters it does not know: neither is a request to call invalid.
+# Every test sends a valid token itself (the 401s have their own tests), and query parameters
+# the document does not list are refused (422 naming them) by a check with its own tests
+# (test_api_filters_and_paging.py): generated requests keep to the listed ones.
 schema.config.generation.update(allow_extra_parameters=False, with_security_parameters=False)
 
 
