@@ -85,6 +85,8 @@ def env(service_url: str) -> dict[str, str]:
         "PUBLIC_BASE_URL": service_url,
         "TWILIO_AUTH_TOKEN": TOKEN,
         "TWILIO_ACCOUNT_SID": "AC" + "9" * 32,
+        # Nothing listens here: the commands play in-process (no `simulate serve` running).
+        "TWILIO_API_BASE_URL": "http://127.0.0.1:9",
         "CRISIS_LINE_NUMBER": CRISIS,
     }
 
