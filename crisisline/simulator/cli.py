@@ -201,10 +201,10 @@ def serve(
 @click.option("--voice-path", default="/webhooks/voice", show_default=True)
 @click.option(
     "--wait",
-    default=10.0,
+    default=15.0,
     show_default=True,
     type=click.FloatRange(min=0),
-    help="Seconds to wait for texts the service sends after the call (a missed-call text).",
+    help="Seconds to wait for the texts the service sends after a call nobody took.",
 )
 @_staff_overrides
 @_participant
@@ -252,7 +252,10 @@ def call(
     played = _through_serve(target, "call", form)
     if played is not None:
         click.echo(played["transcript"], nl=False)
-        _print_texts(target, played["messages_mark"], until_sender_replied=False, wait=wait)
+        # A call nobody took is chased by texts to staff: wait for them. A connected call
+        # sends none.
+        awaited = None if played["connected"] else _to_someone_else(target)
+        _print_texts(target, played["messages_mark"], awaited=awaited, wait=wait)
         return
     _say_in_process(target, "A voicemail link in a missed-call text will not play, because")
     sim = _in_process(target)
@@ -294,7 +297,12 @@ def sms(
     played = _through_serve(target, "sms", form)
     if played is not None:
         click.echo(played["transcript"], nl=False)
-        _print_texts(target, played["messages_mark"], until_sender_replied=True, wait=wait)
+        _print_texts(
+            target,
+            played["messages_mark"],
+            awaited=lambda to, _body: to == target.caller,
+            wait=wait,
+        )
         return
     _say_in_process(target, "Texts the service sends later will not show here, because")
     sim = _in_process(target)
@@ -377,16 +385,18 @@ def _through_serve(target: _Target, kind: str, form: dict[str, Any]) -> dict[str
     return played
 
 
-def _print_texts(target: _Target, mark: int, *, until_sender_replied: bool, wait: float) -> None:
+def _print_texts(
+    target: _Target, mark: int, *, awaited: Callable[[str, str], bool] | None, wait: float
+) -> None:
     """Print the texts the service sends from now on, until it goes quiet or `wait` runs out.
 
     The service answers through its outbox a moment later, so the serving simulator is asked
-    what reached which phone. With `until_sender_replied`, keep waiting (up to `wait`) until
-    the phone that texted has its answer.
+    what reached which phone. `awaited(to, body)`: keep waiting (up to `wait`) for a text it
+    accepts before a quiet spell may end it.
     """
     deadline = time.monotonic() + wait
     quiet_since = time.monotonic()
-    replied = False
+    arrived = awaited is None
     while time.monotonic() < deadline:
         response = requests.get(
             f"{target.simulator_url}{CONTROL_PREFIX}/messages",
@@ -400,18 +410,21 @@ def _print_texts(target: _Target, mark: int, *, until_sender_replied: bool, wait
             to = message["to"]
             whose = "this phone" if to == target.caller else to
             click.echo(f'SMS to {whose} from {message["from"]}: "{message["body"]}"')
-            replied = replied or to == target.caller
+            arrived = arrived or (awaited is not None and awaited(to, message["body"]))
             quiet_since = time.monotonic()
         mark = page["mark"]
-        waited_enough = replied or not until_sender_replied
-        if waited_enough and time.monotonic() - quiet_since >= _QUIET_SECONDS:
-            break
+        if arrived and time.monotonic() - quiet_since >= _QUIET_SECONDS:
+            return
         time.sleep(_POLL_SECONDS)
-    if until_sender_replied and not replied:
+    if not arrived:
         click.echo(
-            f"(no reply to this phone within {wait:g} s; the `simulate serve` terminal shows "
-            "anything that arrives later)"
+            f"(not everything expected arrived within {wait:g} s; the `simulate serve` terminal "
+            "shows what arrives later)"
         )
+
+
+def _to_someone_else(target: _Target) -> Callable[[str, str], bool]:
+    return lambda to, _body: to != target.caller
 
 
 def _say_in_process(target: _Target, consequence: str) -> None:

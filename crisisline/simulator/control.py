@@ -61,12 +61,18 @@ def add_control_endpoints(app: Flask, sim: Simulator) -> None:
             if staff is not None:
                 sim.default_call_script = CallScript(**staff)
             mark = len(sim.messages)
-            sim.incoming_call(form["from"], form["to"], script=caller)
+            record = sim.incoming_call(form["from"], form["to"], script=caller)
         except (KeyError, TypeError, ValueError) as exc:
             return _unprocessable(str(exc))
         finally:
             sim.default_call_script = usual
-        return jsonify({"messages_mark": mark, "transcript": transcript_since(sim, marks)})
+        return jsonify(
+            {
+                "messages_mark": mark,
+                "transcript": transcript_since(sim, marks),
+                "connected": record.bridged_to is not None,
+            }
+        )
 
     @app.get(f"{CONTROL_PREFIX}/messages")
     def messages() -> Response:
