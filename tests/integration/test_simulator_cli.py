@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -234,7 +233,7 @@ def test_defaults_come_from_the_services_env_file_with_a_national_crisis_number(
         f"CRISIS_LINE_NUMBER=07700 900001\nTWILIO_API_BASE_URL=http://127.0.0.1:{_closed_port()}\n"
     )
     monkeypatch.chdir(tmp_path)
-    unset: dict[str, str | None] = {name: None for name in env(service_url)}
+    unset: dict[str, str | None] = dict.fromkeys(env(service_url))
 
     result = CliRunner().invoke(simulate, ["sms", "--from", PARTICIPANT, "hi"], env=unset)
 
@@ -291,8 +290,11 @@ def test_a_message_left_through_serve_is_held_by_the_serving_simulator(
     url, sim = serving_simulator
     result = CliRunner().invoke(
         simulate,
-        ["call", "--from", PARTICIPANT, "--voice-path", "/webhooks/message"]
-        + ["--message", "Please call me back", "--wait", "0"],
+        [
+            "call",
+            *("--from", PARTICIPANT, "--voice-path", "/webhooks/message"),
+            *("--message", "Please call me back", "--wait", "0"),
+        ],
         env={**env(service_url), "TWILIO_API_BASE_URL": url},
     )
 
