@@ -398,13 +398,18 @@ def _print_texts(
     quiet_since = time.monotonic()
     arrived = awaited is None
     while time.monotonic() < deadline:
-        response = requests.get(
-            f"{target.simulator_url}{CONTROL_PREFIX}/messages",
-            params={"after": mark},
-            auth=(target.account_sid, target.auth_token),
-            timeout=10,
-        )
-        response.raise_for_status()
+        try:
+            response = requests.get(
+                f"{target.simulator_url}{CONTROL_PREFIX}/messages",
+                params={"after": mark},
+                auth=(target.account_sid, target.auth_token),
+                timeout=10,
+            )
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            raise click.ClickException(
+                f"lost the simulator at {target.simulator_url} while waiting for texts: {exc}"
+            ) from exc
         page = response.json()
         for message in page["messages"]:
             to = message["to"]
