@@ -17,6 +17,22 @@ if TYPE_CHECKING:
 Answer = Literal["answer", "voicemail", "no-answer", "busy", "failed"]
 ANSWERS: tuple[Answer, ...] = ("answer", "voicemail", "no-answer", "busy", "failed")
 
+# A press entry meaning "press what the prompt asks for".
+AUTO = "auto"
+# "Press 4 to take this", "press star to repeat": the key a prompt asks for, first one first.
+_ASKED_KEY = re.compile(r"\bpress\s+([0-9]|star|hash|\*|#)\s+to\b", re.IGNORECASE)
+_KEY_WORDS = {"star": "*", "hash": "#"}
+
+
+def key_asked_for(prompt: str) -> str:
+    """The key the first "Press N to ..." in `prompt` asks for; "" when it asks for none."""
+    found = _ASKED_KEY.search(prompt)
+    if found is None:
+        return ""
+    key = found.group(1).lower()
+    return _KEY_WORDS.get(key, key)
+
+
 # How long a phone rings before it is picked up: a person is quick, a voicemail box waits.
 _DEFAULT_RING_SECONDS: dict[Answer, float] = {"answer": 5.0, "voicemail": 20.0}
 
@@ -31,6 +47,10 @@ class CallScript:
     the phone presses nothing. `message` is what the person says when a <Record> starts (None:
     silence). `talk_seconds` is how long a bridged conversation lasts.
 
+    A press entry may be `AUTO` ("auto"): press the key the prompt asks for (its first "Press
+    N to ..."), as a person reading the prompt would. With `follow_prompts`, every <Gather> after
+    the `press` entries are used up is answered that way too (the simulated staff's default).
+
     `hang_up_after` is how many seconds after the call is answered this phone hangs up, wherever
     the call has got to: during a message, a <Gather>, while a <Dial> rings, or while recording
     (None: it stays until the call ends). It does not cut short a conversation already bridged.
@@ -44,6 +64,7 @@ class CallScript:
     talk_seconds: int = 60
     hang_up_after_recording: bool = False
     hang_up_after: float | None = None
+    follow_prompts: bool = False
 
     def __post_init__(self) -> None:
         if self.answer not in ANSWERS:
@@ -53,8 +74,10 @@ class CallScript:
         # A bare string is one entry ("12" presses 1 then 2 at the first Gather), not one per key.
         presses = (self.press,) if isinstance(self.press, str) else tuple(self.press)
         for keys in presses:
-            if not re.fullmatch(r"[0-9*#]*", keys):
-                raise ValueError(f"press entries may hold only 0-9, * and #, not {keys!r}")
+            if keys != AUTO and not re.fullmatch(r"[0-9*#]*", keys):
+                raise ValueError(
+                    f"press entries may hold only 0-9, * and #, or be {AUTO!r}, not {keys!r}"
+                )
         object.__setattr__(self, "press", presses)
 
     @property

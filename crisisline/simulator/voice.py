@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urljoin
 
 from crisisline.simulator._format import country_of, seconds_to_say, twilio_date
-from crisisline.simulator.phone import CallRecord, CallScript, Phone
+from crisisline.simulator.phone import AUTO, CallRecord, CallScript, Phone, key_asked_for
 from crisisline.simulator.resources import API_VERSION, Recording, SimulatedCall
 from crisisline.simulator.twiml import TwimlError, TwimlNode, parse_twiml
 
@@ -145,6 +145,7 @@ class CallLeg:
         # Voicemail picks up but never presses anything; that is the point of screening.
         self._presses: deque[str] = deque(script.press if script.answer == "answer" else ())
         self._message = script.message if script.answer == "answer" else None
+        self._follows_prompts = script.follow_prompts and script.answer == "answer"
 
     def run(
         self,
@@ -317,7 +318,9 @@ class CallLeg:
         timeout = node.number("timeout", 5.0)
         action = urljoin(document_url, node.attr("action")) if node.attr("action") else document_url
         method = node.attr("method", "POST")
-        keys = self._presses.popleft() if self._presses else ""
+        keys = self._presses.popleft() if self._presses else (AUTO if self._follows_prompts else "")
+        if keys == AUTO:
+            keys = key_asked_for(" ".join(c.text for c in node.children if c.tag == "Say"))
         if "dtmf" not in node.attr("input", "dtmf"):
             keys = ""  # speech-only gathers are not simulated
         if not keys and timeout > self._time_left():
