@@ -13,7 +13,7 @@ from crisisline import rota_service as service
 from crisisline.app import services
 from crisisline.errors import DomainError
 from crisisline.models import Staff
-from rotas import OnCallShift, local_to_utc
+from rotas import OnCallShift, RepeatedLocalTime, SkippedLocalTime, typed_local_to_utc
 
 _LOCAL_FORMAT = "%a %d %b %Y %H:%M %Z"
 
@@ -104,9 +104,23 @@ def _parse_instant(text: str, zone: ZoneInfo) -> dt.datetime:
             f"{text!r} is not an ISO 8601 date and time such as 2026-03-29T01:30", param_hint="--at"
         ) from None
     if parsed.tzinfo is None:
-        # A time without an offset is read as the service's local time, with the rota rule
-        # for change nights (a missing time moves forward, a repeated one means the first).
-        return local_to_utc(parsed, zone)
+        # A time without an offset is the service's local time, read as the API reads one: a
+        # time the clocks skip or repeat has no single meaning, so it is refused, not guessed.
+        try:
+            return typed_local_to_utc(parsed, zone)
+        except SkippedLocalTime as error:
+            raise click.BadParameter(
+                f"{error}: the clocks go forward over it. Give a time before or after the "
+                "skipped hour, or an offset.",
+                param_hint="--at",
+            ) from None
+        except RepeatedLocalTime as error:
+            first, second = error.instants
+            raise click.BadParameter(
+                f"{error} (the clocks go back): add the offset to say which, "
+                f"{first.astimezone(zone).isoformat()} or {second.astimezone(zone).isoformat()}.",
+                param_hint="--at",
+            ) from None
     return parsed.astimezone(dt.UTC)
 
 

@@ -142,3 +142,18 @@ def test_rota_show_of_an_unknown_rota_fails_and_says_so(app: Flask, runner: Flas
     bad = runner.invoke(args=["rota", "who", "--at", "teatime"])
     assert bad.exit_code == 2
     assert "--at" in bad.output
+
+
+def test_rota_who_refuses_a_local_time_the_clocks_skip_or_repeat_as_the_api_does(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    _seed(app)
+    skipped = runner.invoke(args=["rota", "who", "--at", "2026-03-29T01:30"])
+    assert skipped.exit_code == 2
+    assert "2026-03-29T01:30:00 never happens in Europe/London" in skipped.output
+    repeated = runner.invoke(args=["rota", "who", "--at", "2026-10-25T01:30"])
+    assert repeated.exit_code == 2
+    assert "2026-10-25T01:30:00+01:00 or 2026-10-25T01:30:00+00:00" in repeated.output
+    with_offset = runner.invoke(args=["rota", "who", "--at", "2026-10-25T01:30+00:00"])
+    assert with_offset.exit_code == 0, with_offset.output
+    assert "On call at Sun 25 Oct 2026 01:30 GMT:" in with_offset.output
