@@ -688,17 +688,14 @@ def _raise_incident(
 ) -> None:
     """Nobody took it after the whole chain: tell every active duty manager, whatever the rota."""
     log.error("escalation %s exhausted: nobody took it after full escalation", record.id)
-    managers = duty_managers(session)
-    for manager in managers:
-        outbox.enqueue_sms(
-            session,
-            to=manager.phone,
-            from_=reach.from_number,
-            body=wording.exhausted_text(record.summary),
-            purpose="escalation_incident",
-            now=now,
-            subject=subject_of(record),
-        )
+    managers = text_duty_managers(
+        session,
+        wording.exhausted_text(record.summary),
+        purpose="escalation_incident",
+        now=now,
+        from_=reach.from_number,
+        subject=subject_of(record),
+    )
     _event(
         session,
         record,
@@ -735,6 +732,30 @@ def duty_managers(session: Session) -> list[Staff]:
             .order_by(Staff.id)
         )
     )
+
+
+def text_duty_managers(
+    session: Session,
+    body: str,
+    *,
+    purpose: str,
+    now: dt.datetime,
+    from_: str,
+    subject: outbox.Subject | None = None,
+) -> list[Staff]:
+    """Text `body` to every active duty manager, whatever the rota; those texted."""
+    managers = duty_managers(session)
+    for manager in managers:
+        outbox.enqueue_sms(
+            session,
+            to=manager.phone,
+            from_=from_,
+            body=body,
+            purpose=purpose,
+            now=now,
+            subject=subject,
+        )
+    return managers
 
 
 def _event(
@@ -1705,15 +1726,13 @@ def audit_overdue(db: Database, now: dt.datetime, reach: Reach) -> list[int]:
                 "overdue",
                 {"version": record.version, "late_seconds": int(late.total_seconds())},
             )
-            for manager in duty_managers(session):
-                outbox.enqueue_sms(
-                    session,
-                    to=manager.phone,
-                    from_=reach.from_number,
-                    body=wording.overdue_text(record.id, int(late.total_seconds() // 60)),
-                    purpose="escalation_overdue",
-                    now=now,
-                    subject=subject_of(record),
-                )
+            text_duty_managers(
+                session,
+                wording.overdue_text(record.id, int(late.total_seconds() // 60)),
+                purpose="escalation_overdue",
+                now=now,
+                from_=reach.from_number,
+                subject=subject_of(record),
+            )
             reported.append(record.id)
     return reported

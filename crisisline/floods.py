@@ -32,7 +32,7 @@ from sqlalchemy import ColumnElement, distinct, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crisisline import escalations, outbox
+from crisisline import escalations
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationRecord
 from crisisline.escalations import Reach
@@ -298,18 +298,11 @@ def end_quiet_floods(db: Database, now: dt.datetime, reach: Reach, rules: FloodR
 
 
 def _tell_duty_managers(session: Session, body: str, now: dt.datetime, reach: Reach) -> None:
-    managers = escalations.duty_managers(session)
-    if not managers:
+    told = escalations.text_duty_managers(
+        session, body, purpose=NOTICE_PURPOSE, now=now, from_=reach.from_number
+    )
+    if not told:
         log.error("flood notice: there is no active duty manager to tell")
-    for manager in managers:
-        outbox.enqueue_sms(
-            session,
-            to=manager.phone,
-            from_=reach.from_number,
-            body=body,
-            purpose=NOTICE_PURPOSE,
-            now=now,
-        )
 
 
 def started_text(now: dt.datetime, rules: FloodRules) -> str:

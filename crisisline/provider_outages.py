@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crisisline import escalations, outbox
+from crisisline import escalations
 from crisisline.db import Database
 from crisisline.delivery_kinds import PROVIDER_RECOVERED, kind_of
 from crisisline.models import Delivery, DeliveryStatus, ProviderOutage
@@ -103,16 +103,9 @@ def _end(
     outage.ended_at = now
     outage.delayed = arrived + not_sent
     body = recovery_text(outage.started_at, now, arrived, not_sent, zone)
-    managers = escalations.duty_managers(session)
-    for manager in managers:
-        outbox.enqueue_sms(
-            session,
-            to=manager.phone,
-            from_=from_number,
-            body=body,
-            purpose=PROVIDER_RECOVERED,
-            now=now,
-        )
+    managers = escalations.text_duty_managers(
+        session, body, purpose=PROVIDER_RECOVERED, now=now, from_=from_number
+    )
     outage.reported_at = now
     log.warning(
         "provider recovered: %s delayed deliveries sent, %s not sent; %s duty manager(s) told",
