@@ -365,6 +365,7 @@ def protected_blueprint(
     return blueprint
 
 
+@functools.cache  # a view's document is fixed once it is registered: read it once per view
 def query_parameters(view: Any) -> frozenset[str]:
     """The query parameters a view's OpenAPI operation lists: its filters, and paging."""
     apidoc: dict[str, Any] = getattr(view, "_apidoc", {})
