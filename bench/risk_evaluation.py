@@ -36,9 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import database_urls, machine, migrated_database, write_block
 from crisisline import alerts, contacts, participants, rota_service, staff
-from crisisline.app import Services, create_app
+from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.models import Channel, Contact, Direction, RiskLevel, StaffRole
+from crisisline.services import Services
 from crisisline.settings import load_settings
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)  # 12:00 in London, winter

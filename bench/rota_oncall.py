@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import database_urls, machine, migrated_database, write_block
 from crisisline import rota_service, tokens
 from crisisline import staff as staff_service
-from crisisline.app import Services, create_app
+from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.models import StaffRole
 from crisisline.rota_models import RotaOverride, RotaOverrideMode, RotaRecord
+from crisisline.services import Services
 from crisisline.settings import load_settings
 from rotas import rotation_shift_at
 

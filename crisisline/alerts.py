@@ -34,11 +34,10 @@ from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from crisisline import audit, escalations
+from crisisline import audit, escalation_engine
 from crisisline.alert_models import AlertEvidence, AlertSeverity, AlertStatus, RiskAlert
 from crisisline.errors import Conflict, InvalidInput, NotFound
 from crisisline.escalation_models import EscalationRecord
-from crisisline.escalations import OutgoingText, Reach
 from crisisline.models import Channel, Contact, Direction, Participant, Staff
 from crisisline.risk_rules import (
     FREQUENCY,
@@ -54,6 +53,8 @@ from crisisline.risk_rules import (
 from escalation import (
     ByOperator,
     EscalationPolicy,
+    OutgoingText,
+    Reach,
     StaffTarget,
     Step,
     format_code,
@@ -435,7 +436,7 @@ def _raise(
     session.add(alert)
     session.flush()
     _add_evidence(session, alert, firing.evidence, now)
-    escalation = escalations.open_escalation(
+    escalation = escalation_engine.open_escalation(
         session,
         policy_name=POLICY,
         subject_type=SUBJECT_TYPE,
@@ -530,7 +531,7 @@ def _policy(
     session: Session, severity: AlertSeverity, officer_id: int | None, rules: RiskRules
 ) -> EscalationPolicy:
     """The escalation an alert runs: the risk-alert policy with the officer put first."""
-    base, _ = escalations.get_policy(session, POLICY)
+    base, _ = escalation_engine.get_policy(session, POLICY)
     first = base.steps[0]
     if severity == AlertSeverity.URGENT:
         if officer_id is None:
@@ -689,9 +690,9 @@ def _stop_escalation(
         return
     by = ByOperator(actor)
     if record.status in ("open", "exhausted"):
-        escalations.acknowledge_escalation(session, record.id, by, now, reach)
+        escalation_engine.acknowledge_escalation(session, record.id, by, now, reach)
     if close and record.status != "closed":
-        escalations.close_escalation(session, record.id, by, now, reach)
+        escalation_engine.close_escalation(session, record.id, by, now, reach)
 
 
 # ---- finding -------------------------------------------------------------------------------
@@ -749,6 +750,6 @@ def recipient(session: Session, alert: RiskAlert) -> Staff | None:
     return session.get(Staff, alert.recipient_staff_id) if alert.recipient_staff_id else None
 
 
-escalations.register_notification_texts(SUBJECT_TYPE, _alert_texts)
+escalation_engine.register_notification_texts(SUBJECT_TYPE, _alert_texts)
 # An officer is asked to "acknowledge" an alert, so the confirmations say so too.
-escalations.register_taken_word(SUBJECT_TYPE, "acknowledged")
+escalation_engine.register_taken_word(SUBJECT_TYPE, "acknowledged")

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from crisisline import audit, tokens
 from crisisline import rota_service as service
 from crisisline import staff as staff_service
-from crisisline.app import services
 from crisisline.models import Staff
 from crisisline.rota_models import CalendarFeedKind, CalendarFeedToken, RotaRecord
+from crisisline.services import services
 from rotas import OnCallShift, rotation_shift_at, shifts_between
 
 FEED_PAST = dt.timedelta(days=7)

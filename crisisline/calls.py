@@ -21,16 +21,15 @@ from typing import Any, Literal, TypedDict
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from crisisline import alerts, contacts, escalations, floods, participants, phones
+from crisisline import alerts, contacts, escalation_engine, floods, participants, phones
 from crisisline import staff as staff_service
 from crisisline.call_models import LiveCall
 from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import new_row, save
 from crisisline.errors import NotFound
 from crisisline.escalation_models import EscalationRecord
-from crisisline.escalations import Reach
 from crisisline.models import Channel, Contact, Direction, Participant, Staff
-from escalation import ByOperator, EscalationPolicy, Recipient, Target
+from escalation import ByOperator, EscalationPolicy, Reach, Recipient, Target
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +249,8 @@ def _next(
     """Ring the next step that reaches anyone, or fall back when the chain or the wait runs out."""
     waited = (now - live.started_at).total_seconds()
     if waited + MIN_RING_SECONDS <= messages.max_wait_seconds:
-        policy, _ = escalations.get_policy(session, CRISIS_POLICY)
-        resolve = escalations.resolver(session, now)
+        policy, _ = escalation_engine.get_policy(session, CRISIS_POLICY)
+        resolve = escalation_engine.resolver(session, now)
         busy = busy_staff(session, now, live.id, messages)
         found = next_ring(policy, _free(resolve, busy), live.step_index, live.loop)
         if found is None and busy and contact.participant_id is not None:
@@ -507,7 +506,9 @@ def voicemail_left(
         try:
             # In a savepoint: whatever goes wrong in telling people, the recording is kept.
             with session.begin_nested():
-                escalations.amend_summary(session, live.missed_escalation_id, summary, now, reach)
+                escalation_engine.amend_summary(
+                    session, live.missed_escalation_id, summary, now, reach
+                )
         except Exception:
             log.exception(
                 "missed call %s: the voicemail news could not be sent; the recording is kept",
@@ -589,7 +590,7 @@ def _open_missed(
         live.missed_escalation_id = flood.escalation_id
         live.updated_at = now
         return
-    record = escalations.open_escalation(
+    record = escalation_engine.open_escalation(
         session,
         policy_name=MISSED_POLICY,
         subject_type="missed_call",
@@ -616,7 +617,7 @@ def _missed_summary(session: Session, contact: Contact, zone: dt.tzinfo, reach: 
         if reach.voicemail_url is None:
             return summary + " (call the line to hear it)"
         link = reach.voicemail_url(contact.id, contact.started_at)
-        if len(summary) + 2 + len(link) > escalations.SUMMARY_MAX:
+        if len(summary) + 2 + len(link) > escalation_engine.SUMMARY_MAX:
             # A very long PUBLIC_BASE_URL: no room for the words and the whole link.
             return summary + " (call the line to hear it)"
         return f"{summary}: {link}"
@@ -798,7 +799,7 @@ def start_call_back(
         ]
     for record in settled:
         if record.status in ("open", "exhausted"):
-            escalations.acknowledge_escalation(
+            escalation_engine.acknowledge_escalation(
                 session,
                 record.id,
                 ByOperator(staff.name if staff else "staff call-back"),

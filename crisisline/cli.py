@@ -13,8 +13,9 @@ from flask.cli import AppGroup, FlaskGroup, ScriptInfo, pass_script_info, with_a
 from werkzeug.serving import run_simple
 
 from crisisline import demo, imports, routing_cache, tokens
-from crisisline.app import SWEEP_SECONDS, scheduler_name, services
+from crisisline.app import scheduler_name
 from crisisline.rota_cli import rota_group
+from crisisline.services import SWEEP_SECONDS, services
 from escalation.scheduler import build_scheduler, run_every_process_jobs
 
 CLI_ACTOR = "cli"

@@ -32,14 +32,13 @@ from sqlalchemy import ColumnElement, distinct, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crisisline import escalations
+from crisisline import escalation_engine
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationRecord
-from crisisline.escalations import Reach
 from crisisline.flood_models import Flood, FloodContact
 from crisisline.models import Channel, Contact, Delivery, Direction, Staff
 from crisisline.settings import Settings
-from escalation import wording
+from escalation import Reach, wording
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +204,7 @@ def gather(
     )
     if record is None or record.status == "closed":
         # Closed by staff while the flood goes on: what comes after needs chasing afresh.
-        record = escalations.open_escalation(
+        record = escalation_engine.open_escalation(
             session,
             policy_name=POLICY,
             subject_type=SUBJECT_TYPE,
@@ -217,7 +216,7 @@ def gather(
         )
         flood.escalation_id = record.id
     else:
-        escalations.restate_summary(session, record.id, summary, now)
+        escalation_engine.restate_summary(session, record.id, summary, now)
     return flood
 
 
@@ -298,7 +297,7 @@ def end_quiet_floods(db: Database, now: dt.datetime, reach: Reach, rules: FloodR
 
 
 def _tell_duty_managers(session: Session, body: str, now: dt.datetime, reach: Reach) -> None:
-    told = escalations.text_duty_managers(
+    told = escalation_engine.text_duty_managers(
         session, body, purpose=NOTICE_PURPOSE, now=now, from_=reach.from_number
     )
     if not told:

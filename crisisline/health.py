@@ -11,8 +11,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from crisisline import escalations, heartbeat, provider_outages, sms_conversations
-from crisisline.app import services
+from crisisline import escalation_engine, heartbeat, provider_outages, sms_conversations
+from crisisline.services import services
 from crisisline.spool import Spool
 
 blueprint = Blueprint("health", __name__)
@@ -140,8 +140,8 @@ def _spooled(spool: Spool, warnings: list[str]) -> int | None:
 
 
 def _configuration_warnings(session: Session) -> list[str]:
-    warnings = escalations.missing_rotas(session)
-    if not escalations.duty_managers(session):
+    warnings = escalation_engine.missing_rotas(session)
+    if not escalation_engine.duty_managers(session):
         warnings.append(
             "no active duty manager: gap warnings and unanswered incidents reach nobody"
         )

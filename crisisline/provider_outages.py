@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from crisisline import escalations
+from crisisline import escalation_engine
 from crisisline.db import Database
 from crisisline.delivery_kinds import PROVIDER_RECOVERED, kind_of
 from crisisline.models import Delivery, DeliveryStatus, ProviderOutage
@@ -103,7 +103,7 @@ def _end(
     outage.ended_at = now
     outage.delayed = arrived + not_sent
     body = recovery_text(outage.started_at, now, arrived, not_sent, zone)
-    managers = escalations.text_duty_managers(
+    managers = escalation_engine.text_duty_managers(
         session, body, purpose=PROVIDER_RECOVERED, now=now, from_=from_number
     )
     outage.reported_at = now

@@ -10,9 +10,9 @@ import click
 from flask.cli import AppGroup
 
 from crisisline import rota_service as service
-from crisisline.app import services
 from crisisline.errors import DomainError
 from crisisline.models import Staff
+from crisisline.services import services
 from rotas import OnCallShift, RepeatedLocalTime, SkippedLocalTime, typed_local_to_utc
 
 _LOCAL_FORMAT = "%a %d %b %Y %H:%M %Z"

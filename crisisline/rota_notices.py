@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from crisisline import outbox, rota_service
 from crisisline.db import Database
+from crisisline.escalation_engine import duty_managers
 from crisisline.escalation_models import StaffNotice
-from crisisline.escalations import duty_managers
 from crisisline.models import Staff
 from crisisline.rota_models import RotaOverride, RotaRecord
 from escalation import wording

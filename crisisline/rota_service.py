@@ -296,10 +296,10 @@ def delete_rota(session: Session, rota_id: int, *, actor: str, now: dt.datetime)
 def _refuse_if_a_policy_names(session: Session, record: RotaRecord, *, by_id: bool = True) -> None:
     # A policy step naming a rota that no longer exists reaches nobody, silently, at 3 a.m.
     # The place to find that out is here, when someone tries to delete it.
-    from crisisline import escalations  # late: the escalation engine builds on this module
+    from crisisline import escalation_engine  # late: the escalation engine builds on this module
     from escalation import RotaNameTarget, RotaTarget
 
-    for policy, _ in escalations.list_policies(session):
+    for policy, _ in escalation_engine.list_policies(session):
         for step in policy.steps:
             for target in step.targets:
                 named = (

@@ -28,7 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement, TextClause
 from crisisline import (
     alerts,
     contacts,
-    escalations,
+    escalation_engine,
     floods,
     outbox,
     participants,
@@ -42,7 +42,6 @@ from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
 from crisisline.errors import DomainError
 from crisisline.escalation_models import EscalationCode, EscalationRecord
-from crisisline.escalations import OutgoingText, Reach
 from crisisline.models import (
     UNROUTED_PREDICATE,
     Channel,
@@ -55,7 +54,7 @@ from crisisline.models import (
 from crisisline.phones import redact
 from crisisline.risk_rules import RiskRules
 from crisisline.telephony import MAX_SMS_BODY_CHARACTERS, split_for_sms
-from escalation import ByOperator, ByPhone, wording
+from escalation import ByOperator, ByPhone, OutgoingText, Reach, wording
 
 log = logging.getLogger(__name__)
 
@@ -450,7 +449,7 @@ def _escalate_again(
     )
     if old is not None:
         # A chase that ran out is replaced, not finished: "No action needed" would be false.
-        escalations.close_escalation(
+        escalation_engine.close_escalation(
             session,
             old.id,
             ByOperator("crisis line (chased again)" if ran_out else "crisis line (handed over)"),
@@ -522,7 +521,7 @@ def _open_chase(
     session: Session, conversation: SmsConversation, who: str, now: dt.datetime, reach: Reach
 ) -> EscalationRecord:
     """The conversation's crisis-sms escalation, opened now (its first step fires at once)."""
-    return escalations.open_escalation(
+    return escalation_engine.open_escalation(
         session,
         policy_name=POLICY,
         subject_type=SUBJECT_TYPE,
@@ -860,7 +859,7 @@ def _notification_texts(
     return relay_texts(who, code, bodies, first=True, note=note)
 
 
-escalations.register_notification_texts(SUBJECT_TYPE, _notification_texts)
+escalation_engine.register_notification_texts(SUBJECT_TYPE, _notification_texts)
 
 
 def _escalation(session: Session, conversation: SmsConversation) -> EscalationRecord | None:
@@ -931,7 +930,7 @@ def _relay_to_staff(
                 verbatim=text.verbatim,
                 subject=subject_of(conversation),
             )
-        escalations.note_code_sent(session, code.escalation_id, code.phone, now)
+        escalation_engine.note_code_sent(session, code.escalation_id, code.phone, now)
 
 
 def _tell_staff(
@@ -981,7 +980,7 @@ class StaffCommands:
         if kind is not None and text.upper() != "YES":
             self._staff_keyword(kind, text.upper())
             return
-        outcome = escalations.act_by_phone(
+        outcome = escalation_engine.act_by_phone(
             self.session, self.staff.phone, text, self.now, self.reach
         )
         if outcome is not None:
@@ -1125,7 +1124,7 @@ class StaffCommands:
         record = held.escalation
         if record.status in ("open", "exhausted"):
             # The first reply takes it: the escalation stops and the others hear who took it.
-            outcome = escalations.acknowledge_escalation(
+            outcome = escalation_engine.acknowledge_escalation(
                 self.session,
                 record.id,
                 ByPhone(self.staff.phone, held.code),
@@ -1143,7 +1142,7 @@ class StaffCommands:
         if kind == "opt_out":
             sms_opt_outs.opt_out(self.session, self.staff.phone, word, self.now)
             log.warning("staff member %s texted %s: texts to them are blocked", self.staff.id, word)
-            for manager in escalations.duty_managers(self.session):
+            for manager in escalation_engine.duty_managers(self.session):
                 if manager.id == self.staff.id:
                     continue
                 outbox.enqueue_sms(
@@ -1339,7 +1338,7 @@ def close_idle_conversations(
                 continue
             close_conversation(conversation, now, by="crisis line", reason="idle")
             if escalation is not None and reach is not None:
-                escalations.close_escalation(
+                escalation_engine.close_escalation(
                     session, escalation.id, ByOperator("crisis line (no texts)"), now, reach
                 )
             log.info(
@@ -1384,7 +1383,7 @@ def upkeep(db: Database, now: dt.datetime, reach: Reach, idle_after: dt.timedelt
     return close_idle_conversations(db, now, idle_after=idle_after, reach=reach)
 
 
-def unanswered_text_hook(rules: RiskRules) -> escalations.IncidentHook:
+def unanswered_text_hook(rules: RiskRules) -> escalation_engine.IncidentHook:
     """The escalation engine's hook for a crisis-sms chain that ran out: raise the risk alert."""
 
     def hook(session: Session, record: EscalationRecord, now: dt.datetime, reach: Reach) -> None:

@@ -42,8 +42,8 @@ from flask import Blueprint, Response, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from crisisline import audit
-from crisisline.app import services
 from crisisline.models import Contact
+from crisisline.services import services
 from crisisline.settings import Settings
 
 log = logging.getLogger(__name__)

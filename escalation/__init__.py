@@ -32,6 +32,7 @@ from escalation.policy import (
     policy_to_json,
     target_to_json,
 )
+from escalation.reach import OutgoingText, Reach
 from escalation.state import (
     Advance,
     ByOperator,
@@ -87,7 +88,9 @@ __all__ = [
     "GapWarning",
     "NoOpReason",
     "Notification",
+    "OutgoingText",
     "PolicyValidationError",
+    "Reach",
     "Recipient",
     "ReplyAction",
     "ReplyCommand",

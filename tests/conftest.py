@@ -19,10 +19,11 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, text
 from werkzeug.test import TestResponse
 
-from crisisline.app import Services, create_app
+from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.db import Base
 from crisisline.migrate import upgrade
+from crisisline.services import Services
 from crisisline.settings import Settings, load_settings
 from crisisline.telephony import FakeTelephony, sign
 

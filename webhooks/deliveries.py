@@ -6,7 +6,7 @@ from flask import Blueprint
 from flask.typing import ResponseReturnValue
 
 from crisisline import outbox
-from crisisline.app import services
+from crisisline.services import services
 from webhooks.forms import SID_STORED, FormError, optional_int, required
 from webhooks.security import signed_by_twilio
 

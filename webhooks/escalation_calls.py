@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from crisisline import escalations as engine
-from crisisline.app import services
+from crisisline import escalation_engine as engine
 from crisisline.escalation_models import EscalationRecord
 from crisisline.phones import caller_number
+from crisisline.services import services
 from escalation import ByPhone, wording
 from webhooks.fallback import twiml
 from webhooks.security import signed_by_twilio

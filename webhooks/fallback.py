@@ -6,7 +6,7 @@ from flask import Blueprint, Response
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import VoiceResponse
 
-from crisisline.app import services
+from crisisline.services import services
 from webhooks.security import signed_by_twilio
 
 blueprint = Blueprint("fallback_webhooks", __name__, url_prefix="/webhooks")

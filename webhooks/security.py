@@ -9,7 +9,7 @@ from typing import ParamSpec, TypeVar
 
 from flask import abort, request
 
-from crisisline.app import services
+from crisisline.services import services
 from crisisline.telephony import SIGNATURE_HEADER, is_valid_signature, public_url
 
 P = ParamSpec("P")

@@ -9,8 +9,8 @@ from flask.typing import ResponseReturnValue
 from twilio.twiml.messaging_response import MessagingResponse
 
 from crisisline import sms_conversations, sms_intake
-from crisisline.app import services
 from crisisline.phones import caller_number
+from crisisline.services import services
 from webhooks import spooled
 from webhooks.fallback import twiml
 from webhooks.forms import MAX_FIELD, Form, FormError, cleaned, optional_int, sid

@@ -25,7 +25,7 @@ from flask import request
 from werkzeug.datastructures import MultiDict
 
 from crisisline import calls, sms_conversations
-from crisisline.app import Services
+from crisisline.services import Services
 from crisisline.spool import Entry
 from crisisline.telephony import SIGNATURE_HEADER, is_valid_signature, public_url
 

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from crisisline import call_intake, calls
-from crisisline.app import Services, services
+from crisisline.services import Services, services
 from webhooks import spooled
 from webhooks.fallback import fail_safe_voice, twiml
 from webhooks.forms import (

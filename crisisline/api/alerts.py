@@ -11,7 +11,7 @@ from crisisline import alerts as alert_service
 from crisisline.alert_models import AlertSeverity, AlertStatus, RiskAlert
 from crisisline.api.common import RecordId, actor, protected_blueprint
 from crisisline.api.rota_schemas import Instant
-from crisisline.app import services
+from crisisline.services import services
 
 blueprint = protected_blueprint(
     "alerts",

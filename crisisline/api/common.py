@@ -20,8 +20,8 @@ from werkzeug.routing import BaseConverter, IntegerConverter, Map
 from werkzeug.routing import ValidationError as NoMatch
 
 from crisisline import phones, tokens
-from crisisline.app import services
 from crisisline.errors import Conflict, DomainError, NotFound
+from crisisline.services import services
 
 # Every record id is an INTEGER column: PostgreSQL's 32-bit int4. The OpenAPI document states
 # this maximum for every id, in paths, queries and bodies, and the API holds to it: a larger id

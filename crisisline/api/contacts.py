@@ -9,8 +9,8 @@ from marshmallow import Schema, ValidationError, fields, validates_schema
 from crisisline import contact_history
 from crisisline.api.common import RecordId, protected_blueprint
 from crisisline.api.rota_schemas import Instant
-from crisisline.app import services
 from crisisline.models import Channel, Contact, Direction
+from crisisline.services import services
 
 blueprint = protected_blueprint(
     "contacts", __name__, "/api/v1", "Contacts: every call and text, in and out, with who sent it."

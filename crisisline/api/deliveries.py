@@ -7,9 +7,9 @@ from typing import Any
 from crisisline import outbox
 from crisisline.api.common import protected_blueprint
 from crisisline.api.schemas import DeliveryQuerySchema, DeliverySchema
-from crisisline.app import services
 from crisisline.errors import NotFound
 from crisisline.models import Delivery
+from crisisline.services import services
 
 blueprint = protected_blueprint(
     "deliveries", __name__, "/api/v1/deliveries", "The outbox: SMS and calls the service sends."

@@ -6,11 +6,11 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from crisisline import escalations as engine
+from crisisline import escalation_engine as engine
 from crisisline.api.common import RecordId, actor, protected_blueprint
-from crisisline.app import services
 from crisisline.escalation_models import EscalationRecord
-from escalation import ByOperator, EscalationPolicy, policy_to_json
+from crisisline.services import services
+from escalation import ByOperator, EscalationPolicy, Reach, policy_to_json
 
 policies_blueprint = protected_blueprint(
     "escalation_policies",
@@ -188,7 +188,7 @@ def close_escalation(escalation_id: int) -> dict[str, Any]:
         }
 
 
-def _reach() -> engine.Reach:
+def _reach() -> Reach:
     return services().reach
 
 

@@ -11,9 +11,9 @@ from crisisline.api.schemas import (
     ParticipantSchema,
     ParticipantUpdateSchema,
 )
-from crisisline.app import services
 from crisisline.models import Participant
 from crisisline.phones import refuse_the_line
+from crisisline.services import services
 
 blueprint = protected_blueprint(
     "participants", __name__, "/api/v1/participants", "Participants and their phone numbers."

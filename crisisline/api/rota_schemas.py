@@ -13,8 +13,8 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from crisisline import rota_service
 from crisisline.api.common import RecordId
-from crisisline.app import services
 from crisisline.errors import NotFound
+from crisisline.services import services
 from rotas import (
     CoverageWindow,
     RepeatedLocalTime,

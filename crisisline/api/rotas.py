@@ -22,9 +22,9 @@ from crisisline.api.rota_schemas import (
     ShiftSchema,
     WindowQuerySchema,
 )
-from crisisline.app import services
 from crisisline.models import Staff
 from crisisline.rota_models import CalendarFeedKind, RotaOverride, RotaRecord
+from crisisline.services import services
 
 # Prefixed with /api/v1 rather than /api/v1/rotas so that the staff calendar-token route
 # (/api/v1/staff/{id}/calendar-token) lives with the other rota-feed routes.

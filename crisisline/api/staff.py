@@ -12,9 +12,9 @@ from crisisline.api.schemas import (
     StaffSchema,
     StaffUpdateSchema,
 )
-from crisisline.app import services
 from crisisline.models import Delivery, Staff
 from crisisline.phones import refuse_the_line
+from crisisline.services import services
 
 blueprint = protected_blueprint(
     "staff", __name__, "/api/v1/staff", "Staff: on-call workers, duty managers, officers, admins."

@@ -16,10 +16,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from crisisline import participants, rota_service, staff
-from crisisline.app import Services
 from crisisline.clock import FakeClock
 from crisisline.conversation_models import SmsConversation
 from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
+from crisisline.services import Services
 from crisisline.simulator import (
     Phone,
     SimulatedMessage,

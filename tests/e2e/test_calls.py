@@ -14,13 +14,14 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from crisisline import escalations as engine
+from crisisline import escalation_engine as engine
 from crisisline import participants, rota_service, staff
 from crisisline.alert_models import RiskAlert
-from crisisline.app import Services, create_app
+from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
+from crisisline.services import Services
 from crisisline.simulator import FlaskClientTransport, HangUpOrder, Simulator
 from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of
 from tests.e2e.simulated_twilio import simulated_twilio

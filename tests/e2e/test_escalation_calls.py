@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from crisisline import escalations as engine
+from crisisline import escalation_engine as engine
 from crisisline import staff
-from crisisline.app import Services
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import StaffRole
+from crisisline.services import Services
 from crisisline.simulator import Simulator
 from tests.conftest import services_of, signed_post
 from tests.e2e.simulated_twilio import simulated_twilio

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from crisisline import escalations, floods, sms_conversations
+from crisisline import escalation_engine, floods, sms_conversations
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.flood_models import Flood
@@ -316,7 +316,7 @@ def test_automatic_replies_are_limited_per_number_but_never_a_participants(
 def _primary_code(line: SmsLine, escalation_id: int) -> int:
     """The primary's reply code for an escalation."""
     with line.svc.db.transaction() as session:
-        code = escalations.code_for_phone(session, escalation_id, PRIMARY)
+        code = escalation_engine.code_for_phone(session, escalation_id, PRIMARY)
     assert code is not None
     return code
 

@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from crisisline import escalations, outbox, sms_conversations
+from crisisline import escalation_engine, outbox, sms_conversations
 from crisisline.clock import FakeClock
 from crisisline.models import Delivery, DeliveryStatus, ProviderOutage
 from escalation import ByOperator
@@ -122,7 +122,7 @@ def test_a_conversation_closed_during_an_outage_stops_its_retries(line: SmsLine)
     _run_outage(line, dt.timedelta(seconds=40))
     (conversation,) = line.conversations()
     with line.svc.db.transaction() as session:
-        escalations.close_escalation(
+        escalation_engine.close_escalation(
             session,
             conversation.escalation_id or 0,
             ByOperator("Priya Natarajan (console)"),

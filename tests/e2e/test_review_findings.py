@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from crisisline import escalations as engine
+from crisisline import escalation_engine as engine
 from crisisline import rota_service, sms_conversations
 from crisisline import staff as staff_service
 from crisisline.app import create_app

@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from twilio.twiml.voice_response import VoiceResponse
 
-from crisisline.app import Services
 from crisisline.call_models import LiveCall
 from crisisline.calls import Ring
 from crisisline.clock import FakeClock
+from crisisline.services import Services
 from escalation import Recipient
 from tests.conftest import services_of, signed_post
 from tests.integration.test_call_intake import _call, _sid, add_participant

@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from crisisline import escalations as engine
+from crisisline import escalation_engine as engine
 from crisisline import sms_conversations, sms_intake, staff
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationEvent
-from crisisline.escalations import Reach
 from crisisline.models import Contact, Delivery, SchedulerHeartbeat, StaffRole
+from escalation import Reach
 
 CRISISLINE = str(Path(sys.executable).parent / "crisisline")
 FIRST, SECOND, MANAGER = "+447700900131", "+447700900132", "+447700900133"

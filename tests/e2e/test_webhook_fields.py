@@ -18,9 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from crisisline.app import Services
 from crisisline.call_models import LiveCall
 from crisisline.models import Contact
+from crisisline.services import Services
 from tests.conftest import json_of, signed_post
 from tests.integration.test_call_intake import CALLER, LINE, svc
 

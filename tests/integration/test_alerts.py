@@ -14,12 +14,12 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from crisisline import alerts, contacts, participants, rota_service, staff
-from crisisline import escalations as engine
+from crisisline import escalation_engine as engine
 from crisisline.alert_models import AlertStatus, RiskAlert
-from crisisline.app import Services
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Channel, Delivery, Direction, RiskLevel, StaffRole
+from crisisline.services import Services
 from tests.conftest import services_of
 
 OFFICER, OFFICER_B, INACTIVE = "+447700900201", "+447700900202", "+447700900203"

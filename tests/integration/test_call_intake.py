@@ -22,11 +22,11 @@ from werkzeug.test import TestResponse
 
 from crisisline import call_intake, participants, routing_cache, staff
 from crisisline.alert_models import RiskAlert
-from crisisline.app import Services
 from crisisline.call_models import LiveCall
 from crisisline.calls import CallPlan, IncomingCall
 from crisisline.clock import FakeClock
 from crisisline.models import Contact, RiskLevel, Staff
+from crisisline.services import Services
 from tests.conftest import ENGINES, services_of, signed_post
 from tests.integration.test_routing_cache import BACKUP, PRIMARY, STANDBY, _seed, _standby_covers
 

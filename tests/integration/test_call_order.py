@@ -21,15 +21,15 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select
 from werkzeug.test import TestResponse
 
-from crisisline import calls, escalations, participants
+from crisisline import calls, escalation_engine, participants
 from crisisline.alert_models import RiskAlert
-from crisisline.app import Services
 from crisisline.call_models import LiveCall
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationCode, EscalationRecord
 from crisisline.models import Contact, Delivery, RiskLevel, Staff
 from crisisline.risk_rules import VOICEMAIL_AT_NIGHT
-from escalation import ByPhone
+from crisisline.services import Services
+from escalation import ByPhone, Reach
 from tests.conftest import services_of, signed_post
 from tests.integration.test_calls_chain import add_three_rotas
 
@@ -166,7 +166,7 @@ def test_a_voicemail_after_the_final_status_reaches_those_told_and_every_later_t
 
     # The next step is told with the new summary.
     clock.advance(dt.timedelta(seconds=301))
-    escalations.sweep_due(svc.db, clock.now(), svc.reach)
+    escalation_engine.sweep_due(svc.db, clock.now(), svc.reach)
     (to_backup,) = _texts_to(svc, BACKUP)
     assert "voicemail left" in to_backup
 
@@ -179,7 +179,7 @@ def test_a_voicemail_after_the_missed_call_was_taken_tells_the_taker(
     (missed,) = _missed(svc)
     code = _code(svc, missed.id, PRIMARY)
     with svc.db.transaction() as session:
-        escalations.acknowledge_escalation(
+        escalation_engine.acknowledge_escalation(
             session, missed.id, ByPhone(PRIMARY, code), clock.now(), svc.reach
         )
     (missed,) = _missed(svc)
@@ -215,12 +215,12 @@ def test_taking_the_missed_call_still_withdraws_its_held_text_after_the_voicemai
     (missed,) = _missed(svc)
     code = _code(svc, missed.id, PRIMARY)
     with svc.db.transaction() as session:
-        escalations.acknowledge_escalation(
+        escalation_engine.acknowledge_escalation(
             session, missed.id, ByPhone(PRIMARY, code), clock.now(), svc.reach
         )
         held = session.scalars(
             select(Delivery).where(
-                Delivery.to_number == PRIMARY, Delivery.purpose == escalations.BUNDLE_PURPOSE
+                Delivery.to_number == PRIMARY, Delivery.purpose == escalation_engine.BUNDLE_PURPOSE
             )
         ).one()
     # Found under its new summary and withdrawn: nobody is asked to take what was taken.
@@ -535,7 +535,7 @@ def test_if_telling_people_of_a_late_voicemail_fails_the_recording_is_still_kept
     def broken(*_args: object, **_kwargs: object) -> list[str]:
         raise RuntimeError("the outbox is broken")
 
-    monkeypatch.setattr(escalations, "amend_summary", broken)
+    monkeypatch.setattr(escalation_engine, "amend_summary", broken)
     _voicemail(client)
 
     with svc.db.transaction() as session:
@@ -553,7 +553,7 @@ def test_a_link_too_long_for_the_summary_gives_way_to_call_the_line(
     _to_fallback(client, clock)
     _voicemail(client)
     long_link = "https://" + "crisis-line." * 15 + "example.org/voicemail/WzEsMl0.abc"
-    reach = escalations.Reach(LINE, "https://x", lambda _id, _at: long_link)
+    reach = Reach(LINE, "https://x", lambda _id, _at: long_link)
     with svc.db.transaction() as session:
         contact = session.scalars(select(Contact)).one()
         summary = calls._missed_summary(session, contact, svc.settings.zone, reach)
@@ -561,8 +561,8 @@ def test_a_link_too_long_for_the_summary_gives_way_to_call_the_line(
             session,
             contact,
             svc.settings.zone,
-            escalations.Reach(LINE, "https://x", lambda _i, _a: "https://x/voicemail/t"),
+            Reach(LINE, "https://x", lambda _i, _a: "https://x/voicemail/t"),
         )
     assert summary.endswith("voicemail left (call the line to hear it)")
-    assert len(summary) <= escalations.SUMMARY_MAX
+    assert len(summary) <= escalation_engine.SUMMARY_MAX
     assert short.endswith("voicemail left: https://x/voicemail/t")

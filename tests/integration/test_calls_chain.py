@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 
 from crisisline import calls, rota_service, staff
-from crisisline.app import Services
 from crisisline.clock import FakeClock
 from crisisline.models import StaffRole
+from crisisline.services import Services
 from tests.conftest import services_of
 
 PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"

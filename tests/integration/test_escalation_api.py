@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from crisisline import escalations as engine
+from crisisline import escalation_engine as engine
 from crisisline.clock import FakeClock
 from tests.conftest import json_list_of, json_of, services_of
 

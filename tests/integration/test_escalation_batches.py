@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from crisisline import escalations as engine
+from crisisline import escalation_engine as engine
 from crisisline import staff
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationCode, EscalationEvent, EscalationRecord
 from crisisline.models import Delivery, Staff, StaffRole
-from escalation import ByOperator
+from escalation import ByOperator, Reach
 from tests.conftest import ENGINES
 
-REACH = engine.Reach("+447700900000", "https://crisis.example.org")
+REACH = Reach("+447700900000", "https://crisis.example.org")
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 WAIT = dt.timedelta(seconds=30)
 # A summary long enough that a burst overflows one bundle (600 characters) into the next.

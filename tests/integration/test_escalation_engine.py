@@ -11,12 +11,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from crisisline import escalations as engine
+from crisisline import escalation_engine as engine
 from crisisline import rota_service, staff
-from crisisline.app import Services
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Delivery, DeliveryStatus, StaffRole
+from crisisline.services import Services
 from escalation import ByOperator
 from tests.conftest import services_of
 from tests.unit.test_staff_texts import MISSED, TEXT_SUMMARY, documented_example

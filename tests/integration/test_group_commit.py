@@ -26,10 +26,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, select, text
 
 from crisisline import group_commit, one_statement, participants, sms_intake
-from crisisline.app import Services
 from crisisline.call_models import LiveCall
 from crisisline.calls import CallPlan
 from crisisline.models import Channel, Contact
+from crisisline.services import Services
 from crisisline.sms_conversations import UNROUTED, InboundText
 from tests.conftest import ENGINES, signed_post
 from tests.integration.test_call_intake import (

@@ -9,9 +9,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from crisisline import outbox
-from crisisline.app import Services
 from crisisline.clock import FakeClock
 from crisisline.models import Delivery, DeliveryStatus
+from crisisline.services import Services
 from crisisline.telephony import FakeTelephony, PermanentTelephonyError, TransientTelephonyError
 from tests.conftest import services_of
 

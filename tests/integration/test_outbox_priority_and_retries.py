@@ -11,9 +11,9 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from crisisline import delivery_kinds, outbox
-from crisisline.app import Services
 from crisisline.clock import FakeClock
 from crisisline.models import Delivery, DeliveryStatus
+from crisisline.services import Services
 from crisisline.telephony import (
     FakeTelephony,
     PermanentTelephonyError,

@@ -12,11 +12,12 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from crisisline import escalations, outbox, rota_service
+from crisisline import escalation_engine, outbox, rota_service
 from crisisline.alert_models import AlertStatus
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.telephony import FakeTelephony
+from escalation import OutgoingText
 from tests.integration.test_alerts import (  # noqa: F401  (the fixture is used by name)
     MANAGER,
     OFFICER,
@@ -108,7 +109,7 @@ def test_one_escalation_that_fails_to_advance_does_not_stall_the_ones_due_after_
     now = service.clock.now()
     with service.svc.db.transaction() as session:
         for subject_type in ("review_poison", "missed_call"):
-            escalations.open_escalation(
+            escalation_engine.open_escalation(
                 session,
                 policy_name="missed-call",
                 subject_type=subject_type,
@@ -120,12 +121,12 @@ def test_one_escalation_that_fails_to_advance_does_not_stall_the_ones_due_after_
             )
             now += dt.timedelta(seconds=1)
 
-    def broken(session: object, record: object, code: int) -> list[escalations.OutgoingText]:
+    def broken(session: object, record: object, code: int) -> list[OutgoingText]:
         raise RuntimeError("a bug in one subject's texts")
 
     # Fault injection: any non-database error while advancing one row (a bug in a subject's
     # texts or hook, bad stored data) stands in for the realistic cause.
-    monkeypatch.setitem(escalations._notification_texts, "review_poison", broken)
+    monkeypatch.setitem(escalation_engine._notification_texts, "review_poison", broken)
     service.clock.advance(dt.timedelta(seconds=400))
     for _ in range(3):  # three scheduler passes; the job wrapper logs and carries on
         with contextlib.suppress(RuntimeError):

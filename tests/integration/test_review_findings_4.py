@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from crisisline import escalations as engine
+from crisisline import escalation_engine as engine
 from crisisline import staff
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.telephony import FakeTelephony

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crisisline import escalations, staff
+from crisisline import escalation_engine, staff
 from crisisline import participants as participant_service
 from crisisline.clock import FakeClock
 from crisisline.telephony import FakeTelephony, TransientTelephonyError
@@ -134,7 +134,7 @@ def test_a_workers_new_phone_is_told_the_codes_it_now_holds(
     assert "registered phone" in told[0]
     # And the code works from the new phone.
     with line.svc.db.transaction() as session:
-        outcome = escalations.act_by_phone(
+        outcome = escalation_engine.act_by_phone(
             session, NEW_PHONE, "1a", line.clock.now(), line.svc.reach
         )
     assert outcome is not None and outcome.changed, outcome

@@ -12,9 +12,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from crisisline import rota_service, staff
-from crisisline.app import Services
 from crisisline.clock import FakeClock
 from crisisline.models import Delivery, StaffRole
+from crisisline.services import Services
 from crisisline.settings import SettingsError, load_settings
 from tests.conftest import services_of
 

@@ -22,11 +22,12 @@ from flask import Flask
 from sqlalchemy import delete, event, func, select, text
 from sqlalchemy.orm import Session
 
-from crisisline import calls, contacts, escalations, rota_service, routing_cache, staff
-from crisisline.app import Services, create_app
+from crisisline import calls, contacts, escalation_engine, rota_service, routing_cache, staff
+from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.models import Channel, Contact, Direction, Staff, StaffRole
 from crisisline.rota_models import RotaOverride
+from crisisline.services import Services
 from crisisline.telephony import FakeTelephony
 from escalation import RotaNameTarget
 from tests.conftest import make_settings, services_of
@@ -205,7 +206,7 @@ def test_a_changed_staff_phone_is_rung_at_its_new_number(svc: Services, clock: F
 def test_an_edited_policy_applies_to_the_next_call(svc: Services, clock: FakeClock) -> None:
     assert _ringing(svc, 1) == [PRIMARY]
     with svc.db.transaction() as session:
-        escalations.put_policy(
+        escalation_engine.put_policy(
             session,
             "crisis-call",
             {
@@ -334,12 +335,12 @@ def test_a_resolver_in_the_same_transaction_sees_its_own_routing_change(
 ) -> None:
     target = RotaNameTarget("primary")
     with svc.db.transaction() as session:
-        resolve = escalations.resolver(session, clock.now())
+        resolve = escalation_engine.resolver(session, clock.now())
         assert [r.phone for r in resolve(target)] == [PRIMARY]
     with svc.db.transaction() as session:
         staff.deactivate(session, _staff_id(svc, PRIMARY), actor="t", now=clock.now())
         # Not yet committed: this transaction must still see its own change.
-        assert list(escalations.resolver(session, clock.now())(target)) == []
+        assert list(escalation_engine.resolver(session, clock.now())(target)) == []
 
 
 def test_a_routing_change_rolled_back_with_its_savepoint_is_not_used_afterwards(
@@ -352,11 +353,13 @@ def test_a_routing_change_rolled_back_with_its_savepoint_is_not_used_afterwards(
     with svc.db.transaction() as session:
         savepoint = session.begin_nested()
         staff.update(session, primary, {"phone": "+447700900107"}, actor="t", now=clock.now())
-        assert [r.phone for r in escalations.resolver(session, clock.now())(target)] == [
+        assert [r.phone for r in escalation_engine.resolver(session, clock.now())(target)] == [
             "+447700900107"
         ]
         savepoint.rollback()
-        assert [r.phone for r in escalations.resolver(session, clock.now())(target)] == [PRIMARY]
+        assert [r.phone for r in escalation_engine.resolver(session, clock.now())(target)] == [
+            PRIMARY
+        ]
 
 
 def test_a_webhook_retried_while_the_first_is_still_writing_records_one_contact(

@@ -11,11 +11,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crisisline import participants, rota_service, sms_conversations, sms_opt_outs, staff
-from crisisline.app import Services
 from crisisline.clock import FakeClock
 from crisisline.conversation_models import SmsConversation
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Delivery, RiskLevel, StaffRole
+from crisisline.services import Services
 from tests.conftest import json_list_of, json_of, services_of, signed_post
 
 PRIMARY, DANIEL, UNKNOWN = "+447700900101", "+447700900501", "+447700900777"

@@ -25,11 +25,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crisisline.alert_models import RiskAlert
-from crisisline.app import Services, create_app
+from crisisline.app import create_app
 from crisisline.call_models import LiveCall
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Contact, Delivery
+from crisisline.services import Services
 from crisisline.spool import DrainReport, Entry, Spool, drain
 from crisisline.telephony import FakeTelephony, sign
 from tests.conftest import (

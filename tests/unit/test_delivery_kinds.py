@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from crisisline import delivery_kinds, escalations, floods, rota_notices, sms_conversations, staff
+from crisisline import (
+    delivery_kinds,
+    escalation_engine,
+    floods,
+    rota_notices,
+    sms_conversations,
+    staff,
+)
 from crisisline.delivery_kinds import PARTICIPANT, ROUTINE, STAFF_ALERT, kind_of
 
 
@@ -17,7 +24,11 @@ def test_what_a_participant_sent_or_is_sent_goes_first_and_is_retried_through_ou
 
 
 def test_staff_chased_for_an_escalation_come_next_and_are_retried_through_outages() -> None:
-    for purpose in (escalations.PURPOSE, escalations.BUNDLE_PURPOSE, "escalation_incident"):
+    for purpose in (
+        escalation_engine.PURPOSE,
+        escalation_engine.BUNDLE_PURPOSE,
+        "escalation_incident",
+    ):
         assert kind_of(purpose) == delivery_kinds.DeliveryKind(STAFF_ALERT, crisis=True)
 
 

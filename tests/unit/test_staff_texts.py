@@ -40,7 +40,7 @@ def _at(day: int, hour: int, minute: int = 0) -> dt.datetime:
 
 
 def _bundle() -> str:
-    # As crisisline.escalations builds it: the header, then each item after a space.
+    # As crisisline.escalation_engine builds it: the header, then each item after a space.
     items = [wording.bundle_item(MISSED, 2), wording.bundle_item(TEXT_SUMMARY, 3)]
     return " ".join([wording.BUNDLE_HEADER, *items])
 

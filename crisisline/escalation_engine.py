@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
@@ -43,7 +43,9 @@ from escalation import (
     EscalationPolicy,
     EscalationState,
     Notification,
+    OutgoingText,
     PolicyValidationError,
+    Reach,
     Recipient,
     Responder,
     RotaNameTarget,
@@ -97,31 +99,6 @@ def _settled(session: Session, escalation_id: int) -> str | None:
 
 # An exhausted escalation is still not taken: its texts and calls keep being retried.
 outbox.register_subject(SUBJECT, _settled)
-
-
-@dataclass(frozen=True)
-class Reach:
-    """How the engine reaches people: the crisis number it sends from and its public URL."""
-
-    from_number: str
-    base_url: str
-    # The link that plays a contact's voicemail, valid for a while from the given time
-    # (crisisline.voicemail_links.url); None where links cannot be made (some tests).
-    voicemail_url: Callable[[int, dt.datetime], str] | None = field(
-        default=None, compare=False, repr=False
-    )
-
-    def call_url(self, escalation_id: int) -> str:
-        """The TwiML an escalation call fetches when the staff member answers."""
-        return f"{self.base_url}/webhooks/escalations/{escalation_id}/call"
-
-
-@dataclass(frozen=True)
-class OutgoingText:
-    """One SMS to send; `verbatim` keeps a participant's own words exactly as they wrote them."""
-
-    body: str
-    verbatim: bool = False
 
 
 NotificationTexts = Callable[[Session, "EscalationRecord", int], list[OutgoingText]]
