@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.elements import ColumnElement
 
+import wording.staff
 from crisisline import audit, outbox, rota_service, routing_cache
 from crisisline.db import Database
 from crisisline.errors import InvalidInput, NotFound
@@ -61,7 +62,6 @@ from escalation import (
     parse_reply,
     policy_to_json,
     start,
-    wording,
 )
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def notification_texts(session: Session, record: EscalationRecord, code: int) ->
     custom = _notification_texts.get(record.subject_type)
     if custom is not None:
         return custom(session, record, code)
-    return [OutgoingText(wording.notification_text(record.summary, code))]
+    return [OutgoingText(wording.staff.notification_text(record.summary, code))]
 
 
 # ---- policies -----------------------------------------------------------------------------
@@ -486,7 +486,7 @@ def _apply(
                 session,
                 to=note.recipient.phone,
                 from_=reach.from_number,
-                script=wording.voice_prompt(record.summary),
+                script=wording.staff.voice_prompt(record.summary),
                 twiml_url=reach.call_url(record.id),
                 purpose=PURPOSE,
                 now=now,
@@ -500,7 +500,7 @@ def _apply(
             session,
             to=notice.recipient.phone,
             from_=reach.from_number,
-            body=wording.taken_by_text(
+            body=wording.staff.taken_by_text(
                 record.summary,
                 taken_by or "a colleague",
                 closed=notice.action == "closed",
@@ -580,7 +580,7 @@ def _notify_by_sms(
             )
         note_code_sent(session, record.id, phone, now)
         return
-    item = wording.bundle_item(record.summary, code)
+    item = wording.staff.bundle_item(record.summary, code)
     held = session.scalars(
         select(Delivery)
         .where(
@@ -613,7 +613,7 @@ def _notify_by_sms(
         session,
         to=phone,
         from_=reach.from_number,
-        body=f"{wording.BUNDLE_HEADER} {item}",
+        body=f"{wording.staff.BUNDLE_HEADER} {item}",
         purpose=BUNDLE_PURPOSE,
         now=now,
     )
@@ -631,7 +631,7 @@ def _withdraw_from_bundles(
     A bundle left with nothing in it is withdrawn (marked failed, saying why).
     """
     for assignment in state.codes:
-        item = wording.bundle_item(record.summary, assignment.code)
+        item = wording.staff.bundle_item(record.summary, assignment.code)
         held = _held_bundles(session, assignment.recipient.phone)
         for bundle in held:
             body = bundle.body or ""
@@ -642,7 +642,7 @@ def _withdraw_from_bundles(
                 continue
             remaining = body.replace(f" {item}", "").strip()
             values: dict[str, Any] = {"updated_at": now}
-            if remaining == wording.BUNDLE_HEADER.strip():
+            if remaining == wording.staff.BUNDLE_HEADER.strip():
                 values.update(
                     status=DeliveryStatus.FAILED,
                     finished_at=now,
@@ -667,7 +667,7 @@ def _raise_incident(
     log.error("escalation %s exhausted: nobody took it after full escalation", record.id)
     managers = text_duty_managers(
         session,
-        wording.exhausted_text(record.summary),
+        wording.staff.exhausted_text(record.summary),
         purpose="escalation_incident",
         now=now,
         from_=reach.from_number,
@@ -770,7 +770,7 @@ def open_escalation(
         subject_type=subject_type,
         subject_id=subject_id,
         participant_id=participant_id,
-        summary=wording.plain(summary)[:SUMMARY_MAX],
+        summary=wording.staff.plain(summary)[:SUMMARY_MAX],
         status="open",
         step_index=0,
         loop=0,
@@ -1110,7 +1110,7 @@ def _write_advances(
                     session,
                     to=phone,
                     from_=reach.from_number,
-                    script=wording.voice_prompt(record.summary),
+                    script=wording.staff.voice_prompt(record.summary),
                     twiml_url=reach.call_url(record.id),
                     purpose=PURPOSE,
                     now=now,
@@ -1252,7 +1252,7 @@ class _BatchTexts:
                 )
             self.last_sent[phone] = now
             return now
-        item = wording.bundle_item(record.summary, code)
+        item = wording.staff.bundle_item(record.summary, code)
         held = self.held.get(phone)
         if held is not None and len(held.body) + 1 + len(item) <= BUNDLE_MAX_CHARS:
             held.body = f"{held.body} {item}"
@@ -1265,7 +1265,7 @@ class _BatchTexts:
             self.session,
             to=phone,
             from_=self.reach.from_number,
-            body=f"{wording.BUNDLE_HEADER} {item}",
+            body=f"{wording.staff.BUNDLE_HEADER} {item}",
             purpose=BUNDLE_PURPOSE,
             now=now,
             flush=False,
@@ -1340,7 +1340,7 @@ def act_by_phone(
         if ambiguous:
             return Outcome(None, False, _which_code_text(session, ambiguous))
     if row is None:
-        return Outcome(None, False, wording.unknown_code_text(command.code))
+        return Outcome(None, False, wording.staff.unknown_code_text(command.code))
     by = ByPhone(phone, row.code)
     if command.action == "acknowledge":
         return acknowledge_escalation(session, row.escalation_id, by, now, reach)
@@ -1374,7 +1374,7 @@ def _which_code_text(session: Session, rows: list[EscalationCode]) -> str:
     for row in rows:
         record = session.get(EscalationRecord, row.escalation_id)
         open_.append((row.code, record.summary if record else ""))
-    return wording.which_code_text(open_)
+    return wording.staff.which_code_text(open_)
 
 
 def acknowledge_escalation(
@@ -1387,7 +1387,9 @@ def acknowledge_escalation(
         return _refusal(record, before, decision, code=_code(by))
     _apply(session, record, before, decision, now, reach)
     told = len(decision.taken_notices)
-    reply = wording.acknowledged_reply_text(_code(by) or record.id, told=told, taken=_taken(record))
+    reply = wording.staff.acknowledged_reply_text(
+        _code(by) or record.id, told=told, taken=_taken(record)
+    )
     return Outcome(record.id, True, reply, others_told=told)
 
 
@@ -1413,7 +1415,7 @@ def close_escalation(
         decision = replace(decision, taken_notices=())
     _apply(session, record, before, decision, now, reach)
     told = len(decision.taken_notices)
-    return Outcome(record.id, True, wording.closed_reply_text(_code(by) or record.id), told)
+    return Outcome(record.id, True, wording.staff.closed_reply_text(_code(by) or record.id), told)
 
 
 def escalate_escalation_now(
@@ -1434,7 +1436,7 @@ def escalate_escalation_now(
     if decision.is_noop:
         return _refusal(record, before, decision, code=_code(by))
     _apply(session, record, before, decision, now, reach)
-    return Outcome(record.id, True, wording.voice_confirmation("escalated"))
+    return Outcome(record.id, True, wording.staff.voice_confirmation("escalated"))
 
 
 def amend_summary(
@@ -1455,7 +1457,7 @@ def amend_summary(
     )
     if record is None:
         raise NotFound(f"There is no escalation with id {escalation_id}.")
-    new = wording.plain(summary)[:SUMMARY_MAX]
+    new = wording.staff.plain(summary)[:SUMMARY_MAX]
     if new == record.summary:
         return []
     old, record.summary, record.updated_at = record.summary, new, now
@@ -1469,7 +1471,7 @@ def amend_summary(
             session,
             to=phone,
             from_=reach.from_number,
-            body=wording.update_text(new, code, open_=still_open),
+            body=wording.staff.update_text(new, code, open_=still_open),
             purpose=PURPOSE,
             now=now,
         )
@@ -1492,7 +1494,7 @@ def restate_summary(
     )
     if record is None:
         return None
-    new = wording.plain(summary)[:SUMMARY_MAX]
+    new = wording.staff.plain(summary)[:SUMMARY_MAX]
     if new != record.summary:
         old, record.summary, record.updated_at = record.summary, new, now
         _rewrite_held_items(session, _state(session, record), old, new, now)
@@ -1541,8 +1543,8 @@ def _rewrite_held_items(
     """Put the new summary into bundles still held for sending, so they say it and so that
     taking the escalation later still finds its item to withdraw (matched on the summary)."""
     for assignment in state.codes:
-        before = f" {wording.bundle_item(old, assignment.code)}"
-        after = f" {wording.bundle_item(new, assignment.code)}"
+        before = f" {wording.staff.bundle_item(old, assignment.code)}"
+        after = f" {wording.staff.bundle_item(new, assignment.code)}"
         held = _held_bundles(session, assignment.recipient.phone)
         for bundle in held:
             body = bundle.body or ""
@@ -1588,11 +1590,13 @@ def _refusal(
         # Closed without being taken first: say closed, not taken, by whom.
         closed = record.acknowledged_by is None
         taken_by = record.acknowledged_by or record.closed_by or "a colleague"
-        reply = wording.already_taken_text(shown, taken_by, closed=closed, taken=_taken(record))
+        reply = wording.staff.already_taken_text(
+            shown, taken_by, closed=closed, taken=_taken(record)
+        )
         return Outcome(record.id, False, reply)
     if reason in ("wrong_phone", "unknown_code"):
-        return Outcome(record.id, False, wording.unknown_code_text(code))
-    return Outcome(record.id, False, wording.not_open_text(shown, state.status))
+        return Outcome(record.id, False, wording.staff.unknown_code_text(code))
+    return Outcome(record.id, False, wording.staff.not_open_text(shown, state.status))
 
 
 def load(session: Session, escalation_id: int) -> tuple[EscalationRecord, EscalationState]:
@@ -1705,7 +1709,7 @@ def audit_overdue(db: Database, now: dt.datetime, reach: Reach) -> list[int]:
             )
             text_duty_managers(
                 session,
-                wording.overdue_text(record.id, int(late.total_seconds() // 60)),
+                wording.staff.overdue_text(record.id, int(late.total_seconds() // 60)),
                 purpose="escalation_overdue",
                 now=now,
                 from_=reach.from_number,

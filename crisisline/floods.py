@@ -32,13 +32,14 @@ from sqlalchemy import ColumnElement, distinct, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+import wording.staff
 from crisisline import escalation_engine
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationRecord
 from crisisline.flood_models import Flood, FloodContact
 from crisisline.models import Channel, Contact, Delivery, Direction, Staff
 from crisisline.settings import Settings
-from escalation import Reach, wording
+from escalation import Reach
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ GATHERED: Final = "gathered"
 # The outbox purposes of the service's automatic replies to texters (sms_conversations).
 AUTO_REPLY_PURPOSES: Final = ("sms_acknowledgement", "sms_fallback")
 REPLY_PERIOD: Final = dt.timedelta(hours=1)
-SERVICE: Final = wording.SERVICE
+SERVICE: Final = wording.staff.SERVICE
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from crisisline import escalation_engine
 from crisisline.db import Database
 from crisisline.delivery_kinds import PROVIDER_RECOVERED, kind_of
 from crisisline.models import Delivery, DeliveryStatus, ProviderOutage
-from escalation.wording import SERVICE
+from wording.staff import SERVICE
 
 log = logging.getLogger(__name__)
 

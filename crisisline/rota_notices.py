@@ -22,13 +22,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import wording.staff
 from crisisline import outbox, rota_service
 from crisisline.db import Database
 from crisisline.escalation_engine import duty_managers
 from crisisline.escalation_models import StaffNotice
 from crisisline.models import Staff
 from crisisline.rota_models import RotaOverride, RotaRecord
-from escalation import wording
 from rotas import OnCallShift, Override, Rota, gaps_between, shifts_between
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def _span(interval: Interval, zone: ZoneInfo) -> str:
 def reminder_text(rota_name: str, start: dt.datetime, zone: ZoneInfo) -> str:
     """To someone whose on-call time on a rota starts soon."""
     return (
-        f"{wording.SERVICE}: reminder, you are on call for {wording.plain(rota_name)} "
+        f"{wording.staff.SERVICE}: reminder, you are on call for {wording.staff.plain(rota_name)} "
         f"from {when_text(start, zone)}."
     )
 
@@ -72,8 +72,8 @@ def daily_gaps_text(count: int, rota_name: str, first: Interval, zone: ZoneInfo)
     """The daily warning to duty managers: how many gaps in the next 14 days, and the first."""
     gaps, them = ("1 gap", "it") if count == 1 else (f"{count} gaps", "them")
     return (
-        f"{wording.SERVICE}: {gaps} in the on-call rota in the next 14 days. First: "
-        f"{wording.plain(rota_name)} {_span(first, zone)}. Please fill {them}."
+        f"{wording.staff.SERVICE}: {gaps} in the on-call rota in the next 14 days. First: "
+        f"{wording.staff.plain(rota_name)} {_span(first, zone)}. Please fill {them}."
     )
 
 
@@ -86,13 +86,17 @@ def rota_changed_text(
         parts.append("you are now on call " + _spans(gained, zone))
     if lost:
         parts.append("you are no longer on call " + _spans(lost, zone))
-    return f"{wording.SERVICE}: rota {wording.plain(rota_name)} changed: " + "; ".join(parts) + "."
+    return (
+        f"{wording.staff.SERVICE}: rota {wording.staff.plain(rota_name)} changed: "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def new_gap_text(rota_name: str, opened: Sequence[Interval], why: str, zone: ZoneInfo) -> str:
     """To the duty managers at once: a change opened a gap in the next 48 hours."""
     return (
-        f"URGENT {wording.SERVICE}: nobody is on call for {wording.plain(rota_name)} "
+        f"URGENT {wording.staff.SERVICE}: nobody is on call for {wording.staff.plain(rota_name)} "
         f"{_spans(opened, zone)} {why}. Please fill the gap."
     )
 
@@ -262,7 +266,7 @@ def _record_change_notices(
         start=start,
         end=end,
         tag=f"override:{changed.id}:{what}",
-        why=f"after a change by {wording.plain(actor)[:40]}",
+        why=f"after a change by {wording.staff.plain(actor)[:40]}",
         now=now,
     )
 
@@ -285,7 +289,7 @@ def rota_edited(
                 start=now,
                 end=end,
                 tag=f"rota:{record.id}:edited:{now.isoformat()}",
-                why=f"after a change by {wording.plain(actor)[:40]}",
+                why=f"after a change by {wording.staff.plain(actor)[:40]}",
                 now=now,
             )
     except Exception:
@@ -465,7 +469,7 @@ def _record_deactivation_gaps(
         if not opened:
             continue
         zone = ZoneInfo(record.timezone)
-        why = f"after {wording.plain(person.name)[:40]} was deactivated"
+        why = f"after {wording.staff.plain(person.name)[:40]} was deactivated"
         body = new_gap_text(record.name, opened, why, zone)
         managers = [m for m in duty_managers(session) if m.id != person.id]
         if not managers:

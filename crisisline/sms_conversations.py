@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
+import wording.staff
 from crisisline import (
     alerts,
     contacts,
@@ -54,13 +55,13 @@ from crisisline.models import (
 from crisisline.phones import redact
 from crisisline.risk_rules import RiskRules
 from crisisline.telephony import MAX_SMS_BODY_CHARACTERS, split_for_sms
-from escalation import ByOperator, ByPhone, OutgoingText, Reach, wording
+from escalation import ByOperator, ByPhone, OutgoingText, Reach
 
 log = logging.getLogger(__name__)
 
 POLICY: Final = "crisis-sms"
 SUBJECT_TYPE: Final = "sms_conversation"
-SERVICE: Final = wording.SERVICE
+SERVICE: Final = wording.staff.SERVICE
 
 # Outbox purposes, so each kind of text can be found and counted.
 ACKNOWLEDGEMENT: Final = "sms_acknowledgement"
@@ -834,7 +835,7 @@ def _notification_texts(
     """The escalation hook: each person a crisis-sms step notifies gets the words so far."""
     conversation = session.get(SmsConversation, record.subject_id) if record.subject_id else None
     if conversation is None:
-        return [OutgoingText(wording.notification_text(record.summary, code))]
+        return [OutgoingText(wording.staff.notification_text(record.summary, code))]
     participant = (
         session.get(Participant, conversation.participant_id)
         if conversation.participant_id
@@ -1290,7 +1291,7 @@ STAFF_OPTED_IN_TEXT: Final = f"{SERVICE}: texts to this phone work again."
 def relayed_and_taken_text(who: str, code: int, told: int) -> str:
     """The confirmation to staff whose first reply went to the participant and so took it."""
     return (
-        f"{SERVICE}: sent to {who}. You have taken {code}.{wording.others_told(told)} "
+        f"{SERVICE}: sent to {who}. You have taken {code}.{wording.staff.others_told(told)} "
         f"Reply {code}c to close it."
     )
 

@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
+import wording.staff
 from crisisline import audit, outbox, routing_cache
 from crisisline.errors import Conflict, NotFound
 from crisisline.escalation_models import EscalationCode, EscalationRecord
@@ -23,7 +24,6 @@ from crisisline.models import (
     StaffRoleAssignment,
 )
 from crisisline.rota_models import CalendarFeedKind, CalendarFeedToken
-from escalation import wording
 
 TEST_MESSAGE_PURPOSE = "test_message"
 PHONE_CHANGED_PURPOSE = "phone_changed_codes"
@@ -228,15 +228,15 @@ def _switch_off(session: Session, staff: Staff, *, actor: str, now: dt.datetime)
 def test_message_text(first_name: str) -> str:
     """The test SMS a manager sends to check a number before rostering it."""
     return (
-        f"{wording.SERVICE}: test message for {first_name}. "
+        f"{wording.staff.SERVICE}: test message for {first_name}. "
         "This number can receive crisis line texts. No reply needed."
     )
 
 
 def phone_changed_text(still_open: Sequence[tuple[int, str]]) -> str:
     """To a new registered phone: the reply codes (code, summary) still open for this person."""
-    lines = [wording.PHONE_CHANGED_HEADER]
-    lines += [wording.bundle_item(summary, code) for code, summary in still_open]
+    lines = [wording.staff.PHONE_CHANGED_HEADER]
+    lines += [wording.staff.bundle_item(summary, code) for code, summary in still_open]
     return "\n".join(lines)
 
 

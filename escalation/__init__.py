@@ -57,7 +57,7 @@ from escalation.state import (
     escalate_now,
     start,
 )
-from escalation.wording import (
+from wording.staff import (
     SMS_SEGMENT,
     acknowledged_reply_text,
     already_taken_text,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
+import wording.staff
 from crisisline import escalation_engine as engine
 from crisisline.escalation_models import EscalationRecord
 from crisisline.phones import caller_number
 from crisisline.services import services
-from escalation import ByPhone, wording
+from escalation import ByPhone
 from webhooks.fallback import twiml
 from webhooks.security import signed_by_twilio
 
@@ -45,9 +46,9 @@ def call(escalation_id: int) -> Response:
         # Someone took it while this call was ringing: say so rather than offer keys that
         # can no longer do anything.
         taken = "taken" if record.status == "acknowledged" else "closed"
-        by = wording.plain(record.acknowledged_by or record.closed_by or "a colleague")
+        by = wording.staff.plain(record.acknowledged_by or record.closed_by or "a colleague")
         # The summary's words only: a voicemail link is never read out.
-        words = wording.spoken(record.summary)
+        words = wording.staff.spoken(record.summary)
         _say(response, f"{words}. This has already been {taken} by {by}. Goodbye.")
         response.hangup()
         return twiml(response)
@@ -59,7 +60,9 @@ def call(escalation_id: int) -> Response:
         timeout=GATHER_TIMEOUT_SECONDS,
     )
     messages = svc.messages
-    gather.say(wording.voice_prompt(summary), voice=messages.voice, language=messages.language)
+    gather.say(
+        wording.staff.voice_prompt(summary), voice=messages.voice, language=messages.language
+    )
     # No key: a voicemail or a missed press never counts as taking it; the chain goes on.
     _say(response, "No key was pressed. If nobody takes this, the next person will be called.")
     response.hangup()
@@ -76,7 +79,7 @@ def keypress(escalation_id: int) -> Response:
     again = svc.url(f"/webhooks/escalations/{escalation_id}/call")
     if digit not in ("4", "5"):
         if digit != "*":
-            _say(response, wording.voice_confirmation("invalid"))
+            _say(response, wording.staff.voice_confirmation("invalid"))
         response.redirect(again, method="POST")
         return twiml(response)
     phone = _called_phone()
@@ -91,13 +94,15 @@ def keypress(escalation_id: int) -> Response:
         if digit == "4":
             outcome = engine.acknowledge_escalation(session, escalation_id, by, now, svc.reach)
             said = (
-                wording.voice_confirmation("acknowledged", told=outcome.others_told)
+                wording.staff.voice_confirmation("acknowledged", told=outcome.others_told)
                 if outcome.changed
                 else outcome.reply
             )
         else:
             outcome = engine.escalate_escalation_now(session, escalation_id, by, now, svc.reach)
-            said = wording.voice_confirmation("escalated") if outcome.changed else outcome.reply
+            said = (
+                wording.staff.voice_confirmation("escalated") if outcome.changed else outcome.reply
+            )
     _say(response, said)
     response.hangup()
     return twiml(response)

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import wording.staff
 from crisisline import alerts, floods, provider_outages, rota_notices, sms_conversations, staff
 from crisisline.telephony import is_gsm7
-from escalation import wording
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "staff-texts.md"
 LONDON = ZoneInfo("Europe/London")
@@ -41,8 +41,8 @@ def _at(day: int, hour: int, minute: int = 0) -> dt.datetime:
 
 def _bundle() -> str:
     # As crisisline.escalation_engine builds it: the header, then each item after a space.
-    items = [wording.bundle_item(MISSED, 2), wording.bundle_item(TEXT_SUMMARY, 3)]
-    return " ".join([wording.BUNDLE_HEADER, *items])
+    items = [wording.staff.bundle_item(MISSED, 2), wording.staff.bundle_item(TEXT_SUMMARY, 3)]
+    return " ".join([wording.staff.BUNDLE_HEADER, *items])
 
 
 def _relay(first: bool, note: str | None = None) -> list[str]:
@@ -54,27 +54,27 @@ def _relay(first: bool, note: str | None = None) -> list[str]:
 
 # Each row of the table, by the name in its first column.
 TEXTS: dict[str, Callable[[], str]] = {
-    "Escalation": lambda: wording.notification_text(MISSED, 1),
-    "Escalation with a voicemail": lambda: wording.notification_text(VOICEMAIL, 1),
+    "Escalation": lambda: wording.staff.notification_text(MISSED, 1),
+    "Escalation with a voicemail": lambda: wording.staff.notification_text(VOICEMAIL, 1),
     "Bundle": _bundle,
-    "Taken by a colleague": lambda: wording.taken_by_text(MISSED, "Tom Hughes"),
-    "Closed by a colleague": lambda: wording.taken_by_text(MISSED, "Tom Hughes", closed=True),
-    "Update, still open": lambda: wording.update_text(
+    "Taken by a colleague": lambda: wording.staff.taken_by_text(MISSED, "Tom Hughes"),
+    "Closed by a colleague": lambda: wording.staff.taken_by_text(MISSED, "Tom Hughes", closed=True),
+    "Update, still open": lambda: wording.staff.update_text(
         MISSED + ", voicemail left (call the line to hear it)", 1, open_=True
     ),
-    "Update, already taken": lambda: wording.update_text(
+    "Update, already taken": lambda: wording.staff.update_text(
         MISSED + ", voicemail left (call the line to hear it)", 1, open_=False
     ),
-    "Taken, nobody else alerted": lambda: wording.acknowledged_reply_text(1, told=0),
-    "Taken, others alerted": lambda: wording.acknowledged_reply_text(1, told=2),
-    "Closed": lambda: wording.closed_reply_text(1),
-    "Already taken": lambda: wording.already_taken_text(1, "Tom Hughes"),
-    "Unknown code": lambda: wording.unknown_code_text(4),
-    "Nothing open": lambda: wording.unknown_code_text(None),
-    "Which code?": lambda: wording.which_code_text([(2, MISSED), (3, TEXT_SUMMARY)]),
-    "Nobody took it": lambda: wording.exhausted_text(MISSED),
-    "Nobody on call (escalation)": lambda: wording.gap_warning_text("primary"),
-    "Escalation overdue": lambda: wording.overdue_text(17, 3),
+    "Taken, nobody else alerted": lambda: wording.staff.acknowledged_reply_text(1, told=0),
+    "Taken, others alerted": lambda: wording.staff.acknowledged_reply_text(1, told=2),
+    "Closed": lambda: wording.staff.closed_reply_text(1),
+    "Already taken": lambda: wording.staff.already_taken_text(1, "Tom Hughes"),
+    "Unknown code": lambda: wording.staff.unknown_code_text(4),
+    "Nothing open": lambda: wording.staff.unknown_code_text(None),
+    "Which code?": lambda: wording.staff.which_code_text([(2, MISSED), (3, TEXT_SUMMARY)]),
+    "Nobody took it": lambda: wording.staff.exhausted_text(MISSED),
+    "Nobody on call (escalation)": lambda: wording.staff.gap_warning_text("primary"),
+    "Escalation overdue": lambda: wording.staff.overdue_text(17, 3),
     "Phone changed": lambda: staff.phone_changed_text([(1, MISSED), (2, TEXT_SUMMARY)]),
     "Test message": lambda: staff.test_message_text("Amira"),
     "Participant's words": lambda: _relay(first=True)[0],
@@ -110,10 +110,10 @@ TEXTS: dict[str, Callable[[], str]] = {
     "Urgent risk alert": lambda: alerts.alert_text(
         "R1001", "texted words about suicide or self-harm", 1, urgent=True
     ),
-    "Risk alert acknowledged": lambda: wording.acknowledged_reply_text(
+    "Risk alert acknowledged": lambda: wording.staff.acknowledged_reply_text(
         1, told=0, taken="acknowledged"
     ),
-    "Risk alert acknowledged by a colleague": lambda: wording.taken_by_text(
+    "Risk alert acknowledged by a colleague": lambda: wording.staff.taken_by_text(
         RISK_SUMMARY, "Sam Jones", taken="acknowledged"
     ),
     "Shift reminder": lambda: rota_notices.reminder_text("primary", _at(5, 9), LONDON),
@@ -175,30 +175,33 @@ def test_each_of_the_services_own_texts_is_plain_gsm7(name: str) -> None:
 
 
 def test_taking_it_with_nobody_else_alerted_says_nothing_about_others() -> None:
-    assert wording.acknowledged_reply_text(3, told=0) == "Resettle crisis line: you have taken 3."
+    assert (
+        wording.staff.acknowledged_reply_text(3, told=0)
+        == "Resettle crisis line: you have taken 3."
+    )
     assert "other" not in sms_conversations.relayed_and_taken_text(WHO, 3, 0)
-    assert wording.voice_confirmation("acknowledged", told=0) == (
+    assert wording.staff.voice_confirmation("acknowledged", told=0) == (
         "Thank you. You have taken this. Goodbye."
     )
 
 
 def test_taking_it_with_others_alerted_says_they_have_been_told() -> None:
-    assert wording.acknowledged_reply_text(3, told=1) == (
+    assert wording.staff.acknowledged_reply_text(3, told=1) == (
         "Resettle crisis line: you have taken 3. The other person alerted has been told."
     )
-    assert wording.acknowledged_reply_text(3, told=2).endswith(
+    assert wording.staff.acknowledged_reply_text(3, told=2).endswith(
         " The 2 others alerted have been told."
     )
     assert "The other person alerted has been told." in (
         sms_conversations.relayed_and_taken_text(WHO, 3, 1)
     )
-    assert "The 2 others alerted will be told." in wording.voice_confirmation(
+    assert "The 2 others alerted will be told." in wording.staff.voice_confirmation(
         "acknowledged", told=2
     )
 
 
 def test_the_bundle_header_says_how_to_take_and_how_to_close_an_item() -> None:
-    assert wording.BUNDLE_HEADER == (
+    assert wording.staff.BUNDLE_HEADER == (
         "Resettle crisis line, more alerts. Reply a code below to take one; use c not a to close:"
     )
     assert "c for a closes" not in _bundle()
@@ -206,7 +209,7 @@ def test_the_bundle_header_says_how_to_take_and_how_to_close_an_item() -> None:
 
 def test_an_escalation_closed_before_anyone_took_it_is_called_closed_not_taken() -> None:
     # Said on a call or answered in the API (a closed escalation's codes no longer work by SMS).
-    assert wording.already_taken_text(1, "Tom Hughes", closed=True) == (
+    assert wording.staff.already_taken_text(1, "Tom Hughes", closed=True) == (
         "Resettle crisis line: 1 was already closed by Tom Hughes."
     )
 
@@ -218,6 +221,6 @@ def test_a_risk_alert_is_acknowledged_in_its_confirmations_as_in_its_text() -> N
 
 
 def test_a_bundle_of_one_item_of_the_longest_kind_fits_one_segment() -> None:
-    item = wording.bundle_item("word " * 40, 9999)
+    item = wording.staff.bundle_item("word " * 40, 9999)
 
-    assert len(f"{wording.BUNDLE_HEADER} {item}") <= wording.SMS_SEGMENT
+    assert len(f"{wording.staff.BUNDLE_HEADER} {item}") <= wording.staff.SMS_SEGMENT

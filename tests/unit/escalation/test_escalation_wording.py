@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from crisisline.telephony import is_gsm7
 from escalation import ReplyCommand, parse_reply
-from escalation.wording import (
+from wording.staff import (
     SMS_SEGMENT,
     TWO_SEGMENTS,
     acknowledged_reply_text,
