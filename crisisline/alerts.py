@@ -58,9 +58,8 @@ from escalation import (
     StaffTarget,
     Step,
     format_code,
-    notification_text,
-    plain,
 )
+from wording.staff import notification_text, plain
 
 log = logging.getLogger(__name__)
 
