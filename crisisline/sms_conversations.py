@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import func, select
-from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
-from sqlalchemy.sql.elements import ColumnElement, TextClause
+from sqlalchemy.sql.elements import ColumnElement
 
 import wording.staff
 from crisisline import (
@@ -47,6 +46,7 @@ from crisisline.models import (
     UNROUTED_PREDICATE,
     Channel,
     Contact,
+    ContactOutcome,
     Delivery,
     Direction,
     Participant,
@@ -100,25 +100,6 @@ def _settled(session: Session, conversation_id: int) -> str | None:
 
 outbox.register_subject(SUBJECT_TYPE, _settled)
 
-# Contact outcomes.
-RECEIVED: Final = "received"
-RELAYED: Final = "relayed"
-OPTED_OUT: Final = "opted_out"
-OPTED_IN: Final = "opted_in"
-SENT: Final = "sent"
-STAFF_COMMAND: Final = "staff_command"
-STAFF_RELAYED: Final = "staff_relayed"
-NOT_SENT: Final = "not_sent"
-NOT_SENT_OPTED_OUT: Final = "not_sent_opted_out"
-NOT_SENT_NUMBER_REMOVED: Final = "not_sent_number_removed"
-UNREPLYABLE: Final = "unreplyable_sender"
-# A text from an unknown number during a flood: gathered into the flood's one escalation.
-GATHERED: Final = floods.GATHERED
-# Recorded by the webhook, waiting for the scheduler to route it (crisisline.sms_intake).
-UNROUTED: Final = "unrouted"
-# Routing it failed at least once (a bug, the database failing mid-way): its sender has been
-# sent the crisis numbers, and the scheduler goes on trying to route it for a day.
-ROUTING_FAILED: Final = "routing_failed"
 RETRY_UNROUTED_FOR: Final = dt.timedelta(hours=24)
 
 # "3 I'm here" or "3: I'm here": a reply code, then the words for the participant.
@@ -196,7 +177,7 @@ def _route(
     if phone is None:
         # A short code or an alphanumeric sender: not a person's phone, and nothing can be
         # sent back to it. Kept on the record; nobody is paged for it.
-        contact.outcome = UNREPLYABLE
+        contact.outcome = ContactOutcome.UNREPLYABLE
         log.warning("sms %s from a sender that cannot be texted back; recorded", contact.id)
         return Handled(contact.id, "unreplyable")
     if participant is None and _gathered(session, contact, phone, now, reach, messages, rules):
@@ -213,7 +194,7 @@ def _route(
 def unrouted_fields(text: InboundText, now: dt.datetime) -> contacts.NewContact:
     """The contact of a text just taken in, waiting to be routed (its participant not set)."""
     fields = _inbound(text, now)
-    fields["outcome"] = UNROUTED
+    fields["outcome"] = ContactOutcome.UNROUTED
     return fields
 
 
@@ -227,18 +208,18 @@ def keep_unrouted(session: Session, text: InboundText, now: dt.datetime) -> int 
     return contact.id if created else None
 
 
-def _unrouted() -> tuple[ColumnElement[bool] | TextClause, ...]:
+def _unrouted() -> tuple[ColumnElement[bool], ...]:
     """Inbound texts not (yet) routed, whenever they came in."""
     return (
         # Written out as in the partial index ix_contacts_unrouted, so that the planner can
         # use it (bound parameters would hide the match).
-        sql_text(UNROUTED_PREDICATE),
+        UNROUTED_PREDICATE,
         Contact.channel == Channel.SMS,
         Contact.direction == Direction.INBOUND,
     )
 
 
-def _waiting(now: dt.datetime) -> tuple[ColumnElement[bool] | TextClause, ...]:
+def _waiting(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
     """Inbound texts waiting to be routed (or to be tried again), from the last day. Older ones
     are left alone: a day on, a relay would mislead more than help; they stay on the record."""
     return (*_unrouted(), Contact.started_at > now - RETRY_UNROUTED_FOR)
@@ -295,9 +276,9 @@ def routing_failed(
     sender the crisis numbers (unless they cannot be texted, or are not a participant and
     the automatic-reply limits hold it back). True the first time."""
     contact = session.get(Contact, contact_id, with_for_update=True)
-    if contact is None or contact.outcome != UNROUTED:
+    if contact is None or contact.outcome != ContactOutcome.UNROUTED:
         return False
-    contact.outcome = ROUTING_FAILED
+    contact.outcome = ContactOutcome.ROUTING_FAILED
     phone = phones.caller_number(contact.from_number, region)
     if phone is not None and not sms_opt_outs.is_opted_out(session, phone):
         known = contact.participant_id is not None
@@ -321,11 +302,14 @@ def route_unrouted(
     """Route a kept text as if it had just arrived; None if it is no longer unrouted (another
     process took it). The row is locked first, so it is routed once."""
     contact = session.get(Contact, contact_id, with_for_update=True)
-    if contact is None or contact.outcome not in (UNROUTED, ROUTING_FAILED):
+    if contact is None or contact.outcome not in (
+        ContactOutcome.UNROUTED,
+        ContactOutcome.ROUTING_FAILED,
+    ):
         return None
     phone = phones.caller_number(contact.from_number, region)
     sender, participant = _sender(session, phone)
-    contact.outcome = RECEIVED
+    contact.outcome = ContactOutcome.RECEIVED
     contact.participant_id = participant.id if participant is not None else None
     contact.handled_by_staff_id = sender.id if sender is not None else None
     return _route(session, contact, phone, sender, participant, now, reach, messages, rules)
@@ -350,7 +334,7 @@ def _participant_text(
     kind = sms_opt_outs.keyword(body)
     if kind == "opt_out":
         sms_opt_outs.opt_out(session, phone, body.strip().upper(), now, participant_id)
-        contact.outcome = OPTED_OUT
+        contact.outcome = ContactOutcome.OPTED_OUT
         log.info("sms %s: %s opted out of texts", contact.id, redact(phone))
         if conversation is not None:
             _join(conversation, contact, now)
@@ -369,14 +353,14 @@ def _participant_text(
         note = OPTED_IN_NOTE if was_out else None
         # START alone asks only for texts again; YES may well be an answer, so it is relayed.
         if conversation is None and body.strip().upper() != "YES":
-            contact.outcome = OPTED_IN
+            contact.outcome = ContactOutcome.OPTED_IN
             return None
     if conversation is None:
         return _start_conversation(
             session, contact, phone, participant, now, reach, messages, rules
         )
     _join(conversation, contact, now)
-    contact.outcome = RELAYED
+    contact.outcome = ContactOutcome.RELAYED
     if _handed_over(session, conversation, now):
         _escalate_again(session, conversation, participant, phone, now, reach)
         return conversation
@@ -584,11 +568,11 @@ def _start_conversation(
         if existing is None:
             raise
         _join(existing, contact, now)
-        contact.outcome = RELAYED
+        contact.outcome = ContactOutcome.RELAYED
         _relay_to_staff(session, existing, contact, participant, phone, now, reach, None)
         return existing
     contact.conversation_id = conversation.id
-    contact.outcome = RELAYED
+    contact.outcome = ContactOutcome.RELAYED
     _take_up_gathered(session, conversation, now)
     session.flush()
     who = describe_sender(participant, phone)
@@ -693,7 +677,7 @@ def _gathered(
     if not floods.beyond_rate(session, contact, rules):
         return False
     floods.gather(session, contact, now, reach, rules)
-    contact.outcome = GATHERED
+    contact.outcome = ContactOutcome.GATHERED
     # Not "a worker will reply": nobody has been texted about this one alone. The crisis
     # numbers, within the automatic-reply limits (the line's own country, so many an hour).
     if not sms_opt_outs.is_opted_out(session, phone) and not _reply_held_back(
@@ -711,7 +695,7 @@ GATHERED_TAKEN_UP_FOR: Final = dt.timedelta(hours=24)
 def _take_up_gathered(session: Session, conversation: SmsConversation, now: dt.datetime) -> None:
     for earlier in session.scalars(
         select(Contact).where(
-            Contact.outcome == GATHERED,
+            Contact.outcome == ContactOutcome.GATHERED,
             Contact.from_number == conversation.phone,
             Contact.conversation_id.is_(None),
             Contact.started_at > now - GATHERED_TAKEN_UP_FOR,
@@ -781,7 +765,7 @@ def _send_text(
         started_at=now,
         participant_id=participant_id,
         body=delivery.body,
-        outcome=SENT,
+        outcome=ContactOutcome.SENT,
         handled_by_staff_id=staff_id,
     )
     contact.delivery_id = delivery.id
@@ -976,7 +960,7 @@ class StaffCommands:
     def handle(self, body: str) -> None:
         """Act on the text and answer the staff member; never guess a participant."""
         text = body.strip()
-        self.contact.outcome = STAFF_COMMAND
+        self.contact.outcome = ContactOutcome.STAFF_COMMAND
         kind = sms_opt_outs.keyword(text)
         if kind is not None and text.upper() != "YES":
             self._staff_keyword(kind, text.upper())
@@ -1092,7 +1076,7 @@ class StaffCommands:
         conversation = held.conversation
         self.contact.conversation_id = conversation.id
         if sms_opt_outs.is_opted_out(self.session, conversation.phone):
-            self.contact.outcome = NOT_SENT_OPTED_OUT
+            self.contact.outcome = ContactOutcome.NOT_SENT_OPTED_OUT
             log.info("staff text not relayed: %s has opted out", redact(conversation.phone))
             self._reply(not_sent_opted_out_text(held.who))
             return
@@ -1102,7 +1086,7 @@ class StaffCommands:
         ):
             # The number was taken off his record (a stolen or replaced phone): whoever has
             # it now must not get words meant for him.
-            self.contact.outcome = NOT_SENT_NUMBER_REMOVED
+            self.contact.outcome = ContactOutcome.NOT_SENT_NUMBER_REMOVED
             log.info(
                 "staff text not relayed: %s is no longer the participant's",
                 redact(conversation.phone),
@@ -1118,7 +1102,7 @@ class StaffCommands:
             self.reach,
             staff_id=self.staff.id,
         )
-        self.contact.outcome = STAFF_RELAYED
+        self.contact.outcome = ContactOutcome.STAFF_RELAYED
         conversation.last_staff_message_at = self.now
         if conversation.handled_by_staff_id is None:
             conversation.handled_by_staff_id = self.staff.id
@@ -1165,7 +1149,7 @@ class StaffCommands:
         return [(h.code, h.who) for h in self.held()]
 
     def _not_sent(self, reason: str) -> None:
-        self.contact.outcome = NOT_SENT
+        self.contact.outcome = ContactOutcome.NOT_SENT
         self._reply(not_sent_text(reason, self._open()))
 
     def _reply(self, body: str) -> None:

@@ -28,9 +28,9 @@ from crisisline import sms_intake
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationRecord
 from crisisline.flood_models import FloodContact
-from crisisline.models import Contact
+from crisisline.models import Contact, ContactOutcome
 from crisisline.services import Services
-from crisisline.sms_conversations import UNROUTED, InboundText
+from crisisline.sms_conversations import InboundText
 from tests.conftest import ENGINES, services_of, signed_post
 from tests.integration.test_call_intake import CALLER, LINE, STRANGER, add_participant, svc
 
@@ -149,7 +149,7 @@ if "postgresql" in ENGINES:
                 session.scalars(select(Contact.twilio_sid).where(Contact.twilio_sid.in_(sids)))
             )
             unrouted = session.scalar(
-                select(func.count(Contact.id)).where(Contact.outcome == UNROUTED)
+                select(func.count(Contact.id)).where(Contact.outcome == ContactOutcome.UNROUTED)
             )
             escalations = session.execute(
                 select(EscalationRecord.subject_type, EscalationRecord.subject_id)
