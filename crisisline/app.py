@@ -12,8 +12,8 @@ from typing import Any
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 
+import wording.callers
 from crisisline import (
-    crisis_messages,
     escalation_engine,
     sms_conversations,
 )
@@ -75,7 +75,7 @@ def create_app(
         db=Database(settings.database_url, retry_seconds=settings.database_retry_seconds),
         clock=clock or SystemClock(),
         telephony=telephony or build_telephony(settings),
-        messages=crisis_messages.load(),
+        messages=wording.callers.load(),
         risk_rules=load_risk_rules(),
         spool=Spool(settings.spool_path),
     )

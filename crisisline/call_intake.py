@@ -69,10 +69,10 @@ from crisisline.calls import (
     ringing_after,
 )
 from crisisline.contacts import new_contact_row
-from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
 from crisisline.models import Contact, ContactOutcome
 from crisisline.routing_cache import RoutingState
+from wording.callers import CrisisMessages
 
 
 def receive_new_call(

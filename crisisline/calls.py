@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 from crisisline import alerts, contacts, escalation_engine, floods, participants, phones
 from crisisline import staff as staff_service
 from crisisline.call_models import LiveCall
-from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import new_row, save
 from crisisline.errors import NotFound
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Channel, Contact, ContactOutcome, Direction, Participant, Staff
 from escalation import ByOperator, EscalationPolicy, Reach, Recipient, Target
+from wording.callers import CrisisMessages
 
 log = logging.getLogger(__name__)
 

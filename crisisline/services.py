@@ -30,7 +30,6 @@ from crisisline import (
 )
 from crisisline.alerts import Alerting
 from crisisline.clock import Clock
-from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
 from crisisline.outbox import DispatchReport, dispatch_due
 from crisisline.risk_rules import RiskRules
@@ -39,6 +38,7 @@ from crisisline.spool import DrainReport, Entry, Spool, drain
 from crisisline.telephony import Telephony
 from escalation import Reach
 from escalation.scheduler import PeriodicJob
+from wording.callers import CrisisMessages
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,6 @@ from crisisline import (
 )
 from crisisline import staff as staff_service
 from crisisline.conversation_models import SmsConversation
-from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
 from crisisline.errors import DomainError
 from crisisline.escalation_models import EscalationCode, EscalationRecord
@@ -56,6 +55,7 @@ from crisisline.phones import redact
 from crisisline.risk_rules import RiskRules
 from crisisline.telephony import MAX_SMS_BODY_CHARACTERS, split_for_sms
 from escalation import ByOperator, ByPhone, OutgoingText, Reach
+from wording.callers import CrisisMessages
 
 log = logging.getLogger(__name__)
 
