@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from crisisline import sms_conversations
+from crisisline import sms_intake
 from crisisline import staff as staff_service
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
@@ -341,7 +341,7 @@ def test_a_text_that_clashes_with_the_sweep_is_handled_on_a_second_try(
     words)."""
     from sqlalchemy.orm.exc import StaleDataError
 
-    real = sms_conversations.route_unrouted
+    real = sms_intake.route_unrouted
     clashes = iter([True])
 
     def clashing(*args: object, **kwargs: object) -> object:
@@ -349,7 +349,7 @@ def test_a_text_that_clashes_with_the_sweep_is_handled_on_a_second_try(
             raise StaleDataError("escalation changed by the sweep")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sms_conversations, "route_unrouted", clashing)
+    monkeypatch.setattr(sms_intake, "route_unrouted", clashing)
     line.text(DANIEL, "I need to talk")
     line.dispatch()
     assert [c.status for c in line.conversations()] == ["open"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from crisisline import sms_conversations
+from crisisline import sms_conversations, sms_intake
 from crisisline.clock import FakeClock
 from crisisline.models import UNROUTED_PREDICATE, Contact
 from tests.conftest import ENGINES, signed_post
@@ -38,7 +38,7 @@ def _break_routing(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RoutingBug("a routing fault")
 
-    monkeypatch.setattr(sms_conversations, "_participant_text", broken)
+    monkeypatch.setattr(sms_conversations, "on_participant_text", broken)
 
 
 def _daniels(line: SmsLine) -> list[Contact]:
@@ -57,7 +57,7 @@ def test_the_webhook_records_the_text_and_the_scheduler_routes_it_once(line: Sms
     answer = _post(line, "SM" + "1" * 32, "is anyone there")
     assert answer == '<?xml version="1.0" encoding="UTF-8"?><Response />'
     (taken,) = _daniels(line)
-    assert taken.outcome == sms_conversations.UNROUTED
+    assert taken.outcome == sms_intake.UNROUTED
     assert taken.participant_id == line.ids[DANIEL]  # on the record at once
     assert taken.body == "is anyone there"
     assert line.conversations() == []
@@ -98,7 +98,7 @@ def test_a_text_whose_routing_fails_is_kept_its_sender_told_once_and_routed_late
     # The texter hears where else to turn.
     line.phone(DANIEL).expect_sms("999", from_=CRISIS)
     (kept,) = _daniels(line)
-    assert kept.outcome == sms_conversations.ROUTING_FAILED
+    assert kept.outcome == sms_intake.ROUTING_FAILED
     assert kept.participant_id == line.ids[DANIEL]
     assert kept.body == "please ring me, it's bad tonight"
     assert line.conversations() == []
@@ -108,7 +108,7 @@ def test_a_text_whose_routing_fails_is_kept_its_sender_told_once_and_routed_late
     line.dispatch()
     line.phone(DANIEL).expect_no_sms()
     (kept,) = _daniels(line)
-    assert kept.outcome == sms_conversations.ROUTING_FAILED
+    assert kept.outcome == sms_intake.ROUTING_FAILED
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "could not be routed (RoutingBug)" in logged
     assert DANIEL not in logged and "bad tonight" not in logged
@@ -137,16 +137,16 @@ def test_a_kept_text_is_routed_for_a_day_only(
     line.dispatch()
     line.phone(DANIEL).expect_sms("999")
     monkeypatch.undo()
-    line.clock.advance(sms_conversations.RETRY_UNROUTED_FOR + dt.timedelta(minutes=1))
+    line.clock.advance(sms_intake.RETRY_UNROUTED_FOR + dt.timedelta(minutes=1))
     # A day on, a relay would mislead more than help: it stays on the record for follow-up.
     assert line.svc.route_texts() == 0
     (kept,) = _daniels(line)
-    assert kept.outcome == sms_conversations.ROUTING_FAILED
+    assert kept.outcome == sms_intake.ROUTING_FAILED
 
 
 def test_the_waiting_texts_index_covers_exactly_the_outcomes_the_job_routes() -> None:
     assert (
-        f"outcome IN ('{sms_conversations.UNROUTED}', '{sms_conversations.ROUTING_FAILED}')"
+        f"outcome IN ('{sms_intake.UNROUTED}', '{sms_intake.ROUTING_FAILED}')"
     ) == UNROUTED_PREDICATE
 
 
