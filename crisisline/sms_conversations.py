@@ -1143,7 +1143,7 @@ class StaffCommands:
         if kind == "opt_out":
             sms_opt_outs.opt_out(self.session, self.staff.phone, word, self.now)
             log.warning("staff member %s texted %s: texts to them are blocked", self.staff.id, word)
-            for manager in escalation_engine.duty_managers(self.session):
+            for manager in staff_service.duty_managers(self.session):
                 if manager.id == self.staff.id:
                     continue
                 outbox.enqueue_sms(

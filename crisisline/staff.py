@@ -301,6 +301,20 @@ def _active_phones(session: Session) -> dict[str, int]:
     return {str(phone): int(staff_id) for phone, staff_id in rows}
 
 
+def duty_managers(session: Session) -> list[Staff]:
+    """Every active member of staff with the duty manager role."""
+    return list(
+        session.scalars(
+            select(Staff)
+            .where(
+                Staff.active.is_(True),
+                Staff.role_rows.any(StaffRoleAssignment.role == StaffRole.DUTY_MANAGER),
+            )
+            .order_by(Staff.id)
+        )
+    )
+
+
 def find_by_email(session: Session, email: str) -> Staff | None:
     """The member of staff with this email (case-insensitive), if any."""
     return session.scalars(select(Staff).where(func.lower(Staff.email) == email.lower())).first()
