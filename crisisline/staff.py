@@ -1,4 +1,8 @@
-"""Staff: the people who answer the crisis line, manage it and receive its alerts."""
+"""Staff: the people who answer the crisis line, manage it and receive its alerts.
+
+Edits and deactivation reach this module through `crisisline.staffing`, which adds the gap
+warnings a deactivation calls for.
+"""
 
 from __future__ import annotations
 
@@ -219,10 +223,6 @@ def _switch_off(session: Session, staff: Staff, *, actor: str, now: dt.datetime)
         .execution_options(synchronize_session=False)
     )
     session.flush()
-    from crisisline import rota_notices  # late: rota_notices builds on the rota service
-
-    # A leaver on a rota leaves a hole: the duty managers hear at once, not at 08:00 tomorrow.
-    rota_notices.staff_deactivated(session, staff, actor=actor, now=now)
 
 
 def test_message_text(first_name: str) -> str:
