@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from crisisline import escalation_engine, heartbeat, provider_outages, sms_intake
+from crisisline import escalation_engine, heartbeat, provider_outages, sms_intake, staff
 from crisisline.services import services
 from crisisline.spool import Spool
 
@@ -141,7 +141,7 @@ def _spooled(spool: Spool, warnings: list[str]) -> int | None:
 
 def _configuration_warnings(session: Session) -> list[str]:
     warnings = escalation_engine.missing_rotas(session)
-    if not escalation_engine.duty_managers(session):
+    if not staff.duty_managers(session):
         warnings.append(
             "no active duty manager: gap warnings and unanswered incidents reach nobody"
         )

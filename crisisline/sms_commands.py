@@ -31,6 +31,7 @@ from crisisline import (
     sms_conversations,
     sms_opt_outs,
 )
+from crisisline import staff as staff_service
 from crisisline.conversation_models import SmsConversation
 from crisisline.errors import DomainError
 from crisisline.escalation_models import EscalationCode, EscalationRecord
@@ -256,7 +257,7 @@ class StaffCommands:
         if kind == "opt_out":
             sms_opt_outs.opt_out(self.session, self.staff.phone, word, self.now)
             log.warning("staff member %s texted %s: texts to them are blocked", self.staff.id, word)
-            for manager in escalation_engine.duty_managers(self.session):
+            for manager in staff_service.duty_managers(self.session):
                 if manager.id == self.staff.id:
                     continue
                 outbox.enqueue_sms(
