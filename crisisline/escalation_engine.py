@@ -32,9 +32,10 @@ from crisisline.escalation_models import (
     EscalationPolicyRecord,
     EscalationRecord,
 )
-from crisisline.models import Delivery, DeliveryStatus, Staff, StaffRole, StaffRoleAssignment
+from crisisline.models import Delivery, DeliveryStatus, Staff
 from crisisline.phones import redact
 from crisisline.rota_models import RotaRecord
+from crisisline.staff import duty_managers
 from crisisline.telephony import segment_count
 from escalation import (
     Advance,
@@ -695,20 +696,6 @@ def register_incident_hook(subject_type: str, hook: IncidentHook) -> None:
     The crisis-sms flow uses it to raise the "text not acknowledged" risk alert.
     """
     _incident_hooks[subject_type] = hook
-
-
-def duty_managers(session: Session) -> list[Staff]:
-    """Every active member of staff with the duty manager role."""
-    return list(
-        session.scalars(
-            select(Staff)
-            .where(
-                Staff.active.is_(True),
-                Staff.role_rows.any(StaffRoleAssignment.role == StaffRole.DUTY_MANAGER),
-            )
-            .order_by(Staff.id)
-        )
-    )
 
 
 def text_duty_managers(

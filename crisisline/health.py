@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from crisisline import escalation_engine, heartbeat, provider_outages, sms_conversations
+from crisisline import escalation_engine, heartbeat, provider_outages, sms_intake, staff
 from crisisline.services import services
 from crisisline.spool import Spool
 
@@ -43,8 +43,8 @@ def healthz() -> ResponseReturnValue:
         with svc.db.transaction() as session:
             beat = heartbeat.latest(session)
             warnings = _configuration_warnings(session)
-            waiting, oldest = sms_conversations.oldest_unrouted(session, svc.clock.now())
-            given_up = sms_conversations.given_up(session, svc.clock.now())
+            waiting, oldest = sms_intake.oldest_unrouted(session, svc.clock.now())
+            given_up = sms_intake.given_up(session, svc.clock.now())
             retrying = provider_outages.waiting(session)
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
@@ -76,13 +76,13 @@ def healthz() -> ResponseReturnValue:
     }
     if oldest is not None:
         texts["oldest_seconds"] = round((svc.clock.now() - oldest).total_seconds(), 1)
-        if svc.clock.now() - oldest > sms_conversations.ROUTING_OVERDUE:
+        if svc.clock.now() - oldest > sms_intake.ROUTING_OVERDUE:
             texts["state"] = "overdue"
             healthy = False
     if given_up:
         # No longer tried (a relay a day late would mislead more than help), so no longer a
         # reason for 503; but each reached nobody, and a person must answer its sender.
-        days = sms_conversations.GIVEN_UP_SHOWN_FOR.days
+        days = sms_intake.GIVEN_UP_SHOWN_FOR.days
         warnings.append(
             f"{given_up} text(s) from the last {days} days were never routed to staff: "
             "find them with GET /api/v1/contacts?channel=sms&outcome=routing_failed "
@@ -141,7 +141,7 @@ def _spooled(spool: Spool, warnings: list[str]) -> int | None:
 
 def _configuration_warnings(session: Session) -> list[str]:
     warnings = escalation_engine.missing_rotas(session)
-    if not escalation_engine.duty_managers(session):
+    if not staff.duty_managers(session):
         warnings.append(
             "no active duty manager: gap warnings and unanswered incidents reach nobody"
         )

@@ -82,7 +82,8 @@ class ContactOutcome(enum.StrEnum):
     UNREPLYABLE = "unreplyable_sender"  # a short code or a name: nothing can be sent back
     OPTED_OUT = "opted_out"  # STOP and the like: no more texts to that number
     OPTED_IN = "opted_in"  # START alone: texts again, nothing to relay
-    # A text from a member of staff's phone: a command, or words for a participant.
+    # A text from a member of staff's phone: a command, or words for a participant
+    # (crisisline.sms_commands).
     STAFF_COMMAND = "staff_command"
     STAFF_RELAYED = "staff_relayed"  # relayed to the participant
     NOT_SENT = "not_sent"  # not relayed: the staff member was told why

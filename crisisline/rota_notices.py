@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session
 import wording.staff
 from crisisline import outbox, rota_service
 from crisisline.db import Database
-from crisisline.escalation_engine import duty_managers
 from crisisline.escalation_models import StaffNotice
 from crisisline.models import Staff
 from crisisline.rota_models import RotaOverride, RotaRecord
+from crisisline.staff import duty_managers
 from rotas import OnCallShift, Override, Rota, gaps_between, shifts_between
 
 log = logging.getLogger(__name__)

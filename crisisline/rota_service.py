@@ -2,7 +2,8 @@
 
 The answers come from the pure functions in `rotas/`; this module turns rows into
 `rotas.Rota` and `rotas.Override`, fetches only the overrides a question can depend on (an
-indexed interval lookup), and audits every change.
+indexed interval lookup), and audits every change. Edits, overrides and deletions reach it
+through `crisisline.staffing`, which adds the notices they call for and the policy check.
 """
 
 from __future__ import annotations
@@ -219,12 +220,9 @@ def list_rotas(
     return list(session.scalars(query).all()), total
 
 
-def update_rota(
-    session: Session, rota_id: int, changes: dict[str, Any], *, actor: str, now: dt.datetime
-) -> RotaRecord:
-    """Apply `changes` (any of the rota's fields) and check the result is a valid rota."""
-    record = get(session, rota_id)
-    before = describe(record)
+def revise(session: Session, record: RotaRecord, changes: dict[str, Any]) -> Rota:
+    """The rota `record` becomes with `changes` (any of the rota's fields), checked: a valid
+    rota whose members are active staff and whose new name, if it has one, is free."""
     current = to_rota(record)
     merged: dict[str, Any] = {
         "name": current.name,
@@ -244,8 +242,14 @@ def update_rota(
         _check_active_staff(session, rota.members, "members")
     if rota.name != record.name:
         _refuse_name_taken(session, rota.name)
-        # Policies name rotas by name: a rename would leave their steps reaching nobody.
-        _refuse_if_a_policy_names(session, record, by_id=False)
+    return rota
+
+
+def save_revision(
+    session: Session, record: RotaRecord, rota: Rota, *, actor: str, now: dt.datetime
+) -> RotaRecord:
+    """Store `rota` (as `revise` made and checked it) as `record`'s new state, audited."""
+    before = describe(record)
     # Old member and window rows go first: rewriting them in place could briefly hold the
     # same member twice, which the unique constraint (rightly) refuses mid-update.
     record.member_rows.clear()
@@ -253,9 +257,6 @@ def update_rota(
     session.flush()
     _write(record, rota, now=now)
     session.flush()
-    from crisisline import rota_notices  # late: rota_notices builds on this module
-
-    rota_notices.rota_edited(session, record, current, actor=actor, now=now)
     after = describe(record)
     audit.record(
         session,
@@ -272,7 +273,6 @@ def update_rota(
 def delete_rota(session: Session, rota_id: int, *, actor: str, now: dt.datetime) -> None:
     """Delete a rota with its overrides and calendar feeds; the audit log keeps what it was."""
     record = get(session, rota_id)
-    _refuse_if_a_policy_names(session, record)
     described = describe(record)
     session.execute(
         delete(CalendarFeedToken).where(
@@ -291,29 +291,6 @@ def delete_rota(session: Session, rota_id: int, *, actor: str, now: dt.datetime)
         at=now,
         changes=described,
     )
-
-
-def _refuse_if_a_policy_names(session: Session, record: RotaRecord, *, by_id: bool = True) -> None:
-    # A policy step naming a rota that no longer exists reaches nobody, silently, at 3 a.m.
-    # The place to find that out is here, when someone tries to delete it.
-    from crisisline import escalation_engine  # late: the escalation engine builds on this module
-    from escalation import RotaNameTarget, RotaTarget
-
-    for policy, _ in escalation_engine.list_policies(session):
-        for step in policy.steps:
-            for target in step.targets:
-                named = (
-                    by_id and isinstance(target, RotaTarget) and target.rota_id == record.id
-                ) or (
-                    isinstance(target, RotaNameTarget)
-                    and target.rota.casefold() == record.name.casefold()
-                )
-                if named:
-                    raise Conflict(
-                        f"Rota {record.name!r} is used by the escalation policy "
-                        f"{policy.name!r}; change the policy first.",
-                        "rota",
-                    )
 
 
 def add_override(
@@ -363,9 +340,6 @@ def add_override(
         at=now,
         changes=_describe_override(row),
     )
-    from crisisline import rota_notices  # late: rota_notices builds on this module
-
-    rota_notices.override_added(session, row, actor=actor, now=now)
     return row
 
 
@@ -394,8 +368,8 @@ def list_overrides(
 
 def delete_override(
     session: Session, rota_id: int, override_id: int, *, actor: str, now: dt.datetime
-) -> None:
-    """Remove an override; the audit log keeps what it was."""
+) -> RotaOverride:
+    """Remove an override, and give back the row removed; the audit log keeps what it was."""
     row = session.get(RotaOverride, override_id)
     if row is None or row.rota_id != rota_id:
         raise NotFound(f"Rota {rota_id} has no override with id {override_id}.")
@@ -411,9 +385,7 @@ def delete_override(
         at=now,
         changes=described,
     )
-    from crisisline import rota_notices  # late: rota_notices builds on this module
-
-    rota_notices.override_removed(session, row, actor=actor, now=now)
+    return row
 
 
 def overrides_meeting(

@@ -27,6 +27,7 @@ from crisisline import (
     provider_outages,
     rota_notices,
     sms_conversations,
+    sms_intake,
 )
 from crisisline.alerts import Alerting
 from crisisline.clock import Clock
@@ -129,7 +130,7 @@ class Services:
         return Alerting(self.reach, self.risk_rules, self.settings.zone)
 
     def _check_text_risk(
-        self, session: Session, handled: sms_conversations.Handled, now: dt.datetime
+        self, session: Session, handled: sms_intake.Handled, now: dt.datetime
     ) -> None:
         """The risk rules on a participant's text just routed, in the same transaction."""
         if handled.kind == "participant":
@@ -149,7 +150,7 @@ class Services:
         number routed. A text whose routing fails stays to be tried again (for a day), and its
         sender is sent the crisis numbers the first time."""
         with self.db.transaction() as session:
-            waiting = sms_conversations.unrouted_ids(session, self.clock.now())
+            waiting = sms_intake.unrouted_ids(session, self.clock.now())
         routed = 0
         for contact_id in waiting:
             try:
@@ -165,7 +166,7 @@ class Services:
             now = self.clock.now()
             try:
                 with self.db.transaction() as session:
-                    handled = sms_conversations.route_unrouted(
+                    handled = sms_intake.route_unrouted(
                         session,
                         contact_id,
                         now,
@@ -189,7 +190,7 @@ class Services:
     def _routing_failed(self, contact_id: int) -> None:
         try:
             with self.db.transaction() as session:
-                first = sms_conversations.routing_failed(
+                first = sms_intake.routing_failed(
                     session,
                     contact_id,
                     self.clock.now(),

@@ -7,6 +7,12 @@ from their own phones to the crisis number (`3 I'm here`), and the service relay
 the participant from the crisis number, so no staff number is ever shown. The first staff reply
 takes the escalation, which stops it climbing and tells the others who took it. See docs/sms.md.
 
+This module is the conversation itself: a participant's text (STOP and START, opening, joining,
+handing over to whoever is on call now), texts from unknown numbers gathered during a flood,
+relaying to staff, chasing a taker who has gone quiet, closing, and the periodic upkeep. Texts
+reach it from the intake queue (crisisline.sms_intake), which also routes a staff phone's text
+to the staff commands (crisisline.sms_commands); what staff read is worded in wording.staff.
+
 Every text in and out is a `Contact` on the participant's record, linked to its conversation.
 """
 
@@ -14,15 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
-from sqlalchemy.sql.elements import ColumnElement
 
 import wording.staff
 from crisisline import (
@@ -32,17 +35,14 @@ from crisisline import (
     floods,
     outbox,
     participants,
-    phones,
     rota_service,
     sms_opt_outs,
 )
-from crisisline import staff as staff_service
 from crisisline.conversation_models import SmsConversation
 from crisisline.db import Database
 from crisisline.errors import DomainError
 from crisisline.escalation_models import EscalationCode, EscalationRecord
 from crisisline.models import (
-    UNROUTED_PREDICATE,
     Channel,
     Contact,
     ContactOutcome,
@@ -53,8 +53,8 @@ from crisisline.models import (
 )
 from crisisline.phones import redact
 from crisisline.risk_rules import RiskRules
-from crisisline.telephony import MAX_SMS_BODY_CHARACTERS, split_for_sms
-from escalation import ByOperator, ByPhone, OutgoingText, Reach
+from crisisline.telephony import split_for_sms
+from escalation import ByOperator, OutgoingText, Reach
 from wording.callers import CrisisMessages
 
 log = logging.getLogger(__name__)
@@ -67,14 +67,11 @@ SERVICE: Final = wording.staff.SERVICE
 ACKNOWLEDGEMENT: Final = "sms_acknowledgement"
 FALLBACK: Final = "sms_fallback"
 RELAY_TO_STAFF: Final = "sms_relay"
-STAFF_REPLY: Final = "sms_staff_reply"
 STAFF_NOTICE: Final = "sms_staff_notice"
 
 # Automatic replies (the acknowledgement, the fallback) to any one number: at most one per
 # interval, so a flood of texts, or a loop with another automatic responder, stays quiet.
 AUTO_REPLY_INTERVAL: Final = dt.timedelta(minutes=10)
-# Twilio delivers at most 1600 characters; anything longer did not come from Twilio.
-MAX_BODY: Final = MAX_SMS_BODY_CHARACTERS
 # A relayed text is cut into parts of up to three segments (one message on most handsets);
 # enough parts that a 1600-character emoji text is never cut short.
 SEGMENTS_PER_PART: Final = 3
@@ -100,225 +97,11 @@ def _settled(session: Session, conversation_id: int) -> str | None:
 
 outbox.register_subject(SUBJECT_TYPE, _settled)
 
-RETRY_UNROUTED_FOR: Final = dt.timedelta(hours=24)
-
-# "3 I'm here" or "3: I'm here": a reply code, then the words for the participant.
-_CODE_MESSAGE: Final = re.compile(r"\s*([0-9]{1,4})(?:\s*[:.,)\-]\s*|\s+)(\S.*)", re.DOTALL)
-_ONLY_DIGITS: Final = re.compile(r"\s*[0-9]{1,4}\s*[.!]?\s*")
-_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-@dataclass(frozen=True)
-class InboundText:
-    """A text to the crisis number, as Twilio posted it (numbers already parsed)."""
-
-    message_sid: str
-    from_number: str | None  # E.164, or None for a sender that cannot be texted back
-    from_raw: str
-    to_number: str | None
-    body: str
-    media_urls: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Handled:
-    """What the service did with one inbound text."""
-
-    contact_id: int
-    kind: str  # participant | staff | unreplyable | gathered
-    conversation_id: int | None = None
-
-
-def clean_body(raw: str) -> str:
-    """A body safe to store and relay: control characters removed, at most 1600 characters."""
-    # PostgreSQL text cannot hold NUL; other control characters only confuse handsets.
-    return _CONTROL.sub("", raw)[:MAX_BODY]
-
-
-# ---- taking a text in, and routing it (crisisline.sms_intake) ---------------------------
-
-
-def _inbound(text: InboundText, now: dt.datetime) -> contacts.NewContact:
-    return contacts.NewContact(
-        channel=Channel.SMS,
-        direction=Direction.INBOUND,
-        from_number=text.from_number or text.from_raw.strip()[:20] or None,
-        to_number=text.to_number,
-        twilio_sid=text.message_sid,
-        started_at=now,
-        participant_id=None,
-        body=text.body,
-        media_urls=text.media_urls,
-    )
-
-
-def _sender(session: Session, phone: str | None) -> tuple[Staff | None, Participant | None]:
-    """The active member of staff whose phone this is, or else the participant's, if any."""
-    sender = staff_service.active_by_phone(session, phone)
-    if phone is None or sender is not None:
-        return sender, None
-    return None, participants.find_by_phone(session, phone)
-
-
-def _route(
-    session: Session,
-    contact: Contact,
-    phone: str | None,
-    sender: Staff | None,
-    participant: Participant | None,
-    now: dt.datetime,
-    reach: Reach,
-    messages: CrisisMessages,
-    rules: floods.FloodRules,
-) -> Handled:
-    if sender is not None:
-        StaffCommands(session, sender, contact, now, reach).handle(contact.body or "")
-        return Handled(contact.id, "staff", contact.conversation_id)
-    if phone is None:
-        # A short code or an alphanumeric sender: not a person's phone, and nothing can be
-        # sent back to it. Kept on the record; nobody is paged for it.
-        contact.outcome = ContactOutcome.UNREPLYABLE
-        log.warning("sms %s from a sender that cannot be texted back; recorded", contact.id)
-        return Handled(contact.id, "unreplyable")
-    if participant is None and _gathered(session, contact, phone, now, reach, messages, rules):
-        return Handled(contact.id, "gathered")
-    conversation = _participant_text(
-        session, contact, phone, participant, now, reach, messages, rules
-    )
-    return Handled(contact.id, "participant", conversation.id if conversation is not None else None)
-
-
-# ---- texts waiting to be routed ----------------------------------------------------------------
-
-
-def unrouted_fields(text: InboundText, now: dt.datetime) -> contacts.NewContact:
-    """The contact of a text just taken in, waiting to be routed (its participant not set)."""
-    fields = _inbound(text, now)
-    fields["outcome"] = ContactOutcome.UNROUTED
-    return fields
-
-
-def keep_unrouted(session: Session, text: InboundText, now: dt.datetime) -> int | None:
-    """Record a text to be routed by `route_unrouted`, once per MessageSid, on the sender's
-    record at once. The new contact's id, or None when this MessageSid was already recorded."""
-    fields = unrouted_fields(text, now)
-    if text.from_number:
-        fields["participant_id"] = participants.id_by_phone(session, text.from_number)
-    contact, created = contacts.record(session, **fields)
-    return contact.id if created else None
-
-
-def _unrouted() -> tuple[ColumnElement[bool], ...]:
-    """Inbound texts not (yet) routed, whenever they came in."""
-    return (
-        # Written out as in the partial index ix_contacts_unrouted, so that the planner can
-        # use it (bound parameters would hide the match).
-        UNROUTED_PREDICATE,
-        Contact.channel == Channel.SMS,
-        Contact.direction == Direction.INBOUND,
-    )
-
-
-def _waiting(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
-    """Inbound texts waiting to be routed (or to be tried again), from the last day. Older ones
-    are left alone: a day on, a relay would mislead more than help; they stay on the record."""
-    return (*_unrouted(), Contact.started_at > now - RETRY_UNROUTED_FOR)
-
-
-def unrouted_ids(session: Session, now: dt.datetime) -> list[int]:
-    """The texts waiting to be routed, oldest first."""
-    return list(session.scalars(select(Contact.id).where(*_waiting(now)).order_by(Contact.id)))
-
-
-# A text still unrouted this long after the webhook took it in means the route-texts job is
-# not running or not keeping up: /healthz says so (the job runs every second).
-ROUTING_OVERDUE: Final = dt.timedelta(seconds=60)
-
-
-def oldest_unrouted(session: Session, now: dt.datetime) -> tuple[int, dt.datetime | None]:
-    """How many texts from the last day wait to be routed (or tried again), and when the
-    oldest came in."""
-    count, oldest = session.execute(
-        select(func.count(Contact.id), func.min(Contact.started_at)).where(*_waiting(now))
-    ).one()
-    return int(count), oldest
-
-
-# A text given up on (not routed within RETRY_UNROUTED_FOR) is reported by /healthz for this
-# long after: a person must read it and answer the sender. Then the warning clears by itself;
-# the text stays on the record.
-GIVEN_UP_SHOWN_FOR: Final = dt.timedelta(days=7)
-
-
-def given_up(session: Session, now: dt.datetime) -> int:
-    """How many texts were never routed and are no longer tried (they came in more than a day
-    ago, less than `GIVEN_UP_SHOWN_FOR` before that): each reached nobody."""
-    count = session.scalar(
-        select(func.count(Contact.id)).where(
-            *_unrouted(),
-            Contact.started_at <= now - RETRY_UNROUTED_FOR,
-            Contact.started_at > now - RETRY_UNROUTED_FOR - GIVEN_UP_SHOWN_FOR,
-        )
-    )
-    return int(count or 0)
-
-
-def routing_failed(
-    session: Session,
-    contact_id: int,
-    now: dt.datetime,
-    reach: Reach,
-    messages: CrisisMessages,
-    region: str,
-    rules: floods.FloodRules = floods.DEFAULT_RULES,
-) -> bool:
-    """Routing this text failed (and was rolled back): mark it, and the first time send its
-    sender the crisis numbers (unless they cannot be texted, or are not a participant and
-    the automatic-reply limits hold it back). True the first time."""
-    contact = session.get(Contact, contact_id, with_for_update=True)
-    if contact is None or contact.outcome != ContactOutcome.UNROUTED:
-        return False
-    contact.outcome = ContactOutcome.ROUTING_FAILED
-    phone = phones.caller_number(contact.from_number, region)
-    if phone is not None and not sms_opt_outs.is_opted_out(session, phone):
-        known = contact.participant_id is not None
-        if not _reply_held_back(session, phone, known, now, rules):
-            body = messages.fallback_sms
-            _send_text(
-                session, phone, contact.participant_id, body, FALLBACK, now, reach, staff_id=None
-            )
-    return True
-
-
-def route_unrouted(
-    session: Session,
-    contact_id: int,
-    now: dt.datetime,
-    reach: Reach,
-    messages: CrisisMessages,
-    region: str,
-    rules: floods.FloodRules = floods.DEFAULT_RULES,
-) -> Handled | None:
-    """Route a kept text as if it had just arrived; None if it is no longer unrouted (another
-    process took it). The row is locked first, so it is routed once."""
-    contact = session.get(Contact, contact_id, with_for_update=True)
-    if contact is None or contact.outcome not in (
-        ContactOutcome.UNROUTED,
-        ContactOutcome.ROUTING_FAILED,
-    ):
-        return None
-    phone = phones.caller_number(contact.from_number, region)
-    sender, participant = _sender(session, phone)
-    contact.outcome = ContactOutcome.RECEIVED
-    contact.participant_id = participant.id if participant is not None else None
-    contact.handled_by_staff_id = sender.id if sender is not None else None
-    return _route(session, contact, phone, sender, participant, now, reach, messages, rules)
-
 
 # ---- participants' texts --------------------------------------------------------------------
 
 
-def _participant_text(
+def on_participant_text(
     session: Session,
     contact: Contact,
     phone: str,
@@ -328,6 +111,9 @@ def _participant_text(
     messages: CrisisMessages,
     rules: floods.FloodRules,
 ) -> SmsConversation | None:
+    """A text from a person's phone that is not staff's, routed here by crisisline.sms_intake:
+    STOP or START, else it opens the number's conversation or joins it (handed over to
+    whoever is on call now if its taker has gone). The conversation, if there is one."""
     body = contact.body or ""
     participant_id = participant.id if participant is not None else None
     conversation = open_conversation(session, phone, now)
@@ -342,7 +128,7 @@ def _participant_text(
             _tell_staff(
                 session,
                 conversation,
-                opted_out_notice(who, body.strip().upper()),
+                wording.staff.opted_out_notice(who, body.strip().upper()),
                 now,
                 reach,
             )
@@ -350,7 +136,7 @@ def _participant_text(
     note = None
     if kind == "opt_in":
         was_out = sms_opt_outs.opt_in(session, phone, body.strip().upper(), now, participant_id)
-        note = OPTED_IN_NOTE if was_out else None
+        note = wording.staff.OPTED_IN_NOTE if was_out else None
         # START alone asks only for texts again; YES may well be an answer, so it is relayed.
         if conversation is None and body.strip().upper() != "YES":
             contact.outcome = ContactOutcome.OPTED_IN
@@ -445,7 +231,9 @@ def _escalate_again(
     if taken_by is not None and not ran_out:
         former = session.get(Staff, taken_by)
         if former is not None and former.active:
-            body = handed_over_notice(who, quiet=quiet)
+            body = wording.staff.handed_over_notice(
+                who, quiet_for=QUIET_TAKER_MINUTES if quiet else None
+            )
             outbox.enqueue_sms(
                 session,
                 to=former.phone,
@@ -628,7 +416,7 @@ def _auto_reply(
     if purpose == FALLBACK:
         conversation.participant_acknowledged_at = now
         if not _reply_held_back(session, conversation.phone, known, now, rules):
-            _send_to_participant(session, conversation, body, purpose, now, reach, staff_id=None)
+            send_to_participant(session, conversation, body, purpose, now, reach, staff_id=None)
         return
     recent = session.scalars(
         select(Delivery.id).where(
@@ -640,7 +428,27 @@ def _auto_reply(
     conversation.participant_acknowledged_at = now
     if recent is not None or _reply_held_back(session, conversation.phone, known, now, rules):
         return
-    _send_to_participant(session, conversation, body, purpose, now, reach, staff_id=None)
+    send_to_participant(session, conversation, body, purpose, now, reach, staff_id=None)
+
+
+def send_crisis_numbers(
+    session: Session,
+    phone: str,
+    participant_id: int | None,
+    now: dt.datetime,
+    reach: Reach,
+    messages: CrisisMessages,
+    rules: floods.FloodRules,
+) -> None:
+    """Text `phone` the crisis numbers from the crisis number, unless it has opted out of texts
+    or (not being a participant's) the automatic-reply limits of floods hold it back."""
+    if sms_opt_outs.is_opted_out(session, phone):
+        return
+    if _reply_held_back(session, phone, participant_id is not None, now, rules):
+        return
+    _send_text(
+        session, phone, participant_id, messages.fallback_sms, FALLBACK, now, reach, staff_id=None
+    )
 
 
 def _reply_held_back(
@@ -656,7 +464,7 @@ def _reply_held_back(
 # ---- floods of texts from unknown numbers ----------------------------------------------------
 
 
-def _gathered(
+def gathered_into_flood(
     session: Session,
     contact: Contact,
     phone: str,
@@ -680,10 +488,7 @@ def _gathered(
     contact.outcome = ContactOutcome.GATHERED
     # Not "a worker will reply": nobody has been texted about this one alone. The crisis
     # numbers, within the automatic-reply limits (the line's own country, so many an hour).
-    if not sms_opt_outs.is_opted_out(session, phone) and not _reply_held_back(
-        session, phone, False, now, rules
-    ):
-        _send_text(session, phone, None, messages.fallback_sms, FALLBACK, now, reach, staff_id=None)
+    send_crisis_numbers(session, phone, None, now, reach, messages, rules)
     return True
 
 
@@ -704,7 +509,7 @@ def _take_up_gathered(session: Session, conversation: SmsConversation, now: dt.d
         earlier.conversation_id = conversation.id
 
 
-def _send_to_participant(
+def send_to_participant(
     session: Session,
     conversation: SmsConversation,
     body: str,
@@ -932,354 +737,6 @@ def _tell_staff(
         )
 
 
-# ---- staff texts ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Held:
-    """An open conversation a member of staff can text into, with the code their phone holds."""
-
-    code: int
-    conversation: SmsConversation
-    escalation: EscalationRecord
-    who: str
-
-
-class StaffCommands:
-    """One text from a registered staff phone: a code command, WHO, HELP, or words to relay."""
-
-    def __init__(
-        self, session: Session, staff: Staff, contact: Contact, now: dt.datetime, reach: Reach
-    ) -> None:
-        self.session = session
-        self.staff = staff
-        self.contact = contact
-        self.now = now
-        self.reach = reach
-
-    def handle(self, body: str) -> None:
-        """Act on the text and answer the staff member; never guess a participant."""
-        text = body.strip()
-        self.contact.outcome = ContactOutcome.STAFF_COMMAND
-        kind = sms_opt_outs.keyword(text)
-        if kind is not None and text.upper() != "YES":
-            self._staff_keyword(kind, text.upper())
-            return
-        outcome = escalation_engine.act_by_phone(
-            self.session, self.staff.phone, text, self.now, self.reach
-        )
-        if outcome is not None:
-            self._after_escalation_action(outcome.escalation_id, outcome.changed)
-            self._reply(outcome.reply)
-            return
-        word = text.upper().rstrip("?!. ")
-        if word == "WHO":
-            self._reply(who_is_on_call(self.session, self.now))
-            return
-        if word in ("HELP", "INFO", ""):
-            self._reply(self._help())
-            return
-        match = _CODE_MESSAGE.fullmatch(text)
-        if match is not None:
-            self._relay_by_code(int(match.group(1)), match.group(2).strip())
-            return
-        if _ONLY_DIGITS.fullmatch(text):
-            self._not_sent(f"{text} alone is not a command.")
-            return
-        candidates = [h for h in self.held() if self._may_text_without_code(h)]
-        if len(candidates) == 1:
-            self._relay(candidates[0], text)
-            return
-        if not candidates:
-            self._not_sent("")
-            return
-        self._not_sent("You have more than one open conversation.")
-
-    # Codes: take and close, kept in step with the conversation.
-
-    def _after_escalation_action(self, escalation_id: int | None, changed: bool) -> None:
-        if escalation_id is None or not changed:
-            return
-        record = self.session.get(EscalationRecord, escalation_id)
-        if record is None or record.subject_type != SUBJECT_TYPE or record.subject_id is None:
-            return
-        conversation = self.session.get(SmsConversation, record.subject_id)
-        if conversation is None or conversation.status != "open":
-            return
-        if record.status == "closed":
-            close_conversation(conversation, self.now, by=self.staff.name, reason="closed_by_staff")
-        elif record.status == "acknowledged" and conversation.handled_by_staff_id is None:
-            conversation.handled_by_staff_id = record.acknowledged_by_staff_id or self.staff.id
-
-    # Relaying staff words to a participant.
-
-    def held(self) -> list[Held]:
-        """The open text conversations this phone holds a live code for, by code."""
-        rows = self.session.execute(
-            select(EscalationCode, EscalationRecord, SmsConversation)
-            .join(EscalationRecord, EscalationRecord.id == EscalationCode.escalation_id)
-            .join(SmsConversation, SmsConversation.id == EscalationRecord.subject_id)
-            .where(
-                EscalationCode.phone == self.staff.phone,
-                EscalationCode.active.is_(True),
-                EscalationRecord.subject_type == SUBJECT_TYPE,
-                SmsConversation.status == "open",
-                SmsConversation.escalation_id == EscalationRecord.id,
-            )
-            .order_by(EscalationCode.code)
-        ).all()
-        held = []
-        for code, record, conversation in rows:
-            participant = (
-                self.session.get(Participant, conversation.participant_id)
-                if conversation.participant_id
-                else None
-            )
-            held.append(
-                Held(
-                    code.code,
-                    conversation,
-                    record,
-                    describe_sender(participant, conversation.phone),
-                )
-            )
-        return held
-
-    def _may_text_without_code(self, held: Held) -> bool:
-        # Without a code, words only go to a conversation this person took, or that nobody
-        # has taken yet: never into a colleague's conversation by accident.
-        taken_by = handler_id(self.session, held.conversation)
-        return taken_by is None or taken_by == self.staff.id
-
-    def _relay_by_code(self, code: int, words: str) -> None:
-        row = self.session.scalars(
-            select(EscalationCode).where(
-                EscalationCode.phone == self.staff.phone,
-                EscalationCode.code == code,
-                EscalationCode.active.is_(True),
-            )
-        ).first()
-        if row is None:
-            self._not_sent(f"You have nothing open with code {code}.")
-            return
-        record = self.session.get_one(EscalationRecord, row.escalation_id)
-        if record.subject_type != SUBJECT_TYPE:
-            self._not_sent(f"{code} is not a text conversation: reply {code}a to take it.")
-            return
-        for held in self.held():
-            if held.code == code:
-                self._relay(held, words)
-                return
-        self._not_sent(f"Conversation {code} is closed.")
-
-    def _relay(self, held: Held, words: str) -> None:
-        conversation = held.conversation
-        self.contact.conversation_id = conversation.id
-        if sms_opt_outs.is_opted_out(self.session, conversation.phone):
-            self.contact.outcome = ContactOutcome.NOT_SENT_OPTED_OUT
-            log.info("staff text not relayed: %s has opted out", redact(conversation.phone))
-            self._reply(not_sent_opted_out_text(held.who))
-            return
-        holder = participants.find_by_phone(self.session, conversation.phone)
-        if conversation.participant_id is not None and (
-            holder is None or holder.id != conversation.participant_id
-        ):
-            # The number was taken off his record (a stolen or replaced phone): whoever has
-            # it now must not get words meant for him.
-            self.contact.outcome = ContactOutcome.NOT_SENT_NUMBER_REMOVED
-            log.info(
-                "staff text not relayed: %s is no longer the participant's",
-                redact(conversation.phone),
-            )
-            self._reply(not_sent_number_removed_text(held.who))
-            return
-        _send_to_participant(
-            self.session,
-            conversation,
-            words[:MAX_BODY],
-            STAFF_REPLY,
-            self.now,
-            self.reach,
-            staff_id=self.staff.id,
-        )
-        self.contact.outcome = ContactOutcome.STAFF_RELAYED
-        conversation.last_staff_message_at = self.now
-        if conversation.handled_by_staff_id is None:
-            conversation.handled_by_staff_id = self.staff.id
-        record = held.escalation
-        if record.status in ("open", "exhausted"):
-            # The first reply takes it: the escalation stops and the others hear who took it.
-            outcome = escalation_engine.acknowledge_escalation(
-                self.session,
-                record.id,
-                ByPhone(self.staff.phone, held.code),
-                self.now,
-                self.reach,
-            )
-            if outcome.changed:
-                self._reply(relayed_and_taken_text(held.who, held.code, outcome.others_told))
-
-    # Commands.
-
-    def _staff_keyword(self, kind: sms_opt_outs.Keyword, word: str) -> None:
-        # Twilio applies STOP to staff phones too: escalation texts to this phone would now
-        # fail. Record it and tell the duty managers; the phone itself cannot be texted.
-        if kind == "opt_out":
-            sms_opt_outs.opt_out(self.session, self.staff.phone, word, self.now)
-            log.warning("staff member %s texted %s: texts to them are blocked", self.staff.id, word)
-            for manager in escalation_engine.duty_managers(self.session):
-                if manager.id == self.staff.id:
-                    continue
-                outbox.enqueue_sms(
-                    self.session,
-                    to=manager.phone,
-                    from_=self.reach.from_number,
-                    body=staff_opted_out_notice(self.staff.name, word),
-                    purpose=STAFF_NOTICE,
-                    now=self.now,
-                )
-            return
-        sms_opt_outs.opt_in(self.session, self.staff.phone, word, self.now)
-        self._reply(STAFF_OPTED_IN_TEXT)
-
-    def _help(self) -> str:
-        return help_text(self._open())
-
-    def _open(self) -> list[tuple[int, str]]:
-        return [(h.code, h.who) for h in self.held()]
-
-    def _not_sent(self, reason: str) -> None:
-        self.contact.outcome = ContactOutcome.NOT_SENT
-        self._reply(not_sent_text(reason, self._open()))
-
-    def _reply(self, body: str) -> None:
-        outbox.enqueue_sms(
-            self.session,
-            to=self.staff.phone,
-            from_=self.reach.from_number,
-            body=body,
-            purpose=STAFF_NOTICE,
-            now=self.now,
-        )
-
-
-def who_is_on_call(session: Session, now: dt.datetime) -> str:
-    """WHO: who is on call now on every rota, by name (never by number)."""
-    rotas, _ = rota_service.list_rotas(session)
-    lines = []
-    for rota in rotas:
-        try:
-            on_call = rota_service.on_call(session, rota.id, now)
-        except DomainError:  # a broken rota must not stop the answer for the others
-            log.warning("rota %s could not say who is on call", rota.id)
-            lines.append(f"{rota.name}: unknown")
-            continue
-        names = ", ".join(s.name for s in on_call.staff if s.active) or "NOBODY"
-        lines.append(f"{rota.name}: {names}")
-    return on_call_now_text(lines)
-
-
-def on_call_now_text(lines: Sequence[str]) -> str:
-    """The answer to WHO: one "rota: names" line a rota, or that there are no rotas."""
-    if not lines:
-        return f"{SERVICE}: there are no rotas."
-    return f"{SERVICE} on call now: " + "; ".join(lines) + "."
-
-
-def opted_out_notice(who: str, word: str) -> str:
-    """To staff in a participant's conversation: he texted STOP (or another opt-out word)."""
-    return (
-        f"{SERVICE}: {who} texted {word}. The network now blocks texts to them until they "
-        "text START. Call them if you need to reach them."
-    )
-
-
-# Added to the relay of a participant's words when his text also ended an opt-out.
-OPTED_IN_NOTE: Final = "They texted START: texts to them work again."
-
-
-def refused_notice(who: str) -> str:
-    """To staff in a conversation: the network refused a text to the participant (opted out)."""
-    return (
-        f"{SERVICE}: a text to {who} was refused: they have opted out of texts (STOP). They "
-        "get nothing by text until they text START. Call them."
-    )
-
-
-def handed_over_notice(who: str, *, quiet: bool) -> str:
-    """To the staff member who had taken a conversation that has now gone to whoever is on call."""
-    if quiet:
-        return (
-            f"{SERVICE}: {who} has had no reply for {QUIET_TAKER_MINUTES} minutes; it has gone "
-            "to whoever is on call now as well. Reply if you can."
-        )
-    return (
-        f"{SERVICE}: {who} texted again after your shift; it has gone to whoever is on call "
-        "now. No action needed."
-    )
-
-
-def not_sent_opted_out_text(who: str) -> str:
-    """To staff whose words were not relayed: the participant has opted out of texts."""
-    return (
-        f"{SERVICE}: NOT SENT. {who} has opted out of texts (STOP), so the network blocks them "
-        "until they text START. Call them instead."
-    )
-
-
-def not_sent_number_removed_text(who: str) -> str:
-    """To staff whose words were not relayed: the number is no longer on his record."""
-    return (
-        f"{SERVICE}: NOT SENT. This number is no longer on {who}'s record. Call him on his new "
-        "number, or wait for his text from it."
-    )
-
-
-def _open_list(open_: Sequence[tuple[int, str]]) -> str:
-    if not open_:
-        return "You have no open text conversations."
-    return "Open: " + "; ".join(f"{code} {who}" for code, who in open_) + "."
-
-
-def not_sent_text(reason: str, open_: Sequence[tuple[int, str]]) -> str:
-    """To staff whose text went to nobody: why, and their open conversations (code, who)."""
-    prefix = f"{SERVICE}: NOT SENT to anyone. {reason}".rstrip() + " "
-    if not open_:
-        # With nothing open, "start with the code" would point at a code they do not have.
-        return prefix + _open_list(open_)
-    example = min(code for code, _ in open_)
-    return prefix + f"Start with the code, e.g. {example} I'm here. " + _open_list(open_)
-
-
-def help_text(open_: Sequence[tuple[int, str]]) -> str:
-    """The answer to HELP: how to text a participant, take, close, WHO, and what is open."""
-    # The examples use a code the worker holds, so they can be copied as they stand.
-    n = min((code for code, _ in open_), default=3)
-    return (
-        f"{SERVICE}: reply CODE and your message to text a participant from the crisis line "
-        f"({n} I'm here). {n}a take, {n}c close, WHO on call now. " + _open_list(open_)
-    )
-
-
-def staff_opted_out_notice(name: str, word: str) -> str:
-    """To the duty managers: a member of staff texted STOP, so texts to them are blocked."""
-    return (
-        f"{SERVICE}: {name} texted {word} to the crisis line, so escalation texts to their "
-        "phone are blocked until they text START."
-    )
-
-
-STAFF_OPTED_IN_TEXT: Final = f"{SERVICE}: texts to this phone work again."
-
-
-def relayed_and_taken_text(who: str, code: int, told: int) -> str:
-    """The confirmation to staff whose first reply went to the participant and so took it."""
-    return (
-        f"{SERVICE}: sent to {who}. You have taken {code}.{wording.staff.others_told(told)} "
-        f"Reply {code}c to close it."
-    )
-
-
 # ---- closing --------------------------------------------------------------------------------
 
 
@@ -1355,7 +812,7 @@ def note_refused_numbers(
                 _tell_staff(
                     session,
                     conversation,
-                    refused_notice(who),
+                    wording.staff.refused_notice(who),
                     now,
                     reach,
                 )

@@ -1,4 +1,8 @@
-"""Staff: the people who answer the crisis line, manage it and receive its alerts."""
+"""Staff: the people who answer the crisis line, manage it and receive its alerts.
+
+Edits and deactivation reach this module through `crisisline.staffing`, which adds the gap
+warnings a deactivation calls for.
+"""
 
 from __future__ import annotations
 
@@ -219,10 +223,6 @@ def _switch_off(session: Session, staff: Staff, *, actor: str, now: dt.datetime)
         .execution_options(synchronize_session=False)
     )
     session.flush()
-    from crisisline import rota_notices  # late: rota_notices builds on the rota service
-
-    # A leaver on a rota leaves a hole: the duty managers hear at once, not at 08:00 tomorrow.
-    rota_notices.staff_deactivated(session, staff, actor=actor, now=now)
 
 
 def test_message_text(first_name: str) -> str:
@@ -299,6 +299,20 @@ def cached_is_staff_phone(phone: str | None, version: routing_cache.Version) -> 
 def _active_phones(session: Session) -> dict[str, int]:
     rows = session.execute(select(Staff.phone, Staff.id).where(Staff.active.is_(True)))
     return {str(phone): int(staff_id) for phone, staff_id in rows}
+
+
+def duty_managers(session: Session) -> list[Staff]:
+    """Every active member of staff with the duty manager role."""
+    return list(
+        session.scalars(
+            select(Staff)
+            .where(
+                Staff.active.is_(True),
+                Staff.role_rows.any(StaffRoleAssignment.role == StaffRole.DUTY_MANAGER),
+            )
+            .order_by(Staff.id)
+        )
+    )
 
 
 def find_by_email(session: Session, email: str) -> Staff | None:

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 from twilio.twiml.messaging_response import MessagingResponse
 
-from crisisline import sms_conversations, sms_intake
+from crisisline import sms_intake
 from crisisline.phones import caller_number
 from crisisline.services import services
 from webhooks import spooled
@@ -22,7 +22,7 @@ MAX_MEDIA = 10  # Twilio sends at most 10 media items with one message
 MAX_MEDIA_URL = 500  # what is kept of each media link
 
 
-def inbound_text(region: str, form: Form | None = None) -> sms_conversations.InboundText:
+def inbound_text(region: str, form: Form | None = None) -> sms_intake.InboundText:
     """The form Twilio posts (default: this request's), parsed; FormError names a missing or
     malformed field. Every value fits its column: the MessageSid is a Twilio SID, the sender
     as sent is cleaned and cut, the body and media links are cut to what is stored."""
@@ -35,12 +35,12 @@ def inbound_text(region: str, form: Form | None = None) -> sms_conversations.Inb
     media = tuple(
         url for i in range(count) if (url := cleaned(fields.get(f"MediaUrl{i}"), MAX_MEDIA_URL))
     )
-    return sms_conversations.InboundText(
+    return sms_intake.InboundText(
         message_sid=sid("MessageSid", "SmsMessageSid", "SmsSid", form=fields),
         from_number=caller_number(from_raw, region),
         from_raw=from_raw,
         to_number=caller_number(cleaned(fields.get("To"), MAX_FIELD), region),
-        body=sms_conversations.clean_body(fields.get("Body", "")),
+        body=sms_intake.clean_body(fields.get("Body", "")),
         media_urls=media,
     )
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from flask import request
 from werkzeug.datastructures import MultiDict
 
-from crisisline import calls, sms_conversations
+from crisisline import calls, sms_intake
 from crisisline.services import Services
 from crisisline.spool import Entry
 from crisisline.telephony import SIGNATURE_HEADER, is_valid_signature, public_url
@@ -90,9 +90,9 @@ def record(svc: Services, entry: Entry) -> None:
     recorder()
 
 
-def _text(svc: Services, text: sms_conversations.InboundText, entry: Entry) -> None:
+def _text(svc: Services, text: sms_intake.InboundText, entry: Entry) -> None:
     svc.db.in_transaction(
-        lambda session: sms_conversations.keep_unrouted(session, text, entry.received_at)
+        lambda session: sms_intake.keep_unrouted(session, text, entry.received_at)
     )
 
 

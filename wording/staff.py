@@ -313,3 +313,109 @@ def voice_confirmation(
     if action == "escalated":
         return "Thank you. It has been passed to the next person. Goodbye."
     return "Sorry, that key does nothing. Press 4 to take this, 5 to pass it on, star to repeat."
+
+
+# ---- crisis texts: what staff read about a participant's text conversation -----------------
+# (crisisline.sms_conversations relays and notices; crisisline.sms_commands answers staff texts)
+
+
+def on_call_now_text(lines: Sequence[str]) -> str:
+    """The answer to WHO: one "rota: names" line a rota, or that there are no rotas."""
+    if not lines:
+        return f"{SERVICE}: there are no rotas."
+    return f"{SERVICE} on call now: " + "; ".join(lines) + "."
+
+
+def opted_out_notice(who: str, word: str) -> str:
+    """To staff in a participant's conversation: he texted STOP (or another opt-out word)."""
+    return (
+        f"{SERVICE}: {who} texted {word}. The network now blocks texts to them until they "
+        "text START. Call them if you need to reach them."
+    )
+
+
+# Added to the relay of a participant's words when his text also ended an opt-out.
+OPTED_IN_NOTE: Final = "They texted START: texts to them work again."
+
+
+def refused_notice(who: str) -> str:
+    """To staff in a conversation: the network refused a text to the participant (opted out)."""
+    return (
+        f"{SERVICE}: a text to {who} was refused: they have opted out of texts (STOP). They "
+        "get nothing by text until they text START. Call them."
+    )
+
+
+def handed_over_notice(who: str, *, quiet_for: int | None) -> str:
+    """To the staff member who had taken a conversation that has now gone to whoever is on call:
+    the participant has had no reply for `quiet_for` minutes, or (None) the taker's shift ended."""
+    if quiet_for is not None:
+        return (
+            f"{SERVICE}: {who} has had no reply for {quiet_for} minutes; it has gone "
+            "to whoever is on call now as well. Reply if you can."
+        )
+    return (
+        f"{SERVICE}: {who} texted again after your shift; it has gone to whoever is on call "
+        "now. No action needed."
+    )
+
+
+def not_sent_opted_out_text(who: str) -> str:
+    """To staff whose words were not relayed: the participant has opted out of texts."""
+    return (
+        f"{SERVICE}: NOT SENT. {who} has opted out of texts (STOP), so the network blocks them "
+        "until they text START. Call them instead."
+    )
+
+
+def not_sent_number_removed_text(who: str) -> str:
+    """To staff whose words were not relayed: the number is no longer on his record."""
+    return (
+        f"{SERVICE}: NOT SENT. This number is no longer on {who}'s record. Call him on his new "
+        "number, or wait for his text from it."
+    )
+
+
+def _open_list(open_: Sequence[tuple[int, str]]) -> str:
+    if not open_:
+        return "You have no open text conversations."
+    return "Open: " + "; ".join(f"{code} {who}" for code, who in open_) + "."
+
+
+def not_sent_text(reason: str, open_: Sequence[tuple[int, str]]) -> str:
+    """To staff whose text went to nobody: why, and their open conversations (code, who)."""
+    prefix = f"{SERVICE}: NOT SENT to anyone. {reason}".rstrip() + " "
+    if not open_:
+        # With nothing open, "start with the code" would point at a code they do not have.
+        return prefix + _open_list(open_)
+    example = min(code for code, _ in open_)
+    return prefix + f"Start with the code, e.g. {example} I'm here. " + _open_list(open_)
+
+
+def help_text(open_: Sequence[tuple[int, str]]) -> str:
+    """The answer to HELP: how to text a participant, take, close, WHO, and what is open."""
+    # The examples use a code the worker holds, so they can be copied as they stand.
+    n = min((code for code, _ in open_), default=3)
+    return (
+        f"{SERVICE}: reply CODE and your message to text a participant from the crisis line "
+        f"({n} I'm here). {n}a take, {n}c close, WHO on call now. " + _open_list(open_)
+    )
+
+
+def staff_opted_out_notice(name: str, word: str) -> str:
+    """To the duty managers: a member of staff texted STOP, so texts to them are blocked."""
+    return (
+        f"{SERVICE}: {name} texted {word} to the crisis line, so escalation texts to their "
+        "phone are blocked until they text START."
+    )
+
+
+STAFF_OPTED_IN_TEXT: Final = f"{SERVICE}: texts to this phone work again."
+
+
+def relayed_and_taken_text(who: str, code: int, told: int) -> str:
+    """The confirmation to staff whose first reply went to the participant and so took it."""
+    return (
+        f"{SERVICE}: sent to {who}. You have taken {code}.{others_told(told)} "
+        f"Reply {code}c to close it."
+    )

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from crisisline import calendar_feeds
+from crisisline import calendar_feeds, staffing
 from crisisline import rota_service as service
 from crisisline.api.common import actor, protected_blueprint
 from crisisline.api.rota_schemas import (
@@ -87,7 +87,7 @@ def update_rota(changes: dict[str, Any], rota: int | str) -> RotaRecord:
         changes["timezone"] = svc.settings.timezone
     with svc.db.transaction() as session:
         rota_id = service.find(session, rota).id
-        return service.update_rota(session, rota_id, changes, actor=actor(), now=svc.clock.now())
+        return staffing.update_rota(session, rota_id, changes, actor=actor(), now=svc.clock.now())
 
 
 @blueprint.route("/rotas/<rota:rota>", methods=["DELETE"])
@@ -97,7 +97,7 @@ def delete_rota(rota: int | str) -> None:
     svc = services()
     with svc.db.transaction() as session:
         rota_id = service.find(session, rota).id
-        service.delete_rota(session, rota_id, actor=actor(), now=svc.clock.now())
+        staffing.delete_rota(session, rota_id, actor=actor(), now=svc.clock.now())
 
 
 @blueprint.route("/rotas/<rota:rota>/overrides", methods=["POST"])
@@ -115,7 +115,7 @@ def create_override(data: dict[str, Any], rota: int | str) -> RotaOverride:
     )
     with svc.db.transaction() as session:
         rota_id = service.find(session, rota).id
-        return service.add_override(session, rota_id, new, actor=actor(), now=svc.clock.now())
+        return staffing.add_override(session, rota_id, new, actor=actor(), now=svc.clock.now())
 
 
 @blueprint.route("/rotas/<rota:rota>/overrides", methods=["GET"])
@@ -146,7 +146,7 @@ def delete_override(rota: int | str, override_id: int) -> None:
     svc = services()
     with svc.db.transaction() as session:
         rota_id = service.find(session, rota).id
-        service.delete_override(session, rota_id, override_id, actor=actor(), now=svc.clock.now())
+        staffing.delete_override(session, rota_id, override_id, actor=actor(), now=svc.clock.now())
 
 
 @blueprint.route("/rotas/<rota:rota>/on-call", methods=["GET"])

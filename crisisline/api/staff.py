@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crisisline import staff as staff_service
+from crisisline import staffing
 from crisisline.api.common import actor, protected_blueprint
 from crisisline.api.schemas import (
     DeliverySchema,
@@ -69,7 +70,7 @@ def update_staff(changes: dict[str, Any], staff_id: int) -> Staff:
     svc = services()
     _refuse_the_crisis_line(changes.get("phone"))
     with svc.db.transaction() as session:
-        return staff_service.update(
+        return staffing.update_staff(
             session,
             staff_id,
             changes,
@@ -105,4 +106,4 @@ def deactivate_staff(staff_id: int) -> Staff:
     """Mark a member of staff inactive (records are kept, never deleted)."""
     svc = services()
     with svc.db.transaction() as session:
-        return staff_service.deactivate(session, staff_id, actor=actor(), now=svc.clock.now())
+        return staffing.deactivate_staff(session, staff_id, actor=actor(), now=svc.clock.now())

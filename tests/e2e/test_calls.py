@@ -15,7 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from crisisline import escalation_engine as engine
-from crisisline import participants, rota_service, staff
+from crisisline import participants, rota_service, staff, staffing
 from crisisline.alert_models import RiskAlert
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
@@ -294,7 +294,7 @@ def _reply_code(body: str) -> str:
 
 def test_an_empty_primary_rota_rings_the_backup_at_once_never_nobody(line: Line) -> None:
     with line.svc.db.transaction() as session:
-        rota_service.add_override(
+        staffing.add_override(
             session,
             line.ids["primary"],
             rota_service.NewOverride(

@@ -20,8 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from crisisline import escalation_engine as engine
-from crisisline import rota_service, sms_conversations
-from crisisline import staff as staff_service
+from crisisline import rota_service, sms_conversations, staffing
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationCode, EscalationRecord
@@ -167,7 +166,7 @@ def test_a_deactivated_worker_no_longer_receives_the_participants_texts(line: Sm
     line.phone(PRIMARY).reply("1 I'm here Daniel")
     line.dispatch()
     with line.svc.db.transaction() as session:
-        staff_service.deactivate(session, line.ids[PRIMARY], actor="t", now=line.clock.now())
+        staffing.deactivate_staff(session, line.ids[PRIMARY], actor="t", now=line.clock.now())
     line.clock.advance(dt.timedelta(minutes=40))
     before = len(line.phone(PRIMARY).inbox)
 
@@ -346,7 +345,7 @@ def test_with_nobody_on_call_the_crisis_numbers_go_even_soon_after_an_earlier_ac
     now = line.clock.now()
     with line.svc.db.transaction() as session:
         for name in ("primary", "backup", "duty-manager"):
-            rota_service.add_override(
+            staffing.add_override(
                 session,
                 line.ids[name],
                 rota_service.NewOverride(

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from crisisline import sms_conversations
-from crisisline import staff as staff_service
+from crisisline import sms_intake, staffing
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from tests.e2e import test_calls as calls_e2e
@@ -81,7 +80,7 @@ def test_a_workers_changed_phone_number_stops_the_participants_words_going_to_th
     line.phone(PRIMARY).reply("1 I'm here Daniel")
     line.dispatch()
     with line.svc.db.transaction() as session:
-        staff_service.update(
+        staffing.update_staff(
             session, line.ids[PRIMARY], {"phone": NEW_PHONE}, actor="manager", now=line.clock.now()
         )
     line.clock.advance(dt.timedelta(minutes=2))
@@ -341,7 +340,7 @@ def test_a_text_that_clashes_with_the_sweep_is_handled_on_a_second_try(
     words)."""
     from sqlalchemy.orm.exc import StaleDataError
 
-    real = sms_conversations.route_unrouted
+    real = sms_intake.route_unrouted
     clashes = iter([True])
 
     def clashing(*args: object, **kwargs: object) -> object:
@@ -349,7 +348,7 @@ def test_a_text_that_clashes_with_the_sweep_is_handled_on_a_second_try(
             raise StaleDataError("escalation changed by the sweep")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sms_conversations, "route_unrouted", clashing)
+    monkeypatch.setattr(sms_intake, "route_unrouted", clashing)
     line.text(DANIEL, "I need to talk")
     line.dispatch()
     assert [c.status for c in line.conversations()] == ["open"]

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from crisisline import escalation_engine as engine
-from crisisline import sms_conversations, sms_intake, staff
+from crisisline import sms_intake, staff
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationEvent
 from crisisline.models import Contact, ContactOutcome, Delivery, SchedulerHeartbeat, StaffRole
@@ -211,7 +211,7 @@ def test_two_schedulers_notify_each_person_exactly_once_and_a_standby_takes_over
 def test_a_real_scheduler_routes_a_text_the_webhook_took_in(line: Line) -> None:
     """The route-texts job runs in `crisisline scheduler`: a text taken in is routed (here to
     nobody on call, so its sender gets the crisis numbers) with no test code standing in."""
-    text = sms_conversations.InboundText(
+    text = sms_intake.InboundText(
         message_sid="SM" + "4" * 32,
         from_number="+447700900541",
         from_raw="+447700900541",

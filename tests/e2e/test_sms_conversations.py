@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from crisisline import staffing
 from crisisline.clock import FakeClock
 from crisisline.models import Direction
 from tests.e2e.sms_line import (
@@ -229,11 +230,9 @@ def test_the_acknowledgement_goes_once_per_conversation(line: SmsLine) -> None:
 
 
 def test_with_nobody_on_call_the_texter_gets_the_crisis_numbers_at_once(line: SmsLine) -> None:
-    from crisisline import staff
-
     with line.svc.db.transaction() as session:
         for number in (PRIMARY, BACKUP, MANAGER):
-            staff.deactivate(session, line.ids[number], actor="t", now=line.clock.now())
+            staffing.deactivate_staff(session, line.ids[number], actor="t", now=line.clock.now())
     line.text(UNKNOWN, "is anyone there")
     line.dispatch()
     reply = line.phone(UNKNOWN).expect_sms("If your life is at risk call 999")

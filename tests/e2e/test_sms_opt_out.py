@@ -16,7 +16,7 @@ from crisisline import sms_conversations, sms_opt_outs
 from crisisline.clock import FakeClock
 from crisisline.models import DeliveryStatus
 from crisisline.simulator import TwilioApiError
-from crisisline.sms_conversations import STAFF_REPLY
+from crisisline.sms_commands import STAFF_REPLY
 from tests.e2e.sms_line import ACK, DANIEL, MANAGER, PRIMARY, SmsLine, start_line
 
 

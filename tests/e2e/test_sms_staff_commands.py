@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crisisline import rota_service
+from crisisline import rota_service, staffing
 from crisisline.clock import FakeClock
 from crisisline.sms_conversations import AUTO_REPLY_INTERVAL, HANDOVER_GRACE
 from tests.e2e.sms_line import ACK, BACKUP, DANIEL, MARCUS, PRIMARY, STEP_WAIT, SmsLine, start_line
@@ -147,7 +147,7 @@ def test_a_text_after_the_takers_shift_ended_goes_to_whoever_is_on_call_now(
     # Amira's shift ends: Tom covers the primary rota from now on.
     now = line.clock.now()
     with line.svc.db.transaction() as session:
-        rota_service.add_override(
+        staffing.add_override(
             session,
             line.ids["primary"],
             rota_service.NewOverride(

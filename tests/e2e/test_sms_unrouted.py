@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from crisisline import sms_conversations
+from crisisline import sms_conversations, sms_intake
 from crisisline.clock import FakeClock
 from crisisline.models import UNROUTED_PREDICATE, Contact, ContactOutcome
 from tests.conftest import ENGINES, signed_post
@@ -38,7 +38,7 @@ def _break_routing(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RoutingBug("a routing fault")
 
-    monkeypatch.setattr(sms_conversations, "_participant_text", broken)
+    monkeypatch.setattr(sms_conversations, "on_participant_text", broken)
 
 
 def _daniels(line: SmsLine) -> list[Contact]:
@@ -137,7 +137,7 @@ def test_a_kept_text_is_routed_for_a_day_only(
     line.dispatch()
     line.phone(DANIEL).expect_sms("999")
     monkeypatch.undo()
-    line.clock.advance(sms_conversations.RETRY_UNROUTED_FOR + dt.timedelta(minutes=1))
+    line.clock.advance(sms_intake.RETRY_UNROUTED_FOR + dt.timedelta(minutes=1))
     # A day on, a relay would mislead more than help: it stays on the record for follow-up.
     assert line.svc.route_texts() == 0
     (kept,) = _daniels(line)

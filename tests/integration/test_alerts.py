@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from crisisline import alerts, contacts, participants, rota_service, staff
+from crisisline import alerts, contacts, participants, rota_service, staff, staffing
 from crisisline import escalation_engine as engine
 from crisisline.alert_models import AlertStatus, RiskAlert
 from crisisline.clock import FakeClock
@@ -139,7 +139,7 @@ def service(app: Flask, clock: FakeClock) -> Service:
                 now=now,
             )
             ids[phone] = person_.id
-        staff.deactivate(session, ids[INACTIVE], actor="t", now=now)
+        staffing.deactivate_staff(session, ids[INACTIVE], actor="t", now=now)
     return Service(svc, clock, ids)
 
 

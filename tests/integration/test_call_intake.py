@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, func, select, text
 from werkzeug.test import TestResponse
 
-from crisisline import call_intake, participants, routing_cache, staff
+from crisisline import call_intake, participants, routing_cache, staffing
 from crisisline.alert_models import RiskAlert
 from crisisline.call_models import LiveCall
 from crisisline.calls import CallPlan, IncomingCall
@@ -141,7 +141,7 @@ def test_every_call_rings_the_right_person_across_a_routing_change(
     with svc.db.transaction() as session:
         standby = session.scalar(select(Staff).where(Staff.phone == STANDBY))
         assert standby is not None
-        staff.deactivate(session, standby.id, actor="t", now=clock.now())
+        staffing.deactivate_staff(session, standby.id, actor="t", now=clock.now())
     # The standby has gone: the primary rota reaches nobody, so the backup rings at once.
     assert _ringing(_call(client, 5)) == [BACKUP]
     _hang_up(client, 5)
@@ -280,7 +280,7 @@ if "postgresql" in ENGINES:
     ) -> None:
         with pg.db.transaction() as session:
             for person in session.scalars(select(Staff)):
-                staff.deactivate(session, person.id, actor="t", now=clock.now())
+                staffing.deactivate_staff(session, person.id, actor="t", now=clock.now())
         for n in (1, 2):
             response = _call(client, n)
             assert _ringing(response) == []

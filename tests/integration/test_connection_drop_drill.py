@@ -30,7 +30,7 @@ from crisisline.escalation_models import EscalationRecord
 from crisisline.flood_models import FloodContact
 from crisisline.models import Contact, ContactOutcome
 from crisisline.services import Services
-from crisisline.sms_conversations import InboundText
+from crisisline.sms_intake import InboundText
 from tests.conftest import ENGINES, services_of, signed_post
 from tests.integration.test_call_intake import CALLER, LINE, STRANGER, add_participant, svc
 

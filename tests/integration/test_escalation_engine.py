@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from crisisline import escalation_engine as engine
-from crisisline import rota_service, staff
+from crisisline import rota_service, staff, staffing
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Delivery, DeliveryStatus, StaffRole
@@ -205,7 +205,7 @@ def test_a_closed_code_rests_for_a_day_before_the_same_phone_is_given_it_again(
 
 def test_a_step_whose_rota_has_nobody_is_skipped_at_once(line: Line) -> None:
     with line.svc.db.transaction() as session:
-        rota_service.add_override(
+        staffing.add_override(
             session,
             line.ids["backup"],
             rota_service.NewOverride(

@@ -30,7 +30,7 @@ from crisisline.call_models import LiveCall
 from crisisline.calls import CallPlan
 from crisisline.models import Channel, Contact, ContactOutcome
 from crisisline.services import Services
-from crisisline.sms_conversations import InboundText
+from crisisline.sms_intake import InboundText
 from tests.conftest import ENGINES, signed_post
 from tests.integration.test_call_intake import (
     CALLER,

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crisisline import escalation_engine as engine
-from crisisline import staff
+from crisisline import staffing
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.telephony import FakeTelephony
 from escalation import ByOperator
@@ -94,7 +94,7 @@ def test_a_deactivated_workers_phone_cannot_take_an_escalation_by_pressing_4(
     """
     escalation_id = _open(line, "Missed call from R1001 D. Price at 03:12")
     with line.svc.db.transaction() as session:
-        staff.deactivate(session, line.ids[PRIMARY], actor="t", now=line.clock.now())
+        staffing.deactivate_staff(session, line.ids[PRIMARY], actor="t", now=line.clock.now())
     base = f"/webhooks/escalations/{escalation_id}/call"
     form = {"CallSid": "CA" + "4" * 32, "To": PRIMARY, "From": "+447700900000"}
     heard = signed_post(client, base, form).get_data(as_text=True)
@@ -167,7 +167,7 @@ def test_a_deactivated_workers_calendar_link_stops_working(line: Line, client: F
     path = calendar_feeds.feed_path(CalendarFeedKind.STAFF, token)
     assert client.get(path).status_code == 200
     with line.svc.db.transaction() as session:
-        staff.deactivate(session, line.ids[PRIMARY], actor="t", now=line.clock.now())
+        staffing.deactivate_staff(session, line.ids[PRIMARY], actor="t", now=line.clock.now())
     assert client.get(path).status_code == 404
 
 
@@ -182,7 +182,7 @@ def test_a_rota_feed_does_not_show_a_deactivated_member_covering_a_gap(
         token = calendar_feeds.create_token(
             session, CalendarFeedKind.ROTA, line.ids["primary"], actor="t", now=line.clock.now()
         )
-        staff.deactivate(session, line.ids[PRIMARY], actor="t", now=line.clock.now())
+        staffing.deactivate_staff(session, line.ids[PRIMARY], actor="t", now=line.clock.now())
     with line.svc.db.transaction() as session:
         now_on_call = rota_service.on_call(session, line.ids["primary"], line.clock.now()).staff
         assert [p.name for p in now_on_call if p.active] == []  # a gap: the chain skips it

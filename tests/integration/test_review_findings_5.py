@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crisisline import escalation_engine, staff
+from crisisline import escalation_engine, staffing
 from crisisline import participants as participant_service
 from crisisline.clock import FakeClock
 from crisisline.telephony import FakeTelephony, TransientTelephonyError
@@ -43,7 +43,7 @@ def test_a_text_queued_for_a_workers_old_phone_is_not_sent_there_after_the_numbe
     line.svc.dispatch_outbox()  # the first try fails: the text is queued for a retry
     assert telephony.messages_to(PRIMARY) == []
     with line.svc.db.transaction() as session:
-        staff.update(
+        staffing.update_staff(
             session, line.ids[PRIMARY], {"phone": NEW_PHONE}, actor="manager", now=line.clock.now()
         )
     line.clock.advance(dt.timedelta(minutes=1))
@@ -65,7 +65,7 @@ def test_a_text_queued_for_a_worker_is_not_sent_after_they_are_deactivated(
     telephony.fail_next(TransientTelephonyError("Twilio 503"))
     line.svc.dispatch_outbox()
     with line.svc.db.transaction() as session:
-        staff.deactivate(session, line.ids[PRIMARY], actor="manager", now=line.clock.now())
+        staffing.deactivate_staff(session, line.ids[PRIMARY], actor="manager", now=line.clock.now())
     line.clock.advance(dt.timedelta(minutes=1))
     line.svc.dispatch_outbox()
 
@@ -151,7 +151,7 @@ def test_a_phone_change_with_no_open_codes_sends_nothing(
 def _change_phone_through_the_api_path(line: Line) -> None:
     """What PATCH /api/v1/staff/{id} does: the new phone, texted from the crisis line."""
     with line.svc.db.transaction() as session:
-        staff.update(
+        staffing.update_staff(
             session,
             line.ids[PRIMARY],
             {"phone": NEW_PHONE},

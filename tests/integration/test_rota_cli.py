@@ -7,7 +7,7 @@ import datetime as dt
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from crisisline import rota_service
+from crisisline import rota_service, staffing
 from crisisline import staff as staff_service
 from crisisline.clock import FakeClock
 from crisisline.models import StaffRole
@@ -96,14 +96,14 @@ def test_rota_who_marks_a_gap_and_an_inactive_person(app: Flask, runner: FlaskCl
     services = services_of(app)
     now = services.clock.now()
     with services.db.transaction() as session:
-        rota_service.add_override(
+        staffing.add_override(
             session,
             ids["primary"],
             rota_service.NewOverride(None, now, now + dt.timedelta(hours=1), "replace", "sick"),
             actor="tests",
             now=now,
         )
-        staff_service.deactivate(session, ids["m"], actor="tests", now=now)
+        staffing.deactivate_staff(session, ids["m"], actor="tests", now=now)
     output = runner.invoke(args=["rota", "who"]).output
     assert "NOBODY (gap)" in next(
         line for line in output.splitlines() if line.startswith("primary")

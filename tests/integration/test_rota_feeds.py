@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from icalendar import Calendar
 from sqlalchemy import select
 
-from crisisline import rota_service
+from crisisline import rota_service, staffing
 from crisisline import staff as staff_service
 from crisisline.clock import FakeClock
 from crisisline.models import StaffRole
@@ -65,7 +65,7 @@ def _seed(app: Flask) -> dict[str, int]:
         )
         ids["primary"], ids["managers"] = primary.id, managers.id
         # c covers one of a's day shifts on the primary rota without being a member of it.
-        rota_service.add_override(
+        staffing.add_override(
             session,
             primary.id,
             rota_service.NewOverride(

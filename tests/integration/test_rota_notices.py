@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from crisisline import rota_service, staff
+from crisisline import rota_service, staff, staffing
 from crisisline.clock import FakeClock
 from crisisline.models import Delivery, StaffRole
 from crisisline.services import Services
@@ -37,7 +37,7 @@ class Team:
 
     def override(self, staff_id: int | None, start: dt.datetime, hours: int) -> int:
         with self.svc.db.transaction() as session:
-            row = rota_service.add_override(
+            row = staffing.add_override(
                 session,
                 self.rota_id,
                 rota_service.NewOverride(
@@ -125,7 +125,7 @@ def test_an_override_tells_whoever_it_moves_in_the_future(team: Team) -> None:
     assert team.svc.send_pending_notices() == 0
 
     with team.svc.db.transaction() as session:
-        rota_service.delete_override(
+        staffing.delete_override(
             session, team.rota_id, override_id, actor="t", now=team.clock.now()
         )
     assert team.svc.send_pending_notices() == 2
@@ -193,7 +193,7 @@ def test_deactivating_someone_on_a_rota_warns_the_duty_manager_of_the_gap_at_onc
     team: Team,
 ) -> None:
     with team.svc.db.transaction() as session:
-        staff.deactivate(session, team.ids[TOM], actor="token:hr", now=team.clock.now())
+        staffing.deactivate_staff(session, team.ids[TOM], actor="token:hr", now=team.clock.now())
     team.svc.send_pending_notices()
     urgent = [body for to, body in team.texts() if to == PRIYA]
     # Tom's daily turn from 09:00 on 27 November is now nobody's.
@@ -205,14 +205,14 @@ def test_deactivating_someone_on_a_rota_warns_the_duty_manager_of_the_gap_at_onc
 
 def test_deactivating_someone_on_no_rota_warns_nobody(team: Team) -> None:
     with team.svc.db.transaction() as session:
-        staff.deactivate(session, team.ids[OWEN], actor="token:hr", now=team.clock.now())
+        staffing.deactivate_staff(session, team.ids[OWEN], actor="token:hr", now=team.clock.now())
     team.svc.send_pending_notices()
     assert [body for to, body in team.texts() if to == PRIYA] == []
 
 
 def test_editing_a_rotas_members_tells_whoever_it_moves(team: Team) -> None:
     with team.svc.db.transaction() as session:
-        rota_service.update_rota(
+        staffing.update_rota(
             session,
             team.rota_id,
             {"members": [team.ids[AMIRA]]},
@@ -230,7 +230,7 @@ def test_a_rota_the_policies_name_cannot_be_renamed(team: Team) -> None:
     from crisisline.errors import Conflict
 
     with team.svc.db.transaction() as session, pytest.raises(Conflict, match="escalation policy"):
-        rota_service.update_rota(
+        staffing.update_rota(
             session, team.rota_id, {"name": "first-line"}, actor="t", now=team.clock.now()
         )
 

@@ -22,7 +22,15 @@ from flask import Flask
 from sqlalchemy import delete, event, func, select, text
 from sqlalchemy.orm import Session
 
-from crisisline import calls, contacts, escalation_engine, rota_service, routing_cache, staff
+from crisisline import (
+    calls,
+    contacts,
+    escalation_engine,
+    rota_service,
+    routing_cache,
+    staff,
+    staffing,
+)
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.models import Channel, Contact, Direction, Staff, StaffRole
@@ -143,7 +151,7 @@ def _standby_covers(svc: Services, clock: FakeClock, *, from_minutes: int) -> No
     standby = _staff_id(svc, STANDBY)
     with svc.db.transaction() as session:
         rota = rota_service.find_by_name(session, "primary")
-        rota_service.add_override(
+        staffing.add_override(
             session,
             rota.id,
             rota_service.NewOverride(
@@ -185,7 +193,7 @@ def test_a_deactivated_member_of_staff_is_never_rung_from_a_cached_answer(
 ) -> None:
     assert _ringing(svc, 1) == [PRIMARY]
     with svc.db.transaction() as session:
-        staff.deactivate(session, _staff_id(svc, PRIMARY), actor="t", now=clock.now())
+        staffing.deactivate_staff(session, _staff_id(svc, PRIMARY), actor="t", now=clock.now())
     # The primary step reaches nobody now, so the backup rings at once.
     assert _ringing(svc, 2) == [BACKUP]
 
@@ -193,7 +201,7 @@ def test_a_deactivated_member_of_staff_is_never_rung_from_a_cached_answer(
 def test_a_changed_staff_phone_is_rung_at_its_new_number(svc: Services, clock: FakeClock) -> None:
     assert _ringing(svc, 1) == [PRIMARY]
     with svc.db.transaction() as session:
-        staff.update(
+        staffing.update_staff(
             session,
             _staff_id(svc, PRIMARY),
             {"phone": "+447700900109"},
@@ -325,7 +333,7 @@ def test_a_staff_phone_is_known_as_staff_until_it_is_deactivated(
         assert staff.active_by_phone(session, BACKUP) is not None
         assert staff.active_by_phone(session, CALLER) is None
     with svc.db.transaction() as session:
-        staff.deactivate(session, _staff_id(svc, BACKUP), actor="t", now=clock.now())
+        staffing.deactivate_staff(session, _staff_id(svc, BACKUP), actor="t", now=clock.now())
     with svc.db.transaction() as session:
         assert staff.active_by_phone(session, BACKUP) is None
 
@@ -338,7 +346,7 @@ def test_a_resolver_in_the_same_transaction_sees_its_own_routing_change(
         resolve = escalation_engine.resolver(session, clock.now())
         assert [r.phone for r in resolve(target)] == [PRIMARY]
     with svc.db.transaction() as session:
-        staff.deactivate(session, _staff_id(svc, PRIMARY), actor="t", now=clock.now())
+        staffing.deactivate_staff(session, _staff_id(svc, PRIMARY), actor="t", now=clock.now())
         # Not yet committed: this transaction must still see its own change.
         assert list(escalation_engine.resolver(session, clock.now())(target)) == []
 
@@ -352,7 +360,9 @@ def test_a_routing_change_rolled_back_with_its_savepoint_is_not_used_afterwards(
     primary = _staff_id(svc, PRIMARY)
     with svc.db.transaction() as session:
         savepoint = session.begin_nested()
-        staff.update(session, primary, {"phone": "+447700900107"}, actor="t", now=clock.now())
+        staffing.update_staff(
+            session, primary, {"phone": "+447700900107"}, actor="t", now=clock.now()
+        )
         assert [r.phone for r in escalation_engine.resolver(session, clock.now())(target)] == [
             "+447700900107"
         ]

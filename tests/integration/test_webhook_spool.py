@@ -24,6 +24,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from crisisline import staffing
 from crisisline.alert_models import RiskAlert
 from crisisline.app import create_app
 from crisisline.call_models import LiveCall
@@ -223,11 +224,10 @@ def test_a_voicemail_left_while_the_database_was_down_is_kept_and_chased(
 ) -> None:
     call = _call_form(3)
     with svc.db.transaction() as session:  # nobody on call: the caller is offered a voicemail
-        from crisisline import staff
         from crisisline.models import Staff
 
         for person in session.scalars(select(Staff)):
-            staff.deactivate(session, person.id, actor="t", now=svc.clock.now())
+            staffing.deactivate_staff(session, person.id, actor="t", now=svc.clock.now())
     assert b"<Record" in signed_post(client, "/webhooks/voice", call).data
     recording = {
         "CallSid": call["CallSid"],

@@ -7,6 +7,7 @@ from crisisline import (
     escalation_engine,
     floods,
     rota_notices,
+    sms_commands,
     sms_conversations,
     staff,
 )
@@ -18,7 +19,7 @@ def test_what_a_participant_sent_or_is_sent_goes_first_and_is_retried_through_ou
         sms_conversations.RELAY_TO_STAFF,
         sms_conversations.ACKNOWLEDGEMENT,
         sms_conversations.FALLBACK,
-        sms_conversations.STAFF_REPLY,
+        sms_commands.STAFF_REPLY,
     ):
         assert kind_of(purpose) == delivery_kinds.DeliveryKind(PARTICIPANT, crisis=True)
 

@@ -79,29 +79,25 @@ TEXTS: dict[str, Callable[[], str]] = {
     "Test message": lambda: staff.test_message_text("Amira"),
     "Participant's words": lambda: _relay(first=True)[0],
     "How to answer": lambda: _relay(first=True)[1],
-    "Participant texted START": lambda: _relay(first=False, note=sms_conversations.OPTED_IN_NOTE)[
-        1
-    ],
-    "Sent and taken, nobody else alerted": lambda: sms_conversations.relayed_and_taken_text(
-        WHO, 1, 0
+    "Participant texted START": lambda: _relay(first=False, note=wording.staff.OPTED_IN_NOTE)[1],
+    "Sent and taken, nobody else alerted": lambda: wording.staff.relayed_and_taken_text(WHO, 1, 0),
+    "Sent and taken, others alerted": lambda: wording.staff.relayed_and_taken_text(WHO, 1, 1),
+    "Handed over, quiet": lambda: wording.staff.handed_over_notice(
+        WHO, quiet_for=sms_conversations.QUIET_TAKER_MINUTES
     ),
-    "Sent and taken, others alerted": lambda: sms_conversations.relayed_and_taken_text(WHO, 1, 1),
-    "Handed over, quiet": lambda: sms_conversations.handed_over_notice(WHO, quiet=True),
-    "Handed over, shift ended": lambda: sms_conversations.handed_over_notice(WHO, quiet=False),
-    "NOT SENT, opted out": lambda: sms_conversations.not_sent_opted_out_text(WHO),
-    "NOT SENT, number removed": lambda: sms_conversations.not_sent_number_removed_text(WHO),
-    "NOT SENT, no code": lambda: sms_conversations.not_sent_text(
+    "Handed over, shift ended": lambda: wording.staff.handed_over_notice(WHO, quiet_for=None),
+    "NOT SENT, opted out": lambda: wording.staff.not_sent_opted_out_text(WHO),
+    "NOT SENT, number removed": lambda: wording.staff.not_sent_number_removed_text(WHO),
+    "NOT SENT, no code": lambda: wording.staff.not_sent_text(
         "You have more than one open conversation.", [(1, WHO), (3, "+447700900777")]
     ),
-    "NOT SENT, nothing open": lambda: sms_conversations.not_sent_text("", []),
-    "Participant opted out": lambda: sms_conversations.opted_out_notice(WHO, "STOP"),
-    "Text refused": lambda: sms_conversations.refused_notice(WHO),
-    "Staff member opted out": lambda: sms_conversations.staff_opted_out_notice(
-        "Amira Okafor", "STOP"
-    ),
-    "Texts work again": lambda: sms_conversations.STAFF_OPTED_IN_TEXT,
-    "HELP": lambda: sms_conversations.help_text([(1, WHO)]),
-    "WHO": lambda: sms_conversations.on_call_now_text(
+    "NOT SENT, nothing open": lambda: wording.staff.not_sent_text("", []),
+    "Participant opted out": lambda: wording.staff.opted_out_notice(WHO, "STOP"),
+    "Text refused": lambda: wording.staff.refused_notice(WHO),
+    "Staff member opted out": lambda: wording.staff.staff_opted_out_notice("Amira Okafor", "STOP"),
+    "Texts work again": lambda: wording.staff.STAFF_OPTED_IN_TEXT,
+    "HELP": lambda: wording.staff.help_text([(1, WHO)]),
+    "WHO": lambda: wording.staff.on_call_now_text(
         ["primary: Amira Okafor", "backup: Tom Hughes", "duty-manager: Priya Natarajan"]
     ),
     "Risk alert": lambda: alerts.alert_text(
@@ -179,7 +175,7 @@ def test_taking_it_with_nobody_else_alerted_says_nothing_about_others() -> None:
         wording.staff.acknowledged_reply_text(3, told=0)
         == "Resettle crisis line: you have taken 3."
     )
-    assert "other" not in sms_conversations.relayed_and_taken_text(WHO, 3, 0)
+    assert "other" not in wording.staff.relayed_and_taken_text(WHO, 3, 0)
     assert wording.staff.voice_confirmation("acknowledged", told=0) == (
         "Thank you. You have taken this. Goodbye."
     )
@@ -193,7 +189,7 @@ def test_taking_it_with_others_alerted_says_they_have_been_told() -> None:
         " The 2 others alerted have been told."
     )
     assert "The other person alerted has been told." in (
-        sms_conversations.relayed_and_taken_text(WHO, 3, 1)
+        wording.staff.relayed_and_taken_text(WHO, 3, 1)
     )
     assert "The 2 others alerted will be told." in wording.staff.voice_confirmation(
         "acknowledged", told=2

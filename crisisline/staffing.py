@@ -1,0 +1,118 @@
+"""Changes to who staffs the line that people must hear about: rota edits, overrides, staff
+edits and deactivation.
+
+Each records the change through the records modules (`rota_service`, `staff`) and then, in the
+same transaction, records the notices it calls for (`rota_notices`: whoever it moves, and the
+duty managers when it opens a gap). The API calls these, never the records functions they wrap,
+so no change can forget its notices and no records module has to reach up into the flows.
+Refusing to delete or rename a rota the escalation policies name is here too: it joins rotas
+to the policy store, which itself builds on the rota records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crisisline import escalation_engine, rota_notices, rota_service, staff
+from crisisline.errors import Conflict
+from crisisline.models import Staff
+from crisisline.rota_models import RotaOverride, RotaRecord
+from escalation import RotaNameTarget, RotaTarget
+
+
+def update_rota(
+    session: Session, rota_id: int, changes: dict[str, Any], *, actor: str, now: dt.datetime
+) -> RotaRecord:
+    """Apply `changes` (any of the rota's fields), check the result is a valid rota, and tell
+    whoever the edit moves."""
+    record = rota_service.get(session, rota_id)
+    old = rota_service.to_rota(record)
+    new = rota_service.revise(session, record, changes)
+    if new.name != record.name:
+        # Policies name rotas by name: a rename would leave their steps reaching nobody.
+        _refuse_if_a_policy_names(session, record, by_id=False)
+    rota_service.save_revision(session, record, new, actor=actor, now=now)
+    rota_notices.rota_edited(session, record, old, actor=actor, now=now)
+    return record
+
+
+def delete_rota(session: Session, rota_id: int, *, actor: str, now: dt.datetime) -> None:
+    """Delete a rota no escalation policy names (see rota_service.delete_rota)."""
+    _refuse_if_a_policy_names(session, rota_service.get(session, rota_id))
+    rota_service.delete_rota(session, rota_id, actor=actor, now=now)
+
+
+def add_override(
+    session: Session,
+    rota_id: int,
+    new: rota_service.NewOverride,
+    *,
+    actor: str,
+    now: dt.datetime,
+) -> RotaOverride:
+    """Enter an override on a rota and tell everyone it moves."""
+    row = rota_service.add_override(session, rota_id, new, actor=actor, now=now)
+    rota_notices.override_added(session, row, actor=actor, now=now)
+    return row
+
+
+def delete_override(
+    session: Session, rota_id: int, override_id: int, *, actor: str, now: dt.datetime
+) -> None:
+    """Remove an override and tell everyone its removal moves."""
+    row = rota_service.delete_override(session, rota_id, override_id, actor=actor, now=now)
+    rota_notices.override_removed(session, row, actor=actor, now=now)
+
+
+def update_staff(
+    session: Session,
+    staff_id: int,
+    changes: dict[str, Any],
+    *,
+    actor: str,
+    now: dt.datetime,
+    line_number: str | None = None,
+) -> Staff:
+    """Change a member of staff (see staff.update); switching them off warns as deactivating."""
+    was_active = staff.get(session, staff_id).active
+    person = staff.update(session, staff_id, changes, actor=actor, now=now, line_number=line_number)
+    if was_active and changes.get("active") is False:
+        _deactivated(session, person, actor=actor, now=now)
+    return person
+
+
+def deactivate_staff(session: Session, staff_id: int, *, actor: str, now: dt.datetime) -> Staff:
+    """Mark a member of staff inactive (see staff.deactivate) and warn of the gaps it opens."""
+    was_active = staff.get(session, staff_id).active
+    person = staff.deactivate(session, staff_id, actor=actor, now=now)
+    if was_active:
+        _deactivated(session, person, actor=actor, now=now)
+    return person
+
+
+def _deactivated(session: Session, person: Staff, *, actor: str, now: dt.datetime) -> None:
+    # A leaver on a rota leaves a hole: the duty managers hear at once, not at 08:00 tomorrow.
+    rota_notices.staff_deactivated(session, person, actor=actor, now=now)
+
+
+def _refuse_if_a_policy_names(session: Session, record: RotaRecord, *, by_id: bool = True) -> None:
+    # A policy step naming a rota that no longer exists reaches nobody, silently, at 3 a.m.
+    # The place to find that out is here, when someone tries to delete it.
+    for policy, _ in escalation_engine.list_policies(session):
+        for step in policy.steps:
+            for target in step.targets:
+                named = (
+                    by_id and isinstance(target, RotaTarget) and target.rota_id == record.id
+                ) or (
+                    isinstance(target, RotaNameTarget)
+                    and target.rota.casefold() == record.name.casefold()
+                )
+                if named:
+                    raise Conflict(
+                        f"Rota {record.name!r} is used by the escalation policy "
+                        f"{policy.name!r}; change the policy first.",
+                        "rota",
+                    )
