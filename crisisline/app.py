@@ -90,7 +90,7 @@ def create_app(
 
     from crisisline import calendar_feeds, health, home, voicemail_links
     from crisisline.api import init_api
-    from webhooks import init_webhooks, spooled
+    from webhooks import init_webhooks, spool_recorder
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(home.blueprint)
@@ -98,7 +98,7 @@ def create_app(
     app.register_blueprint(voicemail_links.blueprint)
     init_api(app)
     init_webhooks(app)
-    services.record_spooled = spooled.record
+    services.record_spooled = spool_recorder.record
     try:
         if services.spool.waiting():
             services.keep_draining()  # kept before a restart, on a disk that survived it

@@ -61,7 +61,7 @@ class Services:
     messages: CrisisMessages
     risk_rules: RiskRules
     spool: Spool
-    # Records one spooled webhook request as its webhook would have (webhooks.spooled.record,
+    # Records one spooled webhook request as its webhook would have (webhooks.spool_recorder.record,
     # set by create_app: the webhooks know how to read their own forms).
     record_spooled: Callable[[Services, Entry], None] | None = None
     _draining: threading.Lock = field(default_factory=threading.Lock)
