@@ -13,9 +13,9 @@ from flask.cli import AppGroup, FlaskGroup, ScriptInfo, pass_script_info, with_a
 from werkzeug.serving import run_simple
 
 from crisisline import demo, imports, routing_cache, tokens
-from crisisline.app import scheduler_name
+from crisisline.jobs import SWEEP_SECONDS, Jobs, scheduler_name
 from crisisline.rota_cli import rota_group
-from crisisline.services import SWEEP_SECONDS, services
+from crisisline.services import services
 from escalation.scheduler import build_scheduler, run_every_process_jobs
 
 CLI_ACTOR = "cli"
@@ -43,7 +43,7 @@ def scheduler_command() -> None:
     svc = services()
     name = scheduler_name()
     click.echo(f"Scheduler {name} starting: sweeping every {SWEEP_SECONDS:g} s.")
-    jobs = svc.scheduler_jobs(name)
+    jobs = Jobs(svc).scheduler_jobs(name)
     run_every_process_jobs(jobs)
     build_scheduler(jobs, background=False).start()
 
@@ -64,7 +64,7 @@ def run_command(info: ScriptInfo, host: str, port: int, scheduler: bool) -> None
     app = info.load_app()
     if scheduler:
         with app.app_context():
-            jobs = services().scheduler_jobs(scheduler_name())
+            jobs = Jobs(services()).scheduler_jobs(scheduler_name())
             run_every_process_jobs(jobs)
         build_scheduler(jobs, background=True).start()
         click.echo("Scheduler running in this process.")
@@ -195,7 +195,7 @@ def spool_status() -> None:
 def spool_drain() -> None:
     """Record every call and text waiting in the spool now (the scheduler does this every few
     seconds); exits 1 if any is still waiting."""
-    report = services().drain_spool()
+    report = services().spool_drainer.drain()
     click.echo(f"{report.recorded} recorded, {report.failed} failed, {report.waiting} waiting")
     if report.waiting:
         sys.exit(1)

@@ -36,4 +36,4 @@ def keep(svc: Services, received_at: dt.datetime) -> None:
         )
         return
     log.error("%s kept in the spool, to be recorded once the database is back", request.path)
-    svc.keep_draining()
+    svc.spool_drainer.keep_draining()
