@@ -21,8 +21,8 @@ from crisisline import (
     voicemail_links,
 )
 from crisisline.api import init_api
-from crisisline.cli import register_commands
 from crisisline.clock import Clock, SystemClock
+from crisisline.commands import register_commands
 from crisisline.db import Database
 from crisisline.logs import configure_logging
 from crisisline.risk_rules import load as load_risk_rules
