@@ -11,8 +11,8 @@ from werkzeug.serving import run_simple
 
 from crisisline.app import create_app
 from crisisline.jobs import Jobs, scheduler_name
+from crisisline.scheduler import build_scheduler, run_every_process_jobs
 from crisisline.services import services
-from escalation.scheduler import build_scheduler, run_every_process_jobs
 
 
 @click.command("run")

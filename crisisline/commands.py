@@ -14,8 +14,8 @@ from flask.cli import AppGroup, with_appcontext
 from crisisline import demo, imports, routing_cache, tokens
 from crisisline.jobs import SWEEP_SECONDS, Jobs, scheduler_name
 from crisisline.rota_cli import rota_group
+from crisisline.scheduler import build_scheduler, run_every_process_jobs
 from crisisline.services import services
-from escalation.scheduler import build_scheduler, run_every_process_jobs
 
 CLI_ACTOR = "cli"
 

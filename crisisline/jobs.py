@@ -2,7 +2,7 @@
 
 Each job is one pass over the database with the app's Services (routing the texts the SMS
 webhook took in, sweeping due escalations, sending notices, dispatching the outbox, auditing);
-`Jobs.scheduler_jobs` wires them into the PeriodicJobs that escalation.scheduler runs, the
+`Jobs.scheduler_jobs` wires them into the PeriodicJobs that crisisline.scheduler runs, the
 leader alone running all but the heartbeat, the leadership and the spool (crisisline.leader).
 """
 
@@ -31,9 +31,9 @@ from crisisline import (
     sms_intake,
 )
 from crisisline.outbox import DispatchReport, dispatch_due
+from crisisline.scheduler import PeriodicJob
 from crisisline.services import Services
 from crisisline.spool import SPOOL_SECONDS
-from escalation.scheduler import PeriodicJob
 
 log = logging.getLogger(__name__)
 

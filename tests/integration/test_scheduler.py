@@ -9,8 +9,8 @@ from flask import Flask
 
 from crisisline import heartbeat, outbox
 from crisisline.jobs import Jobs
+from crisisline.scheduler import PeriodicJob, build_scheduler, run_every_process_jobs
 from crisisline.telephony import FakeTelephony
-from escalation.scheduler import PeriodicJob, build_scheduler, run_every_process_jobs
 from tests.conftest import services_of
 
 
