@@ -12,9 +12,9 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 
 from crisisline import (
-    calendar_feeds,
     crisis_messages,
     escalation_engine,
+    feeds,
     health,
     home,
     sms_conversations,
@@ -106,7 +106,7 @@ def create_app(
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(home.blueprint)
-    app.register_blueprint(calendar_feeds.blueprint)
+    app.register_blueprint(feeds.blueprint)
     app.register_blueprint(voicemail_links.blueprint)
     init_api(app)
     init_webhooks(app)
