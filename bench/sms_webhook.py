@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.webhook_harness import AUTH_TOKEN, LINE, PARTICIPANT_NUMBERS, main
 from crisisline.app import create_app
+from crisisline.jobs import Jobs
 from crisisline.settings import load_settings
 
 MARKS = ("<!-- bench:sms_webhook:start -->", "<!-- bench:sms_webhook:end -->")
@@ -66,7 +67,7 @@ def route_backlog(database_url: str, instance: str) -> str:
     }
     svc = create_app(settings=load_settings(env, instance_path=instance)).extensions["crisisline"]
     started = time.perf_counter()
-    routed = svc.route_texts()
+    routed = Jobs(svc).route_texts()
     seconds = time.perf_counter() - started
     svc.db.dispose()
     return (

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
-import socket
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -15,16 +14,24 @@ from flask.sessions import SessionInterface, SessionMixin
 import wording.callers
 from crisisline import (
     escalation_engine,
+    feeds,
+    health,
+    home,
     sms_conversations,
+    voicemail_links,
 )
+from crisisline.api import init_api
 from crisisline.clock import Clock, SystemClock
+from crisisline.commands import register_commands
 from crisisline.db import Database
 from crisisline.logs import configure_logging
 from crisisline.risk_rules import load as load_risk_rules
 from crisisline.services import Services
 from crisisline.settings import Settings, load_settings
-from crisisline.spool import Spool
+from crisisline.spool import Spool, SpoolDrainer
 from crisisline.telephony import ConsoleTelephony, Telephony, TwilioTelephony
+from escalation import Reach
+from webhooks import init_webhooks, spool_recorder
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +77,23 @@ def create_app(
     app.session_interface = NoSessions()
     if test_config:
         app.config.update(test_config)
+    db = Database(settings.database_url, retry_seconds=settings.database_retry_seconds)
+    spool = Spool(settings.spool_path)
     services = Services(
         settings=settings,
-        db=Database(settings.database_url, retry_seconds=settings.database_retry_seconds),
+        db=db,
         clock=clock or SystemClock(),
         telephony=telephony or build_telephony(settings),
         messages=wording.callers.load(),
         risk_rules=load_risk_rules(),
-        spool=Spool(settings.spool_path),
+        spool=spool,
+        # Records an entry with these very services (the webhooks read their own forms).
+        spool_drainer=SpoolDrainer(spool, db, lambda entry: spool_recorder.record(services, entry)),
+        reach=Reach(
+            settings.crisis_line_number,
+            settings.public_base_url,
+            functools.partial(voicemail_links.url, settings),
+        ),
     )
     # The shipped escalation policies are checked now, not first read mid-escalation.
     escalation_engine.shipped_policies()
@@ -88,30 +104,19 @@ def create_app(
         "sms_conversation", sms_conversations.unanswered_text_hook(services.risk_rules)
     )
 
-    from crisisline import calendar_feeds, health, home, voicemail_links
-    from crisisline.api import init_api
-    from webhooks import init_webhooks, spooled
-
     app.register_blueprint(health.blueprint)
     app.register_blueprint(home.blueprint)
-    app.register_blueprint(calendar_feeds.blueprint)
+    app.register_blueprint(feeds.blueprint)
     app.register_blueprint(voicemail_links.blueprint)
     init_api(app)
     init_webhooks(app)
-    services.record_spooled = spooled.record
     try:
         if services.spool.waiting():
-            services.keep_draining()  # kept before a restart, on a disk that survived it
+            # Kept before a restart, on a disk that survived it.
+            services.spool_drainer.keep_draining()
     except OSError as error:
         # Start anyway (the webhooks' fail-safe answers work without it); /healthz says so.
         log.error("the webhook spool cannot be read (%s)", type(error).__name__)
 
-    from crisisline.cli import register_commands
-
     register_commands(app)
     return app
-
-
-def scheduler_name() -> str:
-    """A name for this scheduler process: host and pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"

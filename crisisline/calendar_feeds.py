@@ -1,4 +1,5 @@
-"""iCalendar (RFC 5545) subscription feeds of on-call shifts, per rota and per member of staff.
+"""iCalendar (RFC 5545) subscription feeds of on-call shifts, per rota and per member of staff:
+their tokens and the calendars they show (crisisline.feeds serves them).
 
 A feed URL carries an unguessable token (only its SHA-256 hash is stored) because calendar apps
 cannot send an Authorization header. Each shift has a UID derived from the rota, the rotation
@@ -10,9 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort
 from icalendar import Calendar, Event
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -22,15 +21,12 @@ from crisisline import rota_service as service
 from crisisline import staff as staff_service
 from crisisline.models import Staff
 from crisisline.rota_models import CalendarFeedKind, CalendarFeedToken, RotaRecord
-from crisisline.services import services
 from rotas import OnCallShift, rotation_shift_at, shifts_between
 
 FEED_PAST = dt.timedelta(days=7)
 FEED_AHEAD = dt.timedelta(days=60)
 TOKEN_PREFIX = "cal_"  # noqa: S105  (a label that makes leaked feed links easy to spot)
 PRODID = "-//Resettle//Crisis line on-call rotas//EN"
-
-blueprint = Blueprint("calendar_feeds", __name__)
 
 
 def create_token(
@@ -200,39 +196,3 @@ def _description(record: RotaRecord, shift: OnCallShift, people: dict[int, Staff
 
 def _stamp(instant: dt.datetime) -> str:
     return instant.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _ics(calendar: Calendar) -> Response:
-    response = Response(calendar.to_ical(), mimetype="text/calendar")
-    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
-    # The URL is the secret: keep shared caches from holding a copy.
-    response.headers["Cache-Control"] = "private, max-age=300"
-    return response
-
-
-def _host() -> str:
-    return urlsplit(services().settings.public_base_url).hostname or "crisisline"
-
-
-@blueprint.get("/calendar/rotas/<token>.ics")
-def rota_feed(token: str) -> Response:
-    """A rota's on-call shifts as an iCalendar feed; 404 for an unknown or replaced link."""
-    svc = services()
-    with svc.db.transaction() as session:
-        now = svc.clock.now()
-        row = find_token(session, CalendarFeedKind.ROTA, token, now=now)
-        if row is None:
-            abort(404)
-        return _ics(rota_calendar(session, row.target_id, now=now, host=_host()))
-
-
-@blueprint.get("/calendar/staff/<token>.ics")
-def staff_feed(token: str) -> Response:
-    """One person's on-call shifts as an iCalendar feed; 404 for an unknown or replaced link."""
-    svc = services()
-    with svc.db.transaction() as session:
-        now = svc.clock.now()
-        row = find_token(session, CalendarFeedKind.STAFF, token, now=now)
-        if row is None:
-            abort(404)
-        return _ics(staff_calendar(session, row.target_id, now=now, host=_host()))

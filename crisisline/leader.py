@@ -28,7 +28,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from crisisline.db import Database
-from escalation.scheduler import PeriodicJob
+from crisisline.scheduler import PeriodicJob
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,8 @@ and keeps the request here first: its path and query, every form parameter exact
 sent it, its X-Twilio-Signature and when it was received. The scheduler's `drain-spool` job
 (and `crisisline spool drain`) records each one later, exactly as the webhook would have, with
 the time it was received, so staff are told and the contact is on the participant's record.
+The web process that spooled a request drains its own spool too (`SpoolDrainer.keep_draining`),
+in case its disk is not the scheduler's.
 
 - **Durable**: one file per request, written to a hidden temporary name, flushed to disk
   (fsync), then renamed into place and the directory flushed: a file either holds the whole
@@ -29,16 +31,20 @@ import fcntl
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from crisisline.db import Database
 
 log = logging.getLogger(__name__)
 
 SUFFIX = ".json"
 LOCK = ".drain.lock"
 _TEMPORARY = ".incoming-"
+SPOOL_SECONDS = 5.0  # how often calls and texts kept in the spool are tried again
 
 
 @dataclass(frozen=True)
@@ -197,3 +203,48 @@ def _drain(spool: Spool, record: Callable[[Entry], None], names: list[str]) -> D
         recorded += 1
         log.warning("spooled %s recorded", entry.path)
     return DrainReport(recorded, failed, spool.waiting())
+
+
+class SpoolDrainer:
+    """Drains one spool from this process: one pass at a time (`drain`), and on demand in a
+    background thread until it is empty (`keep_draining`). Built once per app by the
+    composition root, with `record` (webhooks.spool_recorder.record) recording one entry."""
+
+    def __init__(self, spool: Spool, db: Database, record: Callable[[Entry], None]) -> None:
+        self.spool = spool
+        self.db = db
+        self.record = record
+        self._draining = threading.Lock()
+        self._starting_drainer = threading.Lock()
+        self._drainer: threading.Thread | None = None
+
+    def drain(self) -> DrainReport:
+        """The scheduler's `drain-spool` job (and `crisisline spool drain`): record every call
+        and text kept in the spool while the database could not take them, oldest first; each
+        is removed once recorded, and one that fails stays to be tried again."""
+        with self._draining:  # one pass at a time in this process (see `drain` for others)
+            return drain(self.spool, self.record)
+
+    def keep_draining(self) -> None:
+        """Drain the spool from this (web) process too, every SPOOL_SECONDS until it is empty,
+        in a background thread (one at most). Where the web process's disk is not the
+        scheduler's (a platform with a disk per process), this is what records its spool."""
+        with self._starting_drainer:
+            if self._drainer is not None and self._drainer.is_alive():
+                return
+            self._drainer = threading.Thread(
+                target=self._drain_until_empty, name="spool-drainer", daemon=True
+            )
+            self._drainer.start()
+
+    def _drain_until_empty(self) -> None:
+        # The first pass waits: the database has only just been found unreachable.
+        while not self.db.closed.wait(SPOOL_SECONDS):
+            with self.db.background:
+                if self.db.closed.is_set():
+                    return
+                try:
+                    if self.drain().waiting == 0:
+                        return
+                except Exception as error:
+                    log.error("draining the spool failed (%s); trying again", type(error).__name__)

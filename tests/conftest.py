@@ -22,6 +22,7 @@ from werkzeug.test import TestResponse
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.db import Base
+from crisisline.jobs import Jobs
 from crisisline.migrate import upgrade
 from crisisline.services import Services
 from crisisline.settings import Settings, load_settings
@@ -145,7 +146,7 @@ def app(settings: Settings, clock: FakeClock, telephony: FakeTelephony) -> Itera
 def beat_as_leader(app: Flask) -> None:
     """Take the scheduler lead, beat once and stand down (a no-op lead on SQLite): what
     /healthz reads. The leader's own PostgreSQL connection is not left open."""
-    jobs = {j.name: j for j in services_of(app).scheduler_jobs("test")}
+    jobs = {j.name: j for j in Jobs(services_of(app)).scheduler_jobs("test")}
     jobs["leadership"].run()
     jobs["heartbeat"].run()
     stop = jobs["leadership"].stop

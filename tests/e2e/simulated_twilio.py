@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
+from crisisline.jobs import Jobs
 from crisisline.simulator import FlaskClientTransport, Simulator, create_simulator_app
 from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of
 
@@ -76,7 +77,7 @@ def simulated_twilio(
     )
     app = create_app({"TESTING": True}, settings=settings, clock=clock)
     transport.target = FlaskClientTransport(app.test_client())
-    transport.route_texts = services_of(app).route_texts
+    transport.route_texts = Jobs(services_of(app)).route_texts
     sim.configure_number(
         CRISIS_LINE,
         voice_url=f"{BASE}/webhooks/voice",

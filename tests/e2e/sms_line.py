@@ -18,6 +18,7 @@ from sqlalchemy import select
 from crisisline import participants, rota_service, staff
 from crisisline.clock import FakeClock
 from crisisline.conversation_models import SmsConversation
+from crisisline.jobs import Jobs
 from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
 from crisisline.services import Services
 from crisisline.simulator import (
@@ -59,14 +60,14 @@ class SmsLine:
 
     def dispatch(self) -> None:
         """Send everything queued in the outbox, then let Twilio's callbacks come back."""
-        while self.svc.dispatch_outbox().sent:
+        while Jobs(self.svc).dispatch_outbox().sent:
             pass
         self.sim.run_pending()
 
     def wait(self, delta: dt.timedelta) -> None:
         """Let time pass and the scheduler's escalation sweep run."""
         self.clock.advance(delta)
-        self.svc.sweep_escalations()
+        Jobs(self.svc).sweep_escalations()
         self.dispatch()
 
     def conversations(self) -> list[SmsConversation]:

@@ -20,6 +20,7 @@ from crisisline.alert_models import RiskAlert
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
+from crisisline.jobs import Jobs
 from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
 from crisisline.services import Services
 from crisisline.simulator import FlaskClientTransport, HangUpOrder, Simulator
@@ -54,7 +55,7 @@ class Line:
 
     def deliver(self) -> None:
         """Send what the outbox holds to the simulator and let its callbacks come back."""
-        self.svc.dispatch_outbox()
+        Jobs(self.svc).dispatch_outbox()
         self.sim.run_pending()
 
 
@@ -246,13 +247,13 @@ def test_everyone_misses_then_the_chase_climbs_to_the_duty_manager_whose_ack_sto
 
     # Nobody takes it: after the step's wait it climbs to the backup...
     line.clock.advance(dt.timedelta(seconds=300))
-    line.svc.sweep_escalations()
+    Jobs(line.svc).sweep_escalations()
     line.deliver()
     line.sim.phone(BACKUP).expect_sms("Missed call from R1001 D. Price at 12:00, voicemail left")
     manager.expect_no_sms()
     # ...and, still untaken, to the duty manager's own phone.
     line.clock.advance(dt.timedelta(seconds=300))
-    line.svc.sweep_escalations()
+    Jobs(line.svc).sweep_escalations()
     line.deliver()
     to_manager = manager.expect_sms("Missed call from R1001 D. Price at 12:00, voicemail left")
     for phone in (PRIMARY, BACKUP):
@@ -272,7 +273,7 @@ def test_everyone_misses_then_the_chase_climbs_to_the_duty_manager_whose_ack_sto
     # scheduler sweeps and the outbox runs, and no phone gets another text.
     for _ in range(12):
         line.clock.advance(dt.timedelta(minutes=5))
-        line.svc.sweep_escalations()
+        Jobs(line.svc).sweep_escalations()
         line.deliver()
     for phone in (PRIMARY, BACKUP, MANAGER):
         line.sim.phone(phone).expect_no_sms()

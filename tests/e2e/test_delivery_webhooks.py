@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
+from crisisline.jobs import Jobs
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.telephony import FakeTelephony, sign
 from tests.conftest import TEST_AUTH_TOKEN, json_list_of, json_of, services_of, signed_post
@@ -36,7 +37,7 @@ def test_test_message_goes_through_the_outbox_and_is_listed_with_its_status(
     assert json_list_of(listed)[0]["status"] == "queued"
     assert json_list_of(listed)[0]["from"] == "+447700900000"
 
-    services_of(app).dispatch_outbox()
+    Jobs(services_of(app)).dispatch_outbox()
     (message,) = telephony.sent_messages
     assert message.to == "+447700900101"
     assert "test message for Amira" in message.body
@@ -60,7 +61,7 @@ def test_unsigned_forged_and_tampered_callbacks_are_403_and_change_nothing(
     app: Flask, client: FlaskClient, auth: dict[str, str], telephony: FakeTelephony
 ) -> None:
     _, delivery_id = _test_message(client, auth)
-    services_of(app).dispatch_outbox()
+    Jobs(services_of(app)).dispatch_outbox()
     sid = telephony.sent_messages[0].sid
     assert sid is not None
     path = f"/webhooks/deliveries/{delivery_id}/status"
@@ -82,7 +83,7 @@ def test_a_signed_callback_passes_behind_a_proxy_that_changes_scheme_and_host(
     app: Flask, client: FlaskClient, auth: dict[str, str], telephony: FakeTelephony
 ) -> None:
     _, delivery_id = _test_message(client, auth)
-    services_of(app).dispatch_outbox()
+    Jobs(services_of(app)).dispatch_outbox()
     path = f"/webhooks/deliveries/{delivery_id}/status"
     sid = telephony.sent_messages[0].sid
     assert sid is not None

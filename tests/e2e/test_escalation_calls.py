@@ -15,6 +15,7 @@ from crisisline import escalation_engine as engine
 from crisisline import staff
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
+from crisisline.jobs import Jobs
 from crisisline.models import StaffRole
 from crisisline.services import Services
 from crisisline.simulator import Simulator
@@ -39,7 +40,7 @@ class Line:
     def deliver(self) -> None:
         """Send what the outbox holds and let the simulator run every call and callback."""
         for _ in range(5):
-            self.svc.dispatch_outbox()
+            Jobs(self.svc).dispatch_outbox()
             if not self.sim.run_pending():
                 return
 
@@ -152,7 +153,7 @@ def test_pressing_4_takes_it_with_a_spoken_confirmation_and_the_others_are_told(
     assert line.status(escalation_id) == "acknowledged"
 
     line.clock.advance(WAIT * 3)
-    assert line.svc.sweep_escalations() == 0
+    assert Jobs(line.svc).sweep_escalations() == 0
     line.deliver()
     line.sim.phone(PRIYA).expect_no_sms()
 
@@ -210,7 +211,7 @@ def test_a_voicemail_never_takes_it_and_the_call_ends_in_an_explicit_hang_up(
     assert line.status(escalation_id) == "open"
 
     line.clock.advance(WAIT)
-    assert line.svc.sweep_escalations() == 1
+    assert Jobs(line.svc).sweep_escalations() == 1
     line.deliver()
     line.sim.phone(PRIYA).expect_sms("Reply 1a to take this")
 

@@ -25,6 +25,7 @@ from crisisline import escalation_engine, floods, sms_conversations
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.flood_models import Flood
+from crisisline.jobs import Jobs
 from crisisline.models import Contact, ContactOutcome, Delivery, Direction
 from tests.conftest import signed_post
 from tests.e2e.sms_line import BACKUP, CRISIS, DANIEL, MANAGER, PRIMARY, SmsLine, start_line
@@ -205,7 +206,7 @@ def test_a_flood_of_calls_rings_each_phone_once_and_gathers_the_missed_calls(
     assert len(to_primary) <= 2 * 6, len(to_primary)
 
     line.clock.advance(WINDOW)
-    line.svc.sweep_escalations()
+    Jobs(line.svc).sweep_escalations()
     line.dispatch()
     line.sim.phone(MANAGER).expect_sms(FLOOD_ENDS)
     notices = _deliveries(line, Delivery.purpose == floods.NOTICE_PURPOSE)
@@ -389,7 +390,7 @@ def test_a_burst_taken_in_before_routing_is_gathered_the_same_way(line: SmsLine)
             "NumMedia": "0",
         }
         assert signed_post(client, "/webhooks/sms", form).status_code == 200
-    assert line.svc.route_texts() == 61
+    assert Jobs(line.svc).route_texts() == 61
     records = _escalations(line)
     assert sorted(r.subject_type for r in records) == ["flood"] + ["sms_conversation"] * 6
     with line.svc.db.transaction() as session:

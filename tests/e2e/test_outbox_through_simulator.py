@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from crisisline.clock import FakeClock
+from crisisline.jobs import Jobs
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.outbox import BACKOFF_CAP
 from crisisline.simulator import Simulator
@@ -61,7 +62,7 @@ def test_a_test_message_reaches_the_phone_and_callbacks_bring_it_to_delivered(
 ) -> None:
     app, sim = twilio_app
     delivery_id = _send_test_message(app.test_client(), _token(app))
-    assert services_of(app).dispatch_outbox().sent == 1
+    assert Jobs(services_of(app)).dispatch_outbox().sent == 1
     sim.phone(STAFF_PHONE).expect_sms(contains="test message for Amira", from_="+447700900000")
     assert _delivery(app, delivery_id).status is DeliveryStatus.SENT
     sim.run_pending()
@@ -77,9 +78,9 @@ def test_a_provider_answering_500_several_times_is_retried_until_delivered(
     delivery_id = _send_test_message(app.test_client(), _token(app))
     sim.fail_next_requests(3, status=500)
     for _ in range(3):
-        assert services_of(app).dispatch_outbox().retrying == 1
+        assert Jobs(services_of(app)).dispatch_outbox().retrying == 1
         clock.advance(BACKOFF_CAP)
-    assert services_of(app).dispatch_outbox().sent == 1
+    assert Jobs(services_of(app)).dispatch_outbox().sent == 1
     sim.phone(STAFF_PHONE).expect_sms(contains="test message")
     sim.run_pending()
     delivery = _delivery(app, delivery_id)
@@ -93,9 +94,9 @@ def test_a_permanent_error_fails_the_delivery_at_once_with_the_code_kept(
     app, sim = twilio_app
     delivery_id = _send_test_message(app.test_client(), _token(app))
     sim.fail_recipient(STAFF_PHONE, code=21610)
-    assert services_of(app).dispatch_outbox().failed == 1
+    assert Jobs(services_of(app)).dispatch_outbox().failed == 1
     clock.advance(BACKOFF_CAP)
-    assert services_of(app).dispatch_outbox().sent == 0
+    assert Jobs(services_of(app)).dispatch_outbox().sent == 0
     delivery = _delivery(app, delivery_id)
     assert delivery.status is DeliveryStatus.FAILED
     assert delivery.error_code == 21610
@@ -109,7 +110,7 @@ def test_a_carrier_failure_reported_by_callback_ends_undelivered_with_its_code(
     app, sim = twilio_app
     delivery_id = _send_test_message(app.test_client(), _token(app))
     sim.fail_delivery(STAFF_PHONE, status="undelivered", error_code=30006)
-    services_of(app).dispatch_outbox()
+    Jobs(services_of(app)).dispatch_outbox()
     sim.run_pending()
     delivery = _delivery(app, delivery_id)
     assert delivery.status is DeliveryStatus.UNDELIVERED

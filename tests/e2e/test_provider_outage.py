@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from crisisline import escalation_engine, outbox, sms_conversations
 from crisisline.clock import FakeClock
+from crisisline.jobs import Jobs
 from crisisline.models import Delivery, DeliveryStatus, ProviderOutage
 from escalation import ByOperator
 from tests.conftest import beat_as_leader, json_of
@@ -56,7 +57,7 @@ def _run_outage(line: SmsLine, length: dt.timedelta) -> list[dict[str, object]]:
     seen = []
     elapsed = dt.timedelta(0)
     while elapsed < length:
-        line.svc.dispatch_outbox()
+        Jobs(line.svc).dispatch_outbox()
         seen.append(_health(line.app))
         line.clock.advance(TICK)
         elapsed += TICK
@@ -158,7 +159,7 @@ def test_texts_failing_do_not_stop_the_escalation_calls_and_arrive_after(
     calls; the texts are retried and arrive once Messages answers again."""
     line.sim.outage(status=500, resource="Messages")
     line.text(DANIEL, "please ring me")
-    line.svc.dispatch_outbox()
+    Jobs(line.svc).dispatch_outbox()
     line.wait(STEP_WAIT)
     # Step two of crisis-sms calls the primary and the backup even though no text has gone.
     line.phone(PRIMARY).expect_call()
@@ -203,7 +204,7 @@ def test_a_relay_goes_while_earlier_provider_requests_hang(hanging_line: SmsLine
 
     def dispatch() -> None:
         try:
-            line.svc.dispatch_outbox()
+            Jobs(line.svc).dispatch_outbox()
         finally:
             pass_done.set()
 

@@ -24,6 +24,7 @@ from crisisline import rota_service, sms_conversations, staffing
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationCode, EscalationRecord
+from crisisline.jobs import Jobs
 from crisisline.logs import configure_logging
 from crisisline.simulator import Phone
 from tests.conftest import make_settings, services_of, signed_post
@@ -396,7 +397,7 @@ def test_a_returned_missed_call_frees_its_reply_codes_eventually(
     svc = call_line.svc
     for _ in range(8):  # a week of the scheduler's upkeep
         call_line.clock.advance(dt.timedelta(days=1))
-        svc.sweep_escalations()
+        Jobs(svc).sweep_escalations()
         sms_conversations.upkeep(svc.db, svc.clock.now(), svc.reach, dt.timedelta(hours=24))
     with svc.db.transaction() as session:
         live = session.scalars(
@@ -440,8 +441,8 @@ def test_an_abandoned_call_is_chased_even_if_its_status_callback_fails_once(
     svc = call_line.svc
     for _ in range(10):  # ten minutes of the scheduler
         call_line.clock.advance(dt.timedelta(minutes=1))
-        svc.sweep_escalations()
-        svc.audit_escalations()
+        Jobs(svc).sweep_escalations()
+        Jobs(svc).audit_escalations()
         sms_conversations.upkeep(svc.db, svc.clock.now(), svc.reach, dt.timedelta(hours=24))
     with svc.db.transaction() as session:
         missed = session.scalars(

@@ -14,6 +14,7 @@ import pytest
 
 from crisisline import sms_conversations, sms_opt_outs
 from crisisline.clock import FakeClock
+from crisisline.jobs import Jobs
 from crisisline.models import DeliveryStatus
 from crisisline.simulator import TwilioApiError
 from crisisline.sms_commands import STAFF_REPLY
@@ -105,7 +106,7 @@ def test_a_text_refused_with_21610_marks_the_number_opted_out_and_tells_staff(
     assert _opted_out(line, DANIEL)
 
     # The scheduler's periodic SMS job learns the opt-out from the refusal and tells staff.
-    assert "sms-conversations" in [j.name for j in line.svc.scheduler_jobs("test")]
+    assert "sms-conversations" in [j.name for j in Jobs(line.svc).scheduler_jobs("test")]
     svc = line.svc
     sms_conversations.upkeep(svc.db, line.clock.now(), svc.reach, svc.messages.conversation_idle)
     line.dispatch()

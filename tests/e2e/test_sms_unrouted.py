@@ -18,6 +18,7 @@ from sqlalchemy import create_engine
 
 from crisisline import sms_conversations, sms_intake
 from crisisline.clock import FakeClock
+from crisisline.jobs import Jobs
 from crisisline.models import UNROUTED_PREDICATE, Contact, ContactOutcome
 from tests.conftest import ENGINES, signed_post
 from tests.e2e.sms_line import ACK, CRISIS, DANIEL, PRIMARY, SmsLine, start_line
@@ -65,8 +66,8 @@ def test_the_webhook_records_the_text_and_the_scheduler_routes_it_once(line: Sms
     _post(line, "SM" + "1" * 32, "is anyone there")
     assert len(_daniels(line)) == 1
 
-    assert line.svc.route_texts() == 1
-    assert line.svc.route_texts() == 0  # once
+    assert Jobs(line.svc).route_texts() == 1
+    assert Jobs(line.svc).route_texts() == 0  # once
     line.dispatch()
     line.phone(PRIMARY).expect_sms("D. Price (1): is anyone there", from_=CRISIS)
     line.phone(PRIMARY).expect_sms("Reply 1 and your message", from_=CRISIS)
@@ -80,7 +81,7 @@ def test_the_webhook_records_the_text_and_the_scheduler_routes_it_once(line: Sms
 def test_texts_are_routed_in_the_order_they_came(line: SmsLine) -> None:
     _post(line, "SM" + "1" * 32, "first")
     _post(line, "SM" + "2" * 32, "second")
-    assert line.svc.route_texts() == 2
+    assert Jobs(line.svc).route_texts() == 2
     line.dispatch()
     line.phone(PRIMARY).expect_sms("D. Price (1): first")
     line.phone(PRIMARY).expect_sms("Reply 1 and your message")
@@ -104,7 +105,7 @@ def test_a_text_whose_routing_fails_is_kept_its_sender_told_once_and_routed_late
     assert line.conversations() == []
     # Still failing: it stays kept, the crisis numbers are not sent again, and the log names
     # neither the number nor the words.
-    assert line.svc.route_texts() == 0
+    assert Jobs(line.svc).route_texts() == 0
     line.dispatch()
     line.phone(DANIEL).expect_no_sms()
     (kept,) = _daniels(line)
@@ -115,7 +116,7 @@ def test_a_text_whose_routing_fails_is_kept_its_sender_told_once_and_routed_late
 
     # The fault is gone: the job routes it as if it had just arrived.
     monkeypatch.undo()
-    assert line.svc.route_texts() == 1
+    assert Jobs(line.svc).route_texts() == 1
     line.dispatch()
     line.phone(PRIMARY).expect_sms("D. Price (1): please ring me, it's bad tonight", from_=CRISIS)
     line.phone(PRIMARY).expect_sms("Reply 1 and your message", from_=CRISIS)
@@ -126,7 +127,7 @@ def test_a_text_whose_routing_fails_is_kept_its_sender_told_once_and_routed_late
     assert routed.id == kept.id and routed.outcome == ContactOutcome.RELAYED
     (conversation,) = line.conversations()
     assert routed.conversation_id == conversation.id
-    assert line.svc.route_texts() == 0
+    assert Jobs(line.svc).route_texts() == 0
 
 
 def test_a_kept_text_is_routed_for_a_day_only(
@@ -139,7 +140,7 @@ def test_a_kept_text_is_routed_for_a_day_only(
     monkeypatch.undo()
     line.clock.advance(sms_intake.RETRY_UNROUTED_FOR + dt.timedelta(minutes=1))
     # A day on, a relay would mislead more than help: it stays on the record for follow-up.
-    assert line.svc.route_texts() == 0
+    assert Jobs(line.svc).route_texts() == 0
     (kept,) = _daniels(line)
     assert kept.outcome == ContactOutcome.ROUTING_FAILED
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
+from crisisline.jobs import Jobs
 from crisisline.models import Contact, Delivery, Direction
 from crisisline.telephony import FakeTelephony
 from tests.conftest import json_of, make_settings, services_of, signed_post
@@ -101,7 +102,7 @@ def test_an_unknown_sender_that_cannot_be_texted_back_is_recorded_and_pages_nobo
 ) -> None:
     response = signed_post(client, "/webhooks/sms", _form(From="VODAFONE"))
     assert response.get_data(as_text=True) == EMPTY_TWIML
-    assert services_of(app).route_texts() == 1
+    assert Jobs(services_of(app)).route_texts() == 1
     (contact,) = _contacts(app)
     assert contact.outcome == "unreplyable_sender"
     with services_of(app).db.transaction() as session:

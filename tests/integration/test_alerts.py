@@ -18,6 +18,7 @@ from crisisline import escalation_engine as engine
 from crisisline.alert_models import AlertStatus, RiskAlert
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
+from crisisline.jobs import Jobs
 from crisisline.models import Channel, Delivery, Direction, RiskLevel, StaffRole
 from crisisline.services import Services
 from tests.conftest import services_of
@@ -494,9 +495,9 @@ def test_an_urgent_alert_nobody_acknowledges_escalates(service: Service) -> None
     (alert,) = service.contact(PARTICIPANT, body="going to end it all")
     assert {to for to, _ in service.texts()} == {OFFICER, MANAGER}
     service.clock.advance(dt.timedelta(seconds=899))
-    assert service.svc.sweep_escalations() == 0
+    assert Jobs(service.svc).sweep_escalations() == 0
     service.clock.advance(dt.timedelta(seconds=1))
-    assert service.svc.sweep_escalations() == 1
+    assert Jobs(service.svc).sweep_escalations() == 1
     assert service.texts_to(PRIMARY)  # the policy's second step: duty manager and primary
     with service.svc.db.transaction() as session:
         record = session.get_one(EscalationRecord, alert.escalation_id)
@@ -533,7 +534,7 @@ def test_a_warning_nobody_acknowledges_is_reported_to_the_duty_managers(
 ) -> None:
     service.contact(PARTICIPANT, body="I relapsed")
     service.clock.advance(dt.timedelta(minutes=120))
-    service.svc.sweep_escalations()
+    Jobs(service.svc).sweep_escalations()
     (text,) = service.texts_to(MANAGER)
     assert text.startswith("URGENT")
 

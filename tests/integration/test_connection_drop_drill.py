@@ -28,6 +28,7 @@ from crisisline import sms_intake
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationRecord
 from crisisline.flood_models import FloodContact
+from crisisline.jobs import Jobs
 from crisisline.models import Contact, ContactOutcome
 from crisisline.services import Services
 from crisisline.sms_intake import InboundText
@@ -132,9 +133,9 @@ if "postgresql" in ENGINES:
         # The database is back: what the webhooks kept is recorded, texts are routed, and
         # each call ends (nobody took any) with its final status callback.
         svc = services_of(app)
-        report = svc.drain_spool()
+        report = svc.spool_drainer.drain()
         assert report.failed == 0 and report.waiting == 0
-        while svc.route_texts():
+        while Jobs(svc).route_texts():
             pass
         client = app.test_client()
         for path, form in sent.values():

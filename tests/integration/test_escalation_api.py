@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from crisisline import escalation_engine as engine
 from crisisline.clock import FakeClock
+from crisisline.jobs import Jobs
 from tests.conftest import json_list_of, json_of, services_of
 
 PRIMARY, BACKUP = "+447700900311", "+447700900312"
@@ -276,7 +277,7 @@ def test_acknowledging_through_the_api_stops_it_and_is_idempotent(
     assert "already taken by token:tests" in json_of(again)["message"]
 
     clock.advance(dt.timedelta(seconds=3600))
-    assert services_of(app).sweep_escalations() == 0
+    assert Jobs(services_of(app)).sweep_escalations() == 0
 
 
 def test_closing_through_the_api_ends_it(
@@ -291,7 +292,7 @@ def test_closing_through_the_api_ends_it(
     again = client.post(f"/api/v1/escalations/{escalation_id}/close", headers=auth)
     assert json_of(again)["changed"] is False
     clock.advance(dt.timedelta(seconds=3600))
-    assert services_of(app).sweep_escalations() == 0
+    assert Jobs(services_of(app)).sweep_escalations() == 0
 
 
 def test_an_unknown_escalation_is_404_everywhere(client: FlaskClient, auth: dict[str, str]) -> None:

@@ -15,6 +15,7 @@ from crisisline import escalation_engine as engine
 from crisisline import rota_service, staff, staffing
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
+from crisisline.jobs import Jobs
 from crisisline.models import Delivery, DeliveryStatus, StaffRole
 from crisisline.services import Services
 from escalation import ByOperator
@@ -125,22 +126,22 @@ def test_each_step_fires_when_the_last_ones_wait_runs_out_and_exhaustion_is_an_i
         )
     ]
     line.clock.advance(WAIT - dt.timedelta(seconds=1))
-    assert line.svc.sweep_escalations() == 0
+    assert Jobs(line.svc).sweep_escalations() == 0
     line.clock.advance(dt.timedelta(seconds=1))
-    assert line.svc.sweep_escalations() == 1
+    assert Jobs(line.svc).sweep_escalations() == 1
     assert _texts(line)[-1][0] == BACKUP
     line.clock.advance(WAIT)
-    line.svc.sweep_escalations()
+    Jobs(line.svc).sweep_escalations()
     assert _texts(line)[-1][0] == MANAGER
     line.clock.advance(WAIT)
-    line.svc.sweep_escalations()
+    Jobs(line.svc).sweep_escalations()
     record = _record(line, escalation_id)
     assert record.status == "exhausted"
     to, body = _texts(line)[-1]
     assert to == MANAGER
     assert body.startswith("URGENT")
     line.clock.advance(WAIT)
-    assert line.svc.sweep_escalations() == 0
+    assert Jobs(line.svc).sweep_escalations() == 0
     assert len(_texts(line)) == 4
 
 
@@ -149,7 +150,7 @@ def test_a_reply_code_from_the_notified_phone_takes_it_and_the_others_are_told(
 ) -> None:
     escalation_id = _open(line)
     line.clock.advance(WAIT)
-    line.svc.sweep_escalations()  # backup notified too
+    Jobs(line.svc).sweep_escalations()  # backup notified too
     with line.svc.db.transaction() as session:
         outcome = engine.act_by_phone(session, BACKUP, " 1A ", line.clock.now(), line.svc.reach)
     assert outcome is not None and outcome.changed
@@ -162,7 +163,7 @@ def test_a_reply_code_from_the_notified_phone_takes_it_and_the_others_are_told(
     assert to == PRIMARY
     assert "taken by Tom Hughes" in body
     line.clock.advance(WAIT * 10)
-    assert line.svc.sweep_escalations() == 0
+    assert Jobs(line.svc).sweep_escalations() == 0
 
 
 def test_a_code_only_counts_from_the_phone_it_was_sent_to(line: Line) -> None:
@@ -220,7 +221,7 @@ def test_a_step_whose_rota_has_nobody_is_skipped_at_once(line: Line) -> None:
         )
     escalation_id = _open(line)
     line.clock.advance(WAIT)
-    line.svc.sweep_escalations()
+    Jobs(line.svc).sweep_escalations()
     assert _texts(line)[-1][0] == MANAGER  # not the backup's wait: straight on
     with line.svc.db.transaction() as session:
         kinds = [e.kind for e in engine.events(session, escalation_id)]
@@ -232,7 +233,7 @@ def test_an_operator_acknowledges_through_the_engine_and_late_acks_are_kept(line
     escalation_id = _open(line)
     for _ in range(3):
         line.clock.advance(WAIT)
-        line.svc.sweep_escalations()
+        Jobs(line.svc).sweep_escalations()
     assert _record(line, escalation_id).status == "exhausted"
     with line.svc.db.transaction() as session:
         outcome = engine.acknowledge_escalation(
@@ -253,7 +254,7 @@ def test_two_sweeps_running_at_once_notify_each_person_exactly_once(line: Line) 
     def sweep() -> None:
         try:
             barrier.wait()
-            line.svc.sweep_escalations()
+            Jobs(line.svc).sweep_escalations()
         except BaseException as error:  # a failure in a thread must fail the test
             errors.append(error)
 
@@ -272,8 +273,8 @@ def test_two_sweeps_running_at_once_notify_each_person_exactly_once(line: Line) 
 def test_the_auditor_reports_an_overdue_escalation_once_to_the_duty_manager(line: Line) -> None:
     escalation_id = _open(line)
     line.clock.advance(WAIT + dt.timedelta(seconds=61))  # the scheduler has not swept
-    assert line.svc.audit_escalations() == [escalation_id]
-    assert line.svc.audit_escalations() == []
+    assert Jobs(line.svc).audit_escalations() == [escalation_id]
+    assert Jobs(line.svc).audit_escalations() == []
     to, body = _texts(line)[-1]
     assert to == MANAGER
     assert "overdue" in body
@@ -294,7 +295,7 @@ def test_an_edited_policy_does_not_reshape_a_running_escalation(line: Line) -> N
             now=line.clock.now(),
         )
     line.clock.advance(WAIT)
-    line.svc.sweep_escalations()
+    Jobs(line.svc).sweep_escalations()
     assert _texts(line)[-1][0] == BACKUP
     assert _record(line, escalation_id).policy_name == "test-chain"
 
@@ -315,9 +316,9 @@ def test_a_burst_for_one_person_is_one_text_now_and_one_held_bundle_listing_ever
     assert re.findall(r"\b(\d+)a\b", bundle.body) == ["2", "3", "4", "5"]
     assert bundle.next_attempt_at == line.clock.now() + engine.BUNDLE_WINDOW
 
-    assert line.svc.dispatch_outbox().sent == 1  # the bundle waits out the window
+    assert Jobs(line.svc).dispatch_outbox().sent == 1  # the bundle waits out the window
     line.clock.advance(engine.BUNDLE_WINDOW)
-    assert line.svc.dispatch_outbox().sent == 1
+    assert Jobs(line.svc).dispatch_outbox().sent == 1
     # Any code in the bundle works from that phone.
     with line.svc.db.transaction() as session:
         outcome = engine.act_by_phone(session, PRIMARY, "4a", line.clock.now(), line.svc.reach)
@@ -364,7 +365,7 @@ def test_a_sweep_asks_each_rota_once_however_many_escalations_fall_due(line: Lin
 
     event.listen(line.svc.db.engine, "before_cursor_execute", remember)
     try:
-        assert line.svc.sweep_escalations() == 5
+        assert Jobs(line.svc).sweep_escalations() == 5
     finally:
         event.remove(line.svc.db.engine, "before_cursor_execute", remember)
     override_lookups = [s for s in statements if "FROM rota_overrides" in s]
@@ -413,7 +414,7 @@ def test_taking_it_when_nobody_else_was_alerted_says_nothing_about_others(line: 
 def test_taking_it_after_others_were_alerted_says_they_have_been_told(line: Line) -> None:
     _open(line)
     line.clock.advance(WAIT)
-    line.svc.sweep_escalations()  # backup alerted too
+    Jobs(line.svc).sweep_escalations()  # backup alerted too
     with line.svc.db.transaction() as session:
         outcome = engine.act_by_phone(session, BACKUP, "1a", line.clock.now(), line.svc.reach)
 

@@ -11,6 +11,7 @@ from openapi_spec_validator import validate
 
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
+from crisisline.jobs import Jobs
 from tests.conftest import START, beat_as_leader, json_of, make_settings, services_of, signed_post
 
 
@@ -122,7 +123,7 @@ def test_healthz_turns_503_when_a_text_has_waited_a_minute_to_be_routed(
         "given_up": 0,
     }
     # Routed: healthy again.
-    assert services_of(app).route_texts() == 1
+    assert Jobs(services_of(app)).route_texts() == 1
     assert client.get("/healthz").status_code == 200
 
 
@@ -145,7 +146,7 @@ def test_healthz_names_texts_never_routed_after_they_are_no_longer_tried(
     assert warning.startswith("1 text(s) from the last 7 days were never routed to staff")
     assert "outcome=routing_failed" in warning
     # The job leaves it alone now; and a week on, the warning clears by itself.
-    assert services_of(app).route_texts() == 0
+    assert Jobs(services_of(app)).route_texts() == 0
     clock.advance(dt.timedelta(days=7))
     beat_as_leader(app)
     cleared = json_of(client.get("/healthz"))

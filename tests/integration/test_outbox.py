@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from crisisline import outbox
 from crisisline.clock import FakeClock
+from crisisline.jobs import Jobs
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.services import Services
 from crisisline.telephony import FakeTelephony, PermanentTelephonyError, TransientTelephonyError
@@ -56,7 +57,7 @@ def test_a_due_delivery_is_sent_once_and_marked_sent_with_the_provider_sid(
 ) -> None:
     svc = services_of(app)
     delivery_id = _enqueue(svc)
-    report = svc.dispatch_outbox()
+    report = Jobs(svc).dispatch_outbox()
     assert report.sent == 1
     assert [m.to for m in telephony.sent_messages] == [STAFF_PHONE]
     message = telephony.sent_messages[0]
@@ -67,7 +68,7 @@ def test_a_due_delivery_is_sent_once_and_marked_sent_with_the_provider_sid(
     assert delivery.status is DeliveryStatus.SENT
     assert delivery.provider_sid == message.sid
     assert delivery.attempts == 1
-    assert svc.dispatch_outbox().sent == 0
+    assert Jobs(svc).dispatch_outbox().sent == 0
     assert len(telephony.sent_messages) == 1
 
 
@@ -78,18 +79,18 @@ def test_transient_errors_are_retried_with_backoff_until_sent(
     delivery_id = _enqueue(svc)
     telephony.fail_next(TransientTelephonyError("503", http_status=503), times=2)
 
-    assert svc.dispatch_outbox().retrying == 1
+    assert Jobs(svc).dispatch_outbox().retrying == 1
     first_retry = _get(svc, delivery_id)
     assert first_retry.status is DeliveryStatus.QUEUED
     assert first_retry.next_attempt_at == clock.now() + dt.timedelta(seconds=10)
-    assert svc.dispatch_outbox().sent == 0  # not due yet
+    assert Jobs(svc).dispatch_outbox().sent == 0  # not due yet
 
     clock.advance(dt.timedelta(seconds=10))
-    assert svc.dispatch_outbox().retrying == 1
+    assert Jobs(svc).dispatch_outbox().retrying == 1
     assert _get(svc, delivery_id).next_attempt_at == clock.now() + dt.timedelta(seconds=20)
 
     clock.advance(dt.timedelta(seconds=20))
-    assert svc.dispatch_outbox().sent == 1
+    assert Jobs(svc).dispatch_outbox().sent == 1
     delivery = _get(svc, delivery_id)
     assert delivery.status is DeliveryStatus.SENT
     assert delivery.attempts == 3
@@ -103,7 +104,7 @@ def test_transient_errors_fail_the_delivery_after_the_attempt_limit(
     delivery_id = _enqueue(svc, max_attempts=3)
     telephony.fail_next(TransientTelephonyError("busy", code=20429, http_status=429), times=5)
     for _ in range(3):
-        svc.dispatch_outbox()
+        Jobs(svc).dispatch_outbox()
         clock.advance(outbox.BACKOFF_CAP)
     delivery = _get(svc, delivery_id)
     assert delivery.status is DeliveryStatus.FAILED
@@ -118,9 +119,9 @@ def test_a_permanent_error_fails_at_once_with_twilios_code_kept(
     svc = services_of(app)
     delivery_id = _enqueue(svc)
     telephony.fail_next(PermanentTelephonyError("unsubscribed", code=21610, http_status=400))
-    assert svc.dispatch_outbox().failed == 1
+    assert Jobs(svc).dispatch_outbox().failed == 1
     clock.advance(dt.timedelta(hours=1))
-    assert svc.dispatch_outbox().sent == 0
+    assert Jobs(svc).dispatch_outbox().sent == 0
     delivery = _get(svc, delivery_id)
     assert delivery.status is DeliveryStatus.FAILED
     assert delivery.error_code == 21610
@@ -138,9 +139,9 @@ def test_a_dispatcher_killed_between_claim_and_send_loses_nothing(
     assert [c.delivery_id for c in claims] == [delivery_id]
     assert _get(svc, delivery_id).status is DeliveryStatus.SENDING
 
-    assert svc.dispatch_outbox().sent == 0  # the lease still stands
+    assert Jobs(svc).dispatch_outbox().sent == 0  # the lease still stands
     clock.advance(outbox.LEASE + dt.timedelta(seconds=1))
-    assert svc.dispatch_outbox().sent == 1  # after a restart, the lease has run out
+    assert Jobs(svc).dispatch_outbox().sent == 1  # after a restart, the lease has run out
     assert _get(svc, delivery_id).status is DeliveryStatus.SENT
     assert len(telephony.sent_messages) == 1
 
@@ -152,7 +153,7 @@ def test_a_dispatcher_whose_lease_ran_out_cannot_overwrite_the_new_owners_result
     delivery_id = _enqueue(svc)
     (slow,) = outbox.claim_due(svc.db, clock.now())
     clock.advance(outbox.LEASE + dt.timedelta(seconds=1))
-    assert svc.dispatch_outbox().sent == 1
+    assert Jobs(svc).dispatch_outbox().sent == 1
     sid = _get(svc, delivery_id).provider_sid
     failure = TransientTelephonyError("late", http_status=503)
     assert outbox.record_failure(svc.db, slow, failure, clock.now()) == "lost_claims"
@@ -173,7 +174,7 @@ def test_two_dispatchers_running_at_once_send_each_delivery_exactly_once(
         try:
             barrier.wait()
             for _ in range(10):
-                svc.dispatch_outbox()
+                Jobs(svc).dispatch_outbox()
         except BaseException as error:  # a failure in a thread must fail the test
             errors.append(error)
 
@@ -199,7 +200,7 @@ def _status(svc: Services, delivery_id: int, sid: str, status: str, **extra: int
 def test_status_callbacks_move_forward_only_and_repeats_change_nothing(app: Flask) -> None:
     svc = services_of(app)
     delivery_id = _enqueue(svc)
-    svc.dispatch_outbox()
+    Jobs(svc).dispatch_outbox()
     sid = _get(svc, delivery_id).provider_sid or ""
     assert _status(svc, delivery_id, sid, "delivered")
     assert not _status(svc, delivery_id, sid, "delivered")  # duplicate
@@ -213,7 +214,7 @@ def test_status_callbacks_move_forward_only_and_repeats_change_nothing(app: Flas
 def test_a_failed_callback_keeps_the_carrier_error_code(app: Flask) -> None:
     svc = services_of(app)
     delivery_id = _enqueue(svc)
-    svc.dispatch_outbox()
+    Jobs(svc).dispatch_outbox()
     sid = _get(svc, delivery_id).provider_sid or ""
     assert _status(svc, delivery_id, sid, "undelivered", error_code=30006)
     delivery = _get(svc, delivery_id)
@@ -224,7 +225,7 @@ def test_a_failed_callback_keeps_the_carrier_error_code(app: Flask) -> None:
 def test_a_callback_with_another_deliverys_sid_is_ignored(app: Flask) -> None:
     svc = services_of(app)
     delivery_id = _enqueue(svc)
-    svc.dispatch_outbox()
+    Jobs(svc).dispatch_outbox()
     assert not _status(svc, delivery_id, "SM" + "9" * 32, "failed")
     assert _get(svc, delivery_id).status is DeliveryStatus.SENT
 
@@ -252,7 +253,7 @@ def test_voice_callbacks_apply_in_sequence_order(app: Flask) -> None:
             purpose="escalation",
             now=svc.clock.now(),
         ).id
-    svc.dispatch_outbox()
+    Jobs(svc).dispatch_outbox()
     sid = _get(svc, delivery_id).provider_sid or ""
     assert sid.startswith("CA")
     assert _status(svc, delivery_id, sid, "completed", sequence=3)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from crisisline import escalation_engine, outbox, rota_service
 from crisisline.alert_models import AlertStatus
 from crisisline.escalation_models import EscalationRecord
+from crisisline.jobs import Jobs
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.telephony import FakeTelephony
 from escalation import OutgoingText
@@ -35,7 +36,7 @@ def test_new_urgent_words_after_the_alerts_chain_ran_out_reach_someone(service: 
     # Nobody acknowledges: the risk-alert chain runs twice through its two steps, then ends.
     for _ in range(4):
         service.clock.advance(dt.timedelta(seconds=900))
-        service.svc.sweep_escalations()
+        Jobs(service.svc).sweep_escalations()
     with service.svc.db.transaction() as session:
         assert session.get_one(EscalationRecord, first.escalation_id).status == "exhausted"
     texts_before = len(service.texts())
@@ -60,7 +61,7 @@ def test_patching_active_false_warns_of_the_gap_like_deactivate_does(
 ) -> None:
     response = client.patch(f"/api/v1/staff/{team.ids[TOM]}", json={"active": False}, headers=auth)
     assert response.status_code == 200 and response.get_json()["active"] is False
-    team.svc.send_pending_notices()
+    Jobs(team.svc).send_pending_notices()
     urgent = [body for to, body in team.texts() if to == PRIYA and body.startswith("URGENT")]
     # POST /deactivate warns at once (H37, H52); the same change made by PATCH must too.
     assert urgent, "PATCH active=false bypassed deactivate(): no gap warning, codes left live"
@@ -130,7 +131,7 @@ def test_one_escalation_that_fails_to_advance_does_not_stall_the_ones_due_after_
     service.clock.advance(dt.timedelta(seconds=400))
     for _ in range(3):  # three scheduler passes; the job wrapper logs and carries on
         with contextlib.suppress(RuntimeError):
-            service.svc.sweep_escalations()
+            Jobs(service.svc).sweep_escalations()
     with service.svc.db.transaction() as session:
         healthy = session.scalars(
             select(EscalationRecord).where(EscalationRecord.subject_type == "missed_call")
@@ -167,7 +168,7 @@ def test_one_delivery_that_raises_unexpectedly_does_not_hold_back_the_others(
             )
     for _ in range(5):  # five minutes of passes, each lease running out in between
         with contextlib.suppress(RuntimeError):
-            service.svc.dispatch_outbox()
+            Jobs(service.svc).dispatch_outbox()
         service.clock.advance(dt.timedelta(seconds=61))
     delivered_to = {message.to for message in telephony.sent_messages}
     assert {OFFICER, MANAGER} <= delivered_to, "stuck in 'sending' behind one bad delivery"

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from crisisline import escalation_engine as engine
 from crisisline import staffing
+from crisisline.jobs import Jobs
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.telephony import FakeTelephony
 from escalation import ByOperator
@@ -42,11 +43,11 @@ def test_a_bare_a_takes_the_code_the_phone_has_seen_not_one_still_held_in_a_bund
     which is still waiting in the bundle and which the worker has not seen.
     """
     first = _open(line, "Missed call from R1001 D. Price at 03:12")
-    line.svc.dispatch_outbox()  # code 1 reaches the phone at once
+    Jobs(line.svc).dispatch_outbox()  # code 1 reaches the phone at once
     line.clock.advance(dt.timedelta(seconds=5))
     second = _open(line, "Missed call from R1002 L. Carter at 03:13")  # held to the window's end
     line.clock.advance(dt.timedelta(seconds=5))
-    line.svc.dispatch_outbox()  # the bundle is not due yet: the phone still knows only code 1
+    Jobs(line.svc).dispatch_outbox()  # the bundle is not due yet: the phone still knows only code 1
     assert [d.body for d in _sent_to(line, PRIMARY) if "2a" in d.body] == []
     with line.svc.db.transaction() as session:
         outcome = engine.act_by_phone(session, PRIMARY, "a", line.clock.now(), line.svc.reach)
@@ -61,7 +62,7 @@ def test_a_held_bundle_does_not_ask_staff_to_take_an_escalation_already_taken(
 ) -> None:
     """A notification held in a bundle goes out after the escalation was acknowledged."""
     _open(line, "Missed call from R1001 D. Price at 03:12")
-    line.svc.dispatch_outbox()
+    Jobs(line.svc).dispatch_outbox()
     line.clock.advance(dt.timedelta(seconds=5))
     second = _open(line, "Missed call from R1002 L. Carter at 03:13")  # held in a bundle
     line.clock.advance(dt.timedelta(seconds=5))
@@ -70,9 +71,9 @@ def test_a_held_bundle_does_not_ask_staff_to_take_an_escalation_already_taken(
             session, second, ByOperator("token:dashboard"), line.clock.now(), line.svc.reach
         )
     taken_at = line.clock.now()
-    line.svc.dispatch_outbox()  # "R1002 ... was taken by token:dashboard" goes at once
+    Jobs(line.svc).dispatch_outbox()  # "R1002 ... was taken by token:dashboard" goes at once
     line.clock.advance(engine.BUNDLE_WINDOW)
-    line.svc.dispatch_outbox()  # the held bundle's window ends
+    Jobs(line.svc).dispatch_outbox()  # the held bundle's window ends
     stale = [
         d.body
         for d in _sent_to(line, PRIMARY)
@@ -143,12 +144,12 @@ def test_a_delivered_text_whose_rest_reply_timed_out_is_not_moved_back_and_sent_
         return receipt
 
     monkeypatch.setattr(telephony, "send_sms", accepted_then_timed_out)
-    line.svc.dispatch_outbox()
+    Jobs(line.svc).dispatch_outbox()
     with line.svc.db.transaction() as session:
         status = session.get_one(Delivery, delivery_id).status
     assert status == DeliveryStatus.DELIVERED  # it reached the phone; never moved backwards
     line.clock.advance(dt.timedelta(minutes=1))
-    line.svc.dispatch_outbox()
+    Jobs(line.svc).dispatch_outbox()
     assert len(telephony.messages_to(PRIMARY)) == 1
 
 
@@ -225,7 +226,7 @@ def test_a_failure_chasing_unfinished_calls_does_not_silence_the_overdue_auditor
     monkeypatch.setattr(calls, "chase_unfinished", broken)
     for _ in range(3):  # three auditor passes; the job wrapper logs and carries on
         with contextlib.suppress(RuntimeError):
-            line.svc.audit_escalations()
+            Jobs(line.svc).audit_escalations()
     with line.svc.db.transaction() as session:
         kinds = [e.kind for e in engine.events(session, escalation_id)]
         told = session.scalars(

@@ -13,6 +13,7 @@ import pytest
 from crisisline import escalation_engine, staffing
 from crisisline import participants as participant_service
 from crisisline.clock import FakeClock
+from crisisline.jobs import Jobs
 from crisisline.telephony import FakeTelephony, TransientTelephonyError
 from tests.e2e.sms_line import BACKUP as SMS_BACKUP
 from tests.e2e.sms_line import DANIEL, MARCUS, SmsLine, start_line
@@ -40,14 +41,14 @@ def test_a_text_queued_for_a_workers_old_phone_is_not_sent_there_after_the_numbe
     """
     _open(line, "Missed call from R1001 D. Price at 03:12")
     telephony.fail_next(TransientTelephonyError("Twilio 503"))
-    line.svc.dispatch_outbox()  # the first try fails: the text is queued for a retry
+    Jobs(line.svc).dispatch_outbox()  # the first try fails: the text is queued for a retry
     assert telephony.messages_to(PRIMARY) == []
     with line.svc.db.transaction() as session:
         staffing.update_staff(
             session, line.ids[PRIMARY], {"phone": NEW_PHONE}, actor="manager", now=line.clock.now()
         )
     line.clock.advance(dt.timedelta(minutes=1))
-    line.svc.dispatch_outbox()
+    Jobs(line.svc).dispatch_outbox()
 
     leaked = [m.body for m in telephony.messages_to(PRIMARY)]
     assert leaked == [], f"the lost phone got the participant's details: {leaked}"
@@ -63,11 +64,11 @@ def test_a_text_queued_for_a_worker_is_not_sent_after_they_are_deactivated(
     """
     _open(line, "Missed call from R1001 D. Price at 03:12")
     telephony.fail_next(TransientTelephonyError("Twilio 503"))
-    line.svc.dispatch_outbox()
+    Jobs(line.svc).dispatch_outbox()
     with line.svc.db.transaction() as session:
         staffing.deactivate_staff(session, line.ids[PRIMARY], actor="manager", now=line.clock.now())
     line.clock.advance(dt.timedelta(minutes=1))
-    line.svc.dispatch_outbox()
+    Jobs(line.svc).dispatch_outbox()
 
     leaked = [m.body for m in telephony.messages_to(PRIMARY)]
     assert leaked == [], f"a deactivated worker's phone got the participant's details: {leaked}"
@@ -124,10 +125,10 @@ def test_a_workers_new_phone_is_told_the_codes_it_now_holds(
     number (the old one was lost). The code moves to the new phone, but nothing tells the new
     phone it exists: the worker cannot take the missed call, and does not know it is theirs."""
     _open(line, "Missed call from R1001 D. Price at 03:12")
-    line.svc.dispatch_outbox()
+    Jobs(line.svc).dispatch_outbox()
     assert any("R1001" in m.body for m in telephony.messages_to(PRIMARY))
     _change_phone_through_the_api_path(line)
-    line.svc.dispatch_outbox()
+    Jobs(line.svc).dispatch_outbox()
     told = [m.body for m in telephony.messages_to(NEW_PHONE)]
     assert len(told) == 1, told
     assert "1a Missed call from R1001 D. Price at 03:12" in told[0]
@@ -144,7 +145,7 @@ def test_a_phone_change_with_no_open_codes_sends_nothing(
     line: Line, telephony: FakeTelephony
 ) -> None:
     _change_phone_through_the_api_path(line)
-    line.svc.dispatch_outbox()
+    Jobs(line.svc).dispatch_outbox()
     assert telephony.messages_to(NEW_PHONE) == []
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from crisisline import rota_service, staff, staffing
 from crisisline.clock import FakeClock
+from crisisline.jobs import Jobs
 from crisisline.models import Delivery, StaffRole
 from crisisline.services import Services
 from crisisline.settings import SettingsError, load_settings
@@ -86,14 +87,14 @@ def team(app: Flask, clock: FakeClock) -> Team:
 
 def test_a_reminder_goes_an_hour_before_the_shift_starts_and_only_once(team: Team) -> None:
     team.clock.set(HANDOFF - dt.timedelta(minutes=61))
-    assert team.svc.send_rota_notices() == 0
+    assert Jobs(team.svc).send_rota_notices() == 0
     team.clock.set(HANDOFF - dt.timedelta(minutes=59))
-    assert team.svc.send_rota_notices() == 1
+    assert Jobs(team.svc).send_rota_notices() == 1
     assert team.texts() == [
         (TOM, "Resettle crisis line: reminder, you are on call for primary from 09:00 Fri 27 Nov.")
     ]
     team.clock.set(HANDOFF - dt.timedelta(minutes=30))
-    assert team.svc.send_rota_notices() == 0
+    assert Jobs(team.svc).send_rota_notices() == 0
     assert len(team.texts()) == 1
 
 
@@ -102,14 +103,14 @@ def test_the_reminder_lead_time_is_a_setting(app: Flask, team: Team) -> None:
     svc = services_of(app)
     svc.settings = dataclasses.replace(svc.settings, shift_reminder_minutes=180)
     team.clock.set(HANDOFF - dt.timedelta(hours=2, minutes=59))
-    assert svc.send_rota_notices() == 1
+    assert Jobs(svc).send_rota_notices() == 1
 
 
 def test_an_override_tells_whoever_it_moves_in_the_future(team: Team) -> None:
     tomorrow_evening = HANDOFF + dt.timedelta(hours=9)  # Fri 18:00, Tom's turn
     override_id = team.override(team.ids[OWEN], tomorrow_evening, 6)
     assert team.texts() == []  # recorded in the change's transaction, sent by the scheduler
-    assert team.svc.send_pending_notices() == 2
+    assert Jobs(team.svc).send_pending_notices() == 2
     assert sorted(team.texts()) == [
         (
             TOM,
@@ -122,27 +123,27 @@ def test_an_override_tells_whoever_it_moves_in_the_future(team: Team) -> None:
             "18:00 Fri 27 Nov to 00:00 Sat 28 Nov.",
         ),
     ]
-    assert team.svc.send_pending_notices() == 0
+    assert Jobs(team.svc).send_pending_notices() == 0
 
     with team.svc.db.transaction() as session:
         staffing.delete_override(
             session, team.rota_id, override_id, actor="t", now=team.clock.now()
         )
-    assert team.svc.send_pending_notices() == 2
+    assert Jobs(team.svc).send_pending_notices() == 2
     assert "you are now on call 18:00 Fri 27 Nov" in dict(team.texts()[-2:])[TOM]
     assert "no longer on call" in dict(team.texts()[-2:])[OWEN]
 
 
 def test_an_override_wholly_in_the_past_tells_nobody(team: Team) -> None:
     team.override(team.ids[OWEN], team.clock.now() - dt.timedelta(hours=10), 6)
-    assert team.svc.send_pending_notices() == 0
+    assert Jobs(team.svc).send_pending_notices() == 0
 
 
 def test_a_change_that_opens_a_gap_within_48_hours_warns_the_duty_manager_at_once(
     team: Team,
 ) -> None:
     team.override(None, HANDOFF, 12)
-    team.svc.send_pending_notices()
+    Jobs(team.svc).send_pending_notices()
     urgent = [body for to, body in team.texts() if to == PRIYA]
     assert urgent == [
         "URGENT Resettle crisis line: nobody is on call for primary 09:00 Fri 27 Nov to "
@@ -152,32 +153,32 @@ def test_a_change_that_opens_a_gap_within_48_hours_warns_the_duty_manager_at_onc
 
 def test_a_gap_beyond_48_hours_waits_for_the_daily_warning(team: Team) -> None:
     team.override(None, HANDOFF + dt.timedelta(days=5), 12)
-    team.svc.send_pending_notices()
+    Jobs(team.svc).send_pending_notices()
     assert [body for to, body in team.texts() if to == PRIYA] == []
 
     team.clock.set(dt.datetime(2026, 11, 27, 7, 59, tzinfo=dt.UTC))
-    team.svc.send_rota_notices()
+    Jobs(team.svc).send_rota_notices()
     assert [body for to, body in team.texts() if to == PRIYA] == []  # not before 08:00
     team.clock.set(dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC))
-    team.svc.send_rota_notices()
+    Jobs(team.svc).send_rota_notices()
     daily = [body for to, body in team.texts() if to == PRIYA]
     assert daily == [
         "Resettle crisis line: 1 gap in the on-call rota in the next 14 days. First: primary "
         "09:00 Wed 2 Dec to 21:00 Wed 2 Dec. Please fill it."  # one gap: "it", not "them"
     ]
     team.clock.set(dt.datetime(2026, 11, 27, 20, 0, tzinfo=dt.UTC))
-    team.svc.send_rota_notices()
+    Jobs(team.svc).send_rota_notices()
     assert len([body for to, body in team.texts() if to == PRIYA]) == 1  # once a day
 
 
 def test_no_gaps_means_no_daily_message(team: Team) -> None:
     team.clock.set(dt.datetime(2026, 11, 27, 8, 30, tzinfo=dt.UTC))
-    team.svc.send_rota_notices()
+    Jobs(team.svc).send_rota_notices()
     assert [body for to, body in team.texts() if to == PRIYA] == []
 
 
 def test_the_scheduler_runs_the_notice_jobs(team: Team) -> None:
-    names = {job.name for job in team.svc.scheduler_jobs("test")}
+    names = {job.name for job in Jobs(team.svc).scheduler_jobs("test")}
     assert {"rota-notices", "pending-notices", "sweep-escalations", "leadership"} <= names
 
 
@@ -194,7 +195,7 @@ def test_deactivating_someone_on_a_rota_warns_the_duty_manager_of_the_gap_at_onc
 ) -> None:
     with team.svc.db.transaction() as session:
         staffing.deactivate_staff(session, team.ids[TOM], actor="token:hr", now=team.clock.now())
-    team.svc.send_pending_notices()
+    Jobs(team.svc).send_pending_notices()
     urgent = [body for to, body in team.texts() if to == PRIYA]
     # Tom's daily turn from 09:00 on 27 November is now nobody's.
     assert urgent == [
@@ -206,7 +207,7 @@ def test_deactivating_someone_on_a_rota_warns_the_duty_manager_of_the_gap_at_onc
 def test_deactivating_someone_on_no_rota_warns_nobody(team: Team) -> None:
     with team.svc.db.transaction() as session:
         staffing.deactivate_staff(session, team.ids[OWEN], actor="token:hr", now=team.clock.now())
-    team.svc.send_pending_notices()
+    Jobs(team.svc).send_pending_notices()
     assert [body for to, body in team.texts() if to == PRIYA] == []
 
 
@@ -219,7 +220,7 @@ def test_editing_a_rotas_members_tells_whoever_it_moves(team: Team) -> None:
             actor="token:rota-admin",
             now=team.clock.now(),
         )
-    team.svc.send_pending_notices()
+    Jobs(team.svc).send_pending_notices()
     to_tom = [body for to, body in team.texts() if to == TOM]
     to_amira = [body for to, body in team.texts() if to == AMIRA]
     assert len(to_tom) == 1 and "you are no longer on call 09:00 Fri 27 Nov" in to_tom[0]

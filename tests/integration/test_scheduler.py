@@ -8,8 +8,9 @@ from collections.abc import Callable
 from flask import Flask
 
 from crisisline import heartbeat, outbox
+from crisisline.jobs import Jobs
+from crisisline.scheduler import PeriodicJob, build_scheduler, run_every_process_jobs
 from crisisline.telephony import FakeTelephony
-from escalation.scheduler import PeriodicJob, build_scheduler, run_every_process_jobs
 from tests.conftest import services_of
 
 
@@ -35,7 +36,7 @@ def test_the_scheduler_dispatches_queued_deliveries_and_beats(
             purpose="test_message",
             now=svc.clock.now(),
         )
-    scheduler = build_scheduler(svc.scheduler_jobs("test-scheduler"), background=True)
+    scheduler = build_scheduler(Jobs(svc).scheduler_jobs("test-scheduler"), background=True)
     scheduler.start()
     try:
         assert _eventually(lambda: len(telephony.sent_messages) == 1)
@@ -69,7 +70,7 @@ def test_a_job_that_raises_runs_again_on_the_next_tick() -> None:
 
 def test_a_starting_scheduler_leads_before_its_first_sweep(app: Flask) -> None:
     svc = services_of(app)
-    jobs = svc.scheduler_jobs("test-scheduler")
+    jobs = Jobs(svc).scheduler_jobs("test-scheduler")
     try:
         # What `crisisline scheduler` does before starting APScheduler: on PostgreSQL the first
         # sweep then runs as the leader at once instead of a tick later, on standby.

@@ -14,6 +14,7 @@ from crisisline import participants, rota_service, sms_conversations, sms_opt_ou
 from crisisline.clock import FakeClock
 from crisisline.conversation_models import SmsConversation
 from crisisline.escalation_models import EscalationRecord
+from crisisline.jobs import Jobs
 from crisisline.models import Delivery, RiskLevel, StaffRole
 from crisisline.services import Services
 from tests.conftest import json_list_of, json_of, services_of, signed_post
@@ -67,7 +68,7 @@ def _text(client: FlaskClient, sender: str, body: str) -> None:
     assert signed_post(client, "/webhooks/sms", form).status_code == 200
     # The scheduler's route-texts job, as it runs within a second of the webhook.
     assert isinstance(client.application, Flask)
-    services_of(client.application).route_texts()
+    Jobs(services_of(client.application)).route_texts()
 
 
 def _conversation(svc: Services) -> SmsConversation:

@@ -30,6 +30,7 @@ from crisisline.app import create_app
 from crisisline.call_models import LiveCall
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
+from crisisline.jobs import Jobs
 from crisisline.models import Contact, Delivery
 from crisisline.services import Services
 from crisisline.spool import DrainReport, Entry, Spool, drain
@@ -157,13 +158,13 @@ def test_a_text_the_database_cannot_take_gets_the_crisis_numbers_and_reaches_sta
     assert _contacts(svc, form["MessageSid"]) == []
     clock.advance(dt.timedelta(minutes=3))  # the database is back three minutes later
 
-    assert svc.drain_spool() == DrainReport(recorded=1, failed=0, waiting=0)
+    assert svc.spool_drainer.drain() == DrainReport(recorded=1, failed=0, waiting=0)
 
     (contact,) = _contacts(svc, form["MessageSid"])
     assert contact.started_at == START  # when it came in, not when it was recorded
     assert contact.body == BODY
     assert contact.participant_id is not None  # on the participant's record
-    assert svc.route_texts() == 1  # routed as any other text: relayed to on-call
+    assert Jobs(svc).route_texts() == 1  # routed as any other text: relayed to on-call
     with svc.db.transaction() as session:
         relayed = session.scalars(select(Delivery.to_number)).all()
     assert PRIMARY in relayed and CALLER in relayed  # the relay and the acknowledgement
@@ -180,8 +181,8 @@ def test_a_call_answered_with_the_fail_safe_becomes_a_missed_call_staff_call_bac
     assert svc.spool.waiting() == 1
     clock.advance(dt.timedelta(minutes=2))
 
-    assert svc.drain_spool().recorded == 1
-    assert svc.drain_spool() == DrainReport(0, 0, 0)
+    assert svc.spool_drainer.drain().recorded == 1
+    assert svc.spool_drainer.drain() == DrainReport(0, 0, 0)
 
     (contact,) = _contacts(svc, form["CallSid"])
     assert contact.outcome == "missed"
@@ -211,7 +212,7 @@ def test_a_spooled_request_whose_first_write_had_committed_is_not_doubled(
             Entry(path, "", tuple(form.items()), sign(TEST_AUTH_TOKEN, BASE + path, form), START)
         )
 
-    assert svc.drain_spool() == DrainReport(recorded=2, failed=0, waiting=0)
+    assert svc.spool_drainer.drain() == DrainReport(recorded=2, failed=0, waiting=0)
 
     assert len(_contacts(svc, text["MessageSid"])) == 1
     (contact,) = _contacts(svc, call["CallSid"])
@@ -238,7 +239,7 @@ def test_a_voicemail_left_while_the_database_was_down_is_kept_and_chased(
     assert response.status_code == 200
     assert svc.spool.waiting() == 1
 
-    assert svc.drain_spool().recorded == 1
+    assert svc.spool_drainer.drain().recorded == 1
 
     (contact,) = _contacts(svc, call["CallSid"])
     assert contact.recording_url == recording["RecordingUrl"]
@@ -267,7 +268,7 @@ def test_a_request_that_cannot_be_recorded_stays_in_the_spool_logged_without_its
     caplog.set_level(logging.INFO)
 
     for _ in range(2):  # tried again on every pass, never dropped
-        assert svc.drain_spool() == DrainReport(recorded=0, failed=2, waiting=2)
+        assert svc.spool_drainer.drain() == DrainReport(recorded=0, failed=2, waiting=2)
 
     assert _contacts(svc, forged["MessageSid"]) == []
     assert "spooled /webhooks/voice/voicemail could not be recorded yet (NotFound)" in caplog.text
@@ -290,7 +291,7 @@ def test_healthz_is_degraded_while_calls_or_texts_wait_in_the_spool(
     assert down_health.status_code == 503
     assert json_of(down_health)["spool"] == {"waiting": 1}
 
-    svc.drain_spool()
+    svc.spool_drainer.drain()
 
     cleared = json_of(client.get("/healthz"))
     assert cleared["spool"] == {"waiting": 0}
@@ -300,7 +301,7 @@ def test_healthz_is_degraded_while_calls_or_texts_wait_in_the_spool(
 def test_the_scheduler_and_the_cli_drain_the_spool(svc: Services, app: Flask, down: Flask) -> None:
     signed_post(down.test_client(), "/webhooks/sms", _text_form(5))
     signed_post(down.test_client(), "/webhooks/sms", _text_form(6))
-    jobs = {job.name: job for job in svc.scheduler_jobs("test")}
+    jobs = {job.name: job for job in Jobs(svc).scheduler_jobs("test")}
     job = jobs["drain-spool"]
     assert job.every_process  # each process drains the spool on its own disk
     svc.spool.keep(

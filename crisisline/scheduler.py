@@ -1,7 +1,7 @@
 """The scheduler: APScheduler only wakes the jobs; all state lives in the database.
 
-Jobs are given as plain callables so that this module needs neither Flask nor Twilio; the
-composition root (crisisline.app) decides which jobs run and which only the leader runs.
+Jobs are given as plain callables so that this module needs neither Flask nor Twilio;
+crisisline.jobs decides which jobs run and which only the leader runs.
 
 A job may also say when it is next needed (`next_due`): when that is sooner than its next
 periodic run, a one-off wake-up is set for that exact instant, so a deadline between two

@@ -1,0 +1,203 @@
+"""The service's own commands (database, tokens, demo data, imports, rotas, spool, scheduler),
+registered on every app by the composition root; crisisline.cli is the `crisisline` program."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from typing import TextIO
+
+import click
+from flask import Flask
+from flask.cli import AppGroup, with_appcontext
+
+from crisisline import demo, imports, routing_cache, tokens
+from crisisline.jobs import SWEEP_SECONDS, Jobs, scheduler_name
+from crisisline.rota_cli import rota_group
+from crisisline.scheduler import build_scheduler, run_every_process_jobs
+from crisisline.services import services
+
+CLI_ACTOR = "cli"
+
+
+def register_commands(app: Flask) -> None:
+    """Add the service's commands to `app.cli`."""
+    for command in (
+        db_group,
+        tokens_group,
+        demo_command,
+        import_group,
+        scheduler_command,
+        rota_group,
+        routing_changed_command,
+        spool_group,
+    ):
+        app.cli.add_command(command)
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler_command() -> None:
+    """Run the scheduler process: outbox dispatch and heartbeat (Procfile `scheduler:`)."""
+    svc = services()
+    name = scheduler_name()
+    click.echo(f"Scheduler {name} starting: sweeping every {SWEEP_SECONDS:g} s.")
+    jobs = Jobs(svc).scheduler_jobs(name)
+    run_every_process_jobs(jobs)
+    build_scheduler(jobs, background=False).start()
+
+
+@click.group("db", cls=AppGroup)
+def db_group() -> None:
+    """Database schema commands."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    # Imported here: Alembic (and Mako under it) is a fifth of a second of start-up that every
+    # other command, the scheduler restarting after a crash among them, does without.
+    from crisisline import migrate
+
+    migrate.upgrade(services().settings.database_url)
+    click.echo("Database is up to date.")
+
+
+@click.group("tokens", cls=AppGroup)
+def tokens_group() -> None:
+    """API tokens."""
+
+
+@tokens_group.command("create")
+@click.argument("name")
+def tokens_create(name: str) -> None:
+    """Create an API token called NAME and print it once (only its hash is kept)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        plaintext, _ = tokens.create(session, name, actor=CLI_ACTOR, now=svc.clock.now())
+    click.echo(plaintext)
+    click.echo(f"Token {name!r} created. It is shown only this once; store it now.", err=True)
+
+
+@tokens_group.command("list")
+def tokens_list() -> None:
+    """List API tokens: name, created, last used, revoked (the secrets themselves are not kept)."""
+    with services().db.transaction() as session:
+        rows = tokens.list_tokens(session)
+        for token in rows:
+            click.echo(
+                f"{token.name}\tcreated {_shown(token.created_at)}\t"
+                f"last used {_shown(token.last_used_at)}\trevoked {_shown(token.revoked_at)}"
+            )
+    if not rows:
+        click.echo("No API tokens.")
+
+
+def _shown(at: dt.datetime | None) -> str:
+    return at.isoformat(timespec="minutes") if at is not None else "-"
+
+
+@tokens_group.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke every live API token called NAME at once (a leaked or retired token)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        count = tokens.revoke(session, name, actor=CLI_ACTOR, now=svc.clock.now())
+    if count == 0:
+        click.echo(f"No live token called {name!r}.", err=True)
+        sys.exit(1)
+    click.echo(f"Revoked {count} token(s) called {name!r}.")
+
+
+@click.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Add the demo data set (invented staff and participants on Ofcom drama numbers)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        result = demo.seed(session, now=svc.clock.now())
+    if result.staff_added or result.participants_added or result.rotas_added:
+        click.echo(
+            f"Seeded demo data: {result.staff_added} staff, "
+            f"{result.participants_added} participants and {result.rotas_added} rotas "
+            "(Ofcom drama numbers, invented names)."
+        )
+    else:
+        click.echo("Demo data already present; nothing added.")
+
+
+@click.command("routing-changed")
+@with_appcontext
+def routing_changed_command() -> None:
+    """Tell every process that routing data changed outside the service (SQL by hand)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        routing_cache.changed(session)
+    click.echo(
+        "Routing version replaced: every process asks the database afresh for policies, "
+        "rotas and staff phones."
+    )
+
+
+@click.group("spool", cls=AppGroup)
+def spool_group() -> None:
+    """Calls and texts kept on disk while the database could not take them."""
+
+
+@spool_group.command("status")
+def spool_status() -> None:
+    """How many calls and texts wait in the spool to be recorded."""
+    svc = services()
+    click.echo(f"{svc.spool.waiting()} waiting in {svc.spool.directory}")
+
+
+@spool_group.command("drain")
+def spool_drain() -> None:
+    """Record every call and text waiting in the spool now (the scheduler does this every few
+    seconds); exits 1 if any is still waiting."""
+    report = services().spool_drainer.drain()
+    click.echo(f"{report.recorded} recorded, {report.failed} failed, {report.waiting} waiting")
+    if report.waiting:
+        sys.exit(1)
+
+
+@click.group("import", cls=AppGroup)
+def import_group() -> None:
+    """Import staff or participants from CSV; a file with any bad row imports nothing."""
+
+
+@import_group.command("staff")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+def import_staff(file: TextIO) -> None:
+    """Import staff from FILE (columns: name, phone, email, roles, active)."""
+    _run_import(imports.import_staff, file, "staff")
+
+
+@import_group.command("participants")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+def import_participants(file: TextIO) -> None:
+    """Import participants from FILE.
+
+    Columns: reference, name, phones, responsible_officer_email, risk_level, status.
+    """
+    _run_import(imports.import_participants, file, "participants")
+
+
+def _run_import(importer: imports.Importer, file: TextIO, what: str) -> None:
+    svc = services()
+    try:
+        with svc.db.transaction() as session:
+            report = importer(
+                session,
+                file,
+                actor=CLI_ACTOR,
+                now=svc.clock.now(),
+                line_number=svc.settings.crisis_line_number,
+            )
+    except imports.ImportRejected as rejected:
+        for line, reason in rejected.errors:
+            click.echo(f"line {line}: {reason}", err=True)
+        click.echo(f"Nothing imported: {len(rejected.errors)} bad row(s).", err=True)
+        sys.exit(1)
+    click.echo(f"Imported {report.imported} {what}.")

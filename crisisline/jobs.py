@@ -1,0 +1,265 @@
+"""The scheduler's jobs: what the scheduler process runs every few seconds, and how often.
+
+Each job is one pass over the database with the app's Services (routing the texts the SMS
+webhook took in, sweeping due escalations, sending notices, dispatching the outbox, auditing);
+`Jobs.scheduler_jobs` wires them into the PeriodicJobs that crisisline.scheduler runs, the
+leader alone running all but the heartbeat, the leadership and the spool (crisisline.leader).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+from dataclasses import dataclass
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from crisisline import (
+    alerts,
+    calls,
+    escalation_engine,
+    floods,
+    heartbeat,
+    leader,
+    provider_outages,
+    rota_notices,
+    sms_conversations,
+    sms_intake,
+)
+from crisisline.outbox import DispatchReport, dispatch_due
+from crisisline.scheduler import PeriodicJob
+from crisisline.services import Services
+from crisisline.spool import SPOOL_SECONDS
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 1.0  # how often due deliveries (and, later, escalations) are swept
+HEARTBEAT_SECONDS = 5.0
+NOTICE_SECONDS = 60.0  # shift reminders and the daily gap warning
+PENDING_NOTICE_SECONDS = 5.0  # notices recorded by rota changes
+AUDIT_SECONDS = 30.0
+
+
+def scheduler_name() -> str:
+    """A name for this scheduler process: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """The scheduler's jobs, run with the Services of one app."""
+
+    svc: Services
+
+    def _check_text_risk(
+        self, session: Session, handled: sms_intake.Handled, now: dt.datetime
+    ) -> None:
+        """The risk rules on a participant's text just routed, in the same transaction."""
+        if handled.kind == "participant":
+            alerting = self.svc.alerting
+            alerts.evaluate_contact_safely(
+                session,
+                handled.contact_id,
+                now,
+                alerting.reach,
+                rules=alerting.rules,
+                zone=alerting.zone,
+            )
+
+    def route_texts(self) -> int:
+        """The scheduler's `route-texts` job: route every text taken in by the SMS webhook and
+        not yet routed (crisisline.sms_intake), oldest first, each in its own transaction; the
+        number routed. A text whose routing fails stays to be tried again (for a day), and its
+        sender is sent the crisis numbers the first time."""
+        with self.svc.db.transaction() as session:
+            waiting = sms_intake.unrouted_ids(session, self.svc.clock.now())
+        routed = 0
+        for contact_id in waiting:
+            try:
+                routed += self._route_text(contact_id)
+            except Exception as error:
+                # Only the type: the error's text can carry the body or the number.
+                log.error("sms %s could not be routed (%s)", contact_id, type(error).__name__)
+                self._routing_failed(contact_id)
+        return routed
+
+    def _route_text(self, contact_id: int) -> int:
+        svc = self.svc
+        for attempt in (1, 2):
+            now = svc.clock.now()
+            try:
+                with svc.db.transaction() as session:
+                    handled = sms_intake.route_unrouted(
+                        session,
+                        contact_id,
+                        now,
+                        svc.reach,
+                        svc.messages,
+                        svc.settings.default_region,
+                        svc.flood_rules,
+                    )
+                    if handled is None:
+                        return 0  # routed meanwhile by another process
+                    self._check_text_risk(session, handled, now)
+                    return 1
+            except (StaleDataError, OperationalError):
+                # The escalation sweep changed the same escalation at the same moment (a
+                # version clash, a deadlock): all of it was rolled back, so routing it again
+                # from the start is safe.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _routing_failed(self, contact_id: int) -> None:
+        svc = self.svc
+        try:
+            with svc.db.transaction() as session:
+                first = sms_intake.routing_failed(
+                    session,
+                    contact_id,
+                    svc.clock.now(),
+                    svc.reach,
+                    svc.messages,
+                    svc.settings.default_region,
+                    svc.flood_rules,
+                )
+            if first:
+                log.error("sms %s: its sender is sent the crisis numbers", contact_id)
+        except Exception as error:
+            log.error("sms %s: marking it failed failed too (%s)", contact_id, type(error).__name__)
+
+    def sweep_escalations(self) -> int:
+        """One pass of the escalation engine: advance every escalation that is due."""
+        svc = self.svc
+        now = svc.clock.now()
+        try:
+            escalation_engine.close_settled(svc.db, now, svc.reach)
+        except Exception:
+            # Tidying must never stand in the way of the sweep itself.
+            log.exception("closing settled escalations failed; the sweep goes on")
+        try:
+            sms_conversations.chase_quiet_takers(svc.db, now, svc.reach)
+        except Exception:
+            log.exception("chasing quiet conversations failed; the sweep goes on")
+        try:
+            floods.end_quiet_floods(svc.db, now, svc.reach, svc.flood_rules)
+        except Exception:
+            log.exception("ending a quiet flood failed; the sweep goes on")
+        return escalation_engine.sweep_due(svc.db, now, svc.reach)
+
+    def next_escalation_due(self) -> dt.datetime | None:
+        """When the next open escalation is due, for an exact-time wake-up."""
+        return escalation_engine.next_due_at(self.svc.db)
+
+    def send_rota_notices(self) -> int:
+        """Shift reminders and the daily gap warning, each sent once."""
+        svc = self.svc
+        now, from_ = svc.clock.now(), svc.settings.crisis_line_number
+        lead = dt.timedelta(minutes=svc.settings.shift_reminder_minutes)
+        sent = rota_notices.send_shift_reminders(svc.db, now, from_=from_, lead=lead)
+        zone = svc.settings.zone
+        return sent + rota_notices.send_daily_gap_warning(svc.db, now, from_=from_, zone=zone)
+
+    def send_pending_notices(self) -> int:
+        """Notices recorded by rota changes: changed shifts and new gaps."""
+        return rota_notices.send_pending_notices(
+            self.svc.db, self.svc.clock.now(), from_=self.svc.settings.crisis_line_number
+        )
+
+    def audit_escalations(self) -> list[int]:
+        """Report escalations overdue by more than a minute, and chase calls left unchased."""
+        svc = self.svc
+        now = svc.clock.now()
+        try:
+            with svc.db.transaction() as session:
+                calls.chase_unfinished(
+                    session,
+                    now,
+                    svc.reach,
+                    svc.settings.zone,
+                    svc.alerting,
+                    flood_rules=svc.flood_rules,
+                )
+        except Exception:
+            # The overdue report below must go on whatever happens here.
+            log.exception("chasing unfinished calls failed; the overdue audit goes on")
+        return escalation_engine.audit_overdue(svc.db, now, svc.reach)
+
+    def dispatch_outbox(self) -> DispatchReport:
+        """One pass of the outbox dispatcher: send whatever is due."""
+        svc = self.svc
+        report = dispatch_due(
+            svc.db,
+            svc.telephony,
+            svc.clock.now,
+            svc.delivery_status_url,
+            workers=svc.settings.dispatch_workers,
+            crisis_horizon=dt.timedelta(hours=svc.settings.crisis_retry_hours),
+        )
+        try:
+            provider_outages.watch(
+                svc.db, svc.clock.now(), svc.settings.crisis_line_number, svc.settings.zone
+            )
+        except Exception:
+            # Noticing an outage must never stop the sends themselves.
+            log.exception("watching for a provider outage failed")
+        return report
+
+    def scheduler_jobs(self, name: str) -> list[PeriodicJob]:
+        """The periodic jobs of the scheduler process called `name`."""
+        svc = self.svc
+        started_at = svc.clock.now()
+        # On PostgreSQL one scheduler leads and runs the jobs; the others stand by (leader.py).
+        leadership = leader.leadership_for(svc.db)
+
+        def beat() -> None:
+            with svc.db.transaction() as session:
+                heartbeat.beat(
+                    session,
+                    name=name,
+                    pid=os.getpid(),
+                    started_at=started_at,
+                    now=svc.clock.now(),
+                    role=leadership.role,
+                )
+
+        def lead() -> None:
+            before = leadership.role
+            if leadership.refresh() != before:
+                beat()  # tell /healthz and operators at once who leads now
+
+        jobs = [
+            PeriodicJob(
+                "leadership",
+                leader.RETRY_SECONDS,
+                lead,
+                stop=leadership.release,
+                every_process=True,
+            ),
+            PeriodicJob("heartbeat", HEARTBEAT_SECONDS, beat, every_process=True),
+            PeriodicJob(
+                "sweep-escalations",
+                SWEEP_SECONDS,
+                self.sweep_escalations,
+                next_due=self.next_escalation_due,
+            ),
+            PeriodicJob("rota-notices", NOTICE_SECONDS, self.send_rota_notices),
+            PeriodicJob("pending-notices", PENDING_NOTICE_SECONDS, self.send_pending_notices),
+            PeriodicJob("route-texts", SWEEP_SECONDS, self.route_texts),
+            PeriodicJob("dispatch-outbox", SWEEP_SECONDS, self.dispatch_outbox),
+            PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
+            # Every process: each drains the spool on its own disk (recording is once per SID).
+            PeriodicJob("drain-spool", SPOOL_SECONDS, svc.spool_drainer.drain, every_process=True),
+            PeriodicJob(
+                "sms-conversations",
+                AUDIT_SECONDS,
+                lambda: sms_conversations.upkeep(
+                    svc.db, svc.clock.now(), svc.reach, svc.messages.conversation_idle
+                ),
+            ),
+        ]
+        return leader.gate(leadership, jobs)
