@@ -38,7 +38,7 @@ from crisisline import audit, escalation_engine
 from crisisline.alert_models import AlertEvidence, AlertSeverity, AlertStatus, RiskAlert
 from crisisline.errors import Conflict, InvalidInput, NotFound
 from crisisline.escalation_models import EscalationRecord
-from crisisline.models import Channel, Contact, Direction, Participant, Staff
+from crisisline.models import Channel, Contact, ContactOutcome, Direction, Participant, Staff
 from crisisline.risk_rules import (
     FREQUENCY,
     MISSING_OFFICER,
@@ -67,7 +67,7 @@ POLICY: Final = "risk-alert"
 SUBJECT_TYPE: Final = "risk_alert"
 ACTOR: Final = "risk-rules"
 # How the voice flow marks a contact where the caller left a message.
-VOICEMAIL_OUTCOMES: Final = frozenset({"voicemail"})
+VOICEMAIL_OUTCOMES: Final = frozenset({ContactOutcome.VOICEMAIL})
 MAX_EVIDENCE: Final = 100
 # A participant's contacts in one frequency window are read at most this many at a time.
 MAX_WINDOW_ROWS: Final = 1000

@@ -11,8 +11,8 @@ from typing import Any
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 
+import wording.callers
 from crisisline import (
-    crisis_messages,
     escalation_engine,
     feeds,
     health,
@@ -84,7 +84,7 @@ def create_app(
         db=db,
         clock=clock or SystemClock(),
         telephony=telephony or build_telephony(settings),
-        messages=crisis_messages.load(),
+        messages=wording.callers.load(),
         risk_rules=load_risk_rules(),
         spool=spool,
         # Records an entry with these very services (the webhooks read their own forms).

@@ -69,10 +69,10 @@ from crisisline.calls import (
     ringing_after,
 )
 from crisisline.contacts import new_contact_row
-from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
-from crisisline.models import Contact
+from crisisline.models import Contact, ContactOutcome
 from crisisline.routing_cache import RoutingState
+from wording.callers import CrisisMessages
 
 
 def receive_new_call(
@@ -100,7 +100,7 @@ def receive_new_call(
     contact = new_contact_row(
         **call.contact(),
         participant_id=None,  # found by the statement itself
-        outcome="ringing",
+        outcome=ContactOutcome.RINGING,
     )
     live = new_live_call_row(call.call_sid, None, "crisis", now)
     live.update(step_index=step, loop=loop, ringing=[r.staff_id for r in reached])

@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session
 from crisisline import alerts, contacts, escalation_engine, floods, participants, phones
 from crisisline import staff as staff_service
 from crisisline.call_models import LiveCall
-from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import new_row, save
 from crisisline.errors import NotFound
 from crisisline.escalation_models import EscalationRecord
-from crisisline.models import Channel, Contact, Direction, Participant, Staff
+from crisisline.models import Channel, Contact, ContactOutcome, Direction, Participant, Staff
 from escalation import ByOperator, EscalationPolicy, Reach, Recipient, Target
+from wording.callers import CrisisMessages
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,6 @@ MISSED_POLICY = "missed-call"
 RECORDING_URL_STORED = 500  # contacts.recording_url
 MAX_NUMBERS_PER_DIAL = 10  # Twilio rings at most ten <Number>s at once
 MIN_RING_SECONDS = 5
-
-Outcome = Literal["ringing", "answered", "missed", "voicemail", "abandoned"]
 
 
 @dataclass(frozen=True)
@@ -129,7 +127,7 @@ def receive_call(
         session,
         **call.contact(),
         participant_id=participant_id,
-        outcome="ringing" if staff is None else "staff_call",
+        outcome=ContactOutcome.RINGING if staff is None else ContactOutcome.STAFF_CALL,
         handled_by_staff_id=staff.id if staff else None,
     )
     if not created:
@@ -268,7 +266,7 @@ def _next(
     live.fallback_at = live.fallback_at or now
     live.ringing = []
     live.updated_at = now
-    contact.outcome = "missed"
+    contact.outcome = ContactOutcome.MISSED
     contact.wait_seconds = int(waited)
     save(session, live)
     if alerting is not None:
@@ -370,7 +368,7 @@ def fail_safe_answered(
         session,
         **call.contact(),
         participant_id=participants.id_by_phone(session, caller) if caller else None,
-        outcome="missed" if staff is None else "staff_call",
+        outcome=ContactOutcome.MISSED if staff is None else ContactOutcome.STAFF_CALL,
         handled_by_staff_id=staff.id if staff else None,
     )
     if not created or staff is not None:
@@ -440,7 +438,7 @@ def accept(session: Session, call_id: int, staff_id: int, now: dt.datetime) -> A
     contact = session.get_one(Contact, live.contact_id)
     contact.answered_at = now
     contact.handled_by_staff_id = staff_id
-    contact.outcome = "answered"
+    contact.outcome = ContactOutcome.ANSWERED
     contact.wait_seconds = int((now - live.started_at).total_seconds())
     return "accepted"
 
@@ -493,7 +491,7 @@ def voicemail_left(
     contact = session.get_one(Contact, live.contact_id)
     if recording_url:
         contact.recording_url = recording_url[:RECORDING_URL_STORED]
-        contact.outcome = "voicemail"
+        contact.outcome = ContactOutcome.VOICEMAIL
         live.detail = {**live.detail, "voicemail_seconds": duration_seconds}
     if (
         live.missed_escalation_id is not None
@@ -542,9 +540,9 @@ def call_ended(
     if live.kind != "crisis":
         return
     if live.accepted_staff_id is None:
-        if contact.outcome in (None, "ringing"):
+        if contact.outcome in (None, ContactOutcome.RINGING):
             # The caller hung up while the line was still ringing staff.
-            contact.outcome = "abandoned"
+            contact.outcome = ContactOutcome.ABANDONED
             contact.wait_seconds = int((now - live.started_at).total_seconds())
         _open_missed(session, live, contact, now, reach, zone, flood_rules)
     _evaluate(session, contact, now, alerting)
@@ -621,7 +619,7 @@ def _missed_summary(session: Session, contact: Contact, zone: dt.tzinfo, reach: 
             # A very long PUBLIC_BASE_URL: no room for the words and the whole link.
             return summary + " (call the line to hear it)"
         return f"{summary}: {link}"
-    if contact.outcome == "abandoned":
+    if contact.outcome == ContactOutcome.ABANDONED:
         summary += f", hung up after {contact.wait_seconds or 0}s"
     return summary
 
@@ -661,8 +659,8 @@ def chase_unfinished(
                 if locked is None or locked.missed_escalation_id is not None:
                     continue
                 contact = session.get_one(Contact, live.contact_id)
-                if contact.outcome in (None, "ringing"):
-                    contact.outcome = "abandoned"
+                if contact.outcome in (None, ContactOutcome.RINGING):
+                    contact.outcome = ContactOutcome.ABANDONED
                 log.warning(
                     "call %s ended without being chased; opening its missed-call escalation",
                     live.id,
@@ -785,7 +783,7 @@ def start_call_back(
         started_at=now,
         participant_id=participant_id,
         # A withheld caller's message is heard, but he cannot be rung.
-        outcome="call_back" if choice.number else "voicemail_heard",
+        outcome=ContactOutcome.CALL_BACK if choice.number else ContactOutcome.VOICEMAIL_HEARD,
         handled_by_staff_id=staff_id,
     )
     # Returning one missed call settles every missed call still open from that caller: the

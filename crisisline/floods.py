@@ -47,8 +47,6 @@ SUBJECT_TYPE: Final = "flood"
 # Missed calls and gathered texts are both "someone nobody has answered yet": the same chain.
 POLICY: Final = "missed-call"
 NOTICE_PURPOSE: Final = "flood_notice"
-# A gathered text's contact outcome: on the record, reached nobody on its own.
-GATHERED: Final = "gathered"
 # The outbox purposes of the service's automatic replies to texters (sms_conversations).
 AUTO_REPLY_PURPOSES: Final = ("sms_acknowledgement", "sms_fallback")
 REPLY_PERIOD: Final = dt.timedelta(hours=1)

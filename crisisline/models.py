@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, column, literal
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crisisline.db import Base, text_enum
@@ -49,6 +49,48 @@ class Direction(enum.StrEnum):
 
     INBOUND = "inbound"
     OUTBOUND = "outbound"
+
+
+class ContactOutcome(enum.StrEnum):
+    """What became of a contact (`contacts.outcome`), as the flow that handled it recorded.
+
+    The column is plain text (String(40)) holding these values, and API clients filter on them
+    (`GET /api/v1/contacts?outcome=...`): a value is never renamed, only added.
+    """
+
+    # A call to the crisis line (crisisline.call_intake, crisisline.calls).
+    RINGING = "ringing"  # taken in: the crisis-call chain is ringing staff
+    ANSWERED = "answered"  # a member of staff pressed 1 and was put through
+    MISSED = "missed"  # the chain ran out: the caller heard the fallback message
+    VOICEMAIL = "voicemail"  # ... and left a message
+    ABANDONED = "abandoned"  # the caller hung up while staff were being rung
+    STAFF_CALL = "staff_call"  # a member of staff called the line (the call-back menu)
+    # A member of staff returning a missed call through the line (outbound).
+    CALL_BACK = "call_back"  # the caller is rung from the crisis number
+    VOICEMAIL_HEARD = "voicemail_heard"  # a withheld caller's message, heard: nobody to ring
+    # A text to the crisis line (crisisline.sms_intake, crisisline.sms_conversations).
+    # Recorded by the webhook, waiting for the scheduler to route it.
+    UNROUTED = "unrouted"
+    # Routing it failed at least once (a bug, the database failing mid-way): its sender has
+    # been sent the crisis numbers, and the scheduler goes on trying to route it for a day.
+    ROUTING_FAILED = "routing_failed"
+    RECEIVED = "received"  # routed; what became of it then replaces this (below)
+    RELAYED = "relayed"  # passed on to the staff on its conversation
+    # From an unknown number during a flood: gathered into the flood's one escalation
+    # (crisisline.floods); on the record, it reached nobody on its own.
+    GATHERED = "gathered"
+    UNREPLYABLE = "unreplyable_sender"  # a short code or a name: nothing can be sent back
+    OPTED_OUT = "opted_out"  # STOP and the like: no more texts to that number
+    OPTED_IN = "opted_in"  # START alone: texts again, nothing to relay
+    # A text from a member of staff's phone: a command, or words for a participant
+    # (crisisline.sms_commands).
+    STAFF_COMMAND = "staff_command"
+    STAFF_RELAYED = "staff_relayed"  # relayed to the participant
+    NOT_SENT = "not_sent"  # not relayed: the staff member was told why
+    NOT_SENT_OPTED_OUT = "not_sent_opted_out"  # not relayed: the participant opted out
+    NOT_SENT_NUMBER_REMOVED = "not_sent_number_removed"  # not relayed: the number left his record
+    # A text the line sent to a texter: a member of staff's words or its own reply (outbound).
+    SENT = "sent"
 
 
 class Staff(Base):
@@ -128,9 +170,18 @@ class ParticipantPhone(Base):
     position: Mapped[int] = mapped_column(default=0)
 
 
-# Inbound texts the webhook has recorded and the scheduler has not yet routed (outcomes of
-# crisisline.sms_conversations); the partial index below and the job's query share it.
-UNROUTED_PREDICATE = "outcome IN ('unrouted', 'routing_failed')"
+# Inbound texts the webhook has recorded and the scheduler has not yet routed (or will try
+# again): the partial index below and the route-texts job's query share this predicate. Its
+# values are bound with literal_execute, so the statement carries them written out, as the
+# index does: PostgreSQL uses a partial index only for a query whose own predicate proves the
+# index's, and the generic plan of a prepared statement (psycopg prepares a statement it runs
+# often) has only placeholders to prove it with.
+UNROUTED_PREDICATE: Final = column("outcome").in_(
+    [
+        literal(outcome, String(40), literal_execute=True)
+        for outcome in (ContactOutcome.UNROUTED, ContactOutcome.ROUTING_FAILED)
+    ]
+)
 
 
 class Contact(Base):
@@ -144,8 +195,8 @@ class Contact(Base):
         Index(
             "ix_contacts_unrouted",
             "id",
-            postgresql_where=text(UNROUTED_PREDICATE),
-            sqlite_where=text(UNROUTED_PREDICATE),
+            postgresql_where=UNROUTED_PREDICATE,
+            sqlite_where=UNROUTED_PREDICATE,
         ),
     )
 

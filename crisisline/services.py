@@ -11,13 +11,13 @@ from flask import current_app
 from crisisline import floods
 from crisisline.alerts import Alerting
 from crisisline.clock import Clock
-from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
 from crisisline.risk_rules import RiskRules
 from crisisline.settings import Settings
 from crisisline.spool import Spool, SpoolDrainer
 from crisisline.telephony import Telephony
 from escalation import Reach
+from wording.callers import CrisisMessages
 
 
 @dataclass

@@ -35,7 +35,7 @@ from crisisline import staff as staff_service
 from crisisline.conversation_models import SmsConversation
 from crisisline.errors import DomainError
 from crisisline.escalation_models import EscalationCode, EscalationRecord
-from crisisline.models import Contact, Participant, Staff
+from crisisline.models import Contact, ContactOutcome, Participant, Staff
 from crisisline.phones import redact
 from crisisline.telephony import MAX_SMS_BODY_CHARACTERS
 from escalation import ByPhone, Reach
@@ -44,13 +44,6 @@ log = logging.getLogger(__name__)
 
 # The outbox purpose of a member of staff's words relayed to a participant.
 STAFF_REPLY: Final = "sms_staff_reply"
-
-# Contact outcomes of a text from a staff phone.
-STAFF_COMMAND: Final = "staff_command"
-STAFF_RELAYED: Final = "staff_relayed"
-NOT_SENT: Final = "not_sent"
-NOT_SENT_OPTED_OUT: Final = "not_sent_opted_out"
-NOT_SENT_NUMBER_REMOVED: Final = "not_sent_number_removed"
 
 # "3 I'm here" or "3: I'm here": a reply code, then the words for the participant.
 _CODE_MESSAGE: Final = re.compile(r"\s*([0-9]{1,4})(?:\s*[:.,)\-]\s*|\s+)(\S.*)", re.DOTALL)
@@ -82,7 +75,7 @@ class StaffCommands:
     def handle(self, body: str) -> None:
         """Act on the text and answer the staff member; never guess a participant."""
         text = body.strip()
-        self.contact.outcome = STAFF_COMMAND
+        self.contact.outcome = ContactOutcome.STAFF_COMMAND
         kind = sms_opt_outs.keyword(text)
         if kind is not None and text.upper() != "YES":
             self._staff_keyword(kind, text.upper())
@@ -204,7 +197,7 @@ class StaffCommands:
         conversation = held.conversation
         self.contact.conversation_id = conversation.id
         if sms_opt_outs.is_opted_out(self.session, conversation.phone):
-            self.contact.outcome = NOT_SENT_OPTED_OUT
+            self.contact.outcome = ContactOutcome.NOT_SENT_OPTED_OUT
             log.info("staff text not relayed: %s has opted out", redact(conversation.phone))
             self._reply(wording.staff.not_sent_opted_out_text(held.who))
             return
@@ -214,7 +207,7 @@ class StaffCommands:
         ):
             # The number was taken off his record (a stolen or replaced phone): whoever has
             # it now must not get words meant for him.
-            self.contact.outcome = NOT_SENT_NUMBER_REMOVED
+            self.contact.outcome = ContactOutcome.NOT_SENT_NUMBER_REMOVED
             log.info(
                 "staff text not relayed: %s is no longer the participant's",
                 redact(conversation.phone),
@@ -230,7 +223,7 @@ class StaffCommands:
             self.reach,
             staff_id=self.staff.id,
         )
-        self.contact.outcome = STAFF_RELAYED
+        self.contact.outcome = ContactOutcome.STAFF_RELAYED
         conversation.last_staff_message_at = self.now
         if conversation.handled_by_staff_id is None:
             conversation.handled_by_staff_id = self.staff.id
@@ -279,7 +272,7 @@ class StaffCommands:
         return [(h.code, h.who) for h in self.held()]
 
     def _not_sent(self, reason: str) -> None:
-        self.contact.outcome = NOT_SENT
+        self.contact.outcome = ContactOutcome.NOT_SENT
         self._reply(wording.staff.not_sent_text(reason, self._open()))
 
     def _reply(self, body: str) -> None:

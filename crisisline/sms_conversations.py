@@ -39,13 +39,13 @@ from crisisline import (
     sms_opt_outs,
 )
 from crisisline.conversation_models import SmsConversation
-from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
 from crisisline.errors import DomainError
 from crisisline.escalation_models import EscalationCode, EscalationRecord
 from crisisline.models import (
     Channel,
     Contact,
+    ContactOutcome,
     Delivery,
     Direction,
     Participant,
@@ -55,6 +55,7 @@ from crisisline.phones import redact
 from crisisline.risk_rules import RiskRules
 from crisisline.telephony import split_for_sms
 from escalation import ByOperator, OutgoingText, Reach
+from wording.callers import CrisisMessages
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +97,6 @@ def _settled(session: Session, conversation_id: int) -> str | None:
 
 outbox.register_subject(SUBJECT_TYPE, _settled)
 
-# Contact outcomes.
-RELAYED: Final = "relayed"
-OPTED_OUT: Final = "opted_out"
-OPTED_IN: Final = "opted_in"
-SENT: Final = "sent"
-# A text from an unknown number during a flood: gathered into the flood's one escalation.
-GATHERED: Final = floods.GATHERED
-
 
 # ---- participants' texts --------------------------------------------------------------------
 
@@ -127,7 +120,7 @@ def on_participant_text(
     kind = sms_opt_outs.keyword(body)
     if kind == "opt_out":
         sms_opt_outs.opt_out(session, phone, body.strip().upper(), now, participant_id)
-        contact.outcome = OPTED_OUT
+        contact.outcome = ContactOutcome.OPTED_OUT
         log.info("sms %s: %s opted out of texts", contact.id, redact(phone))
         if conversation is not None:
             _join(conversation, contact, now)
@@ -146,14 +139,14 @@ def on_participant_text(
         note = wording.staff.OPTED_IN_NOTE if was_out else None
         # START alone asks only for texts again; YES may well be an answer, so it is relayed.
         if conversation is None and body.strip().upper() != "YES":
-            contact.outcome = OPTED_IN
+            contact.outcome = ContactOutcome.OPTED_IN
             return None
     if conversation is None:
         return _start_conversation(
             session, contact, phone, participant, now, reach, messages, rules
         )
     _join(conversation, contact, now)
-    contact.outcome = RELAYED
+    contact.outcome = ContactOutcome.RELAYED
     if _handed_over(session, conversation, now):
         _escalate_again(session, conversation, participant, phone, now, reach)
         return conversation
@@ -363,11 +356,11 @@ def _start_conversation(
         if existing is None:
             raise
         _join(existing, contact, now)
-        contact.outcome = RELAYED
+        contact.outcome = ContactOutcome.RELAYED
         _relay_to_staff(session, existing, contact, participant, phone, now, reach, None)
         return existing
     contact.conversation_id = conversation.id
-    contact.outcome = RELAYED
+    contact.outcome = ContactOutcome.RELAYED
     _take_up_gathered(session, conversation, now)
     session.flush()
     who = describe_sender(participant, phone)
@@ -492,7 +485,7 @@ def gathered_into_flood(
     if not floods.beyond_rate(session, contact, rules):
         return False
     floods.gather(session, contact, now, reach, rules)
-    contact.outcome = GATHERED
+    contact.outcome = ContactOutcome.GATHERED
     # Not "a worker will reply": nobody has been texted about this one alone. The crisis
     # numbers, within the automatic-reply limits (the line's own country, so many an hour).
     send_crisis_numbers(session, phone, None, now, reach, messages, rules)
@@ -507,7 +500,7 @@ GATHERED_TAKEN_UP_FOR: Final = dt.timedelta(hours=24)
 def _take_up_gathered(session: Session, conversation: SmsConversation, now: dt.datetime) -> None:
     for earlier in session.scalars(
         select(Contact).where(
-            Contact.outcome == GATHERED,
+            Contact.outcome == ContactOutcome.GATHERED,
             Contact.from_number == conversation.phone,
             Contact.conversation_id.is_(None),
             Contact.started_at > now - GATHERED_TAKEN_UP_FOR,
@@ -577,7 +570,7 @@ def _send_text(
         started_at=now,
         participant_id=participant_id,
         body=delivery.body,
-        outcome=SENT,
+        outcome=ContactOutcome.SENT,
         handled_by_staff_id=staff_id,
     )
     contact.delivery_id = delivery.id

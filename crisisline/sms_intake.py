@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from sqlalchemy import String, Table, func, select
-from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
-from sqlalchemy.sql.elements import ColumnElement, TextClause
+from sqlalchemy.sql.elements import ColumnElement
 
 from crisisline import (
     contacts,
@@ -49,25 +48,23 @@ from crisisline import (
 )
 from crisisline import staff as staff_service
 from crisisline.contacts import new_contact_row
-from crisisline.crisis_messages import CrisisMessages
 from crisisline.db import Database
-from crisisline.models import UNROUTED_PREDICATE, Channel, Contact, Direction, Participant, Staff
+from crisisline.models import (
+    UNROUTED_PREDICATE,
+    Channel,
+    Contact,
+    ContactOutcome,
+    Direction,
+    Participant,
+    Staff,
+)
 from crisisline.telephony import MAX_SMS_BODY_CHARACTERS
 from escalation import Reach
+from wording.callers import CrisisMessages
 
 log = logging.getLogger(__name__)
 
-# Contact outcomes of a text taken in.
-# Recorded by the webhook, waiting for the scheduler to route it.
-UNROUTED: Final = "unrouted"
-# Routing it failed at least once (a bug, the database failing mid-way): its sender has been
-# sent the crisis numbers, and the scheduler goes on trying to route it for a day.
-ROUTING_FAILED: Final = "routing_failed"
 RETRY_UNROUTED_FOR: Final = dt.timedelta(hours=24)
-# Routed (what became of it after is the outcome its flow gives it).
-RECEIVED: Final = "received"
-# From a sender that cannot be texted back (a short code, an alphanumeric sender).
-UNREPLYABLE: Final = "unreplyable_sender"
 
 # Twilio delivers at most 1600 characters; anything longer did not come from Twilio.
 MAX_BODY: Final = MAX_SMS_BODY_CHARACTERS
@@ -121,7 +118,7 @@ def _inbound(text: InboundText, now: dt.datetime) -> contacts.NewContact:
 def unrouted_fields(text: InboundText, now: dt.datetime) -> contacts.NewContact:
     """The contact of a text just taken in, waiting to be routed (its participant not set)."""
     fields = _inbound(text, now)
-    fields["outcome"] = UNROUTED
+    fields["outcome"] = ContactOutcome.UNROUTED
     return fields
 
 
@@ -195,18 +192,18 @@ def _statement() -> ReturningInsert[Any]:
 # ---- texts waiting to be routed -------------------------------------------------------------
 
 
-def _unrouted() -> tuple[ColumnElement[bool] | TextClause, ...]:
+def _unrouted() -> tuple[ColumnElement[bool], ...]:
     """Inbound texts not (yet) routed, whenever they came in."""
     return (
         # Written out as in the partial index ix_contacts_unrouted, so that the planner can
         # use it (bound parameters would hide the match).
-        sql_text(UNROUTED_PREDICATE),
+        UNROUTED_PREDICATE,
         Contact.channel == Channel.SMS,
         Contact.direction == Direction.INBOUND,
     )
 
 
-def _waiting(now: dt.datetime) -> tuple[ColumnElement[bool] | TextClause, ...]:
+def _waiting(now: dt.datetime) -> tuple[ColumnElement[bool], ...]:
     """Inbound texts waiting to be routed (or to be tried again), from the last day. Older ones
     are left alone: a day on, a relay would mislead more than help; they stay on the record."""
     return (*_unrouted(), Contact.started_at > now - RETRY_UNROUTED_FOR)
@@ -278,7 +275,7 @@ def _route(
     if phone is None:
         # A short code or an alphanumeric sender: not a person's phone, and nothing can be
         # sent back to it. Kept on the record; nobody is paged for it.
-        contact.outcome = UNREPLYABLE
+        contact.outcome = ContactOutcome.UNREPLYABLE
         log.warning("sms %s from a sender that cannot be texted back; recorded", contact.id)
         return Handled(contact.id, "unreplyable")
     if participant is None and sms_conversations.gathered_into_flood(
@@ -303,11 +300,14 @@ def route_unrouted(
     """Route a kept text as if it had just arrived; None if it is no longer unrouted (another
     process took it). The row is locked first, so it is routed once."""
     contact = session.get(Contact, contact_id, with_for_update=True)
-    if contact is None or contact.outcome not in (UNROUTED, ROUTING_FAILED):
+    if contact is None or contact.outcome not in (
+        ContactOutcome.UNROUTED,
+        ContactOutcome.ROUTING_FAILED,
+    ):
         return None
     phone = phones.caller_number(contact.from_number, region)
     sender, participant = _sender(session, phone)
-    contact.outcome = RECEIVED
+    contact.outcome = ContactOutcome.RECEIVED
     contact.participant_id = participant.id if participant is not None else None
     contact.handled_by_staff_id = sender.id if sender is not None else None
     return _route(session, contact, phone, sender, participant, now, reach, messages, rules)
@@ -326,9 +326,9 @@ def routing_failed(
     sender the crisis numbers (unless they cannot be texted, or are not a participant and
     the automatic-reply limits hold it back). True the first time."""
     contact = session.get(Contact, contact_id, with_for_update=True)
-    if contact is None or contact.outcome != UNROUTED:
+    if contact is None or contact.outcome != ContactOutcome.UNROUTED:
         return False
-    contact.outcome = ROUTING_FAILED
+    contact.outcome = ContactOutcome.ROUTING_FAILED
     phone = phones.caller_number(contact.from_number, region)
     if phone is not None:
         sms_conversations.send_crisis_numbers(

@@ -12,10 +12,11 @@ So the link points at this service, `PUBLIC_BASE_URL/voicemail/<token>`:
   every time it is written for that call, so a repeated webhook writes the same text. Nothing
   else is in it: no number, no name. A changed or made-up token is refused exactly like an
   unknown one (404).
-- Opening the link fetches the recording with the account's credentials from
-  TWILIO_API_BASE_URL (Twilio's API; the simulator locally), and only for a recording URL on
-  Twilio's API: the credentials are never sent anywhere else. It plays it (audio/mpeg, never
-  cached, never indexed, no referrer), and each play is written to the audit log.
+- Opening the link fetches the recording through the telephony port (`fetch_recording`): the
+  Twilio adapter asks TWILIO_API_BASE_URL (Twilio's API; the simulator locally) with the
+  account's credentials, and only for a recording URL on Twilio's API: the credentials are
+  never sent anywhere else. It plays it (audio/mpeg, never cached, never indexed, no
+  referrer), and each play is written to the audit log.
 - An expired link, a recording that cannot be fetched or a deployment with console telephony
   answers a short page saying how to hear the message instead: call the crisis number from the
   staff member's registered phone (the call-back menu plays it). Never a 500.
@@ -33,11 +34,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import time
 from typing import Final
-from urllib.parse import urlsplit
 
-import requests
 from flask import Blueprint, Response, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -45,13 +43,13 @@ from crisisline import audit
 from crisisline.models import Contact
 from crisisline.services import services
 from crisisline.settings import Settings
+from crisisline.telephony import Telephony, TelephonyError
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("voicemail_links", __name__)
 
 PATH: Final = "/voicemail/"
 SALT: Final = "crisisline.voicemail-link"
-FETCH_TIMEOUT_SECONDS: Final = 10.0
 FETCH_DEADLINE_SECONDS: Final = 20.0  # the whole download, however slowly it trickles in
 # The web threads also answer Twilio's webhooks for callers: links may hold at most this many
 # of a process's threads at once (link previews, a forwarded link, reloads); more answer 503.
@@ -111,52 +109,15 @@ def read(secret_key: str, value: str, now: dt.datetime) -> int:
     return int(contact_id)
 
 
-def media_url(settings: Settings, recording_url: str) -> str | None:
-    """Where to fetch a Twilio recording's MP3: its path on TWILIO_API_BASE_URL (Twilio's API
-    in production, the simulator locally), or None when the URL is not a recording on
-    Twilio's API (the account's credentials must never be sent anywhere else)."""
-    given = urlsplit(recording_url)
-    api = urlsplit(settings.twilio_api_base_url)
-    hosts = {("https", "api.twilio.com"), (api.scheme, api.netloc)}
-    if (given.scheme, given.netloc) not in hosts or given.query or given.fragment:
-        return None
-    if "/Recordings/" not in given.path:
-        return None
-    path = given.path.removesuffix(".json").removesuffix(".wav").removesuffix(".mp3")
-    return f"{settings.twilio_api_base_url}{path}.mp3"
-
-
-def fetch(settings: Settings, recording_url: str) -> bytes | None:
-    """The recording's audio from Twilio, or None if it cannot be had (logged, without the URL)."""
-    if settings.telephony != "twilio":
-        log.info("voicemail link opened: recordings are only fetched with TELEPHONY=twilio")
-        return None
-    where = media_url(settings, recording_url)
-    if where is None:
-        log.warning("voicemail link opened: the recording is not on Twilio's API host")
-        return None
-    auth = (settings.twilio_account_sid, settings.twilio_auth_token)
+def fetch(telephony: Telephony, recording_url: str) -> bytes | None:
+    """The recording's audio, through the telephony port, or None if it cannot be had (logged,
+    without the URL)."""
     try:
-        # requests drops the Authorization header if Twilio redirects to another host.
-        with requests.get(where, auth=auth, timeout=FETCH_TIMEOUT_SECONDS, stream=True) as got:
-            if got.status_code != 200:
-                log.warning("voicemail link opened: Twilio answered %s", got.status_code)
-                return None
-            body = bytearray()
-            deadline = time.monotonic() + FETCH_DEADLINE_SECONDS
-            for chunk in got.iter_content(64 * 1024):
-                body.extend(chunk)
-                if len(body) > MAX_BYTES:
-                    log.warning("voicemail link opened: the recording is too large to play")
-                    return None
-                if time.monotonic() > deadline:
-                    log.warning("voicemail link opened: the recording took too long to fetch")
-                    return None
-            return bytes(body)
-    except requests.RequestException as error:
-        log.warning(
-            "voicemail link opened: fetching the recording failed (%s)", type(error).__name__
+        return telephony.fetch_recording(
+            recording_url, max_bytes=MAX_BYTES, deadline_seconds=FETCH_DEADLINE_SECONDS
         )
+    except TelephonyError as error:
+        log.warning("voicemail link opened: the recording cannot be fetched (%s)", error)
         return None
 
 
@@ -187,7 +148,7 @@ def listen(value: str) -> Response:
         log.warning("voicemail link opened while %d others were playing", MAX_FETCHES_PER_PROCESS)
         return _page(503, "The line is busy playing messages; try again in a minute. " + HOW_ELSE)
     try:
-        audio = fetch(svc.settings, recording_url)
+        audio = fetch(svc.telephony, recording_url)
     finally:
         _fetching.release()
     if audio is None:

@@ -39,17 +39,15 @@ def call(escalation_id: int) -> Response:
         record = session.get(EscalationRecord, escalation_id)
         code = engine.code_for_phone(session, escalation_id, phone) if phone else None
     if record is None or code is None:
-        _say(response, "This call is not for this phone. Goodbye.")
+        _say(response, wording.staff.VOICE_NOT_FOR_THIS_PHONE)
         response.hangup()
         return twiml(response)
     if record.status in ("acknowledged", "closed"):
         # Someone took it while this call was ringing: say so rather than offer keys that
         # can no longer do anything.
-        taken = "taken" if record.status == "acknowledged" else "closed"
-        by = wording.staff.plain(record.acknowledged_by or record.closed_by or "a colleague")
-        # The summary's words only: a voicemail link is never read out.
-        words = wording.staff.spoken(record.summary)
-        _say(response, f"{words}. This has already been {taken} by {by}. Goodbye.")
+        by = record.acknowledged_by or record.closed_by
+        closed = record.status != "acknowledged"
+        _say(response, wording.staff.voice_already_done(record.summary, by, closed=closed))
         response.hangup()
         return twiml(response)
     summary = record.summary
@@ -64,7 +62,7 @@ def call(escalation_id: int) -> Response:
         wording.staff.voice_prompt(summary), voice=messages.voice, language=messages.language
     )
     # No key: a voicemail or a missed press never counts as taking it; the chain goes on.
-    _say(response, "No key was pressed. If nobody takes this, the next person will be called.")
+    _say(response, wording.staff.VOICE_NO_KEY)
     response.hangup()
     return twiml(response)
 
@@ -86,7 +84,7 @@ def keypress(escalation_id: int) -> Response:
     with svc.db.transaction() as session:
         code = engine.code_for_phone(session, escalation_id, phone) if phone else None
         if phone is None or code is None:
-            _say(response, "This call is not for this phone. Goodbye.")
+            _say(response, wording.staff.VOICE_NOT_FOR_THIS_PHONE)
             response.hangup()
             return twiml(response)
         by = ByPhone(phone, code)

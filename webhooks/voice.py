@@ -1,5 +1,8 @@
 """Crisis calls: voice webhooks. Each checks the signature, asks crisisline.calls, answers TwiML.
 
+What callers hear is in config/crisis_line.toml (wording.callers); what staff hear when a call
+reaches them or when they call the line to return a missed call is in wording.staff.
+
 Every handler that a caller's call passes through fails safe: if anything goes wrong (the
 database is down, a bug), the caller hears the crisis numbers, and FALLBACK_NUMBER is dialled
 where one is set. A caller never meets silence or Twilio's stock error message.
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+import wording.staff
 from crisisline import call_intake, calls
 from crisisline.services import Services, services
 from webhooks import spooled
@@ -238,7 +242,7 @@ def screen() -> Response:
             text = calls.screening_text(session, call_id, svc.messages)
     except Exception:
         log.exception("screening: could not look up call %s", call_id)
-        text = svc.messages.screening.format(caller="a caller")
+        text = svc.messages.screening.format(caller=wording.staff.SCREENING_UNKNOWN_CALLER)
     gather = response.gather(
         num_digits=1,
         action=svc.url(f"/webhooks/voice/screen/answer?call={call_id}&staff={staff_id}"),
@@ -276,10 +280,10 @@ def screen_answer() -> Response:
         log.exception("screening: could not record acceptance of call %s", call_id)
         accepted = "accepted"
     if accepted == "ended":
-        _say(response, "The caller has hung up. You will get a text to call them back.", svc)
+        _say(response, wording.staff.VOICE_CALLER_HUNG_UP, svc)
         response.hangup()
     elif accepted != "accepted":
-        _say(response, "Someone else has taken this call. Goodbye.", svc)
+        _say(response, wording.staff.VOICE_CALL_TAKEN, svc)
         response.hangup()
     return twiml(response)
 
@@ -380,7 +384,7 @@ def status() -> Response | tuple[dict[str, str], int]:
 
 def _staff_menu(plan: calls.CallPlan, svc: Services, response: VoiceResponse) -> VoiceResponse:
     if not plan.menu:
-        _say(response, "Resettle crisis line. There are no missed calls to return. Goodbye.", svc)
+        _say(response, wording.staff.VOICE_NO_MISSED_CALLS, svc)
         response.hangup()
         return response
     gather = response.gather(
@@ -389,14 +393,9 @@ def _staff_menu(plan: calls.CallPlan, svc: Services, response: VoiceResponse) ->
         method="POST",
         timeout=10,
     )
-    lines = [
-        f"Press {n} to call back {c.label}."
-        if c.number
-        else f"Press {n} to hear the message from a caller who withheld their number."
-        for n, c in enumerate(plan.menu, start=1)
-    ]
-    _say(gather, "Resettle crisis line. " + " ".join(lines), svc)
-    _say(response, "No choice made. Goodbye.", svc)
+    labels = [c.label if c.number else None for c in plan.menu]
+    _say(gather, wording.staff.voice_call_back_menu(labels), svc)
+    _say(response, wording.staff.VOICE_NO_CHOICE, svc)
     response.hangup()
     return response
 
@@ -413,20 +412,20 @@ def call_back() -> Response:
     with svc.db.transaction() as session:
         choice = calls.call_back_choice(session, call_sid, digit)
         if choice is None:
-            _say(response, "That is not one of the choices. Goodbye.", svc)
+            _say(response, wording.staff.VOICE_NOT_A_CHOICE, svc)
             response.hangup()
             return twiml(response)
         outbound = calls.start_call_back(
             session, call_sid, choice, now=svc.clock.now(), reach=svc.reach
         )
     if choice.recording_url:
-        _say(response, "Their message:", svc)
+        _say(response, wording.staff.VOICE_THEIR_MESSAGE, svc)
         response.play(choice.recording_url)
     if not choice.number:
-        _say(response, "The caller withheld their number, so they cannot be called back.", svc)
+        _say(response, wording.staff.VOICE_WITHHELD, svc)
         response.hangup()
         return twiml(response)
-    _say(response, f"Calling {choice.label} now.", svc)
+    _say(response, wording.staff.voice_calling_back(choice.label), svc)
     response.dial(
         choice.number,
         caller_id=svc.settings.crisis_line_number,

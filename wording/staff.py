@@ -242,6 +242,53 @@ def gap_warning_text(target_name: str) -> str:
     return f"{SERVICE}: an escalation found nobody on call for {name}. Please fill the gap."
 
 
+# ---- what staff hear on the phone: a crisis call reaching them, the call-back menu -------------
+
+# Stands for the caller in the screening prompt ([voice] screening in config/crisis_line.toml)
+# when the call cannot be looked up.
+SCREENING_UNKNOWN_CALLER: Final = "a caller"
+VOICE_CALLER_HUNG_UP: Final = "The caller has hung up. You will get a text to call them back."
+VOICE_CALL_TAKEN: Final = "Someone else has taken this call. Goodbye."
+VOICE_NO_MISSED_CALLS: Final = f"{SERVICE}. There are no missed calls to return. Goodbye."
+VOICE_NO_CHOICE: Final = "No choice made. Goodbye."
+VOICE_NOT_A_CHOICE: Final = "That is not one of the choices. Goodbye."
+VOICE_THEIR_MESSAGE: Final = "Their message:"  # then the recording plays
+VOICE_WITHHELD: Final = "The caller withheld their number, so they cannot be called back."
+
+
+def voice_call_back_menu(labels: Sequence[str | None]) -> str:
+    """The call-back menu: a key for each missed call, in order. A label is how the caller is
+    announced; None is a caller who withheld their number, whose message can only be heard."""
+    choices = [
+        f"Press {key} to call back {label}."
+        if label is not None
+        else f"Press {key} to hear the message from a caller who withheld their number."
+        for key, label in enumerate(labels, start=1)
+    ]
+    return f"{SERVICE}. " + " ".join(choices)
+
+
+def voice_calling_back(label: str) -> str:
+    """Said as the line rings the missed caller the staff member chose."""
+    return f"Calling {label} now."
+
+
+# ---- what staff hear on an escalation call ---------------------------------------------------
+
+VOICE_NOT_FOR_THIS_PHONE: Final = "This call is not for this phone. Goodbye."
+VOICE_NO_KEY: Final = "No key was pressed. If nobody takes this, the next person will be called."
+
+
+def voice_already_done(subject_summary: str, by: str | None, *, closed: bool) -> str:
+    """An escalation call that reached someone after another took or closed it (`by`)."""
+    # The summary's words only: a voicemail link is never read out.
+    words = spoken(subject_summary)
+    return (
+        f"{words}. This has already been {'closed' if closed else 'taken'} "
+        f"by {plain(by or 'a colleague')}. Goodbye."
+    )
+
+
 def voice_prompt(subject_summary: str) -> str:
     """What an escalation call says: what it is about and the keys to press (a link is not
     read out)."""

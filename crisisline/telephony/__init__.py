@@ -1,4 +1,5 @@
-"""Telephony: the port through which the service sends SMS and places calls, and its adapters.
+"""Telephony: the port through which the service sends SMS, places calls and fetches a call's
+recording, and its adapters.
 
 Use `Telephony` as the type, and build one of `TwilioTelephony`, `ConsoleTelephony` or
 `FakeTelephony` in the composition root. Also here: Twilio signature checking for webhooks

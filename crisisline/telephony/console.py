@@ -6,6 +6,7 @@ import threading
 import uuid
 from typing import TextIO
 
+from crisisline.telephony.errors import PermanentTelephonyError
 from crisisline.telephony.port import (
     DEFAULT_CALL_TIMEOUT_SECONDS,
     ProviderReceipt,
@@ -61,6 +62,14 @@ class ConsoleTelephony:
             f"{timeout_seconds} s; TwiML at {twiml_url}\n"
         )
         return ProviderReceipt(sid=sid, status=CONSOLE_STATUS)
+
+    def fetch_recording(
+        self, recording_url: str, *, max_bytes: int, deadline_seconds: float
+    ) -> bytes:
+        """Refuse: nothing was recorded, since no call ever left the machine."""
+        raise PermanentTelephonyError(
+            "console telephony has no recordings: they are fetched only with TELEPHONY=twilio"
+        )
 
     def _write(self, text: str) -> None:
         # One write per delivery, so lines from the web and scheduler threads never interleave.

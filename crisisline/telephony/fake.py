@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from crisisline.telephony.errors import TelephonyError
+from crisisline.telephony.errors import TelephonyError, provider_error
 from crisisline.telephony.port import (
     DEFAULT_CALL_TIMEOUT_SECONDS,
     ProviderReceipt,
     check_call,
+    check_recording_size,
     check_sms,
 )
 
@@ -42,7 +43,9 @@ class FakeTelephony:
 
     `sent_messages` and `placed_calls` hold accepted deliveries; `failed_attempts` holds the
     ones refused because of `fail_next`. SIDs are predictable (`SMfake0000...0001`), and
-    arguments are checked exactly as the Twilio adapter checks them.
+    arguments are checked exactly as the Twilio adapter checks them. `recordings` holds the
+    audio `fetch_recording` gives for each recording URL (any other is not found, as Twilio
+    answers); `fetched_recordings` the URLs asked for, in order.
     """
 
     status = "queued"
@@ -51,6 +54,8 @@ class FakeTelephony:
         self.sent_messages: list[SentMessage] = []
         self.placed_calls: list[PlacedCall] = []
         self.failed_attempts: list[SentMessage | PlacedCall] = []
+        self.recordings: dict[str, bytes] = {}
+        self.fetched_recordings: list[str] = []
         self._failures: list[TelephonyError] = []
         self._counter = 0
         self._lock = threading.Lock()
@@ -106,6 +111,18 @@ class FakeTelephony:
                 PlacedCall(to, from_, twiml_url, status_callback, timeout_seconds, sid)
             )
         return ProviderReceipt(sid=sid, status=self.status)
+
+    def fetch_recording(
+        self, recording_url: str, *, max_bytes: int, deadline_seconds: float
+    ) -> bytes:
+        """The audio in `recordings` for `recording_url`; not found (HTTP 404) for any other."""
+        with self._lock:
+            self.fetched_recordings.append(recording_url)
+            audio = self.recordings.get(recording_url)
+        if audio is None:
+            raise provider_error(code=20404, http_status=404)
+        check_recording_size(len(audio), max_bytes)
+        return audio
 
     def _pop_failure(self) -> TelephonyError | None:
         return self._failures.pop(0) if self._failures else None

@@ -1,4 +1,5 @@
-"""The telephony port: how the service sends an SMS or places a call, whoever carries it."""
+"""The telephony port: how the service sends an SMS, places a call or fetches a call's recording,
+whoever carries it."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class ProviderReceipt:
 
 
 class Telephony(Protocol):
-    """Sends SMS and places calls.
+    """Sends SMS, places calls and fetches the recordings of calls (a caller's voicemail).
 
     Implementations: `TwilioTelephony` (real REST calls), `ConsoleTelephony` (local runs; nothing
     leaves the machine) and `FakeTelephony` (unit tests). All three check their arguments the
@@ -41,6 +42,9 @@ class Telephony(Protocol):
 
     A returned `ProviderReceipt` means the provider accepted the request, not that the phone
     received anything: delivery is reported later through the status callback.
+
+    A recording is fetched only from the provider itself: a recording URL anywhere else is
+    refused before any request, so the account's credentials go nowhere else.
 
     Raises:
         PermanentTelephonyError: the provider refused this delivery and sending it again
@@ -72,6 +76,16 @@ class Telephony(Protocol):
         """Call `to` from `from_`; when answered, the provider fetches TwiML from `twiml_url`."""
         ...
 
+    def fetch_recording(
+        self, recording_url: str, *, max_bytes: int, deadline_seconds: float
+    ) -> bytes:
+        """The MP3 audio of the recording at `recording_url` (a call's RecordingUrl).
+
+        A recording larger than `max_bytes` is refused (PermanentTelephonyError), and one not
+        had in full within `deadline_seconds` is given up (TransientTelephonyError).
+        """
+        ...
+
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 
@@ -99,6 +113,12 @@ def check_call(to: str, from_: str, twiml_url: str, timeout_seconds: int) -> Non
     # range is a bug in the caller, not something to send.
     if not 5 <= timeout_seconds <= 600:
         raise ValueError(f"timeout_seconds must be between 5 and 600, not {timeout_seconds}")
+
+
+def check_recording_size(size: int, max_bytes: int) -> None:
+    """Refuse a recording larger than the caller of fetch_recording can take."""
+    if size > max_bytes:
+        raise PermanentTelephonyError(f"the recording is larger than {max_bytes} bytes")
 
 
 def _check_to(to: str) -> None:

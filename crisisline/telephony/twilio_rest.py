@@ -1,9 +1,11 @@
-"""The Twilio adapter: the telephony port over Twilio's REST API, with twilio-python."""
+"""The Twilio adapter: the telephony port over Twilio's REST API, with twilio-python (and
+`requests` for a recording's audio, which twilio-python does not fetch)."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -28,6 +30,7 @@ from crisisline.telephony.port import (
     DEFAULT_CALL_TIMEOUT_SECONDS,
     ProviderReceipt,
     check_call,
+    check_recording_size,
     check_sms,
 )
 
@@ -35,6 +38,11 @@ DEFAULT_API_BASE_URL: Final = "https://api.twilio.com"
 # Connect and read, each: a hung request holds a dispatch worker no longer than this, and a
 # crisis text waits for a free worker at most about this long (crisisline.outbox).
 DEFAULT_REQUEST_TIMEOUT_SECONDS: Final = 4.0
+# A recording is fetched for a person waiting to play it (crisisline.voicemail_links), not on a
+# dispatch worker: connecting and each read may take this long; the caller's deadline bounds
+# the whole download.
+RECORDING_REQUEST_TIMEOUT_SECONDS: Final = 10.0
+_RECORDING_CHUNK_BYTES: Final = 64 * 1024
 
 # Loopback hosts may be reached over plain http (the simulator, local tests); anywhere else the
 # auth token travels in a Basic auth header and must be protected by TLS.
@@ -46,7 +54,8 @@ class TwilioTelephony:
 
     `api_base_url` is `https://api.twilio.com` in production and the simulator's address
     (for example `http://127.0.0.1:8765`) in local runs and tests: requests go to
-    `{api_base_url}/2010-04-01/Accounts/{account_sid}/Messages.json` and `Calls.json`.
+    `{api_base_url}/2010-04-01/Accounts/{account_sid}/Messages.json` and `Calls.json`, and a
+    recording's audio is read from its path there (`recording_media_url`).
     Errors are raised as described on the `Telephony` port.
     """
 
@@ -128,6 +137,37 @@ class TwilioTelephony:
             arguments["status_callback_method"] = "POST"
         return self._create(self._client.calls, arguments)
 
+    def fetch_recording(
+        self, recording_url: str, *, max_bytes: int, deadline_seconds: float
+    ) -> bytes:
+        """GET the recording's MP3 from Twilio's API with the account's credentials, only for
+        a recording on that host (`recording_media_url`)."""
+        where = recording_media_url(self.api_base_url, recording_url)
+        if where is None:
+            raise PermanentTelephonyError(
+                "the recording is not on Twilio's API host: the credentials go nowhere else"
+            )
+        auth = (self._account_sid, self._auth_token)
+        try:
+            # requests drops the Authorization header if Twilio redirects to another host.
+            with requests.get(
+                where, auth=auth, timeout=RECORDING_REQUEST_TIMEOUT_SECONDS, stream=True
+            ) as got:
+                if got.status_code != 200:
+                    raise _from_twilio(got.status_code, _reply_code(got), "")
+                body = bytearray()
+                deadline = time.monotonic() + deadline_seconds
+                for chunk in got.iter_content(_RECORDING_CHUNK_BYTES):
+                    body.extend(chunk)
+                    check_recording_size(len(body), max_bytes)
+                    if time.monotonic() > deadline:
+                        raise TransientTelephonyError(
+                            f"the recording took more than {deadline_seconds:g} s to fetch"
+                        )
+                return bytes(body)
+        except requests.RequestException as exc:
+            raise _network_error(exc, self.api_base_url) from exc
+
     def _create(self, resource: Any, arguments: dict[str, Any]) -> ProviderReceipt:
         try:
             instance = resource.create(**arguments)
@@ -135,22 +175,39 @@ class TwilioTelephony:
             raise _from_twilio(exc.status, exc.code, exc.msg) from exc
         except TwilioServiceException as exc:
             raise _from_twilio(exc.status, exc.code, exc.detail or exc.title) from exc
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            # Includes connect and read timeouts, refused and reset connections, TLS and
-            # DNS failures. After a read timeout Twilio may have accepted the request.
-            raise TransientTelephonyError(
-                f"no reply from Twilio at {self.api_base_url}: {type(exc).__name__}"
-            ) from exc
         except (requests.RequestException, json.JSONDecodeError) as exc:
-            # A reply cut short or unreadable: the request may have been accepted.
-            raise TransientTelephonyError(
-                f"unreadable reply from Twilio at {self.api_base_url}: {type(exc).__name__}"
-            ) from exc
+            raise _network_error(exc, self.api_base_url) from exc
         except TwilioException as exc:
             raise PermanentTelephonyError(
                 f"the Twilio client refused the request: {redact_numbers(str(exc))}"
             ) from exc
         return _receipt(instance)
+
+
+def _network_error(
+    exc: requests.RequestException | json.JSONDecodeError, api_base_url: str
+) -> TransientTelephonyError:
+    """A request that got no usable reply: transient, since the request may have been taken."""
+    if isinstance(exc, requests.Timeout | requests.ConnectionError):
+        # Includes connect and read timeouts, refused and reset connections, TLS and DNS
+        # failures. After a read timeout Twilio may have accepted the request.
+        return TransientTelephonyError(
+            f"no reply from Twilio at {api_base_url}: {type(exc).__name__}"
+        )
+    # A reply cut short or unreadable: the request may have been accepted.
+    return TransientTelephonyError(
+        f"unreadable reply from Twilio at {api_base_url}: {type(exc).__name__}"
+    )
+
+
+def _reply_code(reply: requests.Response) -> object:
+    """The error code of a Twilio error reply's JSON body, if it has one. Its message is left
+    out: for a recording, it names the recording's URL."""
+    try:
+        body = reply.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
 
 
 def _from_twilio(status: object, code: object, detail: object) -> TelephonyError:
@@ -178,6 +235,21 @@ def _receipt(instance: Any) -> ProviderReceipt:
         # the outbox tries again, because a duplicate is preferred to a loss.
         raise TransientTelephonyError("Twilio accepted the request but its reply had no sid")
     return ProviderReceipt(sid=sid, status=str(status) if status is not None else "queued")
+
+
+def recording_media_url(api_base_url: str, recording_url: str) -> str | None:
+    """Where to fetch a Twilio recording's MP3: its path on `api_base_url` (Twilio's API in
+    production, the simulator locally), or None when the URL is not a recording on Twilio's
+    API (the account's credentials must never be sent anywhere else)."""
+    given = urlsplit(recording_url)
+    api = urlsplit(api_base_url)
+    hosts = {("https", "api.twilio.com"), (api.scheme, api.netloc)}
+    if (given.scheme, given.netloc) not in hosts or given.query or given.fragment:
+        return None
+    if "/Recordings/" not in given.path:
+        return None
+    path = given.path.removesuffix(".json").removesuffix(".wav").removesuffix(".mp3")
+    return f"{api_base_url}{path}.mp3"
 
 
 def _checked_base_url(api_base_url: str) -> str:

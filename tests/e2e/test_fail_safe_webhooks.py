@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
-from crisisline.crisis_messages import CrisisMessagesError, load
 from crisisline.telephony import FakeTelephony
 from tests.conftest import START, make_settings, services_of, signed_post
+from wording.callers import CrisisMessagesError, load
 
 CALL = {
     "CallSid": "CA" + "a" * 32,

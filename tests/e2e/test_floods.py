@@ -26,7 +26,7 @@ from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.flood_models import Flood
 from crisisline.jobs import Jobs
-from crisisline.models import Contact, Delivery, Direction
+from crisisline.models import Contact, ContactOutcome, Delivery, Direction
 from tests.conftest import signed_post
 from tests.e2e.sms_line import BACKUP, CRISIS, DANIEL, MANAGER, PRIMARY, SmsLine, start_line
 
@@ -104,7 +104,7 @@ def test_a_flood_of_texts_is_gathered_bounded_and_a_participant_still_goes_throu
             )
         ).all()
         assert len(inbound) == 300
-        assert sum(c.outcome == floods.GATHERED for c in inbound) == 295
+        assert sum(c.outcome == ContactOutcome.GATHERED for c in inbound) == 295
     # One escalation each for the five below the rate and for the participant; ONE for the rest.
     records = _escalations(line)
     assert sorted(r.subject_type for r in records) == ["flood"] + ["sms_conversation"] * 6
@@ -346,7 +346,9 @@ def test_a_gathered_number_texting_after_the_flood_is_answered_with_its_earlier_
     last = numbers[-1]
     with line.svc.db.transaction() as session:
         assert (
-            session.scalar(select(func.count(Contact.id)).where(Contact.outcome == floods.GATHERED))
+            session.scalar(
+                select(func.count(Contact.id)).where(Contact.outcome == ContactOutcome.GATHERED)
+            )
             == 2
         )
     for _ in range(6):
@@ -393,7 +395,7 @@ def test_a_burst_taken_in_before_routing_is_gathered_the_same_way(line: SmsLine)
     assert sorted(r.subject_type for r in records) == ["flood"] + ["sms_conversation"] * 6
     with line.svc.db.transaction() as session:
         gathered = session.scalars(
-            select(Contact.from_number).where(Contact.outcome == floods.GATHERED)
+            select(Contact.from_number).where(Contact.outcome == ContactOutcome.GATHERED)
         ).all()
     assert sorted(n or "" for n in gathered) == sorted(numbers[5:])
     line.dispatch()

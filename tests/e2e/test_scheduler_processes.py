@@ -25,7 +25,7 @@ from crisisline import escalation_engine as engine
 from crisisline import sms_intake, staff
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationEvent
-from crisisline.models import Contact, Delivery, SchedulerHeartbeat, StaffRole
+from crisisline.models import Contact, ContactOutcome, Delivery, SchedulerHeartbeat, StaffRole
 from escalation import Reach
 
 CRISISLINE = str(Path(sys.executable).parent / "crisisline")
@@ -229,8 +229,8 @@ def test_a_real_scheduler_routes_a_text_the_webhook_took_in(line: Line) -> None:
             return (
                 contact.outcome
                 not in (
-                    sms_intake.UNROUTED,
-                    sms_intake.ROUTING_FAILED,
+                    ContactOutcome.UNROUTED,
+                    ContactOutcome.ROUTING_FAILED,
                 )
                 and contact.conversation_id is not None
             )

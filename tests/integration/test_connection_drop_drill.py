@@ -29,9 +29,9 @@ from crisisline.db import Database
 from crisisline.escalation_models import EscalationRecord
 from crisisline.flood_models import FloodContact
 from crisisline.jobs import Jobs
-from crisisline.models import Contact
+from crisisline.models import Contact, ContactOutcome
 from crisisline.services import Services
-from crisisline.sms_intake import UNROUTED, InboundText
+from crisisline.sms_intake import InboundText
 from tests.conftest import ENGINES, services_of, signed_post
 from tests.integration.test_call_intake import CALLER, LINE, STRANGER, add_participant, svc
 
@@ -150,7 +150,7 @@ if "postgresql" in ENGINES:
                 session.scalars(select(Contact.twilio_sid).where(Contact.twilio_sid.in_(sids)))
             )
             unrouted = session.scalar(
-                select(func.count(Contact.id)).where(Contact.outcome == UNROUTED)
+                select(func.count(Contact.id)).where(Contact.outcome == ContactOutcome.UNROUTED)
             )
             escalations = session.execute(
                 select(EscalationRecord.subject_type, EscalationRecord.subject_id)

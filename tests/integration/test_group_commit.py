@@ -28,9 +28,9 @@ from sqlalchemy import create_engine, event, select, text
 from crisisline import group_commit, one_statement, participants, sms_intake
 from crisisline.call_models import LiveCall
 from crisisline.calls import CallPlan
-from crisisline.models import Channel, Contact
+from crisisline.models import Channel, Contact, ContactOutcome
 from crisisline.services import Services
-from crisisline.sms_intake import UNROUTED, InboundText
+from crisisline.sms_intake import InboundText
 from tests.conftest import ENGINES, signed_post
 from tests.integration.test_call_intake import (
     CALLER,
@@ -191,7 +191,7 @@ if "postgresql" in ENGINES:
             assert contact is not None
             assert runs.results[name] == contact.id  # each webhook got its own text's id
             assert contact.from_number == sender
-            assert contact.outcome == UNROUTED
+            assert contact.outcome == ContactOutcome.UNROUTED
             expected = None if sender == STRANGER else _participant(pg, sender)
             assert contact.participant_id == expected
 

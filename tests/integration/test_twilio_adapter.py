@@ -401,3 +401,110 @@ def test_the_service_builds_the_adapter_with_the_configured_timeout_and_no_clien
     http_client = tuned._client.http_client
     assert http_client.timeout == 2.0
     assert http_client.session.get_adapter(TWILIO).max_retries.total == 0
+
+
+# Recordings
+
+RECORDING_URL = f"{TWILIO}/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/RE" + "c" * 32
+AUDIO = b"ID3\x03\x00fake mp3 frames \xff\xfb"
+
+
+def fetch(telephony: TwilioTelephony, recording_url: str) -> bytes:
+    """As a voicemail link asks: at most 1 KiB, within 20 s."""
+    return telephony.fetch_recording(recording_url, max_bytes=1024, deadline_seconds=20.0)
+
+
+def test_fetch_recording_gets_the_mp3_from_the_api_host_with_basic_auth(
+    twilio_http: responses.RequestsMock, telephony: TwilioTelephony
+) -> None:
+    twilio_http.get(RECORDING_URL + ".mp3", body=AUDIO, content_type="audio/mpeg")
+
+    assert fetch(telephony, RECORDING_URL + ".json") == AUDIO
+
+    (sent,) = twilio_http.calls
+    assert sent.request.url == RECORDING_URL + ".mp3"
+    assert sent.request.headers["Authorization"] == expected_basic_auth()
+
+
+def test_fetch_recording_reads_twilios_recording_urls_from_the_configured_api_base_url(
+    twilio_http: responses.RequestsMock,
+) -> None:
+    simulator = "http://127.0.0.1:8765"
+    path = RECORDING_URL.removeprefix(TWILIO)
+    twilio_http.get(simulator + path + ".mp3", body=AUDIO)
+
+    fetched = fetch(TwilioTelephony(ACCOUNT_SID, AUTH_TOKEN, simulator), RECORDING_URL)
+
+    assert fetched == AUDIO
+    assert [call.request.url for call in twilio_http.calls] == [simulator + path + ".mp3"]
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        "https://recordings.example.net/2010-04-01/Accounts/AC1/Recordings/RE1",
+        "http://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1",
+        f"{TWILIO}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/CA1",
+        RECORDING_URL + "?redirect=evil",
+    ],
+)
+def test_a_recording_off_twilios_api_host_is_refused_before_any_request(
+    twilio_http: responses.RequestsMock, telephony: TwilioTelephony, elsewhere: str
+) -> None:
+    twilio_http.get(elsewhere, body=AUDIO)
+
+    with pytest.raises(PermanentTelephonyError, match="credentials go nowhere else"):
+        fetch(telephony, elsewhere)
+
+    assert len(twilio_http.calls) == 0
+
+
+def test_a_recording_twilio_does_not_have_is_permanent_with_its_code_and_no_url(
+    twilio_http: responses.RequestsMock, telephony: TwilioTelephony
+) -> None:
+    twilio_http.get(
+        RECORDING_URL + ".mp3",
+        json={"code": 20404, "message": f"The requested resource {RECORDING_URL} was not found"},
+        status=404,
+    )
+
+    with pytest.raises(PermanentTelephonyError) as raised:
+        fetch(telephony, RECORDING_URL)
+
+    assert (raised.value.code, raised.value.http_status) == (20404, 404)
+    assert "Recordings" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"status": 500},
+        {"status": 503, "body": "<html>Service Unavailable</html>"},
+        {"body": requests.ConnectTimeout("connect timed out")},
+        {"body": requests.ConnectionError("refused")},
+    ],
+    ids=["500", "503-html", "timeout", "refused"],
+)
+def test_a_recording_twilio_cannot_give_now_is_transient(
+    twilio_http: responses.RequestsMock, telephony: TwilioTelephony, failure: dict[str, object]
+) -> None:
+    twilio_http.get(RECORDING_URL + ".mp3", **failure)
+
+    with pytest.raises(TransientTelephonyError) as raised:
+        fetch(telephony, RECORDING_URL)
+
+    assert raised.value.code is None
+
+
+def test_a_recording_too_large_or_too_slow_is_given_up(
+    twilio_http: responses.RequestsMock, telephony: TwilioTelephony
+) -> None:
+    twilio_http.get(RECORDING_URL + ".mp3", body=AUDIO * 100)
+
+    with pytest.raises(PermanentTelephonyError, match="larger than 1024 bytes"):
+        telephony.fetch_recording(RECORDING_URL, max_bytes=1024, deadline_seconds=20.0)
+    with pytest.raises(TransientTelephonyError, match="took more than"):
+        telephony.fetch_recording(RECORDING_URL, max_bytes=10**6, deadline_seconds=-1.0)
+    assert telephony.fetch_recording(RECORDING_URL, max_bytes=10**6, deadline_seconds=20.0) == (
+        AUDIO * 100
+    )

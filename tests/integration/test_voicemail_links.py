@@ -21,7 +21,7 @@ from crisisline.clock import FakeClock
 from crisisline.logs import RedactingFilter, redact_text
 from crisisline.models import AuditEntry, Channel, Direction
 from crisisline.settings import Settings
-from crisisline.telephony import FakeTelephony
+from crisisline.telephony.twilio_rest import recording_media_url
 from tests.conftest import make_settings, services_of
 
 ACCOUNT = "AC" + "1" * 32
@@ -37,9 +37,7 @@ def live_settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def live_app(live_settings: Settings, clock: FakeClock) -> Iterator[Flask]:
-    application = create_app(
-        {"TESTING": True}, settings=live_settings, clock=clock, telephony=FakeTelephony()
-    )
+    application = create_app({"TESTING": True}, settings=live_settings, clock=clock)
     yield application
     services_of(application).db.dispose()
 
@@ -195,13 +193,12 @@ def test_the_credentials_are_never_sent_to_a_recording_url_off_twilios_api_host(
 
 
 def test_media_urls_are_only_built_for_recordings_on_the_api_host(live_settings: Settings) -> None:
-    assert voicemail_links.media_url(live_settings, RECORDING) == RECORDING + ".mp3"
-    assert voicemail_links.media_url(live_settings, RECORDING + ".json") == RECORDING + ".mp3"
-    assert (
-        voicemail_links.media_url(live_settings, "http://api.twilio.com/x/Recordings/RE1") is None
-    )
-    assert voicemail_links.media_url(live_settings, RECORDING + "?redirect=evil") is None
-    assert voicemail_links.media_url(live_settings, "https://api.twilio.com/x/Calls/CA1") is None
+    api = live_settings.twilio_api_base_url
+    assert recording_media_url(api, RECORDING) == RECORDING + ".mp3"
+    assert recording_media_url(api, RECORDING + ".json") == RECORDING + ".mp3"
+    assert recording_media_url(api, "http://api.twilio.com/x/Recordings/RE1") is None
+    assert recording_media_url(api, RECORDING + "?redirect=evil") is None
+    assert recording_media_url(api, "https://api.twilio.com/x/Calls/CA1") is None
 
 
 def test_with_console_telephony_the_link_says_how_else_to_hear_it(

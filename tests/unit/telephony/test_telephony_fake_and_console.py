@@ -92,6 +92,29 @@ def test_fake_refuses_to_fail_zero_times() -> None:
         FakeTelephony().fail_next(TransientTelephonyError("x"), times=0)
 
 
+RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"
+
+
+def test_fake_gives_the_recording_it_holds_and_notes_each_url_asked_for() -> None:
+    fake = FakeTelephony()
+    fake.recordings[RECORDING] = b"ID3 fake mp3"
+
+    assert fake.fetch_recording(RECORDING, max_bytes=1024, deadline_seconds=20.0) == b"ID3 fake mp3"
+    with pytest.raises(PermanentTelephonyError) as raised:
+        fake.fetch_recording(RECORDING + "2", max_bytes=1024, deadline_seconds=20.0)
+
+    assert (raised.value.code, raised.value.http_status) == (20404, 404)
+    assert fake.fetched_recordings == [RECORDING, RECORDING + "2"]
+
+
+def test_fake_refuses_a_recording_larger_than_asked_for_as_twilios_adapter_does() -> None:
+    fake = FakeTelephony()
+    fake.recordings[RECORDING] = b"x" * 1025
+
+    with pytest.raises(PermanentTelephonyError, match="larger than 1024 bytes"):
+        fake.fetch_recording(RECORDING, max_bytes=1024, deadline_seconds=20.0)
+
+
 # Both local adapters check arguments as the Twilio adapter does.
 
 
@@ -195,3 +218,12 @@ def test_console_never_writes_the_body_or_number_to_logging(
 
     assert "not safe" not in caplog.text
     assert "900123" not in caplog.text
+
+
+def test_console_has_no_recordings_to_give() -> None:
+    out = io.StringIO()
+
+    with pytest.raises(PermanentTelephonyError, match="TELEPHONY=twilio"):
+        ConsoleTelephony(out).fetch_recording(RECORDING, max_bytes=1024, deadline_seconds=20.0)
+
+    assert out.getvalue() == ""

@@ -1,4 +1,10 @@
-"""What the crisis line says and texts to participants, loaded from config/crisis_line.toml."""
+"""What callers and texters hear and read from the crisis line: config/crisis_line.toml.
+
+The organisation edits that file (it is data, reviewed with the hazard log); `load` reads it and
+checks it at start-up (the texts there, SMS in GSM-7, a named English voice, timings in range).
+It also holds the prompt a member of staff hears when a crisis call reaches their phone, and the
+call timings. Fixed wording that staff hear and read is in `wording.staff`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from crisisline.telephony import is_gsm7
+from crisisline.telephony.sms_text import is_gsm7
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "config" / "crisis_line.toml"
 # Used when a messages file predates [sms] acknowledgement.
