@@ -36,7 +36,6 @@ from crisisline.models import Delivery, DeliveryStatus, Staff
 from crisisline.phones import redact
 from crisisline.rota_models import RotaRecord
 from crisisline.staff import duty_managers
-from crisisline.telephony import segment_count
 from escalation import (
     Advance,
     ByOperator,
@@ -64,6 +63,7 @@ from escalation import (
     policy_to_json,
     start,
 )
+from wording.sms import segment_count
 
 log = logging.getLogger(__name__)
 

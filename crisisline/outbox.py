@@ -36,9 +36,8 @@ from crisisline.telephony import (
     Telephony,
     TelephonyError,
     TransientTelephonyError,
-    segment_count,
-    to_gsm7,
 )
+from wording.sms import segment_count, to_gsm7
 
 log = logging.getLogger(__name__)
 

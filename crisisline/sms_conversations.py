@@ -53,9 +53,9 @@ from crisisline.models import (
 )
 from crisisline.phones import redact
 from crisisline.risk_rules import RiskRules
-from crisisline.telephony import split_for_sms
 from escalation import ByOperator, OutgoingText, Reach
 from wording.callers import CrisisMessages
+from wording.sms import split_for_sms
 
 log = logging.getLogger(__name__)
 

@@ -4,4 +4,5 @@
 config/crisis_line.toml and checked at start-up.
 `wording.staff`: what staff read and hear (escalation texts, reply-code answers, notices,
 the prompts of escalation calls and of the call-back menu).
+`wording.sms`: the GSM-7 alphabet, segment counting and splitting, which every text is held to.
 """

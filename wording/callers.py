@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from crisisline.telephony.sms_text import is_gsm7
+from wording.sms import is_gsm7
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "config" / "crisis_line.toml"
 # Used when a messages file predates [sms] acknowledgement.

@@ -32,13 +32,6 @@ from crisisline.telephony.signatures import (
     public_url,
     sign,
 )
-from crisisline.telephony.sms_text import (
-    is_gsm7,
-    segment_count,
-    sms_encoding,
-    split_for_sms,
-    to_gsm7,
-)
 from crisisline.telephony.twilio_rest import DEFAULT_API_BASE_URL, TwilioTelephony
 
 __all__ = [
@@ -58,17 +51,12 @@ __all__ = [
     "TransientTelephonyError",
     "TwilioTelephony",
     "describe_error_code",
-    "is_gsm7",
     "is_transient_error_code",
     "is_valid_signature",
     "provider_error",
     "public_url",
     "redact_numbers",
-    "segment_count",
     "sign",
-    "sms_encoding",
-    "split_for_sms",
-    "to_gsm7",
 ]
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from crisisline.telephony.port import (
     check_call,
     check_sms,
 )
-from crisisline.telephony.sms_text import segment_count, sms_encoding
+from wording.sms import segment_count, sms_encoding
 
 # Nobody will ever report progress on a console delivery, so it is reported as far as it can
 # honestly go: handed over.

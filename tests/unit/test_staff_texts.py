@@ -17,7 +17,7 @@ import pytest
 
 import wording.staff
 from crisisline import alerts, floods, provider_outages, rota_notices, sms_conversations, staff
-from crisisline.telephony import is_gsm7
+from wording.sms import is_gsm7
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "staff-texts.md"
 LONDON = ZoneInfo("Europe/London")

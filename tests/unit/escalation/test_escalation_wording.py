@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crisisline.telephony import is_gsm7
 from escalation import ReplyCommand, parse_reply
+from wording.sms import is_gsm7
 from wording.staff import (
     SMS_SEGMENT,
     TWO_SEGMENTS,

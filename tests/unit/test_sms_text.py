@@ -8,8 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crisisline.telephony import is_gsm7, segment_count, sms_encoding, split_for_sms, to_gsm7
-from crisisline.telephony.sms_text import GSM7_BASIC, GSM7_EXTENSION
+from wording.sms import (
+    GSM7_BASIC,
+    GSM7_EXTENSION,
+    is_gsm7,
+    segment_count,
+    sms_encoding,
+    split_for_sms,
+    to_gsm7,
+)
 
 gsm7_text = st.text(alphabet=GSM7_BASIC + GSM7_EXTENSION)
 sentences = st.lists(st.text(min_size=1, max_size=30).filter(str.strip), max_size=80).map(" ".join)
