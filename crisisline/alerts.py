@@ -34,7 +34,7 @@ from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from crisisline import audit, escalation_engine
+from crisisline import audit, escalation_engine, escalation_policies
 from crisisline.alert_models import AlertEvidence, AlertSeverity, AlertStatus, RiskAlert
 from crisisline.errors import Conflict, InvalidInput, NotFound
 from crisisline.escalation_models import EscalationRecord
@@ -530,7 +530,7 @@ def _policy(
     session: Session, severity: AlertSeverity, officer_id: int | None, rules: RiskRules
 ) -> EscalationPolicy:
     """The escalation an alert runs: the risk-alert policy with the officer put first."""
-    base, _ = escalation_engine.get_policy(session, POLICY)
+    base, _ = escalation_policies.get_policy(session, POLICY)
     first = base.steps[0]
     if severity == AlertSeverity.URGENT:
         if officer_id is None:
