@@ -174,19 +174,6 @@ def raise_unanswered(
     return next((alert for alert in raised if alert.rule == UNANSWERED), None)
 
 
-def raise_opted_out(
-    session: Session, *, contact_id: int, now: dt.datetime, reach: Reach, rules: RiskRules
-) -> RiskAlert | None:
-    """The participant opted out of texts (the SMS flow saw STOP): alert."""
-    rule = rules.opt_out
-    contact = session.get(Contact, contact_id)
-    if not rule.enabled or contact is None or contact.participant_id is None:
-        return None
-    firing = Firing(OPT_OUT, rule.severity, _OPT_OUT_REASON, rule.cooldown, (contact.id,))
-    raised = _raise_all(session, contact, [firing], now, reach, rules)
-    return next((alert for alert in raised if alert.rule == OPT_OUT), None)
-
-
 _OPT_OUT_REASON: Final = "opted out of texts from the crisis line, so staff cannot text him back"
 
 
