@@ -236,12 +236,6 @@ def exhausted_text(subject_summary: str) -> str:
     )
 
 
-def gap_warning_text(target_name: str) -> str:
-    """The SMS to a duty manager when an escalation step found nobody on call."""
-    name = plain(target_name)[:60] or "a rota"
-    return f"{SERVICE}: an escalation found nobody on call for {name}. Please fill the gap."
-
-
 def voice_prompt(subject_summary: str) -> str:
     """What an escalation call says: what it is about and the keys to press (a link is not
     read out)."""
