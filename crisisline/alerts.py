@@ -34,7 +34,7 @@ from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from crisisline import audit, escalation_engine
+from crisisline import audit, escalation_engine, escalation_policies
 from crisisline.alert_models import AlertEvidence, AlertSeverity, AlertStatus, RiskAlert
 from crisisline.errors import Conflict, InvalidInput, NotFound
 from crisisline.escalation_models import EscalationRecord
@@ -172,19 +172,6 @@ def raise_unanswered(
     firing = Firing(UNANSWERED, rule.severity, reason, rule.cooldown, (contact.id,))
     raised = _raise_all(session, contact, [firing], now, reach, rules)
     return next((alert for alert in raised if alert.rule == UNANSWERED), None)
-
-
-def raise_opted_out(
-    session: Session, *, contact_id: int, now: dt.datetime, reach: Reach, rules: RiskRules
-) -> RiskAlert | None:
-    """The participant opted out of texts (the SMS flow saw STOP): alert."""
-    rule = rules.opt_out
-    contact = session.get(Contact, contact_id)
-    if not rule.enabled or contact is None or contact.participant_id is None:
-        return None
-    firing = Firing(OPT_OUT, rule.severity, _OPT_OUT_REASON, rule.cooldown, (contact.id,))
-    raised = _raise_all(session, contact, [firing], now, reach, rules)
-    return next((alert for alert in raised if alert.rule == OPT_OUT), None)
 
 
 _OPT_OUT_REASON: Final = "opted out of texts from the crisis line, so staff cannot text him back"
@@ -530,7 +517,7 @@ def _policy(
     session: Session, severity: AlertSeverity, officer_id: int | None, rules: RiskRules
 ) -> EscalationPolicy:
     """The escalation an alert runs: the risk-alert policy with the officer put first."""
-    base, _ = escalation_engine.get_policy(session, POLICY)
+    base, _ = escalation_policies.get_policy(session, POLICY)
     first = base.steps[0]
     if severity == AlertSeverity.URGENT:
         if officer_id is None:

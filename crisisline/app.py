@@ -14,6 +14,7 @@ from flask.sessions import SessionInterface, SessionMixin
 import wording.callers
 from crisisline import (
     escalation_engine,
+    escalation_policies,
     feeds,
     health,
     home,
@@ -96,7 +97,7 @@ def create_app(
         ),
     )
     # The shipped escalation policies are checked now, not first read mid-escalation.
-    escalation_engine.shipped_policies()
+    escalation_policies.shipped_policies()
     app.extensions["crisisline"] = services
     # A crisis text nobody took after the whole crisis-sms chain is a risk alert as well as a
     # safety incident.

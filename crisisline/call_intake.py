@@ -52,7 +52,7 @@ from typing import Any, cast
 from sqlalchemy import Select, String, Table, exists, insert, select
 from sqlalchemy.dialects import postgresql
 
-from crisisline import escalation_engine, group_commit, one_statement, participants, routing_cache
+from crisisline import escalation_policies, group_commit, one_statement, participants, routing_cache
 from crisisline import staff as staff_service
 from crisisline.call_models import LiveCall
 from crisisline.calls import (
@@ -90,8 +90,8 @@ def receive_new_call(
     try:
         if staff_service.cached_is_staff_phone(caller, version):
             return None  # the call-back menu: the general path
-        policy = escalation_engine.cached_policy(CRISIS_POLICY, version)
-        found = next_ring(policy, escalation_engine.cached_resolver(version, now), -1, 0)
+        policy = escalation_policies.cached_policy(CRISIS_POLICY, version)
+        found = next_ring(policy, escalation_policies.cached_resolver(version, now), -1, 0)
     except routing_cache.Missing:
         return None
     if found is None:

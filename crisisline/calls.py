@@ -21,7 +21,15 @@ from typing import Any, Literal, TypedDict
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from crisisline import alerts, contacts, escalation_engine, floods, participants, phones
+from crisisline import (
+    alerts,
+    contacts,
+    escalation_engine,
+    escalation_policies,
+    floods,
+    participants,
+    phones,
+)
 from crisisline import staff as staff_service
 from crisisline.call_models import LiveCall
 from crisisline.db import new_row, save
@@ -247,8 +255,8 @@ def _next(
     """Ring the next step that reaches anyone, or fall back when the chain or the wait runs out."""
     waited = (now - live.started_at).total_seconds()
     if waited + MIN_RING_SECONDS <= messages.max_wait_seconds:
-        policy, _ = escalation_engine.get_policy(session, CRISIS_POLICY)
-        resolve = escalation_engine.resolver(session, now)
+        policy, _ = escalation_policies.get_policy(session, CRISIS_POLICY)
+        resolve = escalation_policies.resolver(session, now)
         busy = busy_staff(session, now, live.id, messages)
         found = next_ring(policy, _free(resolve, busy), live.step_index, live.loop)
         if found is None and busy and contact.participant_id is not None:

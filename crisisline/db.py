@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, inspect, text
+from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event, inspect
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -116,11 +116,6 @@ class Database:
         """A session that commits when the block ends and rolls back if it raises."""
         with self.sessions() as session, session.begin():
             yield session
-
-    def ping(self) -> None:
-        """Raise if the database cannot answer a trivial query."""
-        with self.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
 
     @functools.cached_property
     def autocommit_engine(self) -> Engine:

@@ -58,8 +58,3 @@ _ROUTINE: Final = DeliveryKind(ROUTINE, crisis=False)
 def kind_of(purpose: str) -> DeliveryKind:
     """The priority and retry policy of a delivery written for `purpose`."""
     return _KINDS.get(purpose, _ROUTINE)
-
-
-def purposes(priority: int) -> list[str]:
-    """The purposes known to have this priority (for reports and the migration's check)."""
-    return sorted(p for p, k in _KINDS.items() if k.priority == priority)

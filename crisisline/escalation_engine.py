@@ -9,7 +9,6 @@ transaction. A decision lands once or not at all.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -23,18 +22,16 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.elements import ColumnElement
 
 import wording.staff
-from crisisline import audit, outbox, rota_service, routing_cache
+from crisisline import escalation_policies, outbox
 from crisisline.db import Database
-from crisisline.errors import InvalidInput, NotFound
+from crisisline.errors import NotFound
 from crisisline.escalation_models import (
     EscalationCode,
     EscalationEvent,
-    EscalationPolicyRecord,
     EscalationRecord,
 )
 from crisisline.models import Delivery, DeliveryStatus, Staff
 from crisisline.phones import redact
-from crisisline.rota_models import RotaRecord
 from crisisline.staff import duty_managers
 from escalation import (
     Advance,
@@ -45,19 +42,14 @@ from escalation import (
     EscalationState,
     Notification,
     OutgoingText,
-    PolicyValidationError,
     Reach,
     Recipient,
     Responder,
-    RotaNameTarget,
-    RotaTarget,
-    StaffTarget,
     Target,
     acknowledge,
     advance,
     close,
     escalate_now,
-    load_default_policies,
     parse_policy,
     parse_reply,
     policy_to_json,
@@ -134,185 +126,6 @@ def notification_texts(session: Session, record: EscalationRecord, code: int) ->
     if custom is not None:
         return custom(session, record, code)
     return [OutgoingText(wording.staff.notification_text(record.summary, code))]
-
-
-# ---- policies -----------------------------------------------------------------------------
-
-
-@functools.cache
-def shipped_policies() -> dict[str, EscalationPolicy]:
-    """The default policies from config/escalation_policies.toml (checked once, then cached)."""
-    return dict(load_default_policies())
-
-
-def get_policy(session: Session, name: str) -> tuple[EscalationPolicy, str]:
-    """The policy called `name` and where it came from (`custom` or `default`), or NotFound."""
-    return routing_cache.cached(
-        ("policy", name), routing_cache.version(session), lambda: _read_policy(session, name)
-    )
-
-
-def cached_policy(name: str, version: routing_cache.Version) -> EscalationPolicy:
-    """The policy `get_policy` would give under `version`, from the routing cache alone;
-    routing_cache.Missing if it holds no answer under that version."""
-    policy: EscalationPolicy = routing_cache.peek(("policy", name), version)[0]
-    return policy
-
-
-def cached_resolver(
-    version: routing_cache.Version, at: dt.datetime
-) -> Callable[[Target], Sequence[Recipient]]:
-    """`resolver` from the routing cache alone: each target's answer at `at` under `version`,
-    or routing_cache.Missing when the cache holds none."""
-
-    def resolve(target: Target) -> Sequence[Recipient]:
-        found: Sequence[Recipient] = routing_cache.peek(("target", target), version, at)
-        return found
-
-    return resolve
-
-
-def _read_policy(session: Session, name: str) -> tuple[EscalationPolicy, str]:
-    record = session.get(EscalationPolicyRecord, name)
-    if record is not None:
-        return parse_policy(name, record.document), "custom"
-    policy = shipped_policies().get(name)
-    if policy is None:
-        raise NotFound(f"There is no escalation policy called {name!r}.")
-    return policy, "default"
-
-
-def list_policies(session: Session) -> list[tuple[EscalationPolicy, str]]:
-    """Every policy, stored ones replacing the shipped default of the same name."""
-    stored = {r.name: r for r in session.scalars(select(EscalationPolicyRecord))}
-    names = sorted(set(shipped_policies()) | set(stored))
-    return [get_policy(session, name) for name in names]
-
-
-def missing_rotas(session: Session) -> list[str]:
-    """Problems with the policies' rota targets: each names a policy and a rota that is missing."""
-    names = {r.name.casefold() for r in session.scalars(select(RotaRecord))}
-    ids = set(session.scalars(select(RotaRecord.id)))
-    problems = []
-    for policy, _ in list_policies(session):
-        for step in policy.steps:
-            for target in step.targets:
-                if isinstance(target, RotaNameTarget) and target.rota.casefold() not in names:
-                    problems.append(
-                        f"policy {policy.name} names rota {target.rota}, which does not exist"
-                    )
-                if isinstance(target, RotaTarget) and target.rota_id not in ids:
-                    problems.append(
-                        f"policy {policy.name} names rota id {target.rota_id}, which does not exist"
-                    )
-    return sorted(set(problems))
-
-
-def put_policy(
-    session: Session, name: str, document: dict[str, Any], *, actor: str, now: dt.datetime
-) -> EscalationPolicy:
-    """Store a policy; every rota and staff target must exist (InvalidInput names the field)."""
-    try:
-        policy = parse_policy(name, document)
-    except PolicyValidationError as error:
-        # The message names the field too: people read the message, programs read `errors`.
-        raise InvalidInput(f"{error.field}: {error.message}", error.field) from error
-    for s, step in enumerate(policy.steps):
-        for t, target in enumerate(step.targets):
-            _check_target(session, target, f"steps.{s}.targets.{t}")
-    record = session.get(EscalationPolicyRecord, name)
-    if record is None:
-        record = EscalationPolicyRecord(name=name, document={}, updated_at=now, updated_by=actor)
-        session.add(record)
-    record.document = policy_to_json(policy)
-    record.updated_at = now
-    record.updated_by = actor
-    audit.record(
-        session,
-        actor=actor,
-        action="update",
-        record_type="escalation_policy",
-        record_id=None,
-        at=now,
-        changes={"name": name, "policy": record.document},
-    )
-    return policy
-
-
-def _check_target(session: Session, target: Target, field: str) -> None:
-    if isinstance(target, RotaTarget) and session.get(RotaRecord, target.rota_id) is None:
-        raise InvalidInput(
-            f"{field}.rota_id: there is no rota with id {target.rota_id}", f"{field}.rota_id"
-        )
-    if isinstance(target, RotaNameTarget):
-        try:
-            rota_service.find_by_name(session, target.rota)
-        except NotFound:
-            raise InvalidInput(
-                f"{field}.rota: there is no rota called {target.rota!r}", f"{field}.rota"
-            ) from None
-    if isinstance(target, StaffTarget):
-        staff = session.get(Staff, target.staff_id)
-        if staff is None or not staff.active:
-            raise InvalidInput(
-                f"{field}.staff_id: staff member {target.staff_id} does not exist or is inactive",
-                f"{field}.staff_id",
-            )
-
-
-# ---- resolving targets to people ------------------------------------------------------------
-
-
-def resolver(
-    session: Session,
-    at: dt.datetime,
-    answers: dict[Target, tuple[Recipient, ...]] | None = None,
-) -> Callable[[Target], Sequence[Recipient]]:
-    """Who each target means at `at`: active staff with a phone, on call or named.
-
-    `answers`, when given, remembers each target's answer for this one instant, so that a sweep
-    advancing many escalations at the same `now` asks the rota once per target, not once per
-    escalation (a restart's backlog is cleared several times faster).
-    """
-
-    version: list[routing_cache.Version | None] = []
-
-    def resolve(target: Target) -> Sequence[Recipient]:
-        if answers is not None and target in answers:
-            return answers[target]
-        if not version:
-            # Read once, before any answer it guards (see crisisline.routing_cache).
-            version.append(routing_cache.version(session))
-        found = routing_cache.cached_between(
-            ("target", target), version[0], at, lambda: _resolve(target)
-        )
-        if answers is not None:
-            answers[target] = found
-        return found
-
-    def _resolve(
-        target: Target,
-    ) -> tuple[tuple[Recipient, ...], tuple[dt.datetime, dt.datetime] | None]:
-        people: list[Staff]
-        span: tuple[dt.datetime, dt.datetime] | None = None
-        try:
-            if isinstance(target, RotaTarget):
-                answer = rota_service.on_call(session, target.rota_id, at)
-                people, span = answer.staff, (answer.shift.start, answer.shift.end)
-            elif isinstance(target, RotaNameTarget):
-                rota = rota_service.find_by_name(session, target.rota)
-                answer = rota_service.on_call(session, rota.id, at)
-                people, span = answer.staff, (answer.shift.start, answer.shift.end)
-            else:
-                found = session.get(Staff, target.staff_id)
-                people = [found] if found is not None else []
-        except NotFound:
-            # A rota deleted or renamed under a policy: nobody to notify, so the step is
-            # skipped at once and a gap warning raised, never waited out.
-            return (), None
-        return tuple(Recipient(s.id, s.phone) for s in people if s.active and s.phone), span
-
-    return resolve
 
 
 CODE_REST = dt.timedelta(hours=24)
@@ -749,8 +562,13 @@ def open_escalation(
     participant's own responsible officer first in a copy of the risk-alert policy.
     """
     if policy is None:
-        policy, _ = get_policy(session, policy_name)
-    decision = start(policy, now, resolver(session, now), codes_in_use=codes_in_use(session, now))
+        policy, _ = escalation_policies.get_policy(session, policy_name)
+    decision = start(
+        policy,
+        now,
+        escalation_policies.resolver(session, now),
+        codes_in_use=codes_in_use(session, now),
+    )
     record = EscalationRecord(
         policy_name=policy_name,
         policy=policy_to_json(policy),
@@ -882,7 +700,7 @@ def _advance_each(
                     policy,
                     before,
                     now,
-                    resolver(session, now, answers),
+                    escalation_policies.resolver(session, now, answers),
                     codes_in_use=codes_in_use(session, now),
                     expected_version=record.version,
                 )
@@ -948,7 +766,7 @@ def _advance_together(
             .order_by(EscalationCode.id)
         ):
             rows[row.escalation_id].append(row)
-        resolve = resolver(session, now, answers)
+        resolve = escalation_policies.resolver(session, now, answers)
         # A first, throwaway decision of each says which phones need a new code, so that
         # every such phone is locked and its codes read in one statement each for the batch.
         wanted: set[str] = set()
@@ -1418,7 +1236,12 @@ def escalate_escalation_now(
         return Outcome(record.id, False, "It has already been passed on. Goodbye.")
     policy = parse_policy(record.policy_name, record.policy)
     decision = escalate_now(
-        policy, before, by, now, resolver(session, now), codes_in_use=codes_in_use(session, now)
+        policy,
+        before,
+        by,
+        now,
+        escalation_policies.resolver(session, now),
+        codes_in_use=codes_in_use(session, now),
     )
     if decision.is_noop:
         return _refusal(record, before, decision, code=_code(by))

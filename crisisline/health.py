@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from crisisline import escalation_engine, heartbeat, provider_outages, sms_intake, staff
+from crisisline import escalation_policies, heartbeat, provider_outages, sms_intake, staff
 from crisisline.services import services
 from crisisline.spool import Spool
 
@@ -140,7 +140,7 @@ def _spooled(spool: Spool, warnings: list[str]) -> int | None:
 
 
 def _configuration_warnings(session: Session) -> list[str]:
-    warnings = escalation_engine.missing_rotas(session)
+    warnings = escalation_policies.missing_rotas(session)
     if not staff.duty_managers(session):
         warnings.append(
             "no active duty manager: gap warnings and unanswered incidents reach nobody"

@@ -16,7 +16,6 @@ from crisisline.models import SchedulerHeartbeat
 
 STALE_AFTER = dt.timedelta(seconds=60)
 LEADER = "leader"
-STANDBY = "standby"
 
 
 def beat(
@@ -49,10 +48,3 @@ def latest(session: Session) -> SchedulerHeartbeat | None:
         .order_by(SchedulerHeartbeat.beat_at.desc())
         .limit(1)
     ).first()
-
-
-def every(session: Session) -> list[SchedulerHeartbeat]:
-    """Every scheduler that has ever beaten, most recent first."""
-    return list(
-        session.scalars(select(SchedulerHeartbeat).order_by(SchedulerHeartbeat.beat_at.desc()))
-    )

@@ -244,13 +244,12 @@ def crisis_backoff(attempts: int) -> dt.timedelta:
     return min(delay, CRISIS_BACKOFF_CAP)
 
 
-def claim_due(db: Database, now: dt.datetime, limit: int = CLAIM_BATCH) -> list[Claim]:
+def claim_due(
+    db: Database, now: dt.datetime, limit: int = CLAIM_BATCH, report: DispatchReport | None = None
+) -> list[Claim]:
     """Take the lease on up to `limit` due deliveries, most urgent first; two dispatchers never
-    hold the same one. A crisis retry whose subject was settled meanwhile is withdrawn."""
-    return _claim(db, now, limit, DispatchReport())
-
-
-def _claim(db: Database, now: dt.datetime, limit: int, report: DispatchReport) -> list[Claim]:
+    hold the same one. A crisis retry whose subject was settled meanwhile is withdrawn (and
+    counted in `report`, when given)."""
     token = secrets.token_hex(8)
     due = or_(
         (Delivery.status == DeliveryStatus.QUEUED) & (Delivery.next_attempt_at <= now),
@@ -319,7 +318,8 @@ def _claim(db: Database, now: dt.datetime, limit: int, report: DispatchReport) -
                     # A retry after the person it was for stopped needing it (the escalation
                     # was taken, the conversation closed): sending it now would mislead.
                     _withdraw(row, reason, now)
-                    report.withdrawn += 1
+                    if report is not None:
+                        report.withdrawn += 1
                     continue
                 claims.append(
                     Claim(
@@ -356,7 +356,7 @@ def dispatch_due(
     if workers <= 1:
         while report_total(report) < limit:
             withdrawn = report.withdrawn
-            claims = _claim(db, now(), 1, report)
+            claims = claim_due(db, now(), 1, report)
             if not claims:
                 if report.withdrawn > withdrawn:
                     continue  # that one was withdrawn; others may be due
@@ -370,7 +370,7 @@ def dispatch_due(
         while True:
             free = min(workers - len(running), limit - claimed)
             withdrawn = report.withdrawn
-            claims = _claim(db, now(), free, report) if free > 0 else []
+            claims = claim_due(db, now(), free, report) if free > 0 else []
             claimed += len(claims)
             for claim in claims:
                 running.add(

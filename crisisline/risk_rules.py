@@ -242,25 +242,6 @@ class RiskRules:
     missing_officer: RuleSettings
     source: str = ""
 
-    def settings_for(self, rule: str) -> RuleSettings:
-        """Severity, cooldown and switch of the rule called `rule` (KeyError if unknown)."""
-        if rule.startswith(PHRASES_PREFIX):
-            for category in self.phrases.categories:
-                if category.rule == rule:
-                    return RuleSettings(
-                        self.phrases.enabled, category.severity, self.phrases.cooldown
-                    )
-            raise KeyError(rule)
-        named: dict[str, RuleSettings] = {
-            FREQUENCY: self.frequency,
-            UNANSWERED: self.unanswered,
-            VOICEMAIL_AT_NIGHT: self.voicemail_at_night,
-            REPEATED_NIGHT: self.repeated_night,
-            OPT_OUT: self.opt_out,
-            MISSING_OFFICER: self.missing_officer,
-        }
-        return named[rule]
-
 
 # ---- local wall-clock time -----------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crisisline import escalation_engine, rota_notices, rota_service, staff
+from crisisline import escalation_policies, rota_notices, rota_service, staff
 from crisisline.errors import Conflict
 from crisisline.models import Staff
 from crisisline.rota_models import RotaOverride, RotaRecord
@@ -101,7 +101,7 @@ def _deactivated(session: Session, person: Staff, *, actor: str, now: dt.datetim
 def _refuse_if_a_policy_names(session: Session, record: RotaRecord, *, by_id: bool = True) -> None:
     # A policy step naming a rota that no longer exists reaches nobody, silently, at 3 a.m.
     # The place to find that out is here, when someone tries to delete it.
-    for policy, _ in escalation_engine.list_policies(session):
+    for policy, _ in escalation_policies.list_policies(session):
         for step in policy.steps:
             for target in step.targets:
                 named = (

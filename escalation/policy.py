@@ -147,16 +147,6 @@ class EscalationPolicy:
         """How many times the whole chain runs: once plus `repeat`."""
         return self.repeat + 1
 
-    @property
-    def rota_names(self) -> frozenset[str]:
-        """The rota names used by symbolic targets, to be bound to ids per deployment."""
-        return frozenset(
-            target.rota
-            for step in self.steps
-            for target in step.targets
-            if isinstance(target, RotaNameTarget)
-        )
-
 
 def _check_id(value: object, field: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -269,25 +259,3 @@ def policy_to_json(policy: EscalationPolicy) -> dict[str, object]:
         ],
         "repeat": policy.repeat,
     }
-
-
-def bind_rota_names(policy: EscalationPolicy, rota_ids: Mapping[str, int]) -> EscalationPolicy:
-    """Replace each `{"rota": name}` target by the id of that rota in this deployment."""
-    steps: list[Step] = []
-    for step_index, step in enumerate(policy.steps):
-        targets: list[Target] = []
-        for target_index, target in enumerate(step.targets):
-            if isinstance(target, RotaNameTarget):
-                if target.rota not in rota_ids:
-                    raise PolicyValidationError(
-                        f"steps.{step_index}.targets.{target_index}.rota",
-                        f"no rota is named {target.rota!r}",
-                    )
-                bound: Target = RotaTarget(rota_id=rota_ids[target.rota])
-                # Two names may map to the same rota; notifying its person twice helps nobody.
-                if bound not in targets:
-                    targets.append(bound)
-            elif target not in targets:
-                targets.append(target)
-        steps.append(Step(tuple(targets), step.channels, step.wait_seconds))
-    return EscalationPolicy(name=policy.name, steps=tuple(steps), repeat=policy.repeat)

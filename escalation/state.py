@@ -135,15 +135,6 @@ class EscalationState:
         """Everyone notified so far, in the order first reached."""
         return tuple(assignment.recipient for assignment in self.codes)
 
-    @property
-    def acknowledged_late(self) -> bool:
-        """True if it was taken only after the whole chain had run out."""
-        return (
-            self.acknowledged_at is not None
-            and self.exhausted_at is not None
-            and self.acknowledged_at >= self.exhausted_at
-        )
-
 
 @dataclass(frozen=True)
 class Notification:

@@ -236,12 +236,6 @@ def exhausted_text(subject_summary: str) -> str:
     )
 
 
-def gap_warning_text(target_name: str) -> str:
-    """The SMS to a duty manager when an escalation step found nobody on call."""
-    name = plain(target_name)[:60] or "a rota"
-    return f"{SERVICE}: an escalation found nobody on call for {name}. Please fill the gap."
-
-
 # ---- what staff hear on the phone: a crisis call reaching them, the call-back menu -------------
 
 # Stands for the caller in the screening prompt ([voice] screening in config/crisis_line.toml)

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from crisisline import escalation_engine as engine
+from crisisline import escalation_policies
 from crisisline.api.common import RecordId, actor, protected_blueprint
 from crisisline.escalation_models import EscalationRecord
 from crisisline.services import services
@@ -104,7 +105,7 @@ def _policy_json(policy: EscalationPolicy, source: str) -> dict[str, Any]:
 def list_policies() -> list[dict[str, Any]]:
     """Every policy: the shipped defaults and any stored replacements."""
     with services().db.transaction() as session:
-        return [_policy_json(p, source) for p, source in engine.list_policies(session)]
+        return [_policy_json(p, source) for p, source in escalation_policies.list_policies(session)]
 
 
 @policies_blueprint.route("/<name>", methods=["GET"])
@@ -112,7 +113,7 @@ def list_policies() -> list[dict[str, Any]]:
 def get_policy(name: str) -> dict[str, Any]:
     """One policy."""
     with services().db.transaction() as session:
-        policy, source = engine.get_policy(session, name)
+        policy, source = escalation_policies.get_policy(session, name)
         return _policy_json(policy, source)
 
 
@@ -123,7 +124,9 @@ def put_policy(document: dict[str, Any], name: str) -> dict[str, Any]:
     """Create or replace a policy; running escalations keep the policy they opened with."""
     svc = services()
     with svc.db.transaction() as session:
-        policy = engine.put_policy(session, name, document, actor=actor(), now=svc.clock.now())
+        policy = escalation_policies.put_policy(
+            session, name, document, actor=actor(), now=svc.clock.now()
+        )
         return _policy_json(policy, "custom")
 
 

@@ -865,8 +865,6 @@ class Simulator:
             finally:
                 self._runner = None
 
-    deliver_callbacks = run_pending
-
     def replay_callbacks(self, sid: str, *, reverse: bool = True) -> int:
         """Post again every status callback already sent for `sid`: duplicates, newest first."""
         with self._lock:

@@ -14,8 +14,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from crisisline import escalation_engine as engine
-from crisisline import participants, rota_service, staff, staffing
+from crisisline import escalation_policies, participants, rota_service, staff, staffing
 from crisisline.alert_models import RiskAlert
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
@@ -123,7 +122,7 @@ def _populate(app: Flask, sim: Simulator, clock: FakeClock) -> Iterator[Line]:
             ("crisis-call", [{"rota": "primary"}]),
             ("missed-call", [{"rota": "primary"}]),
         ):
-            engine.put_policy(
+            escalation_policies.put_policy(
                 session,
                 name,
                 {

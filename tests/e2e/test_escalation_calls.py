@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 
 from crisisline import escalation_engine as engine
-from crisisline import staff
+from crisisline import escalation_policies, staff
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.jobs import Jobs
@@ -78,7 +78,7 @@ def _populate(app: Flask, sim: Simulator, clock: FakeClock) -> Iterator[Line]:
                 session, staff.NewStaff(name, phone, None, [role]), actor="t", now=clock.now()
             )
             ids[phone] = person.id
-        engine.put_policy(
+        escalation_policies.put_policy(
             session,
             "call-chain",
             {

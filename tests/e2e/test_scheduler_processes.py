@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 
 from crisisline import escalation_engine as engine
-from crisisline import sms_intake, staff
+from crisisline import escalation_policies, sms_intake, staff
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationEvent
 from crisisline.models import Contact, ContactOutcome, Delivery, SchedulerHeartbeat, StaffRole
@@ -127,7 +127,7 @@ def line(database_url: str, tmp_path: Path) -> Iterator[Line]:
                 session, staff.NewStaff(name, phone, None, [role]), actor="t", now=now
             )
             ids[phone] = person.id
-        engine.put_policy(
+        escalation_policies.put_policy(
             session,
             "restart-test",
             {

@@ -471,23 +471,6 @@ def test_texting_stop_raises_an_opt_out_alert(service: Service, body: str, fires
     assert ("opt_out" in [a.rule for a in raised]) is fires
 
 
-def test_the_sms_flows_opt_out_call_and_the_evaluation_raise_one_alert(service: Service) -> None:
-    (alert,) = service.contact(PARTICIPANT, body="STOP")
-    with service.svc.db.transaction() as session:
-        contact_id = alerts.evidence(session, alert.id)[0].id
-        assert (
-            alerts.raise_opted_out(
-                session,
-                contact_id=contact_id,
-                now=service.clock.now(),
-                reach=service.svc.reach,
-                rules=service.svc.risk_rules,
-            )
-            is None
-        )
-    assert len(service.alerts()) == 1
-
-
 # ---- acknowledgement and escalation ------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, text
 
 from crisisline import escalation_engine as engine
-from crisisline import staff
+from crisisline import escalation_policies, staff
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationCode, EscalationEvent, EscalationRecord
 from crisisline.models import Delivery, Staff, StaffRole
@@ -50,7 +50,7 @@ def _chain(db: Database, prefix: str, manager: bool) -> dict[str, int]:
                 session, staff.NewStaff(f"{label} {prefix}", phone, None, [role]), actor="t", now=T0
             )
             ids[label] = person.id
-        engine.put_policy(
+        escalation_policies.put_policy(
             session,
             f"batch-{prefix[-2:]}",
             {

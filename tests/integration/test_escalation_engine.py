@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from crisisline import escalation_engine as engine
-from crisisline import rota_service, staff, staffing
+from crisisline import escalation_policies, rota_service, staff, staffing
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.jobs import Jobs
@@ -67,7 +67,7 @@ def line(app: Flask, clock: FakeClock) -> Line:
                 now=now,
             )
             ids[rota_name] = record.id
-        engine.put_policy(
+        escalation_policies.put_policy(
             session,
             "test-chain",
             {
@@ -283,7 +283,7 @@ def test_the_auditor_reports_an_overdue_escalation_once_to_the_duty_manager(line
 def test_an_edited_policy_does_not_reshape_a_running_escalation(line: Line) -> None:
     escalation_id = _open(line)
     with line.svc.db.transaction() as session:
-        engine.put_policy(
+        escalation_policies.put_policy(
             session,
             "test-chain",
             {

@@ -118,7 +118,7 @@ def test_start_up_refuses_a_broken_escalation_policies_file(
     """crisis_line.toml and risk_rules.toml are checked in create_app; the escalation policies
     are only read (and cached) the first time an escalation opens, so a broken or incomplete
     file lets the web and scheduler start and answer /healthz 200, then fails mid-crisis."""
-    from crisisline import escalation_engine
+    from crisisline import escalation_policies
     from crisisline.app import create_app
     from escalation import defaults
     from tests.conftest import make_settings
@@ -126,12 +126,12 @@ def test_start_up_refuses_a_broken_escalation_policies_file(
     broken = tmp_path / "escalation_policies.toml"
     broken.write_text('[policies.crisis-sms]\nrepeat = "two"\n')
     monkeypatch.setattr(defaults, "DEFAULT_POLICIES_PATH", broken)
-    escalation_engine.shipped_policies.cache_clear()
+    escalation_policies.shipped_policies.cache_clear()
     try:
         with pytest.raises(Exception, match="polic"):
             create_app({"TESTING": True}, settings=make_settings(tmp_path, database_url))
     finally:
-        escalation_engine.shipped_policies.cache_clear()
+        escalation_policies.shipped_policies.cache_clear()
 
 
 def test_a_staff_import_row_with_the_crisis_line_number_is_refused(

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from crisisline import (
     calls,
     contacts,
-    escalation_engine,
+    escalation_policies,
     rota_service,
     routing_cache,
     staff,
@@ -214,7 +214,7 @@ def test_a_changed_staff_phone_is_rung_at_its_new_number(svc: Services, clock: F
 def test_an_edited_policy_applies_to_the_next_call(svc: Services, clock: FakeClock) -> None:
     assert _ringing(svc, 1) == [PRIMARY]
     with svc.db.transaction() as session:
-        escalation_engine.put_policy(
+        escalation_policies.put_policy(
             session,
             "crisis-call",
             {
@@ -343,12 +343,12 @@ def test_a_resolver_in_the_same_transaction_sees_its_own_routing_change(
 ) -> None:
     target = RotaNameTarget("primary")
     with svc.db.transaction() as session:
-        resolve = escalation_engine.resolver(session, clock.now())
+        resolve = escalation_policies.resolver(session, clock.now())
         assert [r.phone for r in resolve(target)] == [PRIMARY]
     with svc.db.transaction() as session:
         staffing.deactivate_staff(session, _staff_id(svc, PRIMARY), actor="t", now=clock.now())
         # Not yet committed: this transaction must still see its own change.
-        assert list(escalation_engine.resolver(session, clock.now())(target)) == []
+        assert list(escalation_policies.resolver(session, clock.now())(target)) == []
 
 
 def test_a_routing_change_rolled_back_with_its_savepoint_is_not_used_afterwards(
@@ -363,11 +363,11 @@ def test_a_routing_change_rolled_back_with_its_savepoint_is_not_used_afterwards(
         staffing.update_staff(
             session, primary, {"phone": "+447700900107"}, actor="t", now=clock.now()
         )
-        assert [r.phone for r in escalation_engine.resolver(session, clock.now())(target)] == [
+        assert [r.phone for r in escalation_policies.resolver(session, clock.now())(target)] == [
             "+447700900107"
         ]
         savepoint.rollback()
-        assert [r.phone for r in escalation_engine.resolver(session, clock.now())(target)] == [
+        assert [r.phone for r in escalation_policies.resolver(session, clock.now())(target)] == [
             PRIMARY
         ]
 

@@ -73,7 +73,6 @@ TEXTS: dict[str, Callable[[], str]] = {
     "Nothing open": lambda: wording.staff.unknown_code_text(None),
     "Which code?": lambda: wording.staff.which_code_text([(2, MISSED), (3, TEXT_SUMMARY)]),
     "Nobody took it": lambda: wording.staff.exhausted_text(MISSED),
-    "Nobody on call (escalation)": lambda: wording.staff.gap_warning_text("primary"),
     "Escalation overdue": lambda: wording.staff.overdue_text(17, 3),
     "Phone changed": lambda: staff.phone_changed_text([(1, MISSED), (2, TEXT_SUMMARY)]),
     "Test message": lambda: staff.test_message_text("Amira"),

@@ -16,7 +16,6 @@ from escalation import (
     RotaTarget,
     StaffTarget,
     Step,
-    bind_rota_names,
     load_default_policies,
     load_policies,
     parse_policy,
@@ -165,7 +164,10 @@ def test_the_shipped_defaults_load_and_cover_every_flow() -> None:
     assert set(policies) == set(SHIPPED_POLICY_NAMES)
     for name, policy in policies.items():
         assert policy.name == name
-        assert policy.rota_names <= {"primary", "backup", "duty-manager"}
+        rota_names = {
+            t.rota for s in policy.steps for t in s.targets if isinstance(t, RotaNameTarget)
+        }
+        assert rota_names <= {"primary", "backup", "duty-manager"}
         # Each shipped chain ends with the duty manager being told, whatever else it does.
         assert RotaNameTarget("duty-manager") in policy.steps[-1].targets
 
@@ -176,35 +178,6 @@ def test_the_shipped_crisis_call_policy_rings_the_primary_first() -> None:
     assert crisis_call.steps[0].targets == (RotaNameTarget("primary"),)
     assert "voice" in crisis_call.steps[0].channels
     assert crisis_call.repeat >= 1
-
-
-def test_binding_rota_names_gives_rota_id_targets() -> None:
-    policy = load_default_policies()["crisis-sms"]
-
-    bound = bind_rota_names(policy, {"primary": 4, "backup": 5, "duty-manager": 6})
-
-    assert bound.rota_names == frozenset()
-    assert bound.steps[1].targets == (RotaTarget(4), RotaTarget(5))
-    assert bound.steps[2].targets == (RotaTarget(6),)
-    assert [s.wait_seconds for s in bound.steps] == [s.wait_seconds for s in policy.steps]
-
-
-def test_binding_two_names_to_one_rota_keeps_one_target() -> None:
-    policy = load_default_policies()["crisis-call"]
-
-    bound = bind_rota_names(policy, {"primary": 4, "backup": 5, "duty-manager": 4})
-
-    assert bound.steps[-1].targets == (RotaTarget(4),)
-
-
-def test_binding_refuses_a_rota_name_the_deployment_does_not_have() -> None:
-    policy = load_default_policies()["crisis-call"]
-
-    with pytest.raises(PolicyValidationError) as raised:
-        bind_rota_names(policy, {"primary": 1, "duty-manager": 3})
-
-    assert raised.value.field == "steps.1.targets.0.rota"
-    assert "backup" in raised.value.message
 
 
 def test_the_loader_names_the_policy_and_path_at_fault(tmp_path: Path) -> None:

@@ -381,7 +381,8 @@ def test_a_late_acknowledgement_after_exhaustion_is_accepted_and_marked_late() -
     assert not late.is_noop
     assert late.late_acknowledgement
     assert late.state.status == "acknowledged"
-    assert late.state.acknowledged_late
+    assert late.state.acknowledged_at is not None and late.state.exhausted_at is not None
+    assert late.state.acknowledged_at >= late.state.exhausted_at
     assert late.state.exhausted_at == exhausted.exhausted_at
     assert {n.recipient for n in late.taken_notices} == {ALI, CAL}
     assert late.incident is None  # the incident was raised at exhaustion, not again now

@@ -18,7 +18,6 @@ from wording.staff import (
     bundle_item,
     closed_reply_text,
     exhausted_text,
-    gap_warning_text,
     notification_text,
     plain,
     split_link,
@@ -75,7 +74,6 @@ TEXTS: list[Callable[[str], str]] = [
     lambda s: taken_by_text(s, s),
     lambda s: taken_by_text(s, s, closed=True),
     exhausted_text,
-    gap_warning_text,
     lambda s: already_taken_text(7, s),
 ]
 
