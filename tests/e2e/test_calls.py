@@ -4,143 +4,43 @@ real webhooks, and the service's texts travel through the real Twilio adapter to
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from sqlalchemy import select
 
-from crisisline import escalation_engine as engine
-from crisisline import participants, rota_service, staff
+from crisisline import rota_service
 from crisisline.alert_models import RiskAlert
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
-from crisisline.escalation_models import EscalationRecord
-from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
-from crisisline.services import Services
+from crisisline.models import Contact, Delivery
 from crisisline.simulator import FlaskClientTransport, HangUpOrder, Simulator
-from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of
-from tests.e2e.simulated_twilio import simulated_twilio
+from tests.support.app import TEST_AUTH_TOKEN, make_settings, services_of
+from tests.support.call_line import (
+    ACCOUNT_SID,
+    BACKUP,
+    BASE,
+    DANIEL,
+    LINE,
+    MANAGER,
+    PRIMARY,
+    Line,
+    reply_code,
+    start_call_line,
+)
 
-ACCOUNT_SID = "AC" + "8" * 32
-LINE = "+447700900000"
-PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
-DANIEL = "+447700900201"
 STRANGER = "+447700900555"  # a number the service does not know
 HIDDEN = "+447700900301"  # a phone that withholds its number
 FALLBACK = "+447700900999"
-BASE = "https://crisis.example.org"
-
-
-@dataclass
-class Line:
-    app: Flask
-    svc: Services
-    sim: Simulator
-    clock: FakeClock
-    ids: dict[str, int]
-
-    def contact(self) -> Contact:
-        with self.svc.db.transaction() as session:
-            return session.scalars(select(Contact).order_by(Contact.id)).first()  # type: ignore[return-value]
-
-    def escalations(self) -> list[EscalationRecord]:
-        with self.svc.db.transaction() as session:
-            return list(session.scalars(select(EscalationRecord).order_by(EscalationRecord.id)))
-
-    def deliver(self) -> None:
-        """Send what the outbox holds to the simulator and let its callbacks come back."""
-        self.svc.dispatch_outbox()
-        self.sim.run_pending()
 
 
 @pytest.fixture
 def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[Line]:
-    """The crisis line with primary, backup and duty-manager rotas, a participant, the simulator.
-
-    The simulator keeps the service's clock in step with each call: the greeting, each ring and
-    the fallback message take their time, so waits and durations are what a caller lived.
-    """
-    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID) as (app, sim):
-        sim.time_passes = lambda seconds: _advance(clock, seconds)
-        yield from _populate(app, sim, clock)
-
-
-def _advance(clock: FakeClock, seconds: float) -> None:
-    clock.advance(dt.timedelta(seconds=seconds))
-
-
-def _populate(app: Flask, sim: Simulator, clock: FakeClock) -> Iterator[Line]:
-    svc = services_of(app)
-    ids: dict[str, int] = {}
-    now = clock.now()
-    with svc.db.transaction() as session:
-        for name, phone, roles in (
-            ("Amira Okafor", PRIMARY, [StaffRole.ON_CALL]),
-            ("Tom Hughes", BACKUP, [StaffRole.ON_CALL]),
-            ("Priya Natarajan", MANAGER, [StaffRole.DUTY_MANAGER]),
-        ):
-            ids[phone] = staff.create(
-                session, staff.NewStaff(name, phone, None, roles), actor="t", now=now
-            ).id
-        for rota_name, phone in (
-            ("primary", PRIMARY),
-            ("backup", BACKUP),
-            ("duty-manager", MANAGER),
-        ):
-            ids[rota_name] = rota_service.create(
-                session,
-                rota_service.NewRota(
-                    name=rota_name,
-                    timezone="Europe/London",
-                    members=[ids[phone]],
-                    shift_length="P7D",
-                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
-                ),
-                actor="t",
-                now=now,
-            ).id
-        ids["daniel"] = participants.create(
-            session,
-            participants.NewParticipant(
-                reference="R1001",
-                name="Daniel Price",
-                phones=[DANIEL],
-                responsible_officer_id=None,
-                risk_level=RiskLevel.HIGH,
-            ),
-            actor="t",
-            now=now,
-        ).id
-        # The live chain rings each step once here; the loops and the maximum wait are
-        # covered in tests/integration/test_calls_chain.py with a moving clock.
-        for name, first_targets in (
-            ("crisis-call", [{"rota": "primary"}]),
-            ("missed-call", [{"rota": "primary"}]),
-        ):
-            engine.put_policy(
-                session,
-                name,
-                {
-                    "steps": [
-                        {"targets": first_targets, "channels": ["sms"], "wait_seconds": 300},
-                        {"targets": [{"rota": "backup"}], "channels": ["sms"], "wait_seconds": 300},
-                        {
-                            "targets": [{"rota": "duty-manager"}],
-                            "channels": ["sms"],
-                            "wait_seconds": 300,
-                        },
-                    ],
-                    "repeat": 0,
-                },
-                actor="t",
-                now=now,
-            )
-    yield Line(app, svc, sim, clock, ids)
+    """The crisis line with primary, backup and duty-manager rotas, a participant, the simulator
+    (tests/support/call_line.py), which keeps the service's clock in step with each call."""
+    yield from start_call_line(tmp_path, database_url, clock)
 
 
 def test_the_primary_answers_and_accepts_and_the_caller_is_connected(line: Line) -> None:
@@ -232,17 +132,17 @@ def test_everyone_misses_then_the_chase_climbs_to_the_duty_manager_whose_ack_sto
     first = line.sim.phone(PRIMARY).expect_sms(
         "Missed call from R1001 D. Price at 12:00, voicemail left"
     )
-    assert _reply_code(first.body)
+    assert reply_code(first.body)
     # ...and the duty manager hears of the unanswered call and the missing officer at once. He
     # acknowledges those risk alerts, so that from here only the missed call is being chased.
     manager = line.sim.phone(MANAGER)
     for alert in ("nobody answered after full escalation", "has no responsible officer"):
         text = manager.expect_sms(alert)
-        text.reply(f"{_reply_code(text.body)}a")
+        text.reply(f"{reply_code(text.body)}a")
         line.deliver()
         # A risk alert is "acknowledged" in its own text, so the confirmation says so too
         # (deliberately changed from "you have taken").
-        manager.expect_sms(f"you have acknowledged {_reply_code(text.body)}")
+        manager.expect_sms(f"you have acknowledged {reply_code(text.body)}")
 
     # Nobody takes it: after the step's wait it climbs to the backup...
     line.clock.advance(dt.timedelta(seconds=300))
@@ -259,7 +159,7 @@ def test_everyone_misses_then_the_chase_climbs_to_the_duty_manager_whose_ack_sto
         line.sim.phone(phone).expect_no_sms()
 
     # The duty manager takes it with the code from that text, through the real SMS webhook.
-    to_manager.reply(f"{_reply_code(to_manager.body)}a")
+    to_manager.reply(f"{reply_code(to_manager.body)}a")
     line.deliver()
     manager.expect_sms("you have taken")
     line.sim.phone(PRIMARY).expect_sms("taken by Priya Natarajan")
@@ -283,13 +183,6 @@ def test_everyone_misses_then_the_chase_climbs_to_the_duty_manager_whose_ack_sto
             )
         ).all()
     assert chased == [PRIMARY, BACKUP, MANAGER]  # one chase text per step, none after the ack
-
-
-def _reply_code(body: str) -> str:
-    """The number in 'Reply <n>a to take this' (or 'to acknowledge')."""
-    match = re.search(r"Reply (\d+)a to (take|acknowledge)", body)
-    assert match, body
-    return match.group(1)
 
 
 def test_an_empty_primary_rota_rings_the_backup_at_once_never_nobody(line: Line) -> None:
@@ -361,7 +254,7 @@ def test_a_missed_call_from_an_unknown_or_withheld_caller_is_texted_naming_the_n
     line.deliver()
 
     sms = line.sim.phone(PRIMARY).expect_sms(f"Missed call from {named} at 12:00, voicemail left")
-    assert _reply_code(sms.body)
+    assert reply_code(sms.body)
     if withheld is not None:
         assert HIDDEN not in sms.body  # the hidden number never leaks out of Twilio's From
     contact = line.contact()
@@ -418,7 +311,7 @@ def test_the_caller_hangs_up_while_ringing_is_abandoned_with_the_wait_and_chased
     sms = line.sim.phone(PRIMARY).expect_sms(
         "Missed call from R1001 D. Price at 12:00, hung up after 20s"
     )
-    assert _reply_code(sms.body)
+    assert reply_code(sms.body)
 
 
 def test_the_caller_hangs_up_during_the_fallback_message_and_is_still_chased(line: Line) -> None:

@@ -18,8 +18,8 @@ from crisisline.escalation_models import EscalationRecord
 from crisisline.models import StaffRole
 from crisisline.services import Services
 from crisisline.simulator import Simulator
-from tests.conftest import services_of, signed_post
-from tests.e2e.simulated_twilio import simulated_twilio
+from tests.support.app import services_of, signed_post
+from tests.support.simulated_twilio import simulated_twilio
 
 ACCOUNT_SID = "AC" + "8" * 32
 LINE = "+447700900000"

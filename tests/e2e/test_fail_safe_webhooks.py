@@ -13,7 +13,7 @@ from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.crisis_messages import CrisisMessagesError, load
 from crisisline.telephony import FakeTelephony
-from tests.conftest import START, make_settings, services_of, signed_post
+from tests.support.app import START, make_settings, services_of, signed_post
 
 CALL = {
     "CallSid": "CA" + "a" * 32,

@@ -27,10 +27,11 @@ from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationCode, EscalationRecord
 from crisisline.logs import configure_logging
 from crisisline.simulator import Phone
-from tests.conftest import make_settings, services_of, signed_post
-from tests.e2e import test_calls as calls_e2e
-from tests.e2e.simulated_twilio import simulated_twilio
-from tests.e2e.sms_line import (
+from tests.e2e.test_calls import _sign
+from tests.support import call_line as calls_e2e
+from tests.support.app import make_settings, services_of, signed_post
+from tests.support.simulated_twilio import simulated_twilio
+from tests.support.sms_line import (
     ACK,
     BACKUP,
     DANIEL,
@@ -226,13 +227,13 @@ def call_line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[c
     with simulated_twilio(tmp_path, database_url, clock, calls_e2e.ACCOUNT_SID) as (app, sim):
         for number in (PRIMARY, BACKUP, MANAGER, calls_e2e.DANIEL, STRANGER):
             sim.phone(number).ignore_unexpected()
-        yield from calls_e2e._populate(app, sim, clock)
+        yield from calls_e2e.populate(app, sim, clock)
 
 
 def _post(client: FlaskClient, path: str, form: dict[str, str]) -> str:
     signed_path = path
     response = client.post(
-        path, data=form, headers={"X-Twilio-Signature": calls_e2e._sign(signed_path, form)}
+        path, data=form, headers={"X-Twilio-Signature": _sign(signed_path, form)}
     )
     assert response.status_code in (200, 204), response.status_code
     return response.get_data(as_text=True)
@@ -436,7 +437,7 @@ def test_an_abandoned_call_is_chased_even_if_its_status_callback_fails_once(
         client.post(
             "/webhooks/voice/status",
             data=done,
-            headers={"X-Twilio-Signature": calls_e2e._sign("/webhooks/voice/status", done)},
+            headers={"X-Twilio-Signature": _sign("/webhooks/voice/status", done)},
         )
     svc = call_line.svc
     for _ in range(10):  # ten minutes of the scheduler

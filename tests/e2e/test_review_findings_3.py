@@ -19,9 +19,10 @@ from crisisline import sms_conversations
 from crisisline import staff as staff_service
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
-from tests.e2e import test_calls as calls_e2e
-from tests.e2e.simulated_twilio import simulated_twilio
-from tests.e2e.sms_line import (
+from tests.e2e.test_calls import _sign
+from tests.support import call_line as calls_e2e
+from tests.support.simulated_twilio import simulated_twilio
+from tests.support.sms_line import (
     ACK,
     BACKUP,
     DANIEL,
@@ -47,7 +48,7 @@ def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[SmsLin
 @pytest.fixture
 def call_line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[calls_e2e.Line]:
     with simulated_twilio(tmp_path, database_url, clock, calls_e2e.ACCOUNT_SID) as (app, sim):
-        for generated in calls_e2e._populate(app, sim, clock):
+        for generated in calls_e2e.populate(app, sim, clock):
             for number in (calls_e2e.PRIMARY, calls_e2e.BACKUP, calls_e2e.MANAGER):
                 sim.phone(number).ignore_unexpected()
             yield generated
@@ -169,7 +170,7 @@ def test_an_opted_out_participants_later_texts_remind_staff_to_call(line: SmsLin
 
 def _voice(line: calls_e2e.Line, path: str, form: dict[str, str]) -> str:
     response = line.app.test_client().post(
-        path, data=form, headers={"X-Twilio-Signature": calls_e2e._sign(path, form)}
+        path, data=form, headers={"X-Twilio-Signature": _sign(path, form)}
     )
     assert response.status_code == 200, response.status_code
     return response.get_data(as_text=True)
@@ -226,7 +227,7 @@ def test_pressing_1_after_the_caller_hung_up_does_not_turn_an_abandoned_call_int
     response = call_line.app.test_client().post(
         "/webhooks/voice/status",
         data=status,
-        headers={"X-Twilio-Signature": calls_e2e._sign("/webhooks/voice/status", status)},
+        headers={"X-Twilio-Signature": _sign("/webhooks/voice/status", status)},
     )
     assert response.status_code == 204
     assert call_line.contact().outcome == "abandoned"
@@ -267,7 +268,7 @@ def _missed_call(line: calls_e2e.Line, sid: str, caller: str, recording: str | N
     line.app.test_client().post(
         "/webhooks/voice/status",
         data=status,
-        headers={"X-Twilio-Signature": calls_e2e._sign("/webhooks/voice/status", status)},
+        headers={"X-Twilio-Signature": _sign("/webhooks/voice/status", status)},
     )
 
 

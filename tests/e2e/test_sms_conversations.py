@@ -9,7 +9,7 @@ import pytest
 
 from crisisline.clock import FakeClock
 from crisisline.models import Direction
-from tests.e2e.sms_line import (
+from tests.support.sms_line import (
     ACK,
     BACKUP,
     CRISIS,

@@ -17,7 +17,7 @@ from crisisline.clock import FakeClock
 from crisisline.models import DeliveryStatus
 from crisisline.simulator import TwilioApiError
 from crisisline.sms_conversations import STAFF_REPLY
-from tests.e2e.sms_line import ACK, DANIEL, MANAGER, PRIMARY, SmsLine, start_line
+from tests.support.sms_line import ACK, DANIEL, MANAGER, PRIMARY, SmsLine, start_line
 
 
 @pytest.fixture

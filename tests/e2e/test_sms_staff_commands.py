@@ -11,7 +11,16 @@ import pytest
 from crisisline import rota_service
 from crisisline.clock import FakeClock
 from crisisline.sms_conversations import AUTO_REPLY_INTERVAL, HANDOVER_GRACE
-from tests.e2e.sms_line import ACK, BACKUP, DANIEL, MARCUS, PRIMARY, STEP_WAIT, SmsLine, start_line
+from tests.support.sms_line import (
+    ACK,
+    BACKUP,
+    DANIEL,
+    MARCUS,
+    PRIMARY,
+    STEP_WAIT,
+    SmsLine,
+    start_line,
+)
 
 
 @pytest.fixture

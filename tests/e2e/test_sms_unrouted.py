@@ -19,8 +19,8 @@ from sqlalchemy import create_engine
 from crisisline import sms_conversations
 from crisisline.clock import FakeClock
 from crisisline.models import UNROUTED_PREDICATE, Contact
-from tests.conftest import ENGINES, signed_post
-from tests.e2e.sms_line import ACK, CRISIS, DANIEL, PRIMARY, SmsLine, start_line
+from tests.support.app import ENGINES, signed_post
+from tests.support.sms_line import ACK, CRISIS, DANIEL, PRIMARY, SmsLine, start_line
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from crisisline.api.common import MAX_ID, MAX_PAGE, MAX_URL_LENGTH
-from tests.conftest import json_of
+from tests.support.app import json_of
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, inspect, select
 from crisisline.db import Base
 from crisisline.models import ApiToken, Participant, Staff
 from crisisline.tokens import hash_token
-from tests.conftest import services_of
+from tests.support.app import services_of
 
 
 def _count(app: Flask, model: type[Base]) -> int:
@@ -22,7 +22,7 @@ def _count(app: Flask, model: type[Base]) -> int:
 def test_db_upgrade_creates_every_table_on_an_empty_database(tmp_path: Path) -> None:
     from crisisline.app import create_app
     from crisisline.clock import FakeClock
-    from tests.conftest import START, make_settings
+    from tests.support.app import START, make_settings
 
     app = create_app(
         settings=make_settings(tmp_path, f"sqlite:///{tmp_path}/fresh.db"), clock=FakeClock(START)

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from crisisline import escalation_engine as engine
 from crisisline.clock import FakeClock
-from tests.conftest import json_list_of, json_of, services_of
+from tests.support.app import json_list_of, json_of, services_of
 
 PRIMARY, BACKUP = "+447700900311", "+447700900312"
 

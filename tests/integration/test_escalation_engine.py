@@ -5,86 +5,28 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-from dataclasses import dataclass
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from crisisline import escalation_engine as engine
-from crisisline import rota_service, staff
+from crisisline import rota_service
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
-from crisisline.models import Delivery, DeliveryStatus, StaffRole
-from crisisline.services import Services
+from crisisline.models import Delivery, DeliveryStatus
 from escalation import ByOperator
-from tests.conftest import services_of
-from tests.unit.test_staff_texts import MISSED, TEXT_SUMMARY, documented_example
+from tests.support.engine_line import BACKUP, MANAGER, PRIMARY, Line, staffed_line
+from tests.support.staff_texts import MISSED, TEXT_SUMMARY, documented_example
 
-PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
 WAIT = dt.timedelta(seconds=300)
-
-
-@dataclass
-class Line:
-    svc: Services
-    clock: FakeClock
-    ids: dict[str, int]
 
 
 @pytest.fixture
 def line(app: Flask, clock: FakeClock) -> Line:
-    """Three staff on three weekly rotas called primary, backup and duty-manager."""
-    svc = services_of(app)
-    now = clock.now()
-    ids: dict[str, int] = {}
-    with svc.db.transaction() as session:
-        for name, phone, roles in (
-            ("Amira Okafor", PRIMARY, [StaffRole.ON_CALL]),
-            ("Tom Hughes", BACKUP, [StaffRole.ON_CALL]),
-            ("Priya Natarajan", MANAGER, [StaffRole.DUTY_MANAGER]),
-        ):
-            person = staff.create(
-                session, staff.NewStaff(name, phone, None, roles), actor="t", now=now
-            )
-            ids[phone] = person.id
-        for rota_name, phone in (
-            ("primary", PRIMARY),
-            ("backup", BACKUP),
-            ("duty-manager", MANAGER),
-        ):
-            record = rota_service.create(
-                session,
-                rota_service.NewRota(
-                    name=rota_name,
-                    timezone="Europe/London",
-                    members=[ids[phone]],
-                    shift_length="P7D",
-                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
-                ),
-                actor="t",
-                now=now,
-            )
-            ids[rota_name] = record.id
-        engine.put_policy(
-            session,
-            "test-chain",
-            {
-                "steps": [
-                    {"targets": [{"rota": "primary"}], "channels": ["sms"], "wait_seconds": 300},
-                    {"targets": [{"rota": "backup"}], "channels": ["sms"], "wait_seconds": 300},
-                    {
-                        "targets": [{"rota": "duty-manager"}],
-                        "channels": ["sms"],
-                        "wait_seconds": 300,
-                    },
-                ],
-                "repeat": 0,
-            },
-            actor="t",
-            now=now,
-        )
-    return Line(svc, clock, ids)
+    """Three staff on three weekly rotas called primary, backup and duty-manager
+    (tests/support/engine_line.py)."""
+    return staffed_line(app, clock)
 
 
 def _open(line: Line, summary: str = "Missed call from R1001 D. Price at 03:12") -> int:

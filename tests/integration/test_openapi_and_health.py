@@ -11,7 +11,14 @@ from openapi_spec_validator import validate
 
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
-from tests.conftest import START, beat_as_leader, json_of, make_settings, services_of, signed_post
+from tests.support.app import (
+    START,
+    beat_as_leader,
+    json_of,
+    make_settings,
+    services_of,
+    signed_post,
+)
 
 
 def test_openapi_document_is_valid_openapi_3_and_lists_the_resources(client: FlaskClient) -> None:

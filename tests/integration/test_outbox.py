@@ -13,7 +13,7 @@ from crisisline.clock import FakeClock
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.services import Services
 from crisisline.telephony import FakeTelephony, PermanentTelephonyError, TransientTelephonyError
-from tests.conftest import services_of
+from tests.support.app import services_of
 
 STAFF_PHONE = "+447700900101"
 CRISIS_LINE = "+447700900000"

@@ -18,16 +18,9 @@ from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.telephony import FakeTelephony
 from escalation import OutgoingText
-from tests.integration.test_alerts import (  # noqa: F401  (the fixture is used by name)
-    MANAGER,
-    OFFICER,
-    PARTICIPANT,
-    PRIMARY,
-    WINTER_NOON,
-    Service,
-    service,
-)
+from tests.integration.test_alerts import service  # noqa: F401
 from tests.integration.test_rota_notices import PRIYA, TOM, Team, team  # noqa: F401
+from tests.support.risk_alerts import MANAGER, OFFICER, PARTICIPANT, PRIMARY, WINTER_NOON, Service
 
 
 def test_new_urgent_words_after_the_alerts_chain_ran_out_reach_someone(service: Service) -> None:

@@ -14,9 +14,10 @@ from crisisline import staff
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.telephony import FakeTelephony
 from escalation import ByOperator
-from tests.conftest import signed_post
-from tests.integration.test_escalation_engine import PRIMARY, Line, _open, _record
+from tests.integration.test_escalation_engine import _open, _record
 from tests.integration.test_escalation_engine import line as line
+from tests.support.app import signed_post
+from tests.support.engine_line import PRIMARY, Line
 
 
 def _sent_to(line: Line, phone: str) -> list[Delivery]:

@@ -14,12 +14,13 @@ from crisisline import escalation_engine, staff
 from crisisline import participants as participant_service
 from crisisline.clock import FakeClock
 from crisisline.telephony import FakeTelephony, TransientTelephonyError
-from tests.e2e.sms_line import BACKUP as SMS_BACKUP
-from tests.e2e.sms_line import DANIEL, MARCUS, SmsLine, start_line
-from tests.e2e.sms_line import MANAGER as SMS_MANAGER
-from tests.e2e.sms_line import PRIMARY as SMS_PRIMARY
-from tests.integration.test_escalation_engine import PRIMARY, Line, _open
+from tests.integration.test_escalation_engine import _open
 from tests.integration.test_escalation_engine import line as line
+from tests.support.engine_line import PRIMARY, Line
+from tests.support.sms_line import BACKUP as SMS_BACKUP
+from tests.support.sms_line import DANIEL, MARCUS, SmsLine, start_line
+from tests.support.sms_line import MANAGER as SMS_MANAGER
+from tests.support.sms_line import PRIMARY as SMS_PRIMARY
 
 NEW_PHONE = "+447700900109"
 DANIEL_NEW = "+447700900509"

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from crisisline import rota_service, staff
 from crisisline.models import Staff, StaffRole
 from crisisline.settings import SettingsError, load_settings
-from tests.conftest import TEST_AUTH_TOKEN, beat_as_leader, services_of
+from tests.support.app import TEST_AUTH_TOKEN, beat_as_leader, services_of
 
 LIVE_ENV = {
     "TELEPHONY": "twilio",
@@ -121,7 +121,7 @@ def test_start_up_refuses_a_broken_escalation_policies_file(
     from crisisline import escalation_engine
     from crisisline.app import create_app
     from escalation import defaults
-    from tests.conftest import make_settings
+    from tests.support.app import make_settings
 
     broken = tmp_path / "escalation_policies.toml"
     broken.write_text('[policies.crisis-sms]\nrepeat = "two"\n')

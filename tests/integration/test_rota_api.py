@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crisisline.models import AuditEntry
-from tests.conftest import json_list_of, json_of, services_of
+from tests.support.app import json_list_of, json_of, services_of
 
 
 def _staff(client: FlaskClient, auth: dict[str, str], name: str, phone: str) -> int:

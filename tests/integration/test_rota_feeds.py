@@ -17,7 +17,7 @@ from crisisline.clock import FakeClock
 from crisisline.models import StaffRole
 from crisisline.rota_models import CalendarFeedToken
 from crisisline.tokens import hash_token
-from tests.conftest import json_list_of, json_of, services_of
+from tests.support.app import json_list_of, json_of, services_of
 
 UTC = dt.UTC
 

@@ -16,7 +16,7 @@ from crisisline.clock import FakeClock
 from crisisline.models import Delivery, StaffRole
 from crisisline.services import Services
 from crisisline.settings import SettingsError, load_settings
-from tests.conftest import services_of
+from tests.support.app import services_of
 
 AMIRA, TOM, OWEN, PRIYA = "+447700900141", "+447700900142", "+447700900143", "+447700900144"
 # 2026-11-27 is a Friday; London is on GMT, so local and UTC agree.

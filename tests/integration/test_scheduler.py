@@ -10,7 +10,7 @@ from flask import Flask
 from crisisline import heartbeat, outbox
 from crisisline.telephony import FakeTelephony
 from escalation.scheduler import PeriodicJob, build_scheduler, run_every_process_jobs
-from tests.conftest import services_of
+from tests.support.app import services_of
 
 
 def _eventually(condition: Callable[[], bool], seconds: float = 10) -> bool:
