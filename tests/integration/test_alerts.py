@@ -491,3 +491,46 @@ def test_the_api_acknowledges_and_resolves_with_a_note(
     again = client.post(f"/api/v1/alerts/{alert.id}/acknowledge", headers=auth)
     assert again.status_code == 409
     assert _json(client.get("/api/v1/alerts?status=resolved", headers=auth))[0]["id"] == alert.id
+
+
+# ---- urgent words the safety review found missed ----------------------------------------------
+
+
+@pytest.mark.hazard("H60")
+def test_new_urgent_words_after_the_alerts_chain_ran_out_reach_someone(service: Service) -> None:
+    (first,) = service.contact(PARTICIPANT, WINTER_NOON, body="I want to end it all")
+    # Nobody acknowledges: the risk-alert chain runs twice through its two steps, then ends.
+    for _ in range(4):
+        service.clock.advance(dt.timedelta(seconds=900))
+        service.svc.sweep_escalations()
+    with service.svc.db.transaction() as session:
+        assert session.get_one(EscalationRecord, first.escalation_id).status == "exhausted"
+    texts_before = len(service.texts())
+    # Two hours later (inside the 6-hour phrase cooldown) he texts again.
+    again = service.contact(
+        PARTICIPANT, WINTER_NOON + dt.timedelta(hours=2), body="going to kill myself tonight"
+    )
+    new_to_officer_or_manager = [
+        to for to, _ in service.texts()[texts_before:] if to in (OFFICER, MANAGER)
+    ]
+    assert again and again[0].status == AlertStatus.OPEN
+    # New urgent evidence must reach a person: a new alert (and texts), not a silent count += 1.
+    assert again[0].id != first.id, "merged silently into an alert whose chain already ran out"
+    assert new_to_officer_or_manager
+
+
+@pytest.mark.hazard("H61")
+@pytest.mark.parametrize(
+    "body",
+    [
+        "i want to kill my self",  # "myself" split in two: the commonest misspelling
+        "gonna hang my self tonight",
+        "I cannot go on",
+        "i can not go on anymore",
+        "kms",
+        "im going to kms tonight",
+    ],
+)
+def test_realistic_self_harm_texts_raise_the_urgent_alert(service: Service, body: str) -> None:
+    raised = service.contact(PARTICIPANT, body=body)
+    assert "phrases.self_harm" in [a.rule for a in raised]
