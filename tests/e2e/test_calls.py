@@ -3,144 +3,53 @@ real webhooks, and the service's texts travel through the real Twilio adapter to
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
-from crisisline import escalation_policies, participants, rota_service, staff, staffing
+from crisisline import escalation_engine as engine
+from crisisline import rota_service, sms_conversations, staffing
 from crisisline.alert_models import RiskAlert
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
-from crisisline.escalation_models import EscalationRecord
+from crisisline.escalation_models import EscalationCode, EscalationRecord
 from crisisline.jobs import Jobs
-from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
-from crisisline.services import Services
+from crisisline.models import Contact, Delivery
 from crisisline.simulator import FlaskClientTransport, HangUpOrder, Simulator
-from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of
-from tests.e2e.simulated_twilio import simulated_twilio
+from tests.support.app import TEST_AUTH_TOKEN, make_settings, services_of
+from tests.support.call_line import (
+    ACCOUNT_SID,
+    BACKUP,
+    BASE,
+    DANIEL,
+    LINE,
+    MANAGER,
+    PRIMARY,
+    Line,
+    populate,
+    reply_code,
+    start_call_line,
+)
+from tests.support.simulated_twilio import simulated_twilio
 
-ACCOUNT_SID = "AC" + "8" * 32
-LINE = "+447700900000"
-PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
-DANIEL = "+447700900201"
 STRANGER = "+447700900555"  # a number the service does not know
 HIDDEN = "+447700900301"  # a phone that withholds its number
 FALLBACK = "+447700900999"
-BASE = "https://crisis.example.org"
-
-
-@dataclass
-class Line:
-    app: Flask
-    svc: Services
-    sim: Simulator
-    clock: FakeClock
-    ids: dict[str, int]
-
-    def contact(self) -> Contact:
-        with self.svc.db.transaction() as session:
-            return session.scalars(select(Contact).order_by(Contact.id)).first()  # type: ignore[return-value]
-
-    def escalations(self) -> list[EscalationRecord]:
-        with self.svc.db.transaction() as session:
-            return list(session.scalars(select(EscalationRecord).order_by(EscalationRecord.id)))
-
-    def deliver(self) -> None:
-        """Send what the outbox holds to the simulator and let its callbacks come back."""
-        Jobs(self.svc).dispatch_outbox()
-        self.sim.run_pending()
 
 
 @pytest.fixture
 def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[Line]:
-    """The crisis line with primary, backup and duty-manager rotas, a participant, the simulator.
-
-    The simulator keeps the service's clock in step with each call: the greeting, each ring and
-    the fallback message take their time, so waits and durations are what a caller lived.
-    """
-    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID) as (app, sim):
-        sim.time_passes = lambda seconds: _advance(clock, seconds)
-        yield from _populate(app, sim, clock)
-
-
-def _advance(clock: FakeClock, seconds: float) -> None:
-    clock.advance(dt.timedelta(seconds=seconds))
-
-
-def _populate(app: Flask, sim: Simulator, clock: FakeClock) -> Iterator[Line]:
-    svc = services_of(app)
-    ids: dict[str, int] = {}
-    now = clock.now()
-    with svc.db.transaction() as session:
-        for name, phone, roles in (
-            ("Amira Okafor", PRIMARY, [StaffRole.ON_CALL]),
-            ("Tom Hughes", BACKUP, [StaffRole.ON_CALL]),
-            ("Priya Natarajan", MANAGER, [StaffRole.DUTY_MANAGER]),
-        ):
-            ids[phone] = staff.create(
-                session, staff.NewStaff(name, phone, None, roles), actor="t", now=now
-            ).id
-        for rota_name, phone in (
-            ("primary", PRIMARY),
-            ("backup", BACKUP),
-            ("duty-manager", MANAGER),
-        ):
-            ids[rota_name] = rota_service.create(
-                session,
-                rota_service.NewRota(
-                    name=rota_name,
-                    timezone="Europe/London",
-                    members=[ids[phone]],
-                    shift_length="P7D",
-                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
-                ),
-                actor="t",
-                now=now,
-            ).id
-        ids["daniel"] = participants.create(
-            session,
-            participants.NewParticipant(
-                reference="R1001",
-                name="Daniel Price",
-                phones=[DANIEL],
-                responsible_officer_id=None,
-                risk_level=RiskLevel.HIGH,
-            ),
-            actor="t",
-            now=now,
-        ).id
-        # The live chain rings each step once here; the loops and the maximum wait are
-        # covered in tests/integration/test_calls_chain.py with a moving clock.
-        for name, first_targets in (
-            ("crisis-call", [{"rota": "primary"}]),
-            ("missed-call", [{"rota": "primary"}]),
-        ):
-            escalation_policies.put_policy(
-                session,
-                name,
-                {
-                    "steps": [
-                        {"targets": first_targets, "channels": ["sms"], "wait_seconds": 300},
-                        {"targets": [{"rota": "backup"}], "channels": ["sms"], "wait_seconds": 300},
-                        {
-                            "targets": [{"rota": "duty-manager"}],
-                            "channels": ["sms"],
-                            "wait_seconds": 300,
-                        },
-                    ],
-                    "repeat": 0,
-                },
-                actor="t",
-                now=now,
-            )
-    yield Line(app, svc, sim, clock, ids)
+    """The crisis line with primary, backup and duty-manager rotas, a participant, the simulator
+    (tests/support/call_line.py), which keeps the service's clock in step with each call."""
+    yield from start_call_line(tmp_path, database_url, clock)
 
 
 def test_the_primary_answers_and_accepts_and_the_caller_is_connected(line: Line) -> None:
@@ -232,17 +141,17 @@ def test_everyone_misses_then_the_chase_climbs_to_the_duty_manager_whose_ack_sto
     first = line.sim.phone(PRIMARY).expect_sms(
         "Missed call from R1001 D. Price at 12:00, voicemail left"
     )
-    assert _reply_code(first.body)
+    assert reply_code(first.body)
     # ...and the duty manager hears of the unanswered call and the missing officer at once. He
     # acknowledges those risk alerts, so that from here only the missed call is being chased.
     manager = line.sim.phone(MANAGER)
     for alert in ("nobody answered after full escalation", "has no responsible officer"):
         text = manager.expect_sms(alert)
-        text.reply(f"{_reply_code(text.body)}a")
+        text.reply(f"{reply_code(text.body)}a")
         line.deliver()
         # A risk alert is "acknowledged" in its own text, so the confirmation says so too
         # (deliberately changed from "you have taken").
-        manager.expect_sms(f"you have acknowledged {_reply_code(text.body)}")
+        manager.expect_sms(f"you have acknowledged {reply_code(text.body)}")
 
     # Nobody takes it: after the step's wait it climbs to the backup...
     line.clock.advance(dt.timedelta(seconds=300))
@@ -259,7 +168,7 @@ def test_everyone_misses_then_the_chase_climbs_to_the_duty_manager_whose_ack_sto
         line.sim.phone(phone).expect_no_sms()
 
     # The duty manager takes it with the code from that text, through the real SMS webhook.
-    to_manager.reply(f"{_reply_code(to_manager.body)}a")
+    to_manager.reply(f"{reply_code(to_manager.body)}a")
     line.deliver()
     manager.expect_sms("you have taken")
     line.sim.phone(PRIMARY).expect_sms("taken by Priya Natarajan")
@@ -283,13 +192,6 @@ def test_everyone_misses_then_the_chase_climbs_to_the_duty_manager_whose_ack_sto
             )
         ).all()
     assert chased == [PRIMARY, BACKUP, MANAGER]  # one chase text per step, none after the ack
-
-
-def _reply_code(body: str) -> str:
-    """The number in 'Reply <n>a to take this' (or 'to acknowledge')."""
-    match = re.search(r"Reply (\d+)a to (take|acknowledge)", body)
-    assert match, body
-    return match.group(1)
 
 
 def test_an_empty_primary_rota_rings_the_backup_at_once_never_nobody(line: Line) -> None:
@@ -361,7 +263,7 @@ def test_a_missed_call_from_an_unknown_or_withheld_caller_is_texted_naming_the_n
     line.deliver()
 
     sms = line.sim.phone(PRIMARY).expect_sms(f"Missed call from {named} at 12:00, voicemail left")
-    assert _reply_code(sms.body)
+    assert reply_code(sms.body)
     if withheld is not None:
         assert HIDDEN not in sms.body  # the hidden number never leaks out of Twilio's From
     contact = line.contact()
@@ -418,7 +320,7 @@ def test_the_caller_hangs_up_while_ringing_is_abandoned_with_the_wait_and_chased
     sms = line.sim.phone(PRIMARY).expect_sms(
         "Missed call from R1001 D. Price at 12:00, hung up after 20s"
     )
-    assert _reply_code(sms.body)
+    assert reply_code(sms.body)
 
 
 def test_the_caller_hangs_up_during_the_fallback_message_and_is_still_chased(line: Line) -> None:
@@ -665,3 +567,337 @@ def _sign(path: str, form: dict[str, str]) -> str:
     from crisisline.telephony import sign
 
     return sign(TEST_AUTH_TOKEN, BASE + path, form)
+
+
+# ---- Twilio's requests posted by the test (safety reviews) ------------------------------------
+
+
+@pytest.fixture
+def call_line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[Line]:
+    """The same line without the simulator's clock hook, every phone free to hold what a test
+    does not read: for the hazard tests below, which post Twilio's requests themselves."""
+    with simulated_twilio(tmp_path, database_url, clock, ACCOUNT_SID) as (app, sim):
+        for number in (PRIMARY, BACKUP, MANAGER, DANIEL, STRANGER):
+            sim.phone(number).ignore_unexpected()
+        yield from populate(app, sim, clock)
+
+
+def _post(client: FlaskClient, path: str, form: dict[str, str]) -> str:
+    signed_path = path
+    response = client.post(
+        path, data=form, headers={"X-Twilio-Signature": _sign(signed_path, form)}
+    )
+    assert response.status_code in (200, 204), response.status_code
+    return response.get_data(as_text=True)
+
+
+def _abandoned_call(client: FlaskClient, sid: str, number: str) -> None:
+    _post(client, "/webhooks/voice", {"CallSid": sid, "From": number, "To": LINE})
+    _post(
+        client,
+        "/webhooks/voice/status",
+        {"CallSid": sid, "CallStatus": "completed", "CallDuration": "10"},
+    )
+
+
+def _voice(line: Line, path: str, form: dict[str, str]) -> str:
+    response = line.app.test_client().post(
+        path, data=form, headers={"X-Twilio-Signature": _sign(path, form)}
+    )
+    assert response.status_code == 200, response.status_code
+    return response.get_data(as_text=True)
+
+
+def _action_path(twiml: str) -> str:
+    match = re.search(r'<Dial [^>]*action="https://crisis\.example\.org([^"]+)"', twiml)
+    assert match, twiml
+    return match.group(1).replace("&amp;", "&")
+
+
+def _missed_call(line: Line, sid: str, caller: str, recording: str | None) -> None:
+    """A call nobody answers: every step rings out, then the fallback and maybe a voicemail."""
+    twiml = _voice(
+        line,
+        "/webhooks/voice",
+        {"CallSid": sid, "From": caller, "To": LINE, "CallStatus": "ringing"},
+    )
+    while "<Dial" in twiml:
+        line.clock.advance(dt.timedelta(seconds=20))
+        twiml = _voice(
+            line,
+            _action_path(twiml),
+            {"CallSid": sid, "CallStatus": "in-progress", "DialCallStatus": "no-answer"},
+        )
+    assert "<Record" in twiml
+    if recording is not None:
+        _voice(
+            line,
+            "/webhooks/voice/voicemail",
+            {"CallSid": sid, "RecordingUrl": recording, "RecordingDuration": "40"},
+        )
+    status = {"CallSid": sid, "CallStatus": "completed", "CallDuration": "120"}
+    line.app.test_client().post(
+        "/webhooks/voice/status",
+        data=status,
+        headers={"X-Twilio-Signature": _sign("/webhooks/voice/status", status)},
+    )
+
+
+# ---- calling a missed call back through the line (safety reviews) -----------------------------
+
+
+@pytest.mark.hazard("H55")
+def test_the_call_back_menu_key_dials_the_caller_the_staff_member_heard_not_a_newer_one(
+    call_line: Line,
+) -> None:
+    """/call-back recomputes the menu at keypress time (newest first): a missed call that
+    arrives while the worker listens shifts every entry, so "Press 1 to call back Daniel"
+    dials, acknowledges (and plays the voicemail of) someone else."""
+    client = call_line.app.test_client()
+    _abandoned_call(client, "CA" + "1" * 32, DANIEL)
+    menu = _post(client, "/webhooks/voice", {"CallSid": "CA" + "2" * 32, "From": PRIMARY})
+    assert "Press 1 to call back Daniel, R1001" in menu
+    found = re.search(r"call-back\?call=(\d+)", menu)
+    assert found is not None, "the menu offers no call-back"
+    call_id = found.group(1)
+
+    call_line.clock.advance(dt.timedelta(seconds=5))
+    _abandoned_call(client, "CA" + "3" * 32, STRANGER)  # while the worker listens
+
+    answer = _post(
+        client,
+        f"/webhooks/voice/call-back?call={call_id}",
+        {"CallSid": "CA" + "2" * 32, "Digits": "1"},
+    )
+    assert DANIEL in answer, f"pressing 1 for Daniel dialled: {answer}"
+
+
+@pytest.mark.hazard("H55")
+def test_an_unreturned_missed_call_stays_on_the_call_back_menu(
+    call_line: Line,
+) -> None:
+    """call_back_choices lists acknowledged (already returned) missed calls too, newest first,
+    five at most: five returned calls push an older call nobody has returned off the menu, so
+    staff cannot return it through the line (and may ring from their own phone instead)."""
+    client = call_line.app.test_client()
+    _abandoned_call(client, "CA" + "a" * 32, DANIEL)
+    for n in range(5):
+        call_line.clock.advance(dt.timedelta(minutes=1))
+        _abandoned_call(client, f"CA{n:032d}", f"+44770090078{n}")
+        # Each newer one is returned at once through the line (newest is option 1).
+        staff_sid = f"CB{n:032d}"
+        menu = _post(client, "/webhooks/voice", {"CallSid": staff_sid, "From": BACKUP})
+        found = re.search(r"call-back\?call=(\d+)", menu)
+        assert found is not None, "the menu offers no call-back"
+        call_id = found.group(1)
+        _post(
+            client,
+            f"/webhooks/voice/call-back?call={call_id}",
+            {"CallSid": staff_sid, "Digits": "1"},
+        )
+    menu = _post(client, "/webhooks/voice", {"CallSid": "CC" + "0" * 32, "From": PRIMARY})
+    assert "Daniel" in menu, f"Daniel's unreturned missed call is not offered: {menu}"
+
+
+@pytest.mark.hazard("H67")
+def test_a_withheld_callers_voicemail_can_be_heard_by_calling_the_line(
+    call_line: Line,
+) -> None:
+    """A man rings from a withheld number at 3 a.m., nobody answers, and he leaves a message:
+    "It's Daniel, my phone's been cut off, ring me at my sister's on 07700 900...".
+
+    The missed-call text tells on-call staff "voicemail left (call the line to hear it)", but
+    the staff call-back menu lists only missed calls with a number (`_missed_calls` filters
+    `Contact.from_number IS NOT NULL`): the line answers "There are no missed calls to return"
+    and the message can never be heard. He was told "someone will call you back".
+    """
+    recording = "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE" + "4" * 32
+    _missed_call(call_line, "CA" + "4" * 32, "anonymous", recording)
+    (missed,) = [e for e in call_line.escalations() if e.subject_type == "missed_call"]
+    # The text carries the link that plays the message; the line plays it too.
+    assert "voicemail left: https://crisis.example.org/voicemail/" in missed.summary
+
+    menu = _voice(
+        call_line,
+        "/webhooks/voice",
+        {
+            "CallSid": "CA" + "5" * 32,
+            "From": PRIMARY,
+            "To": LINE,
+            "CallStatus": "ringing",
+        },
+    )
+    assert "no missed calls" not in menu, menu
+    assert "Press 1" in menu, menu
+
+
+@pytest.mark.hazard("H73")
+def test_calling_a_participant_back_settles_all_his_missed_calls_not_just_the_newest(
+    call_line: Line,
+) -> None:
+    """Daniel rings twice in ten minutes and nobody answers either call: two missed-call
+    escalations. Amira calls him back through the line (key 1: his newest call) and talks to
+    him; the older escalation is untouched and goes on to the backup and the duty manager and
+    ends as an "unanswered" safety incident, for a man who has just been called back.
+    """
+    _missed_call(call_line, "CA" + "6" * 32, DANIEL, None)
+    call_line.clock.advance(dt.timedelta(minutes=2))
+    _missed_call(call_line, "CA" + "7" * 32, DANIEL, None)
+    missed = [e for e in call_line.escalations() if e.subject_type == "missed_call"]
+    assert len(missed) == 2
+
+    sid = "CA" + "8" * 32
+    menu = _voice(
+        call_line,
+        "/webhooks/voice",
+        {"CallSid": sid, "From": PRIMARY, "To": LINE, "CallStatus": "ringing"},
+    )
+    action = re.search(r'<Gather [^>]*action="https://crisis\.example\.org([^"]+)"', menu)
+    assert action, menu
+    dialled = _voice(
+        call_line, action.group(1).replace("&amp;", "&"), {"CallSid": sid, "Digits": "1"}
+    )
+    assert DANIEL in dialled
+
+    statuses = [e.status for e in call_line.escalations() if e.subject_type == "missed_call"]
+    assert statuses == ["acknowledged", "acknowledged"], statuses
+
+
+@pytest.mark.hazard("H58")
+def test_a_returned_missed_call_frees_its_reply_codes_eventually(
+    call_line: Line,
+) -> None:
+    """Codes are freed only when an escalation is *closed*. A missed call returned through the
+    line is acknowledged and nothing ever closes it (no idle close, unlike texts), and the
+    same holds for acknowledged risk alerts nobody resolves: every phone's codes only grow
+    (1, 2, 3 ... 9999, then unparseable), and bare "a"/"c" keep resolving to stale rows."""
+    client = call_line.app.test_client()
+    _abandoned_call(client, "CA" + "5" * 32, DANIEL)
+    menu = _post(client, "/webhooks/voice", {"CallSid": "CA" + "6" * 32, "From": PRIMARY})
+    found = re.search(r"call-back\?call=(\d+)", menu)
+    assert found is not None, "the menu offers no call-back"
+    call_id = found.group(1)
+    _post(
+        client,
+        f"/webhooks/voice/call-back?call={call_id}",
+        {"CallSid": "CA" + "6" * 32, "Digits": "1"},
+    )
+    svc = call_line.svc
+    for _ in range(8):  # a week of the scheduler's upkeep
+        call_line.clock.advance(dt.timedelta(days=1))
+        Jobs(svc).sweep_escalations()
+        sms_conversations.upkeep(svc.db, svc.clock.now(), svc.reach, dt.timedelta(hours=24))
+    with svc.db.transaction() as session:
+        live = session.scalars(
+            select(EscalationCode.code).where(
+                EscalationCode.phone == PRIMARY, EscalationCode.active.is_(True)
+            )
+        ).all()
+    assert live == [], f"a week after the call was returned the primary still holds codes {live}"
+
+
+# ---- requests repeated, failed or too late (safety reviews) -----------------------------------
+
+
+@pytest.mark.hazard("H71")
+def test_a_repeated_dial_action_does_not_skip_the_backup(call_line: Line) -> None:
+    """The Dial action carries nothing saying which ring it ends.
+
+    `dial_finished` moves the chain on every time it is posted: the same action for the
+    primary's ring, delivered twice (a retry, a proxy), moves past the backup to the duty
+    manager, so the backup's phone never rings for this caller.
+    """
+    sid = "CA" + "1" * 32
+    first = _voice(
+        call_line,
+        "/webhooks/voice",
+        {"CallSid": sid, "From": DANIEL, "To": LINE, "CallStatus": "ringing"},
+    )
+    assert PRIMARY in first
+    path = _action_path(first)
+    ended = {"CallSid": sid, "CallStatus": "in-progress", "DialCallStatus": "no-answer"}
+    second = _voice(call_line, path, ended)
+    assert BACKUP in second
+    again = _voice(call_line, path, ended)
+    assert BACKUP in again and MANAGER not in again, again
+
+
+@pytest.mark.hazard("H72")
+def test_pressing_1_after_the_caller_hung_up_does_not_turn_an_abandoned_call_into_answered(
+    call_line: Line,
+) -> None:
+    """The caller gives up just as the worker, still in the screening prompt, presses 1.
+
+    The status callback has already recorded the call as abandoned and opened its missed-call
+    escalation; `accept` then overwrites the record as answered by the worker (answered_at after
+    ended_at), and the worker is told nothing: the leg is 'bridged' to a caller who is gone.
+    """
+    sid = "CA" + "2" * 32
+    first = _voice(
+        call_line,
+        "/webhooks/voice",
+        {"CallSid": sid, "From": DANIEL, "To": LINE, "CallStatus": "ringing"},
+    )
+    screen = re.search(r'url="https://crisis\.example\.org([^"]+)"', first)
+    assert screen
+    query = screen.group(1).replace("&amp;", "&").split("?", 1)[1]
+    call_line.clock.advance(dt.timedelta(seconds=25))
+    status = {"CallSid": sid, "CallStatus": "completed", "CallDuration": "25"}
+    response = call_line.app.test_client().post(
+        "/webhooks/voice/status",
+        data=status,
+        headers={"X-Twilio-Signature": _sign("/webhooks/voice/status", status)},
+    )
+    assert response.status_code == 204
+    assert call_line.contact().outcome == "abandoned"
+
+    said = _voice(
+        call_line,
+        f"/webhooks/voice/screen/answer?{query}",
+        {"CallSid": "CA" + "3" * 32, "Digits": "1", "To": PRIMARY},
+    )
+    contact = call_line.contact()
+    assert contact.outcome == "abandoned", contact.outcome
+    assert contact.answered_at is None
+    assert "<Say" in said  # the worker is told the caller has gone, not bridged to nothing
+
+
+@pytest.mark.hazard("H57")
+def test_an_abandoned_call_is_chased_even_if_its_status_callback_fails_once(
+    call_line: Line, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/webhooks/voice/status is not fail-safe and nothing reconciles afterwards: if the one
+    status callback Twilio sends (it does not retry them) meets a database error, the caller
+    who hung up while it rang is never chased (H18). A sweep of LiveCalls that ended with
+    neither an acceptance nor a missed-call escalation would catch it."""
+    client = call_line.app.test_client()
+    sid = "CA" + "7" * 32
+    _post(client, "/webhooks/voice", {"CallSid": sid, "From": DANIEL})
+    real = engine.open_escalation
+    failures = iter([True])
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        if next(failures, False):
+            raise OperationalError("INSERT INTO escalations", {}, Exception("database is locked"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "open_escalation", flaky)
+    done = {"CallSid": sid, "CallStatus": "completed", "CallDuration": "20"}
+    # Under TESTING Flask re-raises; in production Twilio gets a 500 and does not retry.
+    with contextlib.suppress(OperationalError):
+        client.post(
+            "/webhooks/voice/status",
+            data=done,
+            headers={"X-Twilio-Signature": _sign("/webhooks/voice/status", done)},
+        )
+    svc = call_line.svc
+    for _ in range(10):  # ten minutes of the scheduler
+        call_line.clock.advance(dt.timedelta(minutes=1))
+        Jobs(svc).sweep_escalations()
+        Jobs(svc).audit_escalations()
+        sms_conversations.upkeep(svc.db, svc.clock.now(), svc.reach, dt.timedelta(hours=24))
+    with svc.db.transaction() as session:
+        missed = session.scalars(
+            select(EscalationRecord).where(EscalationRecord.subject_type == "missed_call")
+        ).all()
+    assert missed, "the abandoned call was never chased"

@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from crisisline.jobs import Jobs
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.telephony import FakeTelephony, sign
-from tests.conftest import TEST_AUTH_TOKEN, json_list_of, json_of, services_of, signed_post
+from tests.support.app import TEST_AUTH_TOKEN, json_list_of, json_of, services_of, signed_post
 
 
 def _test_message(client: FlaskClient, auth: dict[str, str]) -> tuple[int, int]:

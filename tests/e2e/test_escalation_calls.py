@@ -19,8 +19,9 @@ from crisisline.jobs import Jobs
 from crisisline.models import StaffRole
 from crisisline.services import Services
 from crisisline.simulator import Simulator
-from tests.conftest import services_of, signed_post
-from tests.e2e.simulated_twilio import simulated_twilio
+from tests.support.app import services_of, signed_post
+from tests.support.simulated_twilio import simulated_twilio
+from tests.support.sms_line import BACKUP, DANIEL, PRIMARY, STEP_WAIT, SmsLine
 
 ACCOUNT_SID = "AC" + "8" * 32
 LINE = "+447700900000"
@@ -280,3 +281,34 @@ def test_a_voicemail_link_in_the_summary_is_never_read_out(line: Line) -> None:
     assert link in line.sim.phone(taker).expect_sms("voicemail left").body
     line.sim.phone(late).expect_sms("voicemail left")
     assert "https" not in line.sim.phone(late).expect_sms(f"taken by {taker_name}").body
+
+
+# ---- 'not me' pressed by two people of one step (safety review) -------------------------------
+
+
+@pytest.mark.hazard("H54")
+def test_two_people_of_one_step_pressing_5_pass_it_on_once_not_twice(lenient_line: SmsLine) -> None:
+    """escalate_now fires the step after the *current* one, whoever presses and for whichever
+    step their call was: the primary and the backup, both called at step two, each pressing 5
+    ("not me") skip the duty manager's whole wait and restart the chain at once."""
+    line = lenient_line
+    line.text(DANIEL, "I need to talk")
+    line.dispatch()
+    line.wait(STEP_WAIT)  # step two: primary and backup, by text and call
+    (conversation,) = line.conversations()
+    escalation_id = conversation.escalation_id
+    client = line.app.test_client()
+    path = f"/webhooks/escalations/{escalation_id}/call/keypress"
+    for phone in (PRIMARY, BACKUP):
+        response = signed_post(
+            client, path, {"CallSid": "CA" + phone[-3:] * 10 + "00", "To": phone, "Digits": "5"}
+        )
+        assert response.status_code == 200
+
+    with line.svc.db.transaction() as session:
+        record = session.get_one(EscalationRecord, escalation_id)
+        position = (record.step_index, record.loop)
+    assert position == (2, 0), (
+        f"two 'not me' presses for step two moved the chain to step {position[0]} of loop "
+        f"{position[1]}: the duty manager's wait was skipped"
+    )

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.telephony import FakeTelephony
-from tests.conftest import START, make_settings, services_of, signed_post
+from tests.support.app import START, make_settings, services_of, signed_post
 from wording.callers import CrisisMessagesError, load
 
 CALL = {

@@ -27,8 +27,8 @@ from crisisline.escalation_models import EscalationRecord
 from crisisline.flood_models import Flood
 from crisisline.jobs import Jobs
 from crisisline.models import Contact, ContactOutcome, Delivery, Direction
-from tests.conftest import signed_post
-from tests.e2e.sms_line import BACKUP, CRISIS, DANIEL, MANAGER, PRIMARY, SmsLine, start_line
+from tests.support.app import signed_post
+from tests.support.sms_line import BACKUP, CRISIS, DANIEL, MANAGER, PRIMARY, SmsLine, start_line
 
 AUTO_REPLIES = (sms_conversations.ACKNOWLEDGEMENT, sms_conversations.FALLBACK)
 FLOOD_STARTS = "many texts or calls from unknown numbers"

@@ -9,24 +9,33 @@ A voicemail left as he hangs up must be in the missed-call text whichever comes 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from crisisline.clock import FakeClock
 from crisisline.simulator import HangUpOrder
-from tests.e2e.test_calls import (
+from tests.support.call_line import (
     BACKUP,
     DANIEL,
     LINE,
     MANAGER,
     PRIMARY,
     Line,
-    _reply_code,
-    line,  # noqa: F401 - the fixture
+    reply_code,
+    start_call_line,
 )
+
+
+@pytest.fixture
+def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[Line]:
+    yield from start_call_line(tmp_path, database_url, clock)
 
 
 @pytest.mark.parametrize("order", ["action-first", "status-first"])
 def test_the_caller_hangs_up_while_the_last_step_rings_is_abandoned_whatever_the_order(
-    line: Line,  # noqa: F811 - the fixture
+    line: Line,
     order: HangUpOrder,
 ) -> None:
     line.sim.hang_up_order = order
@@ -50,14 +59,14 @@ def test_the_caller_hangs_up_while_the_last_step_rings_is_abandoned_whatever_the
     sms = line.sim.phone(PRIMARY).expect_sms(
         "Missed call from R1001 D. Price at 12:00, hung up after 58s"
     )
-    assert _reply_code(sms.body)
+    assert reply_code(sms.body)
     for phone in (PRIMARY, BACKUP, MANAGER):
         line.sim.phone(phone).ignore_unexpected()  # any risk alert's own texts
 
 
 @pytest.mark.parametrize("order", ["action-first", "status-first"])
 def test_a_voicemail_left_as_the_caller_hangs_up_is_in_the_missed_call_text_whatever_the_order(
-    line: Line,  # noqa: F811 - the fixture
+    line: Line,
     order: HangUpOrder,
 ) -> None:
     line.sim.hang_up_order = order

@@ -14,8 +14,8 @@ from crisisline.jobs import Jobs
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.outbox import BACKOFF_CAP
 from crisisline.simulator import Simulator
-from tests.conftest import json_of, services_of
-from tests.e2e.simulated_twilio import simulated_twilio
+from tests.support.app import json_of, services_of
+from tests.support.simulated_twilio import simulated_twilio
 
 ACCOUNT_SID = "AC" + "7" * 32
 STAFF_PHONE = "+447700900101"

@@ -22,8 +22,8 @@ from crisisline.clock import FakeClock
 from crisisline.jobs import Jobs
 from crisisline.models import Delivery, DeliveryStatus, ProviderOutage
 from escalation import ByOperator
-from tests.conftest import beat_as_leader, json_of
-from tests.e2e.sms_line import (
+from tests.support.app import beat_as_leader, json_of
+from tests.support.sms_line import (
     ACK,
     CRISIS,
     DANIEL,

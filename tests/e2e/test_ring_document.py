@@ -18,9 +18,9 @@ from crisisline.calls import Ring
 from crisisline.clock import FakeClock
 from crisisline.services import Services
 from escalation import Recipient
-from tests.conftest import services_of, signed_post
-from tests.integration.test_call_intake import _call, _sid, add_participant
-from tests.integration.test_routing_cache import _seed
+from tests.support.app import services_of, signed_post
+from tests.support.call_intake import add_participant, call, sid_of
+from tests.support.routing import seed
 from webhooks import voice
 
 BASE = "https://crisis.example.org"
@@ -104,16 +104,16 @@ def test_a_wording_containing_the_mark_is_built_for_the_call_alone(app: Flask) -
 def test_calls_in_a_row_each_screen_as_their_own_call(app: Flask, clock: FakeClock) -> None:
     """Through the real webhook on both engines: every Number's screening URL names the live
     call recorded for that CallSid, so the staff member accepts the call they were rung for."""
-    svc = _seed(services_of(app), clock)
+    svc = seed(services_of(app), clock)
     add_participant(svc, "R901", "Owen Tarrant", "+447700900201")
     client: FlaskClient = app.test_client()
     seen = set()
     for n in range(1, 6):
-        response = _call(client, n)
+        response = call(client, n)
         numbers = list(ET.fromstring(response.data).iter("Number"))  # noqa: S314 (our TwiML)
         assert numbers, response.data
         with svc.db.transaction() as session:
-            call_id = session.scalar(select(LiveCall.id).where(LiveCall.call_sid == _sid(n)))
+            call_id = session.scalar(select(LiveCall.id).where(LiveCall.call_sid == sid_of(n)))
         assert call_id is not None
         for number in numbers:
             query = urllib.parse.parse_qs(urllib.parse.urlsplit(number.attrib["url"]).query)

@@ -13,7 +13,7 @@ from crisisline import alerts, participants, staff
 from crisisline.alert_models import RiskAlert
 from crisisline.clock import FakeClock
 from crisisline.models import Contact, StaffRole
-from tests.e2e.sms_line import ACK, BACKUP, DANIEL, MANAGER, PRIMARY, SmsLine, start_line
+from tests.support.sms_line import ACK, BACKUP, DANIEL, MANAGER, PRIMARY, SmsLine, start_line
 
 OFFICER = "+447700900104"
 

@@ -18,7 +18,16 @@ from crisisline.jobs import Jobs
 from crisisline.models import DeliveryStatus
 from crisisline.simulator import TwilioApiError
 from crisisline.sms_commands import STAFF_REPLY
-from tests.e2e.sms_line import ACK, DANIEL, MANAGER, PRIMARY, SmsLine, start_line
+from tests.support.sms_line import (
+    ACK,
+    DANIEL,
+    MANAGER,
+    PRIMARY,
+    SmsLine,
+    bodies_of,
+    daniel_reaches_primary,
+    start_line,
+)
 
 
 @pytest.fixture
@@ -140,3 +149,23 @@ def test_after_stop_twilio_refuses_texts_from_the_line_until_start(line: SmsLine
     assert line.sim.create_message(form).to == DANIEL
     line.phone(DANIEL).expect_sms("hello")
     line.dispatch()
+
+
+@pytest.mark.hazard("H74")
+def test_an_opted_out_participants_later_texts_remind_staff_to_call(lenient_line: SmsLine) -> None:
+    """docs/sms.md: "While opted out, their texts still reach staff (with a reminder to call)".
+
+    Only the first-step notification carries the reminder; a text relayed in an open
+    conversation after STOP arrives with no word that a text reply will not reach him.
+    """
+    line = lenient_line
+    daniel_reaches_primary(line)
+    line.text(DANIEL, "STOP")
+    line.dispatch()
+    line.phone(PRIMARY).expect_sms("texted STOP")
+    line.text(DANIEL, "I didn't mean it, I'm scared")
+    line.dispatch()
+    relayed = [b for b in bodies_of(line, PRIMARY) if "scared" in b]
+    assert relayed
+    after = bodies_of(line, PRIMARY)[bodies_of(line, PRIMARY).index(relayed[0]) :]
+    assert any("call" in b.lower() and "STOP" in b for b in after), after

@@ -11,7 +11,17 @@ import pytest
 from crisisline import rota_service, staffing
 from crisisline.clock import FakeClock
 from crisisline.sms_conversations import AUTO_REPLY_INTERVAL, HANDOVER_GRACE
-from tests.e2e.sms_line import ACK, BACKUP, DANIEL, MARCUS, PRIMARY, STEP_WAIT, SmsLine, start_line
+from tests.support.sms_line import (
+    ACK,
+    BACKUP,
+    DANIEL,
+    MARCUS,
+    PRIMARY,
+    STEP_WAIT,
+    SmsLine,
+    escalation_status,
+    start_line,
+)
 
 
 @pytest.fixture
@@ -183,3 +193,97 @@ def test_a_text_after_the_takers_shift_ended_goes_to_whoever_is_on_call_now(
     line.dispatch()
     line.phone(PRIMARY).expect_sms("NOT SENT")
     line.phone(DANIEL).expect_no_sms()
+
+
+# ---- bare replies and freed codes (safety review) ---------------------------------------------
+
+
+def _conversation_status(line: SmsLine, phone: str) -> str:
+    (conversation,) = [c for c in line.conversations() if c.phone == phone]
+    return conversation.status
+
+
+@pytest.mark.hazard("H50")
+def test_bare_c_closes_the_conversation_whose_code_was_sent_last_not_another_participants(
+    lenient_line: SmsLine,
+) -> None:
+    """docs/sms.md: "a, c: take or close the last code sent to you".
+
+    act_by_phone resolves a bare "c" to the newest EscalationCode *row*, i.e. the escalation
+    that first reached this phone most recently, not the code most recently texted. Here the
+    last text the primary received was Daniel's (code 1), yet "c" closes Marcus's (code 2),
+    silently ending the chase of a participant nobody has answered.
+    """
+    line = lenient_line
+    line.text(DANIEL, "I need to talk")
+    line.dispatch()
+    line.clock.advance(dt.timedelta(seconds=40))
+    line.text(MARCUS, "can someone ring me")
+    line.dispatch()
+    line.clock.advance(dt.timedelta(seconds=40))
+    line.text(DANIEL, "please, it's bad")
+    line.dispatch()
+    last = line.phone(PRIMARY).inbox[-1]
+    assert "(1): please, it's bad" in last.body  # the last code texted to the primary is 1
+
+    line.phone(PRIMARY).reply("c")
+    line.dispatch()
+
+    assert escalation_status(line, MARCUS) == "open", "Marcus's unanswered text was closed"
+    assert _conversation_status(line, MARCUS) == "open"
+    assert escalation_status(line, DANIEL) == "closed"
+
+
+@pytest.mark.hazard("H50")
+def test_bare_a_after_a_later_step_renotifies_takes_that_escalation_not_the_newer_one(
+    lenient_line: SmsLine,
+) -> None:
+    """Step 2 of crisis-sms texts the primary Daniel's words again with code 1; "a" takes 2."""
+    line = lenient_line
+    line.text(DANIEL, "I need to talk")
+    line.dispatch()
+    line.clock.advance(dt.timedelta(seconds=60))
+    line.text(MARCUS, "can someone ring me")
+    line.dispatch()
+    # Daniel's first step runs out: step two re-texts the primary (code 1) and the backup.
+    line.wait(STEP_WAIT - dt.timedelta(seconds=60))
+    last = line.phone(PRIMARY).inbox[-1]
+    assert "Reply 1 and your message" in last.body
+
+    line.phone(PRIMARY).reply("a")
+    line.dispatch()
+
+    assert escalation_status(line, DANIEL) == "acknowledged"
+    assert escalation_status(line, MARCUS) == "open", "Marcus's text was taken by mistake"
+
+
+@pytest.mark.hazard("H51")
+def test_a_code_just_freed_is_not_given_straight_to_another_participant_on_the_same_phone(
+    lenient_line: SmsLine,
+) -> None:
+    """Codes are the lowest free number, reused the moment a conversation closes.
+
+    All texts arrive in one thread from the crisis number, so a worker who scrolls up and
+    answers Daniel's old relay with "1 ..." after Daniel's conversation closed sends Daniel's
+    words to Marcus, who now holds code 1 (H23: a worker's message to the wrong participant).
+    """
+    line = lenient_line
+    line.text(DANIEL, "I need to talk")
+    line.dispatch()
+    line.phone(PRIMARY).reply("1 Hi Daniel, Amira here. Is your probation hostel still Elm House?")
+    line.dispatch()
+    line.phone(PRIMARY).reply("1c")
+    line.dispatch()
+    assert _conversation_status(line, DANIEL) == "closed"
+
+    line.clock.advance(dt.timedelta(minutes=2))
+    line.text(MARCUS, "can someone ring me")
+    line.dispatch()
+    # The worker answers Daniel's thread, as they believe, two minutes after closing it.
+    line.phone(PRIMARY).reply("1 Daniel, I've booked your appointment with Dr Khan for 10am")
+    line.dispatch()
+
+    received = [m.body for m in line.phone(MARCUS).inbox]
+    assert not any("Daniel" in body for body in received), (
+        f"Marcus received a message meant for Daniel: {received}"
+    )

@@ -20,8 +20,8 @@ from crisisline import sms_conversations, sms_intake
 from crisisline.clock import FakeClock
 from crisisline.jobs import Jobs
 from crisisline.models import UNROUTED_PREDICATE, Contact, ContactOutcome
-from tests.conftest import ENGINES, signed_post
-from tests.e2e.sms_line import ACK, CRISIS, DANIEL, PRIMARY, SmsLine, start_line
+from tests.support.app import ENGINES, signed_post
+from tests.support.sms_line import ACK, CRISIS, DANIEL, PRIMARY, SmsLine, bodies_of, start_line
 
 
 @pytest.fixture
@@ -174,3 +174,28 @@ if "postgresql" in ENGINES:
             unreachable.dispose()
         assert "<Message>" in answer and line.svc.messages.fallback_sms[:40] in answer
         assert _daniels(line) == []
+
+
+@pytest.mark.hazard("H74")
+def test_a_text_that_clashes_with_the_sweep_is_handled_on_a_second_try(
+    lenient_line: SmsLine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A version clash with the escalation sweep rolls the whole routing back; the text is
+    routed again at once, not answered with the fallback (which would also lose a worker's
+    words)."""
+    line = lenient_line
+    from sqlalchemy.orm.exc import StaleDataError
+
+    real = sms_intake.route_unrouted
+    clashes = iter([True])
+
+    def clashing(*args: object, **kwargs: object) -> object:
+        if next(clashes, False):
+            raise StaleDataError("escalation changed by the sweep")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sms_intake, "route_unrouted", clashing)
+    line.text(DANIEL, "I need to talk")
+    line.dispatch()
+    assert [c.status for c in line.conversations()] == ["open"]
+    assert not [b for b in bodies_of(line, DANIEL) if "116 123" in b]

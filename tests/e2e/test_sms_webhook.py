@@ -15,7 +15,7 @@ from crisisline.clock import FakeClock
 from crisisline.jobs import Jobs
 from crisisline.models import Contact, Delivery, Direction
 from crisisline.telephony import FakeTelephony
-from tests.conftest import json_of, make_settings, services_of, signed_post
+from tests.support.app import json_of, make_settings, services_of, signed_post
 
 DANIEL = "+447700900501"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'

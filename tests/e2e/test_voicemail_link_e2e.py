@@ -5,11 +5,15 @@ from (simulated) Twilio with the account's credentials."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from crisisline.clock import FakeClock
 from crisisline.models import AuditEntry
-from tests.e2e.test_calls import (
+from tests.support.call_line import (
     BACKUP,
     BASE,
     DANIEL,
@@ -17,15 +21,20 @@ from tests.e2e.test_calls import (
     MANAGER,
     PRIMARY,
     Line,
-    _reply_code,
-    line,  # noqa: F401 - the fixture
+    reply_code,
+    start_call_line,
 )
 
 LINK = re.compile(re.escape(BASE) + r"/voicemail/[A-Za-z0-9._-]+")
 
 
+@pytest.fixture
+def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[Line]:
+    yield from start_call_line(tmp_path, database_url, clock)
+
+
 def test_the_missed_call_text_links_to_the_message_and_the_link_plays_it(
-    line: Line,  # noqa: F811 - the fixture
+    line: Line,
 ) -> None:
     for phone in (PRIMARY, BACKUP, MANAGER):
         line.sim.phone(phone).will_not_answer()
@@ -34,7 +43,7 @@ def test_the_missed_call_text_links_to_the_message_and_the_link_plays_it(
     line.deliver()
 
     text = line.sim.phone(PRIMARY).expect_sms("Missed call from R1001 D. Price at 12:00")
-    assert _reply_code(text.body)
+    assert reply_code(text.body)
     found = LINK.search(text.body)
     assert found is not None, text.body
     answer = line.app.test_client().get(found.group(0).removeprefix(BASE))

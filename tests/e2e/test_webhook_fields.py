@@ -19,17 +19,21 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crisisline.call_models import LiveCall
+from crisisline.clock import FakeClock
 from crisisline.models import Contact
 from crisisline.services import Services
-from tests.conftest import json_of, signed_post
-from tests.integration.test_call_intake import CALLER, LINE, svc
-
-__all__ = ["svc"]  # the fixture, used by name
+from tests.support.app import json_of, signed_post
+from tests.support.call_intake import CALLER, LINE, intake_services
 
 SMS_SID = "SM" + "ab" * 16
 CALL_SID = "CA" + "cd" * 16
 # Logged when a webhook could not record (the database path), never for bad input.
 FAIL_SAFE_LOGS = ("could not be recorded", "answering with the fail-safe", "kept in the spool")
+
+
+@pytest.fixture
+def svc(app: Flask, clock: FakeClock) -> Services:
+    return intake_services(app, clock)
 
 
 def _text(**fields: str) -> dict[str, str]:

@@ -4,144 +4,42 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from crisisline import alerts, contacts, participants, rota_service, staff, staffing
+from crisisline import alerts, contacts, participants
 from crisisline import escalation_engine as engine
-from crisisline.alert_models import AlertStatus, RiskAlert
+from crisisline.alert_models import AlertStatus
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.jobs import Jobs
-from crisisline.models import Channel, Delivery, Direction, RiskLevel, StaffRole
-from crisisline.services import Services
-from tests.conftest import services_of
-
-OFFICER, OFFICER_B, INACTIVE = "+447700900201", "+447700900202", "+447700900203"
-PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
-PARTICIPANT, HIGH_RISK, NO_OFFICER, LAPSED = (
-    "+447700900501",
-    "+447700900502",
-    "+447700900503",
-    "+447700900504",
+from crisisline.models import Channel, Direction
+from tests.support.risk_alerts import (
+    HIGH_RISK,
+    INACTIVE,
+    LAPSED,
+    LINE,
+    MANAGER,
+    NO_OFFICER,
+    OFFICER,
+    OFFICER_B,
+    PARTICIPANT,
+    PRIMARY,
+    WINTER_NOON,
+    Service,
+    alerts_service,
 )
-LINE = "+447700900000"
-WINTER_NOON = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
-
-
-@dataclass
-class Service:
-    svc: Services
-    clock: FakeClock
-    ids: dict[str, int]
-
-    def contact(
-        self,
-        who: str,
-        at: dt.datetime | None = None,
-        *,
-        channel: Channel = Channel.SMS,
-        body: str | None = None,
-        outcome: str | None = None,
-        direction: Direction = Direction.INBOUND,
-    ) -> list[RiskAlert]:
-        """Record a contact from `who` at `at` (moving the clock there) and evaluate it."""
-        if at is not None:
-            self.clock.advance(at - self.clock.now())  # back in time too, for past contacts
-        now = self.clock.now()
-        with self.svc.db.transaction() as session:
-            contact, _ = contacts.record(
-                session,
-                channel=channel,
-                direction=direction,
-                from_number=who,
-                to_number=LINE,
-                twilio_sid=None,
-                started_at=now,
-                participant_id=self.ids[who],
-                body=body,
-                outcome=outcome,
-            )
-            return alerts.evaluate_contact(
-                session,
-                contact.id,
-                now,
-                self.svc.reach,
-                rules=self.svc.risk_rules,
-                zone=self.svc.settings.zone,
-            )
-
-    def alerts(self) -> list[RiskAlert]:
-        with self.svc.db.transaction() as session:
-            alerts.sync_acknowledgements(session)
-            return list(session.scalars(select(RiskAlert).order_by(RiskAlert.id)))
-
-    def texts(self) -> list[tuple[str, str]]:
-        with self.svc.db.transaction() as session:
-            rows = session.scalars(select(Delivery).order_by(Delivery.id)).all()
-            return [(d.to_number, d.body) for d in rows if d.channel == Channel.SMS]
-
-    def texts_to(self, phone: str) -> list[str]:
-        return [body for to, body in self.texts() if to == phone]
 
 
 @pytest.fixture
 def service(app: Flask, clock: FakeClock) -> Service:
-    """Officers, on-call staff on rotas primary/backup/duty-manager, and four participants."""
-    svc = services_of(app)
-    now = clock.now()
-    ids: dict[str, int] = {}
-    with svc.db.transaction() as session:
-        for name, phone, roles, active in (
-            ("Nadia Whitlock", OFFICER, [StaffRole.RESPONSIBLE_OFFICER], True),
-            ("Owen Barraclough", OFFICER_B, [StaffRole.RESPONSIBLE_OFFICER], True),
-            ("Gail Pennington", INACTIVE, [StaffRole.RESPONSIBLE_OFFICER], True),
-            ("Amira Okafor", PRIMARY, [StaffRole.ON_CALL], True),
-            ("Tom Hughes", BACKUP, [StaffRole.ON_CALL], True),
-            ("Priya Natarajan", MANAGER, [StaffRole.DUTY_MANAGER], True),
-        ):
-            person = staff.create(
-                session, staff.NewStaff(name, phone, None, roles, active), actor="t", now=now
-            )
-            ids[phone] = person.id
-        for rota_name, phone in (
-            ("primary", PRIMARY),
-            ("backup", BACKUP),
-            ("duty-manager", MANAGER),
-        ):
-            rota_service.create(
-                session,
-                rota_service.NewRota(
-                    name=rota_name,
-                    timezone="Europe/London",
-                    members=[ids[phone]],
-                    shift_length="P7D",
-                    first_handoff=dt.datetime(2026, 1, 5, 9, 0),
-                ),
-                actor="t",
-                now=now,
-            )
-        for reference, name, phone, officer, level in (
-            ("R2001", "Dale Fenwick", PARTICIPANT, ids[OFFICER], RiskLevel.MEDIUM),
-            ("R2002", "Lee Ashdown", HIGH_RISK, ids[OFFICER], RiskLevel.HIGH),
-            ("R2003", "Carl Mottram", NO_OFFICER, None, RiskLevel.MEDIUM),
-            ("R2004", "Jon Tiverton", LAPSED, ids[INACTIVE], RiskLevel.MEDIUM),
-        ):
-            person_ = participants.create(
-                session,
-                participants.NewParticipant(reference, name, [phone], officer, level),
-                actor="t",
-                now=now,
-            )
-            ids[phone] = person_.id
-        staffing.deactivate_staff(session, ids[INACTIVE], actor="t", now=now)
-    return Service(svc, clock, ids)
+    """Officers, on-call staff on rotas primary/backup/duty-manager, and four participants
+    (tests/support/risk_alerts.py)."""
+    return alerts_service(app, clock)
 
 
 def _at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
@@ -577,3 +475,46 @@ def test_the_api_acknowledges_and_resolves_with_a_note(
     again = client.post(f"/api/v1/alerts/{alert.id}/acknowledge", headers=auth)
     assert again.status_code == 409
     assert _json(client.get("/api/v1/alerts?status=resolved", headers=auth))[0]["id"] == alert.id
+
+
+# ---- urgent words the safety review found missed ----------------------------------------------
+
+
+@pytest.mark.hazard("H60")
+def test_new_urgent_words_after_the_alerts_chain_ran_out_reach_someone(service: Service) -> None:
+    (first,) = service.contact(PARTICIPANT, WINTER_NOON, body="I want to end it all")
+    # Nobody acknowledges: the risk-alert chain runs twice through its two steps, then ends.
+    for _ in range(4):
+        service.clock.advance(dt.timedelta(seconds=900))
+        Jobs(service.svc).sweep_escalations()
+    with service.svc.db.transaction() as session:
+        assert session.get_one(EscalationRecord, first.escalation_id).status == "exhausted"
+    texts_before = len(service.texts())
+    # Two hours later (inside the 6-hour phrase cooldown) he texts again.
+    again = service.contact(
+        PARTICIPANT, WINTER_NOON + dt.timedelta(hours=2), body="going to kill myself tonight"
+    )
+    new_to_officer_or_manager = [
+        to for to, _ in service.texts()[texts_before:] if to in (OFFICER, MANAGER)
+    ]
+    assert again and again[0].status == AlertStatus.OPEN
+    # New urgent evidence must reach a person: a new alert (and texts), not a silent count += 1.
+    assert again[0].id != first.id, "merged silently into an alert whose chain already ran out"
+    assert new_to_officer_or_manager
+
+
+@pytest.mark.hazard("H61")
+@pytest.mark.parametrize(
+    "body",
+    [
+        "i want to kill my self",  # "myself" split in two: the commonest misspelling
+        "gonna hang my self tonight",
+        "I cannot go on",
+        "i can not go on anymore",
+        "kms",
+        "im going to kms tonight",
+    ],
+)
+def test_realistic_self_harm_texts_raise_the_urgent_alert(service: Service, body: str) -> None:
+    raised = service.contact(PARTICIPANT, body=body)
+    assert "phrases.self_harm" in [a.rule for a in raised]

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from crisisline.app import create_app
-from tests.conftest import make_settings
+from tests.support.app import make_settings
 
 # Examples per operation and engine: 20 keeps the run to about two minutes on two cores. For a
 # deeper run before a release, set API_CONTRACT_EXAMPLES (e.g. 200) and run this file alone.

@@ -15,7 +15,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from crisisline.api.common import MAX_ID, MAX_PAGE, MAX_URL_LENGTH
-from tests.conftest import json_of
+from tests.support.app import json_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -270,3 +270,26 @@ def test_an_instant_before_year_1_in_utc_is_422_naming_the_field(
     )
     assert response.status_code == 422
     assert "to" in json_of(response)["errors"]["query"]
+
+
+@pytest.mark.hazard("H65")
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/alerts?participant_id=99999999999999999999",
+        "/api/v1/alerts/99999999999999999999",
+        "/api/v1/alerts?page=99999999999999999999",
+        "/api/v1/participants?responsible_officer_id=99999999999999999999",
+        "/api/v1/contacts?participant_id=99999999999999999999",
+        "/api/v1/escalations?participant_id=99999999999999999999",
+        "/api/v1/alerts?from=9999-12-31T23:00:00-05:00",
+        "/api/v1/alerts?from=0001-01-01T00:00:00%2B05:00",
+        "/api/v1/contacts?from=9999-12-31T23:00:00-05:00",
+        "/api/v1/rotas/gaps?from=9999-12-31T23:00:00-05:00&to=9999-12-31T23:30:00-05:00",
+    ],
+)
+def test_odd_numbers_and_dates_are_422_or_404_never_500(
+    client: FlaskClient, auth: dict[str, str], url: str
+) -> None:
+    response = client.get(url, headers=auth)
+    assert response.status_code in (400, 404, 422), response.status_code

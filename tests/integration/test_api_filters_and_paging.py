@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from crisisline.api.common import query_parameters
 from crisisline.logs import redact_text
-from tests.conftest import json_list_of, json_of
+from tests.support.app import json_list_of, json_of
 
 PEOPLE = [
     ("R1001", "Daniel Price", "07700 900201"),

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crisisline.models import AuditEntry
-from tests.conftest import json_list_of, json_of, services_of
+from tests.support.app import json_list_of, json_of, services_of
 
 
 def _officer(client: FlaskClient, auth: dict[str, str], **extra: Any) -> dict[str, Any]:
@@ -245,3 +246,48 @@ def test_every_change_is_in_the_audit_log_with_the_token_name(
         ("token:tests", "close", "participant", participant["id"]),
     ]
     assert rename == {"name": ["Gareth Lloyd", "G. Lloyd"]}
+
+
+# ---- the crisis line's own number (safety review) ---------------------------------------------
+
+
+@pytest.mark.hazard("H90")
+def test_a_staff_phone_that_is_the_crisis_line_number_is_refused(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    """Every notification to this 'worker' is a text or call from the crisis line to itself:
+    the on-call person is never reached, and nothing says so."""
+    response = client.post(
+        "/api/v1/staff",
+        json={"name": "Tom Hughes", "phone": "+447700900000", "roles": ["on_call"]},
+        headers=auth,
+    )
+    assert response.status_code == 422, response.get_json()
+
+
+@pytest.mark.hazard("H94")
+def test_a_participant_number_that_is_the_crisis_line_is_refused_by_the_api(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    """Relays to such a participant would be the line texting itself."""
+    body = {
+        "reference": "R3009",
+        "name": "Lee Carter",
+        "phones": ["+447700900000"],
+        "risk_level": "medium",
+    }
+    response = client.post("/api/v1/participants", json=body, headers=auth)
+    assert response.status_code == 422, response.get_json()
+    assert "phones" in response.get_json()["errors"]["json"], response.get_json()
+    created = client.post(
+        "/api/v1/participants",
+        json={**body, "phones": ["+447700900201"]},
+        headers=auth,
+    )
+    assert created.status_code == 201, created.get_json()
+    changed = client.patch(
+        f"/api/v1/participants/{created.get_json()['id']}",
+        json={"phones": ["+447700900201", "07700 900000"]},
+        headers=auth,
+    )
+    assert changed.status_code == 422, changed.get_json()

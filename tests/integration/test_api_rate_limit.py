@@ -17,7 +17,7 @@ from crisisline import tokens
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.telephony import FakeTelephony
-from tests.conftest import json_of, make_settings, services_of, signed_post
+from tests.support.app import json_of, make_settings, services_of, signed_post
 
 LIMIT = 3
 

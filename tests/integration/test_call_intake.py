@@ -18,88 +18,38 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, func, select, text
-from werkzeug.test import TestResponse
 
-from crisisline import call_intake, participants, routing_cache, staffing
+from crisisline import routing_cache, staffing
 from crisisline.alert_models import RiskAlert
 from crisisline.call_models import LiveCall
-from crisisline.calls import CallPlan, IncomingCall
 from crisisline.clock import FakeClock
-from crisisline.models import Contact, RiskLevel, Staff
+from crisisline.models import Contact, Staff
 from crisisline.services import Services
-from tests.conftest import ENGINES, services_of, signed_post
-from tests.integration.test_routing_cache import BACKUP, PRIMARY, STANDBY, _seed, _standby_covers
-
-LINE = "+447700900000"
-CALLER = "+447700900201"  # a participant
-STRANGER = "+447700900250"  # nobody's number
-
-
-def add_participant(svc: Services, reference: str, name: str, phone: str) -> None:
-    """A participant with one number and no responsible officer."""
-    with svc.db.transaction() as session:
-        participants.create(
-            session,
-            participants.NewParticipant(
-                reference=reference,
-                name=name,
-                phones=[phone],
-                responsible_officer_id=None,
-                risk_level=RiskLevel.HIGH,
-            ),
-            actor="t",
-            now=svc.clock.now(),
-        )
+from tests.support.app import ENGINES
+from tests.support.call_intake import (
+    STRANGER,
+    call,
+    hang_up,
+    intake_call,
+    intake_services,
+    ringing,
+    sid_of,
+)
+from tests.support.routing import BACKUP, PRIMARY, STANDBY, standby_covers
 
 
 @pytest.fixture
 def svc(app: Flask, clock: FakeClock) -> Services:
-    """A primary and a backup rota of one person each, a standby, and one participant."""
-    services = _seed(services_of(app), clock)
-    add_participant(services, "R900", "Dale Finch", CALLER)
-    return services
-
-
-def _sid(n: int) -> str:
-    return "CA" + f"{n:032d}"
-
-
-def _form(n: int, caller: str | None = CALLER) -> dict[str, str]:
-    form = {"CallSid": _sid(n), "To": LINE, "CallStatus": "ringing", "Direction": "inbound"}
-    if caller is not None:
-        form["From"] = caller
-    return form
-
-
-def _call(client: FlaskClient, n: int, caller: str | None = CALLER) -> TestResponse:
-    response = signed_post(client, "/webhooks/voice", _form(n, caller))
-    assert response.status_code == 200
-    return response
-
-
-def _hang_up(client: FlaskClient, n: int) -> None:
-    """Call n ends (its final status callback): its phones are free for the next call, which
-    would otherwise ring around them (calls.busy_staff)."""
-    form = {"CallSid": _sid(n), "CallStatus": "completed", "CallDuration": "5"}
-    assert signed_post(client, "/webhooks/voice/status", form).status_code == 204
-
-
-def _ringing(response: TestResponse) -> list[str]:
-    root = ET.fromstring(response.data)  # noqa: S314 (our own TwiML, parsed in a test)
-    return [number.text or "" for number in root.iter("Number")]
-
-
-def _intake(svc: Services, n: int, caller: str | None = CALLER) -> CallPlan | None:
-    """The one-statement path alone, as the webhook runs it first."""
-    call = IncomingCall(_sid(n), caller, LINE, svc.clock.now(), "GB")
-    return call_intake.receive_new_call(svc.db, call, svc.messages)
+    """A primary and a backup rota of one person each, a standby, and one participant
+    (tests/support/call_intake.py)."""
+    return intake_services(app, clock)
 
 
 def _rows(svc: Services, n: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The contact and live call recorded for call n, by column, without ids and SIDs."""
     with svc.db.transaction() as session:
-        contact = session.scalar(select(Contact).where(Contact.twilio_sid == _sid(n)))
-        live = session.scalar(select(LiveCall).where(LiveCall.call_sid == _sid(n)))
+        contact = session.scalar(select(Contact).where(Contact.twilio_sid == sid_of(n)))
+        live = session.scalar(select(LiveCall).where(LiveCall.call_sid == sid_of(n)))
         if contact is None and live is None:
             return None
         assert contact is not None and live is not None, "a contact without its live call"
@@ -118,8 +68,8 @@ def _count(svc: Services, model: type) -> int:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_sqlite_always_takes_the_general_path(svc: Services, client: FlaskClient) -> None:
-    _call(client, 1)
-    assert _intake(svc, 2) is None
+    call(client, 1)
+    assert intake_call(svc, 2) is None
     assert _rows(svc, 2) is None
 
 
@@ -129,23 +79,23 @@ def test_every_call_rings_the_right_person_across_a_routing_change(
     """Through the webhook on each engine: whichever path a call takes, it rings who is on call
     now, and each call is recorded once with its live call."""
     # Each call ends before the next: a phone still ringing would be left out (H141).
-    assert _ringing(_call(client, 1)) == [PRIMARY]
-    _hang_up(client, 1)
-    assert _ringing(_call(client, 2)) == [PRIMARY]
-    _hang_up(client, 2)
-    _standby_covers(svc, clock, from_minutes=0)
-    assert _ringing(_call(client, 3)) == [STANDBY]
-    _hang_up(client, 3)
-    assert _ringing(_call(client, 4)) == [STANDBY]
-    _hang_up(client, 4)
+    assert ringing(call(client, 1)) == [PRIMARY]
+    hang_up(client, 1)
+    assert ringing(call(client, 2)) == [PRIMARY]
+    hang_up(client, 2)
+    standby_covers(svc, clock, from_minutes=0)
+    assert ringing(call(client, 3)) == [STANDBY]
+    hang_up(client, 3)
+    assert ringing(call(client, 4)) == [STANDBY]
+    hang_up(client, 4)
     with svc.db.transaction() as session:
         standby = session.scalar(select(Staff).where(Staff.phone == STANDBY))
         assert standby is not None
         staffing.deactivate_staff(session, standby.id, actor="t", now=clock.now())
     # The standby has gone: the primary rota reaches nobody, so the backup rings at once.
-    assert _ringing(_call(client, 5)) == [BACKUP]
-    _hang_up(client, 5)
-    assert _ringing(_call(client, 6)) == [BACKUP]
+    assert ringing(call(client, 5)) == [BACKUP]
+    hang_up(client, 5)
+    assert ringing(call(client, 6)) == [BACKUP]
     for n in range(1, 7):
         assert _rows(svc, n) is not None
     assert _count(svc, Contact) == _count(svc, LiveCall) == 6
@@ -153,7 +103,7 @@ def test_every_call_rings_the_right_person_across_a_routing_change(
 
 def test_webhook_answers_set_no_cookie(svc: Services, client: FlaskClient) -> None:
     """The service keeps no browser sessions: Twilio is never handed a cookie."""
-    response = _call(client, 1)
+    response = call(client, 1)
     assert "Set-Cookie" not in response.headers
     assert client.get_cookie("session") is None
 
@@ -172,16 +122,16 @@ if "postgresql" in ENGINES:
     def test_a_warm_cache_writes_the_rows_the_general_path_writes(
         pg: Services, client: FlaskClient
     ) -> None:
-        _call(client, 1)  # the general path: reads the version, fills the cache
+        call(client, 1)  # the general path: reads the version, fills the cache
         general = _rows(pg, 1)
-        _hang_up(client, 1)  # the one-statement path only runs while no call is live
-        plan = _intake(pg, 2)
+        hang_up(client, 1)  # the one-statement path only runs while no call is live
+        plan = intake_call(pg, 2)
         assert plan is not None and plan.action == "ring" and plan.ring is not None
         assert [r.phone for r in plan.ring.recipients] == [PRIMARY]
         assert plan.ring.timeout == pg.messages.ring_timeout_seconds
         one_statement = _rows(pg, 2)
         assert one_statement is not None and one_statement == general
-        _hang_up(client, 2)
+        hang_up(client, 2)
         assert one_statement[0]["participant_id"] is not None  # found by the statement
         # And through the webhook: a third call runs nothing on the main pool.
         seen: list[str] = []
@@ -192,7 +142,7 @@ if "postgresql" in ENGINES:
 
         event.listen(engine, "before_cursor_execute", note)
         try:
-            assert _ringing(_call(client, 3)) == [PRIMARY]
+            assert ringing(call(client, 3)) == [PRIMARY]
         finally:
             event.remove(engine, "before_cursor_execute", note)
         assert seen == []
@@ -202,19 +152,19 @@ if "postgresql" in ENGINES:
     def test_unknown_and_withheld_callers_match_the_general_path(
         pg: Services, client: FlaskClient
     ) -> None:
-        _call(client, 1, STRANGER)
+        call(client, 1, STRANGER)
         general = _rows(pg, 1)
-        _hang_up(client, 1)
-        assert _intake(pg, 2, STRANGER) is not None
+        hang_up(client, 1)
+        assert intake_call(pg, 2, STRANGER) is not None
         assert _rows(pg, 2) == general
         row = _rows(pg, 2)
         assert row is not None and row[0]["participant_id"] is None
         assert row[0]["from_number"] == STRANGER
-        _hang_up(client, 2)
-        _call(client, 3, "anonymous")
+        hang_up(client, 2)
+        call(client, 3, "anonymous")
         general = _rows(pg, 3)
-        _hang_up(client, 3)
-        assert _intake(pg, 4, "anonymous") is not None
+        hang_up(client, 3)
+        assert intake_call(pg, 4, "anonymous") is not None
         assert _rows(pg, 4) == general
         row = _rows(pg, 4)
         assert row is not None and row[0]["from_number"] is None
@@ -223,56 +173,56 @@ if "postgresql" in ENGINES:
     def test_a_routing_change_elsewhere_makes_it_write_nothing(
         pg: Services, client: FlaskClient, clock: FakeClock
     ) -> None:
-        _call(client, 1)
-        _hang_up(client, 1)
+        call(client, 1)
+        hang_up(client, 1)
         # Another process puts the standby on call: a new routing version this process has
         # not read. The cache still says the primary.
         other = create_engine(pg.db.url)
         with other.begin() as connection:
             connection.execute(text("UPDATE routing_state SET version = version + 1"))
         other.dispose()
-        assert _intake(pg, 2) is None
+        assert intake_call(pg, 2) is None
         assert _rows(pg, 2) is None  # all or nothing: no contact without its live call
         assert _count(pg, Contact) == 1
         # The general path reads the new version; and after a real override it rings the
         # standby, whichever path the next calls take.
-        _standby_covers(pg, clock, from_minutes=0)
-        assert _ringing(_call(client, 3)) == [STANDBY]
-        _hang_up(client, 3)
-        plan = _intake(pg, 4)
+        standby_covers(pg, clock, from_minutes=0)
+        assert ringing(call(client, 3)) == [STANDBY]
+        hang_up(client, 3)
+        plan = intake_call(pg, 4)
         assert plan is not None and plan.ring is not None
         assert [r.phone for r in plan.ring.recipients] == [STANDBY]
 
     @on_postgresql
     def test_a_repeated_call_sid_changes_nothing(pg: Services, client: FlaskClient) -> None:
-        _call(client, 1)
-        _hang_up(client, 1)
-        first = _call(client, 2)  # the one-statement path
+        call(client, 1)
+        hang_up(client, 1)
+        first = call(client, 2)  # the one-statement path
         before = _rows(pg, 2)
-        assert _intake(pg, 2) is None
-        again = _call(client, 2)
-        assert _ringing(again) == _ringing(first) == [PRIMARY]
+        assert intake_call(pg, 2) is None
+        again = call(client, 2)
+        assert ringing(again) == ringing(first) == [PRIMARY]
         assert _rows(pg, 2) == before
         assert _count(pg, Contact) == _count(pg, LiveCall) == 2
 
     @on_postgresql
     def test_a_staff_phone_gets_the_call_back_menu(pg: Services, client: FlaskClient) -> None:
-        _call(client, 1)
-        assert _intake(pg, 2, BACKUP) is None
-        response = _call(client, 2, BACKUP)
-        assert _ringing(response) == []
+        call(client, 1)
+        assert intake_call(pg, 2, BACKUP) is None
+        response = call(client, 2, BACKUP)
+        assert ringing(response) == []
         with pg.db.transaction() as session:
-            live = session.scalar(select(LiveCall).where(LiveCall.call_sid == _sid(2)))
+            live = session.scalar(select(LiveCall).where(LiveCall.call_sid == sid_of(2)))
             assert live is not None and live.kind == "staff"
 
     @on_postgresql
     def test_a_cold_cache_takes_the_general_path(pg: Services, client: FlaskClient) -> None:
-        _call(client, 1)
-        _hang_up(client, 1)
+        call(client, 1)
+        hang_up(client, 1)
         routing_cache.clear()  # as in a process just started
-        assert _intake(pg, 2) is None
+        assert intake_call(pg, 2) is None
         assert _rows(pg, 2) is None
-        assert _ringing(_call(client, 2)) == [PRIMARY]
+        assert ringing(call(client, 2)) == [PRIMARY]
 
     @on_postgresql
     def test_nobody_on_call_falls_back_and_raises_the_alert(
@@ -282,10 +232,10 @@ if "postgresql" in ENGINES:
             for person in session.scalars(select(Staff)):
                 staffing.deactivate_staff(session, person.id, actor="t", now=clock.now())
         for n in (1, 2):
-            response = _call(client, n)
-            assert _ringing(response) == []
+            response = call(client, n)
+            assert ringing(response) == []
             assert b"<Record" in response.data  # the fallback message and a voicemail
-            assert _intake(pg, 10 + n) is None
+            assert intake_call(pg, 10 + n) is None
         with pg.db.transaction() as session:
             rules = list(session.scalars(select(RiskAlert.rule).order_by(RiskAlert.id)))
         assert rules.count("unanswered") == 2  # one unanswered-call alert for each call
@@ -293,11 +243,11 @@ if "postgresql" in ENGINES:
 
     @on_postgresql
     def test_a_connection_the_server_dropped_is_retried(pg: Services, client: FlaskClient) -> None:
-        _call(client, 1)
-        _hang_up(client, 1)
-        assert _intake(pg, 2) is not None  # the autocommit pool now holds a connection
+        call(client, 1)
+        hang_up(client, 1)
+        assert intake_call(pg, 2) is not None  # the autocommit pool now holds a connection
         before = _rows(pg, 2)
-        _hang_up(client, 2)
+        hang_up(client, 2)
         admin = create_engine(pg.db.url, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             killed = connection.execute(
@@ -308,7 +258,7 @@ if "postgresql" in ENGINES:
             ).scalar()
         admin.dispose()
         assert killed
-        plan = _intake(pg, 3)
+        plan = intake_call(pg, 3)
         assert plan is not None and plan.ring is not None
         assert _rows(pg, 3) == before
 
@@ -316,7 +266,7 @@ if "postgresql" in ENGINES:
     def test_a_database_gone_after_the_cache_is_warm_answers_the_fail_safe(
         pg: Services, client: FlaskClient
     ) -> None:
-        _call(client, 1)
+        call(client, 1)
         unreachable = create_engine(
             "postgresql+psycopg://postgres@127.0.0.1:1/nowhere",
             isolation_level="AUTOCOMMIT",
@@ -325,11 +275,11 @@ if "postgresql" in ENGINES:
         original = pg.db.autocommit_engine
         pg.db.__dict__["autocommit_engine"] = unreachable  # the server is gone
         try:
-            response = _call(client, 2)
+            response = call(client, 2)
         finally:
             pg.db.__dict__["autocommit_engine"] = original
             unreachable.dispose()
         says = [say.text for say in ET.fromstring(response.data).iter("Say")]  # noqa: S314
         # The crisis numbers (twice), never silence and never Twilio's stock error.
         assert says.count(pg.messages.fallback_spoken) == 2
-        assert _ringing(response) == []
+        assert ringing(response) == []

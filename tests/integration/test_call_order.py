@@ -30,8 +30,8 @@ from crisisline.models import Contact, Delivery, RiskLevel, Staff
 from crisisline.risk_rules import VOICEMAIL_AT_NIGHT
 from crisisline.services import Services
 from escalation import ByPhone, Reach
-from tests.conftest import services_of, signed_post
-from tests.integration.test_calls_chain import add_three_rotas
+from tests.support.app import services_of, signed_post
+from tests.support.three_rotas import add_three_rotas
 
 LINE = "+447700900000"
 PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"

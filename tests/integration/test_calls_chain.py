@@ -7,13 +7,12 @@ import datetime as dt
 import pytest
 from flask import Flask
 
-from crisisline import calls, rota_service, staff
+from crisisline import calls, staff
 from crisisline.clock import FakeClock
-from crisisline.models import StaffRole
 from crisisline.services import Services
-from tests.conftest import services_of
+from tests.support.app import services_of
+from tests.support.three_rotas import BACKUP, MANAGER, PRIMARY, add_three_rotas
 
-PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
 CALL_SID = "CA" + "1" * 32
 
 
@@ -23,31 +22,6 @@ def svc(app: Flask, clock: FakeClock) -> Services:
     services = services_of(app)
     add_three_rotas(services, clock)
     return services
-
-
-def add_three_rotas(services: Services, clock: FakeClock) -> None:
-    """Primary, backup and duty-manager rotas of one person each (Amira, Tom and Priya)."""
-    with services.db.transaction() as session:
-        for rota_name, name, phone, role in (
-            ("primary", "Amira Okafor", PRIMARY, StaffRole.ON_CALL),
-            ("backup", "Tom Hughes", BACKUP, StaffRole.ON_CALL),
-            ("duty-manager", "Priya Natarajan", MANAGER, StaffRole.DUTY_MANAGER),
-        ):
-            person = staff.create(
-                session, staff.NewStaff(name, phone, None, [role]), actor="t", now=clock.now()
-            )
-            rota_service.create(
-                session,
-                rota_service.NewRota(
-                    name=rota_name,
-                    timezone="Europe/London",
-                    members=[person.id],
-                    shift_length="P7D",
-                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
-                ),
-                actor="t",
-                now=clock.now(),
-            )
 
 
 def _receive(svc: Services) -> calls.CallPlan:

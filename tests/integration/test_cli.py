@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import func, inspect, select
@@ -11,7 +12,7 @@ from sqlalchemy import func, inspect, select
 from crisisline.db import Base
 from crisisline.models import ApiToken, Participant, Staff
 from crisisline.tokens import hash_token
-from tests.conftest import services_of
+from tests.support.app import services_of
 
 
 def _count(app: Flask, model: type[Base]) -> int:
@@ -22,7 +23,7 @@ def _count(app: Flask, model: type[Base]) -> int:
 def test_db_upgrade_creates_every_table_on_an_empty_database(tmp_path: Path) -> None:
     from crisisline.app import create_app
     from crisisline.clock import FakeClock
-    from tests.conftest import START, make_settings
+    from tests.support.app import START, make_settings
 
     app = create_app(
         settings=make_settings(tmp_path, f"sqlite:///{tmp_path}/fresh.db"), clock=FakeClock(START)
@@ -229,3 +230,39 @@ def test_run_reads_port_and_stops_with_an_instruction_when_the_port_is_taken(app
     assert result.exit_code == 1
     assert f"port {port} on 127.0.0.1 is already in use" in result.output
     assert f"PORT={port + 50} make run" in result.output
+
+
+# ---- the crisis line's own number in an import (safety review) --------------------------------
+
+
+@pytest.mark.hazard("H94")
+def test_a_staff_import_row_with_the_crisis_line_number_is_refused(
+    app: Flask, tmp_path: Path
+) -> None:
+    """The API refused the line's own number as a staff phone, but `crisisline import staff`
+    took it: every notification to that worker would be the line texting itself."""
+    path = tmp_path / "staff.csv"
+    path.write_text(
+        "name,phone,email,roles,active\n"
+        "Amira Okafor,07700 900101,,on_call,\n"
+        "Tom Hughes,07700 900000,,on_call,\n"  # line 3: the crisis line itself
+    )
+    result = app.test_cli_runner().invoke(args=["import", "staff", str(path)])
+    assert result.exit_code == 1
+    assert "line 3: phone: this is the crisis line's own number" in result.stderr
+    with services_of(app).db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Staff)) == 0
+
+
+@pytest.mark.hazard("H94")
+def test_a_participant_import_row_with_the_crisis_line_number_is_refused(
+    app: Flask, tmp_path: Path
+) -> None:
+    path = tmp_path / "participants.csv"
+    path.write_text(
+        "reference,name,phones,responsible_officer_email,risk_level,status\n"
+        "R3001,Daniel Price,07700 900201;+447700900000,,high,\n"
+    )
+    result = app.test_cli_runner().invoke(args=["import", "participants", str(path)])
+    assert result.exit_code == 1
+    assert "line 2: phones: this is the crisis line's own number" in result.stderr

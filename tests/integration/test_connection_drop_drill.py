@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from crisisline import sms_intake
+from crisisline.clock import FakeClock
 from crisisline.db import Database
 from crisisline.escalation_models import EscalationRecord
 from crisisline.flood_models import FloodContact
@@ -32,10 +33,8 @@ from crisisline.jobs import Jobs
 from crisisline.models import Contact, ContactOutcome
 from crisisline.services import Services
 from crisisline.sms_intake import InboundText
-from tests.conftest import ENGINES, services_of, signed_post
-from tests.integration.test_call_intake import CALLER, LINE, STRANGER, add_participant, svc
-
-__all__ = ["svc"]  # the fixture, used by name
+from tests.support.app import ENGINES, services_of, signed_post
+from tests.support.call_intake import CALLER, LINE, STRANGER, add_participant, intake_services
 
 OTHER = "+447700900202"  # a second participant
 TERMINATIONS = 6
@@ -48,6 +47,11 @@ TERMINATE_OTHERS = text(
     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
 )
+
+
+@pytest.fixture
+def svc(app: Flask, clock: FakeClock) -> Services:
+    return intake_services(app, clock)
 
 
 def _form(n: int) -> tuple[str, dict[str, str]]:

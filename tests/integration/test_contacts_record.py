@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from crisisline import contacts
 from crisisline.models import Channel, Contact, Direction
-from tests.conftest import services_of
+from tests.support.app import services_of
 
 
 def test_a_repeated_sid_returns_the_first_record_and_adds_nothing(app: Flask) -> None:

@@ -13,7 +13,7 @@ from crisisline import contacts, outbox
 from crisisline.call_models import LiveCall
 from crisisline.db import Base, save
 from crisisline.models import Channel, Contact, Delivery, Direction
-from tests.conftest import services_of
+from tests.support.app import services_of
 
 
 def _same_as_stored(app: Flask, obj: Base) -> None:

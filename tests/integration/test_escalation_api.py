@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from flask.testing import FlaskClient
 from crisisline import escalation_engine as engine
 from crisisline.clock import FakeClock
 from crisisline.jobs import Jobs
-from tests.conftest import json_list_of, json_of, services_of
+from tests.support.app import json_list_of, json_of, services_of
 
 PRIMARY, BACKUP = "+447700900311", "+447700900312"
 
@@ -304,3 +305,26 @@ def test_an_unknown_escalation_is_404_everywhere(client: FlaskClient, auth: dict
         response = getattr(client, method)(path, headers=auth)
         assert response.status_code == 404, path
         assert "no escalation with id 999" in response.json["message"]
+
+
+@pytest.mark.hazard("H88")
+def test_start_up_refuses_a_broken_escalation_policies_file(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """crisis_line.toml and risk_rules.toml are checked in create_app; the escalation policies
+    are only read (and cached) the first time an escalation opens, so a broken or incomplete
+    file lets the web and scheduler start and answer /healthz 200, then fails mid-crisis."""
+    from crisisline import escalation_policies
+    from crisisline.app import create_app
+    from escalation import defaults
+    from tests.support.app import make_settings
+
+    broken = tmp_path / "escalation_policies.toml"
+    broken.write_text('[policies.crisis-sms]\nrepeat = "two"\n')
+    monkeypatch.setattr(defaults, "DEFAULT_POLICIES_PATH", broken)
+    escalation_policies.shipped_policies.cache_clear()
+    try:
+        with pytest.raises(Exception, match="polic"):
+            create_app({"TESTING": True}, settings=make_settings(tmp_path, database_url))
+    finally:
+        escalation_policies.shipped_policies.cache_clear()

@@ -18,7 +18,7 @@ from crisisline.db import Database
 from crisisline.escalation_models import EscalationCode, EscalationEvent, EscalationRecord
 from crisisline.models import Delivery, Staff, StaffRole
 from escalation import ByOperator, Reach
-from tests.conftest import ENGINES
+from tests.support.app import ENGINES
 
 REACH = Reach("+447700900000", "https://crisis.example.org")
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)

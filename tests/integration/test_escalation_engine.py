@@ -2,90 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import threading
-from dataclasses import dataclass
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crisisline import escalation_engine as engine
-from crisisline import escalation_policies, rota_service, staff, staffing
+from crisisline import escalation_policies, rota_service, staffing
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.jobs import Jobs
-from crisisline.models import Delivery, DeliveryStatus, StaffRole
-from crisisline.services import Services
-from escalation import ByOperator
-from tests.conftest import services_of
-from tests.unit.test_staff_texts import MISSED, TEXT_SUMMARY, documented_example
+from crisisline.models import Delivery, DeliveryStatus
+from crisisline.telephony import FakeTelephony, TransientTelephonyError
+from escalation import ByOperator, OutgoingText
+from tests.support.app import signed_post
+from tests.support.engine_line import BACKUP, MANAGER, PRIMARY, Line, staffed_line
+from tests.support.risk_alerts import Service, alerts_service
+from tests.support.staff_texts import MISSED, TEXT_SUMMARY, documented_example
 
-PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
 WAIT = dt.timedelta(seconds=300)
-
-
-@dataclass
-class Line:
-    svc: Services
-    clock: FakeClock
-    ids: dict[str, int]
 
 
 @pytest.fixture
 def line(app: Flask, clock: FakeClock) -> Line:
-    """Three staff on three weekly rotas called primary, backup and duty-manager."""
-    svc = services_of(app)
-    now = clock.now()
-    ids: dict[str, int] = {}
-    with svc.db.transaction() as session:
-        for name, phone, roles in (
-            ("Amira Okafor", PRIMARY, [StaffRole.ON_CALL]),
-            ("Tom Hughes", BACKUP, [StaffRole.ON_CALL]),
-            ("Priya Natarajan", MANAGER, [StaffRole.DUTY_MANAGER]),
-        ):
-            person = staff.create(
-                session, staff.NewStaff(name, phone, None, roles), actor="t", now=now
-            )
-            ids[phone] = person.id
-        for rota_name, phone in (
-            ("primary", PRIMARY),
-            ("backup", BACKUP),
-            ("duty-manager", MANAGER),
-        ):
-            record = rota_service.create(
-                session,
-                rota_service.NewRota(
-                    name=rota_name,
-                    timezone="Europe/London",
-                    members=[ids[phone]],
-                    shift_length="P7D",
-                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
-                ),
-                actor="t",
-                now=now,
-            )
-            ids[rota_name] = record.id
-        escalation_policies.put_policy(
-            session,
-            "test-chain",
-            {
-                "steps": [
-                    {"targets": [{"rota": "primary"}], "channels": ["sms"], "wait_seconds": 300},
-                    {"targets": [{"rota": "backup"}], "channels": ["sms"], "wait_seconds": 300},
-                    {
-                        "targets": [{"rota": "duty-manager"}],
-                        "channels": ["sms"],
-                        "wait_seconds": 300,
-                    },
-                ],
-                "repeat": 0,
-            },
-            actor="t",
-            now=now,
-        )
-    return Line(svc, clock, ids)
+    """Three staff on three weekly rotas called primary, backup and duty-manager
+    (tests/support/engine_line.py)."""
+    return staffed_line(app, clock)
 
 
 def _open(line: Line, summary: str = "Missed call from R1001 D. Price at 03:12") -> int:
@@ -435,3 +382,263 @@ def test_a_held_bundle_reads_exactly_as_the_staff_texts_page_shows_it(line: Line
     to, body = _texts(line)[-1]
     assert to == PRIMARY
     assert body == documented_example("Bundle")
+
+
+# ---- bundles, voice keys and the auditor (safety reviews) -------------------------------------
+
+
+def _sent_to(line: Line, phone: str) -> list[Delivery]:
+    with line.svc.db.transaction() as session:
+        return list(
+            session.scalars(
+                select(Delivery)
+                .where(Delivery.to_number == phone, Delivery.sent_at.is_not(None))
+                .order_by(Delivery.id)
+            )
+        )
+
+
+@pytest.mark.hazard("H76")
+def test_a_bare_a_takes_the_code_the_phone_has_seen_not_one_still_held_in_a_bundle(
+    line: Line,
+) -> None:
+    """A held bundle marks its codes as texted at the moment it *will* go out.
+
+    The phone has so far received only code 1; a bare "a" must mean code 1, never code 2,
+    which is still waiting in the bundle and which the worker has not seen.
+    """
+    first = _open(line, "Missed call from R1001 D. Price at 03:12")
+    Jobs(line.svc).dispatch_outbox()  # code 1 reaches the phone at once
+    line.clock.advance(dt.timedelta(seconds=5))
+    second = _open(line, "Missed call from R1002 L. Carter at 03:13")  # held to the window's end
+    line.clock.advance(dt.timedelta(seconds=5))
+    Jobs(line.svc).dispatch_outbox()  # the bundle is not due yet: the phone still knows only code 1
+    assert [d.body for d in _sent_to(line, PRIMARY) if "2a" in d.body] == []
+    with line.svc.db.transaction() as session:
+        outcome = engine.act_by_phone(session, PRIMARY, "a", line.clock.now(), line.svc.reach)
+    assert outcome is not None
+    # The missed call the worker never heard of must still be chased.
+    assert _record(line, second).status == "open"
+    assert _record(line, first).status == "acknowledged"
+
+
+@pytest.mark.hazard("H79")
+def test_a_held_bundle_does_not_ask_staff_to_take_an_escalation_already_taken(
+    line: Line,
+) -> None:
+    """A notification held in a bundle goes out after the escalation was acknowledged."""
+    _open(line, "Missed call from R1001 D. Price at 03:12")
+    Jobs(line.svc).dispatch_outbox()
+    line.clock.advance(dt.timedelta(seconds=5))
+    second = _open(line, "Missed call from R1002 L. Carter at 03:13")  # held in a bundle
+    line.clock.advance(dt.timedelta(seconds=5))
+    with line.svc.db.transaction() as session:
+        engine.acknowledge_escalation(
+            session, second, ByOperator("token:dashboard"), line.clock.now(), line.svc.reach
+        )
+    taken_at = line.clock.now()
+    Jobs(line.svc).dispatch_outbox()  # "R1002 ... was taken by token:dashboard" goes at once
+    line.clock.advance(engine.BUNDLE_WINDOW)
+    Jobs(line.svc).dispatch_outbox()  # the held bundle's window ends
+    stale = [
+        d.body
+        for d in _sent_to(line, PRIMARY)
+        if d.sent_at is not None and d.sent_at > taken_at and "2a" in (d.body or "")
+    ]
+    assert stale == [], f"told to take 2 after it was taken: {stale}"
+
+
+@pytest.mark.hazard("H77")
+def test_a_deactivated_workers_phone_cannot_take_an_escalation_by_pressing_4(
+    line: Line, client: FlaskClient
+) -> None:
+    """Deactivation frees the worker's codes (H52), but the voice keys ignore that.
+
+    An escalation call already ringing on a lost phone (or one retried after deactivation)
+    reads the participant's summary and lets whoever answers press 4: the chase stops.
+    """
+    escalation_id = _open(line, "Missed call from R1001 D. Price at 03:12")
+    with line.svc.db.transaction() as session:
+        staffing.deactivate_staff(session, line.ids[PRIMARY], actor="t", now=line.clock.now())
+    base = f"/webhooks/escalations/{escalation_id}/call"
+    form = {"CallSid": "CA" + "4" * 32, "To": PRIMARY, "From": "+447700900000"}
+    heard = signed_post(client, base, form).get_data(as_text=True)
+    pressed = signed_post(client, base + "/keypress", {**form, "Digits": "4"})
+    assert pressed.status_code == 200
+    assert _record(line, escalation_id).status == "open"
+    assert "R1001" not in heard
+
+
+@pytest.mark.hazard("H78")
+def test_a_failure_chasing_unfinished_calls_does_not_silence_the_overdue_auditor(
+    line: Line, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The auditor job first chases unfinished calls, in the same job, unguarded.
+
+    If that raises (one bad call row, a bug), every 30-second pass fails before the overdue
+    check: the safety net for a stalled scheduler goes silent for as long as the fault lasts.
+    """
+    import contextlib
+
+    from crisisline import calls
+
+    escalation_id = _open(line)
+    line.clock.advance(dt.timedelta(seconds=300 + 61))  # overdue: the sweep has not run
+
+    def broken(*args: object, **kwargs: object) -> list[int]:
+        raise RuntimeError("one call row that cannot be chased")
+
+    # Fault injection standing in for any error while chasing one unfinished call.
+    monkeypatch.setattr(calls, "chase_unfinished", broken)
+    for _ in range(3):  # three auditor passes; the job wrapper logs and carries on
+        with contextlib.suppress(RuntimeError):
+            Jobs(line.svc).audit_escalations()
+    with line.svc.db.transaction() as session:
+        kinds = [e.kind for e in engine.events(session, escalation_id)]
+        told = session.scalars(
+            select(Delivery).where(Delivery.purpose == "escalation_overdue")
+        ).all()
+    assert "overdue" in kinds
+    assert told, "no duty manager was told the escalation is overdue"
+
+
+# ---- one escalation that fails to advance (safety review) -------------------------------------
+
+
+@pytest.fixture
+def service(app: Flask, clock: FakeClock) -> Service:
+    return alerts_service(app, clock)
+
+
+@pytest.mark.hazard("H63")
+def test_one_escalation_that_fails_to_advance_does_not_stall_the_ones_due_after_it(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = service.clock.now()
+    with service.svc.db.transaction() as session:
+        for subject_type in ("review_poison", "missed_call"):
+            engine.open_escalation(
+                session,
+                policy_name="missed-call",
+                subject_type=subject_type,
+                subject_id=None,
+                participant_id=None,
+                summary=f"Missed call ({subject_type})",
+                now=now,
+                reach=service.svc.reach,
+            )
+            now += dt.timedelta(seconds=1)
+
+    def broken(session: object, record: object, code: int) -> list[OutgoingText]:
+        raise RuntimeError("a bug in one subject's texts")
+
+    # Fault injection: any non-database error while advancing one row (a bug in a subject's
+    # texts or hook, bad stored data) stands in for the realistic cause.
+    monkeypatch.setitem(engine._notification_texts, "review_poison", broken)
+    service.clock.advance(dt.timedelta(seconds=400))
+    for _ in range(3):  # three scheduler passes; the job wrapper logs and carries on
+        with contextlib.suppress(RuntimeError):
+            Jobs(service.svc).sweep_escalations()
+    with service.svc.db.transaction() as session:
+        healthy = session.scalars(
+            select(EscalationRecord).where(EscalationRecord.subject_type == "missed_call")
+        ).one()
+        # Its first step's wait (300 s) ran out 100 s ago: the backup must have been notified.
+        assert healthy.step_index == 1, "a failing escalation ahead of it blocks every pass"
+
+
+# ---- a worker's phone changes or they leave while codes are live (safety review) --------------
+
+
+NEW_PHONE = "+447700900109"
+
+
+@pytest.mark.hazard("H83")
+def test_a_text_queued_for_a_workers_old_phone_is_not_sent_there_after_the_number_changes(
+    line: Line, telephony: FakeTelephony
+) -> None:
+    """Twilio has a brief outage; the notification to the on-call worker waits to be retried.
+
+    Meanwhile the manager records the worker's new number (the old phone was lost). H69 moved
+    the worker's live codes to the new phone, but the queued Delivery keeps `to_number` = the
+    old phone: the participant's details reach whoever holds the lost phone, and the worker's
+    new phone is never told of the missed call it now holds the code for.
+    """
+    _open(line, "Missed call from R1001 D. Price at 03:12")
+    telephony.fail_next(TransientTelephonyError("Twilio 503"))
+    Jobs(line.svc).dispatch_outbox()  # the first try fails: the text is queued for a retry
+    assert telephony.messages_to(PRIMARY) == []
+    with line.svc.db.transaction() as session:
+        staffing.update_staff(
+            session, line.ids[PRIMARY], {"phone": NEW_PHONE}, actor="manager", now=line.clock.now()
+        )
+    line.clock.advance(dt.timedelta(minutes=1))
+    Jobs(line.svc).dispatch_outbox()
+
+    leaked = [m.body for m in telephony.messages_to(PRIMARY)]
+    assert leaked == [], f"the lost phone got the participant's details: {leaked}"
+    assert any("R1001" in m.body for m in telephony.messages_to(NEW_PHONE))
+
+
+@pytest.mark.hazard("H84")
+def test_a_text_queued_for_a_worker_is_not_sent_after_they_are_deactivated(
+    line: Line, telephony: FakeTelephony
+) -> None:
+    """As above, but the worker is deactivated (a leaver, a phone reported stolen).
+
+    H52 freed their codes, yet the queued notification still goes out to the leaver's phone.
+    """
+    _open(line, "Missed call from R1001 D. Price at 03:12")
+    telephony.fail_next(TransientTelephonyError("Twilio 503"))
+    Jobs(line.svc).dispatch_outbox()
+    with line.svc.db.transaction() as session:
+        staffing.deactivate_staff(session, line.ids[PRIMARY], actor="manager", now=line.clock.now())
+    line.clock.advance(dt.timedelta(minutes=1))
+    Jobs(line.svc).dispatch_outbox()
+
+    leaked = [m.body for m in telephony.messages_to(PRIMARY)]
+    assert leaked == [], f"a deactivated worker's phone got the participant's details: {leaked}"
+
+
+@pytest.mark.hazard("H95")
+def test_a_workers_new_phone_is_told_the_codes_it_now_holds(
+    line: Line, telephony: FakeTelephony
+) -> None:
+    """The notification with code 1 reached the worker's old phone; the manager records a new
+    number (the old one was lost). The code moves to the new phone, but nothing tells the new
+    phone it exists: the worker cannot take the missed call, and does not know it is theirs."""
+    _open(line, "Missed call from R1001 D. Price at 03:12")
+    Jobs(line.svc).dispatch_outbox()
+    assert any("R1001" in m.body for m in telephony.messages_to(PRIMARY))
+    _change_phone_through_the_api_path(line)
+    Jobs(line.svc).dispatch_outbox()
+    told = [m.body for m in telephony.messages_to(NEW_PHONE)]
+    assert len(told) == 1, told
+    assert "1a Missed call from R1001 D. Price at 03:12" in told[0]
+    assert "registered phone" in told[0]
+    # And the code works from the new phone.
+    with line.svc.db.transaction() as session:
+        outcome = engine.act_by_phone(session, NEW_PHONE, "1a", line.clock.now(), line.svc.reach)
+    assert outcome is not None and outcome.changed, outcome
+
+
+@pytest.mark.hazard("H95")
+def test_a_phone_change_with_no_open_codes_sends_nothing(
+    line: Line, telephony: FakeTelephony
+) -> None:
+    _change_phone_through_the_api_path(line)
+    Jobs(line.svc).dispatch_outbox()
+    assert telephony.messages_to(NEW_PHONE) == []
+
+
+def _change_phone_through_the_api_path(line: Line) -> None:
+    """What PATCH /api/v1/staff/{id} does: the new phone, texted from the crisis line."""
+    with line.svc.db.transaction() as session:
+        staffing.update_staff(
+            session,
+            line.ids[PRIMARY],
+            {"phone": NEW_PHONE},
+            actor="manager",
+            now=line.clock.now(),
+            line_number=line.svc.settings.crisis_line_number,
+        )

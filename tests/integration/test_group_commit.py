@@ -28,27 +28,31 @@ from sqlalchemy import create_engine, event, select, text
 from crisisline import group_commit, one_statement, participants, sms_intake
 from crisisline.call_models import LiveCall
 from crisisline.calls import CallPlan
+from crisisline.clock import FakeClock
 from crisisline.models import Channel, Contact, ContactOutcome
 from crisisline.services import Services
 from crisisline.sms_intake import InboundText
-from tests.conftest import ENGINES, signed_post
-from tests.integration.test_call_intake import (
+from tests.support.app import ENGINES, signed_post
+from tests.support.call_intake import (
     CALLER,
     LINE,
     STRANGER,
-    _call,
-    _hang_up,
-    _intake,
-    _ringing,
-    _sid,
     add_participant,
-    svc,
+    call,
+    hang_up,
+    intake_call,
+    intake_services,
+    ringing,
+    sid_of,
 )
-from tests.integration.test_routing_cache import PRIMARY
-
-__all__ = ["svc"]  # the fixture, used by name
+from tests.support.routing import PRIMARY
 
 OTHER = "+447700900202"  # a second participant
+
+
+@pytest.fixture
+def svc(app: Flask, clock: FakeClock) -> Services:
+    return intake_services(app, clock)
 
 
 def test_a_row_is_written_as_json_with_its_times_aware_and_its_nulls_left_out() -> None:
@@ -199,10 +203,10 @@ if "postgresql" in ENGINES:
     def test_calls_that_arrive_during_a_write_are_written_together_each_its_own(
         pg: Services, client: FlaskClient
     ) -> None:
-        _call(client, 1)  # the general path: reads the routing version, fills the cache
-        _hang_up(client, 1)  # (the one-statement path runs only while no call holds a phone)
-        _intake(pg, 7, CALLER)  # and the statement for a call from a known number is ready
-        _hang_up(client, 7)
+        call(client, 1)  # the general path: reads the routing version, fills the cache
+        hang_up(client, 1)  # (the one-statement path runs only while no call holds a phone)
+        intake_call(pg, 7, CALLER)  # and the statement for a call from a known number is ready
+        hang_up(client, 7)
         (calls,) = [g for g in group_commit.groups(pg.db) if g is not _texts_group(pg)]
         before = calls.statements
         runs = Runs()
@@ -211,12 +215,12 @@ if "postgresql" in ENGINES:
             # The write the others queue behind is Twilio repeating call 7, which has ended: it
             # writes nothing, so no call holds a phone when the four are written (a call that
             # did would send them to the general path, which rings around busy phones).
-            runs.start("7", lambda: _intake(pg, 7, CALLER))
+            runs.start("7", lambda: intake_call(pg, 7, CALLER))
             a_write_is_waiting()
             for n, caller in callers.items():
 
                 def intake(n: int = n, caller: str = caller) -> CallPlan | None:
-                    return _intake(pg, n, caller)
+                    return intake_call(pg, n, caller)
 
                 runs.start(str(n), intake)
             _wait_for(calls, 4)
@@ -231,8 +235,8 @@ if "postgresql" in ENGINES:
             # phones): each rings the first step, as every call did before phones were busy.
             assert [r.phone for r in plan.ring.recipients] == [PRIMARY]
             with pg.db.transaction() as session:
-                contact = session.scalar(select(Contact).where(Contact.twilio_sid == _sid(n)))
-                live = session.scalar(select(LiveCall).where(LiveCall.call_sid == _sid(n)))
+                contact = session.scalar(select(Contact).where(Contact.twilio_sid == sid_of(n)))
+                live = session.scalar(select(LiveCall).where(LiveCall.call_sid == sid_of(n)))
                 assert contact is not None and live is not None
                 assert live.contact_id == contact.id  # the live call is this call's
                 assert plan.call_id == live.id  # and the webhook got its own live call
@@ -337,17 +341,17 @@ if "postgresql" in ENGINES:
     def test_a_burst_of_calls_through_the_webhook_records_each_once(
         pg: Services, app: Flask
     ) -> None:
-        _call(app.test_client(), 1)
+        call(app.test_client(), 1)
         burst = range(100, 140)
         runs = Runs()
         for n in burst:
             caller = (CALLER, OTHER, STRANGER)[n % 3]
 
             def post(n: int = n, caller: str = caller) -> list[str]:
-                form = {"CallSid": _sid(n), "From": caller, "To": LINE, "CallStatus": "ringing"}
+                form = {"CallSid": sid_of(n), "From": caller, "To": LINE, "CallStatus": "ringing"}
                 response = signed_post(app.test_client(), "/webhooks/voice", form)
                 assert response.status_code == 200
-                return _ringing(response)
+                return ringing(response)
 
             runs.start(str(n), post)
         runs.join()
@@ -364,6 +368,6 @@ if "postgresql" in ENGINES:
                 )
             ).all()
             contacts = [sid or "" for sid in session.scalars(select(Contact.twilio_sid))]
-        assert sorted(contacts) == sorted([_sid(1)] + [_sid(n) for n in burst])  # each once
+        assert sorted(contacts) == sorted([sid_of(1)] + [sid_of(n) for n in burst])  # each once
         assert all(sid == call_sid for sid, call_sid in pairs)  # each live call its own
         assert len(pairs) == len(contacts)

@@ -5,14 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from openapi_spec_validator import validate
 
+from crisisline import rota_service, staff
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.jobs import Jobs
-from tests.conftest import START, beat_as_leader, json_of, make_settings, services_of, signed_post
+from crisisline.models import StaffRole
+from tests.support.app import (
+    START,
+    beat_as_leader,
+    json_of,
+    make_settings,
+    services_of,
+    signed_post,
+)
 
 
 def test_openapi_document_is_valid_openapi_3_and_lists_the_resources(client: FlaskClient) -> None:
@@ -194,3 +204,58 @@ def test_livez_stays_200_when_the_database_is_down_and_no_scheduler_runs(
 
 def test_app_uses_the_clock_it_was_given(app: Flask) -> None:
     assert services_of(app).clock.now() == START
+
+
+# ---- a deployment that cannot reach anyone (safety review) ------------------------------------
+
+
+def _rotas(app: Flask, names: tuple[str, ...], roles: list[StaffRole]) -> None:
+    svc = services_of(app)
+    now = svc.clock.now()
+    with svc.db.transaction() as session:
+        person = staff.create(
+            session,
+            staff.NewStaff("Amira Okafor", "+447700900101", None, roles),
+            actor="t",
+            now=now,
+        )
+        for name in names:
+            rota_service.create(
+                session,
+                rota_service.NewRota(
+                    name=name,
+                    timezone="Europe/London",
+                    members=[person.id],
+                    shift_length="P7D",
+                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
+                ),
+                actor="t",
+                now=now,
+            )
+
+
+@pytest.mark.hazard("H86")
+def test_healthz_names_the_rotas_the_shipped_policies_need_but_the_deployment_lacks(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The README creates a rota called "duty manager"; the shipped policies name
+    "duty-manager". Every duty-manager step then resolves to nobody and is skipped, silently:
+    /healthz says 200 "ok" and start-up said nothing."""
+    _rotas(app, ("primary", "backup", "duty manager"), [StaffRole.ON_CALL, StaffRole.DUTY_MANAGER])
+    beat_as_leader(app)
+    response = client.get("/healthz")
+    body = response.get_data(as_text=True)
+    assert "duty-manager" in body, f"/healthz is silent about the missing rota: {body}"
+
+
+@pytest.mark.hazard("H91")
+def test_healthz_says_when_no_active_duty_manager_exists(app: Flask, client: FlaskClient) -> None:
+    """Gap warnings and exhausted-chain incidents go to the duty managers. With none active they
+    are only logged (rota_notices: 'no active duty manager to tell') and /healthz says ok."""
+    _rotas(app, ("primary", "backup", "duty-manager"), [StaffRole.ON_CALL])
+    beat_as_leader(app)
+    response = client.get("/healthz")
+    body = response.get_data(as_text=True).lower()
+    assert "duty manager" in body or "duty_manager" in body, (
+        f"/healthz is silent about having no duty manager: {body}"
+    )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
+from typing import Any
 
+import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crisisline import outbox
@@ -14,7 +18,9 @@ from crisisline.jobs import Jobs
 from crisisline.models import Delivery, DeliveryStatus
 from crisisline.services import Services
 from crisisline.telephony import FakeTelephony, PermanentTelephonyError, TransientTelephonyError
-from tests.conftest import services_of
+from tests.support.app import services_of, signed_post
+from tests.support.engine_line import Line, staffed_line
+from tests.support.risk_alerts import MANAGER, OFFICER, PRIMARY, Service, alerts_service
 
 STAFF_PHONE = "+447700900101"
 CRISIS_LINE = "+447700900000"
@@ -264,3 +270,101 @@ def test_voice_callbacks_apply_in_sequence_order(app: Flask) -> None:
 def test_backoff_doubles_from_ten_seconds_up_to_five_minutes() -> None:
     waits = [outbox.backoff(n).total_seconds() for n in range(1, 8)]
     assert waits == [10, 20, 40, 80, 160, 300, 300]
+
+
+# ---- one bad delivery, and a reply that times out (safety reviews) ----------------------------
+
+
+@pytest.fixture
+def service(app: Flask, clock: FakeClock) -> Service:
+    return alerts_service(app, clock)
+
+
+@pytest.fixture
+def line(app: Flask, clock: FakeClock) -> Line:
+    return staffed_line(app, clock)
+
+
+class _BrokenForOneNumber(FakeTelephony):
+    def __init__(self, number: str) -> None:
+        super().__init__()
+        self.number = number
+
+    def send_sms(self, to: str, from_: str, body: str, status_callback: str | None) -> Any:
+        if to == self.number:
+            raise RuntimeError("unexpected error outside the port's contract")
+        return super().send_sms(to, from_, body, status_callback)
+
+
+@pytest.mark.hazard("H63")
+def test_one_delivery_that_raises_unexpectedly_does_not_hold_back_the_others(
+    service: Service,
+) -> None:
+    telephony = _BrokenForOneNumber(PRIMARY)
+    service.svc.telephony = telephony
+    with service.svc.db.transaction() as session:
+        for to in (PRIMARY, OFFICER, MANAGER):
+            outbox.enqueue_sms(
+                session,
+                to=to,
+                from_=service.svc.settings.crisis_line_number,
+                body="Resettle crisis line: test",
+                purpose="test_message",
+                now=service.clock.now(),
+            )
+    for _ in range(5):  # five minutes of passes, each lease running out in between
+        with contextlib.suppress(RuntimeError):
+            Jobs(service.svc).dispatch_outbox()
+        service.clock.advance(dt.timedelta(seconds=61))
+    delivered_to = {message.to for message in telephony.sent_messages}
+    assert {OFFICER, MANAGER} <= delivered_to, "stuck in 'sending' behind one bad delivery"
+    with service.svc.db.transaction() as session:
+        bad = session.scalars(select(Delivery).where(Delivery.to_number == PRIMARY)).one()
+        # Retried for ever, never failed: max_attempts is not enforced on lease expiry.
+        assert bad.status == DeliveryStatus.FAILED or bad.attempts <= bad.max_attempts
+
+
+@pytest.mark.hazard("H80")
+def test_a_delivered_text_whose_rest_reply_timed_out_is_not_moved_back_and_sent_again(
+    line: Line, client: FlaskClient, telephony: FakeTelephony, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio accepts the text, its 'delivered' callback arrives, then the REST reply times out.
+
+    The delivery is terminal (delivered); the transient error must not move it back to
+    queued, send it again under a new SID whose callbacks are then ignored, and leave it stuck.
+    """
+    from crisisline import outbox
+    from crisisline.telephony import TransientTelephonyError
+
+    with line.svc.db.transaction() as session:
+        delivery_id = outbox.enqueue_sms(
+            session,
+            to=PRIMARY,
+            from_="+447700900000",
+            body="Resettle crisis line: test.",
+            purpose="test_message",
+            now=line.clock.now(),
+        ).id
+    real_send = telephony.send_sms
+    calls = {"n": 0}
+
+    def accepted_then_timed_out(to: str, from_: str, body: str, callback: str | None) -> object:
+        receipt = real_send(to, from_, body, callback)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            signed_post(
+                client,
+                f"/webhooks/deliveries/{delivery_id}/status",
+                {"MessageSid": receipt.sid, "MessageStatus": "delivered", "To": to},
+            )
+            raise TransientTelephonyError("read timed out")
+        return receipt
+
+    monkeypatch.setattr(telephony, "send_sms", accepted_then_timed_out)
+    Jobs(line.svc).dispatch_outbox()
+    with line.svc.db.transaction() as session:
+        status = session.get_one(Delivery, delivery_id).status
+    assert status == DeliveryStatus.DELIVERED  # it reached the phone; never moved backwards
+    line.clock.advance(dt.timedelta(minutes=1))
+    Jobs(line.svc).dispatch_outbox()
+    assert len(telephony.messages_to(PRIMARY)) == 1

@@ -20,7 +20,7 @@ from crisisline.telephony import (
     ProviderReceipt,
     TransientTelephonyError,
 )
-from tests.conftest import services_of
+from tests.support.app import services_of
 
 CRISIS_LINE = "+447700900000"
 STAFF_PHONE = "+447700900101"

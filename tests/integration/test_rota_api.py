@@ -10,8 +10,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from crisisline import rota_service
+from crisisline.clock import FakeClock
 from crisisline.models import AuditEntry
-from tests.conftest import json_list_of, json_of, services_of
+from tests.support.app import json_list_of, json_of, services_of
+from tests.support.risk_alerts import Service, alerts_service
 
 
 def _staff(client: FlaskClient, auth: dict[str, str], name: str, phone: str) -> int:
@@ -571,3 +574,24 @@ def test_rota_paths_are_in_the_openapi_document(client: FlaskClient) -> None:
         "/api/v1/staff/{staff_id}/calendar-token",
     ):
         assert path in paths, path
+
+
+# ---- a rota the escalation policies name (safety review) --------------------------------------
+
+
+@pytest.fixture
+def service(app: Flask, clock: FakeClock) -> Service:
+    return alerts_service(app, clock)
+
+
+@pytest.mark.hazard("H64")
+def test_the_duty_manager_rota_cannot_be_deleted_while_the_policies_name_it(
+    service: Service, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    with service.svc.db.transaction() as session:
+        rota_id = rota_service.find_by_name(session, "duty-manager").id
+    response = client.delete(f"/api/v1/rotas/{rota_id}", headers=auth)
+    # The shipped policies bind "duty-manager" by name; deleting it silently takes the duty
+    # manager out of every chain (the engine then logs a gap and skips), and the daily gap
+    # warning cannot see a rota that no longer exists.
+    assert response.status_code == 409, "a rota every escalation policy names was deleted"

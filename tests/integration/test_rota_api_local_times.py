@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from crisisline.api.common import MAX_ID
-from tests.conftest import json_list_of, json_of
+from tests.support.app import json_list_of, json_of
 
 
 def _staff(client: FlaskClient, auth: dict[str, str], name: str, phone: str) -> int:

@@ -11,7 +11,7 @@ from crisisline import rota_service, staffing
 from crisisline import staff as staff_service
 from crisisline.clock import FakeClock
 from crisisline.models import StaffRole
-from tests.conftest import services_of
+from tests.support.app import services_of
 
 UTC = dt.UTC
 

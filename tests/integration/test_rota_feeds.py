@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
@@ -17,7 +18,8 @@ from crisisline.clock import FakeClock
 from crisisline.models import StaffRole
 from crisisline.rota_models import CalendarFeedToken
 from crisisline.tokens import hash_token
-from tests.conftest import json_list_of, json_of, services_of
+from tests.support.app import json_list_of, json_of, services_of
+from tests.support.engine_line import PRIMARY, Line, staffed_line
 
 UTC = dt.UTC
 
@@ -220,3 +222,58 @@ def test_feed_tokens_are_hashed_replaced_by_a_new_one_and_tied_to_their_kind(
     assert refused.status_code == 409
     assert client.delete(f"/api/v1/rotas/{ids['managers']}", headers=auth).status_code == 204
     assert client.get(managers).status_code == 404
+
+
+# ---- a leaver on the calendar feeds (safety review) -------------------------------------------
+
+
+@pytest.fixture
+def line(app: Flask, clock: FakeClock) -> Line:
+    return staffed_line(app, clock)
+
+
+@pytest.mark.hazard("H81")
+def test_a_deactivated_workers_calendar_link_stops_working(line: Line, client: FlaskClient) -> None:
+    """A leaver's (or a lost phone's) feed link keeps showing who is on call and when."""
+    from crisisline import calendar_feeds
+    from crisisline.rota_models import CalendarFeedKind
+
+    with line.svc.db.transaction() as session:
+        token = calendar_feeds.create_token(
+            session, CalendarFeedKind.STAFF, line.ids[PRIMARY], actor="t", now=line.clock.now()
+        )
+    path = calendar_feeds.feed_path(CalendarFeedKind.STAFF, token)
+    assert client.get(path).status_code == 200
+    with line.svc.db.transaction() as session:
+        staffing.deactivate_staff(session, line.ids[PRIMARY], actor="t", now=line.clock.now())
+    assert client.get(path).status_code == 404
+
+
+@pytest.mark.hazard("H82")
+def test_a_rota_feed_does_not_show_a_deactivated_member_covering_a_gap(
+    line: Line, client: FlaskClient
+) -> None:
+    """After deactivation nobody is on call for primary, but the feed still names Amira."""
+    from crisisline import calendar_feeds, rota_service
+    from crisisline.rota_models import CalendarFeedKind
+
+    with line.svc.db.transaction() as session:
+        token = calendar_feeds.create_token(
+            session, CalendarFeedKind.ROTA, line.ids["primary"], actor="t", now=line.clock.now()
+        )
+        staffing.deactivate_staff(session, line.ids[PRIMARY], actor="t", now=line.clock.now())
+    with line.svc.db.transaction() as session:
+        now_on_call = rota_service.on_call(session, line.ids["primary"], line.clock.now()).staff
+        assert [p.name for p in now_on_call if p.active] == []  # a gap: the chain skips it
+    from icalendar import Calendar
+
+    feed = client.get(calendar_feeds.feed_path(CalendarFeedKind.ROTA, token))
+    assert feed.status_code == 200
+    now = line.clock.now()
+    current_and_future = [
+        str(event.get("summary"))
+        for event in Calendar.from_ical(feed.get_data()).walk("VEVENT")
+        if event.decoded("dtend") > now
+    ]
+    # Past shifts may name her; the one she no longer covers and those to come must not.
+    assert [s for s in current_and_future if "Amira Okafor" in s] == []

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from crisisline import rota_service, staff, staffing
@@ -17,7 +18,7 @@ from crisisline.jobs import Jobs
 from crisisline.models import Delivery, StaffRole
 from crisisline.services import Services
 from crisisline.settings import SettingsError, load_settings
-from tests.conftest import services_of
+from tests.support.app import services_of
 
 AMIRA, TOM, OWEN, PRIYA = "+447700900141", "+447700900142", "+447700900143", "+447700900144"
 # 2026-11-27 is a Friday; London is on GMT, so local and UTC agree.
@@ -247,3 +248,15 @@ def test_times_in_the_repeated_hour_of_the_october_change_say_bst_or_gmt() -> No
     assert when_text(first, london) == "01:30 BST Sun 25 Oct"
     assert when_text(second, london) == "01:30 GMT Sun 25 Oct"
     assert when_text(dt.datetime(2026, 10, 25, 9, 0, tzinfo=dt.UTC), london) == "09:00 Sun 25 Oct"
+
+
+@pytest.mark.hazard("H62")
+def test_patching_active_false_warns_of_the_gap_like_deactivate_does(
+    team: Team, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    response = client.patch(f"/api/v1/staff/{team.ids[TOM]}", json={"active": False}, headers=auth)
+    assert response.status_code == 200 and response.get_json()["active"] is False
+    Jobs(team.svc).send_pending_notices()
+    urgent = [body for to, body in team.texts() if to == PRIYA and body.startswith("URGENT")]
+    # POST /deactivate warns at once (H37, H52); the same change made by PATCH must too.
+    assert urgent, "PATCH active=false bypassed deactivate(): no gap warning, codes left live"

@@ -38,49 +38,16 @@ from crisisline.rota_models import RotaOverride
 from crisisline.services import Services
 from crisisline.telephony import FakeTelephony
 from escalation import RotaNameTarget
-from tests.conftest import make_settings, services_of
+from tests.support.app import make_settings, services_of
+from tests.support.routing import BACKUP, PRIMARY, STANDBY, seed, staff_id, standby_covers
 
-PRIMARY, BACKUP, STANDBY = "+447700900101", "+447700900102", "+447700900104"
 CALLER = "+447700900201"
 
 
 @pytest.fixture
 def svc(app: Flask, clock: FakeClock) -> Services:
     """A primary rota of one person, a backup rota, and a standby who is on no rota."""
-    return _seed(services_of(app), clock)
-
-
-def _seed(services: Services, clock: FakeClock) -> Services:
-    with services.db.transaction() as session:
-        for rota_name, name, phone in (
-            ("primary", "Amira Okafor", PRIMARY),
-            ("backup", "Tom Hughes", BACKUP),
-        ):
-            person = staff.create(
-                session,
-                staff.NewStaff(name, phone, None, [StaffRole.ON_CALL]),
-                actor="t",
-                now=clock.now(),
-            )
-            rota_service.create(
-                session,
-                rota_service.NewRota(
-                    name=rota_name,
-                    timezone="Europe/London",
-                    members=[person.id],
-                    shift_length="P7D",
-                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
-                ),
-                actor="t",
-                now=clock.now(),
-            )
-        staff.create(
-            session,
-            staff.NewStaff("Sam Osei", STANDBY, None, [StaffRole.ON_CALL]),
-            actor="t",
-            now=clock.now(),
-        )
-    return services
+    return seed(services_of(app), clock)
 
 
 @contextmanager
@@ -139,33 +106,6 @@ def _plan(svc: Services, n: int) -> list[str]:
     return [r.phone for r in plan.ring.recipients]
 
 
-def _staff_id(svc: Services, phone: str) -> int:
-    with svc.db.transaction() as session:
-        found = session.scalar(select(Staff.id).where(Staff.phone == phone))
-        assert found is not None
-        return found
-
-
-def _standby_covers(svc: Services, clock: FakeClock, *, from_minutes: int) -> None:
-    """An override putting the standby on the primary rota from `from_minutes` for 2 hours."""
-    standby = _staff_id(svc, STANDBY)
-    with svc.db.transaction() as session:
-        rota = rota_service.find_by_name(session, "primary")
-        staffing.add_override(
-            session,
-            rota.id,
-            rota_service.NewOverride(
-                staff_id=standby,
-                start=clock.now() + dt.timedelta(minutes=from_minutes),
-                end=clock.now() + dt.timedelta(hours=2),
-                mode="replace",
-                reason="cover",
-            ),
-            actor="t",
-            now=clock.now(),
-        )
-
-
 def test_a_repeated_question_is_answered_from_memory_without_asking_the_rota(
     svc: Services,
 ) -> None:
@@ -184,7 +124,7 @@ def test_an_override_entered_after_an_answer_was_cached_is_rung_at_once(
     svc: Services, clock: FakeClock
 ) -> None:
     assert _ringing(svc, 1) == [PRIMARY]
-    _standby_covers(svc, clock, from_minutes=-5)
+    standby_covers(svc, clock, from_minutes=-5)
     assert _ringing(svc, 2) == [STANDBY]
 
 
@@ -193,7 +133,7 @@ def test_a_deactivated_member_of_staff_is_never_rung_from_a_cached_answer(
 ) -> None:
     assert _ringing(svc, 1) == [PRIMARY]
     with svc.db.transaction() as session:
-        staffing.deactivate_staff(session, _staff_id(svc, PRIMARY), actor="t", now=clock.now())
+        staffing.deactivate_staff(session, staff_id(svc, PRIMARY), actor="t", now=clock.now())
     # The primary step reaches nobody now, so the backup rings at once.
     assert _ringing(svc, 2) == [BACKUP]
 
@@ -203,7 +143,7 @@ def test_a_changed_staff_phone_is_rung_at_its_new_number(svc: Services, clock: F
     with svc.db.transaction() as session:
         staffing.update_staff(
             session,
-            _staff_id(svc, PRIMARY),
+            staff_id(svc, PRIMARY),
             {"phone": "+447700900109"},
             actor="t",
             now=clock.now(),
@@ -241,7 +181,7 @@ def test_a_bulk_delete_of_overrides_writes_a_new_version(svc: Services, clock: F
 
 def test_a_cached_answer_ends_at_the_handover(svc: Services, clock: FakeClock) -> None:
     # The standby takes over in ten minutes, entered before anything is cached.
-    _standby_covers(svc, clock, from_minutes=10)
+    standby_covers(svc, clock, from_minutes=10)
     assert _ringing(svc, 1) == [PRIMARY]
     clock.advance(dt.timedelta(minutes=10))
     assert _ringing(svc, 2) == [STANDBY]
@@ -251,7 +191,7 @@ def test_a_change_made_by_hand_in_sql_needs_routing_changed(
     svc: Services, app: Flask, clock: FakeClock
 ) -> None:
     assert _ringing(svc, 1) == [PRIMARY]
-    primary = _staff_id(svc, PRIMARY)
+    primary = staff_id(svc, PRIMARY)
     with svc.db.transaction() as session:
         session.execute(
             text("UPDATE staff SET phone = '+447700900108' WHERE id = :id"), {"id": primary}
@@ -333,7 +273,7 @@ def test_a_staff_phone_is_known_as_staff_until_it_is_deactivated(
         assert staff.active_by_phone(session, BACKUP) is not None
         assert staff.active_by_phone(session, CALLER) is None
     with svc.db.transaction() as session:
-        staffing.deactivate_staff(session, _staff_id(svc, BACKUP), actor="t", now=clock.now())
+        staffing.deactivate_staff(session, staff_id(svc, BACKUP), actor="t", now=clock.now())
     with svc.db.transaction() as session:
         assert staff.active_by_phone(session, BACKUP) is None
 
@@ -346,7 +286,7 @@ def test_a_resolver_in_the_same_transaction_sees_its_own_routing_change(
         resolve = escalation_policies.resolver(session, clock.now())
         assert [r.phone for r in resolve(target)] == [PRIMARY]
     with svc.db.transaction() as session:
-        staffing.deactivate_staff(session, _staff_id(svc, PRIMARY), actor="t", now=clock.now())
+        staffing.deactivate_staff(session, staff_id(svc, PRIMARY), actor="t", now=clock.now())
         # Not yet committed: this transaction must still see its own change.
         assert list(escalation_policies.resolver(session, clock.now())(target)) == []
 
@@ -357,7 +297,7 @@ def test_a_routing_change_rolled_back_with_its_savepoint_is_not_used_afterwards(
     """An import row (a savepoint) that changed a phone and then failed: the rest of the
     transaction must route as if it never happened."""
     target = RotaNameTarget("primary")
-    primary = _staff_id(svc, PRIMARY)
+    primary = staff_id(svc, PRIMARY)
     with svc.db.transaction() as session:
         savepoint = session.begin_nested()
         staffing.update_staff(

@@ -11,7 +11,7 @@ from crisisline import heartbeat, outbox
 from crisisline.jobs import Jobs
 from crisisline.scheduler import PeriodicJob, build_scheduler, run_every_process_jobs
 from crisisline.telephony import FakeTelephony
-from tests.conftest import services_of
+from tests.support.app import services_of
 
 
 def _eventually(condition: Callable[[], bool], seconds: float = 10) -> bool:

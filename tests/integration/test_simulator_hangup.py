@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crisisline.simulator import CallScript, HangUpOrder
-from tests.integration.test_simulator_voice import (
+from tests.support.throwaway_voice import (
     BASE,
     CRISIS,
     FALLBACK_WORDS,

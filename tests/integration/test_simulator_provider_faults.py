@@ -16,7 +16,7 @@ from crisisline.clock import FakeClock
 from crisisline.simulator import FlaskClientTransport, Simulator, create_simulator_app
 from crisisline.simulator.cli import simulate
 from crisisline.telephony import TransientTelephonyError, TwilioTelephony
-from tests.conftest import START
+from tests.support.app import START
 
 ACCOUNT_SID = "AC" + "4" * 32
 AUTH_TOKEN = "faults-test-token"

@@ -17,7 +17,7 @@ from crisisline.escalation_models import EscalationRecord
 from crisisline.jobs import Jobs
 from crisisline.models import Delivery, RiskLevel, StaffRole
 from crisisline.services import Services
-from tests.conftest import json_list_of, json_of, services_of, signed_post
+from tests.support.app import json_list_of, json_of, services_of, signed_post
 
 PRIMARY, DANIEL, UNKNOWN = "+447700900101", "+447700900501", "+447700900777"
 _sids = itertools.count(1)

@@ -22,7 +22,7 @@ from crisisline.logs import RedactingFilter, redact_text
 from crisisline.models import AuditEntry, Channel, Direction
 from crisisline.settings import Settings
 from crisisline.telephony.twilio_rest import recording_media_url
-from tests.conftest import make_settings, services_of
+from tests.support.app import make_settings, services_of
 
 ACCOUNT = "AC" + "1" * 32
 RECORDING = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE" + "a" * 32

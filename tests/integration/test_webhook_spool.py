@@ -35,7 +35,7 @@ from crisisline.models import Contact, Delivery
 from crisisline.services import Services
 from crisisline.spool import DrainReport, Entry, Spool, drain
 from crisisline.telephony import FakeTelephony, sign
-from tests.conftest import (
+from tests.support.app import (
     START,
     TEST_AUTH_TOKEN,
     beat_as_leader,
@@ -44,13 +44,16 @@ from tests.conftest import (
     services_of,
     signed_post,
 )
-from tests.integration.test_call_intake import CALLER, LINE, svc
-from tests.integration.test_routing_cache import PRIMARY
-
-__all__ = ["svc"]  # the fixture, used by name
+from tests.support.call_intake import CALLER, LINE, intake_services
+from tests.support.routing import PRIMARY
 
 BODY = "are you there, need to talk"
 BASE = "https://crisis.example.org"
+
+
+@pytest.fixture
+def svc(app: Flask, clock: FakeClock) -> Services:
+    return intake_services(app, clock)
 
 
 def _text_form(n: int, sender: str = CALLER, body: str = BODY) -> dict[str, str]:

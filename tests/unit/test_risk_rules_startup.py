@@ -11,7 +11,7 @@ from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.risk_rules import RiskRulesError
 from crisisline.telephony import FakeTelephony
-from tests.conftest import START, make_settings
+from tests.support.app import START, make_settings
 
 
 def _start(tmp_path: Path) -> None:

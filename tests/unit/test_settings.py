@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from crisisline.settings import SettingsError, load_settings
+from tests.support.app import TEST_AUTH_TOKEN
 
 
 def test_defaults_give_a_local_service_on_sqlite_with_console_telephony(tmp_path: Path) -> None:
@@ -192,3 +193,35 @@ def test_the_api_rate_limit_defaults_to_300_a_minute_in_memory(tmp_path: Path) -
     )
     assert shared.api_rate_limit == "20/second;300/minute"
     assert shared.api_rate_limit_storage_url == "redis://r:6379"
+
+
+# ---- settings a live line starts with (safety review) -----------------------------------------
+
+
+LIVE_ENV = {
+    "TELEPHONY": "twilio",
+    "SECRET_KEY": "a-long-random-secret-key-for-the-test",
+    "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+    "TWILIO_AUTH_TOKEN": TEST_AUTH_TOKEN,
+    "PUBLIC_BASE_URL": "https://crisis.example.org",
+    "CRISIS_LINE_NUMBER": "+447700900000",
+}
+
+
+@pytest.mark.hazard("H87")
+def test_a_live_line_refuses_an_http_public_base_url(tmp_path: Path) -> None:
+    """TELEPHONY=twilio with PUBLIC_BASE_URL=http://...: every callback URL the service writes
+    is plain http and every signature is checked against http:// while Twilio signs the https
+    URL it was given, so every webhook answers 403 and every call goes to Twilio's fallback."""
+    env = {**LIVE_ENV, "PUBLIC_BASE_URL": "http://crisis.example.org"}
+    with pytest.raises(SettingsError, match="PUBLIC_BASE_URL"):
+        load_settings(env, instance_path=str(tmp_path))
+
+
+@pytest.mark.hazard("H89")
+def test_a_fallback_number_that_is_the_crisis_line_itself_is_refused(tmp_path: Path) -> None:
+    """When failing safe the voice fallback dials FALLBACK_NUMBER; if that is the crisis line the
+    caller is put through to the same failing line again instead of to a person."""
+    env = {**LIVE_ENV, "FALLBACK_NUMBER": "07700 900000"}
+    with pytest.raises(SettingsError, match="FALLBACK_NUMBER"):
+        load_settings(env, instance_path=str(tmp_path))

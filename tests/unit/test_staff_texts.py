@@ -8,28 +8,21 @@ no text is missing from either side, so the page cannot drift from the code.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 import wording.staff
 from crisisline import alerts, floods, provider_outages, rota_notices, sms_conversations, staff
+from tests.support.staff_texts import LINE_BREAK, MISSED, TEXT_SUMMARY, table
 from wording.sms import is_gsm7
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "staff-texts.md"
 LONDON = ZoneInfo("Europe/London")
-# A line break inside a text, as the table shows it (a table cell holds one line).
-LINE_BREAK = " / "
-
-MISSED = "Missed call from R1001 D. Price at 03:12"
 VOICEMAIL = (
     "Missed call from R1001 D. Price at 03:12, voicemail left: "
     "https://crisis.example.org/voicemail/WzEyMywxNzY0MjIyNDAwXQ.q9cH3bTq0Qd2hE5mKp2xYz1A"
 )
-TEXT_SUMMARY = "Text from R1002 J. Okoro unanswered"
 WHO = "R1001 D. Price"
 RISK_SUMMARY = "Risk alert 5 (urgent): R1001 texted words about suicide or self-harm"
 FLOOD_RULES = floods.FloodRules(zone=LONDON)
@@ -133,35 +126,15 @@ TEXTS: dict[str, Callable[[], str]] = {
 VERBATIM = {"Participant's words"}
 
 
-def _table() -> dict[str, str]:
-    """The docs table: each row's name (first column) and its example (the backticked cell)."""
-    rows: dict[str, str] = {}
-    for line in DOC.read_text(encoding="utf-8").splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) < 4 or not cells[0].startswith("**"):
-            continue
-        name = cells[0].strip("*")
-        example = re.fullmatch(r"`([^`]*)`", cells[3])
-        assert example is not None, f"row {name!r}: the example must be one backticked text"
-        assert name not in rows, f"row {name!r} is in the table twice"
-        rows[name] = example.group(1)
-    return rows
-
-
-def documented_example(name: str) -> str:
-    """The example the docs table gives for row `name`, with its line breaks restored."""
-    return _table()[name].replace(LINE_BREAK, "\n")
-
-
 def test_the_table_lists_exactly_the_texts_the_code_sends() -> None:
-    assert sorted(_table()) == sorted(TEXTS)
+    assert sorted(table()) == sorted(TEXTS)
 
 
 @pytest.mark.parametrize("name", sorted(TEXTS))
 def test_each_example_in_the_table_is_exactly_what_the_code_sends(name: str) -> None:
     sent = TEXTS[name]()
 
-    assert _table()[name] == sent.replace("\n", LINE_BREAK)
+    assert table()[name] == sent.replace("\n", LINE_BREAK)
 
 
 @pytest.mark.parametrize("name", sorted(set(TEXTS) - VERBATIM))

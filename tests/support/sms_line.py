@@ -18,6 +18,7 @@ from sqlalchemy import select
 from crisisline import participants, rota_service, staff
 from crisisline.clock import FakeClock
 from crisisline.conversation_models import SmsConversation
+from crisisline.escalation_models import EscalationRecord
 from crisisline.jobs import Jobs
 from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
 from crisisline.services import Services
@@ -26,8 +27,8 @@ from crisisline.simulator import (
     SimulatedMessage,
     Simulator,
 )
-from tests.conftest import services_of
-from tests.e2e.simulated_twilio import simulated_twilio
+from tests.support.app import services_of
+from tests.support.simulated_twilio import simulated_twilio
 
 CRISIS = "+447700900000"
 PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
@@ -36,6 +37,8 @@ ACCOUNT_SID = "AC" + "7" * 32
 BASE = "https://crisis.example.org"
 ACK = "Your message has reached the Resettle crisis line"
 STEP_WAIT = dt.timedelta(seconds=300)
+NEW_PHONE = "+447700900109"  # the primary's new phone, once their number changes
+DANIEL_NEW = "+447700900509"  # Daniel's new phone, once his number changes
 
 
 @dataclass
@@ -145,3 +148,24 @@ def _people(line: SmsLine) -> None:
                 now=now,
             )
             line.ids[number] = participant.id
+
+
+def escalation_status(line: SmsLine, phone: str) -> str:
+    """The status of the escalation of the one conversation with `phone`."""
+    (conversation,) = [c for c in line.conversations() if c.phone == phone]
+    with line.svc.db.transaction() as session:
+        record = session.get_one(EscalationRecord, conversation.escalation_id)
+        return record.status
+
+
+def bodies_of(line: SmsLine, number: str) -> list[str]:
+    """What `number` has been texted, oldest first."""
+    return [m.body for m in line.phone(number).inbox]
+
+
+def daniel_reaches_primary(line: SmsLine) -> None:
+    """Daniel texts; he is acknowledged and the primary is sent his words with code 1."""
+    line.text(DANIEL, "I need to talk")
+    line.dispatch()
+    line.phone(DANIEL).expect_sms(ACK)
+    line.phone(PRIMARY).expect_sms("(1): I need to talk")

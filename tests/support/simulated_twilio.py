@@ -20,7 +20,7 @@ from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.jobs import Jobs
 from crisisline.simulator import FlaskClientTransport, Simulator, create_simulator_app
-from tests.conftest import TEST_AUTH_TOKEN, make_settings, services_of
+from tests.support.app import TEST_AUTH_TOKEN, make_settings, services_of
 
 CRISIS_LINE = "+447700900000"
 BASE = "https://crisis.example.org"
