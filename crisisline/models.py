@@ -371,6 +371,7 @@ __all__ = [
     "StaffRole",
     "StaffRoleAssignment",
 ]
+from crisisline import account_models as account_models  # noqa: E402  (registers the console account tables)
 from crisisline import alert_models as alert_models  # noqa: E402  (registers the risk alert tables)
 from crisisline import call_models as call_models  # noqa: E402  (registers the live call table)
 from crisisline import conversation_models as conversation_models  # noqa: E402  (registers the SMS conversation tables)
