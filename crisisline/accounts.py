@@ -20,7 +20,7 @@ and serves no page. Callers pass `now` (the project's clock convention).
 - **Second factor.** TOTP (RFC 6238, 30-second steps, six digits) by pyotp; a code is taken
   from the current step or one either side, and a step once used (or any before it) is never
   taken again. The secret is shown as a QR code made by segno (`totp_qr_svg`).
-- **Recovery codes.** Ten random codes of 80 bits, shown once, kept as SHA-256 hashes, each
+- **Recovery codes.** Ten random codes of 79 bits, shown once, kept as SHA-256 hashes, each
   usable once; making new ones replaces the old.
 - **Lockout.** Ten failed sign-ins in a row lock the account for 15 minutes.
 
