@@ -13,19 +13,22 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import select
 
-from crisisline import escalation_policies, participants, rota_service, staff
+from crisisline import escalation_policies, participants
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.jobs import Jobs
-from crisisline.models import Contact, RiskLevel, StaffRole
+from crisisline.models import Contact, RiskLevel
 from crisisline.services import Services
 from crisisline.simulator import Simulator
 from tests.support.app import services_of
 from tests.support.simulated_twilio import simulated_twilio
+from tests.support.team import BACKUP as BACKUP
+from tests.support.team import MANAGER as MANAGER
+from tests.support.team import PRIMARY as PRIMARY
+from tests.support.team import add_team, three_step_chain
 
 ACCOUNT_SID = "AC" + "8" * 32
 LINE = "+447700900000"
-PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
 DANIEL = "+447700900201"
 BASE = "https://crisis.example.org"
 
@@ -69,34 +72,9 @@ def _advance(clock: FakeClock, seconds: float) -> None:
 
 def populate(app: Flask, sim: Simulator, clock: FakeClock) -> Iterator[Line]:
     svc = services_of(app)
-    ids: dict[str, int] = {}
     now = clock.now()
     with svc.db.transaction() as session:
-        for name, phone, roles in (
-            ("Amira Okafor", PRIMARY, [StaffRole.ON_CALL]),
-            ("Tom Hughes", BACKUP, [StaffRole.ON_CALL]),
-            ("Priya Natarajan", MANAGER, [StaffRole.DUTY_MANAGER]),
-        ):
-            ids[phone] = staff.create(
-                session, staff.NewStaff(name, phone, None, roles), actor="t", now=now
-            ).id
-        for rota_name, phone in (
-            ("primary", PRIMARY),
-            ("backup", BACKUP),
-            ("duty-manager", MANAGER),
-        ):
-            ids[rota_name] = rota_service.create(
-                session,
-                rota_service.NewRota(
-                    name=rota_name,
-                    timezone="Europe/London",
-                    members=[ids[phone]],
-                    shift_length="P7D",
-                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
-                ),
-                actor="t",
-                now=now,
-            ).id
+        ids = add_team(session, now=now)
         ids["daniel"] = participants.create(
             session,
             participants.NewParticipant(
@@ -116,22 +94,7 @@ def populate(app: Flask, sim: Simulator, clock: FakeClock) -> Iterator[Line]:
             ("missed-call", [{"rota": "primary"}]),
         ):
             escalation_policies.put_policy(
-                session,
-                name,
-                {
-                    "steps": [
-                        {"targets": first_targets, "channels": ["sms"], "wait_seconds": 300},
-                        {"targets": [{"rota": "backup"}], "channels": ["sms"], "wait_seconds": 300},
-                        {
-                            "targets": [{"rota": "duty-manager"}],
-                            "channels": ["sms"],
-                            "wait_seconds": 300,
-                        },
-                    ],
-                    "repeat": 0,
-                },
-                actor="t",
-                now=now,
+                session, name, three_step_chain(first_targets), actor="t", now=now
             )
     yield Line(app, svc, sim, clock, ids)
 

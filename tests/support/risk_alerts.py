@@ -10,15 +10,18 @@ from dataclasses import dataclass
 from flask import Flask
 from sqlalchemy import select
 
-from crisisline import alerts, contacts, participants, rota_service, staff, staffing
+from crisisline import alerts, contacts, participants, staff, staffing
 from crisisline.alert_models import RiskAlert
 from crisisline.clock import FakeClock
 from crisisline.models import Channel, Delivery, Direction, RiskLevel, StaffRole
 from crisisline.services import Services
 from tests.support.app import services_of
+from tests.support.team import BACKUP as BACKUP
+from tests.support.team import MANAGER as MANAGER
+from tests.support.team import PRIMARY as PRIMARY
+from tests.support.team import add_weekly_rota
 
 OFFICER, OFFICER_B, INACTIVE = "+447700900201", "+447700900202", "+447700900203"
-PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
 PARTICIPANT, HIGH_RISK, NO_OFFICER, LAPSED = (
     "+447700900501",
     "+447700900502",
@@ -109,17 +112,8 @@ def alerts_service(app: Flask, clock: FakeClock) -> Service:
             ("backup", BACKUP),
             ("duty-manager", MANAGER),
         ):
-            rota_service.create(
-                session,
-                rota_service.NewRota(
-                    name=rota_name,
-                    timezone="Europe/London",
-                    members=[ids[phone]],
-                    shift_length="P7D",
-                    first_handoff=dt.datetime(2026, 1, 5, 9, 0),
-                ),
-                actor="t",
-                now=now,
+            add_weekly_rota(
+                session, rota_name, ids[phone], now=now, first_handoff=dt.datetime(2026, 1, 5, 9, 0)
             )
         for reference, name, phone, officer, level in (
             ("R2001", "Dale Fenwick", PARTICIPANT, ids[OFFICER], RiskLevel.MEDIUM),

@@ -11,6 +11,7 @@ from crisisline import rota_service, staff, staffing
 from crisisline.clock import FakeClock
 from crisisline.models import Staff, StaffRole
 from crisisline.services import Services
+from tests.support.team import add_weekly_rota
 
 PRIMARY, BACKUP, STANDBY = "+447700900101", "+447700900102", "+447700900104"
 
@@ -28,18 +29,7 @@ def seed(services: Services, clock: FakeClock) -> Services:
                 actor="t",
                 now=clock.now(),
             )
-            rota_service.create(
-                session,
-                rota_service.NewRota(
-                    name=rota_name,
-                    timezone="Europe/London",
-                    members=[person.id],
-                    shift_length="P7D",
-                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
-                ),
-                actor="t",
-                now=clock.now(),
-            )
+            add_weekly_rota(session, rota_name, person.id, now=clock.now())
         staff.create(
             session,
             staff.NewStaff("Sam Osei", STANDBY, None, [StaffRole.ON_CALL]),

@@ -15,12 +15,12 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import select
 
-from crisisline import participants, rota_service, staff
+from crisisline import participants
 from crisisline.clock import FakeClock
 from crisisline.conversation_models import SmsConversation
 from crisisline.escalation_models import EscalationRecord
 from crisisline.jobs import Jobs
-from crisisline.models import Contact, Delivery, RiskLevel, StaffRole
+from crisisline.models import Contact, Delivery, RiskLevel
 from crisisline.services import Services
 from crisisline.simulator import (
     Phone,
@@ -29,9 +29,12 @@ from crisisline.simulator import (
 )
 from tests.support.app import services_of
 from tests.support.simulated_twilio import simulated_twilio
+from tests.support.team import BACKUP as BACKUP
+from tests.support.team import MANAGER as MANAGER
+from tests.support.team import PRIMARY as PRIMARY
+from tests.support.team import TEAM, add_team
 
 CRISIS = "+447700900000"
-PRIMARY, BACKUP, MANAGER = "+447700900101", "+447700900102", "+447700900103"
 DANIEL, MARCUS, UNKNOWN = "+447700900501", "+447700900502", "+447700900777"
 ACCOUNT_SID = "AC" + "7" * 32
 BASE = "https://crisis.example.org"
@@ -109,34 +112,9 @@ def _people(line: SmsLine) -> None:
     """Three staff on rotas primary, backup and duty-manager; two known participants."""
     now = line.clock.now()
     with line.svc.db.transaction() as session:
-        for name, number, roles in (
-            ("Amira Okafor", PRIMARY, [StaffRole.ON_CALL]),
-            ("Tom Hughes", BACKUP, [StaffRole.ON_CALL]),
-            ("Priya Natarajan", MANAGER, [StaffRole.DUTY_MANAGER]),
-        ):
-            person = staff.create(
-                session, staff.NewStaff(name, number, None, roles), actor="t", now=now
-            )
-            line.ids[number] = person.id
+        line.ids.update(add_team(session, now=now))
+        for _, name, number, _ in TEAM:
             line.sim.phone(number, label=name)
-        for rota_name, number in (
-            ("primary", PRIMARY),
-            ("backup", BACKUP),
-            ("duty-manager", MANAGER),
-        ):
-            record = rota_service.create(
-                session,
-                rota_service.NewRota(
-                    name=rota_name,
-                    timezone="Europe/London",
-                    members=[line.ids[number]],
-                    shift_length="P7D",
-                    first_handoff=dt.datetime(2026, 11, 2, 9, 0),
-                ),
-                actor="t",
-                now=now,
-            )
-            line.ids[rota_name] = record.id
         for reference, name, number in (
             ("R1001", "Daniel Price", DANIEL),
             ("R1002", "Marcus Reid", MARCUS),
