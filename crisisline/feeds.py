@@ -3,6 +3,7 @@ iCalendar feeds (crisisline.calendar_feeds builds them), for calendar apps that 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort
@@ -30,22 +31,20 @@ def _host() -> str:
 @blueprint.get("/calendar/rotas/<token>.ics")
 def rota_feed(token: str) -> Response:
     """A rota's on-call shifts as an iCalendar feed; 404 for an unknown or replaced link."""
-    svc = services()
-    with svc.db.transaction() as session:
-        now = svc.clock.now()
-        row = find_token(session, CalendarFeedKind.ROTA, token, now=now)
-        if row is None:
-            abort(404)
-        return _ics(rota_calendar(session, row.target_id, now=now, host=_host()))
+    return _feed(CalendarFeedKind.ROTA, token, rota_calendar)
 
 
 @blueprint.get("/calendar/staff/<token>.ics")
 def staff_feed(token: str) -> Response:
     """One person's on-call shifts as an iCalendar feed; 404 for an unknown or replaced link."""
+    return _feed(CalendarFeedKind.STAFF, token, staff_calendar)
+
+
+def _feed(kind: CalendarFeedKind, token: str, build: Callable[..., Calendar]) -> Response:
     svc = services()
     with svc.db.transaction() as session:
         now = svc.clock.now()
-        row = find_token(session, CalendarFeedKind.STAFF, token, now=now)
+        row = find_token(session, kind, token, now=now)
         if row is None:
             abort(404)
-        return _ics(staff_calendar(session, row.target_id, now=now, host=_host()))
+        return _ics(build(session, row.target_id, now=now, host=_host()))
