@@ -63,4 +63,29 @@ class RecoveryCode(Base):
     used_at: Mapped[dt.datetime | None]
 
 
-__all__ = ["RecoveryCode", "StaffAccount"]
+class WebSession(Base):
+    """A sign-in to the console, kept in the database so that it can be ended at once.
+
+    The browser holds only a random session id (a cookie); the row is found by its SHA-256
+    hash, so a copy of the table cannot be used to sign in. A session is half-open after the
+    password (`second_factor_at` unset) and signed in after the code; it ends at sign-out, at
+    its absolute or idle limit, when the staff member is deactivated or when the account is
+    re-invited (`credentials_version` no longer the account's).
+    """
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    credentials_version: Mapped[int]
+    created_at: Mapped[dt.datetime]
+    second_factor_at: Mapped[dt.datetime | None]
+    last_seen_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+
+
+__all__ = ["RecoveryCode", "StaffAccount", "WebSession"]

@@ -16,6 +16,7 @@ from crisisline import (
     escalation_engine,
     escalation_policies,
     feeds,
+    gate,
     health,
     home,
     sms_conversations,
@@ -111,6 +112,8 @@ def create_app(
     app.register_blueprint(voicemail_links.blueprint)
     init_api(app)
     init_webhooks(app)
+    # After the API's rate limit, so that guessing tokens is limited before it is refused.
+    gate.install(app)
     try:
         if services.spool.waiting():
             # Kept before a restart, on a disk that survived it.

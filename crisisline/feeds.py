@@ -10,10 +10,14 @@ from flask import Blueprint, Response, abort
 from icalendar import Calendar
 
 from crisisline.calendar_feeds import find_token, rota_calendar, staff_calendar
+from crisisline.gate import declare
+from crisisline.permissions import Permission
 from crisisline.rota_models import CalendarFeedKind
 from crisisline.services import services
 
 blueprint = Blueprint("calendar_feeds", __name__)
+# Public to the gate on purpose: a calendar app reads a feed by its secret link.
+declare(blueprint, Permission.PUBLIC)
 
 
 def _ics(calendar: Calendar) -> Response:

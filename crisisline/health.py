@@ -12,10 +12,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from crisisline import escalation_policies, heartbeat, provider_outages, sms_intake, staff
+from crisisline.gate import declare
+from crisisline.permissions import Permission
 from crisisline.services import services
 from crisisline.spool import Spool
 
 blueprint = Blueprint("health", __name__)
+# Public to the gate on purpose: load balancers and monitors read the health checks.
+declare(blueprint, Permission.PUBLIC)
 log = logging.getLogger(__name__)
 
 

@@ -6,7 +6,12 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from markupsafe import escape
 
+from crisisline.gate import declare
+from crisisline.permissions import Permission
+
 blueprint = Blueprint("home", __name__)
+# Public to the gate on purpose: the service's name and links (until the console takes /).
+declare(blueprint, Permission.PUBLIC)
 
 NAME = "Resettle crisis line"
 LINKS = {

@@ -18,6 +18,7 @@ class StaffRole(enum.StrEnum):
     ON_CALL = "on_call"
     DUTY_MANAGER = "duty_manager"
     RESPONSIBLE_OFFICER = "responsible_officer"
+    CLINICAL_LEAD = "clinical_lead"
     ADMIN = "admin"
 
 
@@ -326,7 +327,13 @@ class SchedulerHeartbeat(Base):
 
 
 class ApiToken(Base):
-    """A bearer token for the HTTP API; only its SHA-256 hash is stored."""
+    """A bearer token for the HTTP API; only its SHA-256 hash is stored.
+
+    A token belongs to a person (`staff_id`: it acts with that person's roles, and stops when
+    they are deactivated) or to a named integration (`scopes`: the permissions it holds).
+    `legacy` marks a token made before tokens had owners: an integration with every scope,
+    flagged in /healthz until an administrator issues a replacement and revokes it.
+    """
 
     __tablename__ = "api_tokens"
 
@@ -336,6 +343,11 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime]
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    scopes: Mapped[list[str] | None] = mapped_column(JSON)
+    expires_at: Mapped[dt.datetime | None]
+    legacy: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str | None] = mapped_column(String(120))
 
 
 class AuditEntry(Base):
@@ -353,6 +365,38 @@ class AuditEntry(Base):
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class RecordAccess(Base):
+    """One read or change of a participant's record: who, when, what, from where and why.
+
+    Append-only: the application has no path that updates or deletes a row, and on PostgreSQL
+    a trigger refuses both (migration 0018). UK DPA 2018 s.62 asks for this log of consultation
+    and disclosure.
+    """
+
+    __tablename__ = "record_access_log"
+    __table_args__ = (
+        Index("ix_record_access_participant_at", "participant_id", "at"),
+        Index("ix_record_access_actor_at", "actor", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    # staff:12 or integration:NAME (crisisline.permissions.Actor.label)
+    actor: Mapped[str] = mapped_column(String(120))
+    staff_id: Mapped[int | None]
+    token_id: Mapped[int | None]
+    action: Mapped[str] = mapped_column(String(20))  # read, change, play, export
+    record_type: Mapped[str] = mapped_column(String(40))
+    record_id: Mapped[int | None]
+    participant_id: Mapped[int | None]
+    address: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    # The break-glass reason, given on first reading a participant outside one's own caseload or
+    # contacts in a sign-in session (and kept on that entry).
+    reason: Mapped[str | None] = mapped_column(String(500))
+    web_session_id: Mapped[str | None] = mapped_column(String(64))
+
+
 __all__ = [
     "ApiToken",
     "AuditEntry",
@@ -365,6 +409,7 @@ __all__ = [
     "ParticipantPhone",
     "ParticipantStatus",
     "ProviderOutage",
+    "RecordAccess",
     "RiskLevel",
     "SchedulerHeartbeat",
     "Staff",

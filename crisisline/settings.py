@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from collections.abc import Mapping
@@ -83,6 +84,19 @@ class Settings:
     twilio_request_timeout: float = 4.0
     # How long a crisis delivery is retried through a provider outage (CRISIS_RETRY_HOURS).
     crisis_retry_hours: int = 24
+    # Console sign-in sessions: at most SESSION_MAX_HOURS in all, SESSION_IDLE_MINUTES idle.
+    session_max_hours: int = 12
+    session_idle_minutes: int = 30
+
+    @property
+    def session_absolute_limit(self) -> dt.timedelta:
+        """How long a console session lasts at most from its sign-in."""
+        return dt.timedelta(hours=self.session_max_hours)
+
+    @property
+    def session_idle_limit(self) -> dt.timedelta:
+        """How long a console session lasts without a request."""
+        return dt.timedelta(minutes=self.session_idle_minutes)
 
     @property
     def spool_path(self) -> Path:
@@ -161,6 +175,8 @@ def load_settings(
 
     shift_reminder_minutes = whole("SHIFT_REMINDER_MINUTES", 60, 1440)
     voicemail_link_hours = whole("VOICEMAIL_LINK_HOURS", 72, 720)
+    session_max_hours = whole("SESSION_MAX_HOURS", 12, 24)
+    session_idle_minutes = whole("SESSION_IDLE_MINUTES", 30, 720)
     flood_window_minutes = whole("FLOOD_WINDOW_MINUTES", 5, 60)
     flood_unknown_texts = whole("FLOOD_UNKNOWN_TEXTS", 5, 1000)
     flood_unknown_calls = whole("FLOOD_UNKNOWN_CALLS", 5, 1000)
@@ -243,6 +259,8 @@ def load_settings(
         instance_path=str(instance),
         shift_reminder_minutes=shift_reminder_minutes,
         voicemail_link_hours=voicemail_link_hours,
+        session_max_hours=session_max_hours,
+        session_idle_minutes=session_idle_minutes,
         api_rate_limit=api_rate_limit,
         api_rate_limit_storage_url=api_rate_limit_storage_url,
         flood_window_minutes=flood_window_minutes,

@@ -16,9 +16,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from crisisline import escalation_policies, rota_notices, rota_service, staff
+import wording
+from crisisline import (
+    accounts,
+    escalation_policies,
+    outbox,
+    rota_notices,
+    rota_service,
+    staff,
+    web_sessions,
+)
 from crisisline.errors import Conflict
-from crisisline.models import Staff
+from crisisline.models import Delivery, Staff
 from crisisline.rota_models import RotaOverride, RotaRecord
 from escalation import RotaNameTarget, RotaTarget
 
@@ -94,6 +103,8 @@ def deactivate_staff(session: Session, staff_id: int, *, actor: str, now: dt.dat
 
 
 def _deactivated(session: Session, person: Staff, *, actor: str, now: dt.datetime) -> None:
+    # A leaver's console sessions end now, not at their idle limit.
+    web_sessions.end_all_for_staff(session, person.id, now=now, reason="deactivated")
     # A leaver on a rota leaves a hole: the duty managers hear at once, not at 08:00 tomorrow.
     rota_notices.staff_deactivated(session, person, actor=actor, now=now)
 
@@ -116,3 +127,42 @@ def _refuse_if_a_policy_names(session: Session, record: RotaRecord, *, by_id: bo
                         f"{policy.name!r}; change the policy first.",
                         "rota",
                     )
+
+
+INVITATION_PURPOSE = "console_invitation"
+INVITATION_PATH = "/invitation/"
+
+
+def invite_to_console(
+    session: Session,
+    staff_id: int,
+    *,
+    actor: str,
+    now: dt.datetime,
+    public_base_url: str,
+    from_: str,
+) -> Delivery:
+    """Invite a member of staff to the console: text their registered phone a one-time link.
+
+    A re-invitation (forgotten password, lost phone) ends the old credentials and every session
+    signed in with them at once.
+    """
+    token = accounts.invite(session, staff_id, actor=actor, now=now)
+    person = staff.get(session, staff_id)
+    web_sessions.end_all_for_staff(session, staff_id, now=now, reason="reinvited")
+    hours = int(accounts.INVITATION_LIFETIME.total_seconds() // 3600)
+    return outbox.enqueue_sms(
+        session,
+        to=person.phone,
+        from_=from_,
+        body=wording.staff.console_invitation_text(
+            person.name.split()[0], invitation_link(public_base_url, token), hours=hours
+        ),
+        purpose=INVITATION_PURPOSE,
+        now=now,
+    )
+
+
+def invitation_link(public_base_url: str, token: str) -> str:
+    """The console page an invitation's token opens."""
+    return f"{public_base_url.rstrip('/')}{INVITATION_PATH}{token}"

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crisisline import audit
-from crisisline.models import ApiToken
+from crisisline.models import ApiToken, Staff
+from crisisline.permissions import SCOPES, Actor, Permission
 
 TOKEN_PREFIX = "crl_"  # noqa: S105  (a label that makes leaked tokens easy to spot)
 
@@ -23,7 +24,11 @@ def hash_token(plaintext: str) -> str:
 def create(session: Session, name: str, *, actor: str, now: dt.datetime) -> tuple[str, ApiToken]:
     """Make a new token called `name`; returns the plaintext (never stored) and its row."""
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(name=name, token_hash=hash_token(plaintext), created_at=now)
+    # Until tokens are issued to a person or with scopes, `tokens create` makes what it always
+    # made: a token that may do everything, flagged as legacy.
+    token = ApiToken(
+        name=name, token_hash=hash_token(plaintext), created_at=now, legacy=True, created_by=actor
+    )
     session.add(token)
     session.flush()
     audit.record(
@@ -45,8 +50,31 @@ def authenticate(session: Session, plaintext: str, *, now: dt.datetime) -> ApiTo
     ).first()
     if token is None or token.revoked_at is not None:
         return None
+    if token.expires_at is not None and now >= token.expires_at:
+        return None
     token.last_used_at = now
     return token
+
+
+def identify(session: Session, plaintext: str, *, now: dt.datetime) -> Actor | None:
+    """Whom a live token acts for: its person (with their roles, while active) or its
+    integration (with its scopes; a legacy token has every scope); None if it acts for no one."""
+    token = authenticate(session, plaintext, now=now)
+    if token is None:
+        return None
+    if token.staff_id is not None:
+        staff = session.get(Staff, token.staff_id)
+        if staff is None or not staff.active:
+            return None
+        return Actor(
+            kind="person",
+            name=staff.name,
+            staff_id=staff.id,
+            roles=frozenset(staff.roles),
+            token_id=token.id,
+        )
+    scopes = SCOPES if token.legacy else frozenset(Permission(s) for s in token.scopes or [])
+    return Actor(kind="integration", name=token.name, scopes=scopes, token_id=token.id)
 
 
 def list_tokens(session: Session) -> list[ApiToken]:

@@ -40,13 +40,17 @@ from flask import Blueprint, Response, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from crisisline import audit
+from crisisline.gate import declare
 from crisisline.models import Contact
+from crisisline.permissions import Permission
 from crisisline.services import services
 from crisisline.settings import Settings
 from crisisline.telephony import Telephony, TelephonyError
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("voicemail_links", __name__)
+# Public to the gate on purpose: a voicemail link is its own signed, expiring secret.
+declare(blueprint, Permission.PUBLIC)
 
 PATH: Final = "/voicemail/"
 SALT: Final = "crisisline.voicemail-link"

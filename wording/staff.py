@@ -413,3 +413,11 @@ def relayed_and_taken_text(who: str, code: int, told: int) -> str:
         f"{SERVICE}: sent to {who}. You have taken {code}.{others_told(told)} "
         f"Reply {code}c to close it."
     )
+
+
+def console_invitation_text(first_name: str, link: str, *, hours: int) -> str:
+    """The text that invites a member of staff to set up their console sign-in."""
+    return (
+        f"{SERVICE}: {first_name}, you are invited to the staff console. Set your password "
+        f"and sign-in code here within {hours} hours (the link works once): {link}"
+    )

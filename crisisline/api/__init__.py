@@ -20,6 +20,8 @@ from crisisline.api.rate_limit import limit_api
 from crisisline.api.rota_schemas import Instant
 from crisisline.api.rotas import blueprint as rotas_blueprint
 from crisisline.api.staff import blueprint as staff_blueprint
+from crisisline.gate import declare_registered
+from crisisline.permissions import Permission
 
 __all__ = ["init_api"]
 
@@ -59,6 +61,8 @@ def init_api(app: Flask) -> CrisisLineApi:
     app.url_map.converters["id"] = RecordIdConverter
     app.url_map.converters["rota"] = RotaConverter
     api = CrisisLineApi(app)
+    # The OpenAPI document is public: it describes the API, and every operation checks its own.
+    declare_registered(app, "api-docs", Permission.PUBLIC)
     api.register_converter(RotaConverter, lambda converter: ROTA_PATH_PARAMETER)
     # An Instant is a string with or without an offset: not RFC 3339's date-time, which
     # needs one (a local time, read in the rota's or the service's zone, is valid input).

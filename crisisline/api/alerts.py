@@ -11,6 +11,8 @@ from crisisline import alerts as alert_service
 from crisisline.alert_models import AlertSeverity, AlertStatus, RiskAlert
 from crisisline.api.common import RecordId, actor, protected_blueprint
 from crisisline.api.rota_schemas import Instant
+from crisisline.gate import requires
+from crisisline.permissions import Permission
 from crisisline.services import services
 
 blueprint = protected_blueprint(
@@ -121,6 +123,7 @@ def _dump(session: Session, alert: RiskAlert) -> dict[str, Any]:
 @blueprint.arguments(AlertQuerySchema, location="query")
 @blueprint.response(200, AlertSchema(many=True))
 @blueprint.paginate()
+@requires(Permission.ALERTS_READ)
 def list_alerts(filters: dict[str, Any], pagination_parameters: Any) -> list[dict[str, Any]]:
     """Alerts, newest first; filter by status, participant, severity and time raised."""
     with services().db.transaction() as session:
@@ -140,6 +143,7 @@ def list_alerts(filters: dict[str, Any], pagination_parameters: Any) -> list[dic
 
 @blueprint.route("/<id:alert_id>", methods=["GET"])
 @blueprint.response(200, AlertSchema)
+@requires(Permission.ALERTS_READ)
 def get_alert(alert_id: int) -> dict[str, Any]:
     """One alert with its evidence contacts."""
     with services().db.transaction() as session:
@@ -148,6 +152,7 @@ def get_alert(alert_id: int) -> dict[str, Any]:
 
 @blueprint.route("/<id:alert_id>/acknowledge", methods=["POST"])
 @blueprint.response(200, AlertSchema)
+@requires(Permission.ALERTS_WRITE)
 def acknowledge_alert(alert_id: int) -> dict[str, Any]:
     """Record that you have seen the alert; its escalation stops."""
     svc = services()
@@ -161,6 +166,7 @@ def acknowledge_alert(alert_id: int) -> dict[str, Any]:
 @blueprint.route("/<id:alert_id>/resolve", methods=["POST"])
 @blueprint.arguments(ResolutionSchema)
 @blueprint.response(200, AlertSchema)
+@requires(Permission.ALERTS_WRITE)
 def resolve_alert(data: dict[str, Any], alert_id: int) -> dict[str, Any]:
     """Close the alert with a note of what was done."""
     svc = services()

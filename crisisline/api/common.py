@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -19,7 +18,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import BaseConverter, IntegerConverter, Map
 from werkzeug.routing import ValidationError as NoMatch
 
-from crisisline import phones, tokens
+from crisisline import phones
 from crisisline.errors import Conflict, DomainError, NotFound
 from crisisline.services import services
 
@@ -355,11 +354,10 @@ def _bounded_pages(schema: type[Schema]) -> type[Schema]:
 def protected_blueprint(
     name: str, import_name: str, url_prefix: str, description: str
 ) -> Blueprint:
-    """A blueprint whose every route needs a valid bearer token (401 otherwise)."""
+    """An API blueprint; each of its views declares its permission (crisisline.gate checks it)."""
     blueprint = CrisisLineBlueprint(
         name, import_name, url_prefix=url_prefix, description=description
     )
-    blueprint.before_request(_require_token)
     blueprint.before_request(_refuse_nul_characters)
     blueprint.before_request(_refuse_unknown_query_parameters)
     return blueprint
@@ -431,55 +429,6 @@ def _nul_in(value: Any, path: str = "") -> str | None:
         if found is not None:
             return found
     return None
-
-
-def _require_token() -> ResponseReturnValue | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, credential = header.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
-        return _unauthorised(
-            "Send Authorization: Bearer <token>; create one with `crisisline tokens create NAME`."
-        )
-    token = current_token()
-    if token is None:
-        return _unauthorised("This token is not valid or has been revoked.")
-    g.actor = f"token:{token.name}"
-    return None
-
-
-@dataclass(frozen=True)
-class TokenIdentity:
-    """The API token a request authenticated with."""
-
-    id: int
-    name: str
-
-
-def current_token() -> TokenIdentity | None:
-    """The valid API token this request carries, or None; looked up once per request (the rate
-    limit asks first, then the blueprint's check)."""
-    if "api_token" not in g:
-        g.api_token = _authenticate()
-    token: TokenIdentity | None = g.api_token
-    return token
-
-
-def _authenticate() -> TokenIdentity | None:
-    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
-        return None
-    svc = services()
-    with svc.db.transaction() as session:
-        token = tokens.authenticate(session, credential.strip(), now=svc.clock.now())
-        return None if token is None else TokenIdentity(token.id, token.name)
-
-
-def _unauthorised(message: str) -> ResponseReturnValue:
-    return (
-        {"code": 401, "status": "Unauthorized", "message": message},
-        401,
-        {"WWW-Authenticate": 'Bearer realm="crisisline"'},
-    )
 
 
 def actor() -> str:

@@ -9,7 +9,9 @@ from marshmallow import Schema, ValidationError, fields, validates_schema
 from crisisline import contact_history
 from crisisline.api.common import RecordId, protected_blueprint
 from crisisline.api.rota_schemas import Instant
+from crisisline.gate import requires
 from crisisline.models import Channel, Contact, Direction
+from crisisline.permissions import Permission
 from crisisline.services import services
 
 blueprint = protected_blueprint(
@@ -77,6 +79,7 @@ class ContactQuerySchema(Schema):
 @blueprint.arguments(ContactQuerySchema, location="query")
 @blueprint.response(200, ContactSchema(many=True))
 @blueprint.paginate()
+@requires(Permission.CONTACTS_READ)
 def list_contacts(filters: dict[str, Any], pagination_parameters: Any) -> list[Contact]:
     """Contacts started in [from, to), newest first; filter by channel, direction and outcome."""
     with services().db.transaction() as session:
@@ -98,6 +101,7 @@ def list_contacts(filters: dict[str, Any], pagination_parameters: Any) -> list[C
 @blueprint.route("/participants/<id:participant_id>/contacts", methods=["GET"])
 @blueprint.response(200, ContactSchema(many=True))
 @blueprint.paginate()
+@requires(Permission.CONTACTS_READ)
 def participant_contacts(participant_id: int, pagination_parameters: Any) -> list[Contact]:
     """A participant's whole timeline: calls and texts, in and out, newest first."""
     with services().db.transaction() as session:

@@ -8,7 +8,9 @@ from crisisline import outbox
 from crisisline.api.common import protected_blueprint
 from crisisline.api.schemas import DeliveryQuerySchema, DeliverySchema
 from crisisline.errors import NotFound
+from crisisline.gate import requires
 from crisisline.models import Delivery
+from crisisline.permissions import Permission
 from crisisline.services import services
 
 blueprint = protected_blueprint(
@@ -20,6 +22,7 @@ blueprint = protected_blueprint(
 @blueprint.arguments(DeliveryQuerySchema, location="query")
 @blueprint.response(200, DeliverySchema(many=True))
 @blueprint.paginate()
+@requires(Permission.DELIVERIES_READ)
 def list_deliveries(filters: dict[str, Any], pagination_parameters: Any) -> list[Delivery]:
     """Deliveries, newest first; filter by `to` (any format), `purpose` and `status`."""
     with services().db.transaction() as session:
@@ -37,6 +40,7 @@ def list_deliveries(filters: dict[str, Any], pagination_parameters: Any) -> list
 
 @blueprint.route("/<id:delivery_id>", methods=["GET"])
 @blueprint.response(200, DeliverySchema)
+@requires(Permission.DELIVERIES_READ)
 def get_delivery(delivery_id: int) -> Delivery:
     """One delivery."""
     with services().db.transaction() as session:

@@ -10,6 +10,8 @@ from crisisline import escalation_engine as engine
 from crisisline import escalation_policies
 from crisisline.api.common import RecordId, actor, protected_blueprint
 from crisisline.escalation_models import EscalationRecord
+from crisisline.gate import requires
+from crisisline.permissions import Permission
 from crisisline.services import services
 from escalation import ByOperator, EscalationPolicy, Reach, policy_to_json
 
@@ -102,6 +104,7 @@ def _policy_json(policy: EscalationPolicy, source: str) -> dict[str, Any]:
 
 @policies_blueprint.route("", methods=["GET"])
 @policies_blueprint.response(200, PolicySchema(many=True))
+@requires(Permission.POLICIES_READ)
 def list_policies() -> list[dict[str, Any]]:
     """Every policy: the shipped defaults and any stored replacements."""
     with services().db.transaction() as session:
@@ -110,6 +113,7 @@ def list_policies() -> list[dict[str, Any]]:
 
 @policies_blueprint.route("/<name>", methods=["GET"])
 @policies_blueprint.response(200, PolicySchema)
+@requires(Permission.POLICIES_READ)
 def get_policy(name: str) -> dict[str, Any]:
     """One policy."""
     with services().db.transaction() as session:
@@ -120,6 +124,7 @@ def get_policy(name: str) -> dict[str, Any]:
 @policies_blueprint.route("/<name>", methods=["PUT"])
 @policies_blueprint.arguments(PolicySchema)
 @policies_blueprint.response(200, PolicySchema)
+@requires(Permission.POLICIES_WRITE)
 def put_policy(document: dict[str, Any], name: str) -> dict[str, Any]:
     """Create or replace a policy; running escalations keep the policy they opened with."""
     svc = services()
@@ -134,6 +139,7 @@ def put_policy(document: dict[str, Any], name: str) -> dict[str, Any]:
 @blueprint.arguments(EscalationQuerySchema, location="query")
 @blueprint.response(200, EscalationSchema(many=True))
 @blueprint.paginate()
+@requires(Permission.ESCALATIONS_READ)
 def list_escalations(filters: dict[str, Any], pagination_parameters: Any) -> list[EscalationRecord]:
     """Escalations, newest first; filter by status (open, acknowledged, closed, exhausted)."""
     with services().db.transaction() as session:
@@ -150,6 +156,7 @@ def list_escalations(filters: dict[str, Any], pagination_parameters: Any) -> lis
 
 @blueprint.route("/<id:escalation_id>", methods=["GET"])
 @blueprint.response(200, EscalationSchema)
+@requires(Permission.ESCALATIONS_READ)
 def get_escalation(escalation_id: int) -> dict[str, Any]:
     """One escalation with its events."""
     with services().db.transaction() as session:
@@ -159,6 +166,7 @@ def get_escalation(escalation_id: int) -> dict[str, Any]:
 
 @blueprint.route("/<id:escalation_id>/acknowledge", methods=["POST"])
 @blueprint.response(200, OutcomeSchema)
+@requires(Permission.ESCALATIONS_WRITE)
 def acknowledge_escalation(escalation_id: int) -> dict[str, Any]:
     """Take the escalation: it stops everywhere and everyone notified is told who took it."""
     svc = services()
@@ -176,6 +184,7 @@ def acknowledge_escalation(escalation_id: int) -> dict[str, Any]:
 
 @blueprint.route("/<id:escalation_id>/close", methods=["POST"])
 @blueprint.response(200, OutcomeSchema)
+@requires(Permission.ESCALATIONS_WRITE)
 def close_escalation(escalation_id: int) -> dict[str, Any]:
     """Close the escalation: nothing fires again."""
     svc = services()

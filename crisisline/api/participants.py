@@ -11,7 +11,9 @@ from crisisline.api.schemas import (
     ParticipantSchema,
     ParticipantUpdateSchema,
 )
+from crisisline.gate import requires
 from crisisline.models import Participant
+from crisisline.permissions import Permission
 from crisisline.phones import refuse_the_line
 from crisisline.services import services
 
@@ -23,6 +25,7 @@ blueprint = protected_blueprint(
 @blueprint.route("", methods=["POST"])
 @blueprint.arguments(ParticipantSchema)
 @blueprint.response(201, ParticipantSchema)
+@requires(Permission.PARTICIPANTS_WRITE)
 def create_participant(data: dict[str, Any]) -> Participant:
     """Add a participant."""
     svc = services()
@@ -40,6 +43,7 @@ def create_participant(data: dict[str, Any]) -> Participant:
 @blueprint.arguments(ParticipantQuerySchema, location="query")
 @blueprint.response(200, ParticipantSchema(many=True))
 @blueprint.paginate()
+@requires(Permission.PARTICIPANTS_READ)
 def list_participants(filters: dict[str, Any], pagination_parameters: Any) -> list[Participant]:
     """List participants by reference; filter by `reference`, part of `name`, `phone` (any
     form), `status` or `responsible_officer_id`. Any other parameter is refused (422)."""
@@ -61,6 +65,7 @@ def list_participants(filters: dict[str, Any], pagination_parameters: Any) -> li
 
 @blueprint.route("/<id:participant_id>", methods=["GET"])
 @blueprint.response(200, ParticipantSchema)
+@requires(Permission.PARTICIPANTS_READ)
 def get_participant(participant_id: int) -> Participant:
     """One participant."""
     with services().db.transaction() as session:
@@ -70,6 +75,7 @@ def get_participant(participant_id: int) -> Participant:
 @blueprint.route("/<id:participant_id>", methods=["PATCH"])
 @blueprint.arguments(ParticipantUpdateSchema)
 @blueprint.response(200, ParticipantSchema)
+@requires(Permission.PARTICIPANTS_WRITE)
 def update_participant(changes: dict[str, Any], participant_id: int) -> Participant:
     """Change any of a participant's fields; `phones` replaces the whole list."""
     svc = services()
@@ -82,6 +88,7 @@ def update_participant(changes: dict[str, Any], participant_id: int) -> Particip
 
 @blueprint.route("/<id:participant_id>/close", methods=["POST"])
 @blueprint.response(200, ParticipantSchema)
+@requires(Permission.PARTICIPANTS_WRITE)
 def close_participant(participant_id: int) -> Participant:
     """Close a participant (status closed; their record and contacts are kept)."""
     svc = services()

@@ -20,7 +20,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
 
-from crisisline.api.common import current_token
+from crisisline.gate import current_actor
 from crisisline.settings import Settings
 
 __all__ = ["limit_api", "requester"]
@@ -28,9 +28,9 @@ __all__ = ["limit_api", "requester"]
 
 def requester() -> str:
     """Whom a request is counted against: its API token, or its address without a valid one."""
-    token = current_token()
-    if token is not None:
-        return f"token:{token.id}"
+    actor = current_actor()
+    if actor is not None and actor.token_id is not None:
+        return f"token:{actor.token_id}"
     return f"address:{get_remote_address()}"
 
 

@@ -22,7 +22,9 @@ from crisisline.api.rota_schemas import (
     ShiftSchema,
     WindowQuerySchema,
 )
+from crisisline.gate import requires
 from crisisline.models import Staff
+from crisisline.permissions import Permission
 from crisisline.rota_models import CalendarFeedKind, RotaOverride, RotaRecord
 from crisisline.services import services
 
@@ -39,6 +41,7 @@ blueprint = protected_blueprint(
 @blueprint.route("/rotas", methods=["POST"])
 @blueprint.arguments(RotaSchema)
 @blueprint.response(201, RotaSchema)
+@requires(Permission.ROTAS_WRITE)
 def create_rota(data: dict[str, Any]) -> RotaRecord:
     """Add a rota. Members must be active staff; 422 names the field at fault."""
     svc = services()
@@ -57,6 +60,7 @@ def create_rota(data: dict[str, Any]) -> RotaRecord:
 @blueprint.route("/rotas", methods=["GET"])
 @blueprint.response(200, RotaSchema(many=True))
 @blueprint.paginate()
+@requires(Permission.ROTAS_READ)
 def list_rotas(pagination_parameters: Any) -> list[RotaRecord]:
     """List rotas by name. 10 a page; Link and X-Pagination lead to the rest."""
     with services().db.transaction() as session:
@@ -71,6 +75,7 @@ def list_rotas(pagination_parameters: Any) -> list[RotaRecord]:
 
 @blueprint.route("/rotas/<rota:rota>", methods=["GET"])
 @blueprint.response(200, RotaSchema)
+@requires(Permission.ROTAS_READ)
 def get_rota(rota: int | str) -> RotaRecord:
     """One rota, by id or name."""
     with services().db.transaction() as session:
@@ -80,6 +85,7 @@ def get_rota(rota: int | str) -> RotaRecord:
 @blueprint.route("/rotas/<rota:rota>", methods=["PATCH"])
 @blueprint.arguments(RotaUpdateSchema)
 @blueprint.response(200, RotaSchema)
+@requires(Permission.ROTAS_WRITE)
 def update_rota(changes: dict[str, Any], rota: int | str) -> RotaRecord:
     """Change any of a rota's fields; the result must still be a valid rota."""
     svc = services()
@@ -92,6 +98,7 @@ def update_rota(changes: dict[str, Any], rota: int | str) -> RotaRecord:
 
 @blueprint.route("/rotas/<rota:rota>", methods=["DELETE"])
 @blueprint.response(204)
+@requires(Permission.ROTAS_WRITE)
 def delete_rota(rota: int | str) -> None:
     """Delete a rota, its overrides and its calendar feed."""
     svc = services()
@@ -103,6 +110,7 @@ def delete_rota(rota: int | str) -> None:
 @blueprint.route("/rotas/<rota:rota>/overrides", methods=["POST"])
 @blueprint.arguments(OverrideSchema)
 @blueprint.response(201, OverrideSchema)
+@requires(Permission.ROTAS_WRITE)
 def create_override(data: dict[str, Any], rota: int | str) -> RotaOverride:
     """Put someone (or, with staff_id null, nobody) on call for [start, end)."""
     svc = services()
@@ -122,6 +130,7 @@ def create_override(data: dict[str, Any], rota: int | str) -> RotaOverride:
 @blueprint.arguments(OverrideQuerySchema, location="query")
 @blueprint.response(200, OverrideSchema(many=True))
 @blueprint.paginate()
+@requires(Permission.ROTAS_READ)
 def list_overrides(
     filters: dict[str, Any], rota: int | str, pagination_parameters: Any
 ) -> list[RotaOverride]:
@@ -141,6 +150,7 @@ def list_overrides(
 
 @blueprint.route("/rotas/<rota:rota>/overrides/<id:override_id>", methods=["DELETE"])
 @blueprint.response(204)
+@requires(Permission.ROTAS_WRITE)
 def delete_override(rota: int | str, override_id: int) -> None:
     """Remove an override."""
     svc = services()
@@ -152,6 +162,7 @@ def delete_override(rota: int | str, override_id: int) -> None:
 @blueprint.route("/rotas/<rota:rota>/on-call", methods=["GET"])
 @blueprint.arguments(OnCallQuerySchema, location="query")
 @blueprint.response(200, OnCallSchema)
+@requires(Permission.ROTAS_READ)
 def on_call(query: dict[str, Any], rota: int | str) -> dict[str, Any]:
     """Who is on call at `at` (default now): staff (primary first), since, until and why."""
     svc = services()
@@ -178,6 +189,7 @@ def on_call(query: dict[str, Any], rota: int | str) -> dict[str, Any]:
 @blueprint.route("/rotas/<rota:rota>/shifts", methods=["GET"])
 @blueprint.arguments(WindowQuerySchema, location="query")
 @blueprint.response(200, ShiftSchema(many=True))
+@requires(Permission.ROTAS_READ)
 def list_shifts(query: dict[str, Any], rota: int | str) -> list[dict[str, Any]]:
     """The periods tiling [from, to) (at most 90 days) with who is on call, overrides applied."""
     with services().db.transaction() as session:
@@ -201,6 +213,7 @@ def list_shifts(query: dict[str, Any], rota: int | str) -> list[dict[str, Any]]:
 @blueprint.route("/rotas/gaps", methods=["GET"])
 @blueprint.arguments(GapsQuerySchema, location="query")
 @blueprint.response(200, GapSchema(many=True))
+@requires(Permission.ROTAS_READ)
 def list_gaps(query: dict[str, Any]) -> list[dict[str, Any]]:
     """Periods in [from, to) (at most 90 days), in every rota, with nobody usable on call."""
     with services().db.transaction() as session:
@@ -226,6 +239,7 @@ def list_gaps(query: dict[str, Any]) -> list[dict[str, Any]]:
 
 @blueprint.route("/rotas/<rota:rota>/calendar-token", methods=["POST"])
 @blueprint.response(201, CalendarTokenSchema)
+@requires(Permission.ROTAS_WRITE)
 def create_rota_calendar_token(rota: int | str) -> dict[str, str]:
     """A new calendar subscription URL for the rota, shown once; any earlier URL stops working."""
     with services().db.transaction() as session:
@@ -235,6 +249,7 @@ def create_rota_calendar_token(rota: int | str) -> dict[str, str]:
 
 @blueprint.route("/staff/<id:staff_id>/calendar-token", methods=["POST"])
 @blueprint.response(201, CalendarTokenSchema)
+@requires(Permission.STAFF_WRITE)
 def create_staff_calendar_token(staff_id: int) -> dict[str, str]:
     """A new calendar URL of one person's shifts, shown once; any earlier URL stops working."""
     return _calendar_token(CalendarFeedKind.STAFF, staff_id)

@@ -13,7 +13,9 @@ from crisisline.api.schemas import (
     StaffSchema,
     StaffUpdateSchema,
 )
+from crisisline.gate import requires
 from crisisline.models import Delivery, Staff
+from crisisline.permissions import Permission
 from crisisline.phones import refuse_the_line
 from crisisline.services import services
 
@@ -25,6 +27,7 @@ blueprint = protected_blueprint(
 @blueprint.route("", methods=["POST"])
 @blueprint.arguments(StaffSchema)
 @blueprint.response(201, StaffSchema)
+@requires(Permission.STAFF_WRITE)
 def create_staff(data: dict[str, Any]) -> Staff:
     """Add a member of staff."""
     svc = services()
@@ -39,6 +42,7 @@ def create_staff(data: dict[str, Any]) -> Staff:
 @blueprint.arguments(StaffQuerySchema, location="query")
 @blueprint.response(200, StaffSchema(many=True))
 @blueprint.paginate()
+@requires(Permission.STAFF_READ)
 def list_staff(filters: dict[str, Any], pagination_parameters: Any) -> list[Staff]:
     """List staff by name; filter by role and active. 10 a page; Link leads to the rest."""
     svc = services()
@@ -56,6 +60,7 @@ def list_staff(filters: dict[str, Any], pagination_parameters: Any) -> list[Staf
 
 @blueprint.route("/<id:staff_id>", methods=["GET"])
 @blueprint.response(200, StaffSchema)
+@requires(Permission.STAFF_READ)
 def get_staff(staff_id: int) -> Staff:
     """One member of staff."""
     with services().db.transaction() as session:
@@ -65,6 +70,7 @@ def get_staff(staff_id: int) -> Staff:
 @blueprint.route("/<id:staff_id>", methods=["PATCH"])
 @blueprint.arguments(StaffUpdateSchema)
 @blueprint.response(200, StaffSchema)
+@requires(Permission.STAFF_WRITE)
 def update_staff(changes: dict[str, Any], staff_id: int) -> Staff:
     """Change any of a member of staff's fields."""
     svc = services()
@@ -87,6 +93,7 @@ def _refuse_the_crisis_line(phone: str | None) -> None:
 
 @blueprint.route("/<id:staff_id>/test-message", methods=["POST"])
 @blueprint.response(202, DeliverySchema)
+@requires(Permission.STAFF_WRITE)
 def send_test_message(staff_id: int) -> Delivery:
     """Queue a short test SMS to a staff phone; follow it at /api/v1/deliveries/{id}."""
     svc = services()
@@ -102,6 +109,7 @@ def send_test_message(staff_id: int) -> Delivery:
 
 @blueprint.route("/<id:staff_id>/deactivate", methods=["POST"])
 @blueprint.response(200, StaffSchema)
+@requires(Permission.STAFF_WRITE)
 def deactivate_staff(staff_id: int) -> Staff:
     """Mark a member of staff inactive (records are kept, never deleted)."""
     svc = services()

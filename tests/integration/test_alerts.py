@@ -457,7 +457,7 @@ def test_the_api_acknowledges_and_resolves_with_a_note(
     acked = client.post(f"/api/v1/alerts/{alert.id}/acknowledge", headers=auth)
     assert acked.status_code == 200
     assert _json(acked)["status"] == "acknowledged"
-    assert _json(acked)["acknowledged_by"] == "token:tests"
+    assert _json(acked)["acknowledged_by"] == "integration:tests"
     with service.svc.db.transaction() as session:
         record = session.get_one(EscalationRecord, alert.escalation_id)
         assert record.status == "acknowledged"  # the escalation stops too
@@ -470,7 +470,7 @@ def test_the_api_acknowledges_and_resolves_with_a_note(
     )
     assert resolved.status_code == 200
     assert _json(resolved)["status"] == "resolved"
-    assert _json(resolved)["resolved_by"] == "token:tests"
+    assert _json(resolved)["resolved_by"] == "integration:tests"
     assert _json(resolved)["resolution_note"].startswith("Spoke to him")
     again = client.post(f"/api/v1/alerts/{alert.id}/acknowledge", headers=auth)
     assert again.status_code == 409

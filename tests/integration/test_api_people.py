@@ -240,10 +240,10 @@ def test_every_change_is_in_the_audit_log_with_the_token_name(
         trail = [(e.actor, e.action, e.record_type, e.record_id) for e in entries]
         rename = entries[1].changes
     assert trail == [
-        ("token:tests", "create", "staff", officer["id"]),
-        ("token:tests", "update", "staff", officer["id"]),
-        ("token:tests", "create", "participant", participant["id"]),
-        ("token:tests", "close", "participant", participant["id"]),
+        ("integration:tests", "create", "staff", officer["id"]),
+        ("integration:tests", "update", "staff", officer["id"]),
+        ("integration:tests", "create", "participant", participant["id"]),
+        ("integration:tests", "close", "participant", participant["id"]),
     ]
     assert rename == {"name": ["Gareth Lloyd", "G. Lloyd"]}
 

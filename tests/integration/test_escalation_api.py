@@ -268,7 +268,7 @@ def test_acknowledging_through_the_api_stops_it_and_is_idempotent(
     assert json_of(response)["changed"] is True
     escalation = json_of(response)["escalation"]
     assert escalation["status"] == "acknowledged"
-    assert escalation["acknowledged_by"] == "token:tests"
+    assert escalation["acknowledged_by"] == "integration:tests"
     assert escalation["next_due_at"] is None
     assert escalation["events"][-1]["kind"] == "acknowledged"
 
@@ -289,7 +289,7 @@ def test_closing_through_the_api_ends_it(
     assert response.status_code == 200
     assert json_of(response)["changed"] is True
     assert json_of(response)["escalation"]["status"] == "closed"
-    assert json_of(response)["escalation"]["closed_by"] == "token:tests"
+    assert json_of(response)["escalation"]["closed_by"] == "integration:tests"
     again = client.post(f"/api/v1/escalations/{escalation_id}/close", headers=auth)
     assert json_of(again)["changed"] is False
     clock.advance(dt.timedelta(seconds=3600))

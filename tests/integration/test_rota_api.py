@@ -118,7 +118,7 @@ def test_rota_round_trip_create_get_list_update_delete_is_audited(
             select(AuditEntry).where(AuditEntry.record_type == "rota").order_by(AuditEntry.id)
         ).all()
         assert [e.action for e in entries] == ["create", "update", "update", "delete"]
-        assert {e.actor for e in entries} == {"token:tests"}
+        assert {e.actor for e in entries} == {"integration:tests"}
         assert entries[1].changes["members"] == [[a, b], [c, b, a]]
 
 
@@ -396,7 +396,7 @@ def test_later_override_wins_adds_stack_and_deleting_restores(
 
     listed = json_list_of(client.get(f"/api/v1/rotas/{rota_id}/overrides", headers=auth))
     assert [o["id"] for o in listed] == [wide["id"], latest["id"], narrow["id"], added["id"]]
-    assert listed[0]["created_by"] == "token:tests"
+    assert listed[0]["created_by"] == "integration:tests"
     assert listed[0]["start"] == "2026-11-26T09:00:00+00:00"
     only_late = client.get(
         f"/api/v1/rotas/{rota_id}/overrides",
