@@ -6,6 +6,10 @@ it reaches among participants: every one, the person's own caseload (the partici
 responsible officer they are), or the participants whose contacts they are handling or handled
 in the last seven days. An integration token holds the scopes it was issued with, each over
 every participant. docs/permissions.md is this table in words; a test keeps the two equal.
+
+A caseload and the contacts one handled are different people, so a person who is both an
+officer and an on-call worker reaches the union of the two (`Actor.extents`); `Actor.extent`,
+the widest, answers only "held at all?" and "over every participant?".
 """
 
 from __future__ import annotations
@@ -62,15 +66,21 @@ class Extent(enum.StrEnum):
     OWN = "own"  # the person's own records only (their shifts): no participant at all
 
 
+# ALL reaches everyone and OWN no one; CASELOAD and HANDLED are different people, ranked only so
+# that `grants` names one (crisisline.caseloads reaches the union, from `Actor.extents`).
 _WIDTH: Final = {Extent.ALL: 3, Extent.CASELOAD: 2, Extent.HANDLED: 1, Extent.OWN: 0}
 
 # How recently a contact must have been handled for an on-call worker to read its participant.
 HANDLED_WITHIN_DAYS: Final = 7
 
+# Everything operational: the duty manager's, and the clinical lead's with two more. Notes on
+# any contact (the worker who took it, the participant's officer and duty managers write them)
+# and participants' records (kept by duty managers as well as the administrator) are operational.
 _OPERATIONAL: Final[Mapping[Permission, Extent]] = {
     Permission.PARTICIPANTS_READ: Extent.ALL,
+    Permission.PARTICIPANTS_WRITE: Extent.ALL,
     Permission.CONTACTS_READ: Extent.ALL,
-    Permission.NOTES_WRITE: Extent.HANDLED,
+    Permission.NOTES_WRITE: Extent.ALL,
     Permission.ALERTS_READ: Extent.ALL,
     Permission.ALERTS_WRITE: Extent.ALL,
     Permission.ESCALATIONS_READ: Extent.ALL,
@@ -95,6 +105,7 @@ ROLE_GRANTS: Final[Mapping[StaffRole, Mapping[Permission, Extent]]] = {
     StaffRole.RESPONSIBLE_OFFICER: {
         Permission.PARTICIPANTS_READ: Extent.CASELOAD,
         Permission.CONTACTS_READ: Extent.CASELOAD,
+        Permission.NOTES_WRITE: Extent.CASELOAD,
         Permission.ALERTS_READ: Extent.CASELOAD,
         Permission.ALERTS_WRITE: Extent.CASELOAD,
         Permission.ESCALATIONS_READ: Extent.CASELOAD,
@@ -105,6 +116,8 @@ ROLE_GRANTS: Final[Mapping[StaffRole, Mapping[Permission, Extent]]] = {
         Permission.RISK_RULES_READ: Extent.ALL,
         Permission.AUDIT_READ: Extent.ALL,
     },
+    # No contact content (contacts, notes, alerts, escalations, deliveries) unless the person
+    # also holds another role. Rotas are read to see whom a staff change leaves a gap for.
     StaffRole.ADMIN: {
         Permission.STAFF_READ: Extent.ALL,
         Permission.STAFF_WRITE: Extent.ALL,
@@ -127,6 +140,13 @@ def grants(roles: frozenset[StaffRole]) -> dict[Permission, Extent]:
             if permission not in held or _WIDTH[extent] > _WIDTH[held[permission]]:
                 held[permission] = extent
     return held
+
+
+def extents(roles: frozenset[StaffRole], permission: Permission) -> frozenset[Extent]:
+    """Every extent at which `roles` hold `permission` (empty when none of them holds it)."""
+    return frozenset(
+        ROLE_GRANTS[role][permission] for role in roles if permission in ROLE_GRANTS.get(role, {})
+    )
 
 
 @dataclass(frozen=True)
@@ -158,6 +178,14 @@ class Actor:
         if self.kind == "integration":
             return Extent.ALL if permission in self.scopes else None
         return grants(self.roles).get(permission)
+
+    def extents(self, permission: Permission) -> frozenset[Extent]:
+        """Every extent at which this actor holds `permission`: a participant is reached when
+        any of them reaches him (an officer who is also on call reaches both sets)."""
+        if self.kind == "person" and permission not in UNGRANTED:
+            return extents(self.roles, permission)
+        widest = self.extent(permission)
+        return frozenset() if widest is None else frozenset({widest})
 
     def may(self, permission: Permission) -> bool:
         """Whether this actor holds `permission` at any extent."""
