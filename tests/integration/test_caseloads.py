@@ -142,9 +142,12 @@ def test_the_7_days_end_exactly_7_days_after_the_contact(
     assert "Bryn" not in reached(app, amira, READ, last + dt.timedelta(seconds=1))
 
 
+@pytest.mark.hazard("H162")
 def test_an_officer_who_is_also_on_call_reaches_his_caseload_and_the_men_he_handled(
     app: Flask, clock: FakeClock, world: Caseloads
 ) -> None:
+    """The grant of the wider-ranked role was the only one used: Sian, an officer and on-call
+    worker, reached Ffion (her caseload) but was refused Gwyn, whose call she took yesterday."""
     sian = world.person("Sian", StaffRole.RESPONSIBLE_OFFICER, StaffRole.ON_CALL)
     assert reached(app, sian, READ, clock.now()) == {"Ffion", "Gwyn"}
     # Alerts are the officer's grant alone: his caseload, not the men he took calls from.
