@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from crisisline.conversation_models import SmsConversation
 from crisisline.models import Contact, Participant
-from crisisline.permissions import HANDLED_WITHIN_DAYS, Actor, Extent, Permission
+from crisisline.permissions import HANDLED_WITHIN_DAYS, ROLE_GRANTS, Actor, Extent, Permission
 
 
 class Access(StrEnum):
@@ -56,16 +56,18 @@ def participant_filter(
 ) -> ColumnElement[bool] | None:
     """A condition on `Participant` limiting rows to those `permission` reaches for `actor`
     (None: no limit; a condition that is always false when the permission is not held)."""
-    reach = actor.extents(permission)
-    if Extent.ALL in reach:
+    extent = actor.extent(permission)
+    if extent is Extent.ALL:
         return None
-    if actor.staff_id is None:
+    if extent is None or extent is Extent.OWN or actor.staff_id is None:
         return false()
-    # An officer who is also on call reaches his caseload and the men whose contacts he handled.
+    # Each role reaches its own participants: an officer who also works on call reaches his
+    # caseload and the men whose calls he took, not only the wider of the two.
+    reaches = {ROLE_GRANTS.get(role, {}).get(permission) for role in actor.roles}
     conditions: list[ColumnElement[bool]] = []
-    if Extent.CASELOAD in reach:
+    if Extent.CASELOAD in reaches:
         conditions.append(Participant.responsible_officer_id == actor.staff_id)
-    if Extent.HANDLED in reach:
+    if Extent.HANDLED in reaches:
         conditions.append(_handled_by(actor.staff_id, now))
     return or_(*conditions) if conditions else false()
 
@@ -92,12 +94,12 @@ def access(
         return Access.REFUSED
     if actor.kind == "integration":
         return Access.OWN if extent is Extent.ALL else Access.REFUSED
-    condition = participant_filter(actor, permission, now)
-    if condition is None:
-        own = is_own(session, actor, participant_id, now)
-        return Access.OWN if own else Access.WITH_REASON
-    # A narrower grant reaches only the person's own participants: no reason opens the rest.
-    reached = session.scalar(
-        select(Participant.id).where(Participant.id == participant_id, condition)
-    )
-    return Access.OWN if reached is not None else Access.REFUSED
+    if is_own(session, actor, participant_id, now):
+        condition = participant_filter(actor, permission, now)
+        if condition is None:
+            return Access.OWN
+        reached = session.scalar(
+            select(Participant.id).where(Participant.id == participant_id, condition)
+        )
+        return Access.OWN if reached is not None else Access.REFUSED
+    return Access.WITH_REASON if extent is Extent.ALL else Access.REFUSED

@@ -8,8 +8,8 @@ in the last seven days. An integration token holds the scopes it was issued with
 every participant. docs/permissions.md is this table in words; a test keeps the two equal.
 
 A caseload and the contacts one handled are different people, so a person who is both an
-officer and an on-call worker reaches the union of the two (`Actor.extents`); `Actor.extent`,
-the widest, answers only "held at all?" and "over every participant?".
+officer and an on-call worker reaches the union of the two (crisisline.caseloads asks each
+role); `Actor.extent`, the widest, answers only "held at all?" and "over every participant?".
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Extent(enum.StrEnum):
 
 
 # ALL reaches everyone and OWN no one; CASELOAD and HANDLED are different people, ranked only so
-# that `grants` names one (crisisline.caseloads reaches the union, from `Actor.extents`).
+# that `grants` names one (crisisline.caseloads reaches the union of each role's).
 _WIDTH: Final = {Extent.ALL: 3, Extent.CASELOAD: 2, Extent.HANDLED: 1, Extent.OWN: 0}
 
 # How recently a contact must have been handled for an on-call worker to read its participant.
@@ -142,13 +142,6 @@ def grants(roles: frozenset[StaffRole]) -> dict[Permission, Extent]:
     return held
 
 
-def extents(roles: frozenset[StaffRole], permission: Permission) -> frozenset[Extent]:
-    """Every extent at which `roles` hold `permission` (empty when none of them holds it)."""
-    return frozenset(
-        ROLE_GRANTS[role][permission] for role in roles if permission in ROLE_GRANTS.get(role, {})
-    )
-
-
 @dataclass(frozen=True)
 class Actor:
     """Whom a request acts for: a signed-in person (with their roles) or an integration token."""
@@ -178,14 +171,6 @@ class Actor:
         if self.kind == "integration":
             return Extent.ALL if permission in self.scopes else None
         return grants(self.roles).get(permission)
-
-    def extents(self, permission: Permission) -> frozenset[Extent]:
-        """Every extent at which this actor holds `permission`: a participant is reached when
-        any of them reaches him (an officer who is also on call reaches both sets)."""
-        if self.kind == "person" and permission not in UNGRANTED:
-            return extents(self.roles, permission)
-        widest = self.extent(permission)
-        return frozenset() if widest is None else frozenset({widest})
 
     def may(self, permission: Permission) -> bool:
         """Whether this actor holds `permission` at any extent."""

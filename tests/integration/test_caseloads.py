@@ -142,7 +142,6 @@ def test_the_7_days_end_exactly_7_days_after_the_contact(
     assert "Bryn" not in reached(app, amira, READ, last + dt.timedelta(seconds=1))
 
 
-@pytest.mark.hazard("H162")
 def test_an_officer_who_is_also_on_call_reaches_his_caseload_and_the_men_he_handled(
     app: Flask, clock: FakeClock, world: Caseloads
 ) -> None:

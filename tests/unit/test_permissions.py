@@ -15,7 +15,6 @@ from crisisline.permissions import (
     Actor,
     Extent,
     Permission,
-    extents,
     grants,
 )
 
@@ -72,17 +71,6 @@ def test_another_role_never_takes_a_grant_away_or_narrows_it(
     assert set(after) == set(before) | set(ROLE_GRANTS[another])
 
 
-def test_an_officer_on_call_reaches_both_his_caseload_and_the_men_he_handled() -> None:
-    both = a_person(ON_CALL, OFFICER)
-    assert extents(frozenset({ON_CALL, OFFICER}), Permission.PARTICIPANTS_READ) == {
-        Extent.CASELOAD,
-        Extent.HANDLED,
-    }
-    assert both.extents(Permission.PARTICIPANTS_READ) == {Extent.CASELOAD, Extent.HANDLED}
-    assert both.extent(Permission.PARTICIPANTS_READ) is Extent.CASELOAD
-    assert both.extents(Permission.STAFF_READ) == frozenset()
-
-
 def test_a_person_may_what_their_roles_grant_and_nothing_else() -> None:
     worker = a_person(ON_CALL)
     for permission in SCOPES:
@@ -102,10 +90,8 @@ def test_a_persons_token_scopes_give_nothing_beyond_their_roles() -> None:
 def test_an_integration_holds_its_scopes_over_every_participant_and_nothing_else() -> None:
     reader = an_integration(Permission.CONTACTS_READ)
     assert reader.extent(Permission.CONTACTS_READ) is Extent.ALL
-    assert reader.extents(Permission.CONTACTS_READ) == {Extent.ALL}
     assert reader.may(Permission.CONTACTS_READ)
     assert not reader.may(Permission.ROTAS_WRITE)
-    assert reader.extents(Permission.ROTAS_WRITE) == frozenset()
     # Roles on an integration are ignored: only its scopes count.
     assert not Actor(kind="integration", name="x", roles=frozenset({ADMIN})).may(
         Permission.STAFF_WRITE
