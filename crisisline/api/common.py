@@ -20,6 +20,7 @@ from werkzeug.routing import ValidationError as NoMatch
 
 from crisisline import phones
 from crisisline.errors import Conflict, DomainError, NotFound
+from crisisline.gate import current_actor
 from crisisline.services import services
 
 # Every record id is an INTEGER column: PostgreSQL's 32-bit int4. The OpenAPI document states
@@ -429,6 +430,14 @@ def _nul_in(value: Any, path: str = "") -> str | None:
         if found is not None:
             return found
     return None
+
+
+def operator() -> str:
+    """Who is acting, as staff texts name them: a person's name, or the integration's label."""
+    who = current_actor()
+    if who is None:
+        return actor()
+    return who.name if who.kind == "person" else who.label
 
 
 def actor() -> str:

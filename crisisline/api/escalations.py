@@ -8,7 +8,7 @@ from marshmallow import Schema, fields
 
 from crisisline import escalation_engine as engine
 from crisisline import escalation_policies
-from crisisline.api.common import RecordId, actor, protected_blueprint
+from crisisline.api.common import RecordId, actor, operator, protected_blueprint
 from crisisline.escalation_models import EscalationRecord
 from crisisline.gate import requires
 from crisisline.permissions import Permission
@@ -172,7 +172,7 @@ def acknowledge_escalation(escalation_id: int) -> dict[str, Any]:
     svc = services()
     with svc.db.transaction() as session:
         outcome = engine.acknowledge_escalation(
-            session, escalation_id, ByOperator(actor()), svc.clock.now(), _reach()
+            session, escalation_id, ByOperator(operator()), svc.clock.now(), _reach()
         )
         record, _ = engine.load(session, escalation_id)
         return {
@@ -190,7 +190,7 @@ def close_escalation(escalation_id: int) -> dict[str, Any]:
     svc = services()
     with svc.db.transaction() as session:
         outcome = engine.close_escalation(
-            session, escalation_id, ByOperator(actor()), svc.clock.now(), _reach()
+            session, escalation_id, ByOperator(operator()), svc.clock.now(), _reach()
         )
         record, _ = engine.load(session, escalation_id)
         return {
