@@ -20,6 +20,7 @@ from crisisline.api.rate_limit import limit_api
 from crisisline.api.rota_schemas import Instant
 from crisisline.api.rotas import blueprint as rotas_blueprint
 from crisisline.api.staff import blueprint as staff_blueprint
+from crisisline.api.tokens import blueprint as tokens_blueprint
 from crisisline.gate import declare_registered
 from crisisline.permissions import Permission
 
@@ -39,8 +40,11 @@ def init_api(app: Flask) -> CrisisLineApi:
                 "description": (
                     "Manage the crisis line's staff, participants and (in later versions) rotas, "
                     "escalations, contacts and alerts. Every request needs "
-                    "`Authorization: Bearer <token>`; create a token with "
-                    "`crisisline tokens create NAME`. Errors are JSON with a `message` a person "
+                    "`Authorization: Bearer <token>`. A token belongs to a person (acting with "
+                    "their roles) or to an integration (holding its scopes); an administrator "
+                    "issues one with `crisisline tokens create NAME --staff ID` or `--scope "
+                    "contacts:read ...`, or POST /api/v1/tokens. An operation a token may not "
+                    "perform answers 403. Errors are JSON with a `message` a person "
                     "can act on and, for invalid input (422), `errors` naming each field; a "
                     "query parameter an operation does not list is such a 422.\n\n"
                     "**Lists are paged: each answers 10 items unless `page_size` (at most 100) "
@@ -75,6 +79,7 @@ def init_api(app: Flask) -> CrisisLineApi:
     api.register_blueprint(escalations_blueprint)
     api.register_blueprint(rotas_blueprint)
     api.register_blueprint(alerts_blueprint)
+    api.register_blueprint(tokens_blueprint)
     limit_api(
         app,
         app.extensions["crisisline"].settings,
@@ -87,6 +92,7 @@ def init_api(app: Flask) -> CrisisLineApi:
             escalations_blueprint,
             rotas_blueprint,
             alerts_blueprint,
+            tokens_blueprint,
         ],
     )
     return api
