@@ -12,6 +12,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 from crisisline import demo, imports, routing_cache, tokens
+from crisisline.audit_cli import audit_group
 from crisisline.jobs import SWEEP_SECONDS, Jobs, scheduler_name
 from crisisline.rota_cli import rota_group
 from crisisline.scheduler import build_scheduler, run_every_process_jobs
@@ -31,6 +32,7 @@ def register_commands(app: Flask) -> None:
         rota_group,
         routing_changed_command,
         spool_group,
+        audit_group,
     ):
         app.cli.add_command(command)
 

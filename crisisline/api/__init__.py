@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from crisisline.api import access
+from crisisline.api.access_log import blueprint as access_log_blueprint
 from crisisline.api.alerts import blueprint as alerts_blueprint
 from crisisline.api.common import (
     ROTA_PATH_PARAMETER,
@@ -75,6 +77,8 @@ def init_api(app: Flask) -> CrisisLineApi:
     api.register_blueprint(escalations_blueprint)
     api.register_blueprint(rotas_blueprint)
     api.register_blueprint(alerts_blueprint)
+    api.register_blueprint(access_log_blueprint)
+    access.install(app)
     limit_api(
         app,
         app.extensions["crisisline"].settings,
@@ -87,6 +91,7 @@ def init_api(app: Flask) -> CrisisLineApi:
             escalations_blueprint,
             rotas_blueprint,
             alerts_blueprint,
+            access_log_blueprint,
         ],
     )
     return api
