@@ -323,10 +323,8 @@ def delivery_participants(
         }
         if not subject_ids:
             continue
-        owners = dict(
-            session.execute(
-                select(id_column, participant_column).where(id_column.in_(subject_ids))
-            ).tuples()
+        owners: dict[int, int | None] = dict(
+            session.execute(select(id_column, participant_column).where(id_column.in_(subject_ids)))
         )
         for delivery in deliveries:
             if delivery.subject_type == subject_type and delivery.subject_id is not None:
