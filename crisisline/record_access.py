@@ -324,7 +324,9 @@ def delivery_participants(
         if not subject_ids:
             continue
         owners: dict[int, int | None] = dict(
-            session.execute(select(id_column, participant_column).where(id_column.in_(subject_ids)))
+            session.execute(
+                select(id_column, participant_column).where(id_column.in_(subject_ids))
+            ).all()
         )
         for delivery in deliveries:
             if delivery.subject_type == subject_type and delivery.subject_id is not None:
