@@ -221,6 +221,7 @@ def _entries(app: Flask) -> list[RecordAccess]:
         return rows
 
 
+@pytest.mark.hazard("H180")
 def test_each_kind_of_read_is_logged_with_the_person_the_time_and_the_request(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
@@ -332,7 +333,7 @@ def test_changes_are_logged_as_changes(
     ]
 
 
-@pytest.mark.hazard("H171")
+@pytest.mark.hazard("H181")
 def test_outside_his_own_a_person_must_give_a_reason_with_every_request_and_it_is_kept(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
@@ -392,7 +393,8 @@ def test_ones_own_participants_need_no_reason(client: FlaskClient, world: World)
     assert amira.status_code == 200
 
 
-@pytest.mark.hazard("H170")
+@pytest.mark.hazard("H180")
+@pytest.mark.hazard("H182")
 def test_a_record_outside_the_grant_is_not_found_and_the_attempt_is_logged(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
@@ -431,6 +433,7 @@ def test_a_record_outside_the_grant_is_not_found_and_the_attempt_is_logged(
     ]
 
 
+@pytest.mark.hazard("H182")
 def test_a_responsible_officer_lists_only_his_caseload(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
@@ -450,6 +453,7 @@ def test_a_responsible_officer_lists_only_his_caseload(
     assert {e.participant_id for e in _entries(app)} == {r1001}
 
 
+@pytest.mark.hazard("H182")
 def test_an_on_call_worker_lists_only_participants_handled_in_the_last_seven_days(
     client: FlaskClient, world: World, clock: FakeClock
 ) -> None:
@@ -462,6 +466,7 @@ def test_an_on_call_worker_lists_only_participants_handled_in_the_last_seven_day
     assert json_list_of(client.get("/api/v1/participants", headers=amira)) == []
 
 
+@pytest.mark.hazard("H181")
 def test_a_list_narrowed_to_one_participant_outside_ones_own_needs_the_reason(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
@@ -510,6 +515,7 @@ def test_reading_a_delivery_that_carries_a_participants_words_is_logged(
     ]
 
 
+@pytest.mark.hazard("H181")
 def test_the_console_asks_for_a_reason_once_per_sign_in_session(app: Flask, world: World) -> None:
     """reason_needed and open_record as the console will call them, with a web session."""
     svc = services_of(app)
@@ -570,7 +576,7 @@ def _clinical_lead_reads(client: FlaskClient, world: World, query: str) -> list[
     return json_list_of(response)
 
 
-@pytest.mark.hazard("H172")
+@pytest.mark.hazard("H184")
 def test_the_clinical_lead_reads_who_has_seen_a_participants_record(
     app: Flask, client: FlaskClient, world: World, clock: FakeClock
 ) -> None:
@@ -631,6 +637,7 @@ def test_only_the_clinical_lead_and_the_administrator_read_the_log(
         assert client.get("/api/v1/access-log", headers=_as(world, name)).status_code == 200
 
 
+@pytest.mark.hazard("H184")
 def test_the_log_exports_as_csv_and_the_export_is_logged(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
@@ -693,7 +700,7 @@ def test_the_cli_shows_who_has_seen_a_participant(
     assert bad_span.exit_code == 2 and "7d" in bad_span.output
 
 
-@pytest.mark.hazard("H173")
+@pytest.mark.hazard("H183")
 def test_no_route_and_no_command_changes_or_removes_an_entry(
     app: Flask, runner: FlaskCliRunner
 ) -> None:
@@ -711,7 +718,7 @@ if "postgresql" in ENGINES:
     on_postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
     @on_postgresql
-    @pytest.mark.hazard("H173")
+    @pytest.mark.hazard("H183")
     def test_postgresql_refuses_to_update_or_delete_an_entry(app: Flask) -> None:
         """The table's trigger refuses UPDATE, DELETE and TRUNCATE whatever the application
         does: a bug or an injected statement cannot rewrite who saw what."""

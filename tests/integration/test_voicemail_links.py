@@ -109,6 +109,7 @@ def test_each_play_is_written_to_the_audit_log(
         assert [(p.record_type, p.record_id) for p in plays] == [("contact", contact_id)] * 2
 
 
+@pytest.mark.hazard("H180")
 def test_each_play_is_in_the_record_access_log_naming_the_escalation_that_carried_the_link(
     live_app: Flask, twilio_media: responses.RequestsMock
 ) -> None:
