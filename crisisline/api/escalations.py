@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import Schema, fields
+from sqlalchemy.orm import Session
 
 from crisisline import escalation_engine as engine
 from crisisline import escalation_policies
@@ -214,7 +215,7 @@ def close_escalation(escalation_id: int) -> dict[str, Any]:
 
 
 def _opened(
-    session: Any,
+    session: Session,
     record: EscalationRecord,
     permission: Permission,
     action: Action = Action.CHANGE,
