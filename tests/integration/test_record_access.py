@@ -30,6 +30,7 @@ from crisisline.models import (
     RecordAccess,
     RiskLevel,
     StaffRole,
+    StaffRoleAssignment,
 )
 from crisisline.permissions import Actor, Permission
 from crisisline.record_access import Action, Origin, Visit
@@ -467,6 +468,27 @@ def test_an_on_call_worker_lists_only_participants_handled_in_the_last_seven_day
 
 
 @pytest.mark.hazard("H181")
+@pytest.mark.hazard("H182")
+def test_an_officer_who_also_works_on_call_reaches_his_caseload_and_the_men_he_took_calls_from(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    """Each role reaches its own participants: the wider grant does not hide the narrower."""
+    svc = services_of(app)
+    with svc.db.transaction() as session:
+        session.add(StaffRoleAssignment(staff_id=world.staff["olu"], role=StaffRole.ON_CALL))
+        took = session.get(Contact, world.contacts["r1003"])
+        assert took is not None
+        took.handled_by_staff_id = world.staff["olu"]
+    olu = _as(world, "olu")
+    listed = json_list_of(client.get("/api/v1/participants", headers=olu))
+    assert [p["reference"] for p in listed] == ["R1001", "R1003"]
+    r1003 = world.participants["R1003"]
+    assert client.get(f"/api/v1/participants/{r1003}", headers=olu).status_code == 200
+    # Rena's other man, whom Olu never took a call from, stays out of reach.
+    r1002 = world.participants["R1002"]
+    assert client.get(f"/api/v1/participants/{r1002}", headers=olu).status_code == 404
+
+
 def test_a_list_narrowed_to_one_participant_outside_ones_own_needs_the_reason(
     app: Flask, client: FlaskClient, world: World
 ) -> None:
