@@ -245,6 +245,10 @@ def _reason_for(
         raise Refused("The participant's record is outside your grant.")
     if decided is Access.OWN:
         return None
+    return _break_glass(session, visit, participant_id)
+
+
+def _break_glass(session: Session, visit: Visit, participant_id: int) -> str:
     reason = visit.reason or earlier_reason(session, visit.actor, participant_id)
     if reason is None:
         raise ReasonRequired(
@@ -292,7 +296,7 @@ def list_read(
     for participant_id in dict.fromkeys(named):
         decided = access(session, visit.actor, permission, participant_id, visit.at)
         if decided is Access.WITH_REASON:
-            reasons[participant_id] = _reason_for(session, visit, permission, participant_id)
+            reasons[participant_id] = _break_glass(session, visit, participant_id)
     return [
         record(
             session,
