@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from crisisline.conversation_models import SmsConversation
 from crisisline.models import Contact, Participant
-from crisisline.permissions import HANDLED_WITHIN_DAYS, Actor, Extent, Permission
+from crisisline.permissions import HANDLED_WITHIN_DAYS, ROLE_GRANTS, Actor, Extent, Permission
 
 
 class Access(StrEnum):
@@ -61,9 +61,15 @@ def participant_filter(
         return None
     if extent is None or extent is Extent.OWN or actor.staff_id is None:
         return false()
-    if extent is Extent.CASELOAD:
-        return Participant.responsible_officer_id == actor.staff_id
-    return _handled_by(actor.staff_id, now)
+    # Each role reaches its own participants: an officer who also works on call reaches his
+    # caseload and the men whose calls he took, not only the wider of the two.
+    reaches = {ROLE_GRANTS.get(role, {}).get(permission) for role in actor.roles}
+    conditions: list[ColumnElement[bool]] = []
+    if Extent.CASELOAD in reaches:
+        conditions.append(Participant.responsible_officer_id == actor.staff_id)
+    if Extent.HANDLED in reaches:
+        conditions.append(_handled_by(actor.staff_id, now))
+    return or_(*conditions) if conditions else false()
 
 
 def is_own(session: Session, actor: Actor, participant_id: int, now: dt.datetime) -> bool:

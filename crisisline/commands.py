@@ -12,6 +12,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 from crisisline import demo, imports, routing_cache
+from crisisline.audit_cli import audit_group
 from crisisline.credentials_cli import accounts_group, tokens_group
 from crisisline.jobs import SWEEP_SECONDS, Jobs, scheduler_name
 from crisisline.rota_cli import rota_group
@@ -33,6 +34,7 @@ def register_commands(app: Flask) -> None:
         rota_group,
         routing_changed_command,
         spool_group,
+        audit_group,
     ):
         app.cli.add_command(command)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from crisisline.api import access
+from crisisline.api.access_log import blueprint as access_log_blueprint
 from crisisline.api.alerts import blueprint as alerts_blueprint
 from crisisline.api.common import (
     ROTA_PATH_PARAMETER,
@@ -47,6 +49,12 @@ def init_api(app: Flask) -> CrisisLineApi:
                     "perform answers 403. Errors are JSON with a `message` a person "
                     "can act on and, for invalid input (422), `errors` naming each field; a "
                     "query parameter an operation does not list is such a 422.\n\n"
+                    "**Every read and change of a participant's record is logged** (who, when, "
+                    "from where). With a personal token, opening the record of a participant "
+                    "outside your own caseload or recent contacts needs a reason in the "
+                    "`X-Access-Reason` header (3 to 500 characters), on every such request; "
+                    "without one the answer is 403 naming the header. A record your role does "
+                    "not reach answers 404, and lists show only what it reaches.\n\n"
                     "**Lists are paged: each answers 10 items unless `page_size` (at most 100) "
                     "asks for more.** The rest are on later pages (`page`, from 1): the `Link` "
                     'header (RFC 8288) gives the `rel="next"`, `"prev"`, `"first"` and `"last"` '
@@ -80,6 +88,8 @@ def init_api(app: Flask) -> CrisisLineApi:
     api.register_blueprint(rotas_blueprint)
     api.register_blueprint(alerts_blueprint)
     api.register_blueprint(tokens_blueprint)
+    api.register_blueprint(access_log_blueprint)
+    access.install(app)
     limit_api(
         app,
         app.extensions["crisisline"].settings,
@@ -93,6 +103,7 @@ def init_api(app: Flask) -> CrisisLineApi:
             rotas_blueprint,
             alerts_blueprint,
             tokens_blueprint,
+            access_log_blueprint,
         ],
     )
     return api

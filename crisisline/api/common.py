@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api, Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate
@@ -334,6 +334,8 @@ class CrisisLineBlueprint(Blueprint):  # type: ignore[misc]
     def _set_pagination_metadata(
         self, page_params: Any, result: Any, headers: Any
     ) -> tuple[Any, Any]:
+        if isinstance(result, Response):
+            return result, headers  # a whole export (CSV), not a page
         result, headers = super()._set_pagination_metadata(page_params, result, headers)
         links = page_links(json.loads(headers[self.PAGINATION_HEADER_NAME]))
         if links:
