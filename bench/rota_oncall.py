@@ -73,7 +73,9 @@ class Timing:
 def _seed(services: Services) -> tuple[str, list[Case]]:
     """Staff, three rotas and their overrides; returns an API token and the cases to time."""
     with services.db.transaction() as session:
-        token, _ = tokens.create(session, "bench", actor="bench", now=NOW)
+        token, _ = tokens.create(
+            session, "bench", actor="bench", now=NOW, scopes=tokens.scope_names()
+        )
         members = [
             staff_service.create(
                 session,

@@ -31,6 +31,7 @@ password, a secret or a code.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import hmac
 import secrets
@@ -46,7 +47,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from crisisline import audit
+from crisisline import audit, web_sessions
 from crisisline.account_models import RecoveryCode, StaffAccount
 from crisisline.errors import DomainError, InvalidInput, NotFound
 from crisisline.models import Staff
@@ -411,6 +412,69 @@ def disable(session: Session, staff_id: int, *, actor: str, now: dt.datetime) ->
         account.updated_at = now
         _audit(session, account, "disable", actor=actor, now=now)
     return account
+
+
+# ---------------------------------------------------------------------------------------------
+# Listing
+
+
+class AccountState(enum.StrEnum):
+    """Where a member of staff's console account stands, as `crisisline accounts list` says."""
+
+    NONE = "no account"
+    INVITED = "invited"
+    INVITATION_EXPIRED = "invitation expired"
+    # The link was followed but the password or second factor never finished: invite again.
+    ENROLMENT_UNFINISHED = "enrolment unfinished"
+    ACTIVE = "active"
+    LOCKED = "locked"
+    DISABLED = "disabled"
+    STAFF_INACTIVE = "staff inactive"
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """One member of staff and their console account, for the administrator's list."""
+
+    staff_id: int
+    name: str
+    roles: list[str]
+    state: AccountState
+    last_signed_in_at: dt.datetime | None
+
+
+def state(staff: Staff, account: StaffAccount | None, *, now: dt.datetime) -> AccountState:
+    """Where `staff`'s console account stands at `now`."""
+    if not staff.active:
+        return AccountState.STAFF_INACTIVE
+    if account is None:
+        return AccountState.NONE
+    if account.disabled_at is not None:
+        return AccountState.DISABLED
+    if account.password_hash is not None and account.totp_confirmed_at is not None:
+        return AccountState.LOCKED if is_locked(account, now=now) else AccountState.ACTIVE
+    if account.invitation_used_at is not None:
+        return AccountState.ENROLMENT_UNFINISHED
+    expires_at = account.invitation_expires_at
+    if expires_at is None or now >= expires_at:
+        return AccountState.INVITATION_EXPIRED
+    return AccountState.INVITED
+
+
+def summaries(session: Session, *, now: dt.datetime) -> list[AccountSummary]:
+    """Every member of staff by name, with their account's state and latest sign-in."""
+    accounts_by_staff = {a.staff_id: a for a in session.scalars(select(StaffAccount))}
+    signed_in = web_sessions.last_signed_in(session)
+    return [
+        AccountSummary(
+            staff_id=person.id,
+            name=person.name,
+            roles=[role.value for role in person.roles],
+            state=state(person, accounts_by_staff.get(person.id), now=now),
+            last_signed_in_at=signed_in.get(person.id),
+        )
+        for person in session.scalars(select(Staff).order_by(Staff.name, Staff.id))
+    ]
 
 
 def _staff_active(session: Session, account: StaffAccount) -> bool:

@@ -692,12 +692,16 @@ def find(
     severity: AlertSeverity | None = None,
     raised_from: dt.datetime | None = None,
     raised_to: dt.datetime | None = None,
+    visible: ColumnElement[bool] | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[RiskAlert], int]:
-    """A page of alerts, newest first, and how many match."""
+    """A page of alerts, newest first, and how many match; `visible`, a condition on
+    Participant, keeps those a reader's grant reaches (crisisline.caseloads)."""
     sync_acknowledgements(session)
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
+    if visible is not None:
+        conditions.append(RiskAlert.participant_id.in_(select(Participant.id).where(visible)))
     if status is not None:
         conditions.append(RiskAlert.status == status)
     if participant_id is not None:

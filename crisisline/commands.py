@@ -1,9 +1,9 @@
-"""The service's own commands (database, tokens, demo data, imports, rotas, spool, scheduler),
-registered on every app by the composition root; crisisline.cli is the `crisisline` program."""
+"""The service's own commands (database, tokens, accounts, demo data, imports, rotas, spool,
+scheduler), registered on every app by the composition root; crisisline.cli is the `crisisline`
+program."""
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from typing import TextIO
 
@@ -11,7 +11,9 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from crisisline import demo, imports, routing_cache, tokens
+from crisisline import demo, imports, routing_cache
+from crisisline.audit_cli import audit_group
+from crisisline.credentials_cli import accounts_group, tokens_group
 from crisisline.jobs import SWEEP_SECONDS, Jobs, scheduler_name
 from crisisline.rota_cli import rota_group
 from crisisline.scheduler import build_scheduler, run_every_process_jobs
@@ -25,12 +27,14 @@ def register_commands(app: Flask) -> None:
     for command in (
         db_group,
         tokens_group,
+        accounts_group,
         demo_command,
         import_group,
         scheduler_command,
         rota_group,
         routing_changed_command,
         spool_group,
+        audit_group,
     ):
         app.cli.add_command(command)
 
@@ -63,53 +67,6 @@ def db_upgrade() -> None:
     click.echo("Database is up to date.")
 
 
-@click.group("tokens", cls=AppGroup)
-def tokens_group() -> None:
-    """API tokens."""
-
-
-@tokens_group.command("create")
-@click.argument("name")
-def tokens_create(name: str) -> None:
-    """Create an API token called NAME and print it once (only its hash is kept)."""
-    svc = services()
-    with svc.db.transaction() as session:
-        plaintext, _ = tokens.create(session, name, actor=CLI_ACTOR, now=svc.clock.now())
-    click.echo(plaintext)
-    click.echo(f"Token {name!r} created. It is shown only this once; store it now.", err=True)
-
-
-@tokens_group.command("list")
-def tokens_list() -> None:
-    """List API tokens: name, created, last used, revoked (the secrets themselves are not kept)."""
-    with services().db.transaction() as session:
-        rows = tokens.list_tokens(session)
-        for token in rows:
-            click.echo(
-                f"{token.name}\tcreated {_shown(token.created_at)}\t"
-                f"last used {_shown(token.last_used_at)}\trevoked {_shown(token.revoked_at)}"
-            )
-    if not rows:
-        click.echo("No API tokens.")
-
-
-def _shown(at: dt.datetime | None) -> str:
-    return at.isoformat(timespec="minutes") if at is not None else "-"
-
-
-@tokens_group.command("revoke")
-@click.argument("name")
-def tokens_revoke(name: str) -> None:
-    """Revoke every live API token called NAME at once (a leaked or retired token)."""
-    svc = services()
-    with svc.db.transaction() as session:
-        count = tokens.revoke(session, name, actor=CLI_ACTOR, now=svc.clock.now())
-    if count == 0:
-        click.echo(f"No live token called {name!r}.", err=True)
-        sys.exit(1)
-    click.echo(f"Revoked {count} token(s) called {name!r}.")
-
-
 @click.command("demo")
 @with_appcontext
 def demo_command() -> None:
@@ -125,6 +82,29 @@ def demo_command() -> None:
         )
     else:
         click.echo("Demo data already present; nothing added.")
+    if result.administrator_sign_in is not None:
+        _show_sign_in(result.administrator_sign_in, svc.settings.public_base_url)
+
+
+def _show_sign_in(details: demo.DemoSignIn, public_base_url: str) -> None:
+    # Printed once, by the run that made the account: only its hashes and the TOTP secret are
+    # kept. A newcomer who loses them re-invites the administrator (console telephony prints
+    # the texted link).
+    secret = details.totp_secret
+    code_command = f".venv/bin/python -c \"import pyotp; print(pyotp.TOTP('{secret}').now())\""
+    click.echo(
+        f"\nThe demo administrator, {details.name}, can sign in to the console now.\n"
+        "These details are shown only this once:\n"
+        f"  sign in at    {public_base_url}/login\n"
+        f"  as            {details.email} (or the phone number {details.phone})\n"
+        f"  password      {details.password}\n"
+        f"  TOTP secret   {secret} (add it to an authenticator app)\n"
+        f"  TOTP code     {code_command}\n"
+        "                prints the current six-digit code, if you have no app at hand\n"
+        f"  otpauth URI   {details.totp_uri}\n"
+        f"Lost them? `crisisline accounts invite {details.staff_id}` sends a new invitation "
+        "(with TELEPHONY=console the running service prints its link)."
+    )
 
 
 @click.command("routing-changed")

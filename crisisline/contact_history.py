@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from crisisline import participants
-from crisisline.models import Channel, Contact, Direction
+from crisisline.models import Channel, Contact, Direction, Participant
 
 
 def _page(
@@ -39,11 +39,17 @@ def find(
     direction: Direction | None = None,
     outcome: str | None = None,
     participant_id: int | None = None,
+    visible: ColumnElement[bool] | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Contact], int]:
-    """Contacts started in [start, end), newest first, filtered; and how many match."""
+    """Contacts started in [start, end), newest first, filtered; and how many match.
+
+    `visible`, a condition on Participant, keeps the contacts of the participants a reader's
+    grant reaches (crisisline.caseloads); an unknown caller's contacts then drop out."""
     query = select(Contact)
+    if visible is not None:
+        query = query.where(Contact.participant_id.in_(select(Participant.id).where(visible)))
     if start is not None:
         query = query.where(Contact.started_at >= start)
     if end is not None:

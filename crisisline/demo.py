@@ -1,14 +1,22 @@
-"""Demo data: invented people on Ofcom's drama numbers, so a local run has something to show."""
+"""Demo data: invented people on Ofcom's drama numbers, so a local run has something to show.
+
+It includes a demo administrator with a console account ready to sign in (a random password and
+a confirmed TOTP secret), so that a newcomer can sign in at once after `make run`: the sign-in
+details are returned, to be shown once, by the run that makes the account. Demo data only: a
+real deployment invites its administrators (`crisisline accounts invite`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 
+import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crisisline import participants, rota_service, staff
+from crisisline import accounts, participants, rota_service, staff
 from crisisline.models import Participant, RiskLevel, Staff, StaffRole
 from crisisline.rota_models import RotaRecord
 
@@ -34,6 +42,15 @@ DEMO_STAFF = (
         "helen.marsh@example.org",
         [StaffRole.ADMIN, StaffRole.RESPONSIBLE_OFFICER],
     ),
+    staff.NewStaff(
+        "Nadia Rahman", "+447700900106", "nadia.rahman@example.org", [StaffRole.CLINICAL_LEAD]
+    ),
+)
+
+# The demo administrator: the one demo person with a console account made for them.
+DEMO_ADMINISTRATOR_EMAIL = "owen.pritchard@example.org"
+DEMO_ADMINISTRATOR = staff.NewStaff(
+    "Owen Pritchard", "+447700900107", DEMO_ADMINISTRATOR_EMAIL, [StaffRole.ADMIN]
 )
 
 # (reference, name, phones, officer's email, risk level)
@@ -70,18 +87,32 @@ DEMO_ROTAS = (
 
 
 @dataclass(frozen=True)
+class DemoSignIn:
+    """How the demo administrator signs in: shown once, by the run that made the account."""
+
+    staff_id: int
+    name: str
+    email: str
+    phone: str
+    password: str = field(repr=False)
+    totp_secret: str = field(repr=False)
+    totp_uri: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class DemoResult:
-    """How many demo records this run added."""
+    """How many demo records this run added, and the administrator's sign-in if it made it."""
 
     staff_added: int
     participants_added: int
     rotas_added: int = 0
+    administrator_sign_in: DemoSignIn | None = None
 
 
 def seed(session: Session, *, now: dt.datetime) -> DemoResult:
     """Add whatever part of the demo data set is missing; running it twice adds nothing."""
     staff_added = 0
-    for new in DEMO_STAFF:
+    for new in (*DEMO_STAFF, DEMO_ADMINISTRATOR):
         if session.scalars(select(Staff).where(Staff.phone == new.phone)).first() is None:
             staff.create(session, new, actor=ACTOR, now=now)
             staff_added += 1
@@ -124,4 +155,36 @@ def seed(session: Session, *, now: dt.datetime) -> DemoResult:
             now=now,
         )
         rotas_added += 1
-    return DemoResult(staff_added, participants_added, rotas_added)
+    return DemoResult(
+        staff_added, participants_added, rotas_added, _administrator_sign_in(session, now=now)
+    )
+
+
+def _administrator_sign_in(session: Session, *, now: dt.datetime) -> DemoSignIn | None:
+    """Give the demo administrator a console account ready to sign in, unless they have one."""
+    administrator = staff.find_by_email(session, DEMO_ADMINISTRATOR_EMAIL)
+    if administrator is None or accounts.get_for_staff(session, administrator.id) is not None:
+        return None
+    # The same steps as a real invitation, so the account is like any other and audited.
+    token = accounts.invite(session, administrator.id, actor=ACTOR, now=now)
+    account = accounts.redeem_invitation(session, token, now=now)
+    password = "-".join(secrets.token_hex(3) for _ in range(3))  # 72 random bits
+    accounts.set_password(session, account, password, now=now)
+    enrolment = accounts.start_totp_enrolment(session, account, now=now)
+    # Confirmed with the previous step's code: a code once used (and every earlier one) is never
+    # taken again, so confirming with the current one would refuse the code the newcomer's
+    # authenticator shows for the rest of this 30-second step.
+    previous = pyotp.TOTP(enrolment.secret).at(
+        now - dt.timedelta(seconds=accounts.TOTP_STEP_SECONDS)
+    )
+    if not accounts.confirm_totp(session, account, previous, now=now):
+        raise RuntimeError("the demo administrator's second factor was not confirmed")
+    return DemoSignIn(
+        staff_id=administrator.id,
+        name=administrator.name,
+        email=DEMO_ADMINISTRATOR_EMAIL,
+        phone=administrator.phone,
+        password=password,
+        totp_secret=enrolment.secret,
+        totp_uri=enrolment.uri,
+    )

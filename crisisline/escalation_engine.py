@@ -30,7 +30,7 @@ from crisisline.escalation_models import (
     EscalationEvent,
     EscalationRecord,
 )
-from crisisline.models import Delivery, DeliveryStatus, Staff
+from crisisline.models import Delivery, DeliveryStatus, Participant, Staff
 from crisisline.phones import redact
 from crisisline.staff import duty_managers
 from escalation import (
@@ -1432,11 +1432,17 @@ def find(
     *,
     status: str | None = None,
     participant_id: int | None = None,
+    visible: ColumnElement[bool] | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[EscalationRecord], int]:
-    """A page of escalations, newest first, and how many match."""
+    """A page of escalations, newest first, and how many match; `visible`, a condition on
+    Participant, keeps those about participants a reader's grant reaches (crisisline.caseloads)."""
     query = select(EscalationRecord)
+    if visible is not None:
+        query = query.where(
+            EscalationRecord.participant_id.in_(select(Participant.id).where(visible))
+        )
     if status is not None:
         query = query.where(EscalationRecord.status == status)
     if participant_id is not None:

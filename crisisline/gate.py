@@ -151,8 +151,8 @@ def _not_signed_in() -> ResponseReturnValue:
     if is_api_request() or bearer_credential() is not None:
         if bearer_credential() is None:
             message = (
-                "Send Authorization: Bearer <token>; create one with "
-                "`crisisline tokens create NAME`."
+                "Send Authorization: Bearer <token>; an administrator issues one with "
+                "`crisisline tokens create NAME --staff STAFF_ID` (or --scope SCOPE)."
             )
         else:
             message = "This token is not valid, has expired or has been revoked."

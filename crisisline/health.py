@@ -11,7 +11,14 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from crisisline import escalation_policies, heartbeat, provider_outages, sms_intake, staff
+from crisisline import (
+    escalation_policies,
+    heartbeat,
+    provider_outages,
+    sms_intake,
+    staff,
+    tokens,
+)
 from crisisline.gate import declare
 from crisisline.permissions import Permission
 from crisisline.services import services
@@ -41,12 +48,14 @@ def healthz() -> ResponseReturnValue:
     """200 when the database answers, the scheduler beat recently and no text has waited more
     than a minute to be routed; 503 and why otherwise. "degraded" (200) names what needs a
     person: configuration that stops the line reaching people, texts never routed, a provider
-    failing sends for 30 s or more (`provider`: how many wait on retries, since when)."""
+    failing sends for 30 s or more (`provider`: how many wait on retries, since when), API
+    tokens from before tokens had owners."""
     svc = services()
     try:
         with svc.db.transaction() as session:
             beat = heartbeat.latest(session)
             warnings = _configuration_warnings(session)
+            legacy_tokens = tokens.live_legacy_count(session, now=svc.clock.now())
             waiting, oldest = sms_intake.oldest_unrouted(session, svc.clock.now())
             given_up = sms_intake.given_up(session, svc.clock.now())
             retrying = provider_outages.waiting(session)
@@ -114,6 +123,16 @@ def healthz() -> ResponseReturnValue:
             f"the telephony provider is failing: {retrying.deliveries} deliveries "
             f"({retrying.crisis} crisis) waiting on retries, failing since "
             f"{retrying.since.isoformat()}"
+        )
+    if legacy_tokens:
+        # Tokens from before tokens had owners may do everything, whoever holds them; they keep
+        # working (an upgrade must not cut an integration off) until an administrator replaces
+        # them, so people must be told.
+        warnings.append(
+            f"{legacy_tokens} API token(s) made before tokens had owners: issue replacements "
+            "with `crisisline tokens create NAME --staff STAFF_ID` (a person) or `--scope "
+            "SCOPE` (an integration) and revoke them (`crisisline tokens list` marks them "
+            "LEGACY)"
         )
     # Configuration problems do not make the web process unhealthy (restarting it would not
     # help and would drop calls), but the line cannot reach everyone: say so, by name.

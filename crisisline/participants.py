@@ -108,15 +108,19 @@ def list_participants(
     phone: str | None = None,
     status: ParticipantStatus | None = None,
     responsible_officer_id: int | None = None,
+    visible: ColumnElement[bool] | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Participant], int]:
     """A page of participants ordered by reference, and how many match in all.
 
     `reference` matches the whole reference in any case; `name` any part of the name in any
-    case (% and _ are plain characters); `phone` (E.164) any of their numbers.
+    case (% and _ are plain characters); `phone` (E.164) any of their numbers. `visible`
+    limits the rows to those a reader's grant reaches (crisisline.caseloads).
     """
     query = select(Participant)
+    if visible is not None:
+        query = query.where(visible)
     if reference is not None:
         query = query.where(func.lower(Participant.reference) == reference.lower())
     if name is not None:

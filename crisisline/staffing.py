@@ -12,6 +12,7 @@ to the policy store, which itself builds on the rota records.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from crisisline import (
     rota_notices,
     rota_service,
     staff,
+    tokens,
     web_sessions,
 )
 from crisisline.errors import Conflict
@@ -160,6 +162,28 @@ def invite_to_console(
         ),
         purpose=INVITATION_PURPOSE,
         now=now,
+    )
+
+
+@dataclass(frozen=True)
+class AccessEnded:
+    """What disabling a console account ended besides the account itself."""
+
+    sessions_ended: int
+    tokens_revoked: int
+
+
+def disable_console_access(
+    session: Session, staff_id: int, *, actor: str, now: dt.datetime
+) -> AccessEnded:
+    """Disable a member of staff's console account, end their sessions and revoke their API
+    tokens: nothing of theirs signs in until an administrator invites them again."""
+    accounts.disable(session, staff_id, actor=actor, now=now)
+    return AccessEnded(
+        sessions_ended=web_sessions.end_all_for_staff(
+            session, staff_id, now=now, reason="disabled"
+        ),
+        tokens_revoked=tokens.revoke_for_staff(session, staff_id, actor=actor, now=now),
     )
 
 

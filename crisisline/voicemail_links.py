@@ -16,7 +16,9 @@ So the link points at this service, `PUBLIC_BASE_URL/voicemail/<token>`:
   Twilio adapter asks TWILIO_API_BASE_URL (Twilio's API; the simulator locally) with the
   account's credentials, and only for a recording URL on Twilio's API: the credentials are
   never sent anywhere else. It plays it (audio/mpeg, never cached, never indexed, no
-  referrer), and each play is written to the audit log.
+  referrer), and each play is written to the audit log and the record access log (naming the
+  missed-call escalation whose texts carried the link: the link cannot say which of the
+  people it went to opened it).
 - An expired link, a recording that cannot be fetched or a deployment with console telephony
   answers a short page saying how to hear the message instead: call the crisis number from the
   staff member's registered phone (the call-back menu plays it). Never a 500.
@@ -39,7 +41,7 @@ from typing import Final
 from flask import Blueprint, Response, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from crisisline import audit
+from crisisline import audit, record_access
 from crisisline.gate import declare
 from crisisline.models import Contact
 from crisisline.permissions import Permission
@@ -143,6 +145,7 @@ def listen(value: str) -> Response:
     with svc.db.transaction() as session:
         contact = session.get(Contact, contact_id)
         recording_url = contact.recording_url if contact is not None else None
+        participant_id = contact.participant_id if contact is not None else None
     if not recording_url:
         return _page(404, "Not found.")
     if request.method == "HEAD":
@@ -165,6 +168,13 @@ def listen(value: str) -> Response:
             record_type="contact",
             record_id=contact_id,
             at=now,
+        )
+        record_access.voicemail_played(
+            session,
+            contact_id,
+            participant_id,
+            now,
+            record_access.Origin(request.remote_addr, request.user_agent.string),
         )
     response = Response(audio, status=200, mimetype="audio/mpeg", headers=_HEADERS)
     response.headers["Content-Disposition"] = "inline"

@@ -15,7 +15,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crisisline.account_models import StaffAccount, WebSession
@@ -140,3 +140,13 @@ def end_all_for_staff(session: Session, staff_id: int, *, now: dt.datetime, reas
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def last_signed_in(session: Session) -> dict[int, dt.datetime]:
+    """Each staff member's latest completed sign-in (password and second factor), by staff id."""
+    rows = session.execute(
+        select(WebSession.staff_id, func.max(WebSession.second_factor_at))
+        .where(WebSession.second_factor_at.is_not(None))
+        .group_by(WebSession.staff_id)
+    )
+    return {staff_id: at for staff_id, at in rows if at is not None}

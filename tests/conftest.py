@@ -24,6 +24,7 @@ from crisisline.migrate import upgrade
 from crisisline.settings import Settings
 from crisisline.telephony import FakeTelephony
 from tests.support.app import ENGINES, START, TEST_DATABASE_URL, make_settings, services_of
+from tests.support.tokens import issue_token
 
 pytest_plugins = ["crisisline.simulator.pytest_fixtures"]
 
@@ -138,13 +139,8 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 @pytest.fixture
 def api_token(app: Flask) -> str:
-    """A valid API token, created through the service as `crisisline tokens create` does."""
-    from crisisline import tokens
-
-    services = services_of(app)
-    with services.db.transaction() as session:
-        plaintext, _ = tokens.create(session, "tests", actor="tests", now=services.clock.now())
-    return plaintext
+    """A valid API token: an integration holding every scope, issued through the service."""
+    return issue_token(app)
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from crisisline.api import access
+from crisisline.api.access_log import blueprint as access_log_blueprint
 from crisisline.api.alerts import blueprint as alerts_blueprint
 from crisisline.api.common import (
     ROTA_PATH_PARAMETER,
@@ -20,6 +22,7 @@ from crisisline.api.rate_limit import limit_api
 from crisisline.api.rota_schemas import Instant
 from crisisline.api.rotas import blueprint as rotas_blueprint
 from crisisline.api.staff import blueprint as staff_blueprint
+from crisisline.api.tokens import blueprint as tokens_blueprint
 from crisisline.gate import declare_registered
 from crisisline.permissions import Permission
 
@@ -39,10 +42,19 @@ def init_api(app: Flask) -> CrisisLineApi:
                 "description": (
                     "Manage the crisis line's staff, participants and (in later versions) rotas, "
                     "escalations, contacts and alerts. Every request needs "
-                    "`Authorization: Bearer <token>`; create a token with "
-                    "`crisisline tokens create NAME`. Errors are JSON with a `message` a person "
+                    "`Authorization: Bearer <token>`. A token belongs to a person (acting with "
+                    "their roles) or to an integration (holding its scopes); an administrator "
+                    "issues one with `crisisline tokens create NAME --staff ID` or `--scope "
+                    "contacts:read ...`, or POST /api/v1/tokens. An operation a token may not "
+                    "perform answers 403. Errors are JSON with a `message` a person "
                     "can act on and, for invalid input (422), `errors` naming each field; a "
                     "query parameter an operation does not list is such a 422.\n\n"
+                    "**Every read and change of a participant's record is logged** (who, when, "
+                    "from where). With a personal token, opening the record of a participant "
+                    "outside your own caseload or recent contacts needs a reason in the "
+                    "`X-Access-Reason` header (3 to 500 characters), on every such request; "
+                    "without one the answer is 403 naming the header. A record your role does "
+                    "not reach answers 404, and lists show only what it reaches.\n\n"
                     "**Lists are paged: each answers 10 items unless `page_size` (at most 100) "
                     "asks for more.** The rest are on later pages (`page`, from 1): the `Link` "
                     'header (RFC 8288) gives the `rel="next"`, `"prev"`, `"first"` and `"last"` '
@@ -75,6 +87,9 @@ def init_api(app: Flask) -> CrisisLineApi:
     api.register_blueprint(escalations_blueprint)
     api.register_blueprint(rotas_blueprint)
     api.register_blueprint(alerts_blueprint)
+    api.register_blueprint(tokens_blueprint)
+    api.register_blueprint(access_log_blueprint)
+    access.install(app)
     limit_api(
         app,
         app.extensions["crisisline"].settings,
@@ -87,6 +102,8 @@ def init_api(app: Flask) -> CrisisLineApi:
             escalations_blueprint,
             rotas_blueprint,
             alerts_blueprint,
+            tokens_blueprint,
+            access_log_blueprint,
         ],
     )
     return api

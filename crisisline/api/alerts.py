@@ -9,10 +9,12 @@ from sqlalchemy.orm import Session
 
 from crisisline import alerts as alert_service
 from crisisline.alert_models import AlertSeverity, AlertStatus, RiskAlert
+from crisisline.api import access
 from crisisline.api.common import RecordId, actor, protected_blueprint
 from crisisline.api.rota_schemas import Instant
 from crisisline.gate import requires
 from crisisline.permissions import Permission
+from crisisline.record_access import Action
 from crisisline.services import services
 
 blueprint = protected_blueprint(
@@ -134,8 +136,16 @@ def list_alerts(filters: dict[str, Any], pagination_parameters: Any) -> list[dic
             severity=filters.get("severity"),
             raised_from=filters.get("from_"),
             raised_to=filters.get("to"),
+            visible=access.visible(Permission.ALERTS_READ),
             offset=pagination_parameters.first_item,
             limit=pagination_parameters.page_size,
+        )
+        access.listed(
+            session,
+            Permission.ALERTS_READ,
+            record_type="risk_alert",
+            participant_ids=[alert.participant_id for alert in rows],
+            named=(filters["participant_id"],) if "participant_id" in filters else (),
         )
         pagination_parameters.item_count = total
         return [_dump(session, alert) for alert in rows]
@@ -147,7 +157,9 @@ def list_alerts(filters: dict[str, Any], pagination_parameters: Any) -> list[dic
 def get_alert(alert_id: int) -> dict[str, Any]:
     """One alert with its evidence contacts."""
     with services().db.transaction() as session:
-        return _dump(session, alert_service.get(session, alert_id))
+        alert = alert_service.get(session, alert_id)
+        _opened(session, alert, Permission.ALERTS_READ, Action.READ)
+        return _dump(session, alert)
 
 
 @blueprint.route("/<id:alert_id>/acknowledge", methods=["POST"])
@@ -157,6 +169,7 @@ def acknowledge_alert(alert_id: int) -> dict[str, Any]:
     """Record that you have seen the alert; its escalation stops."""
     svc = services()
     with svc.db.transaction() as session:
+        _opened(session, alert_service.get(session, alert_id), Permission.ALERTS_WRITE)
         alert = alert_service.acknowledge(
             session, alert_id, actor=actor(), now=svc.clock.now(), reach=svc.reach
         )
@@ -171,6 +184,7 @@ def resolve_alert(data: dict[str, Any], alert_id: int) -> dict[str, Any]:
     """Close the alert with a note of what was done."""
     svc = services()
     with svc.db.transaction() as session:
+        _opened(session, alert_service.get(session, alert_id), Permission.ALERTS_WRITE)
         alert = alert_service.resolve(
             session,
             alert_id,
@@ -180,3 +194,17 @@ def resolve_alert(data: dict[str, Any], alert_id: int) -> dict[str, Any]:
             reach=svc.reach,
         )
         return _dump(session, alert)
+
+
+def _opened(
+    session: Session, alert: RiskAlert, permission: Permission, action: Action = Action.CHANGE
+) -> None:
+    access.opened(
+        session,
+        permission,
+        record_type="risk_alert",
+        record_id=alert.id,
+        participant_id=alert.participant_id,
+        not_found=f"There is no risk alert with id {alert.id}.",
+        action=action,
+    )

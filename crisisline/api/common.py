@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api, Blueprint, abort
 from marshmallow import Schema, ValidationError, fields, validate
@@ -20,6 +20,7 @@ from werkzeug.routing import ValidationError as NoMatch
 
 from crisisline import phones
 from crisisline.errors import Conflict, DomainError, NotFound
+from crisisline.gate import current_actor
 from crisisline.services import services
 
 # Every record id is an INTEGER column: PostgreSQL's 32-bit int4. The OpenAPI document states
@@ -333,6 +334,8 @@ class CrisisLineBlueprint(Blueprint):  # type: ignore[misc]
     def _set_pagination_metadata(
         self, page_params: Any, result: Any, headers: Any
     ) -> tuple[Any, Any]:
+        if isinstance(result, Response):
+            return result, headers  # a whole export (CSV), not a page
         result, headers = super()._set_pagination_metadata(page_params, result, headers)
         links = page_links(json.loads(headers[self.PAGINATION_HEADER_NAME]))
         if links:
@@ -429,6 +432,14 @@ def _nul_in(value: Any, path: str = "") -> str | None:
         if found is not None:
             return found
     return None
+
+
+def operator() -> str:
+    """Who is acting, as staff texts name them: a person's name, or the integration's label."""
+    who = current_actor()
+    if who is None:
+        return actor()
+    return who.name if who.kind == "person" else who.label
 
 
 def actor() -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from crisisline import contact_history
+from crisisline.api import access
 from crisisline.api.common import RecordId, protected_blueprint
 from crisisline.api.rota_schemas import Instant
 from crisisline.gate import requires
@@ -91,8 +92,16 @@ def list_contacts(filters: dict[str, Any], pagination_parameters: Any) -> list[C
             direction=filters.get("direction"),
             outcome=filters.get("outcome"),
             participant_id=filters.get("participant_id"),
+            visible=access.visible(Permission.CONTACTS_READ),
             offset=pagination_parameters.first_item,
             limit=pagination_parameters.page_size,
+        )
+        access.listed(
+            session,
+            Permission.CONTACTS_READ,
+            record_type="contacts",
+            participant_ids=[row.participant_id for row in rows],
+            named=(filters["participant_id"],) if "participant_id" in filters else (),
         )
     pagination_parameters.item_count = total
     return rows
@@ -110,6 +119,14 @@ def participant_contacts(participant_id: int, pagination_parameters: Any) -> lis
             participant_id,
             offset=pagination_parameters.first_item,
             limit=pagination_parameters.page_size,
+        )
+        access.opened(
+            session,
+            Permission.CONTACTS_READ,
+            record_type="contacts",
+            record_id=None,
+            participant_id=participant_id,
+            not_found=f"There is no participant with id {participant_id}.",
         )
     pagination_parameters.item_count = total
     return rows

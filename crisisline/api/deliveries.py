@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from crisisline import outbox
+from crisisline import outbox, record_access
+from crisisline.api import access
 from crisisline.api.common import protected_blueprint
 from crisisline.api.schemas import DeliveryQuerySchema, DeliverySchema
 from crisisline.errors import NotFound
@@ -34,6 +35,14 @@ def list_deliveries(filters: dict[str, Any], pagination_parameters: Any) -> list
             offset=pagination_parameters.first_item,
             limit=pagination_parameters.page_size,
         )
+        # A relayed text or an escalation's message carries a participant's words.
+        about = record_access.delivery_participants(session, rows)
+        access.listed(
+            session,
+            Permission.DELIVERIES_READ,
+            record_type="delivery",
+            participant_ids=list(about.values()),
+        )
     pagination_parameters.item_count = total
     return rows
 
@@ -47,4 +56,12 @@ def get_delivery(delivery_id: int) -> Delivery:
         delivery = session.get(Delivery, delivery_id)
         if delivery is None:
             raise NotFound(f"There is no delivery with id {delivery_id}.")
+        access.opened(
+            session,
+            Permission.DELIVERIES_READ,
+            record_type="delivery",
+            record_id=delivery_id,
+            participant_id=record_access.delivery_participants(session, [delivery])[delivery_id],
+            not_found=f"There is no delivery with id {delivery_id}.",
+        )
         return delivery

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import Schema, fields
+from sqlalchemy.orm import Session
 
 from crisisline import escalation_engine as engine
 from crisisline import escalation_policies
-from crisisline.api.common import RecordId, actor, protected_blueprint
+from crisisline.api import access
+from crisisline.api.common import RecordId, actor, operator, protected_blueprint
 from crisisline.escalation_models import EscalationRecord
 from crisisline.gate import requires
 from crisisline.permissions import Permission
+from crisisline.record_access import Action
 from crisisline.services import services
 from escalation import ByOperator, EscalationPolicy, Reach, policy_to_json
 
@@ -147,8 +150,16 @@ def list_escalations(filters: dict[str, Any], pagination_parameters: Any) -> lis
             session,
             status=filters.get("status"),
             participant_id=filters.get("participant_id"),
+            visible=access.visible(Permission.ESCALATIONS_READ),
             offset=pagination_parameters.first_item,
             limit=pagination_parameters.page_size,
+        )
+        access.listed(
+            session,
+            Permission.ESCALATIONS_READ,
+            record_type="escalation",
+            participant_ids=[row.participant_id for row in rows],
+            named=(filters["participant_id"],) if "participant_id" in filters else (),
         )
     pagination_parameters.item_count = total
     return rows
@@ -161,6 +172,7 @@ def get_escalation(escalation_id: int) -> dict[str, Any]:
     """One escalation with its events."""
     with services().db.transaction() as session:
         record, _ = engine.load(session, escalation_id)
+        _opened(session, record, Permission.ESCALATIONS_READ, Action.READ)
         return _with_events(session, record)
 
 
@@ -171,8 +183,9 @@ def acknowledge_escalation(escalation_id: int) -> dict[str, Any]:
     """Take the escalation: it stops everywhere and everyone notified is told who took it."""
     svc = services()
     with svc.db.transaction() as session:
+        _opened(session, engine.load(session, escalation_id)[0], Permission.ESCALATIONS_WRITE)
         outcome = engine.acknowledge_escalation(
-            session, escalation_id, ByOperator(actor()), svc.clock.now(), _reach()
+            session, escalation_id, ByOperator(operator()), svc.clock.now(), _reach()
         )
         record, _ = engine.load(session, escalation_id)
         return {
@@ -189,8 +202,9 @@ def close_escalation(escalation_id: int) -> dict[str, Any]:
     """Close the escalation: nothing fires again."""
     svc = services()
     with svc.db.transaction() as session:
+        _opened(session, engine.load(session, escalation_id)[0], Permission.ESCALATIONS_WRITE)
         outcome = engine.close_escalation(
-            session, escalation_id, ByOperator(actor()), svc.clock.now(), _reach()
+            session, escalation_id, ByOperator(operator()), svc.clock.now(), _reach()
         )
         record, _ = engine.load(session, escalation_id)
         return {
@@ -198,6 +212,25 @@ def close_escalation(escalation_id: int) -> dict[str, Any]:
             "message": outcome.reply,
             "escalation": _with_events(session, record),
         }
+
+
+def _opened(
+    session: Session,
+    record: EscalationRecord,
+    permission: Permission,
+    action: Action = Action.CHANGE,
+) -> None:
+    # An escalation about a participant (a missed call, a text, a risk alert) is his record;
+    # one about nobody (a rota gap, a flood of unknown numbers) is not logged.
+    access.opened(
+        session,
+        permission,
+        record_type="escalation",
+        record_id=record.id,
+        participant_id=record.participant_id,
+        not_found=f"There is no escalation with id {record.id}.",
+        action=action,
+    )
 
 
 def _reach() -> Reach:

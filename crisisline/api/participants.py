@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from crisisline import participants as participant_service
+from crisisline.api import access
 from crisisline.api.common import actor, protected_blueprint
 from crisisline.api.schemas import (
     ParticipantQuerySchema,
@@ -15,6 +18,7 @@ from crisisline.gate import requires
 from crisisline.models import Participant
 from crisisline.permissions import Permission
 from crisisline.phones import refuse_the_line
+from crisisline.record_access import Action
 from crisisline.services import services
 
 blueprint = protected_blueprint(
@@ -31,12 +35,15 @@ def create_participant(data: dict[str, Any]) -> Participant:
     svc = services()
     refuse_the_line(data.get("phones", []), svc.settings.crisis_line_number, "phones")
     with svc.db.transaction() as session:
-        return participant_service.create(
+        participant = participant_service.create(
             session,
             participant_service.NewParticipant(**data),
             actor=actor(),
             now=svc.clock.now(),
         )
+        # A new record: nobody's caseload yet, so no reason is asked; the creation is logged.
+        access.created(session, participant.id)
+        return participant
 
 
 @blueprint.route("", methods=["GET"])
@@ -56,8 +63,18 @@ def list_participants(filters: dict[str, Any], pagination_parameters: Any) -> li
             phone=filters.get("phone"),
             status=filters.get("status"),
             responsible_officer_id=filters.get("responsible_officer_id"),
+            visible=access.visible(Permission.PARTICIPANTS_READ),
             offset=pagination_parameters.first_item,
             limit=pagination_parameters.page_size,
+        )
+        # A list found by reference or number names the man it finds: reading his record.
+        identified = "reference" in filters or "phone" in filters
+        access.listed(
+            session,
+            Permission.PARTICIPANTS_READ,
+            record_type="participant",
+            participant_ids=[row.id for row in rows],
+            named=tuple(row.id for row in rows) if identified else (),
         )
     pagination_parameters.item_count = total
     return rows
@@ -69,7 +86,9 @@ def list_participants(filters: dict[str, Any], pagination_parameters: Any) -> li
 def get_participant(participant_id: int) -> Participant:
     """One participant."""
     with services().db.transaction() as session:
-        return participant_service.get(session, participant_id)
+        participant = participant_service.get(session, participant_id)
+        _opened(session, participant_id, Permission.PARTICIPANTS_READ, Action.READ)
+        return participant
 
 
 @blueprint.route("/<id:participant_id>", methods=["PATCH"])
@@ -81,6 +100,8 @@ def update_participant(changes: dict[str, Any], participant_id: int) -> Particip
     svc = services()
     refuse_the_line(changes.get("phones", []), svc.settings.crisis_line_number, "phones")
     with svc.db.transaction() as session:
+        participant_service.get(session, participant_id)
+        _opened(session, participant_id, Permission.PARTICIPANTS_WRITE, Action.CHANGE)
         return participant_service.update(
             session, participant_id, changes, actor=actor(), now=svc.clock.now()
         )
@@ -93,6 +114,20 @@ def close_participant(participant_id: int) -> Participant:
     """Close a participant (status closed; their record and contacts are kept)."""
     svc = services()
     with svc.db.transaction() as session:
+        participant_service.get(session, participant_id)
+        _opened(session, participant_id, Permission.PARTICIPANTS_WRITE, Action.CHANGE)
         return participant_service.close(
             session, participant_id, actor=actor(), now=svc.clock.now()
         )
+
+
+def _opened(session: Session, participant_id: int, permission: Permission, action: Action) -> None:
+    access.opened(
+        session,
+        permission,
+        record_type="participant",
+        record_id=participant_id,
+        participant_id=participant_id,
+        not_found=f"There is no participant with id {participant_id}.",
+        action=action,
+    )

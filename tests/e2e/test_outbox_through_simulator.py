@@ -44,12 +44,9 @@ def _send_test_message(client: FlaskClient, token: str) -> int:
 
 
 def _token(app: Flask) -> str:
-    from crisisline import tokens
+    from tests.support.tokens import issue_token
 
-    svc = services_of(app)
-    with svc.db.transaction() as session:
-        plaintext, _ = tokens.create(session, "e2e", actor="tests", now=svc.clock.now())
-    return plaintext
+    return issue_token(app, "e2e")
 
 
 def _delivery(app: Flask, delivery_id: int) -> Delivery:

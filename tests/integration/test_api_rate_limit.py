@@ -13,11 +13,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from crisisline import tokens
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.telephony import FakeTelephony
 from tests.support.app import json_of, make_settings, services_of, signed_post
+from tests.support.tokens import bearer, issue_token
 
 LIMIT = 3
 
@@ -34,10 +34,7 @@ def limited_app(
 
 
 def _bearer(app: Flask, name: str) -> dict[str, str]:
-    services = services_of(app)
-    with services.db.transaction() as session:
-        plaintext, _ = tokens.create(session, name, actor="tests", now=services.clock.now())
-    return {"Authorization": f"Bearer {plaintext}"}
+    return bearer(issue_token(app, name))
 
 
 def test_past_the_limit_a_token_gets_429_with_retry_after_and_a_json_message(

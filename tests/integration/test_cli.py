@@ -1,4 +1,5 @@
-"""The crisisline CLI: migrations, tokens, demo data and all-or-nothing CSV imports."""
+"""The crisisline CLI: migrations, demo data and all-or-nothing CSV imports (tokens and accounts:
+test_credentials_cli.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient, FlaskCliRunner
+from flask.testing import FlaskCliRunner
 from sqlalchemy import func, inspect, select
 
 from crisisline.db import Base
-from crisisline.models import ApiToken, Participant, Staff
-from crisisline.tokens import hash_token
+from crisisline.models import Participant, Staff
 from tests.support.app import services_of
 
 
@@ -36,30 +36,14 @@ def test_db_upgrade_creates_every_table_on_an_empty_database(tmp_path: Path) -> 
     services_of(app).db.dispose()
 
 
-def test_tokens_create_prints_the_token_once_and_stores_only_its_hash(
-    app: Flask, runner: FlaskCliRunner, client: FlaskClient
-) -> None:
-    result = runner.invoke(args=["tokens", "create", "integration"])
-    assert result.exit_code == 0, result.output
-    plaintext = result.stdout.strip().splitlines()[0]
-    assert plaintext.startswith("crl_")
-    with services_of(app).db.transaction() as session:
-        stored = session.scalars(select(ApiToken)).one()
-        assert stored.name == "integration"
-        assert stored.token_hash == hash_token(plaintext)
-        assert plaintext not in stored.token_hash
-    ok = client.get("/api/v1/staff", headers={"Authorization": f"Bearer {plaintext}"})
-    assert ok.status_code == 200
-
-
 def test_demo_seeds_once_says_so_and_uses_only_drama_numbers(
     app: Flask, runner: FlaskCliRunner
 ) -> None:
     first = runner.invoke(args=["demo"])
-    assert "Seeded demo data: 5 staff, 3 participants and 3 rotas" in first.output
+    assert "Seeded demo data: 7 staff, 3 participants and 3 rotas" in first.output
     second = runner.invoke(args=["demo"])
     assert "already present" in second.output
-    assert _count(app, Staff) == 5
+    assert _count(app, Staff) == 7
     assert _count(app, Participant) == 3
     from crisisline.phones import is_drama_number
 
@@ -190,23 +174,6 @@ def test_demo_rotas_put_two_different_people_on_primary_and_backup_at_all_hours(
             manager = rota_service.on_call(session, ids["duty-manager"], at).staff
             assert len(primary) == len(backup) == len(manager) == 1
             assert primary[0].id != backup[0].id
-
-
-def test_a_revoked_token_is_refused_at_once_and_listed_as_revoked(
-    app: Flask, runner: FlaskCliRunner, client: FlaskClient
-) -> None:
-    plaintext = runner.invoke(args=["tokens", "create", "leaked"]).stdout.strip().splitlines()[0]
-    headers = {"Authorization": f"Bearer {plaintext}"}
-    assert client.get("/api/v1/staff", headers=headers).status_code == 200
-    revoked = runner.invoke(args=["tokens", "revoke", "leaked"])
-    assert revoked.exit_code == 0, revoked.output
-    assert "Revoked 1 token" in revoked.output
-    assert client.get("/api/v1/staff", headers=headers).status_code == 401
-    listed = runner.invoke(args=["tokens", "list"]).output
-    assert "leaked" in listed and "revoked 20" in listed
-    assert plaintext not in listed
-    again = runner.invoke(args=["tokens", "revoke", "leaked"])
-    assert again.exit_code == 1
 
 
 def test_run_reads_port_and_stops_with_an_instruction_when_the_port_is_taken(app: Flask) -> None:

@@ -275,7 +275,7 @@ def test_acknowledging_through_the_api_stops_it_and_is_idempotent(
     again = client.post(f"/api/v1/escalations/{escalation_id}/acknowledge", headers=auth)
     assert again.status_code == 200
     assert json_of(again)["changed"] is False
-    assert "already taken by token:tests" in json_of(again)["message"]
+    assert "already taken by integration:tests" in json_of(again)["message"]
 
     clock.advance(dt.timedelta(seconds=3600))
     assert Jobs(services_of(app)).sweep_escalations() == 0

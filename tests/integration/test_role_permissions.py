@@ -347,18 +347,6 @@ def test_an_integration_acts_within_its_scopes_and_is_recorded_by_name(
         assert last.actor == "integration:rota-sync"
 
 
-def test_an_integration_without_scopes_is_refused_everything(
-    app: Flask, client: FlaskClient, line: Line
-) -> None:
-    nothing = integration(app, "no-scopes", [])
-    assert _answers(
-        app,
-        client,
-        nothing,
-        [("GET", "/api/v1/contacts", None), ("GET", "/api/v1/rotas", None)],
-    ) == {"GET /api/v1/contacts": 403, "GET /api/v1/rotas": 403}
-
-
 def test_a_deactivated_persons_token_stops_working(
     app: Flask, client: FlaskClient, line: Line
 ) -> None:

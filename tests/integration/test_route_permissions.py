@@ -13,7 +13,7 @@ from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
-from crisisline import gate, tokens
+from crisisline import gate
 from crisisline.app import create_app
 from crisisline.models import StaffRole
 from crisisline.permissions import SCOPES, Permission
@@ -192,13 +192,8 @@ def test_a_view_that_declares_nothing_is_refused_to_everyone(app: Flask) -> None
 
     app.register_blueprint(throwaway)
     assert gate.permission_of(app, "throwaway.undeclared") is None
-    with services_of(app).db.transaction() as session:
-        legacy, _ = tokens.create(
-            session, "every scope", actor="tests", now=services_of(app).clock.now()
-        )
     everyone = {
         "nobody signed in": {},
-        "a legacy token with every scope": {"Authorization": f"Bearer {legacy}"},
         "a person with every role": person(
             app, "Esther Mensah", "+447700900301", list(StaffRole)
         ).headers,

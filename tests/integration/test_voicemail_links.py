@@ -18,8 +18,9 @@ from sqlalchemy import select
 from crisisline import contacts, voicemail_links
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
+from crisisline.escalation_models import EscalationRecord
 from crisisline.logs import RedactingFilter, redact_text
-from crisisline.models import AuditEntry, Channel, Direction
+from crisisline.models import AuditEntry, Channel, Direction, RecordAccess
 from crisisline.settings import Settings
 from crisisline.telephony.twilio_rest import recording_media_url
 from tests.support.app import make_settings, services_of
@@ -106,6 +107,52 @@ def test_each_play_is_written_to_the_audit_log(
             select(AuditEntry).where(AuditEntry.action == "voicemail.played")
         ).all()
         assert [(p.record_type, p.record_id) for p in plays] == [("contact", contact_id)] * 2
+
+
+@pytest.mark.hazard("H180")
+def test_each_play_is_in_the_record_access_log_naming_the_escalation_that_carried_the_link(
+    live_app: Flask, twilio_media: responses.RequestsMock
+) -> None:
+    """The link is the same for everyone the missed-call escalation texted, so the entry
+    names that escalation (its deliveries say to whom) and where the link was opened from."""
+    twilio_media.get(RECORDING + ".mp3", body=AUDIO, content_type="audio/mpeg")
+    contact_id = _voicemail(live_app)
+    services = services_of(live_app)
+    with services.db.transaction() as session:
+        escalation = EscalationRecord(
+            policy_name="missed_call",
+            policy={"steps": [], "repeat": 0},
+            subject_type="missed_call",
+            subject_id=contact_id,
+            participant_id=None,
+            summary="Missed call, voicemail left",
+            status="open",
+            step_index=0,
+            loop=0,
+            version=1,
+            opened_at=services.clock.now(),
+            updated_at=services.clock.now(),
+        )
+        session.add(escalation)
+        session.flush()
+        escalation_id = escalation.id
+    client = live_app.test_client()
+    client.get(_path(live_app, contact_id), headers={"User-Agent": "PhoneBrowser/1.0"})
+    client.head(_path(live_app, contact_id))  # a link checker: nothing played, nothing logged
+
+    with services.db.transaction() as session:
+        (entry,) = session.scalars(select(RecordAccess)).all()
+        assert (entry.actor, entry.action, entry.record_type, entry.record_id) == (
+            f"voicemail-link:escalation:{escalation_id}",
+            "play",
+            "voicemail",
+            contact_id,
+        )
+        assert (entry.address, entry.user_agent, entry.at) == (
+            "127.0.0.1",
+            "PhoneBrowser/1.0",
+            services.clock.now(),
+        )
 
 
 def test_a_link_expires_after_voicemail_link_hours_and_says_how_else_to_hear_it(
