@@ -11,9 +11,10 @@ recorded on every request, as in service):
   permission, finds who is asking (the bearer token looked up by its hash, its last use
   recorded, the person and their roles read), checks the permission, and writes the record
   access log entry for the read.
-- *ungated*: the same app with the gate's before-request hook taken out and the access log's
-  writer replaced by one that writes nothing. The API's rate limit counts per token, so it
-  still finds who is asking, as it did before the gate existed.
+- *ungated*: the same app with the gate's before-request hook taken out and the API's
+  access-log calls doing nothing (no participant's access decided, no list narrowed, no entry
+  written). The API's rate limit counts per token, so it still finds who is asking, as it did
+  before the gate existed.
 - the same two with the rate limit off: then the gate alone finds who is asking, and the
   ungated app identifies nobody.
 
@@ -36,7 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,8 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import database_urls, machine, migrated_database, write_block
-from crisisline import gate, participants, record_access, staff, tokens
+from crisisline import gate, participants, staff, tokens
+from crisisline.api import access as api_access
 from crisisline.app import create_app
 from crisisline.clock import SystemClock
 from crisisline.models import ApiToken, RiskLevel, StaffRole
@@ -145,22 +147,35 @@ def _ungated(app: Flask) -> Flask:
     return app
 
 
-def _write_nothing(*args: Any, **kwargs: Any) -> None:
+def _nothing(*args: Any, **kwargs: Any) -> None:
     return None
+
+
+# The access log as the API's views call it: each stand-in does nothing (a list is not narrowed,
+# one participant's access is not decided, no entry is written).
+_ACCESS_LOG_OFF: dict[str, Callable[..., Any]] = {
+    "visible": _nothing,
+    "opened": _nothing,
+    "listed": _nothing,
+    "created": _nothing,
+    "log_read": _nothing,
+}
 
 
 @contextmanager
 def _gate_of(variant: str) -> Iterator[None]:
-    """While an ungated variant is timed, the access log's writer writes nothing."""
+    """While an ungated variant is timed, the API's access-log calls do nothing."""
     if not variant.startswith("ungated"):
         yield
         return
-    writer = record_access.record
-    setattr(record_access, "record", _write_nothing)  # noqa: B010 (mypy refuses the assignment)
+    kept = {name: getattr(api_access, name) for name in _ACCESS_LOG_OFF}
+    for name, stand_in in _ACCESS_LOG_OFF.items():
+        setattr(api_access, name, stand_in)
     try:
         yield
     finally:
-        setattr(record_access, "record", writer)  # noqa: B010
+        for name, function in kept.items():
+            setattr(api_access, name, function)
 
 
 def _once(client: FlaskClient, case: Case) -> float:
