@@ -50,16 +50,17 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import database_urls, machine, migrated_database, write_block
-from crisisline import gate, participants, staff, tokens
+from crisisline import contacts, gate, participants, staff, tokens
 from crisisline.api import access as api_access
 from crisisline.app import create_app
 from crisisline.clock import SystemClock
-from crisisline.models import ApiToken, RiskLevel, StaffRole
+from crisisline.models import ApiToken, Channel, Direction, RiskLevel, StaffRole
 from crisisline.services import Services
 from crisisline.settings import load_settings
 
 START_MARK = "<!-- bench:permission_overhead:start -->"
 END_MARK = "<!-- bench:permission_overhead:end -->"
+CONTACTS, PAGE = 200, 50  # the man's texts, and how many a page of his contacts shows
 BAR = 0.20  # the permission check and the access log may take at most this share of a request
 COMPARISONS = {
     "in service (rate limit on)": ("gated", "ungated"),
@@ -98,7 +99,7 @@ class Result:
 
 
 def _seed(services: Services) -> list[Case]:
-    """An officer with a personal token and a man on his caseload; the cases to time."""
+    """An officer with a personal token and a man on his caseload with his texts; the cases."""
     now = services.clock.now()
     plaintext = tokens.TOKEN_PREFIX + secrets.token_urlsafe(32)
     with services.db.transaction() as session:
@@ -116,6 +117,18 @@ def _seed(services: Services) -> list[Case]:
             actor="bench",
             now=now,
         )
+        for minutes in range(CONTACTS):
+            contacts.record(
+                session,
+                channel=Channel.SMS,
+                direction=Direction.INBOUND,
+                from_number="+447700900501",
+                to_number="+447700900000",
+                twilio_sid=None,
+                started_at=now - dt.timedelta(minutes=minutes),
+                participant_id=man.id,
+                body="Bench text: can someone call me back",
+            )
         session.add(
             ApiToken(
                 name="bench officer",
@@ -133,7 +146,13 @@ def _seed(services: Services) -> list[Case]:
             "API read: GET /api/v1/participants/{id}, personal token",
             f"/api/v1/participants/{man.id}",
             bearer,
-        )
+        ),
+        Case(
+            f"API read: GET /api/v1/participants/{{id}}/contacts ({PAGE} of {CONTACTS} texts), "
+            "personal token",
+            f"/api/v1/participants/{man.id}/contacts?page_size={PAGE}",
+            bearer,
+        ),
     ]
 
 
