@@ -55,8 +55,8 @@ def on_call_now(session: Session, at: dt.datetime) -> list[RotaNow]:
 def next_shift(session: Session, staff_id: int, at: dt.datetime) -> NextShift | None:
     """The first period from `at` on (within four weeks) when `staff_id` is on call, if any.
 
-    A shift under way counts (it starts before `at`); back-to-back periods on one rota (a
-    rotation turn and an override after it, say) are one shift.
+    A shift under way counts (from `at`). Back-to-back periods of one rotation turn (the
+    turn split by an override that keeps the person on) are one shift; the next turn is not.
     """
     records, _total = rota_service.list_rotas(session)
     soonest: NextShift | None = None
@@ -64,11 +64,17 @@ def next_shift(session: Session, staff_id: int, at: dt.datetime) -> NextShift | 
         periods = rota_service.shifts(session, record.id, at, at + NEXT_SHIFT_WITHIN).shifts
         start: dt.datetime | None = None
         end: dt.datetime | None = None
+        turn = -1
         for period in periods:
-            if staff_id in period.staff_ids and (end is None or period.start == end):
-                start = start or period.start
+            if staff_id not in period.staff_ids:
+                if end is not None:
+                    break
+                continue
+            if end is None:
+                start, end, turn = period.start, period.end, period.rotation_index
+            elif period.start == end and period.rotation_index == turn:
                 end = period.end
-            elif end is not None:
+            else:
                 break
         if start is not None and end is not None and (soonest is None or start < soonest.start):
             soonest = NextShift(rota=record.name, start=start, end=end)

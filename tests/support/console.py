@@ -52,10 +52,7 @@ class Browser:
     def get(self, path: str, **headers: str) -> TestResponse:
         """Open `path` as a browser would; remembers the page's CSRF token."""
         page = self.client.get(path, base_url=ORIGIN, headers={"Accept": HTML, **headers})
-        found = _TOKEN.search(page.get_data(as_text=True))
-        if found:
-            self.token = found.group(1)
-        return page
+        return self._read(page)
 
     def post(
         self, path: str, form: dict[str, str] | None = None, *, csrf: bool = True
@@ -70,9 +67,13 @@ class Browser:
             base_url=ORIGIN,
             headers={"Accept": HTML, "Referer": ORIGIN + path},
         )
-        found = _TOKEN.search(page.get_data(as_text=True))
+        return self._read(page)
+
+    def _read(self, page: TestResponse) -> TestResponse:
+        found = _TOKEN.search(page.get_data(as_text=True))  # buffers the body...
         if found:
             self.token = found.group(1)
+        page.close()  # ...so a streamed file (the stylesheet) can be closed at once
         return page
 
     def cookie(self, name: str = SESSION_COOKIE, path: str = "/") -> str | None:
