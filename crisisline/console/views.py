@@ -53,7 +53,8 @@ def _check_csrf() -> None:
 @blueprint.app_template_filter("local_time")
 def _local_time(instant: dt.datetime) -> str:
     # In the service's zone, as staff read the clock: "Thu 26 Nov, 18:00".
-    return instant.astimezone(services().settings.zone).strftime("%a %-d %b, %H:%M")
+    local = instant.astimezone(services().settings.zone)
+    return f"{local:%a} {local.day} {local:%b, %H:%M}"
 
 
 @blueprint.after_request
