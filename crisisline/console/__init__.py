@@ -17,6 +17,7 @@ from flask.typing import RouteCallable
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_talisman import Talisman
+from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Response
 
 from crisisline.console.views import SERVICE_NAME, blueprint, csrf
@@ -44,6 +45,17 @@ _MACHINE_PATHS: Final = ("/api/", "/webhooks/")
 assets = Blueprint("console_assets", __name__, static_folder="static", static_url_path="/assets")
 # The stylesheet is needed before anyone has signed in.
 declare(assets, Permission.PUBLIC)
+
+
+class SecurityHeaders(Talisman):  # type: ignore[misc]  # flask-talisman ships no types
+    """flask-talisman, keeping a Referrer-Policy that a view chose for itself.
+
+    The voicemail link answers `no-referrer` (its URL is the secret that plays the message); the
+    app's `same-origin` elsewhere still lets Flask-WTF check that a form came from this site.
+    """
+
+    def _set_referrer_policy_headers(self, headers: Headers) -> None:
+        headers.setdefault("Referrer-Policy", self.referrer_policy)
 
 
 class FormSessions(SecureCookieSessionInterface):
@@ -77,7 +89,7 @@ def init_console(app: Flask, *, https: bool) -> None:
     }.items():
         app.config.setdefault(name, value)
     csrf.init_app(app)
-    Talisman(
+    SecurityHeaders(
         app,
         # TLS ends at the proxy; the app cannot tell a plain request from a proxied one.
         force_https=False,
