@@ -57,6 +57,12 @@ def _local_time(instant: dt.datetime) -> str:
     return f"{local:%a} {local.day} {local:%b, %H:%M}"
 
 
+@blueprint.app_template_filter("role_name")
+def _role_name(role: str) -> str:
+    # "on_call" as people say it: "On-call worker".
+    return ROLE_NAMES.get(StaffRole(role), role) if role in set(StaffRole) else role
+
+
 @blueprint.after_request
 def _not_stored(response: Response) -> Response:
     # Pages name people and show secrets once (recovery codes): no cache keeps a copy.
@@ -71,7 +77,7 @@ def _page_context() -> dict[str, object]:
     return {
         "service_name": SERVICE_NAME,
         "signed_in": person,
-        "role_names": [ROLE_NAMES.get(role, str(role)) for role in sorted(person.roles)]
+        "role_names": [_role_name(role) for role in sorted(person.roles)]
         if person is not None
         else [],
         "may_administer_accounts": person is not None and person.may(Permission.ACCOUNTS_ADMIN),
