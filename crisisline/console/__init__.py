@@ -79,15 +79,14 @@ def init_console(app: Flask, *, https: bool) -> None:
     `https`: whether PUBLIC_BASE_URL is https, so that browsers may be told to insist on it.
     """
     app.session_interface = FormSessions()
-    for name, value in {
-        "SESSION_COOKIE_NAME": FORM_COOKIE,
-        "SESSION_COOKIE_SECURE": True,
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
+    app.config.update(
+        SESSION_COOKIE_NAME=FORM_COOKIE,
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
         # Checked by the console blueprint itself, not for every route of the app.
-        "WTF_CSRF_CHECK_DEFAULT": False,
-    }.items():
-        app.config.setdefault(name, value)
+        WTF_CSRF_CHECK_DEFAULT=False,
+    )
     csrf.init_app(app)
     SecurityHeaders(
         app,

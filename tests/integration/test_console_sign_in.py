@@ -43,6 +43,11 @@ def test_signing_in_takes_the_password_then_the_six_digit_code(
     browser = Browser(app)
     page = browser.get("/login")
     assert page.status_code == 200
+    # The form's CSRF secret, in Flask's signed cookie (never who is signed in).
+    form_cookie = page.headers["Set-Cookie"]
+    assert form_cookie.startswith("crisisline_form=")
+    for flag in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"):
+        assert flag in form_cookie
     html = page.get_data(as_text=True)
     assert '<label for="identifier">Phone number or email</label>' in html
     assert '<label for="password">Password</label>' in html
