@@ -262,10 +262,21 @@ def start_totp_enrolment(
     account.totp_confirmed_at = None
     account.totp_last_step = None
     account.updated_at = now
+    _audit(session, account, "start_totp_enrolment", actor=_actor(account), now=now)
+    return _enrolment(session, account, secret)
+
+
+def pending_totp_enrolment(session: Session, account: StaffAccount) -> TotpEnrolment | None:
+    """The secret being enrolled (shown again until confirmed), or None if there is none."""
+    if account.totp_secret is None or account.totp_confirmed_at is not None:
+        return None
+    return _enrolment(session, account, account.totp_secret)
+
+
+def _enrolment(session: Session, account: StaffAccount, secret: str) -> TotpEnrolment:
     staff = session.get(Staff, account.staff_id)
     label = (staff.email or staff.name) if staff is not None else f"staff {account.staff_id}"
     uri = _totp(secret).provisioning_uri(name=label, issuer_name=TOTP_ISSUER)
-    _audit(session, account, "start_totp_enrolment", actor=_actor(account), now=now)
     return TotpEnrolment(secret=secret, uri=uri)
 
 

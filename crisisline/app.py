@@ -8,8 +8,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Request, Response
-from flask.sessions import SessionInterface, SessionMixin
+from flask import Flask
 
 import wording.callers
 from crisisline import (
@@ -18,13 +17,13 @@ from crisisline import (
     feeds,
     gate,
     health,
-    home,
     sms_conversations,
     voicemail_links,
 )
 from crisisline.api import init_api
 from crisisline.clock import Clock, SystemClock
 from crisisline.commands import register_commands
+from crisisline.console import init_console
 from crisisline.db import Database
 from crisisline.logs import configure_logging
 from crisisline.risk_rules import load as load_risk_rules
@@ -50,18 +49,6 @@ def build_telephony(settings: Settings) -> Telephony:
     return ConsoleTelephony(sys.stdout)
 
 
-class NoSessions(SessionInterface):
-    """No browser sessions: the API uses bearer tokens and webhooks are signed, so no request
-    needs a session cookie. Flask would otherwise build a cookie serializer on every request
-    (on the path of every call and text) and could set a cookie on Twilio's answers."""
-
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
-        return self.make_null_session(app)
-
-    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        return None
-
-
 def create_app(
     test_config: Mapping[str, Any] | None = None,
     *,
@@ -76,7 +63,6 @@ def create_app(
         settings = load_settings(environ)
     configure_logging()
     app.config.update(SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
-    app.session_interface = NoSessions()
     if test_config:
         app.config.update(test_config)
     db = Database(settings.database_url, retry_seconds=settings.database_retry_seconds)
@@ -107,11 +93,12 @@ def create_app(
     )
 
     app.register_blueprint(health.blueprint)
-    app.register_blueprint(home.blueprint)
     app.register_blueprint(feeds.blueprint)
     app.register_blueprint(voicemail_links.blueprint)
     init_api(app)
     init_webhooks(app)
+    # After the API: the console's sign-in limit shares the API's Limiter.
+    init_console(app, https=settings.public_base_url.startswith("https://"))
     # After the API's rate limit, so that guessing tokens is limited before it is refused.
     gate.install(app)
     try:

@@ -4,9 +4,10 @@ Each view states what it needs: `@requires(Permission.X)` on the view, or `decla
 Permission.X)` for a whole blueprint (webhooks, health checks and secret links are declared
 PUBLIC on purpose). Before any view runs, the gate finds the permission, finds who is asking (an
 API bearer token, or the console's session cookie) and refuses what their roles or scopes do not
-give: 401 (or, for a page, the sign-in page) when nobody is signed in, 403 when the actor may
-not. A view that declares nothing is refused to everyone, and a test lists every route of the
-app and fails on any without a declaration, so a new route cannot be left open by mistake.
+give: 401 (or, for a page in a browser, the sign-in page) when nobody is signed in, 403 (for a
+browser, a page in the console's frame) when the actor may not. A view that declares nothing is
+refused to everyone, and a test lists every route of the app and fails on any without a
+declaration, so a new route cannot be left open by mistake.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from typing import Final, TypeVar
 from urllib.parse import urlencode
 
-from flask import Blueprint, Flask, current_app, g, redirect, request
+from flask import Blueprint, Flask, current_app, g, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
 from crisisline import tokens, web_sessions
@@ -161,13 +162,30 @@ def _not_signed_in() -> ResponseReturnValue:
             401,
             {"WWW-Authenticate": 'Bearer realm="crisisline"'},
         )
+    if not _wants_html():
+        # curl or a script, not a browser: say where things are rather than redirect to a form.
+        return {
+            "code": 401,
+            "status": "Unauthorized",
+            "message": (
+                f"This is a page of the staff console: sign in at {SIGN_IN_PATH} in a browser. "
+                "The JSON API is under /api/v1 (its document: /api/v1/openapi.json; bearer "
+                "tokens); /healthz reports the service's health."
+            ),
+        }, 401
     if request.method != "GET":
-        return "Your sign-in has ended: sign in again.", 401, {"Content-Type": "text/plain"}
+        return render_template("signed_out.html"), 401
     target = request.full_path.rstrip("?")
     return redirect(f"{SIGN_IN_PATH}?{urlencode({'next': target})}")
 
 
 def _refused(message: str) -> ResponseReturnValue:
-    if is_api_request() or bearer_credential() is not None:
+    if is_api_request() or bearer_credential() is not None or not _wants_html():
         return {"code": 403, "status": "Forbidden", "message": message}, 403
-    return message, 403, {"Content-Type": "text/plain; charset=utf-8"}
+    # The console's page (crisisline/console/templates), in the console's frame.
+    return render_template("refused.html", message=message), 403
+
+
+def _wants_html() -> bool:
+    # Browsers name text/html; curl and API clients send */* or JSON.
+    return any(kind == "text/html" for kind, _quality in request.accept_mimetypes)

@@ -46,8 +46,13 @@ def begin(
     limits: Limits,
     address: str | None,
     user_agent: str | None,
+    half_open_for: dt.timedelta = SECOND_FACTOR_WINDOW,
 ) -> str:
-    """Open a half-open session for `account` after its password; returns the cookie's id."""
+    """Open a half-open session for `account` after its password; returns the cookie's id.
+
+    It lasts `half_open_for` (at most `limits.absolute`) unless the second factor completes it;
+    enrolment after an invitation, which takes longer than typing a code, asks for more.
+    """
     session_id = secrets.token_urlsafe(32)
     session.add(
         WebSession(
@@ -56,7 +61,7 @@ def begin(
             credentials_version=account.credentials_version,
             created_at=now,
             last_seen_at=now,
-            expires_at=now + min(limits.absolute, SECOND_FACTOR_WINDOW),
+            expires_at=now + min(limits.absolute, half_open_for),
             address=(address or "")[:64] or None,
             user_agent=(user_agent or "")[:255] or None,
         )

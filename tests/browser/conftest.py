@@ -2,7 +2,8 @@
 the crisis line app served on loopback.
 
 - `live_server`: the real app (console telephony, a migrated SQLite file with the demo data)
-  served on 127.0.0.1 on a free port, its PUBLIC_BASE_URL the server's own address;
+  served on 127.0.0.1 on a free port, its PUBLIC_BASE_URL the server's own address, with the
+  demo administrator's sign-in details;
 - `page`: a page in a fresh browser context at 360 px and at 1280 px wide (each test using it
   runs at both widths), its base URL the live server's, so `page.goto("/")` works;
 - `open_page(width)`: more pages, each in its own context (its own cookies: a second person);
@@ -86,10 +87,18 @@ def live_server(tmp_path: Path, sqlite_template: Path) -> Iterator[LiveServer]:
         app = create_app(settings=settings, clock=clock, telephony=ConsoleTelephony(printed))
         services = services_of(app)
         with services.db.transaction() as session:
-            demo.seed(session, now=clock.now())
+            seeded = demo.seed(session, now=clock.now())
+        # A fresh database: the demo data always makes its administrator's account here.
+        assert seeded.administrator_sign_in is not None
         holder.app = app
         try:
-            yield LiveServer(url=url, app=app, clock=clock, telephony_out=printed)
+            yield LiveServer(
+                url=url,
+                app=app,
+                clock=clock,
+                telephony_out=printed,
+                administrator=seeded.administrator_sign_in,
+            )
         finally:
             services.db.dispose()
 

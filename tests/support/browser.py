@@ -24,6 +24,7 @@ from werkzeug.serving import make_server
 
 from crisisline import outbox
 from crisisline.clock import FakeClock
+from crisisline.demo import DemoSignIn
 from crisisline.jobs import Jobs
 from crisisline.models import Channel, DeliveryStatus
 from tests.support.app import services_of
@@ -51,12 +52,14 @@ class LiveServer:
     `app` is the very app the server runs: tests read and change its database through
     `services_of(app)`. `clock` is its fake clock (set to the real time when it starts, so the
     browser's cookies have true expiry times); `telephony_printed` is what its console
-    telephony printed."""
+    telephony printed; `administrator` is how the demo administrator the demo data made signs
+    in (email, phone, password, TOTP secret)."""
 
     url: str
     app: Flask
     clock: FakeClock
     telephony_out: io.StringIO
+    administrator: DemoSignIn
 
     @property
     def telephony_printed(self) -> str:
