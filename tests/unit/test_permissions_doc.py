@@ -89,7 +89,7 @@ def test_a_cell_changed_on_the_page_alone_is_a_difference() -> None:
 
 def test_every_grantable_permission_says_what_it_allows_and_which_operations() -> None:
     header, *body = markdown_table(page(), COVERAGE)
-    assert header == ["permission", "what it allows", "API operations"]
+    assert header == ["permission", "what it allows", "operations and pages"]
     rows = [row[0].strip("`") for row in body]
     assert sorted(rows) == sorted(permission.value for permission in SCOPES)
     assert all(row[1] and row[2] for row in body), "a permission's row has an empty cell"
