@@ -22,6 +22,10 @@ from crisisline.account_models import StaffAccount, WebSession
 from crisisline.models import Staff
 from crisisline.permissions import Actor
 
+# A request records when a session was last used at most this often: writing it on every request
+# made each page a write transaction. An idle session may end up to this much early.
+_TOUCH_EVERY: Final = dt.timedelta(seconds=30)
+
 # A half-open session (password given, code not yet) lasts this long.
 SECOND_FACTOR_WINDOW: Final = dt.timedelta(minutes=5)
 
@@ -119,7 +123,8 @@ def identify(
     if found is None:
         return None
     _account, staff = found
-    row.last_seen_at = now
+    if now - row.last_seen_at >= _TOUCH_EVERY:
+        row.last_seen_at = now
     return Actor(
         kind="person",
         name=staff.name,

@@ -109,7 +109,9 @@ def init_console(app: Flask, *, https: bool) -> None:
 
 
 def _limit_failed_sign_ins(app: Flask) -> None:
-    limiters: set[Limiter] = app.extensions["limiter"]
+    limiters: set[Limiter] | None = app.extensions.get("limiter")
+    if not limiters:
+        return  # Flask-Limiter switched off for the whole app (RATELIMIT_ENABLED=False)
     # One Limiter for the app (the API's, crisisline.api.rate_limit): one store of counts.
     (limiter,) = limiters
     endpoint = "console.sign_in_step"

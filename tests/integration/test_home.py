@@ -6,8 +6,10 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
+from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.models import StaffRole
+from crisisline.settings import Settings
 from tests.support.app import json_of
 from tests.support.console import HTML, Browser, enrolled
 
@@ -44,3 +46,14 @@ def test_the_root_signed_in_is_the_home_page(app: Flask, clock: FakeClock) -> No
     html = page.get_data(as_text=True)
     assert "<title>Home · Resettle crisis line</title>" in html
     assert "<h1>Amira Okafor</h1>" in html
+
+
+def test_the_console_builds_when_rate_limits_are_switched_off(settings: Settings) -> None:
+    """RATELIMIT_ENABLED=False (Flask-Limiter's own switch) leaves no limiter to share: the app
+    still builds, and the sign-in page still answers."""
+    app = create_app({"RATELIMIT_ENABLED": False}, settings=settings)
+    response = app.test_client().get(
+        "/login", base_url="https://crisis.example.org", headers={"Accept": HTML}
+    )
+    assert response.status_code == 200
+    assert b"Phone number or email" in response.data
