@@ -21,7 +21,7 @@ from flask import Blueprint, Flask, current_app, g, redirect, render_template, r
 from flask.typing import ResponseReturnValue
 
 from crisisline import tokens, web_sessions
-from crisisline.permissions import Actor, Permission
+from crisisline.permissions import Actor, Extent, Permission
 from crisisline.services import services
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,16 @@ def _check() -> ResponseReturnValue | None:
     actor = current_actor()
     if actor is None:
         return _not_signed_in()
-    if not actor.may(permission):
+    extent = actor.extent(permission)
+    if extent is None:
         return _refused(f"This needs the permission {permission}, which you do not hold.")
+    if extent is Extent.OWN and permission is not Permission.SIGNED_IN:
+        # An `own` grant (an on-call worker's rotas: their own shifts) opens no view that shows
+        # everyone's records: no view narrows to one's own yet, so none is opened by it.
+        return _refused(
+            f"Your permission {permission} reaches only your own shifts: see them on the "
+            "console's home page or in your calendar feed."
+        )
     g.actor = actor.label
     return None
 
