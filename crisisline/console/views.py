@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from crisisline import account_admin, accounts, on_call_now, sign_in, staff, staffing
-from crisisline.errors import Conflict, DomainError, NotFound
+from crisisline.errors import Conflict, DomainError, InvalidInput, NotFound
 from crisisline.gate import SESSION_COOKIE, SIGN_IN_PATH, current_actor, requires, session_limits
 from crisisline.models import StaffRole
 from crisisline.permissions import Actor, Permission
@@ -326,6 +326,13 @@ def staff_accounts() -> ResponseReturnValue:
 def invite(staff_id: int) -> ResponseReturnValue:
     """Text the member of staff a one-time link to set up (or set up again) their sign-in."""
     svc = services()
+    if staff_id == _person().staff_id:
+        # Re-inviting oneself ends one's own sign-in and credentials mid-task.
+        raise InvalidInput(
+            "You cannot re-invite yourself: it would sign you out and end your password and "
+            "code. Ask another administrator.",
+            field="staff_id",
+        )
     with svc.db.transaction() as session:
         staffing.invite_to_console(
             session,

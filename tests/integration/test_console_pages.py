@@ -178,6 +178,25 @@ def test_an_administrator_cannot_disable_their_own_account(
     assert browser.get("/").status_code == 200
 
 
+def test_an_administrator_cannot_re_invite_themselves_and_is_offered_no_button(
+    app: Flask, clock: FakeClock, joan: Person
+) -> None:
+    """Re-inviting oneself would end one's own sign-in mid-task: the own row has no buttons,
+    and a posted re-invitation is refused with the reason and changes nothing."""
+    browser = Browser(app)
+    browser.sign_in(joan, clock)
+    page = browser.get("/staff-accounts").get_data(as_text=True)
+    own_row = page.split(f'id="staff-{joan.staff_id}"', 1)[1].split("</li>", 1)[0]
+    assert "This is you" in own_row
+    assert "<button" not in own_row
+    refused = browser.post(f"/staff-accounts/{joan.staff_id}/invite")
+    assert refused.status_code == 422
+    assert "Ask another administrator" in refused.get_data(as_text=True)
+    assert browser.get("/").status_code == 200
+    (row,) = sessions_of(app, joan.staff_id)
+    assert row.ended_at is None
+
+
 def test_inviting_someone_no_longer_active_is_refused_with_the_reason(
     app: Flask, clock: FakeClock, joan: Person, auth: dict[str, str]
 ) -> None:
