@@ -42,23 +42,32 @@ class StaffAccountRow:
     invitation_expires_at: dt.datetime | None
 
 
+# The page's coarser words for accounts.AccountState (`crisisline accounts list` gives the finer).
+_STATUS = {
+    accounts.AccountState.NONE: AccountStatus.NONE,
+    accounts.AccountState.INVITED: AccountStatus.INVITED,
+    accounts.AccountState.INVITATION_EXPIRED: AccountStatus.INVITED,
+    accounts.AccountState.ENROLMENT_UNFINISHED: AccountStatus.INVITED,
+    accounts.AccountState.ACTIVE: AccountStatus.ACTIVE,
+    accounts.AccountState.LOCKED: AccountStatus.LOCKED,
+    accounts.AccountState.DISABLED: AccountStatus.DISABLED,
+}
+
+
 def status_of(account: StaffAccount | None, *, now: dt.datetime) -> AccountStatus:
     """The status an administrator sees for `account` (None: never invited)."""
-    if account is None:
-        return AccountStatus.NONE
-    if account.disabled_at is not None:
-        return AccountStatus.DISABLED
-    if accounts.is_locked(account, now=now):
+    status = _STATUS[accounts.account_state(account, now=now)]
+    if status is AccountStatus.INVITED and account and accounts.is_locked(account, now=now):
+        # Wrong passwords lock an account not yet set up too; the page says so.
         return AccountStatus.LOCKED
-    if account.password_hash is not None and account.totp_confirmed_at is not None:
-        return AccountStatus.ACTIVE
-    return AccountStatus.INVITED
+    return status
 
 
 def staff_accounts(session: Session, *, now: dt.datetime) -> list[StaffAccountRow]:
     """Every member of staff by name, with their account's status."""
     people, _total = staff.list_staff(session, limit=_MOST_STAFF)
-    return [_row(session, person, now=now) for person in people]
+    by_staff = accounts.by_staff(session)
+    return [_row(person, by_staff.get(person.id), now=now) for person in people]
 
 
 def disable(session: Session, staff_id: int, *, actor: str, now: dt.datetime) -> Staff:
@@ -77,8 +86,7 @@ def disable(session: Session, staff_id: int, *, actor: str, now: dt.datetime) ->
     return person
 
 
-def _row(session: Session, person: Staff, *, now: dt.datetime) -> StaffAccountRow:
-    account = accounts.get_for_staff(session, person.id)
+def _row(person: Staff, account: StaffAccount | None, *, now: dt.datetime) -> StaffAccountRow:
     waiting = (
         account is not None
         and account.invitation_used_at is None

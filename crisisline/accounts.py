@@ -458,6 +458,11 @@ def state(staff: Staff, account: StaffAccount | None, *, now: dt.datetime) -> Ac
     """Where `staff`'s console account stands at `now`."""
     if not staff.active:
         return AccountState.STAFF_INACTIVE
+    return account_state(account, now=now)
+
+
+def account_state(account: StaffAccount | None, *, now: dt.datetime) -> AccountState:
+    """Where a console account stands at `now`, whether or not its owner is still active."""
     if account is None:
         return AccountState.NONE
     if account.disabled_at is not None:
@@ -474,7 +479,7 @@ def state(staff: Staff, account: StaffAccount | None, *, now: dt.datetime) -> Ac
 
 def summaries(session: Session, *, now: dt.datetime) -> list[AccountSummary]:
     """Every member of staff by name, with their account's state and latest sign-in."""
-    accounts_by_staff = {a.staff_id: a for a in session.scalars(select(StaffAccount))}
+    accounts_by_staff = by_staff(session)
     signed_in = web_sessions.last_signed_in(session)
     return [
         AccountSummary(
@@ -486,6 +491,11 @@ def summaries(session: Session, *, now: dt.datetime) -> list[AccountSummary]:
         )
         for person in session.scalars(select(Staff).order_by(Staff.name, Staff.id))
     ]
+
+
+def by_staff(session: Session) -> dict[int, StaffAccount]:
+    """Every console account, by its staff member's id (one query)."""
+    return {account.staff_id: account for account in session.scalars(select(StaffAccount))}
 
 
 def _staff_active(session: Session, account: StaffAccount) -> bool:
