@@ -9,6 +9,7 @@ API's), and Flask's signed-cookie session, which holds only the CSRF secret and 
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Final, cast
 
 from flask import Blueprint, Flask, Request, g
@@ -20,7 +21,16 @@ from flask_talisman import Talisman
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Response
 
-from crisisline.console.views import SERVICE_NAME, blueprint, csrf
+# Each area of the console adds its views to the one blueprint when imported.
+from crisisline.console import (  # noqa: F401
+    alerts_pages,
+    now_pages,
+    participant_pages,
+    record_admin_pages,
+    rota_pages,
+    views,
+)
+from crisisline.console.common import SERVICE_NAME, blueprint, csrf
 from crisisline.gate import declare
 from crisisline.permissions import Permission
 
@@ -45,6 +55,14 @@ _MACHINE_PATHS: Final = ("/api/", "/webhooks/")
 assets = Blueprint("console_assets", __name__, static_folder="static", static_url_path="/assets")
 # The stylesheet is needed before anyone has signed in.
 declare(assets, Permission.PUBLIC)
+# htmx, served from its package (django-js-lib-htmx ships the files; nothing of Django is used).
+htmx = Blueprint(
+    "console_htmx",
+    __name__,
+    static_folder=str(files("js_lib_htmx") / "static" / "htmx"),
+    static_url_path="/assets/htmx",
+)
+declare(htmx, Permission.PUBLIC)
 
 
 class SecurityHeaders(Talisman):  # type: ignore[misc]  # flask-talisman ships no types
@@ -104,6 +122,7 @@ def init_console(app: Flask, *, https: bool) -> None:
         session_cookie_samesite="Lax",
     )
     app.register_blueprint(assets)
+    app.register_blueprint(htmx)
     app.register_blueprint(blueprint)
     _limit_failed_sign_ins(app)
 

@@ -8,59 +8,47 @@ a CSRF token (Flask-WTF, checked before any view of this blueprint runs).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Final
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, flash, g, redirect, render_template, request
+from flask import flash, g, redirect, render_template, request
 from flask.typing import ResponseReturnValue
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from crisisline import account_admin, accounts, on_call_now, sign_in, staff, staffing
+from crisisline import account_admin, accounts, on_call_now, record_access, sign_in, staff, staffing
+from crisisline.console.common import (
+    SERVICE_NAME,
+    ReasonWanted,
+    RecordNotShown,
+    blueprint,
+    csrf,
+    give_reason,
+    log_refusal,
+    menu_for,
+    menu_item,
+    origin,
+    person,
+    role_name,
+    safe_next,
+    visit,
+)
 from crisisline.errors import Conflict, DomainError, InvalidInput, NotFound
 from crisisline.gate import SESSION_COOKIE, SIGN_IN_PATH, current_actor, requires, session_limits
-from crisisline.models import StaffRole
-from crisisline.permissions import Actor, Permission
-from crisisline.record_access import Origin
+from crisisline.permissions import Permission
 from crisisline.services import services
-
-blueprint = Blueprint("console", __name__, template_folder="templates")
-csrf = CSRFProtect()
 
 # The enrolment session's cookie is sent to the invitation pages only, and is not a sign-in.
 ENROLMENT_COOKIE: Final = "crisisline_enrolment"
 ENROLMENT_PATH: Final = staffing.INVITATION_PATH.rstrip("/")
-
-SERVICE_NAME: Final = "Resettle crisis line"
-ROLE_NAMES: Final = {
-    StaffRole.ON_CALL: "On-call worker",
-    StaffRole.DUTY_MANAGER: "Duty manager",
-    StaffRole.RESPONSIBLE_OFFICER: "Responsible officer",
-    StaffRole.CLINICAL_LEAD: "Clinical lead",
-    StaffRole.ADMIN: "Administrator",
-}
 
 
 @blueprint.before_request
 def _check_csrf() -> None:
     # Every form of the console, and only the console's (see crisisline.console).
     csrf.protect()
-
-
-@blueprint.app_template_filter("local_time")
-def _local_time(instant: dt.datetime) -> str:
-    # In the service's zone, as staff read the clock: "Thu 26 Nov, 18:00".
-    local = instant.astimezone(services().settings.zone)
-    return f"{local:%a} {local.day} {local:%b, %H:%M}"
-
-
-@blueprint.app_template_filter("role_name")
-def _role_name(role: str) -> str:
-    # "on_call" as people say it: "On-call worker".
-    return ROLE_NAMES.get(StaffRole(role), role) if role in set(StaffRole) else role
 
 
 @blueprint.after_request
@@ -77,10 +65,10 @@ def _page_context() -> dict[str, object]:
     return {
         "service_name": SERVICE_NAME,
         "signed_in": person,
-        "role_names": [_role_name(role) for role in sorted(person.roles)]
+        "role_names": [role_name(role) for role in sorted(person.roles)]
         if person is not None
         else [],
-        "may_administer_accounts": person is not None and person.may(Permission.ACCOUNTS_ADMIN),
+        "menu": menu_for(person),
     }
 
 
@@ -128,7 +116,7 @@ def _password() -> ResponseReturnValue:
             password,
             now=svc.clock.now(),
             limits=session_limits(),
-            origin=_origin(),
+            origin=origin(),
             region=svc.settings.default_region,
         )
     if session_id is None:
@@ -208,7 +196,7 @@ def accept_invitation(token: str) -> ResponseReturnValue:
     try:
         with svc.db.transaction() as session:
             session_id = sign_in.start_enrolment(
-                session, token, now=svc.clock.now(), origin=_origin()
+                session, token, now=svc.clock.now(), origin=origin()
             )
     except accounts.InvitationInvalid as error:
         return render_template("invitation_invalid.html", message=error.message), 410
@@ -302,13 +290,17 @@ _NO_ENROLMENT: Final = (
 @requires(Permission.SIGNED_IN)
 def home() -> ResponseReturnValue:
     """Who you are, your roles, who is on call now on each rota and your next shift."""
-    actor = _person()
+    actor = person()
     svc = services()
     now = svc.clock.now()
     with svc.db.transaction() as session:
         rotas = on_call_now.on_call_now(session, now)
         shift = on_call_now.next_shift(session, actor.staff_id or 0, now)
     return render_template("home.html", rotas=rotas, shift=shift, now=now)
+
+
+menu_item("Now", "console.home", Permission.SIGNED_IN, order=0)
+menu_item("Staff accounts", "console.staff_accounts", Permission.ACCOUNTS_ADMIN, order=90)
 
 
 @blueprint.get("/staff-accounts")
@@ -326,7 +318,7 @@ def staff_accounts() -> ResponseReturnValue:
 def invite(staff_id: int) -> ResponseReturnValue:
     """Text the member of staff a one-time link to set up (or set up again) their sign-in."""
     svc = services()
-    if staff_id == _person().staff_id:
+    if staff_id == person().staff_id:
         # Re-inviting oneself ends one's own sign-in and credentials mid-task.
         raise InvalidInput(
             "You cannot re-invite yourself: it would sign you out and end your password and "
@@ -337,7 +329,7 @@ def invite(staff_id: int) -> ResponseReturnValue:
         staffing.invite_to_console(
             session,
             staff_id,
-            actor=_person().label,
+            actor=person().label,
             now=svc.clock.now(),
             public_base_url=svc.settings.public_base_url,
             from_=svc.settings.crisis_line_number,
@@ -354,12 +346,56 @@ def disable(staff_id: int) -> ResponseReturnValue:
     """Disable the account and end its sessions now."""
     svc = services()
     with svc.db.transaction() as session:
-        person = account_admin.disable(
-            session, staff_id, actor=_person().label, now=svc.clock.now()
+        disabled = account_admin.disable(
+            session, staff_id, actor=person().label, now=svc.clock.now()
         )
-        name = person.name
+        name = disabled.name
     flash(f"{name}'s account is disabled and signed out everywhere.")
     return redirect("/staff-accounts", code=303)
+
+
+# ---------------------------------------------------------------------------------------------
+# Break-glass: a reason for opening a participant outside one's own
+
+# Offered on the reason form; anything else can be typed.
+BREAK_GLASS_REASONS: Final = (
+    "Covering for his responsible officer",
+    "Duty manager review of a contact or alert",
+    "Safeguarding concern raised about him",
+    "Clinical review",
+)
+
+
+@blueprint.post("/reason")
+@requires(Permission.PARTICIPANTS_READ)
+def reason() -> ResponseReturnValue:
+    """Record why the person needs a participant's record, then go back to the page asked for.
+
+    The reason stands for the rest of the sign-in session (the access log keeps it beside
+    every read); a refused or missing reason shows the form again, saying what was wrong."""
+    participant_id = request.form.get("participant_id", type=int)
+    target = safe_next(request.form.get("next")) or "/"
+    chosen = request.form.get("reason_choice", "")
+    typed = request.form.get("reason", "")
+    text = typed if typed.strip() or chosen == "other" else chosen
+    if participant_id is None:
+        raise InvalidInput("The form did not say which participant.", "participant_id")
+    try:
+        give_reason(participant_id, text)
+    except InvalidInput as error:
+        page = render_template(
+            "reason.html",
+            participant_id=participant_id,
+            message=None,
+            error=error.message,
+            next=target,
+            reasons=BREAK_GLASS_REASONS,
+            typed=typed,
+        )
+        return page, 422
+    except record_access.Refused:
+        raise RecordNotShown(visit(), "participant", participant_id, participant_id) from None
+    return redirect(target, code=303)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,6 +407,27 @@ def domain_error(error: DomainError) -> ResponseReturnValue:
     """A refused change (no such member of staff, not active...) as a page saying why."""
     status = 404 if isinstance(error, NotFound) else 409 if isinstance(error, Conflict) else 422
     return render_template("problem.html", status=status, message=error.message), status
+
+
+@blueprint.errorhandler(RecordNotShown)
+def record_not_shown(refused: RecordNotShown) -> ResponseReturnValue:
+    """A participant's record outside the person's grant: not found, as a record that does not
+    exist would be (a refusal must not tell them it is there), and the attempt logged."""
+    log_refusal(refused)
+    return render_template("problem.html", status=404, message=_PROBLEMS[404]), 404
+
+
+@blueprint.errorhandler(ReasonWanted)
+def reason_wanted(wanted: ReasonWanted) -> ResponseReturnValue:
+    """The record lies outside the person's own: ask for the reason before showing it."""
+    page = render_template(
+        "reason.html",
+        participant_id=wanted.participant_id,
+        message=wanted.message,
+        next=safe_next(request.full_path.rstrip("?")),
+        reasons=BREAK_GLASS_REASONS,
+    )
+    return page, 403
 
 
 @blueprint.errorhandler(HTTPException)
@@ -402,17 +459,6 @@ _PROBLEMS: Final = {
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-def _person() -> Actor:
-    actor = current_actor()
-    # The gate let the request through, so someone is signed in.
-    assert actor is not None
-    return actor
-
-
-def _origin() -> Origin:
-    return Origin(address=request.remote_addr, user_agent=request.user_agent.string or None)
 
 
 def _awaiting_code() -> bool:

@@ -137,7 +137,7 @@ def test_administrator_invites_a_worker_who_enrols_signs_in_and_is_refused_admin
     worker.get_by_role("button", name="Sign in").click()
     expect(worker.locator("h1")).to_have_text(WORKER_NAME)
     expect(worker.locator("main")).to_contain_text(f"Signed in as {WORKER_NAME}: On-call worker.")
-    expect(_nav(worker).get_by_role("link", name="Home")).to_be_visible()
+    expect(_nav(worker).get_by_role("link", name="Now")).to_be_visible()
     expect(_nav(worker).get_by_role("link", name="Staff accounts")).to_have_count(0)
 
     # An administrator's page is refused her, as a page in the console's frame.

@@ -54,6 +54,8 @@ PUBLIC_ENDPOINTS = {
     # Flask's static files and the console's assets: the stylesheet the sign-in page needs.
     "static",
     "console_assets.static",
+    # htmx, the script that refreshes the Now board in place; the same file for everyone.
+    "console_htmx.static",
     # Signing in: nobody is signed in yet. Forms carry CSRF tokens; sign-ins are rate-limited
     # and lock the account after 10 failures.
     "console.sign_in_page",

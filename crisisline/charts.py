@@ -1,0 +1,3 @@
+"""Charts for the console, drawn by pygal as SVG."""
+
+from __future__ import annotations
