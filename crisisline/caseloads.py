@@ -3,8 +3,10 @@
 `crisisline.permissions` says how far each grant reaches (an `Extent`); this module turns an
 extent into rows. A responsible officer's caseload is the participants whose officer they are;
 an on-call worker handled a participant when they took one of his contacts in the last
-`HANDLED_WITHIN_DAYS` days or are handling his text conversation now. The record access log
-asks `is_own` too: reading a participant outside one's own is "break-glass" and needs a reason.
+`HANDLED_WITHIN_DAYS` days, are handling his text conversation now, or hold a live reply code
+for an escalation about him (they were asked to take it, and must see what it is about).
+The record access log asks `is_own` too: reading a participant outside one's own is
+"break-glass" and needs a reason.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.orm import Session
 
 from crisisline.conversation_models import SmsConversation
-from crisisline.models import Contact, Participant
+from crisisline.escalation_models import EscalationCode, EscalationRecord
+from crisisline.models import Contact, Participant, Staff
 from crisisline.permissions import HANDLED_WITHIN_DAYS, ROLE_GRANTS, Actor, Extent, Permission
 
 
@@ -40,7 +43,24 @@ def _handled_by(staff_id: int, now: dt.datetime) -> ColumnElement[bool]:
         SmsConversation.status == "open",
         SmsConversation.participant_id.is_not(None),
     )
-    return or_(Participant.id.in_(contacts), Participant.id.in_(conversations))
+    # Asked now: an escalation about him texted or rang this person a reply code that is still
+    # live (the code's phone is indexed; the person's phone is the one the code went to).
+    asked = (
+        select(EscalationRecord.participant_id)
+        .join(EscalationCode, EscalationCode.escalation_id == EscalationRecord.id)
+        .where(
+            EscalationCode.phone
+            == select(Staff.phone).where(Staff.id == staff_id).scalar_subquery(),
+            EscalationCode.staff_id == staff_id,
+            EscalationCode.active.is_(True),
+            EscalationRecord.participant_id.is_not(None),
+        )
+    )
+    return or_(
+        Participant.id.in_(contacts),
+        Participant.id.in_(conversations),
+        Participant.id.in_(asked),
+    )
 
 
 def _own(actor: Actor, now: dt.datetime) -> ColumnElement[bool]:

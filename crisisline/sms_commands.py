@@ -113,24 +113,8 @@ class StaffCommands:
     # Codes: take and close, kept in step with the conversation.
 
     def _after_escalation_action(self, escalation_id: int | None, changed: bool) -> None:
-        if escalation_id is None or not changed:
-            return
-        record = self.session.get(EscalationRecord, escalation_id)
-        if (
-            record is None
-            or record.subject_type != sms_conversations.SUBJECT_TYPE
-            or record.subject_id is None
-        ):
-            return
-        conversation = self.session.get(SmsConversation, record.subject_id)
-        if conversation is None or conversation.status != "open":
-            return
-        if record.status == "closed":
-            sms_conversations.close_conversation(
-                conversation, self.now, by=self.staff.name, reason="closed_by_staff"
-            )
-        elif record.status == "acknowledged" and conversation.handled_by_staff_id is None:
-            conversation.handled_by_staff_id = record.acknowledged_by_staff_id or self.staff.id
+        if escalation_id is not None and changed:
+            keep_conversation_in_step(self.session, escalation_id, self.staff, self.now)
 
     # Relaying staff words to a participant.
 
@@ -284,6 +268,29 @@ class StaffCommands:
             purpose=sms_conversations.STAFF_NOTICE,
             now=self.now,
         )
+
+
+def keep_conversation_in_step(
+    session: Session, escalation_id: int, staff: Staff, now: dt.datetime
+) -> None:
+    """After someone took or closed an escalation, keep its text conversation in step: closed
+    with it, or handled by whoever took it (their replies are then relayed to him)."""
+    record = session.get(EscalationRecord, escalation_id)
+    if (
+        record is None
+        or record.subject_type != sms_conversations.SUBJECT_TYPE
+        or record.subject_id is None
+    ):
+        return
+    conversation = session.get(SmsConversation, record.subject_id)
+    if conversation is None or conversation.status != "open":
+        return
+    if record.status == "closed":
+        sms_conversations.close_conversation(
+            conversation, now, by=staff.name, reason="closed_by_staff"
+        )
+    elif record.status == "acknowledged" and conversation.handled_by_staff_id is None:
+        conversation.handled_by_staff_id = record.acknowledged_by_staff_id or staff.id
 
 
 def who_is_on_call(session: Session, now: dt.datetime) -> str:

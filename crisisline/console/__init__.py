@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 # Each area of the console adds its views to the one blueprint when imported.
 from crisisline.console import (  # noqa: F401
     alerts_pages,
+    escalation_actions,
     now_pages,
     participant_pages,
     record_admin_pages,

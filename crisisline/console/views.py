@@ -424,7 +424,11 @@ def reason_wanted(wanted: ReasonWanted) -> ResponseReturnValue:
         "reason.html",
         participant_id=wanted.participant_id,
         message=wanted.message,
-        next=safe_next(request.full_path.rstrip("?")),
+        # Back to the page asked for; after a form, to the page the form was on (posting it
+        # again is the person's choice, with the reason now given).
+        next=safe_next(request.full_path.rstrip("?"))
+        if request.method == "GET"
+        else safe_next(request.form.get("next")) or "/",
         reasons=BREAK_GLASS_REASONS,
     )
     return page, 403
