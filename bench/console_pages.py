@@ -914,11 +914,12 @@ def measure(
                 _once(schema, case)
     # Request by request in turn, small then large, so that a busy moment on the machine (other
     # work on it) hits both alike; the cases in rounds, so drift over the run hits all alike.
+    # Which size goes first alternates, so neither always follows the other.
     rounds = 5
     for _ in range(rounds):
         for case in cases:
-            for _ in range(max(repeat // rounds, 1)):
-                for schema in schemas:
+            for turn in range(max(repeat // rounds, 1)):
+                for schema in schemas if turn % 2 == 0 else schemas[::-1]:
                     samples[case.key][schema.name].append(_once(schema, case))
     return samples
 
