@@ -333,13 +333,15 @@ def _people(services: Services) -> tuple[int, list[int], list[int]]:
     return manager, officers, workers
 
 
-def _participants(services: Services, officers: list[int]) -> tuple[list[int], dict[int, str]]:
+def _participants(
+    services: Services, officers: list[int], count: int
+) -> tuple[list[int], dict[int, str]]:
     """10,000 participants (the demo's and ours), 690 of them with a drama-range phone."""
     rng = random.Random(1)
     risks = ("low", "medium", "medium", "high", "very_high")
 
     def rows() -> Iterator[tuple[Any, ...]]:
-        for i in range(PARTICIPANTS - len(demo.DEMO_PARTICIPANTS)):
+        for i in range(count - len(demo.DEMO_PARTICIPANTS)):
             created = NOW - dt.timedelta(days=rng.randrange(30, 1500))
             yield (
                 f"B{i:05d}",
@@ -687,10 +689,10 @@ def _sign_in(services: Services, line: Line) -> None:
     line.cookie = cookie
 
 
-def seed(services: Services, total: int) -> Line:
+def seed(services: Services, total: int, participants: int = PARTICIPANTS) -> Line:
     """The whole line, with `total` contacts."""
     manager, officers, workers = _people(services)
-    ids, phones = _participants(services, officers)
+    ids, phones = _participants(services, officers, participants)
     ours = [pid for pid in ids if pid in phones and pid > 10]
     line = Line(
         cookie="",
@@ -1012,7 +1014,9 @@ def _app(database_url: str, clock: FakeClock) -> Flask:
 
 
 @contextmanager
-def seeded(url: str | None, name: str, total: int) -> Iterator[Schema]:
+def seeded(
+    url: str | None, name: str, total: int, participants: int = PARTICIPANTS
+) -> Iterator[Schema]:
     """A migrated throwaway schema seeded with `total` contacts, and an app signed in on it."""
     with migrated_database(url, f"bench_pages_{name}") as (_engine, database_url):
         clock = FakeClock(NOW)
@@ -1020,11 +1024,11 @@ def seeded(url: str | None, name: str, total: int) -> Iterator[Schema]:
         services: Services = app.extensions["crisisline"]
         try:
             started = time.perf_counter()
-            line = seed(services, total)
+            line = seed(services, total, participants)
             with services.db.engine.connect() as conn:
                 stored = conn.execute(text("select count(*) from contacts")).scalar_one()
             print(
-                f"  seeded {name}: {stored:,} contacts, {PARTICIPANTS:,} participants "
+                f"  seeded {name}: {stored:,} contacts, {participants:,} participants "
                 f"in {time.perf_counter() - started:.0f} s"
             )
             client = app.test_client()
@@ -1112,6 +1116,7 @@ class Run:
     counts: dict[str, tuple[int, int]]
     skipped: list[Case]
     heavy: int  # the heavy participant's contacts in the large schema
+    participants: int
 
     def median_ms(self, key: str, size: str) -> float:
         return statistics.median(self.samples[key][size]) * 1000
@@ -1124,13 +1129,18 @@ def run(
     repeat: int = 200,
     queries: bool = False,
     show_plans: bool = False,
+    participants: int = PARTICIPANTS,
+    drop_index: Sequence[str] = (),
 ) -> Run:
     """Seed both schemas (None: SQLite files), time every case in both; the results."""
     logging.getLogger("crisisline").setLevel(logging.WARNING)
     with ExitStack() as stack:
-        small = stack.enter_context(seeded(url, "small", SMALL))
-        large = stack.enter_context(seeded(url, "large", total))
+        small = stack.enter_context(seeded(url, "small", SMALL, participants))
+        large = stack.enter_context(seeded(url, "large", total, participants))
         schemas = [small, large]
+        for schema in schemas:  # to show what an index is worth: the run without it
+            for name in drop_index:
+                _execute(schema.services, f"drop index {name}")
         pages = _available(schemas, PAGES)
         cases = [*pages, *(QUERIES if queries or not pages else ())]
         small_counts, large_counts = statement_counts(small, cases), statement_counts(large, cases)
@@ -1146,13 +1156,15 @@ def run(
             counts={key: (small_counts[key], large_counts[key]) for key in small_counts},
             skipped=[case for case in PAGES if case not in pages],
             heavy=_history_of(large),
+            participants=participants,
         )
 
 
 def markdown(runs: Sequence[Run], repeat: int) -> str:
     """The results block for docs/performance.md."""
     out = [
-        f"Measured {dt.date.today():%d %B %Y} on {machine()}; {PARTICIPANTS:,} participants; "
+        f"Measured {dt.date.today():%d %B %Y} on {machine()}; {runs[0].participants:,} "
+        "participants; "
         f"{repeat} requests per page and table size, the two sizes taking turns request by "
         "request, in five rounds; times are per request through the Flask test client, signed "
         "in as a duty manager. Statements: how many the request ran, small / large.",
@@ -1183,6 +1195,9 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=LARGE, help="contacts in the large one")
     parser.add_argument("--queries", action="store_true", help="time the flows' queries too")
     parser.add_argument("--explain", action="store_true", help="print each statement's plan")
+    parser.add_argument(
+        "--drop-index", action="append", default=[], help="run without this index (repeat)"
+    )
     parser.add_argument("--write", type=Path, help="replace the results block in this file")
     args = parser.parse_args()
     runs = [
@@ -1192,6 +1207,7 @@ def main() -> None:
             repeat=args.repeat,
             queries=args.queries,
             show_plans=args.explain,
+            drop_index=args.drop_index,
         )
         for url in database_urls(args.database_url)
     ]
