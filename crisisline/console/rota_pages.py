@@ -108,6 +108,7 @@ def rota_calendar(rota_id: int) -> ResponseReturnValue:
             key=lambda o: (o.starts_at, o.id),
         )
         may_write = person().extent(Permission.ROTAS_WRITE) is Extent.ALL
+        makers = _makers(session, [*override_rows.values(), *listed])
         return render_template(
             "rota_calendar.html",
             record=record,
@@ -116,6 +117,7 @@ def rota_calendar(rota_id: int) -> ResponseReturnValue:
             overrides=listed,
             people={**found.staff, **_people(session, listed)},
             may_write=may_write,
+            makers=makers,
             previous_week=(first - dt.timedelta(weeks=1)).date().isoformat(),
             next_week=(first + dt.timedelta(weeks=1)).date().isoformat(),
             this_week=_monday(rota, now),
@@ -148,6 +150,16 @@ def _overrides(session: Session, shifts: list[OnCallShift]) -> dict[int, RotaOve
         return {}
     rows = session.scalars(select(RotaOverride).where(RotaOverride.id.in_(ids))).all()
     return {row.id: row for row in rows}
+
+
+def _makers(session: Session, overrides: list[RotaOverride]) -> dict[str, str]:
+    """Who made each override, by name where the audit label names a member of staff."""
+    ids = {
+        int(o.created_by.split(":", 1)[1])
+        for o in overrides
+        if o.created_by.startswith("staff:") and o.created_by.split(":", 1)[1].isdigit()
+    }
+    return {f"staff:{i}": p.name for i, p in rota_service.staff_by_id(session, ids).items()}
 
 
 def _people(session: Session, overrides: list[RotaOverride]) -> dict[int, Staff]:
