@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from werkzeug.test import TestResponse
 
 from crisisline import rota_service
 from crisisline.clock import FakeClock
@@ -73,8 +75,13 @@ def signed_in(team: Team, who: Person) -> Browser:
     return browser
 
 
-def text(page: object) -> str:
-    return page.get_data(as_text=True)  # type: ignore[attr-defined]
+def text(page: TestResponse) -> str:
+    return page.get_data(as_text=True)
+
+
+def post(browser: Browser, path: str, form: dict[str, Any] | None = None) -> TestResponse:
+    """Send a form whose fields may repeat (lists), with the page's CSRF token."""
+    return browser.post(path, cast(dict[str, str], form or {}))
 
 
 def staff_id_named(app: Flask, name: str) -> int:
@@ -159,7 +166,7 @@ def test_on_call_worker_is_refused_whole_rotas_but_sees_their_shifts(team: Team)
     assert starts[:3] == ["Thu 22 Oct 09:00", "Sun 25 Oct 09:00", "Wed 28 Oct 09:00"]
     assert "Wed 18 Nov" in body  # four weeks ahead
     assert "no calendar link yet" in body
-    issued = browser.post("/my-shifts/calendar-link")
+    issued = post(browser, "/my-shifts/calendar-link")
     assert issued.status_code == 200
     link = re.search(r"https://[^<\"]+/calendar/staff/[^<\"]+\.ics", text(issued))
     assert link is not None
@@ -178,7 +185,7 @@ def test_officer_is_refused_the_rotas(team: Team) -> None:
     browser = signed_in(team, team.officer)
     assert browser.get("/rotas").status_code == 403
     assert browser.get(f"/rotas/{team.rota_id}").status_code == 403
-    assert browser.post(f"/rotas/{team.rota_id}/change", {}).status_code == 403
+    assert post(browser, f"/rotas/{team.rota_id}/change", {}).status_code == 403
     home = text(browser.get("/"))
     assert 'href="/rotas"' not in home and 'href="/my-shifts"' in home
 
@@ -186,7 +193,9 @@ def test_officer_is_refused_the_rotas(team: Team) -> None:
 # ---- overrides from local time across the October clock change ------------------------------
 
 
-def override_form(person: str, start: tuple[str, str], end: tuple[str, str], **extra: str) -> dict:
+def override_form(
+    person: str, start: tuple[str, str], end: tuple[str, str], **extra: str
+) -> dict[str, str]:
     return {
         "person": person,
         "start_date": start[0],
@@ -203,7 +212,7 @@ def test_override_across_the_october_change_asks_which_and_stores_utc(team: Team
     browser = signed_in(team, team.manager)
     browser.get(f"/rotas/{team.rota_id}/overrides/new")
     form = override_form(str(dev), ("2026-10-24", "22:00"), ("2026-10-25", "01:30"))
-    asked = browser.post(f"/rotas/{team.rota_id}/overrides", form)
+    asked = post(browser, f"/rotas/{team.rota_id}/overrides", form)
     # 01:30 on 25 October happens twice: the form comes back asking which, beside the field.
     assert asked.status_code == 422
     body = text(asked)
@@ -211,7 +220,7 @@ def test_override_across_the_october_change_asks_which_and_stores_utc(team: Team
     assert "The first 01:30 (BST)" in body and "The second 01:30 (GMT)" in body
     with services_of(team.app).db.transaction() as session:
         assert session.scalars(select(RotaOverride)).all() == []
-    saved = browser.post(f"/rotas/{team.rota_id}/overrides", {**form, "end_which": "second"})
+    saved = post(browser, f"/rotas/{team.rota_id}/overrides", {**form, "end_which": "second"})
     assert saved.status_code == 303
     with services_of(team.app).db.transaction() as session:
         row = session.scalars(select(RotaOverride)).one()
@@ -231,7 +240,8 @@ def test_override_across_the_october_change_asks_which_and_stores_utc(team: Team
     assert "Sat 24 Oct 22:00" in page and "Sun 25 Oct 01:30 GMT" in page
     assert "covering the change night" in page
 
-    first = browser.post(
+    first = post(
+        browser,
         f"/rotas/{team.rota_id}/overrides",
         override_form(
             str(dev), ("2026-10-25", "01:30"), ("2026-10-25", "03:00"), start_which="first"
@@ -247,21 +257,24 @@ def test_override_across_the_october_change_asks_which_and_stores_utc(team: Team
 def test_a_time_the_clocks_skip_is_refused_beside_the_field(team: Team) -> None:
     browser = signed_in(team, team.manager)
     browser.get(f"/rotas/{team.rota_id}/overrides/new")
-    page = browser.post(
+    page = post(
+        browser,
         f"/rotas/{team.rota_id}/overrides",
         override_form("nobody", ("2027-03-28", "01:30"), ("2027-03-28", "05:00")),
     )
     assert page.status_code == 422
     assert "does not exist in Europe/London" in text(page)
     assert 'id="start-error"' in text(page)
-    backwards = browser.post(
+    backwards = post(
+        browser,
         f"/rotas/{team.rota_id}/overrides",
         override_form("", ("2026-10-28", "10:00"), ("2026-10-28", "09:00")),
     )
     assert backwards.status_code == 422
     assert "The end must be after the start." in text(backwards)
     assert "Choose who is on call" in text(backwards)
-    garbage = browser.post(
+    garbage = post(
+        browser,
         f"/rotas/{team.rota_id}/overrides",
         override_form("nobody", ("someday", "25:99"), ("2026-10-28", "nine")),
     )
@@ -288,17 +301,19 @@ def test_removing_an_override_asks_first_then_texts_those_it_moves(team: Team) -
         ).id
     browser = signed_in(team, team.manager)
     browser.get(f"/rotas/{team.rota_id}")
-    ask = browser.post(f"/rotas/{team.rota_id}/overrides/{override_id}/remove")
+    ask = post(browser, f"/rotas/{team.rota_id}/overrides/{override_id}/remove")
     assert ask.status_code == 200 and "Remove this override" in text(ask)
     with services_of(team.app).db.transaction() as session:
         assert session.get(RotaOverride, override_id) is not None
-    done = browser.post(f"/rotas/{team.rota_id}/overrides/{override_id}/remove", {"confirm": "yes"})
+    done = post(
+        browser, f"/rotas/{team.rota_id}/overrides/{override_id}/remove", {"confirm": "yes"}
+    )
     assert done.status_code == 303
     with services_of(team.app).db.transaction() as session:
         assert session.get(RotaOverride, override_id) is None
     # Dev loses the time, Wyn (28 Oct's turn) gets it back.
     assert set(change_notices(team.app)) == {dev, team.worker.staff_id}
-    missing = browser.post(f"/rotas/{team.rota_id}/overrides/999/remove", {"confirm": "yes"})
+    missing = post(browser, f"/rotas/{team.rota_id}/overrides/999/remove", {"confirm": "yes"})
     assert missing.status_code == 404
 
 
@@ -322,13 +337,13 @@ def test_adding_a_member_previews_then_applies_from_the_chosen_handoff(team: Tea
         "handoff": default.isoformat(),
         "action": "preview",
     }
-    preview = browser.post(f"/rotas/{team.rota_id}/change", form)  # type: ignore[arg-type]
+    preview = post(browser, f"/rotas/{team.rota_id}/change", form)
     assert preview.status_code == 200
     body = text(preview)
     # Old turns from 26 Oct: Bea, Cal, Wyn, Bea, ...; new (Bea due, carrying on in the new
     # order Wyn, Bea, Cal, Dev): Bea, Cal, Dev, Wyn, ... The first shift to change is 28 Oct.
     rows = re.findall(
-        r"<tr>\s*<td>([^<]+) – ([^<]+)</td>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>", body
+        r"<tr>\s*<td>([^<]+) \u2013 ([^<]+)</td>\s*<td>([^<]*)</td>\s*<td>([^<]*)</td>", body
     )
     assert rows, body
     assert rows[0] == ("Wed 28 Oct 09:00", "Thu 29 Oct 09:00", "Wyn Ellis", "Dev Shaw")
@@ -348,7 +363,7 @@ def test_adding_a_member_previews_then_applies_from_the_chosen_handoff(team: Tea
     # Nothing written by a preview.
     assert shifts(team.app, team.rota_id, week_start - dt.timedelta(days=14), horizon) == before
 
-    applied = browser.post(f"/rotas/{team.rota_id}/change", {**form, "action": "apply"})  # type: ignore[arg-type]
+    applied = post(browser, f"/rotas/{team.rota_id}/change", {**form, "action": "apply"})
     assert applied.status_code == 303
     after = shifts(team.app, team.rota_id, week_start - dt.timedelta(days=14), horizon)
     # Shift by shift: every one before the handoff (this week and the two before) is unchanged.
@@ -390,7 +405,7 @@ def test_an_earlier_handoff_may_be_chosen_and_nothing_before_it_moves(team: Team
         "handoff": tomorrow.isoformat(),
         "action": "apply",
     }
-    assert browser.post(f"/rotas/{team.rota_id}/change", form).status_code == 303  # type: ignore[arg-type]
+    assert post(browser, f"/rotas/{team.rota_id}/change", form).status_code == 303
     after = shifts(team.app, team.rota_id, start, horizon)
     assert [s for s in after if s.start < tomorrow] == [s for s in before if s.start < tomorrow]
     # 22 Oct was Wyn's: he is still due then and carries on, then Bea, Wyn, ...
@@ -414,14 +429,14 @@ def test_a_shift_length_change_applies_from_its_handoff_only(team: Team) -> None
         "handoff": handoff.isoformat(),
         "action": "preview",
     }
-    preview = browser.post(f"/rotas/{team.rota_id}/change", form)  # type: ignore[arg-type]
+    preview = post(browser, f"/rotas/{team.rota_id}/change", form)
     assert preview.status_code == 200
-    assert "Mon 26 Oct 09:00 – Mon 26 Oct 21:00" in text(preview)
+    assert "Mon 26 Oct 09:00 \u2013 Mon 26 Oct 21:00" in text(preview)
     assert "Sun 25 Oct" not in text(preview).split("Preview: applying")[1]
     assert (
-        browser.post(f"/rotas/{team.rota_id}/change", {**form, "action": "apply"}).status_code
+        post(browser, f"/rotas/{team.rota_id}/change", {**form, "action": "apply"}).status_code
         == 303
-    )  # type: ignore[arg-type]
+    )
     after = shifts(team.app, team.rota_id, start, horizon)
     assert [s for s in after if s.start < handoff] == [s for s in before if s.start < handoff]
     twelve = [s for s in after if s.start >= handoff][:3]
@@ -436,29 +451,33 @@ def test_bad_change_input_is_shown_beside_the_fields(team: Team) -> None:
     browser = signed_in(team, team.manager)
     browser.get(f"/rotas/{team.rota_id}/change")
     base = {"member": [str(i) for i in team.members], "shift_length": "P1D", "action": "preview"}
-    bad_length = browser.post(
+    bad_length = post(
+        browser,
         f"/rotas/{team.rota_id}/change",
-        {**base, "shift_length": "a while", "handoff": "2026-10-26T09:00:00+00:00"},  # type: ignore[dict-item]
+        {**base, "shift_length": "a while", "handoff": "2026-10-26T09:00:00+00:00"},
     )
     assert bad_length.status_code == 422 and 'id="shift_length-error"' in text(bad_length)
-    not_a_handoff = browser.post(
+    not_a_handoff = post(
+        browser,
         f"/rotas/{team.rota_id}/change",
-        {**base, "handoff": "2026-10-26T10:00:00+00:00"},  # type: ignore[dict-item]
+        {**base, "handoff": "2026-10-26T10:00:00+00:00"},
     )
     assert not_a_handoff.status_code == 422 and "not one of the rota" in text(not_a_handoff)
-    past = browser.post(
+    past = post(
+        browser,
         f"/rotas/{team.rota_id}/change",
-        {**base, "handoff": "2026-10-20T08:00:00+00:00"},  # type: ignore[dict-item]
+        {**base, "handoff": "2026-10-20T08:00:00+00:00"},
     )
     assert past.status_code == 422 and "still to come" in text(past)
-    garbage = browser.post(f"/rotas/{team.rota_id}/change", {**base, "handoff": "soon"})  # type: ignore[dict-item]
+    garbage = post(browser, f"/rotas/{team.rota_id}/change", {**base, "handoff": "soon"})
     assert garbage.status_code == 422
-    nobody = browser.post(
+    nobody = post(
+        browser,
         f"/rotas/{team.rota_id}/change",
         {
             **base,
             "handoff": "2026-10-26T09:00:00+00:00",
             **{f"remove_{i}": "yes" for i in team.members},
-        },  # type: ignore[dict-item]
+        },
     )
     assert nobody.status_code == 422 and 'id="members-error"' in text(nobody)
