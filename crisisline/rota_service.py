@@ -170,6 +170,12 @@ def revise_from(
     every turn before it kept exactly as it is; checked like `revise`, and the handoff must be
     a future handoff of the rota."""
     current = to_rota(record)
+    if "first_handoff" in changes:
+        raise InvalidInput(
+            "first_handoff: with effective_from the new turns start at that handoff; "
+            "leave first_handoff out.",
+            "first_handoff",
+        )
     definition = revise(session, record, changes)
     if definition.name != current.name or definition.timezone != current.timezone:
         raise InvalidInput(

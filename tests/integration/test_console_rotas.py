@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
@@ -481,3 +482,47 @@ def test_bad_change_input_is_shown_beside_the_fields(team: Team) -> None:
         },
     )
     assert nobody.status_code == 422 and 'id="members-error"' in text(nobody)
+
+
+# ---- the API's PATCH, from a handoff ----------------------------------------------------------
+
+
+def test_the_api_patch_may_apply_from_a_handoff(
+    team: Team, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    dev = staff_id_named(team.app, "Dev Shaw")
+    start, horizon = NOW - dt.timedelta(days=7), NOW + dt.timedelta(days=28)
+    before = shifts(team.app, team.rota_id, start, horizon)
+    handoff = dt.datetime(2026, 10, 26, 9, 0, tzinfo=UTC)
+    answer = client.patch(
+        f"/api/v1/rotas/{team.rota_id}",
+        json={"members": [*team.members, dev], "effective_from": "2026-10-26T09:00"},
+        headers=auth,
+    )
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["members"] == [*team.members, dev]
+    after = shifts(team.app, team.rota_id, start, horizon)
+    assert [s for s in after if s.start < handoff] == [s for s in before if s.start < handoff]
+    assert [s for s in after if s.start >= handoff] != [s for s in before if s.start >= handoff]
+    not_a_handoff = client.patch(
+        f"/api/v1/rotas/{team.rota_id}",
+        json={"members": team.members, "effective_from": "2026-11-02T10:00"},
+        headers=auth,
+    )
+    assert not_a_handoff.status_code == 422
+    assert "effective_from" in str(not_a_handoff.get_json())
+    # An earlier handoff than the last change's is refused: that change is already fixed.
+    earlier = client.patch(
+        f"/api/v1/rotas/{team.rota_id}",
+        json={"members": team.members, "effective_from": "2026-10-23T09:00"},
+        headers=auth,
+    )
+    assert earlier.status_code == 422
+    # Without effective_from the whole rota changes at once, as before (history kept).
+    whole = client.patch(
+        f"/api/v1/rotas/{team.rota_id}", json={"shift_length": "PT12H"}, headers=auth
+    )
+    assert whole.status_code == 200
+    assert [s for s in shifts(team.app, team.rota_id, start, horizon) if s.start < handoff] == [
+        s for s in before if s.start < handoff
+    ]
