@@ -109,6 +109,26 @@ def change_notices(app: Flask) -> dict[int, str]:
         return {row.staff_id: row.body or "" for row in rows if row.staff_id is not None}
 
 
+def on_call_time(periods: list[OnCallShift]) -> dict[int, list[tuple[dt.datetime, dt.datetime]]]:
+    """Each person's on-call time, as merged intervals."""
+    found: dict[int, list[tuple[dt.datetime, dt.datetime]]] = {}
+    for period in periods:
+        for staff_id in period.staff_ids:
+            spans = found.setdefault(staff_id, [])
+            if spans and spans[-1][1] == period.start:
+                spans[-1] = (spans[-1][0], period.end)
+            else:
+                spans.append((period.start, period.end))
+    return found
+
+
+def moved_people(before: list[OnCallShift], *, app: Flask, rota_id: int) -> set[int]:
+    """Those whose on-call time in the next 90 days differs now from `before`."""
+    old = on_call_time(before)
+    new = on_call_time(shifts(app, rota_id, NOW, NOW + dt.timedelta(days=90)))
+    return {i for i in set(old) | set(new) if old.get(i) != new.get(i)}
+
+
 # ---- the calendar, per role -------------------------------------------------------------------
 
 
@@ -326,6 +346,7 @@ def test_adding_a_member_previews_then_applies_from_the_chosen_handoff(team: Tea
     week_start = dt.datetime(2026, 10, 18, 23, 0, tzinfo=UTC)  # Mon 19 Oct 00:00 BST
     horizon = NOW + dt.timedelta(days=28)
     before = shifts(team.app, team.rota_id, week_start - dt.timedelta(days=14), horizon)
+    before_90 = shifts(team.app, team.rota_id, NOW, NOW + dt.timedelta(days=90))
     browser = signed_in(team, team.manager)
     form_page = text(browser.get(f"/rotas/{team.rota_id}/change"))
     # The default handoff is the first after this week: Mon 26 Oct 09:00 GMT.
@@ -375,12 +396,15 @@ def test_adding_a_member_previews_then_applies_from_the_chosen_handoff(team: Tea
         if (s.start, s.end, s.staff_ids) not in {(b.start, b.end, b.staff_ids) for b in before}
     }
     assert changed_after == expected_changed
-    # Only the people whose shifts moved are texted: Dev gains, Bea/Cal/Wyn lose some.
-    notices = change_notices(team.app)
-    moved = {i for s in after if s.start >= default for i in s.staff_ids} | {
-        i for s in before if s.start >= default for i in s.staff_ids
-    }
-    assert dev in notices and set(notices) <= moved
+    # Only the people whose on-call time moved are texted, and no text is about a shift before
+    # the first one that changed.
+    assert change_notices(team.app).keys() == moved_people(
+        before_90, app=team.app, rota_id=team.rota_id
+    )
+    for body in change_notices(team.app).values():
+        assert not any(
+            day in body for day in ("Wed 21 Oct", "Thu 22 Oct", "Mon 26 Oct", "Tue 27 Oct")
+        )
     # The routing agrees with the calendar after the change.
     for shift in after:
         middle = shift.start + (shift.end - shift.start) / 2
@@ -526,3 +550,47 @@ def test_the_api_patch_may_apply_from_a_handoff(
     assert [s for s in shifts(team.app, team.rota_id, start, horizon) if s.start < handoff] == [
         s for s in before if s.start < handoff
     ]
+
+
+def test_only_those_whose_shifts_move_are_texted(team: Team) -> None:
+    wyn, bea, cal = team.members
+    before_90 = shifts(team.app, team.rota_id, NOW, NOW + dt.timedelta(days=90))
+    browser = signed_in(team, team.manager)
+    browser.get(f"/rotas/{team.rota_id}/change")
+    handoff = dt.datetime(2026, 10, 28, 9, 0, tzinfo=UTC)  # Wyn's turn: he carries on
+    # The same cycle written from another member: no shift changes, nobody is texted.
+    same = {
+        "member": [str(i) for i in team.members],
+        f"position_{wyn}": "3",
+        f"position_{bea}": "1",
+        f"position_{cal}": "2",
+        "shift_length": "P1D",
+        "handoff": handoff.isoformat(),
+        "action": "preview",
+    }
+    assert "No shift in the next four weeks would change." in text(
+        post(browser, f"/rotas/{team.rota_id}/change", same)
+    )
+    assert (
+        post(browser, f"/rotas/{team.rota_id}/change", {**same, "action": "apply"}).status_code
+        == 303
+    )
+    assert change_notices(team.app) == {}
+    assert on_call_time(shifts(team.app, team.rota_id, NOW, NOW + dt.timedelta(days=90))) == (
+        on_call_time(before_90)
+    )
+    # Bea and Cal swap; Wyn keeps every third day: only Bea and Cal are texted.
+    browser.get(f"/rotas/{team.rota_id}/change")
+    later = dt.datetime(2026, 10, 31, 9, 0, tzinfo=UTC)  # Wyn's turn again
+    swap = {
+        "member": [str(bea), str(cal), str(wyn)],
+        f"position_{bea}": "2",
+        f"position_{cal}": "1",
+        f"position_{wyn}": "3",
+        "shift_length": "P1D",
+        "handoff": later.isoformat(),
+        "action": "apply",
+    }
+    assert post(browser, f"/rotas/{team.rota_id}/change", swap).status_code == 303
+    assert change_notices(team.app).keys() == {bea, cal}
+    assert moved_people(before_90, app=team.app, rota_id=team.rota_id) == {bea, cal}
