@@ -103,10 +103,8 @@ def rota_calendar(rota_id: int) -> ResponseReturnValue:
                 if week_start <= shift.start < week_end and shift.source != "outside_coverage"
             ]
             weeks.append({"monday": monday, "rows": rows})
-        listed = sorted(
-            {o.id: o for o in override_rows.values() if o.ends_at > start}.values(),
-            key=lambda o: (o.starts_at, o.id),
-        )
+        # Every override meeting these weeks, even one a later override hides entirely.
+        listed, _ = rota_service.list_overrides(session, rota_id, start=start, end=end, limit=500)
         may_write = person().extent(Permission.ROTAS_WRITE) is Extent.ALL
         makers = _makers(session, [*override_rows.values(), *listed])
         return render_template(

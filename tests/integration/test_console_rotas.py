@@ -16,11 +16,16 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from crisisline import rota_service
+from crisisline import rota_changes, rota_service
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import StaffNotice
-from crisisline.models import StaffRole
-from crisisline.rota_models import CalendarFeedKind, CalendarFeedToken, RotaOverride
+from crisisline.models import Staff, StaffRole
+from crisisline.rota_models import (
+    CalendarFeedKind,
+    CalendarFeedToken,
+    RotaOverride,
+    RotaRevisionRecord,
+)
 from crisisline.rota_notices import CHANGED
 from rotas import OnCallShift
 from tests.support.app import services_of
@@ -86,8 +91,6 @@ def post(browser: Browser, path: str, form: dict[str, Any] | None = None) -> Tes
 
 
 def staff_id_named(app: Flask, name: str) -> int:
-    from crisisline.models import Staff
-
     with services_of(app).db.transaction() as session:
         found = session.scalars(select(Staff.id).where(Staff.name == name)).one()
         return int(found)
@@ -370,8 +373,6 @@ def test_adding_a_member_previews_then_applies_from_the_chosen_handoff(team: Tea
     assert rows, body
     assert rows[0] == ("Wed 28 Oct 09:00", "Thu 29 Oct 09:00", "Wyn Ellis", "Dev Shaw")
     with services_of(team.app).db.transaction() as session:
-        from crisisline import rota_changes
-
         shown = rota_changes.preview(
             session,
             team.rota_id,
@@ -594,3 +595,19 @@ def test_only_those_whose_shifts_move_are_texted(team: Team) -> None:
     assert post(browser, f"/rotas/{team.rota_id}/change", swap).status_code == 303
     assert change_notices(team.app).keys() == {bea, cal}
     assert moved_people(before_90, app=team.app, rota_id=team.rota_id) == {bea, cal}
+
+
+def test_deleting_a_rota_deletes_its_revisions(
+    team: Team, client: FlaskClient, auth: dict[str, str]
+) -> None:
+    answer = client.patch(
+        f"/api/v1/rotas/{team.rota_id}",
+        json={"shift_length": "PT12H", "effective_from": "2026-10-26T09:00"},
+        headers=auth,
+    )
+    assert answer.status_code == 200
+    with services_of(team.app).db.transaction() as session:
+        assert len(session.scalars(select(RotaRevisionRecord)).all()) == 1
+    assert client.delete(f"/api/v1/rotas/{team.rota_id}", headers=auth).status_code == 204
+    with services_of(team.app).db.transaction() as session:
+        assert session.scalars(select(RotaRevisionRecord)).all() == []
