@@ -4,8 +4,11 @@ on from whoever is due at the handoff."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from rotas import (
     Override,
@@ -93,3 +96,56 @@ def test_changes_apply_in_order_only() -> None:
             datetime(2026, 1, 1),
             history=(RotaRevision(OLD, HANDOFF), RotaRevision(OLD, HANDOFF)),
         )
+
+
+LENGTHS = ["PT1H", "PT8H", "PT12H", "P1D", "P2D", "P7D", "P1M"]
+ZONES = ["Europe/London", "America/New_York", "Australia/Lord_Howe", "UTC"]
+CHANGE_NIGHT = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)  # Europe/London falls back
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    old_length=st.sampled_from(LENGTHS),
+    new_length=st.sampled_from(LENGTHS),
+    old_members=st.lists(st.integers(1, 9), min_size=1, max_size=4, unique=True),
+    new_members=st.lists(st.integers(1, 9), min_size=1, max_size=4, unique=True),
+    first=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 10, 1)).map(
+        lambda moment: moment.replace(second=0, microsecond=0)
+    ),
+    offset=st.integers(-3 * 24 * 60, 3 * 24 * 60),
+    pick=st.integers(0, 5),
+)
+def test_any_change_from_any_handoff_keeps_every_earlier_instant(
+    zone: str,
+    old_length: str,
+    new_length: str,
+    old_members: list[int],
+    new_members: list[int],
+    first: datetime,
+    offset: int,
+    pick: int,
+) -> None:
+    old = Rota("R", zone, tuple(old_members), old_length, first)
+    around = CHANGE_NIGHT + timedelta(minutes=offset)
+    handoffs = handoffs_between(old, around, around + timedelta(days=70))
+    assume(handoffs)
+    handoff = handoffs[min(pick, len(handoffs) - 1)]
+    new = Rota("R", zone, tuple(new_members), new_length, first)
+    rota = old.revised(continued_from(old, new, handoff), handoff)
+    start = handoff - timedelta(days=10)
+    end = handoff + timedelta(days=40)
+    before = [(s.start, s.end, s.staff_ids) for s in shifts_between(old, [], start, end)]
+    after = [(s.start, s.end, s.staff_ids) for s in shifts_between(rota, [], start, end)]
+    # Every period before the handoff is exactly as it was; the periods tile the range.
+    assert [p for p in after if p[0] < handoff] == [p for p in before if p[0] < handoff]
+    assert after[0][0] == start and after[-1][1] == end
+    assert all(a[1] == b[0] for a, b in pairwise(after))
+    # From the handoff, the new definition: its member is on, the routing agrees.
+    turn = rotation_shift_at(rota, handoff)
+    assert turn.start == handoff and turn.staff_id in new_members
+    for period in after:
+        assert on_call_at(rota, [], period[0]).staff_ids == period[2]
+    due = rotation_shift_at(old, handoff).staff_id
+    if due in new_members:
+        assert turn.staff_id == due
