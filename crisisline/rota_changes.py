@@ -23,6 +23,7 @@ from rotas import OnCallShift, Rota, shifts_between, utc_to_local
 
 # How far ahead the preview lists the shifts a change moves (the calendar's four weeks).
 PREVIEW_SPAN = dt.timedelta(days=28)
+MAX_CHOICES = 200
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ def handoff_choices(rota: Rota, now: dt.datetime) -> list[dt.datetime]:
     if not found:
         # A turn longer than four weeks: offer its next handoff, whenever it is.
         found = rota_service.handoffs(rota, now, now + rota_service.MAX_QUERY_WINDOW * 20)[:1]
-    return [at for at in found if at > now]
+    # An hourly rota has hundreds: a week and a bit of them is choice enough for a form.
+    return [at for at in found if at > now][:MAX_CHOICES]
 
 
 def default_handoff(rota: Rota, now: dt.datetime) -> dt.datetime | None:
