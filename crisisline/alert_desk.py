@@ -151,7 +151,8 @@ class Filters:
     page: int = 1
 
     def query(self, page: int | None = None) -> dict[str, str]:
-        """The filters as the list's query string (for the pager's links)."""
+        """The filters as the list's query string (for the pager's links); empty when none is
+        in use and `page` is the first."""
         values = {
             "status": self.status or "",
             "severity": self.severity or "",
@@ -162,7 +163,9 @@ class Filters:
             "order": self.order if self.order != "newest" else "",
             "page": str(page if page is not None else self.page),
         }
-        return {name: value for name, value in values.items() if value and value != "1"}
+        if values["page"] == "1":
+            values["page"] = ""  # the first page is the list's own address
+        return {name: value for name, value in values.items() if value}
 
 
 def read_filters(

@@ -53,6 +53,14 @@ def alert_officer(officer: Staff) -> tuple[str, str]:
     return str(officer.id), officer.name if officer.active else f"{officer.name} (inactive)"
 
 
+@blueprint.app_template_filter("alert_rule")
+def alert_rule(rule: str) -> str:
+    """A rule's name as people read it: "phrases.self_harm" as "words: self harm"."""
+    kind, _, name = rule.rpartition(".")
+    words = name.replace("_", " ")
+    return f"words: {words}" if kind == "phrases" else words
+
+
 # ---------------------------------------------------------------------------------------------
 # Lists
 
