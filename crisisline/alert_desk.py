@@ -134,6 +134,7 @@ ALERT_SEVERITIES: Final = tuple(severity.value for severity in AlertSeverity)
 ESCALATION_STATUSES: Final = ("open", "acknowledged", "exhausted", "closed")
 ORDERS: Final = {"newest": "Newest first", "severity": "Most severe first"}
 MAX_REFERENCE: Final = 40
+MAX_EVIDENCE_SHOWN: Final = 50
 _LABEL: Final = re.compile(r"^staff:(\d+)$")
 
 
@@ -400,6 +401,7 @@ class AlertView:
     alert: RiskAlert
     participant: Participant
     evidence: list[AlertEvidence]
+    evidence_total: int  # all the contacts behind it; the page shows the newest few
     words_shown: bool
     escalation: EscalationRecord | None
     acknowledged_by: str | None
@@ -414,13 +416,14 @@ def alert_view(session: Session, actor: Actor, alert_id: int, now: dt.datetime) 
     alert = alerts.get(session, alert_id)
     participant = session.get_one(Participant, alert.participant_id)
     words = _reaches(session, actor, Permission.CONTACTS_READ, participant.id, now)
-    contacts = alerts.evidence(session, alert.id)
+    contacts, evidence_total = alerts.latest_evidence(session, alert.id, MAX_EVIDENCE_SHOWN)
     escalation = session.get(EscalationRecord, alert.escalation_id) if alert.escalation_id else None
     officer = alerts.recipient(session, alert)
     return AlertView(
         alert=alert,
         participant=participant,
         evidence=[AlertEvidence(c, c.body if words else None) for c in contacts],
+        evidence_total=evidence_total,
         words_shown=words,
         escalation=escalation,
         acknowledged_by=person_named(session, alert.acknowledged_by),
@@ -439,7 +442,11 @@ def alert_participant(session: Session, alert_id: int) -> int:
 def _reaches(
     session: Session, actor: Actor, permission: Permission, participant_id: int, now: dt.datetime
 ) -> bool:
-    # WITH_REASON reaches him too: the page was opened with a reason given for him.
+    extent = actor.extent(permission)
+    if extent is None:
+        return False
+    if extent is Extent.ALL:
+        return True  # every participant (outside one's own with the reason the page took)
     decided = caseloads.access(session, actor, permission, participant_id, now)
     return decided is not caseloads.Access.REFUSED
 

@@ -782,6 +782,25 @@ def evidence(session: Session, alert_id: int) -> list[Contact]:
     )
 
 
+def latest_evidence(session: Session, alert_id: int, limit: int) -> tuple[list[Contact], int]:
+    """The newest `limit` contacts behind an alert, oldest first, and how many there are in
+    all (an alert that kept firing can gather many: a page shows a bounded number)."""
+    newest = list(
+        session.scalars(
+            select(Contact)
+            .join(AlertEvidence, AlertEvidence.contact_id == Contact.id)
+            .where(AlertEvidence.alert_id == alert_id)
+            .order_by(Contact.started_at.desc(), Contact.id.desc())
+            .limit(limit)
+        )
+    )
+    total = session.scalar(
+        select(func.count(AlertEvidence.id)).where(AlertEvidence.alert_id == alert_id)
+    )
+    newest.reverse()
+    return newest, total or 0
+
+
 def recipient(session: Session, alert: RiskAlert) -> Staff | None:
     """The responsible officer the alert was sent to (None: it went to the duty manager)."""
     return session.get(Staff, alert.recipient_staff_id) if alert.recipient_staff_id else None

@@ -12,11 +12,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from crisisline import escalation_engine
-from crisisline.alert_models import AlertStatus
+from crisisline import contacts, escalation_engine
+from crisisline.alert_models import AlertEvidence, AlertStatus
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
-from crisisline.models import Delivery, RecordAccess, StaffRole
+from crisisline.models import Channel, Delivery, Direction, RecordAccess, StaffRole
 from tests.support.alert_desk import (
     ADMIN_PHONE,
     NOON,
@@ -28,7 +28,7 @@ from tests.support.alert_desk import (
     text,
 )
 from tests.support.console import Browser, enrolled
-from tests.support.risk_alerts import MANAGER, OFFICER, OFFICER_B, PRIMARY
+from tests.support.risk_alerts import LINE, MANAGER, OFFICER, OFFICER_B, PARTICIPANT, PRIMARY
 
 
 @pytest.fixture
@@ -364,3 +364,28 @@ def test_the_list_is_paged(desk: Desk) -> None:
     second = text(priya.get(f"/alerts?officer={desk.service.ids[OFFICER_B]}&page=2"))
     assert second.count('<td data-label="Raised">') == 2
     assert 'rel="prev"' in second
+
+
+def test_an_alert_with_many_contacts_shows_the_newest_fifty(desk: Desk) -> None:
+    svc = desk.service.svc
+    man = desk.participant_of(desk.relapse)
+    with svc.db.transaction() as session:
+        for n in range(60):
+            contact, _ = contacts.record(
+                session,
+                channel=Channel.SMS,
+                direction=Direction.INBOUND,
+                from_number=PARTICIPANT,
+                to_number=LINE,
+                twilio_sid=None,
+                started_at=NOON - dt.timedelta(hours=60 - n),
+                participant_id=man,
+                body=f"message number {n}",
+            )
+            session.add(AlertEvidence(alert_id=desk.relapse, contact_id=contact.id, added_at=NOON))
+    nadia = desk.sign_in(OFFICER, "Nadia Whitlock")
+    html = text(nadia.get(f"/alerts/{desk.relapse}"))
+    assert "The newest 50 of the 61 contacts behind it" in html
+    assert "message number 59" in html and "message number 10<" in html
+    assert "message number 9<" not in html and "I relapsed last night" not in html
+    assert html.count('<td data-label="When">') == 50
