@@ -389,3 +389,30 @@ def test_an_alert_with_many_contacts_shows_the_newest_fifty(desk: Desk) -> None:
     assert "message number 59" in html and "message number 10<" in html
     assert "message number 9<" not in html and "I relapsed last night" not in html
     assert html.count('<td data-label="When">') == 50
+
+
+def test_a_duty_manager_naming_a_man_outside_his_own_gives_a_reason_first(desk: Desk) -> None:
+    priya = desk.sign_in(MANAGER, "Priya Natarajan")
+    asked = priya.get("/alerts?participant=R2005")
+    assert asked.status_code == 403
+    html = text(asked)
+    assert "Why do you need this record?" in html
+    assert 'name="next" value="/alerts?participant=R2005"' in html
+    assert desk.log(MANAGER) == []
+    priya.post(
+        "/reason",
+        {
+            "participant_id": str(desk.participant_of(desk.other)),
+            "next": "/alerts?participant=R2005",
+            "reason_choice": "Covering for his responsible officer",
+        },
+    )
+    page = priya.get("/alerts?participant=R2005")
+    assert page.status_code == 200 and listed(text(page)) == {"R2005"}
+    with desk.service.svc.db.transaction() as session:
+        entries = session.execute(
+            select(RecordAccess.record_type, RecordAccess.reason).where(
+                RecordAccess.staff_id == desk.service.ids[MANAGER]
+            )
+        ).all()
+    assert ("alert", "Covering for his responsible officer") in [tuple(e) for e in entries]
