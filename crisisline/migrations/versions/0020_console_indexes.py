@@ -1,7 +1,7 @@
 """contacts: an index on who handled them, and when
 
 Revision ID: 0020_console_indexes
-Revises: 0018_sign_in_roles_access_log
+Revises: 0019_rota_revisions
 Create Date: 2026-12-05 22:45:00.000000
 
 Whether a participant is a person's own (crisisline.caseloads) asks which participants an
@@ -21,7 +21,7 @@ from alembic import op
 
 
 revision: str = '0020_console_indexes'
-down_revision: str | None = '0018_sign_in_roles_access_log'
+down_revision: str | None = '0019_rota_revisions'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
