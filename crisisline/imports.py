@@ -39,6 +39,7 @@ class ImportedRow:
     """A row that was (or, in a preview, would be) created: its line and its values as stored."""
 
     line: int
+    record_id: int
     values: Mapping[str, str]
 
 
@@ -123,10 +124,10 @@ def import_staff(
             data["active"] = row["active"].strip()
         return data
 
-    def create(data: dict[str, Any], row: dict[str, str]) -> dict[str, str]:
+    def create(data: dict[str, Any], row: dict[str, str]) -> tuple[int, dict[str, str]]:
         refuse_the_line([data["phone"]], line_number, "phone")
         created = staff.create(session, staff.NewStaff(**data), actor=actor, now=now)
-        return {
+        return created.id, {
             "name": created.name,
             "phone": created.phone,
             "email": created.email or "",
@@ -163,7 +164,7 @@ def import_participants(
             data["status"] = row["status"].strip()
         return data
 
-    def create(data: dict[str, Any], row: dict[str, str]) -> dict[str, str]:
+    def create(data: dict[str, Any], row: dict[str, str]) -> tuple[int, dict[str, str]]:
         refuse_the_line(data["phones"], line_number, "phones")
         email = (row.get("responsible_officer_email") or "").strip()
         if email:
@@ -176,7 +177,7 @@ def import_participants(
         created = participants.create(
             session, participants.NewParticipant(**data), actor=actor, now=now
         )
-        return {
+        return created.id, {
             "reference": created.reference,
             "name": created.name,
             "phones": "; ".join(data["phones"]),
@@ -195,9 +196,24 @@ def _import(
     columns: Iterable[str],
     schema: Schema,
     to_input: Callable[[dict[str, str]], dict[str, Any]],
-    create: Callable[[dict[str, Any], dict[str, str]], Mapping[str, str]],
+    create: Callable[[dict[str, Any], dict[str, str]], tuple[int, Mapping[str, str]]],
 ) -> ImportReport:
     reader = csv.DictReader(stream)
+    try:
+        return _import_rows(session, reader, columns, schema, to_input, create)
+    except csv.Error as exc:
+        # A NUL byte, a field past the csv module's size limit: not a CSV file we can read.
+        raise ImportRejected([(reader.line_num or 1, f"not readable as CSV: {exc}")]) from None
+
+
+def _import_rows(
+    session: Session,
+    reader: csv.DictReader[str],
+    columns: Iterable[str],
+    schema: Schema,
+    to_input: Callable[[dict[str, str]], dict[str, Any]],
+    create: Callable[[dict[str, Any], dict[str, str]], tuple[int, Mapping[str, str]]],
+) -> ImportReport:
     header = [name.strip() for name in reader.fieldnames or []]
     missing = [name for name in columns if name not in header]
     if missing:
@@ -221,7 +237,7 @@ def _import(
         # A savepoint per row lets the import go on to report later rows after one fails.
         savepoint = session.begin_nested()
         try:
-            values = create(data, cleaned)
+            record_id, values = create(data, cleaned)
             savepoint.commit()
         except DomainError as exc:
             savepoint.rollback()
@@ -230,7 +246,7 @@ def _import(
             )
             continue
         report.imported += 1
-        report.rows.append(ImportedRow(line, values))
+        report.rows.append(ImportedRow(line, record_id, values))
     if report.imported == 0 and not report.errors:
         report.errors.append((1, "the file has no rows to import"))
     if report.errors:
