@@ -606,8 +606,9 @@ def test_a_staff_import_preview_lists_the_rows_and_writes_nothing_then_confirm_i
     assert preview.status_code == 200
     html = _html(preview)
     assert "2 staff will be created" in html
-    assert "<td>Ann Example</td>" in html and "<td>+447700900140</td>" in html
-    assert "<td>duty_manager; on_call</td>" in html
+    assert '<td data-label="Name">Ann Example</td>' in html
+    assert '<td data-label="Phone">+447700900140</td>' in html
+    assert '<td data-label="Roles">duty_manager; on_call</td>' in html
     assert _count(app, Staff) == before  # nothing written
 
     carried = _carried(html)
@@ -644,7 +645,7 @@ def test_a_staff_import_with_bad_lines_lists_each_by_line_and_offers_no_import(
     assert "is already the phone of staff member" in lines["4"]
     assert lines["5"].startswith("phone:")
     assert "is already the phone of staff member" in lines["6"]  # line 2's, in the same file
-    assert "1 line is fine" in html and "<td>Ann Example</td>" in html
+    assert "1 line is fine" in html and '<td data-label="Name">Ann Example</td>' in html
     assert 'name="carried"' not in html
     assert _count(app, Staff) == before
 
@@ -662,7 +663,7 @@ def test_a_participant_import_preview_and_confirm_create_exactly_the_previewed_r
     assert preview.status_code == 200
     html = _html(preview)
     assert "2 participants will be created" in html
-    assert "<td>+447700900701; +447700900702</td>" in html
+    assert '<td data-label="Phones">+447700900701; +447700900702</td>' in html
     assert _count(app, Participant) == 0
     assert _count(app, RecordAccess) == 0
 
