@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pyotp
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import FilePayload, Locator, Page, expect
 
 from crisisline import staff
 from tests.support.app import services_of
@@ -20,6 +20,11 @@ from tests.support.browser import LiveServer, axe_check, save_screenshot
 from tests.support.console import PASSWORD, enrol
 
 DUTY_MANAGER_EMAIL = "priya.natarajan@example.org"
+# The elements reaching past the window's right edge, to say what made a page too wide.
+WIDE_ELEMENTS = """() => [...document.querySelectorAll("body *")]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 2)
+  .slice(0, 8)
+  .map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))"""
 IMPORT_CSV = (
     "name,phone,email,roles,active\n"
     "Sian Evans,07700 900161,sian.evans@example.org,on_call,yes\n"
@@ -61,9 +66,12 @@ def test_an_administrator_adds_staff_previews_an_import_and_sees_what_deactivati
     page.get_by_role("link", name="Import staff from a CSV file").click()
     expect(page.locator("h1")).to_have_text("Import staff")
     _looked_at(page, "records-import-upload")
-    page.get_by_label("CSV file").set_input_files(
-        files=[{"name": "staff.csv", "mimeType": "text/csv", "buffer": IMPORT_CSV.encode()}]
-    )
+    upload: FilePayload = {
+        "name": "staff.csv",
+        "mimeType": "text/csv",
+        "buffer": IMPORT_CSV.encode(),
+    }
+    page.get_by_label("CSV file").set_input_files(files=upload)
     page.get_by_role("button", name="Preview the import").click()
     expect(page.locator("h1")).to_contain_text("Import staff: preview")
     expect(page.locator("main")).to_contain_text("2 staff will be created")
@@ -143,7 +151,7 @@ def _looked_at(page: Page, name: str) -> None:
     viewport = page.viewport_size
     assert viewport is not None
     scroll_width: int = page.evaluate("document.documentElement.scrollWidth")
-    wide = page.evaluate("""() => [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 2).slice(0, 8).map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))""")
+    wide = page.evaluate(WIDE_ELEMENTS)
     assert scroll_width <= viewport["width"], f"{page.url} is {scroll_width} px wide: {wide}"
     save_screenshot(page, name)
     axe_check(page)
