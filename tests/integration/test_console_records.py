@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import TestResponse, encode_multipart
 
-from crisisline import participants, staff
+from crisisline import escalation_policies, participants, rota_service, staff
 from crisisline.clock import FakeClock
 from crisisline.console.record_admin_pages import MAX_IMPORT_BYTES
 from crisisline.models import (
@@ -357,6 +357,48 @@ def test_deactivating_staff_shows_the_consequences_first_then_does_it_once_confi
             select(func.count()).select_from(RotaMember).where(RotaMember.staff_id == team[BACKUP])
         )
     assert "Tom Hughes is no longer active" in _html(browser.get("/staff"))
+
+
+def test_the_consequences_name_overrides_to_come_and_policies_naming_the_person(
+    app: Flask, clock: FakeClock, joan: Person
+) -> None:
+    with services_of(app).db.transaction() as session:
+        team = add_team(session, now=clock.now())
+        primary = rota_service.find_by_name(session, "primary")
+        rota_service.add_override(
+            session,
+            primary.id,
+            rota_service.NewOverride(
+                team[BACKUP],
+                clock.now() + dt.timedelta(days=1),
+                clock.now() + dt.timedelta(days=2),
+                "replace",
+                "cover",
+            ),
+            actor="test",
+            now=clock.now(),
+        )
+        escalation_policies.put_policy(
+            session,
+            "night-chain",
+            {
+                "steps": [
+                    {
+                        "targets": [{"staff_id": team[BACKUP]}],
+                        "channels": ["sms"],
+                        "wait_seconds": 60,
+                    }
+                ]
+            },
+            actor="test",
+            now=clock.now(),
+        )
+    browser = _browser(app, clock, joan)
+    browser.get(f"/staff/{team[BACKUP]}/edit")
+    html = " ".join(_html(browser.post(f"/staff/{team[BACKUP]}/deactivate")).split())
+    assert "1 override still to come names them and will reach nobody" in html
+    assert "<li>primary: " in html
+    assert "<strong>night-chain</strong> names them" in html
 
 
 def test_an_administrator_cannot_deactivate_themselves(
