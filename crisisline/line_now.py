@@ -20,6 +20,7 @@ few seconds by every open console, whatever the size of the history.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 from crisisline import calls, caseloads, heartbeat, record_access, rota_service
 from crisisline.alert_models import AlertSeverity, AlertStatus, RiskAlert
 from crisisline.call_models import LiveCall
+from crisisline.errors import DomainError
 from crisisline.escalation_models import EscalationCode, EscalationRecord
 from crisisline.models import (
     Contact,
@@ -43,6 +45,8 @@ from crisisline.models import (
 from crisisline.permissions import Actor, Extent, Permission
 from crisisline.record_access import Visit
 from wording.callers import CrisisMessages
+
+log = logging.getLogger(__name__)
 
 # Rota gaps are flagged this far ahead.
 GAPS_WITHIN: Final = dt.timedelta(hours=72)
@@ -65,8 +69,10 @@ class RotaLine:
 
     rota: str
     names: list[str]
-    handoff_at: dt.datetime
+    handoff_at: dt.datetime | None
     next_names: list[str]
+    # Set when the rota could not be worked out (say why, and show the rest of the board).
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +191,7 @@ class Board:
 
     now: dt.datetime
     rotas: list[RotaLine]
-    gaps: list[GapLine]
+    gaps: list[GapLine] | None  # None: they could not be worked out (said on the board)
     calls: list[CallLine] | None
     escalations: list[EscalationLine] | None
     more_escalations: int
@@ -225,13 +231,19 @@ def _reaches(actor: Actor, permission: Permission) -> bool:
 
 
 def rotas_now(session: Session, now: dt.datetime) -> list[RotaLine]:
-    """Every rota, by name: who is on call now, the next handoff and who takes over."""
+    """Every rota, by name: who is on call now, the next handoff and who takes over. A rota
+    that cannot be worked out says so; the other rotas and the rest of the board still show."""
     records, _total = rota_service.list_rotas(session)
     found = []
     for record in records:
-        current = rota_service.on_call(session, record.id, now)
-        handoff = current.shift.end
-        following = rota_service.on_call(session, record.id, handoff)
+        try:
+            current = rota_service.on_call(session, record.id, now)
+            handoff = current.shift.end
+            following = rota_service.on_call(session, record.id, handoff)
+        except DomainError as error:
+            log.error("now board: rota %s cannot be worked out (%s)", record.id, error.message)
+            found.append(RotaLine(record.name, [], None, [], problem=error.message))
+            continue
         found.append(
             RotaLine(
                 rota=record.name,
@@ -243,9 +255,14 @@ def rotas_now(session: Session, now: dt.datetime) -> list[RotaLine]:
     return found
 
 
-def gaps_ahead(session: Session, now: dt.datetime) -> list[GapLine]:
-    """Times in the next `GAPS_WITHIN` when a rota has nobody usable on call, soonest first."""
-    found = rota_service.gaps(session, now, now + GAPS_WITHIN)
+def gaps_ahead(session: Session, now: dt.datetime) -> list[GapLine] | None:
+    """Times in the next `GAPS_WITHIN` when a rota has nobody usable on call, soonest first;
+    None when they cannot be worked out (a rota that cannot be read): never "no gaps"."""
+    try:
+        found = rota_service.gaps(session, now, now + GAPS_WITHIN)
+    except DomainError as error:
+        log.error("now board: gaps cannot be worked out (%s)", error.message)
+        return None
     lines = [
         GapLine(rota=g.rota.name, start=g.gap.start, end=g.gap.end, reason=_gap_words(g.gap.reason))
         for g in found

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from crisisline import escalation_engine as engine
 from crisisline import escalation_policies, participants, rota_service
 from crisisline.alert_models import AlertSeverity, RiskAlert
 from crisisline.clock import FakeClock
+from crisisline.errors import InvalidInput
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import RecordAccess, RiskLevel, StaffRole
 from tests.support.app import beat_as_leader, signed_post
@@ -421,3 +423,33 @@ def test_an_escalation_about_nobody_is_shown_only_to_those_who_reach_everyone(
     assert f"escalation-{nobody}" in _html(board.browser(PRIMARY))
     with board.line.svc.db.transaction() as session:
         assert session.get_one(EscalationRecord, nobody).participant_id is None
+
+
+def test_a_rota_that_cannot_be_worked_out_is_said_and_the_rest_of_the_board_still_shows(
+    board: Board, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The board is what people watch at 3 a.m.: one broken rota must not blank it, and gaps
+    that cannot be worked out are never shown as "no gaps"."""
+    escalation_id = board.escalate("Missed call from R1001 at 03:12", "R1001")
+    broken = board.line.ids["backup"]
+    on_call = rota_service.on_call
+
+    def on_call_or_fail(session: Session, rota_id: int, at: dt.datetime) -> rota_service.OnCall:
+        if rota_id == broken:
+            raise InvalidInput("the rota's members are missing", "members")
+        return on_call(session, rota_id, at)
+
+    def gaps_fail(session: Session, start: dt.datetime, end: dt.datetime) -> list[object]:
+        raise InvalidInput("the rota's members are missing", "members")
+
+    monkeypatch.setattr(rota_service, "on_call", on_call_or_fail)
+    monkeypatch.setattr(rota_service, "gaps", gaps_fail)
+    html = " ".join(_html(board.browser(PRIMARY)).split())
+    assert (
+        '<strong>backup</strong>: <span class="warning">cannot be worked out: '
+        "the rota&#39;s members are missing</span>"
+    ) in html
+    assert "<strong>primary</strong>: Amira Okafor, until Mon 30 Nov, 09:00" in html
+    assert "The gaps could not be worked out: check the rotas." in html
+    assert "None: every rota has someone on call." not in html
+    assert f'id="escalation-{escalation_id}"' in html
