@@ -2,7 +2,8 @@
 signed in on the board; a participant texts the crisis number (through the live server's
 signed SMS webhook) and the routing job passes the text on; the board shows the escalation
 within seconds WITHOUT a reload (htmx swaps the board in place); the worker takes it from the
-board and the board shows it taken, the notice staying while the board refreshes.
+board and the board shows it taken, the notice staying while the board refreshes; signed out
+elsewhere, his board says it has stopped updating.
 
 Screenshots: screenshots/now-board-*-WIDTHpx.png; axe-core checks the board before and after.
 """
@@ -17,7 +18,7 @@ import pyotp
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from crisisline import rota_service, staff
+from crisisline import rota_service, staff, web_sessions
 from crisisline.escalation_models import EscalationRecord
 from crisisline.jobs import Jobs
 from crisisline.rota_models import RotaRecord
@@ -87,6 +88,18 @@ def test_a_text_reaches_the_on_call_workers_board_without_a_reload_and_he_takes_
     expect(page.locator(f"#escalation-{escalation_id}")).to_contain_text(f"Taken by {worker_name}")
     _fits_the_window(page, width)
     save_screenshot(page, "now-board-taken")
+    axe_check(page)
+
+    # Signed out elsewhere (his sessions ended): the board says it has stopped, never stale
+    # silently.
+    expect(page.locator("#now-stale")).to_be_hidden()
+    with services_of(live_server.app).db.transaction() as session:
+        web_sessions.end_all_for_staff(
+            session, worker_id, now=live_server.clock.now(), reason="test"
+        )
+    expect(page.locator("#now-stale")).to_be_visible(timeout=WITHIN_SECONDS)
+    expect(page.locator("#now-stale")).to_contain_text("The board has stopped updating")
+    save_screenshot(page, "now-board-stopped")
     axe_check(page)
 
     # The duty manager's board: every escalation, the alert by severity, the scheduler.

@@ -237,6 +237,10 @@ def test_a_duty_manager_sees_everything_and_the_schedulers_health(app: Flask, bo
     # The page works without JavaScript: it reloads itself and has a plain Refresh link.
     assert '<noscript><meta http-equiv="refresh" content="30"></noscript>' in html
     assert '<a href="/">Refresh</a>' in html
+    # With it, a refresh that fails says so (the script is a file: no inline script).
+    assert '<script src="/assets/now.js" defer></script>' in html
+    assert '<p id="now-stale" class="error now-stale" role="alert" hidden>' in html
+    assert "<script>" not in html and "style=" not in html
     # A step a minute overdue means the sweep is not running.
     board.clock.advance(dt.timedelta(minutes=7))
     beat_as_leader(app)
