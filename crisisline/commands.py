@@ -174,6 +174,7 @@ def _run_import(importer: imports.Importer, file: TextIO, what: str) -> None:
                 actor=CLI_ACTOR,
                 now=svc.clock.now(),
                 line_number=svc.settings.crisis_line_number,
+                region=svc.settings.default_region,
             )
     except imports.ImportRejected as rejected:
         for line, reason in rejected.errors:

@@ -1,4 +1,5 @@
-"""Who is on call now on each rota, and a person's next shift: what the console's home page shows.
+"""A person's next shift, as the Now board shows it (who is on call on each rota now is
+crisisline.line_now's).
 
 Read from the rota records (crisisline.rota_service) with overrides applied, exactly as a call
 to the line would be routed at that instant.
@@ -19,37 +20,12 @@ NEXT_SHIFT_WITHIN: Final = dt.timedelta(days=28)
 
 
 @dataclass(frozen=True)
-class RotaNow:
-    """One rota at one instant: who is on call (primary first) and until when."""
-
-    rota: str
-    names: list[str]
-    until: dt.datetime
-
-
-@dataclass(frozen=True)
 class NextShift:
     """A person's next (or current) time on call on one rota."""
 
     rota: str
     start: dt.datetime
     end: dt.datetime
-
-
-def on_call_now(session: Session, at: dt.datetime) -> list[RotaNow]:
-    """Every rota, by name, with who is on call at `at`."""
-    records, _total = rota_service.list_rotas(session)
-    found = []
-    for record in records:
-        answer = rota_service.on_call(session, record.id, at)
-        found.append(
-            RotaNow(
-                rota=record.name,
-                names=[person.name for person in answer.staff],
-                until=answer.shift.end,
-            )
-        )
-    return found
 
 
 def next_shift(session: Session, staff_id: int, at: dt.datetime) -> NextShift | None:

@@ -15,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import wording
@@ -29,9 +30,10 @@ from crisisline import (
     web_sessions,
 )
 from crisisline.errors import Conflict
+from crisisline.escalation_models import EscalationCode
 from crisisline.models import Delivery, Staff
-from crisisline.rota_models import RotaOverride, RotaRecord
-from escalation import RotaNameTarget, RotaTarget
+from crisisline.rota_models import RotaMember, RotaOverride, RotaRecord
+from escalation import RotaNameTarget, RotaTarget, StaffTarget
 
 
 def update_rota(
@@ -112,6 +114,56 @@ def deactivate_staff(session: Session, staff_id: int, *, actor: str, now: dt.dat
     if was_active:
         _deactivated(session, person, actor=actor, now=now)
     return person
+
+
+@dataclass(frozen=True)
+class DeactivationConsequences:
+    """What deactivating a member of staff would change, for the person asked to confirm it."""
+
+    rotas: tuple[str, ...]  # rotas they are a member of: they leave each rotation
+    overrides: tuple[tuple[str, dt.datetime, dt.datetime], ...]  # (rota, start, end) to come
+    policies: tuple[str, ...]  # escalation policies that name them: those steps reach nobody
+    live_codes: int  # reply codes they hold for open escalations: they stop working
+
+
+def deactivation_consequences(
+    session: Session, staff_id: int, *, now: dt.datetime
+) -> DeactivationConsequences:
+    """What `deactivate_staff` would change for this member of staff (NotFound if none)."""
+    staff.get(session, staff_id)
+    rotas = session.scalars(
+        select(RotaRecord.name)
+        .join(RotaMember, RotaMember.rota_id == RotaRecord.id)
+        .where(RotaMember.staff_id == staff_id)
+        .distinct()
+        .order_by(RotaRecord.name)
+    )
+    overrides = session.execute(
+        select(RotaRecord.name, RotaOverride.starts_at, RotaOverride.ends_at)
+        .join(RotaRecord, RotaRecord.id == RotaOverride.rota_id)
+        .where(RotaOverride.staff_id == staff_id, RotaOverride.ends_at > now)
+        .order_by(RotaOverride.starts_at)
+    )
+    policies = sorted(
+        policy.name
+        for policy, _ in escalation_policies.list_policies(session)
+        if any(
+            isinstance(target, StaffTarget) and target.staff_id == staff_id
+            for step in policy.steps
+            for target in step.targets
+        )
+    )
+    live_codes = session.scalar(
+        select(func.count())
+        .select_from(EscalationCode)
+        .where(EscalationCode.staff_id == staff_id, EscalationCode.active.is_(True))
+    )
+    return DeactivationConsequences(
+        rotas=tuple(rotas),
+        overrides=tuple((row.name, row.starts_at, row.ends_at) for row in overrides),
+        policies=tuple(policies),
+        live_codes=live_codes or 0,
+    )
 
 
 def _deactivated(session: Session, person: Staff, *, actor: str, now: dt.datetime) -> None:

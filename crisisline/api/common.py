@@ -21,14 +21,17 @@ from werkzeug.routing import ValidationError as NoMatch
 from crisisline import phones
 from crisisline.errors import Conflict, DomainError, NotFound
 from crisisline.gate import current_actor
+from crisisline.record_schemas import MAX_ID as MAX_ID
+from crisisline.record_schemas import RecordId as RecordId
+from crisisline.record_schemas import flatten_messages as flatten_messages
 from crisisline.services import services
 
 # Every record id is an INTEGER column: PostgreSQL's 32-bit int4. The OpenAPI document states
 # this maximum for every id, in paths, queries and bodies, and the API holds to it: a larger id
 # in a path matches no record (404), in a query or a body it is invalid input naming the field
 # (422). Before, the document set no maximum and such an id reached the database and came
-# back as an unnamed "out of range".
-MAX_ID: Final = 2**31 - 1
+# back as an unnamed "out of range". MAX_ID and RecordId live with the record checks
+# (crisisline.record_schemas), which the CSV imports and the console share.
 
 # The highest page a list answers. flask-smorest sets no maximum; a page past the database's
 # 64-bit OFFSET came back as an unnamed "out of range". Any page past the last is empty.
@@ -73,13 +76,6 @@ ROTA_PATH_PARAMETER: dict[str, Any] = {
     "description": "The rota's id, or its name (any case if only one rota has it): "
     "/rotas/7/on-call, /rotas/primary/on-call.",
 }
-
-
-class RecordId(fields.Integer):
-    """A record id in a query or a body: 0 to MAX_ID (the document says so)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(validate=validate.Range(min=0, max=MAX_ID), **kwargs)
 
 
 class PhoneNumber(fields.String):
@@ -148,20 +144,6 @@ class CrisisLineApi(Api):  # type: ignore[misc]
             }
             return body, 422
         return response
-
-
-def flatten_messages(messages: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """(field path, problem) pairs from marshmallow's nested error messages."""
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            # The location (json, query) is not a field; leave it out of the readable path.
-            name = "" if key in ("json", "query", "form", "path") and not prefix else str(key)
-            path = f"{prefix}.{name}" if prefix and name else (name or prefix)
-            yield from flatten_messages(value, path)
-    elif isinstance(messages, list):
-        yield prefix or "input", " ".join(str(m) for m in messages)
-    else:
-        yield prefix or "input", str(messages)
 
 
 def _refuse_missing_body() -> None:

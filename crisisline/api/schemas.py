@@ -2,38 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import Schema, fields, validate
 
+from crisisline import record_schemas
 from crisisline.api.common import PhoneNumber, RecordId
-from crisisline.models import Channel, DeliveryStatus, ParticipantStatus, RiskLevel, StaffRole
+from crisisline.models import Channel, DeliveryStatus, ParticipantStatus, StaffRole
+from crisisline.services import services
 
 
-class StaffSchema(Schema):
+class ServiceRegion:
+    """Phone numbers read in the service's DEFAULT_REGION, as each request finds it."""
+
+    @property
+    def region(self) -> str:
+        """The service's DEFAULT_REGION."""
+        return services().settings.default_region
+
+
+# The checks are crisisline.record_schemas' (the CSV imports and the console apply the same).
+class StaffSchema(ServiceRegion, record_schemas.StaffSchema):
     """A member of staff."""
 
-    id = fields.Integer(dump_only=True)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    phone = PhoneNumber(
-        required=True, metadata={"description": "Any common form; stored and returned as E.164."}
-    )
-    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
-    roles = fields.List(
-        fields.Enum(StaffRole, by_value=True),
-        load_default=list,
-        metadata={"description": "Any of on_call, duty_manager, responsible_officer, admin."},
-    )
-    active = fields.Boolean(load_default=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
 
-
-class StaffUpdateSchema(StaffSchema):
+class StaffUpdateSchema(ServiceRegion, record_schemas.StaffUpdateSchema):
     """Fields to change on a member of staff; any subset."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(partial=True, **kwargs)
 
 
 class StaffQuerySchema(Schema):
@@ -43,36 +35,12 @@ class StaffQuerySchema(Schema):
     active = fields.Boolean()
 
 
-class ParticipantSchema(Schema):
+class ParticipantSchema(ServiceRegion, record_schemas.ParticipantSchema):
     """A participant of the Resettle service."""
 
-    id = fields.Integer(dump_only=True)
-    reference = fields.String(
-        required=True,
-        validate=[
-            validate.Length(min=1, max=40),
-            validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9/_\-]*$", error="use letters, digits, / _ -"),
-        ],
-    )
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    phones = fields.List(
-        PhoneNumber(),
-        required=True,
-        validate=validate.Length(min=1, max=10),
-        metadata={"description": "One or more numbers; each belongs to this participant only."},
-    )
-    responsible_officer_id = RecordId(load_default=None, allow_none=True)
-    risk_level = fields.Enum(RiskLevel, by_value=True, required=True)
-    status = fields.Enum(ParticipantStatus, by_value=True, load_default=ParticipantStatus.ACTIVE)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
 
-
-class ParticipantUpdateSchema(ParticipantSchema):
+class ParticipantUpdateSchema(ServiceRegion, record_schemas.ParticipantUpdateSchema):
     """Fields to change on a participant; any subset."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(partial=True, **kwargs)
 
 
 class ParticipantQuerySchema(Schema):

@@ -1,4 +1,93 @@
 """The Now board (`/`): who is on call, live calls, open escalations and alerts, texts waiting
-and the scheduler's health, refreshed in place."""
+and the scheduler's health, refreshed in place.
+
+The page and its fragment (`/now/board`, the board's sections alone) read the same
+`crisisline.line_now.board` for the person signed in: the fragment shows nothing the page would
+not. With JavaScript on, htmx asks for the fragment every few seconds and swaps it in (the
+flashed notices above it stay); without, the page reloads itself every 30 seconds and has a
+plain "Refresh" link.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+from typing import Final
+
+from flask import render_template
+from flask.typing import ResponseReturnValue
+
+from crisisline import alert_desk, line_now, on_call_now, sms_intake
+from crisisline.console.common import blueprint, menu_item, person, visit
+from crisisline.gate import requires
+from crisisline.permissions import Permission
+from crisisline.services import services
+
+# How often the board asks for itself again with JavaScript on, and without.
+REFRESH_SECONDS: Final = 5
+RELOAD_SECONDS: Final = 30
+RULES: Final = line_now.Rules(
+    may_take=alert_desk.may_take,
+    may_close=alert_desk.may_close,
+    unrouted=sms_intake.oldest_unrouted,
+    routing_overdue=sms_intake.ROUTING_OVERDUE,
+)
+
+
+@blueprint.get("/")
+@requires(Permission.SIGNED_IN)
+def home() -> ResponseReturnValue:
+    """Who you are and your next shift, and the board: what is happening on the line now."""
+    actor = person()
+    svc = services()
+    now = svc.clock.now()
+    with svc.db.transaction() as session:
+        shift = on_call_now.next_shift(session, actor.staff_id or 0, now)
+        board = line_now.board(session, actor, now, svc.messages, RULES)
+        line_now.log_shown(session, visit(), board)
+    return render_template(
+        "now.html",
+        shift=shift,
+        board=board,
+        now=now,
+        refresh_seconds=REFRESH_SECONDS,
+        reload_seconds=RELOAD_SECONDS,
+    )
+
+
+@blueprint.get("/now/board")
+@requires(Permission.SIGNED_IN)
+def now_board() -> ResponseReturnValue:
+    """The board's sections alone, for the page to swap in (the same reads as the page)."""
+    actor = person()
+    svc = services()
+    now = svc.clock.now()
+    with svc.db.transaction() as session:
+        board = line_now.board(session, actor, now, svc.messages, RULES)
+        line_now.log_shown(session, visit(), board)
+    return render_template("now_board.html", board=board, refresh_seconds=REFRESH_SECONDS)
+
+
+menu_item("Now", "console.home", Permission.SIGNED_IN, order=0)
+
+
+@blueprint.app_template_filter("now_clock")
+def now_clock(instant: dt.datetime) -> str:
+    """The time of day to the second, in the service's zone: "03:12:09"."""
+    return f"{instant.astimezone(services().settings.zone):%H:%M:%S}"
+
+
+@blueprint.app_template_filter("now_age")
+def now_age(seconds: int | None) -> str:
+    """How long something has waited, as people say it: "45 s", "3 min 20 s", "2 h 5 min"."""
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(max(0, int(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if minutes < 10 else f"{minutes} min"
+    return f"{secs} s"

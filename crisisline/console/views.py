@@ -1,8 +1,8 @@
-"""The console's pages: sign-in, sign-out, setting up a sign-in from an invitation, the signed-in
-home page and the administrator's staff accounts page.
+"""The console's pages: sign-in, sign-out, setting up a sign-in from an invitation and the
+administrator's staff accounts page (the signed-in home page, the Now board, is now_pages').
 
-Each view is a translator: it reads the form, calls one function of crisisline.sign_in,
-crisisline.on_call_now or crisisline.account_admin, and renders a template. Every form carries
+Each view is a translator: it reads the form, calls one function of crisisline.sign_in
+or crisisline.account_admin, and renders a template. Every form carries
 a CSRF token (Flask-WTF, checked before any view of this blueprint runs).
 """
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from crisisline import account_admin, accounts, on_call_now, record_access, sign_in, staff, staffing
+from crisisline import account_admin, accounts, record_access, sign_in, staff, staffing
 from crisisline.console.common import (
     SERVICE_NAME,
     ReasonWanted,
@@ -286,20 +286,6 @@ _NO_ENROLMENT: Final = (
 # Signed in
 
 
-@blueprint.get("/")
-@requires(Permission.SIGNED_IN)
-def home() -> ResponseReturnValue:
-    """Who you are, your roles, who is on call now on each rota and your next shift."""
-    actor = person()
-    svc = services()
-    now = svc.clock.now()
-    with svc.db.transaction() as session:
-        rotas = on_call_now.on_call_now(session, now)
-        shift = on_call_now.next_shift(session, actor.staff_id or 0, now)
-    return render_template("home.html", rotas=rotas, shift=shift, now=now)
-
-
-menu_item("Now", "console.home", Permission.SIGNED_IN, order=0)
 menu_item("Staff accounts", "console.staff_accounts", Permission.ACCOUNTS_ADMIN, order=90)
 
 

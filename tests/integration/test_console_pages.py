@@ -72,9 +72,12 @@ def test_home_says_who_you_are_who_is_on_call_and_your_next_shift(
         assert f"<strong>{rota}</strong>:\n      {name}" in html
     assert "You are on call now on the backup rota, until Mon 30 Nov, 09:00." in html
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
-    # No inline script or style (the content security policy allows neither): the one script
-    # is htmx, from the service's own files.
-    assert re.findall(r"<script[^>]*>", html) == ['<script src="/assets/htmx/htmx.min.js" defer>']
+    # No inline script or style (the content security policy allows neither): the scripts
+    # are htmx and the board's own, from the service's own files.
+    assert re.findall(r"<script[^>]*>", html) == [
+        '<script src="/assets/now.js" defer>',
+        '<script src="/assets/htmx/htmx.min.js" defer>',
+    ]
     assert "style=" not in html
     # The navigation: the Now board and sign-out, no administrator's page for an on-call worker.
     assert '<a href="/" aria-current="page">Now</a>' in html

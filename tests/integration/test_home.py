@@ -1,5 +1,5 @@
 """GET /: a newcomer opening the service's address is sent to sign in (a browser) or told where
-the API and the health check are (a script); signed in, it is the console's home page."""
+the API and the health check are (a script); signed in, it is the console's Now board."""
 
 from __future__ import annotations
 
@@ -37,14 +37,14 @@ def test_the_root_tells_a_script_where_the_api_and_health_check_are(client: Flas
         assert client.get(path).status_code in (200, 503)  # each leads somewhere real
 
 
-def test_the_root_signed_in_is_the_home_page(app: Flask, clock: FakeClock) -> None:
+def test_the_root_signed_in_is_the_now_board(app: Flask, clock: FakeClock) -> None:
     person = enrolled(app, "Amira Okafor", "+447700900101", [StaffRole.ON_CALL], now=clock.now())
     browser = Browser(app)
     browser.sign_in(person, clock)
     page = browser.get("/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "<title>Home · Resettle crisis line</title>" in html
+    assert "<title>Now · Resettle crisis line</title>" in html
     assert "<h1>Amira Okafor</h1>" in html
 
 
