@@ -630,6 +630,25 @@ def _history(
             yield made.row(who, made.at(first, last))
 
     _copy(services, "contacts", CONTACT_COLUMNS, rows())
+    # Every past call left its row in `calls` and about one text in ten opened a conversation,
+    # since closed: the tables the Now board and the access check read grow with history too.
+    _execute(
+        services,
+        "insert into calls (call_sid, contact_id, kind, step_index, loop, ringing, "
+        "accepted_staff_id, accepted_at, started_at, updated_at, detail) "
+        "select 'CAB' || id, id, 'crisis', 0, 0, '[]', handled_by_staff_id, answered_at, "
+        "started_at, coalesce(ended_at, started_at), '{}' from contacts "
+        "where channel = 'voice' and direction = 'inbound' and outcome <> 'ringing'",
+    )
+    _execute(
+        services,
+        "insert into sms_conversations (phone, participant_id, status, handled_by_staff_id, "
+        "opened_at, last_message_at, closed_at, closed_by, close_reason) "
+        "select from_number, participant_id, 'closed', handled_by_staff_id, started_at, "
+        "started_at, started_at, 'bench', 'idle' from contacts "
+        "where channel = 'sms' and direction = 'inbound' and from_number is not null "
+        "and outcome = 'relayed' and id % 10 = 0",
+    )
     # Each past alert's evidence: the participant's last contact before it, when there is one.
     _execute(
         services,
