@@ -964,7 +964,7 @@ def _record(schema: Schema) -> None:
     event.listen(schema.services.db.engine, "before_cursor_execute", before)
 
 
-def explain(schema: Schema, cases: Sequence[Case], limit: int = 4) -> str:
+def explain(schema: Schema, cases: Sequence[Case], limit: int = 10) -> str:
     """Each case's statements on `schema` with their plans, the slowest first."""
     out = []
     for case in cases:
