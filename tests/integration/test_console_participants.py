@@ -766,10 +766,8 @@ def test_the_weeks_count_day_and_night_on_the_local_clock_across_a_clock_change(
     # The service's night is 00:00 to 06:00 on the London clock (config/risk_rules.toml). Now is
     # Thursday 26 November 2026; the twelve weeks start on Monday 7 September. The clocks went
     # back at 02:00 BST on Sunday 25 October (01:00 UTC).
-    utc = dt.UTC
-
-    def at(*parts: int) -> dt.datetime:
-        return dt.datetime(*parts, tzinfo=utc)
+    def at(year: int, month: int, day: int, hour: int, minute: int) -> dt.datetime:
+        return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC)
 
     def from_him(when: dt.datetime, direction: Direction = Direction.INBOUND) -> None:
         _contact(app, team.dylan, when, body="x", direction=direction)
