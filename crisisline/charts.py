@@ -36,13 +36,14 @@ _STYLE: Final = Style(
     opacity_hover="0.85",
     colors=("#5694ca", "#1d3f6e", "#b10e1e", "#00703c"),
     font_family='system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
-    title_font_size=18,
+    title_font_size=17,
     label_font_size=14,
     major_label_font_size=14,
-    legend_font_size=14,
+    legend_font_size=15,
 )
-WIDTH: Final = 720
-HEIGHT: Final = 400
+# Drawn small and scaled up or down by the page: at a phone's width its words stay readable.
+WIDTH: Final = 520
+HEIGHT: Final = 340
 
 
 def stacked_bars(
@@ -65,7 +66,6 @@ def stacked_bars(
         legend_at_bottom_columns=len(series) or 1,
         x_label_rotation=-45,
         print_values=False,
-        show_minor_y_labels=False,
         y_labels=_whole_steps(_tallest(series, len(labels))),
     )
     chart.x_labels = list(labels)
