@@ -7,7 +7,7 @@ import re
 import sys
 import xml.etree.ElementTree as ET
 
-import pygal
+import pygal  # type: ignore[import-untyped]  # pygal ships no type information
 
 from crisisline import charts
 
