@@ -458,12 +458,16 @@ def _escalations(
 ) -> list[_Keyed]:
     query = select(EscalationRecord).where(EscalationRecord.participant_id == participant_id)
     if only_asked is not None:
+        # Checked per escalation of his (ix_escalation_codes_escalation_id), never by scanning
+        # every code the person was ever sent.
         query = query.where(
-            EscalationRecord.id.in_(
-                select(EscalationCode.escalation_id).where(
-                    EscalationCode.staff_id == only_asked, EscalationCode.active.is_(True)
-                )
+            select(EscalationCode.id)
+            .where(
+                EscalationCode.escalation_id == EscalationRecord.id,
+                EscalationCode.staff_id == only_asked,
+                EscalationCode.active.is_(True),
             )
+            .exists()
         )
     if start is not None:
         query = query.where(EscalationRecord.opened_at >= start)
