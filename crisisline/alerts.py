@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy import Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -723,6 +723,53 @@ def find(
     return list(rows), total
 
 
+# Most severe first: urgent, warning, info (the column holds the words, not a rank).
+SEVERITY_RANK: Final = {AlertSeverity.URGENT: 0, AlertSeverity.WARNING: 1, AlertSeverity.INFO: 2}
+
+
+def find_most_severe(
+    session: Session,
+    *,
+    status: AlertStatus | None = None,
+    participant_id: int | None = None,
+    severity: AlertSeverity | None = None,
+    raised_from: dt.datetime | None = None,
+    raised_to: dt.datetime | None = None,
+    visible: ColumnElement[bool] | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[RiskAlert], int]:
+    """As `find`, ordered most severe first (urgent, warning, info), newest first within each."""
+    sync_acknowledgements(session)
+    conditions: list[ColumnElement[bool]] = []
+    if visible is not None:
+        conditions.append(RiskAlert.participant_id.in_(select(Participant.id).where(visible)))
+    if status is not None:
+        conditions.append(RiskAlert.status == status)
+    if participant_id is not None:
+        conditions.append(RiskAlert.participant_id == participant_id)
+    if severity is not None:
+        conditions.append(RiskAlert.severity == severity)
+    if raised_from is not None:
+        conditions.append(RiskAlert.raised_at >= raised_from)
+    if raised_to is not None:
+        conditions.append(RiskAlert.raised_at < raised_to)
+    rank = case(
+        {level.value: position for level, position in SEVERITY_RANK.items()},
+        value=RiskAlert.severity,
+        else_=len(SEVERITY_RANK),
+    )
+    total = session.scalar(select(func.count(RiskAlert.id)).where(*conditions)) or 0
+    rows = session.scalars(
+        select(RiskAlert)
+        .where(*conditions)
+        .order_by(rank, RiskAlert.raised_at.desc(), RiskAlert.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return list(rows), total
+
+
 def evidence(session: Session, alert_id: int) -> list[Contact]:
     """The contacts behind an alert, oldest first."""
     return list(
@@ -733,6 +780,25 @@ def evidence(session: Session, alert_id: int) -> list[Contact]:
             .order_by(Contact.started_at, Contact.id)
         )
     )
+
+
+def latest_evidence(session: Session, alert_id: int, limit: int) -> tuple[list[Contact], int]:
+    """The newest `limit` contacts behind an alert, oldest first, and how many there are in
+    all (an alert that kept firing can gather many: a page shows a bounded number)."""
+    newest = list(
+        session.scalars(
+            select(Contact)
+            .join(AlertEvidence, AlertEvidence.contact_id == Contact.id)
+            .where(AlertEvidence.alert_id == alert_id)
+            .order_by(Contact.started_at.desc(), Contact.id.desc())
+            .limit(limit)
+        )
+    )
+    total = session.scalar(
+        select(func.count(AlertEvidence.id)).where(AlertEvidence.alert_id == alert_id)
+    )
+    newest.reverse()
+    return newest, total or 0
 
 
 def recipient(session: Session, alert: RiskAlert) -> Staff | None:

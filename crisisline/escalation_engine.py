@@ -1456,6 +1456,40 @@ def find(
     return list(rows), total
 
 
+def find_opened_between(
+    session: Session,
+    *,
+    status: str | None = None,
+    participant_id: int | None = None,
+    opened_from: dt.datetime | None = None,
+    opened_to: dt.datetime | None = None,
+    visible: ColumnElement[bool] | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[EscalationRecord], int]:
+    """As `find`, also bounded by the time opened, [opened_from, opened_to)."""
+    query = select(EscalationRecord)
+    if visible is not None:
+        query = query.where(
+            EscalationRecord.participant_id.in_(select(Participant.id).where(visible))
+        )
+    if status is not None:
+        query = query.where(EscalationRecord.status == status)
+    if participant_id is not None:
+        query = query.where(EscalationRecord.participant_id == participant_id)
+    if opened_from is not None:
+        query = query.where(EscalationRecord.opened_at >= opened_from)
+    if opened_to is not None:
+        query = query.where(EscalationRecord.opened_at < opened_to)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(EscalationRecord.opened_at.desc(), EscalationRecord.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return list(rows), total
+
+
 def events(session: Session, escalation_id: int) -> list[EscalationEvent]:
     """An escalation's events in order."""
     return list(

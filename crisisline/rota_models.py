@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Time, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crisisline.db import Base, text_enum
@@ -61,6 +62,14 @@ class RotaRecord(Base):
         cascade="all, delete-orphan",
         lazy="selectin",
         order_by="RotaCoverageWindow.position",
+        passive_deletes=True,
+    )
+    # Earlier definitions, each with the instant it stopped applying (oldest first): the
+    # columns above are the definition in force after the last of them.
+    revision_rows: Mapped[list[RotaRevisionRecord]] = relationship(
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="RotaRevisionRecord.ends_at",
         passive_deletes=True,
     )
 
@@ -117,6 +126,44 @@ class RotaCoverageWindow(Base):
         return CoverageWindow(self.start_day, self.start_time, self.end_day, self.end_time)
 
 
+class RotaRevisionRecord(Base):
+    """A definition a rota had until `ends_at`, kept so a change made from a chosen handoff
+    leaves every shift before it exactly as it was (rotas.RotaRevision)."""
+
+    __tablename__ = "rota_revisions"
+    __table_args__ = (Index("ix_rota_revisions_rota_ends", "rota_id", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rota_id: Mapped[int] = mapped_column(ForeignKey("rotas.id", ondelete="CASCADE"))
+    # The handoff from which the next definition applies (UTC).
+    ends_at: Mapped[dt.datetime]
+    timezone: Mapped[str] = mapped_column(String(64))
+    shift_length: Mapped[str] = mapped_column(String(40))
+    # Local wall-clock ISO 8601 without an offset, like rotas.first_handoff.
+    first_handoff: Mapped[str] = mapped_column(String(32))
+    # Staff ids in turn order.
+    members: Mapped[list[int]] = mapped_column(JSON)
+    # [[start_day, "HH:MM:SS", end_day, "HH:MM:SS"], ...], or None when always covered.
+    coverage: Mapped[list[list[Any]] | None] = mapped_column(JSON, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime]
+
+    @property
+    def windows(self) -> list[CoverageWindow] | None:
+        """The stored coverage as the rota logic's windows."""
+        if self.coverage is None:
+            return None
+        return [
+            CoverageWindow(
+                int(start_day),
+                dt.time.fromisoformat(start),
+                int(end_day),
+                dt.time.fromisoformat(end),
+            )
+            for start_day, start, end_day, end in self.coverage
+        ]
+
+
 class RotaOverride(Base):
     """Someone (or nobody) on call instead of, or beside, the rotation for [start, end)."""
 
@@ -168,4 +215,5 @@ __all__ = [
     "RotaOverride",
     "RotaOverrideMode",
     "RotaRecord",
+    "RotaRevisionRecord",
 ]

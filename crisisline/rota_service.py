@@ -29,6 +29,7 @@ from crisisline.rota_models import (
     RotaOverride,
     RotaOverrideMode,
     RotaRecord,
+    RotaRevisionRecord,
 )
 from rotas import (
     CoverageWindow,
@@ -37,8 +38,12 @@ from rotas import (
     Override,
     OverrideMode,
     Rota,
+    RotaRevision,
     RotaValidationError,
+    continued_from,
     gaps_between,
+    handoffs_between,
+    local_to_utc,
     on_call_at,
     rotation_shift_at,
     shifts_between,
@@ -113,9 +118,23 @@ def _validated() -> Iterator[None]:
 
 
 def to_rota(record: RotaRecord) -> Rota:
-    """The rota logic's view of a stored rota."""
+    """The rota logic's view of a stored rota, with the definitions it had before."""
     coverage = record.coverage
     with _validated():
+        history = tuple(
+            RotaRevision(
+                Rota(
+                    name=record.name,
+                    timezone=row.timezone,
+                    members=tuple(row.members),
+                    shift_length=row.shift_length,
+                    first_handoff=dt.datetime.fromisoformat(row.first_handoff),
+                    coverage=None if row.windows is None else tuple(row.windows),
+                ),
+                row.ends_at,
+            )
+            for row in record.revision_rows
+        )
         return Rota(
             name=record.name,
             timezone=record.timezone,
@@ -123,7 +142,57 @@ def to_rota(record: RotaRecord) -> Rota:
             shift_length=record.shift_length,
             first_handoff=record.first_handoff_local,
             coverage=None if coverage is None else tuple(coverage),
+            history=history,
         )
+
+
+def local_instant(local: dt.datetime, rota: Rota) -> dt.datetime:
+    """The instant of a naive local wall-clock time in the rota's zone (the handoff rule: a
+    time in the missing hour moves forward, a repeated one is its first occurrence)."""
+    return local_to_utc(local, rota.zone)
+
+
+def handoffs(rota: Rota, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The rota's handoffs in [start, end)."""
+    with _validated():
+        return handoffs_between(rota, start, end)
+
+
+def revise_from(
+    session: Session,
+    record: RotaRecord,
+    changes: dict[str, Any],
+    effective_from: dt.datetime,
+    *,
+    now: dt.datetime,
+) -> Rota:
+    """The rota `record` becomes with `changes` applying from the handoff `effective_from` on,
+    every turn before it kept exactly as it is; checked like `revise`, and the handoff must be
+    a future handoff of the rota."""
+    current = to_rota(record)
+    if "first_handoff" in changes:
+        raise InvalidInput(
+            "first_handoff: with effective_from the new turns start at that handoff; "
+            "leave first_handoff out.",
+            "first_handoff",
+        )
+    definition = revise(session, record, changes)
+    if definition.name != current.name or definition.timezone != current.timezone:
+        raise InvalidInput(
+            "effective_from: a name or time zone change applies at once; make it on its own.",
+            "effective_from",
+        )
+    effective_from = effective_from.astimezone(dt.UTC)
+    if effective_from <= now:
+        raise InvalidInput("effective_from: must be a handoff still to come.", "effective_from")
+    at_handoff = handoffs(current, effective_from, effective_from + dt.timedelta(microseconds=1))
+    if at_handoff != [effective_from]:
+        raise InvalidInput(
+            f"effective_from: {effective_from.isoformat()} is not one of the rota's handoffs.",
+            "effective_from",
+        )
+    with _validated():
+        return current.revised(continued_from(current, definition, effective_from), effective_from)
 
 
 def to_override(row: RotaOverride) -> Override:
@@ -256,6 +325,26 @@ def save_revision(
     record.coverage_rows.clear()
     session.flush()
     _write(record, rota, now=now)
+    kept = len(record.revision_rows)
+    for revision in rota.history[kept:]:
+        earlier = revision.definition
+        record.revision_rows.append(
+            RotaRevisionRecord(
+                ends_at=revision.until,
+                timezone=earlier.timezone,
+                shift_length=earlier.shift_length,
+                first_handoff=earlier.first_handoff.isoformat(),
+                members=list(earlier.members),
+                coverage=None
+                if earlier.coverage is None
+                else [
+                    [w.start_day, w.start_time.isoformat(), w.end_day, w.end_time.isoformat()]
+                    for w in earlier.coverage
+                ],
+                created_by=actor,
+                created_at=now,
+            )
+        )
     session.flush()
     after = describe(record)
     audit.record(
@@ -265,7 +354,14 @@ def save_revision(
         record_type="rota",
         record_id=record.id,
         at=now,
-        changes={k: [before[k], after[k]] for k in after if before[k] != after[k]},
+        changes={
+            **{k: [before[k], after[k]] for k in after if before[k] != after[k]},
+            **(
+                {"effective_from": rota.history[-1].until.isoformat()}
+                if len(rota.history) > kept
+                else {}
+            ),
+        },
     )
     return record
 

@@ -35,13 +35,23 @@ from escalation import RotaNameTarget, RotaTarget
 
 
 def update_rota(
-    session: Session, rota_id: int, changes: dict[str, Any], *, actor: str, now: dt.datetime
+    session: Session,
+    rota_id: int,
+    changes: dict[str, Any],
+    *,
+    actor: str,
+    now: dt.datetime,
+    effective_from: dt.datetime | None = None,
 ) -> RotaRecord:
     """Apply `changes` (any of the rota's fields), check the result is a valid rota, and tell
-    whoever the edit moves."""
+    whoever the edit moves. With `effective_from` (a handoff still to come) the change applies
+    from that handoff on and every turn before it stays exactly as it was."""
     record = rota_service.get(session, rota_id)
     old = rota_service.to_rota(record)
-    new = rota_service.revise(session, record, changes)
+    if effective_from is None:
+        new = rota_service.revise(session, record, changes)
+    else:
+        new = rota_service.revise_from(session, record, changes, effective_from, now=now)
     if new.name != record.name:
         # Policies name rotas by name: a rename would leave their steps reaching nobody.
         _refuse_if_a_policy_names(session, record, by_id=False)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache, cached_property
+from itertools import pairwise
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -221,6 +222,9 @@ class Rota:
     shift_length: str
     first_handoff: datetime
     coverage: tuple[CoverageWindow, ...] | None = None
+    # Earlier definitions, oldest first, each with the instant it stopped applying: this
+    # definition applies from the last of those instants on (see RotaRevision).
+    history: tuple[RotaRevision, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -248,6 +252,44 @@ class Rota:
             if not all(isinstance(window, CoverageWindow) for window in windows):
                 raise RotaValidationError("coverage", "must be a list of coverage windows")
             object.__setattr__(self, "coverage", windows)
+        object.__setattr__(self, "history", _check_history(self.history))
+
+    @property
+    def applies_from(self) -> datetime | None:
+        """The instant this definition took over from the last revision, or None (always)."""
+        return self.history[-1].until if self.history else None
+
+    def revised(self, definition: Rota, from_: datetime) -> Rota:
+        """`definition` applying from the instant `from_` on, this rota before it.
+
+        Every instant before `from_` keeps the answer it has now: this rota's own history and
+        this definition become revisions, the last ending at `from_`. `from_` must come after
+        the instant the present definition took over (an earlier change is already fixed).
+        """
+        from_ = _check_instant(from_, "effective_from")
+        start = self.applies_from
+        if start is not None and from_ <= start:
+            raise RotaValidationError(
+                "effective_from",
+                f"must be after {start.isoformat()}, when the last change took effect",
+            )
+        bare = Rota(
+            name=self.name,
+            timezone=self.timezone,
+            members=self.members,
+            shift_length=self.shift_length,
+            first_handoff=self.first_handoff,
+            coverage=self.coverage,
+        )
+        return Rota(
+            name=definition.name,
+            timezone=definition.timezone,
+            members=definition.members,
+            shift_length=definition.shift_length,
+            first_handoff=definition.first_handoff,
+            coverage=definition.coverage,
+            history=(*self.history, RotaRevision(bare, from_)),
+        )
 
     @cached_property
     def zone(self) -> ZoneInfo:
@@ -263,6 +305,29 @@ class Rota:
     def weekly_spans(self) -> tuple[tuple[timedelta, timedelta], ...] | None:
         """Coverage as disjoint spans from Monday 00:00 local, or None when always covered."""
         return None if self.coverage is None else _weekly_spans(self.coverage)
+
+
+@dataclass(frozen=True)
+class RotaRevision:
+    """A definition the rota had until the instant `until` (UTC), when the next took over."""
+
+    definition: Rota
+    until: datetime
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.definition, Rota) or self.definition.history:
+            raise RotaValidationError("history", "a revision is a rota without history")
+        object.__setattr__(self, "until", _check_instant(self.until, "history"))
+
+
+def _check_history(history: Sequence[RotaRevision]) -> tuple[RotaRevision, ...]:
+    checked = tuple(history)
+    if not all(isinstance(revision, RotaRevision) for revision in checked):
+        raise RotaValidationError("history", "must be a list of revisions")
+    for earlier, later in pairwise(checked):
+        if later.until <= earlier.until:
+            raise RotaValidationError("history", "revisions must end in order, oldest first")
+    return checked
 
 
 def _check_members(members: Sequence[int]) -> tuple[int, ...]:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Literal
 
-from rotas.model import WEEK, Override, Rota, RotaValidationError, _check_instant
+from rotas.model import EARLIEST, LATEST, WEEK, Override, Rota, RotaValidationError, _check_instant
 from rotas.wallclock import local_to_utc, utc_to_local
 
 Source = Literal["rotation", "override", "not_started", "outside_coverage"]
@@ -102,15 +102,43 @@ def _member(rota: Rota, index: int) -> int | None:
     return rota.members[index % len(rota.members)]
 
 
+def _segments(rota: Rota, start: datetime, end: datetime) -> list[tuple[Rota, datetime, datetime]]:
+    """The definitions in force over [start, end), each with the part of it it governs."""
+    pieces: list[tuple[Rota, datetime, datetime]] = []
+    since = EARLIEST
+    # Each revision governs from where the one before it ended; the rota itself (whose own
+    # fields are its present definition, history aside) governs after the last of them.
+    for definition, until in [*((r.definition, r.until) for r in rota.history), (rota, LATEST)]:
+        low, high = max(since, start), min(until, end)
+        if low < high:
+            pieces.append((definition, low, high))
+        since = until
+    return pieces
+
+
+def _definition_at(rota: Rota, at: datetime) -> tuple[Rota, datetime, datetime]:
+    since = EARLIEST
+    for revision in rota.history:
+        if at < revision.until:
+            return revision.definition, since, revision.until
+        since = revision.until
+    return rota, since, LATEST
+
+
 def rotation_shift_at(rota: Rota, at: datetime) -> RotationShift:
-    """Return the rotation's own turn containing at, ignoring coverage and overrides."""
+    """Return the rotation's own turn containing at, ignoring coverage and overrides.
+
+    A turn is the definition in force at `at`'s; a turn cut by a change of definition ends
+    (or starts) at the instant of the change.
+    """
     at = _check_instant(at, "at")
-    index = _shift_index(rota, at)
+    definition, since, until = _definition_at(rota, at)
+    index = _shift_index(definition, at)
     return RotationShift(
         index=index,
-        start=_handoff(rota, index),
-        end=_handoff(rota, index + 1),
-        staff_id=_member(rota, index),
+        start=max(_handoff(definition, index), since),
+        end=min(_handoff(definition, index + 1), until),
+        staff_id=_member(definition, index),
     )
 
 
@@ -282,6 +310,15 @@ def shifts_between(
 def _shifts(
     rota: Rota, overrides: Sequence[Override], start: datetime, end: datetime
 ) -> list[OnCallShift]:
+    shifts: list[OnCallShift] = []
+    for definition, low, high in _segments(rota, start, end):
+        shifts.extend(_definition_shifts(definition, overrides, low, high))
+    return shifts
+
+
+def _definition_shifts(
+    rota: Rota, overrides: Sequence[Override], start: datetime, end: datetime
+) -> list[OnCallShift]:
     window = _Window.build(rota, overrides, start, end)
     index = _shift_index(rota, start)
     shift_start = _handoff(rota, index)
@@ -360,3 +397,78 @@ def gaps_between(
         gaps.extend(rota_gaps)
     gaps.sort(key=lambda gap: (gap.start, gap.rota_name))
     return gaps
+
+
+def handoffs_between(rota: Rota, start: datetime, end: datetime) -> list[datetime]:
+    """Return the handoffs (the instants turns start) in [start, end), oldest first, each by the
+    definition in force there."""
+    start, end = _check_range(start, end)
+    found: list[datetime] = []
+    for definition, low, high in _segments(rota, start, end):
+        index = _shift_index(definition, low)
+        while (at := _handoff(definition, index)) < high:
+            # A turn lost in the missing hour hands off where the next does: list it once.
+            if at >= low and (not found or at > found[-1]):
+                found.append(at)
+            index += 1
+    return found
+
+
+def continued_from(rota: Rota, definition: Rota, handoff: datetime) -> Rota:
+    """Return `definition` with its turns starting at `handoff`, carrying on the rotation.
+
+    The turn starting at `handoff` goes to whoever `rota` has due then if they are in the new
+    definition (else to the next of the old order who is, else to the first of the new), and
+    the new order follows from them. Only the definition's first handoff moves (back a whole
+    number of turns), so its member order stays as given.
+    """
+    handoff = _check_instant(handoff, "effective_from")
+    due = rotation_shift_at(rota, handoff)
+    old, _, _ = _definition_at(rota, handoff)
+    position = 0
+    if due.staff_id is not None:
+        start = old.members.index(due.staff_id)
+        for offset in range(len(old.members)):
+            candidate = old.members[(start + offset) % len(old.members)]
+            if candidate in definition.members:
+                position = definition.members.index(candidate)
+                break
+    local = utc_to_local(handoff, definition.zone)
+    plain = Rota(
+        name=definition.name,
+        timezone=definition.timezone,
+        members=definition.members,
+        shift_length=definition.shift_length,
+        first_handoff=local,
+        coverage=definition.coverage,
+    )
+    if position == 0:
+        return plain
+    length = plain.length
+    if length.months:
+        month = local.month - 1 - position * length.months
+        first = local.replace(year=local.year + month // 12, month=month % 12 + 1, day=1)
+        first = first.replace(day=min(local.day, _days_in_month(first.year, first.month)))
+    else:
+        first = local - position * length.step
+    anchored = Rota(
+        name=plain.name,
+        timezone=plain.timezone,
+        members=plain.members,
+        shift_length=plain.shift_length,
+        first_handoff=first,
+        coverage=plain.coverage,
+    )
+    if _handoff_local(anchored, position) == local:
+        return anchored
+    # A month-long turn anchored on a day a shorter month lacks cannot count back exactly:
+    # rotate the order instead, so the turn at the handoff is still theirs.
+    members = plain.members[position:] + plain.members[:position]
+    return Rota(
+        name=plain.name,
+        timezone=plain.timezone,
+        members=members,
+        shift_length=plain.shift_length,
+        first_handoff=local,
+        coverage=plain.coverage,
+    )

@@ -189,7 +189,20 @@ class RotaSchema(Schema):
 
 
 class RotaUpdateSchema(RotaSchema):
-    """Fields to change on a rota; any subset."""
+    """Fields to change on a rota; any subset. With `effective_from` (one of the rota's
+    handoffs still to come) a change of members, shift length or coverage applies from that
+    handoff on, and every turn before it stays exactly as it was; without it the change
+    applies to the whole rota at once."""
+
+    effective_from = rota_instant(
+        load_only=True,
+        metadata={
+            "description": "A handoff still to come, from which the change applies; earlier "
+            "turns keep the rota as it was. From it the rotation carries on with whoever is "
+            "due then (if still a member), in the new order. Absent: the whole rota changes.",
+            "example": "2026-10-26T09:00",
+        },
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(partial=True, **kwargs)

@@ -87,13 +87,22 @@ def get_rota(rota: int | str) -> RotaRecord:
 @blueprint.response(200, RotaSchema)
 @requires(Permission.ROTAS_WRITE)
 def update_rota(changes: dict[str, Any], rota: int | str) -> RotaRecord:
-    """Change any of a rota's fields; the result must still be a valid rota."""
+    """Change any of a rota's fields; the result must still be a valid rota. With
+    `effective_from` (a handoff still to come) the change applies from that handoff on."""
     svc = services()
     if "timezone" in changes and changes["timezone"] is None:
         changes["timezone"] = svc.settings.timezone
+    effective_from: dt.datetime | None = changes.pop("effective_from", None)
     with svc.db.transaction() as session:
         rota_id = service.find(session, rota).id
-        return staffing.update_rota(session, rota_id, changes, actor=actor(), now=svc.clock.now())
+        return staffing.update_rota(
+            session,
+            rota_id,
+            changes,
+            actor=actor(),
+            now=svc.clock.now(),
+            effective_from=effective_from,
+        )
 
 
 @blueprint.route("/rotas/<rota:rota>", methods=["DELETE"])
