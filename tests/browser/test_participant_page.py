@@ -76,7 +76,11 @@ def test_an_on_call_worker_reads_the_texts_of_a_man_she_handled(
     expect(page.get_by_label("Alerts")).to_have_count(0)
     chart = page.locator("figure.participant-chart img")
     expect(chart).to_be_visible()
-    assert chart.evaluate("image => image.complete && image.naturalWidth > 0")
+    # The SVG loads (and draws) under its own policy: waits for it, failing if it never does.
+    page.wait_for_function(
+        "() => { const chart = document.querySelector('figure.participant-chart img');"
+        " return chart !== null && chart.complete && chart.naturalWidth > 0; }"
+    )
     expect(page.locator("table.participant-week-table tbody tr")).to_have_count(12)
     _fits_the_window(page)
     save_screenshot(page, "participant-page-worker")
