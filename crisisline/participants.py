@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, or_, select
 from sqlalchemy.orm import Session, lazyload
 
 from crisisline import audit
@@ -131,6 +131,42 @@ def list_participants(
         query = query.where(Participant.status == status)
     if responsible_officer_id is not None:
         query = query.where(Participant.responsible_officer_id == responsible_officer_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Participant.reference, Participant.id).offset(offset).limit(limit)
+    ).all()
+    return list(rows), total
+
+
+def search(
+    session: Session,
+    text: str,
+    *,
+    phone: str | None = None,
+    visible: ColumnElement[bool] | None = None,
+    offset: int = 0,
+    limit: int = 25,
+) -> tuple[list[Participant], int]:
+    """A page of participants matching what a person typed, ordered by reference, and how many
+    match in all: the whole reference in any case, any part of the name in any case (% and _
+    are plain characters), or, when `phone` (the text read as a number, in E.164) is given,
+    any of their numbers. An empty `text` matches everyone `visible` reaches."""
+    query = select(Participant)
+    if visible is not None:
+        query = query.where(visible)
+    words = text.strip()
+    if words:
+        matches: list[ColumnElement[bool]] = [
+            func.lower(Participant.reference) == words.lower(),
+            Participant.name.icontains(words, autoescape=True),
+        ]
+        if phone is not None:
+            matches.append(
+                Participant.id.in_(
+                    select(ParticipantPhone.participant_id).where(ParticipantPhone.number == phone)
+                )
+            )
+        query = query.where(or_(*matches))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(Participant.reference, Participant.id).offset(offset).limit(limit)

@@ -1,7 +1,8 @@
 """The Now board in a real browser, at a phone's width and a laptop's: the on-call worker is
 signed in on the board; a participant texts the crisis number (through the live server's
 signed SMS webhook) and the routing job passes the text on; the board shows the escalation
-within seconds WITHOUT a reload (htmx swaps the board in place); the worker takes it from the
+within seconds WITHOUT a reload (htmx swaps the board in place); the worker opens the
+participant from the board and reads the text on his timeline, then takes it from the
 board and the board shows it taken, the notice staying while the board refreshes; signed out
 elsewhere, his board says it has stopped updating.
 
@@ -75,6 +76,17 @@ def test_a_text_reaches_the_on_call_workers_board_without_a_reload_and_he_takes_
     page.evaluate("document.getElementById('now-board').dataset.old = 'yes'")
     expect(page.locator("#now-board[data-old]")).to_have_count(0, timeout=WITHIN_SECONDS)
     expect(page.locator(f"#take-{escalation_id}")).to_be_focused()
+
+    # He opens the participant from the board and reads the text on the man's timeline (he
+    # reaches the record because the escalation asks him), then goes back to take it.
+    page.locator(f"#escalation-{escalation_id}-participant").click()
+    expect(page.locator("h1")).to_contain_text("R1001")
+    expect(page.locator("main")).to_contain_text("I can't cope tonight, please call me")
+    _fits_the_window(page, width)
+    save_screenshot(page, "now-board-participant-opened")
+    axe_check(page)
+    page.go_back()
+    expect(page.locator(f"#take-{escalation_id}")).to_be_visible(timeout=WITHIN_SECONDS)
 
     page.locator(f"#take-{escalation_id}").click()
     expect(page.get_by_role("status")).to_contain_text("You took it: Crisis text from")
