@@ -943,13 +943,18 @@ def measure(
                 _once(schema, case)
     # Request by request in turn, small then large, so that a busy moment on the machine (other
     # work on it) hits both alike; the cases in rounds, so drift over the run hits all alike.
-    # Which size goes first alternates, so neither always follows the other.
+    # Which size goes first alternates, so neither always follows the other. A heavy history's
+    # page takes turns with the light one's too, so that their comparison is as fair.
+    paired = {case.pair: case for case in cases if case.pair is not None}
+    groups = [[case, *([paired[case.key]] if case.key in paired else [])] for case in cases]
+    groups = [group for group in groups if group[0].pair is None or group[0].pair not in paired]
     rounds = 5
     for _ in range(rounds):
-        for case in cases:
+        for group in groups:
             for turn in range(max(repeat // rounds, 1)):
-                for schema in schemas if turn % 2 == 0 else schemas[::-1]:
-                    samples[case.key][schema.name].append(_once(schema, case))
+                for case in group:
+                    for schema in schemas if turn % 2 == 0 else schemas[::-1]:
+                        samples[case.key][schema.name].append(_once(schema, case))
     return samples
 
 
