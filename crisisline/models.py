@@ -191,6 +191,12 @@ class Contact(Base):
     __tablename__ = "contacts"
     __table_args__ = (
         Index("ix_contacts_participant_started", "participant_id", "started_at"),
+        # Whom an on-call worker handled lately (crisisline.caseloads), asked on every console
+        # read of a participant's record: a range scan of his recent contacts, not the table
+        # (the participant's id last, so the index alone answers it).
+        Index(
+            "ix_contacts_handled_by_started", "handled_by_staff_id", "started_at", "participant_id"
+        ),
         # The texts waiting to be routed (crisisline.sms_intake): asked every second, so only
         # those rows are indexed. The predicate is written out in the query that uses it.
         Index(
