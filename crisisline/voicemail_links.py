@@ -36,6 +36,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final
 
 from flask import Blueprint, Response, request
@@ -62,6 +64,8 @@ FETCH_DEADLINE_SECONDS: Final = 20.0  # the whole download, however slowly it tr
 MAX_FETCHES_PER_PROCESS: Final = 2
 _fetching = threading.BoundedSemaphore(MAX_FETCHES_PER_PROCESS)
 MAX_BYTES: Final = 20 * 1024 * 1024  # a two-minute message is well under 1 MB
+BUSY_STATUS: Final = 503
+BUSY: Final = "The line is busy playing messages; try again in a minute. "
 HOW_ELSE: Final = (
     "To hear the message, call the crisis line from your registered phone: "
     "the call-back menu plays it."
@@ -127,6 +131,18 @@ def fetch(telephony: Telephony, recording_url: str) -> bytes | None:
         return None
 
 
+@contextmanager
+def fetch_slot() -> Iterator[bool]:
+    """One of the few recording fetches this process runs at once (the link's and the
+    console's together); False when all are in use, and the caller answers 503."""
+    acquired = _fetching.acquire(blocking=False)
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            _fetching.release()
+
+
 def _page(status: int, text: str) -> Response:
     return Response(text + "\n", status=status, mimetype="text/plain", headers=_HEADERS)
 
@@ -151,13 +167,13 @@ def listen(value: str) -> Response:
     if request.method == "HEAD":
         # A link checker or preview asking what is there: nothing is fetched or played.
         return Response(status=200, mimetype="audio/mpeg", headers=_HEADERS)
-    if not _fetching.acquire(blocking=False):
-        log.warning("voicemail link opened while %d others were playing", MAX_FETCHES_PER_PROCESS)
-        return _page(503, "The line is busy playing messages; try again in a minute. " + HOW_ELSE)
-    try:
+    with fetch_slot() as free:
+        if not free:
+            log.warning(
+                "voicemail link opened while %d others were playing", MAX_FETCHES_PER_PROCESS
+            )
+            return _page(BUSY_STATUS, BUSY + HOW_ELSE)
         audio = fetch(svc.telephony, recording_url)
-    finally:
-        _fetching.release()
     if audio is None:
         return _page(503, "The message cannot be played from this link just now. " + HOW_ELSE)
     with svc.db.transaction() as session:

@@ -215,7 +215,16 @@ def participant_voicemail(participant_id: int, contact_id: int) -> ResponseRetur
             action=Action.PLAY,
         )
         recording = participant_story.voicemail_recording(session, participant_id, contact_id)
-    audio = voicemail_links.fetch(svc.telephony, recording)
+    # The same few fetches at once as the texted links' (a flood of plays cannot tie up
+    # every web thread waiting on the provider).
+    with voicemail_links.fetch_slot() as free:
+        if not free:
+            return Response(
+                voicemail_links.BUSY + voicemail_links.HOW_ELSE + "\n",
+                status=voicemail_links.BUSY_STATUS,
+                mimetype="text/plain",
+            )
+        audio = voicemail_links.fetch(svc.telephony, recording)
     if audio is None:
         return Response(
             "The message cannot be played just now. " + voicemail_links.HOW_ELSE + "\n",

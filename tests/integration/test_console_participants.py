@@ -5,6 +5,7 @@ and logged, and his contacts by week, day and night as a pygal chart."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import xml.etree.ElementTree as ET
@@ -15,7 +16,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from crisisline import contacts, participant_story, participants
+from crisisline import contacts, participant_story, participants, voicemail_links
 from crisisline import escalation_engine as engine
 from crisisline.alert_models import AlertSeverity, AlertStatus, RiskAlert
 from crisisline.clock import FakeClock
@@ -731,6 +732,32 @@ def test_a_voicemail_that_cannot_be_fetched_says_how_else_to_hear_it(
     answer = gareth.get(f"/participants/{team.dylan}/voicemails/{voicemail}")
     assert answer.status_code == 503
     assert "call the crisis line from your registered phone" in answer.get_data(as_text=True)
+
+
+def test_while_every_fetch_slot_is_busy_a_play_is_refused_and_nothing_is_fetched(
+    app: Flask, clock: FakeClock, team: Team, telephony: FakeTelephony
+) -> None:
+    """The console's plays and the texted links' share the process's few fetches at once."""
+    telephony.recordings[RECORDING] = b"ID3 audio"
+    voicemail = _contact(
+        app,
+        team.dylan,
+        clock.now(),
+        channel=Channel.VOICE,
+        outcome="voicemail",
+        recording=RECORDING,
+    )
+    gareth = _signed_in(app, clock, team.officer)
+    with contextlib.ExitStack() as held:
+        for _ in range(voicemail_links.MAX_FETCHES_PER_PROCESS):
+            assert held.enter_context(voicemail_links.fetch_slot())
+        answer = gareth.get(f"/participants/{team.dylan}/voicemails/{voicemail}")
+        assert answer.status_code == 503
+        assert "busy playing messages" in answer.get_data(as_text=True)
+        assert telephony.fetched_recordings == []
+    # The slots given back, the same play goes through.
+    played = gareth.get(f"/participants/{team.dylan}/voicemails/{voicemail}")
+    assert played.status_code == 200 and played.data == b"ID3 audio"
 
 
 # ---- the weekly chart -----------------------------------------------------------------------
