@@ -19,7 +19,7 @@ from crisisline.alert_models import AlertStatus, RiskAlert
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Channel, Direction, Participant, Staff
 from tests.support.app import services_of
-from tests.support.browser import LiveServer, axe_check, save_screenshot
+from tests.support.browser import LiveServer, looked_at
 from tests.support.console import PASSWORD, enrol
 
 # The demo data: Gareth Lloyd is R1001's officer; Helen Marsh's caseload is R1003 only.
@@ -45,7 +45,7 @@ def test_an_officer_resolves_his_caseloads_alert_and_another_officer_is_refused(
     expect(row).to_have_count(1)
     expect(row).to_contain_text("warning")
     expect(row).to_contain_text("open")
-    _looked_at(page, "alerts-list")
+    looked_at(page, "alerts-list")
 
     row.locator(f'a[href="/alerts/{alert_id}"]').click()
     expect(page.locator("h1")).to_have_text(f"Risk alert {alert_id}: {REFERENCE}")
@@ -54,7 +54,7 @@ def test_an_officer_resolves_his_caseloads_alert_and_another_officer_is_refused(
     expect(page.get_by_role("link", name=f"{REFERENCE} Daniel Price")).to_have_attribute(
         "href", f"/participants/{_participant_id(live_server)}"
     )
-    _looked_at(page, "alerts-alert-open")
+    looked_at(page, "alerts-alert-open")
 
     page.get_by_label("What was done (required to resolve)").fill(NOTE)
     page.get_by_role("button", name="Resolve with this note").click()
@@ -63,7 +63,7 @@ def test_an_officer_resolves_his_caseloads_alert_and_another_officer_is_refused(
     expect(page.locator(".alert-facts")).to_contain_text("by Gareth Lloyd")
     expect(page.locator(".alert-facts")).to_contain_text(NOTE)
     expect(page.get_by_role("button", name="Resolve with this note")).to_have_count(0)
-    _looked_at(page, "alerts-alert-resolved")
+    looked_at(page, "alerts-alert-resolved")
     with services_of(live_server.app).db.transaction() as session:
         alert = session.get_one(RiskAlert, alert_id)
         assert alert.status == AlertStatus.RESOLVED and alert.resolution_note == NOTE
@@ -75,13 +75,13 @@ def test_an_officer_resolves_his_caseloads_alert_and_another_officer_is_refused(
     expect(page.locator("h1")).to_have_text(f"Escalation {alert.escalation_id}")
     expect(page.locator("main")).to_contain_text("Texted Gareth Lloyd (step 1)")
     expect(page.locator("main")).to_contain_text("Closed by Gareth Lloyd")
-    _looked_at(page, "alerts-escalation")
+    looked_at(page, "alerts-escalation")
 
     # His list of escalations shows it closed.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Escalations").click()
     expect(page.locator("h1")).to_have_text("Escalations")
     expect(page.locator("tbody tr").filter(has_text=REFERENCE)).to_contain_text("closed")
-    _looked_at(page, "alerts-escalation-list")
+    looked_at(page, "alerts-escalation-list")
 
     # An officer of another caseload, in a browser of her own: not found, as if it did not exist.
     width = page.viewport_size["width"] if page.viewport_size else 1280
@@ -91,10 +91,10 @@ def test_an_officer_resolves_his_caseloads_alert_and_another_officer_is_refused(
     assert answer is not None and answer.status == 404
     expect(other.locator("main")).to_contain_text("There is nothing at this address.")
     expect(other.locator("main")).not_to_contain_text(REFERENCE)
-    _looked_at(other, "alerts-other-officer-refused")
+    looked_at(other, "alerts-other-officer-refused")
     other.get_by_role("navigation", name="Main").get_by_role("link", name="Alerts").click()
     expect(other.locator("main")).to_contain_text("0 alerts.")
-    _looked_at(other, "alerts-other-officer-list")
+    looked_at(other, "alerts-other-officer-list")
 
 
 def _relapse_alert(live_server: LiveServer) -> int:
@@ -141,12 +141,3 @@ def _sign_in(page: Page, live_server: LiveServer, email: str) -> None:
     page.get_by_label("Six-digit code").fill(pyotp.TOTP(secret).at(live_server.clock.now()))
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
-
-
-def _looked_at(page: Page, name: str) -> None:
-    """No sideways scrolling, a screenshot for people, and axe-core's check."""
-    width = page.viewport_size["width"] if page.viewport_size else 0
-    scroll_width: int = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll_width <= width, f"{page.url} is {scroll_width} px wide"
-    save_screenshot(page, name)
-    axe_check(page)

@@ -25,7 +25,7 @@ from crisisline.jobs import Jobs
 from crisisline.rota_models import RotaRecord
 from crisisline.telephony import sign
 from tests.support.app import TEST_AUTH_TOKEN, beat_as_leader, services_of
-from tests.support.browser import LiveServer, axe_check, save_screenshot
+from tests.support.browser import LiveServer, axe_check, fits_the_window, save_screenshot
 from tests.support.console import PASSWORD, enrol
 
 PARTICIPANT_PHONE = "+447700900201"  # the demo's R1001
@@ -50,7 +50,7 @@ def test_a_text_reaches_the_on_call_workers_board_without_a_reload_and_he_takes_
     board = page.locator("#now-board")
     expect(board).to_contain_text("Nothing is asking you now.")
     expect(board).to_contain_text("On call now")
-    _fits_the_window(page, width)
+    fits_the_window(page)
     save_screenshot(page, "now-board-quiet")
     axe_check(page)
 
@@ -67,7 +67,7 @@ def test_a_text_reaches_the_on_call_workers_board_without_a_reload_and_he_takes_
     expect(card).to_contain_text("1 of")
     expect(card).to_contain_text(worker_name)  # notified
     assert page.evaluate("window.nowBoardMark") == "still here", "the page was reloaded"
-    _fits_the_window(page, width)
+    fits_the_window(page)
     save_screenshot(page, "now-board-asked")
     axe_check(page)
 
@@ -82,7 +82,7 @@ def test_a_text_reaches_the_on_call_workers_board_without_a_reload_and_he_takes_
     page.locator(f"#escalation-{escalation_id}-participant").click()
     expect(page.locator("h1")).to_contain_text("R1001")
     expect(page.locator("main")).to_contain_text("I can't cope tonight, please call me")
-    _fits_the_window(page, width)
+    fits_the_window(page)
     save_screenshot(page, "now-board-participant-opened")
     axe_check(page)
     page.go_back()
@@ -104,7 +104,7 @@ def test_a_text_reaches_the_on_call_workers_board_without_a_reload_and_he_takes_
     expect(page.locator("#now-board[data-old]")).to_have_count(0, timeout=WITHIN_SECONDS)
     expect(page.get_by_role("status")).to_contain_text("You took it")
     expect(page.locator(f"#escalation-{escalation_id}")).to_contain_text(f"Taken by {worker_name}")
-    _fits_the_window(page, width)
+    fits_the_window(page)
     save_screenshot(page, "now-board-taken")
     axe_check(page)
 
@@ -130,7 +130,7 @@ def test_a_text_reaches_the_on_call_workers_board_without_a_reload_and_he_takes_
     expect(board).to_contain_text("Open risk alerts")
     expect(board.locator(".now-counts")).to_contain_text("1 urgent")
     expect(board).to_contain_text("Running:")
-    _fits_the_window(manager, width)
+    fits_the_window(manager)
     save_screenshot(manager, "now-board-duty-manager")
     axe_check(manager)
 
@@ -200,9 +200,3 @@ def _escalation(live_server: LiveServer) -> int:
         ).all()
     assert len(found) == 1, found
     return found[0]
-
-
-def _fits_the_window(page: Page, width: int) -> None:
-    """Nothing on the page is wider than the window: no sideways scrolling on a phone."""
-    scroll_width: int = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll_width <= width, f"{page.url} is {scroll_width} px wide"

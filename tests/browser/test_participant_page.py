@@ -17,7 +17,7 @@ from sqlalchemy import select
 from crisisline import contacts, participants, staff
 from crisisline.models import Channel, Direction, RecordAccess
 from tests.support.app import services_of
-from tests.support.browser import LiveServer, axe_check, save_screenshot
+from tests.support.browser import LiveServer, axe_check, fits_the_window, save_screenshot
 from tests.support.console import PASSWORD, enrol
 
 WORKER_EMAIL = "amira.okafor@example.org"  # on call (demo staff)
@@ -55,7 +55,7 @@ def test_an_on_call_worker_reads_the_texts_of_a_man_she_handled(
     results = page.locator("table.participant-results tbody tr")
     expect(results).to_have_count(1)
     expect(results.first).to_contain_text("R1001 Daniel Price")
-    _fits_the_window(page)
+    fits_the_window(page)
     save_screenshot(page, "participant-search-worker")
     axe_check(page)
 
@@ -82,7 +82,7 @@ def test_an_on_call_worker_reads_the_texts_of_a_man_she_handled(
         " return chart !== null && chart.complete && chart.naturalWidth > 0; }"
     )
     expect(page.locator("table.participant-week-table tbody tr")).to_have_count(12)
-    _fits_the_window(page)
+    fits_the_window(page)
     save_screenshot(page, "participant-page-worker")
     axe_check(page)
 
@@ -93,7 +93,7 @@ def test_an_on_call_worker_reads_the_texts_of_a_man_she_handled(
     expect(page.locator("li.participant-texts")).to_have_count(0)
     expect(page.locator("li.participant-calls")).to_have_count(1)
     expect(page.get_by_label("Calls", exact=True)).to_be_checked()
-    _fits_the_window(page)
+    fits_the_window(page)
     save_screenshot(page, "participant-page-worker-calls")
     axe_check(page)
     assert violations == []
@@ -117,13 +117,13 @@ def test_a_duty_manager_finds_a_man_by_his_number_and_opens_him_through_break_gl
     results = page.locator("table.participant-results tbody tr")
     expect(results).to_have_count(1)
     expect(results.first).to_contain_text("R1003 Marcus Bell")
-    _fits_the_window(page)
+    fits_the_window(page)
     save_screenshot(page, "participant-search-manager")
     axe_check(page)
 
     results.first.get_by_role("link").click()
     expect(page.locator("h1")).to_have_text("Why do you need this record?")
-    _fits_the_window(page)
+    fits_the_window(page)
     save_screenshot(page, "participant-break-glass")
     axe_check(page)
     page.get_by_label("Safeguarding concern raised about him").check()
@@ -134,7 +134,7 @@ def test_a_duty_manager_finds_a_man_by_his_number_and_opens_him_through_break_gl
     expect(page.locator(".participant-details")).to_contain_text("07700 900204")
     expect(page.locator("li.participant-texts")).to_contain_text("Are you open?")
     expect(page.get_by_label("Alerts")).to_have_count(1)
-    _fits_the_window(page)
+    fits_the_window(page)
     save_screenshot(page, "participant-page-manager")
     axe_check(page)
     with services_of(live_server.app).db.transaction() as session:
@@ -236,11 +236,3 @@ def _sign_in(page: Page, live_server: LiveServer, staff_id: int, phone: str) -> 
     page.get_by_label("Six-digit code").fill(pyotp.TOTP(secret).at(live_server.clock.now()))
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
-
-
-def _fits_the_window(page: Page) -> None:
-    """Nothing on the page is wider than the window: no sideways scrolling on a phone."""
-    viewport = page.viewport_size
-    assert viewport is not None
-    scroll_width: int = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll_width <= viewport["width"], f"{page.url} is {scroll_width} px wide"

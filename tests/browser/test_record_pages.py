@@ -16,15 +16,10 @@ from playwright.sync_api import FilePayload, Locator, Page, expect
 
 from crisisline import staff
 from tests.support.app import services_of
-from tests.support.browser import LiveServer, axe_check, save_screenshot
+from tests.support.browser import LiveServer, looked_at
 from tests.support.console import PASSWORD, enrol
 
 DUTY_MANAGER_EMAIL = "priya.natarajan@example.org"
-# The elements reaching past the window's right edge, to say what made a page too wide.
-WIDE_ELEMENTS = """() => [...document.querySelectorAll("body *")]
-  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 2)
-  .slice(0, 8)
-  .map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))"""
 IMPORT_CSV = (
     "name,phone,email,roles,active\n"
     "Sian Evans,07700 900161,sian.evans@example.org,on_call,yes\n"
@@ -41,7 +36,7 @@ def test_an_administrator_adds_staff_previews_an_import_and_sees_what_deactivati
     _nav(page).get_by_role("link", name="Staff", exact=True).click()
     expect(page.locator("h1")).to_have_text("Staff")
     expect(page.locator("main")).to_contain_text("Priya Natarajan")
-    _looked_at(page, "records-staff-list")
+    looked_at(page, "records-staff-list")
 
     # A bad number first: the form comes back filled, the message beside the phone field.
     page.get_by_role("link", name="Add a member of staff").click()
@@ -54,7 +49,7 @@ def test_an_administrator_adds_staff_previews_an_import_and_sees_what_deactivati
     expect(page.get_by_label("Name")).to_have_value("Rhys Bowen")
     expect(page.get_by_label("On-call worker")).to_be_checked()
     expect(page.get_by_role("alert")).to_contain_text("Nothing was saved")
-    _looked_at(page, "records-staff-form-error")
+    looked_at(page, "records-staff-form-error")
 
     page.get_by_label("Mobile phone").fill("07700 900160")
     page.get_by_role("button", name="Add member of staff").click()
@@ -65,7 +60,7 @@ def test_an_administrator_adds_staff_previews_an_import_and_sees_what_deactivati
     # the import is confirmed.
     page.get_by_role("link", name="Import staff from a CSV file").click()
     expect(page.locator("h1")).to_have_text("Import staff")
-    _looked_at(page, "records-import-upload")
+    looked_at(page, "records-import-upload")
     upload: FilePayload = {
         "name": "staff.csv",
         "mimeType": "text/csv",
@@ -76,7 +71,7 @@ def test_an_administrator_adds_staff_previews_an_import_and_sees_what_deactivati
     expect(page.locator("h1")).to_contain_text("Import staff: preview")
     expect(page.locator("main")).to_contain_text("2 staff will be created")
     expect(page.locator("main")).to_contain_text("+447700900162")
-    _looked_at(page, "records-import-preview")
+    looked_at(page, "records-import-preview")
     with services_of(live_server.app).db.transaction() as session:
         assert staff.active_by_phone(session, "+447700900161") is None
     page.get_by_role("button", name="Import these 2").click()
@@ -86,11 +81,11 @@ def test_an_administrator_adds_staff_previews_an_import_and_sees_what_deactivati
     # Deactivating asks first, saying what it changes.
     page.get_by_role("link", name="Edit Rhys Bowen").click()
     expect(page.locator("h1")).to_have_text("Edit Rhys Bowen")
-    _looked_at(page, "records-staff-edit")
+    looked_at(page, "records-staff-edit")
     page.get_by_role("button", name="Deactivate Rhys Bowen…").click()
     expect(page.locator("h1")).to_have_text("Deactivate Rhys Bowen?")
     expect(page.locator("main")).to_contain_text("They are on no rota.")
-    _looked_at(page, "records-staff-deactivate")
+    looked_at(page, "records-staff-deactivate")
     page.get_by_role("button", name="Yes, deactivate Rhys Bowen").click()
     expect(page.get_by_role("status")).to_contain_text("Rhys Bowen is no longer active")
 
@@ -114,11 +109,11 @@ def test_a_duty_manager_adds_a_participant_and_reads_a_policy_in_words(
     page.get_by_role("button", name="Add participant").click()
     expect(page.locator("#phones-error")).to_contain_text("'0770'")
     expect(page.get_by_label("Reference")).to_have_value("R7001")
-    _looked_at(page, "records-participant-form-error")
+    looked_at(page, "records-participant-form-error")
 
     _nav(page).get_by_role("link", name="Policies").click()
     expect(page.locator("h1")).to_have_text("Escalation policies")
-    _looked_at(page, "records-policies")
+    looked_at(page, "records-policies")
     page.get_by_role("link", name="crisis-call").click()
     expect(page.locator("h1")).to_have_text("Escalation policy crisis-call")
     steps = page.locator("ol.policy-steps li")
@@ -127,7 +122,7 @@ def test_a_duty_manager_adds_a_participant_and_reads_a_policy_in_words(
         "If nobody takes it within 2 minutes, ring and text the backup rota."
     )
     expect(page.locator("main")).to_contain_text("Editing stays in the API")
-    _looked_at(page, "records-policy")
+    looked_at(page, "records-policy")
 
 
 def _sign_in(
@@ -144,14 +139,3 @@ def _sign_in(
 
 def _nav(page: Page) -> Locator:
     return page.get_by_role("navigation", name="Main")
-
-
-def _looked_at(page: Page, name: str) -> None:
-    """Screenshot, axe-core, and no sideways scrolling."""
-    viewport = page.viewport_size
-    assert viewport is not None
-    scroll_width: int = page.evaluate("document.documentElement.scrollWidth")
-    wide = page.evaluate(WIDE_ELEMENTS)
-    assert scroll_width <= viewport["width"], f"{page.url} is {scroll_width} px wide: {wide}"
-    save_screenshot(page, name)
-    axe_check(page)

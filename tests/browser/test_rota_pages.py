@@ -16,7 +16,7 @@ from crisisline import rota_service
 from crisisline.models import Staff
 from crisisline.rota_models import RotaOverride
 from tests.support.app import services_of
-from tests.support.browser import LiveServer, axe_check, save_screenshot
+from tests.support.browser import LiveServer, looked_at
 from tests.support.console import PASSWORD, enrol
 
 MANAGER_EMAIL = "priya.natarajan@example.org"
@@ -47,8 +47,7 @@ def test_duty_manager_overrides_tonight_across_the_clock_change_and_changes_memb
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Rotas").click()
     expect(page.locator("h1")).to_have_text("Rotas")
-    save_screenshot(page, "rota-list")
-    axe_check(page)
+    looked_at(page, "rota-list")
     page.get_by_role("link", name="primary").click()
     expect(page.locator("h1")).to_have_text("primary rota")
     expect(page.locator("main")).to_contain_text("Week of Mon 19 Oct 2026")
@@ -64,8 +63,7 @@ def test_duty_manager_overrides_tonight_across_the_clock_change_and_changes_memb
     page.get_by_label("Why").fill("Amira is unwell tonight")
     page.get_by_role("button", name="Save the override").click()
     expect(page.locator("#end-error")).to_contain_text("happens twice")
-    save_screenshot(page, "rota-override-which")
-    axe_check(page)
+    looked_at(page, "rota-override-which")
     page.get_by_label("The second 01:30 (GMT)").check()
     page.get_by_role("button", name="Save the override").click()
     expect(page.get_by_role("status")).to_contain_text("Override saved")
@@ -79,8 +77,7 @@ def test_duty_manager_overrides_tonight_across_the_clock_change_and_changes_memb
             dt.datetime(2026, 10, 24, 21, 0, tzinfo=dt.UTC),
             dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.UTC),
         )
-    save_screenshot(page, "rota-calendar")
-    axe_check(page)
+    looked_at(page, "rota-calendar")
 
     # A member added from the first handoff after this week: previewed, then nothing this week
     # moves.
@@ -94,20 +91,18 @@ def test_duty_manager_overrides_tonight_across_the_clock_change_and_changes_memb
         "Preview: applying from Mon 26 Oct 08:00"
     )
     expect(page.locator(".rota-preview")).to_contain_text("Priya Natarajan")
-    save_screenshot(page, "rota-change-preview")
-    axe_check(page)
+    looked_at(page, "rota-change-preview")
     page.get_by_role("button", name="Apply this change").click()
     expect(page.get_by_role("status")).to_contain_text("Change saved from the handoff at 08:00")
     with services.db.transaction() as session:
         assert rota_service.shifts(session, rota_id, WEEK_START, NEXT_WEEK).shifts == this_week
     page.get_by_role("link", name="Week after →").click()
     expect(page.locator("main")).to_contain_text("Week of Mon 26 Oct 2026")
-    save_screenshot(page, "rota-calendar-next-week")
+    looked_at(page, "rota-calendar-next-week")
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="My shifts").click()
     expect(page.locator("h1")).to_have_text("My shifts")
     expect(page.locator("main")).to_contain_text("Sat 24 Oct 22:00")
     page.get_by_role("button", name="Issue my calendar link").click()
     expect(page.locator("main")).to_contain_text("/calendar/staff/")
-    save_screenshot(page, "my-shifts")
-    axe_check(page)
+    looked_at(page, "my-shifts")

@@ -19,7 +19,13 @@ from playwright.sync_api import Locator, Page, expect
 
 from crisisline import staff
 from tests.support.app import services_of
-from tests.support.browser import LiveServer, axe_check, last_text_to, save_screenshot
+from tests.support.browser import (
+    LiveServer,
+    axe_check,
+    fits_the_window,
+    last_text_to,
+    save_screenshot,
+)
 
 # An on-call worker of the demo staff who has no console account until this test invites her.
 WORKER_EMAIL = "amira.okafor@example.org"
@@ -45,7 +51,7 @@ def test_administrator_invites_a_worker_who_enrols_signs_in_and_is_refused_admin
     # The administrator signs in: password, then the code his authenticator shows.
     page.goto("/login")
     expect(page.locator("h1")).to_have_text("Sign in")
-    _fits_the_window(page)
+    fits_the_window(page)
     save_screenshot(page, "flow-login")
     axe_check(page)
     page.get_by_label("Phone number or email").fill(admin.email)
@@ -59,7 +65,7 @@ def test_administrator_invites_a_worker_who_enrols_signs_in_and_is_refused_admin
     assert page.url == f"{live_server.url}/"
     expect(page.locator("main")).to_contain_text(f"Signed in as {admin.name}: Administrator.")
     expect(page.locator("main")).to_contain_text("On call now")
-    _fits_the_window(page)
+    fits_the_window(page)
     save_screenshot(page, "flow-home")
     axe_check(page)
 
@@ -76,7 +82,7 @@ def test_administrator_invites_a_worker_who_enrols_signs_in_and_is_refused_admin
     row = page.locator(f"li#staff-{worker_id}")
     expect(row.locator(".status")).to_have_text("invited")
     expect(row.get_by_role("button", name="Re-invite", exact=True)).to_be_visible()
-    _fits_the_window(page)
+    fits_the_window(page)
     save_screenshot(page, "flow-staff-accounts")
     axe_check(page)
 
@@ -103,7 +109,7 @@ def test_administrator_invites_a_worker_who_enrols_signs_in_and_is_refused_admin
     expect(worker.locator("figure.qr svg")).to_be_visible()
     secret = worker.locator("#totp-secret").inner_text().replace(" ", "")
     assert re.fullmatch(r"[A-Z2-7]{16,}", secret), "the typed key is a base32 TOTP secret"
-    _fits_the_window(worker)
+    fits_the_window(worker)
     save_screenshot(worker, "flow-enrolment-qr")
     axe_check(worker)
     worker.get_by_label("Six-digit code").fill(_code(secret, live_server))
@@ -114,7 +120,7 @@ def test_administrator_invites_a_worker_who_enrols_signs_in_and_is_refused_admin
     codes = worker.locator("#recovery-codes code").all_inner_texts()
     assert len(codes) == 10
     assert len(set(codes)) == 10
-    _fits_the_window(worker)
+    fits_the_window(worker)
     save_screenshot(worker, "flow-recovery-codes")
     axe_check(worker)
     worker.get_by_role("button", name="I have saved these codes").click()
@@ -147,7 +153,7 @@ def test_administrator_invites_a_worker_who_enrols_signs_in_and_is_refused_admin
     expect(worker.locator("h1")).to_have_text("Not allowed")
     expect(worker.locator("main")).to_contain_text("ask an administrator")
     expect(worker.locator(f"li#staff-{worker_id}")).to_have_count(0)
-    _fits_the_window(worker)
+    fits_the_window(worker)
     save_screenshot(worker, "flow-refused")
     axe_check(worker)
 
@@ -188,9 +194,3 @@ def _width(page: Page) -> int:
     viewport = page.viewport_size
     assert viewport is not None
     return viewport["width"]
-
-
-def _fits_the_window(page: Page) -> None:
-    """Nothing on the page is wider than the window: no sideways scrolling on a phone."""
-    scroll_width: int = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll_width <= _width(page), f"{page.url} is {scroll_width} px wide"

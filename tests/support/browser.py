@@ -94,6 +94,34 @@ def serving(app: Any = None) -> Iterator[tuple[str, _Deferred]]:
         server.server_close()
 
 
+# The first few elements reaching past the window's right edge, to say what is too wide.
+WIDE_ELEMENTS = """() => [...document.querySelectorAll("body *")]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 2)
+  .slice(0, 8)
+  .map(e => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))"""
+
+
+def fits_the_window(page: Page) -> None:
+    """Nothing on the page is wider than the window: no sideways scrolling on a phone.
+
+    Measured once the page has loaded with its stylesheets (a click that follows a link
+    returns before they have, and the page laid out without them is wider)."""
+    page.wait_for_load_state("load")
+    viewport = page.viewport_size
+    assert viewport is not None
+    scroll_width: int = page.evaluate("document.documentElement.scrollWidth")
+    wide = page.evaluate(WIDE_ELEMENTS) if scroll_width > viewport["width"] else []
+    assert scroll_width <= viewport["width"], f"{page.url} is {scroll_width} px wide: {wide}"
+
+
+def looked_at(page: Page, name: str) -> None:
+    """What each page visited gets: no sideways scrolling, a screenshot for people to look at,
+    and axe-core's check."""
+    fits_the_window(page)
+    save_screenshot(page, name)
+    axe_check(page)
+
+
 def save_screenshot(page: Page, name: str) -> Path:
     """Save the whole page as screenshots/NAME-WIDTHpx.png (git-ignored) and return its path."""
     viewport = page.viewport_size
