@@ -306,8 +306,7 @@ def alert_page(
     page. UnknownReference if the participant typed is not one the reader may see."""
     visible, participant_id = _narrowed(session, actor, Permission.ALERTS_READ, filters, now)
     raised_from, raised_to = local_day_bounds(filters, zone)
-    find = alerts.find_most_severe if filters.order == "severity" else alerts.find
-    rows, total = find(
+    rows, total = alerts.find(
         session,
         status=AlertStatus(filters.status) if filters.status else None,
         participant_id=participant_id,
@@ -317,6 +316,7 @@ def alert_page(
         visible=visible,
         offset=(filters.page - 1) * page_size,
         limit=page_size,
+        most_severe_first=filters.order == "severity",
     )
     return _page(session, rows, total, filters.page, page_size, participant_id)
 

@@ -684,6 +684,10 @@ def _stop_escalation(
 # ---- finding -------------------------------------------------------------------------------
 
 
+# Most severe first: urgent, warning, info (the column holds the words, not a rank).
+SEVERITY_RANK: Final = {AlertSeverity.URGENT: 0, AlertSeverity.WARNING: 1, AlertSeverity.INFO: 2}
+
+
 def find(
     session: Session,
     *,
@@ -695,9 +699,11 @@ def find(
     visible: ColumnElement[bool] | None = None,
     offset: int = 0,
     limit: int = 50,
+    most_severe_first: bool = False,
 ) -> tuple[list[RiskAlert], int]:
-    """A page of alerts, newest first, and how many match; `visible`, a condition on
-    Participant, keeps those a reader's grant reaches (crisisline.caseloads)."""
+    """A page of alerts, newest first (or most severe first, urgent to info, newest first within
+    each), and how many match; `visible`, a condition on Participant, keeps those a reader's
+    grant reaches (crisisline.caseloads)."""
     sync_acknowledgements(session)
     conditions: list[ColumnElement[bool]] = []
     if visible is not None:
@@ -712,60 +718,17 @@ def find(
         conditions.append(RiskAlert.raised_at >= raised_from)
     if raised_to is not None:
         conditions.append(RiskAlert.raised_at < raised_to)
+    order: list[Any] = [RiskAlert.raised_at.desc(), RiskAlert.id.desc()]
+    if most_severe_first:
+        rank = case(
+            {level.value: position for level, position in SEVERITY_RANK.items()},
+            value=RiskAlert.severity,
+            else_=len(SEVERITY_RANK),
+        )
+        order.insert(0, rank)
     total = session.scalar(select(func.count(RiskAlert.id)).where(*conditions)) or 0
     rows = session.scalars(
-        select(RiskAlert)
-        .where(*conditions)
-        .order_by(RiskAlert.raised_at.desc(), RiskAlert.id.desc())
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return list(rows), total
-
-
-# Most severe first: urgent, warning, info (the column holds the words, not a rank).
-SEVERITY_RANK: Final = {AlertSeverity.URGENT: 0, AlertSeverity.WARNING: 1, AlertSeverity.INFO: 2}
-
-
-def find_most_severe(
-    session: Session,
-    *,
-    status: AlertStatus | None = None,
-    participant_id: int | None = None,
-    severity: AlertSeverity | None = None,
-    raised_from: dt.datetime | None = None,
-    raised_to: dt.datetime | None = None,
-    visible: ColumnElement[bool] | None = None,
-    offset: int = 0,
-    limit: int = 50,
-) -> tuple[list[RiskAlert], int]:
-    """As `find`, ordered most severe first (urgent, warning, info), newest first within each."""
-    sync_acknowledgements(session)
-    conditions: list[ColumnElement[bool]] = []
-    if visible is not None:
-        conditions.append(RiskAlert.participant_id.in_(select(Participant.id).where(visible)))
-    if status is not None:
-        conditions.append(RiskAlert.status == status)
-    if participant_id is not None:
-        conditions.append(RiskAlert.participant_id == participant_id)
-    if severity is not None:
-        conditions.append(RiskAlert.severity == severity)
-    if raised_from is not None:
-        conditions.append(RiskAlert.raised_at >= raised_from)
-    if raised_to is not None:
-        conditions.append(RiskAlert.raised_at < raised_to)
-    rank = case(
-        {level.value: position for level, position in SEVERITY_RANK.items()},
-        value=RiskAlert.severity,
-        else_=len(SEVERITY_RANK),
-    )
-    total = session.scalar(select(func.count(RiskAlert.id)).where(*conditions)) or 0
-    rows = session.scalars(
-        select(RiskAlert)
-        .where(*conditions)
-        .order_by(rank, RiskAlert.raised_at.desc(), RiskAlert.id.desc())
-        .offset(offset)
-        .limit(limit)
+        select(RiskAlert).where(*conditions).order_by(*order).offset(offset).limit(limit)
     ).all()
     return list(rows), total
 

@@ -11,7 +11,10 @@ per participant shown. Acknowledging and resolving follow the API's rules
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -31,7 +34,7 @@ from crisisline.console.common import (
 from crisisline.errors import NotFound
 from crisisline.gate import requires
 from crisisline.models import Staff
-from crisisline.permissions import Permission
+from crisisline.permissions import Actor, Permission
 from crisisline.record_access import Action
 from crisisline.services import services
 
@@ -69,60 +72,62 @@ def alert_rule(rule: str) -> str:
 @requires(Permission.ALERTS_READ)
 def alerts() -> ResponseReturnValue:
     """Risk alerts the person may read, filtered, newest or most severe first, a page at a time."""
-    filters, errors = alert_desk.read_filters(
-        request.args, statuses=alert_desk.ALERT_STATUSES, severities=True
+    return _list(
+        "alert_list.html",
+        Permission.ALERTS_READ,
+        "alert",
+        alert_desk.alert_page,
+        statuses=alert_desk.ALERT_STATUSES,
+        severities=alert_desk.ALERT_SEVERITIES,
+        orders=alert_desk.ORDERS,
     )
-    svc = services()
-    with svc.db.transaction() as session:
-        page = None
-        if not errors:
-            try:
-                page = alert_desk.alert_page(
-                    session, person(), filters, svc.clock.now(), svc.settings.zone
-                )
-            except alert_desk.UnknownReference as error:
-                errors = {error.field or "participant": error.message}
-        if page is not None:
-            _listed(session, Permission.ALERTS_READ, "alert", page)
-        body = render_template(
-            "alert_list.html",
-            filters=filters,
-            errors=errors,
-            page=page,
-            officers=alert_desk.officers(session),
-            statuses=alert_desk.ALERT_STATUSES,
-            severities=alert_desk.ALERT_SEVERITIES,
-            orders=alert_desk.ORDERS,
-        )
-    return body, 422 if errors else 200
 
 
 @blueprint.get("/escalations")
 @requires(Permission.ESCALATIONS_READ)
 def escalations() -> ResponseReturnValue:
     """Escalations the person may read, filtered, newest first, a page at a time."""
+    return _list(
+        "escalation_list.html",
+        Permission.ESCALATIONS_READ,
+        "escalation",
+        alert_desk.escalation_page,
+        statuses=alert_desk.ESCALATION_STATUSES,
+    )
+
+
+def _list(
+    template: str,
+    permission: Permission,
+    record_type: str,
+    find: Callable[[Session, Actor, alert_desk.Filters, dt.datetime, ZoneInfo], alert_desk.Page],
+    *,
+    statuses: tuple[str, ...],
+    **choices: object,
+) -> ResponseReturnValue:
+    # A list page: its filters read (422 beside the field when they cannot be), one page found
+    # within the person's grant and logged, the same form shown above it either way.
     filters, errors = alert_desk.read_filters(
-        request.args, statuses=alert_desk.ESCALATION_STATUSES, severities=False
+        request.args, statuses=statuses, severities="severities" in choices
     )
     svc = services()
     with svc.db.transaction() as session:
         page = None
         if not errors:
             try:
-                page = alert_desk.escalation_page(
-                    session, person(), filters, svc.clock.now(), svc.settings.zone
-                )
+                page = find(session, person(), filters, svc.clock.now(), svc.settings.zone)
             except alert_desk.UnknownReference as error:
                 errors = {error.field or "participant": error.message}
         if page is not None:
-            _listed(session, Permission.ESCALATIONS_READ, "escalation", page)
+            _listed(session, permission, record_type, page)
         body = render_template(
-            "escalation_list.html",
+            template,
             filters=filters,
             errors=errors,
             page=page,
             officers=alert_desk.officers(session),
-            statuses=alert_desk.ESCALATION_STATUSES,
+            statuses=statuses,
+            **choices,
         )
     return body, 422 if errors else 200
 
