@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from crisisline import alerts, caseloads, escalation_engine, sms_commands
+from crisisline import alerts, caseloads, escalation_engine, policy_words, sms_commands
 from crisisline.alert_models import AlertSeverity, AlertStatus, RiskAlert
 from crisisline.errors import DomainError, InvalidInput
 from crisisline.escalation_models import EscalationEvent, EscalationRecord
@@ -476,6 +476,8 @@ class EscalationView:
     closed_by: str | None
     may_take: bool
     may_close: bool
+    # The policy it follows (its copy, kept when it opened), in words.
+    policy_words: tuple[str, ...] = ()
 
 
 _CHANNELS: Final = {"sms": "texted", "voice": "rang", "call": "rang"}
@@ -509,6 +511,7 @@ def escalation_view(session: Session, actor: Actor, escalation_id: int) -> Escal
         closed_by=person_named(session, record.closed_by),
         may_take=may_take(session, actor, record),
         may_close=may_close(session, actor, record),
+        policy_words=policy_words.copy_in_words(session, record.policy_name, record.policy),
     )
 
 

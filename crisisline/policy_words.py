@@ -17,7 +17,16 @@ from sqlalchemy.orm import Session
 from crisisline import escalation_policies
 from crisisline.models import Staff
 from crisisline.rota_models import RotaRecord
-from escalation import EscalationPolicy, RotaNameTarget, RotaTarget, StaffTarget, Step, Target
+from escalation import (
+    EscalationPolicy,
+    PolicyValidationError,
+    RotaNameTarget,
+    RotaTarget,
+    StaffTarget,
+    Step,
+    Target,
+    parse_policy,
+)
 
 _CHANNEL_VERBS: Mapping[frozenset[str], str] = {
     frozenset({"sms"}): "text",
@@ -114,6 +123,17 @@ def policy_in_words(session: Session, name: str) -> PolicyInWords:
     """The policy called `name` in words (NotFound if there is none)."""
     policy, source = escalation_policies.get_policy(session, name)
     return _in_words(policy, source, _names(session, [policy]))
+
+
+def copy_in_words(session: Session, name: str, stored: object) -> tuple[str, ...]:
+    """The copy of a policy an escalation keeps (the policy as it was when the escalation
+    opened, which it follows even if the policy has changed since) in words; none if the copy
+    cannot be read."""
+    try:
+        policy = parse_policy(name, stored)
+    except PolicyValidationError:
+        return ()
+    return sentences(policy, _names(session, [policy]))
 
 
 def _in_words(policy: EscalationPolicy, source: str, names: Names) -> PolicyInWords:

@@ -9,9 +9,10 @@ import datetime as dt
 
 import pytest
 from flask import Flask
+from markupsafe import escape
 from sqlalchemy import select
 
-from crisisline import escalation_engine
+from crisisline import escalation_engine, policy_words
 from crisisline.clock import FakeClock
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import StaffRole
@@ -199,3 +200,35 @@ def test_the_page_says_when_the_next_step_is_due(desk: Desk) -> None:
     assert f"Next step</dt><dd>{local:%a} {local.day} {local:%b, %H:%M}" in html
     assert f"1 of {steps}" in html
     assert dt.timedelta(0) < due - dt.datetime(2026, 11, 24, 22, 0, tzinfo=dt.UTC)
+
+
+def test_the_page_says_in_words_what_the_escalation_does_from_its_own_copy(desk: Desk) -> None:
+    """The sentences come from the copy of the policy the escalation keeps (what it follows),
+    naming the rota or person of each step; a copy that cannot be read shows none, and the
+    page still opens."""
+    escalation_id = _escalation_of(desk, desk.urgent)
+    with desk.service.svc.db.transaction() as session:
+        record = session.get_one(EscalationRecord, escalation_id)
+        expected = policy_words.copy_in_words(session, record.policy_name, record.policy)
+        policy_name = record.policy_name
+    assert expected and expected[0].startswith("First, ")
+    assert any("If nobody takes it within" in sentence for sentence in expected)
+    priya = desk.sign_in(MANAGER, "Priya Natarajan")
+    priya.post(
+        "/reason",
+        {
+            "participant_id": str(desk.participant_of(desk.urgent)),
+            "next": "/",
+            "reason_choice": "Clinical review",
+        },
+    )
+    html = text(priya.get(f"/escalations/{escalation_id}"))
+    assert f"What it does ({policy_name})" in html
+    for sentence in expected:
+        assert f"<li>{escape(sentence)}</li>" in html
+    with desk.service.svc.db.transaction() as session:
+        record = session.get_one(EscalationRecord, escalation_id)
+        record.policy = {"steps": "not a list"}
+    html = text(priya.get(f"/escalations/{escalation_id}"))
+    assert "What it does" not in html
+    assert "Next step" in html
