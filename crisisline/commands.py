@@ -14,6 +14,7 @@ from flask.cli import AppGroup, with_appcontext
 from crisisline import demo, imports, routing_cache
 from crisisline.audit_cli import audit_group
 from crisisline.credentials_cli import accounts_group, tokens_group
+from crisisline.handover_cli import handover_command
 from crisisline.jobs import SWEEP_SECONDS, Jobs, scheduler_name
 from crisisline.rota_cli import rota_group
 from crisisline.scheduler import build_scheduler, run_every_process_jobs
@@ -35,6 +36,7 @@ def register_commands(app: Flask) -> None:
         routing_changed_command,
         spool_group,
         audit_group,
+        handover_command,
     ):
         app.cli.add_command(command)
 

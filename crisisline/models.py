@@ -197,6 +197,10 @@ class Contact(Base):
         Index(
             "ix_contacts_handled_by_started", "handled_by_staff_id", "started_at", "participant_id"
         ),
+        # Every contact of a period (the handover, reports), and the handled contacts that
+        # ended lately (the note prompts): range scans on the start and the end.
+        Index("ix_contacts_started_at", "started_at"),
+        Index("ix_contacts_ended_at", "ended_at"),
         # The texts waiting to be routed (crisisline.sms_intake): asked every second, so only
         # those rows are indexed. The predicate is written out in the query that uses it.
         Index(
@@ -426,7 +430,9 @@ from crisisline import account_models as account_models  # noqa: E402  (register
 from crisisline import alert_models as alert_models  # noqa: E402  (registers the risk alert tables)
 from crisisline import call_models as call_models  # noqa: E402  (registers the live call table)
 from crisisline import conversation_models as conversation_models  # noqa: E402  (registers the SMS conversation tables)
+from crisisline import email_models as email_models  # noqa: E402  (registers the email outbox and handover tables)
 from crisisline import escalation_models as escalation_models  # noqa: E402  (registers the escalation tables)
 from crisisline import flood_models as flood_models  # noqa: E402  (registers the flood tables)
+from crisisline import note_models as note_models  # noqa: E402  (registers the note, follow-up and note prompt tables)
 from crisisline import rota_models as rota_models  # noqa: E402  (registers the rota tables on Base.metadata)
 from crisisline import routing_cache as routing_cache  # noqa: E402  (registers routing_state and its version events)

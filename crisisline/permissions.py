@@ -34,6 +34,9 @@ class Permission(enum.StrEnum):
     PARTICIPANTS_WRITE = "participants:write"
     CONTACTS_READ = "contacts:read"
     NOTES_WRITE = "notes:write"
+    FOLLOW_UPS_READ = "follow-ups:read"
+    FOLLOW_UPS_WRITE = "follow-ups:write"
+    HANDOVER_READ = "handover:read"
     ALERTS_READ = "alerts:read"
     ALERTS_WRITE = "alerts:write"
     ESCALATIONS_READ = "escalations:read"
@@ -81,6 +84,9 @@ _OPERATIONAL: Final[Mapping[Permission, Extent]] = {
     Permission.PARTICIPANTS_WRITE: Extent.ALL,
     Permission.CONTACTS_READ: Extent.ALL,
     Permission.NOTES_WRITE: Extent.ALL,
+    Permission.FOLLOW_UPS_READ: Extent.ALL,
+    Permission.FOLLOW_UPS_WRITE: Extent.ALL,
+    Permission.HANDOVER_READ: Extent.ALL,
     Permission.ALERTS_READ: Extent.ALL,
     Permission.ALERTS_WRITE: Extent.ALL,
     Permission.ESCALATIONS_READ: Extent.ALL,
@@ -106,6 +112,8 @@ ROLE_GRANTS: Final[Mapping[StaffRole, Mapping[Permission, Extent]]] = {
         Permission.PARTICIPANTS_READ: Extent.CASELOAD,
         Permission.CONTACTS_READ: Extent.CASELOAD,
         Permission.NOTES_WRITE: Extent.CASELOAD,
+        Permission.FOLLOW_UPS_READ: Extent.CASELOAD,
+        Permission.FOLLOW_UPS_WRITE: Extent.CASELOAD,
         Permission.ALERTS_READ: Extent.CASELOAD,
         Permission.ALERTS_WRITE: Extent.CASELOAD,
         Permission.ESCALATIONS_READ: Extent.CASELOAD,

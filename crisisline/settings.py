@@ -87,6 +87,18 @@ class Settings:
     # Console sign-in sessions: at most SESSION_MAX_HOURS in all, SESSION_IDLE_MINUTES idle.
     session_max_hours: int = 12
     session_idle_minutes: int = 30
+    # Notes (crisisline.note_prompts): the worker who handled a contact is texted a link to its
+    # note form when it ends, reminded once NOTE_REMINDER_MINUTES later if there is still no
+    # note; the link works for NOTE_LINK_HOURS.
+    note_reminder_minutes: int = 30
+    note_link_hours: int = 12
+    # The morning handover (crisisline.handover): sent every day at HANDOVER_TIME, local time.
+    handover_time: dt.time = dt.time(8, 30)
+    # Email (crisisline.email_outbox): SMTP_URL such as smtp://user:pass@host:587 (STARTTLS) or
+    # smtps://user:pass@host:465 (TLS from the start); empty: no email, the handover goes as a
+    # text. EMAIL_FROM is the sender's address.
+    smtp_url: str = ""
+    email_from: str = "crisis-line@localhost"
 
     @property
     def session_absolute_limit(self) -> dt.timedelta:
@@ -197,6 +209,28 @@ def load_settings(
     database_retry_seconds = whole("DATABASE_RETRY_SECONDS", 4, 8)
     dispatch_workers = whole("DISPATCH_WORKERS", 8, 64)
     crisis_retry_hours = whole("CRISIS_RETRY_HOURS", 24, 72)
+    note_reminder_minutes = whole("NOTE_REMINDER_MINUTES", 30, 1440)
+    note_link_hours = whole("NOTE_LINK_HOURS", 12, 168)
+    raw_handover = text("HANDOVER_TIME", "08:30")
+    try:
+        handover_time = dt.time.fromisoformat(raw_handover)
+    except ValueError:
+        problems.append(f"HANDOVER_TIME must be a local time such as 08:30, not {raw_handover!r}")
+        handover_time = dt.time(8, 30)
+    smtp_url = text("SMTP_URL")
+    if smtp_url:
+        scheme, _, rest = smtp_url.partition("://")
+        host = rest.rpartition("@")[2].split("/")[0]
+        if scheme not in ("smtp", "smtps") or not host:
+            # Only the scheme is named: the URL may carry a password.
+            problems.append(
+                "SMTP_URL must be smtp://user:password@host:587 (STARTTLS) or "
+                f"smtps://user:password@host:465, not a URL starting {scheme!r}"
+            )
+            smtp_url = ""
+    email_from = text("EMAIL_FROM", "crisis-line@localhost")
+    if "@" not in email_from or any(c.isspace() for c in email_from.strip()):
+        problems.append(f"EMAIL_FROM must be an email address, not {email_from!r}")
     raw_timeout = text("TWILIO_REQUEST_TIMEOUT", "4")
     try:
         twilio_request_timeout = float(raw_timeout)
@@ -274,6 +308,11 @@ def load_settings(
         dispatch_workers=dispatch_workers,
         twilio_request_timeout=twilio_request_timeout,
         crisis_retry_hours=crisis_retry_hours,
+        note_reminder_minutes=note_reminder_minutes,
+        note_link_hours=note_link_hours,
+        handover_time=handover_time,
+        smtp_url=smtp_url,
+        email_from=email_from,
     )
 
 

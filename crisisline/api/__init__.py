@@ -17,6 +17,8 @@ from crisisline.api.contacts import blueprint as contacts_blueprint
 from crisisline.api.deliveries import blueprint as deliveries_blueprint
 from crisisline.api.escalations import blueprint as escalations_blueprint
 from crisisline.api.escalations import policies_blueprint as escalation_policies_blueprint
+from crisisline.api.follow_ups import blueprint as follow_ups_blueprint
+from crisisline.api.handover import blueprint as handover_blueprint
 from crisisline.api.participants import blueprint as participants_blueprint
 from crisisline.api.rate_limit import limit_api
 from crisisline.api.rota_schemas import Instant
@@ -89,6 +91,8 @@ def init_api(app: Flask) -> CrisisLineApi:
     api.register_blueprint(alerts_blueprint)
     api.register_blueprint(tokens_blueprint)
     api.register_blueprint(access_log_blueprint)
+    api.register_blueprint(follow_ups_blueprint)
+    api.register_blueprint(handover_blueprint)
     access.install(app)
     limit_api(
         app,
@@ -104,6 +108,8 @@ def init_api(app: Flask) -> CrisisLineApi:
             alerts_blueprint,
             tokens_blueprint,
             access_log_blueprint,
+            follow_ups_blueprint,
+            handover_blueprint,
         ],
     )
     return api

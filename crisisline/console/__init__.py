@@ -25,6 +25,10 @@ from werkzeug.wrappers import Response
 from crisisline.console import (  # noqa: F401
     alerts_pages,
     escalation_actions,
+    follow_up_pages,
+    handover_pages,
+    note_link_pages,
+    note_pages,
     now_pages,
     participant_pages,
     record_admin_pages,
