@@ -152,13 +152,26 @@ def read(secret_key: str, value: str, now: dt.datetime) -> Link:
 
 
 def open_link(
-    db: Database, secret_key: str, value: str, *, staff_id: int, actor: str, now: dt.datetime
+    db: Database,
+    secret_key: str,
+    value: str,
+    *,
+    staff_id: int | None,
+    actor: str,
+    now: dt.datetime,
 ) -> int:
     """The contact whose note form the person signed in as `staff_id` may go on to from a
     link: LinkError (made up or changed), Expired, or NotForYou (sent to someone else).
     Each opening and each refusal of a genuine link is audited (never the token)."""
-    link = read(secret_key, value, now)
-    mine = link.staff_id == staff_id
+    try:
+        link = read(secret_key, value, now)
+    except Expired:
+        log.info("an expired note link was opened by %s", actor)
+        raise
+    except LinkError:
+        log.warning("a note link that is not ours was opened by %s", actor)
+        raise
+    mine = staff_id is not None and link.staff_id == staff_id
     with db.transaction() as session:
         audit.record(
             session,

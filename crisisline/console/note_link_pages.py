@@ -51,7 +51,7 @@ def note_link(token: str) -> ResponseReturnValue:
             svc.db,
             svc.settings.secret_key,
             token,
-            staff_id=actor.staff_id if actor.staff_id is not None else -1,
+            staff_id=actor.staff_id,
             actor=actor.label,
             now=svc.clock.now(),
         )
