@@ -145,7 +145,10 @@ def read(secret_key: str, value: str, now: dt.datetime) -> Link:
     if found is None:
         raise LinkError("not a note link")
     contact_id, staff_id, expires = (int(part, 36) for part in found.groups())
-    expires_at = dt.datetime.fromtimestamp(expires, dt.UTC)
+    try:
+        expires_at = dt.datetime.fromtimestamp(expires, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise LinkError("not a note link") from None
     if now >= expires_at:
         raise Expired("the link has expired")
     return Link(contact_id, staff_id, expires_at)

@@ -12,6 +12,7 @@ import pytest
 from crisisline import note_prompts
 from crisisline.contact_notes import HandledKind
 from crisisline.delivery_kinds import ROUTINE, DeliveryKind, kind_of
+from crisisline.logs import redact_text
 from wording.sms import is_gsm7, segment_count
 
 LONDON = ZoneInfo("Europe/London")
@@ -102,3 +103,34 @@ def test_a_token_signed_with_another_key_or_changed_is_refused() -> None:
 def test_prompts_and_reminders_are_routine_and_never_hold_up_a_crisis_text() -> None:
     for purpose in (note_prompts.PROMPT, note_prompts.REMINDER):
         assert kind_of(purpose) == DeliveryKind(ROUTINE, crisis=False)
+
+
+def test_a_signed_token_whose_expiry_is_beyond_any_date_is_refused_not_an_error() -> None:
+    # Only a token signed with the key can say this, but the page must still answer it.
+    value = note_prompts._signer(SECRET).sign("1.1.zzzzzzzzzzzzz").decode("ascii")
+
+    with pytest.raises(note_prompts.LinkError):
+        note_prompts.read(SECRET, value, NOW)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '127.0.0.1 - - "GET {path} HTTP/1.1" 302 -',
+        '127.0.0.1 - - "GET /login?next={encoded} HTTP/1.1" 200 -',
+        '127.0.0.1 - - "POST /login?next={encoded}&x=1 HTTP/1.1" 303 "https://h{path}"',
+        "GET /login?next={lower} HTTP/1.1",
+    ],
+)
+def test_a_note_links_token_never_survives_into_a_log_line(line: str) -> None:
+    value = _link().rsplit("/", 1)[1]
+    path = note_prompts.LINK_PATH + value
+    filled = line.format(
+        path=path, encoded=path.replace("/", "%2F"), lower=path.replace("/", "%2f")
+    )
+
+    redacted = redact_text(filled)
+
+    assert value not in redacted
+    assert value.split(".")[-1] not in redacted  # not even its signature
+    assert "[redacted]" in redacted
