@@ -235,7 +235,7 @@ def reminder_text(
     )
 
 
-def took_at(session: Session, handled: HandledContact) -> dt.datetime:
+def took_at(handled: HandledContact) -> dt.datetime:
     """When the worker took the contact, as the texts say it: an answered call's answer, a
     call-back's start, a conversation's first text."""
     contact = handled.contact
@@ -379,9 +379,7 @@ def prompt(db: Database, ended: Ended, now: dt.datetime, settings: Settings) -> 
                 session,
                 to=staff.phone,
                 from_=settings.crisis_line_number,
-                body=prompt_text(
-                    handled.kind, took_at(session, handled), link, now=now, zone=settings.zone
-                ),
+                body=prompt_text(handled.kind, took_at(handled), link, now=now, zone=settings.zone),
                 purpose=PROMPT,
                 now=now,
             )
@@ -443,9 +441,7 @@ def remind(db: Database, contact_id: int, now: dt.datetime, settings: Settings) 
             session,
             to=staff.phone,
             from_=settings.crisis_line_number,
-            body=reminder_text(
-                handled.kind, took_at(session, handled), link, now=now, zone=settings.zone
-            ),
+            body=reminder_text(handled.kind, took_at(handled), link, now=now, zone=settings.zone),
             purpose=REMINDER,
             now=now,
         )

@@ -316,7 +316,11 @@ def test_an_inactive_worker_gets_no_text_and_the_log_names_no_number(
     row = prompt_row(line.svc, contact.id)
     assert row is not None and row.detail == {"not_sent": "worker inactive"}
     assert row.reminder_due_at is None
-    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    (warning,) = [
+        r
+        for r in caplog.records
+        if r.name == "crisisline.note_prompts" and r.levelno == logging.WARNING
+    ]
     assert f"contact {contact.id}" in warning.getMessage()
     assert "inactive" in warning.getMessage()
     for record in caplog.records:
