@@ -3,8 +3,8 @@
 `config/gunicorn.conf.py` names `RedactingLogger` as gunicorn's `logger_class`. Every value an
 access-log line can show (the request line, path, query string, referer, any header or environ
 value a custom `access_log_format` names) goes through `crisisline.logs.redact_text` when the
-line is formatted: query parameters by name, secret path segments (voicemail and calendar feed
-links), then the number patterns. The handlers also keep the `RedactingFilter`, so a line that
+line is formatted: query parameters by name, secret path segments (voicemail, calendar feed and
+note links), then the number patterns. The handlers also keep the `RedactingFilter`, so a line that
 gunicorn writes itself (an invalid request line in the error log) is redacted too.
 """
 

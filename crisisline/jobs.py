@@ -25,6 +25,7 @@ from crisisline import (
     floods,
     heartbeat,
     leader,
+    note_prompts,
     provider_outages,
     rota_notices,
     sms_conversations,
@@ -42,6 +43,7 @@ HEARTBEAT_SECONDS = 5.0
 NOTICE_SECONDS = 60.0  # shift reminders and the daily gap warning
 PENDING_NOTICE_SECONDS = 5.0  # notices recorded by rota changes
 AUDIT_SECONDS = 30.0
+NOTE_PROMPT_SECONDS = 15.0  # a worker hears about the note within seconds of the call ending
 
 
 def scheduler_name() -> str:
@@ -209,6 +211,11 @@ class Jobs:
             log.exception("watching for a provider outage failed")
         return report
 
+    def send_note_prompts(self) -> note_prompts.PassReport:
+        """Text each worker whose handled contact ended a link to its note form, and the one
+        reminder when there is still no note (crisisline.note_prompts)."""
+        return note_prompts.run(self.svc.db, self.svc.clock.now(), self.svc.settings)
+
     def scheduler_jobs(self, name: str) -> list[PeriodicJob]:
         """The periodic jobs of the scheduler process called `name`."""
         svc = self.svc
@@ -252,6 +259,7 @@ class Jobs:
             PeriodicJob("route-texts", SWEEP_SECONDS, self.route_texts),
             PeriodicJob("dispatch-outbox", SWEEP_SECONDS, self.dispatch_outbox),
             PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
+            PeriodicJob("note-prompts", NOTE_PROMPT_SECONDS, self.send_note_prompts),
             # Every process: each drains the spool on its own disk (recording is once per SID).
             PeriodicJob("drain-spool", SPOOL_SECONDS, svc.spool_drainer.drain, every_process=True),
             PeriodicJob(

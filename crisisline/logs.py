@@ -25,6 +25,8 @@ _BODY_FIELD = re.compile(r"""(["']Body["']\s*:\s*)(["']).*?(?<!\\)\2""", re.IGNO
 _PATH_SECRET = re.compile(
     r"(/+(?:voicemail|calendar/+(?:rotas|staff))/+)[^\s\"'?#]+", re.IGNORECASE
 )
+# A note link's token (note_prompts), in its path and in the sign-in page's `next` (encoded).
+_NOTE_LINK = re.compile(r"((?:/|%2F)+notes(?:/|%2F)+link(?:/|%2F)+)[^\s\"'?#&]+", re.IGNORECASE)
 
 # Query and form parameters are redacted by NAME, whatever their value looks like: a number
 # can be written in more ways than any pattern knows (7700-900-201, (07700) 900201,
@@ -68,6 +70,7 @@ def redact_text(text: str) -> str:
     text = _BODY.sub(r"\1[redacted]", text)
     text = _BODY_FIELD.sub(r"\1'[redacted]'", text)
     text = _PATH_SECRET.sub(r"\1[redacted]", text)
+    text = _NOTE_LINK.sub(r"\1[redacted]", text)
     return _PHONE.sub(_last_three, text)
 
 

@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import wording.staff
-from crisisline import alerts, floods, provider_outages, rota_notices, sms_conversations, staff
+from crisisline import (
+    alerts,
+    floods,
+    note_prompts,
+    provider_outages,
+    rota_notices,
+    sms_conversations,
+    staff,
+)
 from tests.support.staff_texts import LINE_BREAK, MISSED, TEXT_SUMMARY, table
 from wording.sms import is_gsm7
 
@@ -24,6 +32,7 @@ VOICEMAIL = (
     "https://crisis.example.org/voicemail/WzEyMywxNzY0MjIyNDAwXQ.q9cH3bTq0Qd2hE5mKp2xYz1A"
 )
 WHO = "R1001 D. Price"
+NOTE_LINK = "https://crisis.example.org/notes/link/2n9c.16.tpmmw0.f03Kg-H-7BUuBFuY"
 RISK_SUMMARY = "Risk alert 5 (urgent): R1001 texted words about suicide or self-harm"
 FLOOD_RULES = floods.FloodRules(zone=LONDON)
 
@@ -103,6 +112,12 @@ TEXTS: dict[str, Callable[[], str]] = {
     ),
     "Risk alert acknowledged by a colleague": lambda: wording.staff.taken_by_text(
         RISK_SUMMARY, "Sam Jones", taken="acknowledged"
+    ),
+    "Note prompt": lambda: note_prompts.prompt_text(
+        "call", _at(5, 2, 14), NOTE_LINK, now=_at(5, 2, 31), zone=LONDON
+    ),
+    "Note reminder": lambda: note_prompts.reminder_text(
+        "call", _at(5, 2, 14), NOTE_LINK, now=_at(5, 3, 1), zone=LONDON
     ),
     "Shift reminder": lambda: rota_notices.reminder_text("primary", _at(5, 9), LONDON),
     "Gaps ahead": lambda: rota_notices.daily_gaps_text(
