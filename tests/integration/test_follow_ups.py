@@ -42,9 +42,9 @@ def _find(app: Flask, actor: Actor, **query: object) -> list[follow_ups.FollowUp
         rows, total = follow_ups.find(
             session,
             actor,
-            follow_ups.Query(**query),
+            follow_ups.Query(**query),  # type: ignore[arg-type]
             now=svc.clock.now(),
-            zone=LONDON,  # type: ignore[arg-type]
+            zone=LONDON,
         )
         assert total == len(rows)
         return rows

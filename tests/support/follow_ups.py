@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from flask import Flask
 
 from crisisline import contact_notes, contacts, participants, staff
+from crisisline.clock import FakeClock
 from crisisline.contact_notes import NoteInput
 from crisisline.models import Channel, ContactOutcome, Direction, RiskLevel, StaffRole
 from crisisline.note_models import RiskNow
 from crisisline.permissions import Actor
 from tests.support.app import services_of
+from tests.support.console import Browser, enrol
+from tests.support.console import Person as ConsolePerson
 
 _numbers = itertools.count(1)
 
@@ -156,3 +159,14 @@ def ask(
     contact_id = handled_call(app, participant_id, team.worker, at)
     write_note(app, contact_id, team.worker, at + dt.timedelta(minutes=20), follow_up=what)
     return contact_id
+
+
+def signed_in(app: Flask, clock: FakeClock, member: Member) -> Browser:
+    """A browser signed in to the console as `member` (enrolled as an invitation leaves them)."""
+    secret, codes = enrol(services_of(app).db, member.staff_id, clock.now())
+    browser = Browser(app)
+    answer = browser.sign_in(
+        ConsolePerson(member.staff_id, member.name, member.phone, None, secret, codes), clock
+    )
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    return browser
