@@ -181,7 +181,8 @@ def _form_again(follow_up_id: int, message: str, typed: str, target: str) -> Res
         row=row,
         markable={row.id} if follow_ups.may_mark_done(person(), row) else set(),
         errors={row.id: message},
-        typed={row.id: typed[: follow_ups.WHAT_DONE_MAX + 100]},
+        # What was typed, to correct rather than retype (bounded: the page echoes it).
+        typed={row.id: typed[: 2 * follow_ups.WHAT_DONE_MAX]},
         here=target,
         contact_pages=_contact_pages(),
     )
