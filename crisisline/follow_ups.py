@@ -430,9 +430,14 @@ def mark_done(
     if actor.extent(Permission.FOLLOW_UPS_WRITE) is not Extent.ALL and (
         actor.staff_id is None or row.officer_staff_id != actor.staff_id
     ):
-        asked_of = row.officer or "another officer"
+        if row.unassigned:
+            raise NotYours(
+                "This follow-up was asked when he had no responsible officer: a duty manager "
+                "or the clinical lead marks it done."
+            )
         raise NotYours(
-            f"This follow-up was asked of {asked_of}: only they or a duty manager can mark it done."
+            f"This follow-up was asked of {row.officer}: only they or a duty manager can mark "
+            "it done."
         )
     what = checked_what_done(what_done)
     _refuse_closed(row, zone)

@@ -204,6 +204,9 @@ def test_the_overdue_tab_and_the_duty_managers_now_board(
     assert f'id="follow-up-{late.id}"' in board and f'id="follow-up-{fresh.id}"' not in board
     assert "R2001, for Olive Marsh" in board
     assert 'href="/follow-ups?status=overdue"' in board
+    # The board showed R2001's follow-up: in the access log, once for a refreshing board.
+    dana.get("/now/board")
+    assert _log(app, team.manager.staff_id).count(("read", None, team.mine)) == 1
     overdue = _text(dana.get("/follow-ups?status=overdue"))
     assert _cards(overdue) == [str(late.id)]
     assert "Overdue</span>" in overdue and "more than two working days have passed" in overdue

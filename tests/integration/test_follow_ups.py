@@ -246,6 +246,20 @@ def test_a_participant_without_an_officer_gives_an_unassigned_follow_up_for_the_
     (row,) = _find(app, team.manager.actor)
     assert row.unassigned and row.officer is None and row.reference == "R2004"
     assert _find(app, team.officer.actor) == []
+    # He gets an officer later: she sees it, but it was asked of nobody, so the managers mark it.
+    with services_of(app).db.transaction() as session:
+        participants.update(
+            session,
+            team.nobodys,
+            {"responsible_officer_id": team.officer.staff_id},
+            actor="tests",
+            now=clock.now(),
+        )
+    assert [r.id for r in _find(app, team.officer.actor)] == [row.id]
+    with pytest.raises(follow_ups.NotYours, match="no responsible officer"):
+        _mark(app, team.officer.actor, row.id, "Rang him.")
+    done = _mark(app, team.lead.actor, row.id, "Rang him.", reason="Unassigned follow-up")
+    assert done.status == FollowUpStatus.DONE
 
 
 def test_lists_page_and_order_newest_or_oldest_first(
