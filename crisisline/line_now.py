@@ -11,7 +11,10 @@ person may not see is None (not an empty list), so a page cannot show it by mist
   nobody only at the ALL extent); anyone else sees those that asked him (his phone holds a live
   reply code) or that he took and are not closed: the worker at 3 a.m. sees what he is asked;
 - risk alerts: alerts:read, narrowed by caseload;
-- the scheduler's health: duty managers, the clinical lead and administrators.
+- the scheduler's health: duty managers, the clinical lead and administrators;
+- follow-ups overdue (open more than two working days): those whose follow-ups:read reaches
+  every participant (duty managers, the clinical lead), counted by the follow-ups flow that
+  the page passes in (`Rules.overdue_follow_ups`).
 
 Every query is indexed and bounded (a LIMIT, or a window of hours): the board is asked every
 few seconds by every open console, whatever the size of the history.
@@ -174,6 +177,26 @@ class SchedulerHealth:
 
 
 @dataclass(frozen=True)
+class FollowUpLine:
+    """A follow-up still open more than two working days after a note asked for it."""
+
+    follow_up_id: int
+    participant_id: int | None
+    reference: str | None  # None: an unknown caller
+    officer: str | None  # None: unassigned (the participant had no officer)
+    asked_at: dt.datetime
+    due_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class FollowUpsOverdue:
+    """The oldest overdue follow-ups, and how many there are in all."""
+
+    lines: list[FollowUpLine]
+    total: int
+
+
+@dataclass(frozen=True)
 class Rules:
     """What the board asks of the flows above it (the layers let it import none of them): the
     console's rules for taking and closing an escalation (crisisline.alert_desk), and the texts
@@ -183,6 +206,8 @@ class Rules:
     may_close: Callable[[Session, Actor, EscalationRecord], bool]
     unrouted: Callable[[Session, dt.datetime], tuple[int, dt.datetime | None]]
     routing_overdue: dt.timedelta
+    # The follow-ups flow sits beside this module: the page passes its count in.
+    overdue_follow_ups: Callable[[Session, dt.datetime], FollowUpsOverdue] | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +224,7 @@ class Board:
     alerts: Alerts | None
     texts: TextsWaiting | None
     health: SchedulerHealth | None
+    follow_ups: FollowUpsOverdue | None = None
 
 
 def board(
@@ -219,6 +245,12 @@ def board(
         alerts=open_alerts(session, actor, now) if reads_alerts else None,
         texts=texts_waiting(session, now, rules) if reads_contacts else None,
         health=scheduler_health(session, now) if actor.roles & HEALTH_ROLES else None,
+        follow_ups=(
+            rules.overdue_follow_ups(session, now)
+            if rules.overdue_follow_ups is not None
+            and actor.extent(Permission.FOLLOW_UPS_READ) is Extent.ALL
+            else None
+        ),
     )
 
 
@@ -598,6 +630,14 @@ def log_shown(session: Session, visit: Visit, shown: Board) -> None:
     if shown.alerts is not None:
         lists.append(
             (Permission.ALERTS_READ, "risk_alert", [a.participant_id for a in shown.alerts.lines])
+        )
+    if shown.follow_ups is not None:
+        lists.append(
+            (
+                Permission.FOLLOW_UPS_READ,
+                "follow_up",
+                [f.participant_id for f in shown.follow_ups.lines if f.participant_id is not None],
+            )
         )
     if shown.calls:
         lists.append(

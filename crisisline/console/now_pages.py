@@ -15,8 +15,9 @@ from typing import Final
 
 from flask import render_template
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
-from crisisline import alert_desk, line_now, on_call_now, sms_intake
+from crisisline import alert_desk, follow_ups, line_now, on_call_now, sms_intake
 from crisisline.console.common import blueprint, menu_item, person, visit
 from crisisline.gate import requires
 from crisisline.permissions import Permission
@@ -25,11 +26,35 @@ from crisisline.services import services
 # How often the board asks for itself again with JavaScript on, and without.
 REFRESH_SECONDS: Final = 5
 RELOAD_SECONDS: Final = 30
+# The oldest overdue follow-ups shown to duty managers; the rest are counted.
+FOLLOW_UPS_SHOWN: Final = 5
+
+
+def overdue_follow_ups(session: Session, now: dt.datetime) -> line_now.FollowUpsOverdue:
+    """The follow-ups open more than two working days, as the board lists them."""
+    rows, total = follow_ups.overdue_now(
+        session, now, services().settings.zone, limit=FOLLOW_UPS_SHOWN
+    )
+    lines = [
+        line_now.FollowUpLine(
+            follow_up_id=row.id,
+            participant_id=row.participant_id,
+            reference=row.reference,
+            officer=row.officer,
+            asked_at=row.asked_at,
+            due_at=row.due_at,
+        )
+        for row in rows
+    ]
+    return line_now.FollowUpsOverdue(lines=lines, total=total)
+
+
 RULES: Final = line_now.Rules(
     may_take=alert_desk.may_take,
     may_close=alert_desk.may_close,
     unrouted=sms_intake.oldest_unrouted,
     routing_overdue=sms_intake.ROUTING_OVERDUE,
+    overdue_follow_ups=overdue_follow_ups,
 )
 
 
