@@ -1,9 +1,10 @@
 """The scheduler's jobs: what the scheduler process runs every few seconds, and how often.
 
 Each job is one pass over the database with the app's Services (routing the texts the SMS
-webhook took in, sweeping due escalations, sending notices, dispatching the outbox, auditing);
-`Jobs.scheduler_jobs` wires them into the PeriodicJobs that crisisline.scheduler runs, the
-leader alone running all but the heartbeat, the leadership and the spool (crisisline.leader).
+webhook took in, sweeping due escalations, sending notices, dispatching the outbox and the
+email outbox, auditing); `Jobs.scheduler_jobs` wires them into the PeriodicJobs that
+crisisline.scheduler runs, the leader alone running all but the heartbeat, the leadership and
+the spool (crisisline.leader).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from crisisline import (
     alerts,
     calls,
+    email_outbox,
     escalation_engine,
     floods,
     heartbeat,
@@ -42,6 +44,8 @@ HEARTBEAT_SECONDS = 5.0
 NOTICE_SECONDS = 60.0  # shift reminders and the daily gap warning
 PENDING_NOTICE_SECONDS = 5.0  # notices recorded by rota changes
 AUDIT_SECONDS = 30.0
+# Email carries the morning handover, nothing a person waits on by the second.
+EMAIL_SECONDS = 5.0
 
 
 def scheduler_name() -> str:
@@ -209,6 +213,13 @@ class Jobs:
             log.exception("watching for a provider outage failed")
         return report
 
+    def dispatch_email(self) -> email_outbox.EmailDispatchReport:
+        """One pass of the email outbox: send whatever email is due through the mailer."""
+        svc = self.svc
+        return email_outbox.dispatch_due(
+            svc.db, svc.mailer, svc.clock.now, sender=svc.settings.email_from
+        )
+
     def scheduler_jobs(self, name: str) -> list[PeriodicJob]:
         """The periodic jobs of the scheduler process called `name`."""
         svc = self.svc
@@ -251,6 +262,7 @@ class Jobs:
             PeriodicJob("pending-notices", PENDING_NOTICE_SECONDS, self.send_pending_notices),
             PeriodicJob("route-texts", SWEEP_SECONDS, self.route_texts),
             PeriodicJob("dispatch-outbox", SWEEP_SECONDS, self.dispatch_outbox),
+            PeriodicJob("dispatch-email", EMAIL_SECONDS, self.dispatch_email),
             PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
             # Every process: each drains the spool on its own disk (recording is once per SID).
             PeriodicJob("drain-spool", SPOOL_SECONDS, svc.spool_drainer.drain, every_process=True),
