@@ -26,7 +26,9 @@ DEFAULT_PORTS: Final = {"smtp": 587, "smtps": 465}
 # Only these names count: anything else is treated as a host across a network.
 LOCAL_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
 
-_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)*", re.UNICODE)
+# At most 64 characters before the @ (the most an address's local part may have): a long run
+# of characters with no @ after it is then given up on quickly, whatever the log line holds.
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]+(?:\.[\w-]+)*")
 
 
 class MailError(Exception):
@@ -94,6 +96,8 @@ def mask_address(address: str) -> str:
 
 def mask_addresses(text: str) -> str:
     """`text` with every address in it masked (mask_address)."""
+    if "@" not in text:
+        return text
     return _ADDRESS.sub(lambda match: mask_address(match.group(0)), text)
 
 

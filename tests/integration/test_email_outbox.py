@@ -14,6 +14,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from crisisline import email_outbox
 from crisisline.clock import FakeClock
 from crisisline.email_models import Email, EmailStatus
+from crisisline.jobs import Jobs
 from crisisline.mail import FakeMailer, MailUnavailable, SmtpMailer
 from crisisline.services import Services
 from tests.support.app import beat_as_leader, json_of, services_of
@@ -341,3 +342,36 @@ def test_an_address_that_cannot_be_sent_to_fails_at_once(app: Flask, server: Smt
     assert _dispatch(svc, _mailer(server)).failed == 1
     assert server.received == []
     assert _email(svc, email_id).status is EmailStatus.FAILED
+
+
+def test_words_beyond_ascii_arrive_as_written(app: Flask, server: SmtpServer) -> None:
+    svc = services_of(app)
+    subject = "Handover \u2013 Sunday 29 November, Zo\u00eb on call"
+    text = "Noted by Zo\u00eb: \u201ccall back before 10\u201d.\n"
+    with svc.db.transaction() as session:
+        email_outbox.enqueue(
+            session,
+            to=MANAGER,
+            subject=subject,
+            text=text,
+            html=f"<p>{text}</p>",
+            purpose="handover",
+            now=svc.clock.now(),
+            sender=SENDER,
+        )
+    assert _dispatch(svc, _mailer(server)).sent == 1
+    [received] = server.received
+    assert received.message["Subject"] == subject
+    plain = received.message.get_body(("plain",))
+    assert plain is not None and plain.get_content() == text
+
+
+def test_the_job_sends_through_the_apps_mailer_from_email_from(
+    app: Flask, mailer: FakeMailer
+) -> None:
+    svc = services_of(app)
+    _enqueue(svc)
+    assert Jobs(svc).dispatch_email().sent == 1
+    [sent] = mailer.sent
+    assert sent["From"] == svc.settings.email_from
+    assert sent["To"] == MANAGER
