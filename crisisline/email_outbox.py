@@ -351,7 +351,11 @@ def health(session: Session, now: dt.datetime) -> EmailHealth:
     )
     retrying, oldest = session.execute(
         select(func.count(), func.min(Email.created_at)).where(
-            Email.status.in_((EmailStatus.QUEUED, EmailStatus.SENDING)), Email.attempts > 0
+            or_(
+                (Email.status == EmailStatus.QUEUED) & (Email.attempts > 0),
+                # Claimed again after a failed attempt (a first send in flight is not a retry).
+                (Email.status == EmailStatus.SENDING) & (Email.attempts > 1),
+            )
         )
     ).one()
     return EmailHealth(failed=failed or 0, retrying=retrying or 0, oldest_retrying_since=oldest)

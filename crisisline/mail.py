@@ -73,7 +73,8 @@ class Mailer(Protocol):
 
     Raises:
         MailRefused: the server refused this email for good: a 5xx reply to the sender, the
-            recipient or the message, a rejected login, or an address that cannot be sent to.
+            recipient or the message, a rejected login or one the server does not offer, or
+            an address that cannot be sent to.
         MailUnavailable: the server or the network failed and the same email may be accepted
             later: a 4xx reply, the connection refused, reset or timed out, STARTTLS not
             offered or failing, TLS failing, any reply this port does not understand.
@@ -230,6 +231,13 @@ class SmtpMailer:
             kind = MailRefused if error.smtp_code >= 500 else MailUnavailable
             raise kind(
                 f"the SMTP server answered {error.smtp_code}{reply}", code=error.smtp_code
+            ) from None
+        except smtplib.SMTPNotSupportedError:
+            # No AUTH offered for SMTP_URL's login, or no SMTPUTF8 for an address beyond
+            # ASCII: the same email to the same server fails the same way every time.
+            raise MailRefused(
+                "the SMTP server does not support what this email needs (AUTH for the login "
+                "in SMTP_URL, or SMTPUTF8 for the address)"
             ) from None
         except smtplib.SMTPServerDisconnected as error:
             # smtplib reports a reply that never came as a lost connection.

@@ -126,3 +126,11 @@ def test_an_address_that_cannot_be_sent_to_is_refused_before_connecting() -> Non
     for bad in ("no-at-sign", "two words@example.org", ""):
         with pytest.raises(MailRefused, match="no address"):
             SmtpMailer.from_url(server.url).send(_message(bad))
+
+
+def test_a_login_the_server_cannot_take_is_refused_for_good() -> None:
+    with running(SmtpServer()) as server:  # offers no AUTH
+        url = f"smtp://crisis:secret@127.0.0.1:{server.port}"
+        with pytest.raises(MailRefused, match="AUTH"):
+            SmtpMailer.from_url(url).send(_message())
+        assert server.received == []
