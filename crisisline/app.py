@@ -6,6 +6,7 @@ import functools
 import logging
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -26,9 +27,10 @@ from crisisline.commands import register_commands
 from crisisline.console import init_console
 from crisisline.db import Database
 from crisisline.logs import configure_logging
+from crisisline.mail import ConsoleMailer, Mailer, SmtpMailer
 from crisisline.risk_rules import load as load_risk_rules
 from crisisline.services import Services
-from crisisline.settings import Settings, load_settings
+from crisisline.settings import Settings, SettingsError, load_settings
 from crisisline.spool import Spool, SpoolDrainer
 from crisisline.telephony import ConsoleTelephony, Telephony, TwilioTelephony
 from escalation import Reach
@@ -49,6 +51,17 @@ def build_telephony(settings: Settings) -> Telephony:
     return ConsoleTelephony(sys.stdout)
 
 
+def build_mailer(settings: Settings) -> Mailer:
+    """The mailer the settings ask for: SMTP when SMTP_URL is set, else the console's."""
+    if settings.smtp_url:
+        try:
+            return SmtpMailer.from_url(settings.smtp_url)
+        except ValueError as error:
+            # The message names the part that is wrong, never the URL (it may hold a password).
+            raise SettingsError(str(error)) from None
+    return ConsoleMailer(Path(settings.instance_path) / "mail")
+
+
 def create_app(
     test_config: Mapping[str, Any] | None = None,
     *,
@@ -56,6 +69,7 @@ def create_app(
     clock: Clock | None = None,
     telephony: Telephony | None = None,
     environ: Mapping[str, str] | None = None,
+    mailer: Mailer | None = None,
 ) -> Flask:
     """Build the crisis line web app; tests pass settings and a clock in, production reads env."""
     app = Flask(__name__, instance_relative_config=False)
@@ -82,6 +96,7 @@ def create_app(
             settings.public_base_url,
             functools.partial(voicemail_links.url, settings),
         ),
+        mailer=mailer or build_mailer(settings),
     )
     # The shipped escalation policies are checked now, not first read mid-escalation.
     escalation_policies.shipped_policies()

@@ -1,9 +1,10 @@
 """The service's own commands (database, tokens, accounts, demo data, imports, rotas, spool,
-scheduler), registered on every app by the composition root; crisisline.cli is the `crisisline`
-program."""
+emails, scheduler), registered on every app by the composition root; crisisline.cli is the
+`crisisline` program."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from typing import TextIO
 
@@ -11,11 +12,12 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
-from crisisline import demo, imports, routing_cache
+from crisisline import demo, email_outbox, imports, routing_cache
 from crisisline.audit_cli import audit_group
 from crisisline.credentials_cli import accounts_group, tokens_group
 from crisisline.handover_cli import handover_command
 from crisisline.jobs import SWEEP_SECONDS, Jobs, scheduler_name
+from crisisline.mail import mask_address
 from crisisline.rota_cli import rota_group
 from crisisline.scheduler import build_scheduler, run_every_process_jobs
 from crisisline.services import services
@@ -37,6 +39,7 @@ def register_commands(app: Flask) -> None:
         spool_group,
         audit_group,
         handover_command,
+        emails_group,
     ):
         app.cli.add_command(command)
 
@@ -142,6 +145,43 @@ def spool_drain() -> None:
     click.echo(f"{report.recorded} recorded, {report.failed} failed, {report.waiting} waiting")
     if report.waiting:
         sys.exit(1)
+
+
+@click.group("emails", cls=AppGroup)
+def emails_group() -> None:
+    """The email outbox: emails that failed, and sending one again."""
+
+
+@emails_group.command("failed")
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 366))
+def emails_failed(days: int) -> None:
+    """List the emails that failed for good in the last DAYS days (recipients masked)."""
+    svc = services()
+    now = svc.clock.now()
+    with svc.db.transaction() as session:
+        # The end is exclusive: a second past now takes in an email failed this instant.
+        end = now + dt.timedelta(seconds=1)
+        failed = email_outbox.failed_between(session, now - dt.timedelta(days=days), end)
+        for email in failed:
+            when = email.updated_at.astimezone(svc.settings.zone).strftime("%Y-%m-%d %H:%M")
+            click.echo(
+                f"{email.id}\t{when}\t{email.purpose}\t{email.reference or '-'}\t"
+                f"{mask_address(email.to_address)}\t{email.attempts} attempt(s)\t"
+                f"{email.error_message or ''}"
+            )
+    click.echo(f"{len(failed)} failed in the last {days} day(s)")
+
+
+@emails_group.command("retry")
+@click.argument("email_id", type=int)
+def emails_retry(email_id: int) -> None:
+    """Put failed email EMAIL_ID back in the outbox, due now (the same Message-ID)."""
+    svc = services()
+    with svc.db.transaction() as session:
+        email = email_outbox.requeue(session, email_id, svc.clock.now())
+    if email is None:
+        raise click.ClickException(f"there is no failed email {email_id}")
+    click.echo(f"email {email_id} is queued again; the scheduler sends it within seconds")
 
 
 @click.group("import", cls=AppGroup)

@@ -3,6 +3,7 @@ web process serving at all (for the platform's own health check)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from crisisline import (
+    email_outbox,
     escalation_policies,
     heartbeat,
     provider_outages,
@@ -59,6 +61,7 @@ def healthz() -> ResponseReturnValue:
             waiting, oldest = sms_intake.oldest_unrouted(session, svc.clock.now())
             given_up = sms_intake.given_up(session, svc.clock.now())
             retrying = provider_outages.waiting(session)
+            mail = email_outbox.health(session, svc.clock.now())
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
         return jsonify(
@@ -124,6 +127,7 @@ def healthz() -> ResponseReturnValue:
             f"({retrying.crisis} crisis) waiting on retries, failing since "
             f"{retrying.since.isoformat()}"
         )
+    email = _email_state(mail, svc.clock.now(), warnings)
     if legacy_tokens:
         # Tokens from before tokens had owners may do everything, whoever holds them; they keep
         # working (an upgrade must not cut an integration off) until an administrator replaces
@@ -144,6 +148,7 @@ def healthz() -> ResponseReturnValue:
         "texts": texts,
         "spool": {"waiting": spooled},
         "provider": provider,
+        "email": email,
         "warnings": warnings,
     }
     return jsonify(body), 200 if healthy else 503
@@ -160,6 +165,34 @@ def _spooled(spool: Spool, warnings: list[str]) -> int | None:
             "take are not kept"
         )
         return None
+
+
+def _email_state(
+    mail: email_outbox.EmailHealth, now: dt.datetime, warnings: list[str]
+) -> dict[str, Any]:
+    """The email outbox for people: failed emails (the handover not delivered) and emails
+    retrying for a while (the SMTP server refusing or down). Neither stops the line: degraded."""
+    since = mail.oldest_retrying_since
+    state: dict[str, Any] = {
+        "state": "ok",
+        "failed": mail.failed,
+        "retrying": mail.retrying,
+        "retrying_since": since.isoformat() if since else None,
+    }
+    if since is not None and now - since >= email_outbox.FAILING_AFTER:
+        state["state"] = "failing"
+        warnings.append(
+            f"{mail.retrying} email(s) wait on retries since {since.isoformat()}: the SMTP "
+            "server (SMTP_URL) is refusing or not answering"
+        )
+    if mail.failed:
+        state["state"] = "failing"
+        days = email_outbox.FAILED_SHOWN_FOR.days
+        warnings.append(
+            f"{mail.failed} email(s) failed in the last {days} days and were not delivered "
+            "(the morning handover among them, perhaps): `crisisline emails failed` lists them"
+        )
+    return state
 
 
 def _configuration_warnings(session: Session) -> list[str]:

@@ -1,9 +1,10 @@
 """The scheduler's jobs: what the scheduler process runs every few seconds, and how often.
 
 Each job is one pass over the database with the app's Services (routing the texts the SMS
-webhook took in, sweeping due escalations, sending notices, dispatching the outbox, auditing);
-`Jobs.scheduler_jobs` wires them into the PeriodicJobs that crisisline.scheduler runs, the
-leader alone running all but the heartbeat, the leadership and the spool (crisisline.leader).
+webhook took in, sweeping due escalations, sending notices, dispatching the outbox and the
+email outbox, auditing); `Jobs.scheduler_jobs` wires them into the PeriodicJobs that
+crisisline.scheduler runs, the leader alone running all but the heartbeat, the leadership and
+the spool (crisisline.leader).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from crisisline import (
     alerts,
     calls,
+    email_outbox,
     escalation_engine,
     floods,
     heartbeat,
@@ -44,6 +46,8 @@ NOTICE_SECONDS = 60.0  # shift reminders and the daily gap warning
 PENDING_NOTICE_SECONDS = 5.0  # notices recorded by rota changes
 AUDIT_SECONDS = 30.0
 NOTE_PROMPT_SECONDS = 15.0  # a worker hears about the note within seconds of the call ending
+# Email carries the morning handover, nothing a person waits on by the second.
+EMAIL_SECONDS = 5.0
 
 
 def scheduler_name() -> str:
@@ -216,6 +220,13 @@ class Jobs:
         reminder when there is still no note (crisisline.note_prompts)."""
         return note_prompts.run(self.svc.db, self.svc.clock.now(), self.svc.settings)
 
+    def dispatch_email(self) -> email_outbox.EmailDispatchReport:
+        """One pass of the email outbox: send whatever email is due through the mailer."""
+        svc = self.svc
+        return email_outbox.dispatch_due(
+            svc.db, svc.mailer, svc.clock.now, sender=svc.settings.email_from
+        )
+
     def scheduler_jobs(self, name: str) -> list[PeriodicJob]:
         """The periodic jobs of the scheduler process called `name`."""
         svc = self.svc
@@ -258,6 +269,7 @@ class Jobs:
             PeriodicJob("pending-notices", PENDING_NOTICE_SECONDS, self.send_pending_notices),
             PeriodicJob("route-texts", SWEEP_SECONDS, self.route_texts),
             PeriodicJob("dispatch-outbox", SWEEP_SECONDS, self.dispatch_outbox),
+            PeriodicJob("dispatch-email", EMAIL_SECONDS, self.dispatch_email),
             PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
             PeriodicJob("note-prompts", NOTE_PROMPT_SECONDS, self.send_note_prompts),
             # Every process: each drains the spool on its own disk (recording is once per SID).

@@ -1,4 +1,5 @@
-"""Logging set-up that keeps phone numbers and message bodies out of every log line."""
+"""Logging set-up that keeps phone numbers, email addresses and message bodies out of every log
+line."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import logging
 import re
 from typing import Final
 from urllib.parse import unquote_plus
+
+from crisisline.mail import mask_addresses
 
 # A phone number in any form a log line might carry it: E.164, national with spaces,
 # URL-encoded (%2B44...) in an access log's query string.
@@ -65,8 +68,10 @@ _DECODE_ROUNDS: Final = 3  # %2570hone is %70hone is phone: decode a name until 
 
 
 def redact_text(text: str) -> str:
-    """`text` with message bodies removed and phone numbers cut to their last three digits."""
+    """`text` with message bodies removed, phone numbers cut to their last three digits and
+    email addresses to their first character and domain."""
     text = _PARAMETER.sub(_redact_parameter, text)
+    text = mask_addresses(text)
     text = _BODY.sub(r"\1[redacted]", text)
     text = _BODY_FIELD.sub(r"\1'[redacted]'", text)
     text = _PATH_SECRET.sub(r"\1[redacted]", text)

@@ -12,6 +12,7 @@ from crisisline import floods
 from crisisline.alerts import Alerting
 from crisisline.clock import Clock
 from crisisline.db import Database
+from crisisline.mail import Mailer
 from crisisline.risk_rules import RiskRules
 from crisisline.settings import Settings
 from crisisline.spool import Spool, SpoolDrainer
@@ -36,6 +37,8 @@ class Services:
     # How the escalation engine reaches staff: the crisis number, the public URL and the
     # links that play voicemails.
     reach: Reach
+    # Sends the email outbox (crisisline.email_outbox): SMTP when SMTP_URL is set.
+    mailer: Mailer
 
     def url(self, path: str) -> str:
         """The absolute URL Twilio uses to reach `path` on this service."""

@@ -16,6 +16,7 @@ from dotenv import dotenv_values
 from limits import storage as rate_limit_storage
 
 from crisisline import phones
+from crisisline.mail import parse_smtp_url
 
 TELEPHONY_CHOICES = ("console", "twilio")
 DEFAULT_CRISIS_LINE_NUMBER = "+447700900000"  # Ofcom drama range: never a real line
@@ -228,6 +229,12 @@ def load_settings(
                 f"smtps://user:password@host:465, not a URL starting {scheme!r}"
             )
             smtp_url = ""
+        else:
+            try:
+                parse_smtp_url(smtp_url)
+            except ValueError as error:
+                problems.append(str(error))  # names the part that is wrong, never the URL
+                smtp_url = ""
     email_from = text("EMAIL_FROM", "crisis-line@localhost")
     if "@" not in email_from or any(c.isspace() for c in email_from.strip()):
         problems.append(f"EMAIL_FROM must be an email address, not {email_from!r}")

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from crisisline.app import create_app
 from crisisline.clock import FakeClock
 from crisisline.db import Base
+from crisisline.mail import FakeMailer
 from crisisline.migrate import upgrade
 from crisisline.settings import Settings
 from crisisline.telephony import FakeTelephony
@@ -118,9 +119,20 @@ def telephony() -> FakeTelephony:
 
 
 @pytest.fixture
-def app(settings: Settings, clock: FakeClock, telephony: FakeTelephony) -> Iterator[Flask]:
-    """The crisis line app on a fresh database, with the fake clock and fake telephony."""
-    application = create_app({"TESTING": True}, settings=settings, clock=clock, telephony=telephony)
+def mailer() -> FakeMailer:
+    """A mailer that records the emails the service sends (tests/support/smtp.py has a real
+    SMTP server for the tests of the channel itself)."""
+    return FakeMailer()
+
+
+@pytest.fixture
+def app(
+    settings: Settings, clock: FakeClock, telephony: FakeTelephony, mailer: FakeMailer
+) -> Iterator[Flask]:
+    """The crisis line app on a fresh database, with the fake clock, telephony and mailer."""
+    application = create_app(
+        {"TESTING": True}, settings=settings, clock=clock, telephony=telephony, mailer=mailer
+    )
     yield application
     services_of(application).db.dispose()
 

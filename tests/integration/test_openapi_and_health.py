@@ -65,6 +65,7 @@ def test_healthz_is_200_when_the_database_answers_and_the_scheduler_beat(
         "texts": {"waiting": 0, "oldest_seconds": None, "state": "ok", "given_up": 0},
         "spool": {"waiting": 0},
         "provider": {"state": "ok", "waiting": 0, "crisis_waiting": 0, "failing_since": None},
+        "email": {"state": "ok", "failed": 0, "retrying": 0, "retrying_since": None},
         "warnings": [],
     }
 
