@@ -1144,84 +1144,103 @@ def failure_lines(failures: Failures, zone: ZoneInfo) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class Section:
+    """One section of the handover in words: its lines, or its groups of lines (contacts by
+    participant), or what it says when it is empty."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    empty: str = "None."
+
+
+@dataclass(frozen=True)
+class Outline:
+    """The handover in words, without a body, a note's text or a phone number: what the
+    email (both parts), the CLI and the one-text summary say."""
+
+    title: str
+    period: str
+    figures: str
+    sections: tuple[Section, ...]
+
+
+def outline(shown: Handover) -> Outline:
+    """The handover in words."""
+    zone = ZoneInfo(shown.zone)
+    on_call = [
+        f"{s.rota}: {', '.join(s.names) if s.names else 'nobody'}, "
+        f"{local(s.start, zone)} to {local(s.end, zone)}"
+        for s in shown.on_call
+    ] + [f"{p.rota}: could not be worked out ({p.problem})" for p in shown.rota_problems]
+    if shown.gaps is None:
+        gaps = ["Could not be worked out: check the rotas."]
+    else:
+        gaps = [
+            f"{g.rota}: {local(g.start, zone)} to {local(g.end, zone)}, {g.reason}"
+            for g in shown.gaps
+        ]
+    sections = (
+        Section("Who was on call", tuple(on_call), empty="No rotas."),
+        Section(
+            "Contacts by participant",
+            groups=tuple(
+                (group.label, tuple(contact_words(line, zone) for line in group.contacts))
+                for group in shown.participants
+            ),
+            empty="No contacts in the period.",
+        ),
+        Section(
+            "Risk alerts raised",
+            tuple(
+                f"{local(a.raised_at, zone)} {a.label}: {a.severity}, {a.reason}; {a.status} now."
+                for a in shown.alerts
+            ),
+        ),
+        Section(
+            "Follow-ups asked", tuple(_follow_up_words(f, zone) for f in shown.follow_ups_asked)
+        ),
+        Section(
+            f"Follow-ups still open ({len(shown.follow_ups_open)})",
+            tuple(_follow_up_words(f, zone) for f in shown.follow_ups_open),
+        ),
+        Section(
+            "Debriefs wanted",
+            tuple(
+                f"{d.author}, after the contact with {d.label} (note {local(d.written_at, zone)})"
+                for d in shown.debriefs
+            ),
+        ),
+        Section(
+            "Escalations that reached a second step or ran out",
+            tuple(escalation_words(e, zone) for e in shown.escalations),
+        ),
+        Section("Rota gaps in the next 72 hours", tuple(gaps)),
+        Section("Reported failing", tuple(failure_lines(shown.failures, zone)), empty="Nothing."),
+    )
+    return Outline(
+        title=f"Crisis line handover, {day_title(shown.end, zone)}",
+        period=f"From {local(shown.start, zone)} to {local(shown.end, zone)} ({shown.zone})",
+        figures=counts_words(shown.counts) + ".",
+        sections=sections,
+    )
+
+
 def plain_text(shown: Handover, *, link: str | None) -> str:
     """The handover as plain text: the email's text part and what the CLI prints."""
-    zone = ZoneInfo(shown.zone)
-    out: list[str] = [
-        f"Crisis line handover, {day_title(shown.end, zone)}",
-        f"From {local(shown.start, zone)} to {local(shown.end, zone)} ({shown.zone})",
-        "",
-        counts_words(shown.counts) + ".",
-    ]
+    words = outline(shown)
+    out = [words.title, words.period, "", words.figures]
     if link:
         out.append(f"Detail in the console: {link}")
-
-    def section(title: str, lines: Sequence[str], empty: str) -> None:
-        out.extend(["", title.upper()])
-        if lines:
-            out.extend(f"- {line}" for line in lines)
-        else:
-            out.append(empty)
-
-    section(
-        "Who was on call",
-        [
-            f"{s.rota}: {', '.join(s.names) if s.names else 'nobody'}, "
-            f"{local(s.start, zone)} to {local(s.end, zone)}"
-            for s in shown.on_call
-        ]
-        + [f"{p.rota}: could not be worked out ({p.problem})" for p in shown.rota_problems],
-        "No rotas.",
-    )
-    out.extend(["", "CONTACTS BY PARTICIPANT"])
-    if not shown.participants:
-        out.append("No contacts in the period.")
-    for group in shown.participants:
-        out.append(group.label)
-        out.extend(f"  - {contact_words(line, zone)}" for line in group.contacts)
-    section(
-        "Risk alerts raised",
-        [
-            f"{local(a.raised_at, zone)} {a.label}: {a.severity}, {a.reason}; {a.status} now."
-            for a in shown.alerts
-        ],
-        "None.",
-    )
-    section(
-        "Follow-ups asked",
-        [_follow_up_words(f, zone) for f in shown.follow_ups_asked],
-        "None.",
-    )
-    section(
-        f"Follow-ups still open ({len(shown.follow_ups_open)})",
-        [_follow_up_words(f, zone) for f in shown.follow_ups_open],
-        "None.",
-    )
-    section(
-        "Debriefs wanted",
-        [
-            f"{d.author}, after the contact with {d.label} (note {local(d.written_at, zone)})"
-            for d in shown.debriefs
-        ],
-        "None.",
-    )
-    section(
-        "Escalations that reached a second step or ran out",
-        [escalation_words(e, zone) for e in shown.escalations],
-        "None.",
-    )
-    if shown.gaps is None:
-        section("Rota gaps in the next 72 hours", ["Could not be worked out: check the rotas."], "")
-    else:
-        section(
-            "Rota gaps in the next 72 hours",
-            [
-                f"{g.rota}: {local(g.start, zone)} to {local(g.end, zone)}, {g.reason}"
-                for g in shown.gaps
-            ],
-            "None.",
-        )
-    section("Reported failing", failure_lines(shown.failures, zone), "Nothing.")
+    for section in words.sections:
+        out.extend(["", section.title.upper()])
+        for label_, lines in section.groups:
+            out.append(label_)
+            out.extend(f"  - {line}" for line in lines)
+        out.extend(f"- {line}" for line in section.lines)
+        if not section.lines and not section.groups:
+            out.append(section.empty)
     return "\n".join(out) + "\n"
 
 

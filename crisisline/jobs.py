@@ -23,6 +23,7 @@ from crisisline import (
     calls,
     escalation_engine,
     floods,
+    handover_delivery,
     heartbeat,
     leader,
     provider_outages,
@@ -42,6 +43,8 @@ HEARTBEAT_SECONDS = 5.0
 NOTICE_SECONDS = 60.0  # shift reminders and the daily gap warning
 PENDING_NOTICE_SECONDS = 5.0  # notices recorded by rota changes
 AUDIT_SECONDS = 30.0
+# The morning handover: checked every minute, sent once a day (crisisline.handover_delivery).
+HANDOVER_SECONDS = 60.0
 
 
 def scheduler_name() -> str:
@@ -209,6 +212,11 @@ class Jobs:
             log.exception("watching for a provider outage failed")
         return report
 
+    def send_handover(self) -> handover_delivery.Sent | None:
+        """The morning handover to the duty managers and the clinical lead, once a day."""
+        svc = self.svc
+        return handover_delivery.send_due(svc.db, svc.clock.now(), svc.settings)
+
     def scheduler_jobs(self, name: str) -> list[PeriodicJob]:
         """The periodic jobs of the scheduler process called `name`."""
         svc = self.svc
@@ -252,6 +260,7 @@ class Jobs:
             PeriodicJob("route-texts", SWEEP_SECONDS, self.route_texts),
             PeriodicJob("dispatch-outbox", SWEEP_SECONDS, self.dispatch_outbox),
             PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
+            PeriodicJob("handover", HANDOVER_SECONDS, self.send_handover),
             # Every process: each drains the spool on its own disk (recording is once per SID).
             PeriodicJob("drain-spool", SPOOL_SECONDS, svc.spool_drainer.drain, every_process=True),
             PeriodicJob(
