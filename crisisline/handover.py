@@ -373,6 +373,52 @@ def default_period(now: dt.datetime, at: dt.time, zone: ZoneInfo) -> Period:
     return period_ending(last_handover(now, at, zone), at, zone)
 
 
+def period_asked(
+    since: str | None,
+    until: str | None,
+    now: dt.datetime,
+    at: dt.time,
+    zone: ZoneInfo,
+    *,
+    fields: tuple[str, str] = ("from", "to"),
+) -> Period:
+    """The period people asked for, written as `parse_since` reads: neither given, the last
+    morning handover's; `since` alone, until now; `until` alone, from the handover time the
+    day before it. InvalidInput names the field (`fields`: what the start and end are called)."""
+    since, until = (since or "").strip() or None, (until or "").strip() or None
+    if since is None and until is None:
+        return default_period(now, at, zone)
+    end = parse_since(until, now, zone, fields[1]) if until else now
+    start = (
+        parse_since(since, now, zone, fields[0]) if since else period_ending(end, at, zone).start
+    )
+    try:
+        return check_period(start, end)
+    except InvalidInput as error:
+        raise InvalidInput(error.message, fields[1]) from None
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A period the console offers with one tap."""
+
+    label: str
+    period: Period
+
+
+def presets(now: dt.datetime, at: dt.time, zone: ZoneInfo) -> list[Preset]:
+    """Since the last handover (until now), since 17:00 yesterday, and the last 24 hours."""
+    last = last_handover(now, at, zone)
+    yesterday = now.astimezone(zone).date() - dt.timedelta(days=1)
+    found = [
+        Preset("Since 17:00 yesterday", Period(handover_at(yesterday, dt.time(17, 0), zone), now)),
+        Preset("Last 24 hours", Period(now - dt.timedelta(hours=24), now)),
+    ]
+    if last < now:
+        found.insert(0, Preset("Since the last handover", Period(last, now)))
+    return found
+
+
 _CLOCK = re.compile(r"^(?:(today|yesterday)\s+)?(\d{1,2})[:.](\d{2})$", re.IGNORECASE)
 
 

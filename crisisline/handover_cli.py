@@ -36,21 +36,14 @@ def handover_command(since: str | None, until: str | None) -> None:
     now = svc.clock.now()
     zone = svc.settings.zone
     try:
-        if since is None and until is None:
-            period = handover.default_period(now, svc.settings.handover_time, zone)
-        else:
-            end = handover.parse_since(until, now, zone, "--until") if until else now
-            start = (
-                handover.parse_since(since, now, zone, "--since")
-                if since
-                else handover.period_ending(end, svc.settings.handover_time, zone).start
-            )
-            period = handover.check_period(start, end)
+        period = handover.period_asked(
+            since, until, now, svc.settings.handover_time, zone, fields=("--since", "--until")
+        )
         with svc.db.transaction() as session:
             shown = handover.build(session, period.start, period.end, now=now, zone=zone)
             handover.log_read_by(session, CLI_ACTOR, shown, now)
     except DomainError as error:
-        field = "--until" if error.field == "to" else error.field
+        field = error.field
         raise click.UsageError(f"{field}: {error.message}" if field else error.message) from None
     click.echo(
         handover.plain_text(shown, link=handover_delivery.link(svc.settings, period)), nl=False
