@@ -11,14 +11,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from crisisline import handover
+from crisisline import handover, heartbeat
+from crisisline.conversation_models import SmsConversation
 from crisisline.errors import InvalidInput
 from crisisline.models import ContactOutcome, RecordAccess, StaffRole
 from crisisline.note_models import RiskNow
 from crisisline.permissions import Actor
 from crisisline.record_access import Visit
+from crisisline.rota_models import RotaRecord
 from tests.support.app import services_of
 from tests.support.handover import (
     DANIEL,
@@ -287,8 +289,6 @@ def test_a_reversed_empty_or_too_long_period_is_refused(app: Flask) -> None:
 
 
 def test_a_conversation_opened_before_the_period_counts_its_texts_in_it(app: Flask) -> None:
-    from crisisline.conversation_models import SmsConversation
-
     db = services_of(app).db
     with db.transaction() as session:
         ids = add_people(session)
@@ -335,3 +335,40 @@ def test_reading_it_is_logged_once_per_participant_named(app: Flask) -> None:
     assert sorted(logged) == sorted(
         (night.participants[key], "handover") for key in ("daniel", "marcus")
     )
+
+
+def test_a_rota_that_cannot_be_worked_out_is_said_and_the_rest_still_shows(app: Flask) -> None:
+    """A broken rota must not blank the handover, and gaps that cannot be worked out are never
+    shown as none."""
+    db = services_of(app).db
+    with db.transaction() as session:
+        build_night(session)
+        session.execute(
+            update(RotaRecord)
+            .where(RotaRecord.name == "backup")
+            .values(shift_length="now and then")
+        )
+    with db.transaction() as session:
+        shown = handover.build(session, START, END, now=NOW, zone=LONDON)
+    assert [(p.rota, bool(p.problem)) for p in shown.rota_problems] == [("backup", True)]
+    assert [s.rota for s in shown.on_call] == ["primary"]
+    assert shown.gaps is None
+    assert shown.counts.calls == 3
+    text = handover.plain_text(shown, link=None)
+    assert "backup: could not be worked out" in text
+    assert "Could not be worked out: check the rotas." in text
+
+
+def test_the_scheduler_is_reported_only_when_its_beat_is_over_a_minute_old(app: Flask) -> None:
+    db = services_of(app).db
+    with db.transaction() as session:
+        heartbeat.beat(
+            session, name="s1", pid=1, started_at=START, now=NOW - dt.timedelta(seconds=30)
+        )
+    with db.transaction() as session:
+        fresh = handover.build(session, START, END, now=NOW, zone=LONDON).failures
+    assert not fresh.scheduler_stale and not fresh.any
+    with db.transaction() as session:
+        late = handover.build(session, START, END, now=NOW + dt.timedelta(minutes=1), zone=LONDON)
+    assert late.failures.scheduler_stale
+    assert "The scheduler's last beat was Sun 6 Dec 08:29" in handover.plain_text(late, link=None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from crisisline import handover_delivery
 from crisisline.app import create_app
@@ -20,6 +20,7 @@ from crisisline.clock import FakeClock
 from crisisline.email_models import Email, HandoverSend
 from crisisline.jobs import Jobs
 from crisisline.models import Delivery, RecordAccess
+from crisisline.rota_models import RotaRecord
 from crisisline.telephony import FakeTelephony
 from tests.support.app import make_settings, services_of
 from tests.support.handover import (
@@ -254,3 +255,20 @@ def test_the_handover_time_is_local_wall_clock_across_the_clock_change(
 def test_the_scheduler_runs_the_handover_job(app: Flask) -> None:
     jobs = {job.name: job for job in Jobs(services_of(app)).scheduler_jobs("test")}
     assert jobs["handover"].seconds == 60
+
+
+def test_a_rota_that_cannot_be_worked_out_does_not_stop_the_send(
+    app: Flask, clock: FakeClock
+) -> None:
+    _build(app)
+    with services_of(app).db.transaction() as session:
+        session.execute(
+            update(RotaRecord)
+            .where(RotaRecord.name == "backup")
+            .values(shift_length="now and then")
+        )
+    clock.set(END)
+    assert Jobs(services_of(app)).send_handover() is not None
+    with services_of(app).db.transaction() as session:
+        bodies = session.scalars(select(Delivery.body).where(Delivery.purpose == "handover")).all()
+    assert len(bodies) == 3
