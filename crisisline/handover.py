@@ -395,6 +395,10 @@ def period_asked(
     try:
         return check_period(start, end)
     except InvalidInput as error:
+        if until is None:
+            # Only the start was given: it is the one to change.
+            message = "must be before now" if start >= end else error.message
+            raise InvalidInput(message, fields[0]) from None
         raise InvalidInput(error.message, fields[1]) from None
 
 

@@ -249,10 +249,12 @@ def get_handover(query: dict[str, Any]) -> dict[str, Any]:
         if start is None and end is None:
             period = handover.default_period(now, svc.settings.handover_time, zone)
         else:
-            end = end if end is not None else now
             if start is None:
+                assert end is not None
                 start = handover.period_ending(end, svc.settings.handover_time, zone).start
-            period = handover.check_period(start, end)
+            elif end is None and start >= now:
+                abort(422, messages={"query": {"from": ["must be before now"]}})
+            period = handover.check_period(start, end if end is not None else now)
     except InvalidInput as error:
         abort(422, messages={"query": {error.field or "to": [error.message]}})
     with svc.db.transaction() as session:

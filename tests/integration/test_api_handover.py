@@ -102,6 +102,7 @@ def test_a_bad_reversed_or_too_long_period_is_a_422_naming_the_field(
         ("from=2026-12-06T08:30Z&to=2026-12-05T08:30Z", "to"),
         ("from=2026-10-01T00:00Z&to=2026-11-02T00:00Z", "to"),
         ("to=2026-03-29T01:30", "to"),
+        ("from=2026-12-07T08:30Z", "from"),
     ):
         answer = client.get(f"/api/v1/handover?{query}", headers=headers)
         assert answer.status_code == 422, (query, answer.get_data(as_text=True))

@@ -83,3 +83,6 @@ def test_a_time_it_cannot_read_or_a_reversed_period_is_refused_naming_the_option
     )
     assert reversed_.exit_code == 2
     assert "--until: must be after from" in reversed_.output
+    ahead = runner.invoke(args=["handover", "--since", "today 09:00"])
+    assert ahead.exit_code == 2
+    assert "--since: must be before now" in ahead.output
