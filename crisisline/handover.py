@@ -341,7 +341,7 @@ def check_period(start: dt.datetime, end: dt.datetime) -> Period:
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("a handover's period is two aware instants")
     if end <= start:
-        raise InvalidInput("must be after from", "to")
+        raise InvalidInput("must be after the start", "to")
     if end - start > MAX_PERIOD:
         raise InvalidInput(f"a handover covers at most {MAX_PERIOD.days} days", "to")
     return Period(start.astimezone(dt.UTC), end.astimezone(dt.UTC))

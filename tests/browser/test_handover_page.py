@@ -69,7 +69,7 @@ def test_the_duty_manager_reads_the_nights_handover(page: Page, live_server: Liv
     page.get_by_label("From (local time)").fill(_local(now, zone))
     page.get_by_label("To (local time)").fill(_local(now - dt.timedelta(hours=2), zone))
     page.get_by_role("button", name="Show the handover").click()
-    expect(page.locator("#handover-to-error")).to_have_text("must be after from")
+    expect(page.locator("#handover-to-error")).to_have_text("must be after the start")
     looked_at(page, "handover-backwards")
 
 

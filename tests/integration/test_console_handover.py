@@ -93,7 +93,7 @@ def test_a_period_it_cannot_read_shows_the_form_again_with_the_message(
     page = priya.get("/handover?from=2026-12-06T08:00&to=2026-12-05T08:00")
     assert page.status_code == 422
     html = _text(page.get_data(as_text=True))
-    assert 'id="handover-to-error">must be after from</p>' in html
+    assert 'id="handover-to-error">must be after the start</p>' in html
     assert 'aria-invalid="true" aria-describedby="handover-to-error"' in html
     assert 'value="2026-12-05T08:00"' in html  # what was typed, kept
     assert "Contacts by participant" not in html

@@ -82,7 +82,7 @@ def test_a_time_it_cannot_read_or_a_reversed_period_is_refused_naming_the_option
         args=["handover", "--since", "2026-12-06T08:00", "--until", "2026-12-05T08:00"]
     )
     assert reversed_.exit_code == 2
-    assert "--until: must be after from" in reversed_.output
+    assert "--until: must be after the start" in reversed_.output
     ahead = runner.invoke(args=["handover", "--since", "today 09:00"])
     assert ahead.exit_code == 2
     assert "--since: must be before now" in ahead.output
