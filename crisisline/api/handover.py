@@ -248,13 +248,16 @@ def get_handover(query: dict[str, Any]) -> dict[str, Any]:
     try:
         if start is None and end is None:
             period = handover.default_period(now, svc.settings.handover_time, zone)
-        else:
-            if start is None:
-                assert end is not None
-                start = handover.period_ending(end, svc.settings.handover_time, zone).start
-            elif end is None and start >= now:
+        elif start is None and end is not None:
+            start = handover.period_ending(end, svc.settings.handover_time, zone).start
+            period = handover.check_period(start, end)
+        elif start is not None and end is None:
+            if start >= now:
                 abort(422, messages={"query": {"from": ["must be before now"]}})
-            period = handover.check_period(start, end if end is not None else now)
+            period = handover.check_period(start, now)
+        else:
+            assert start is not None and end is not None  # for mypy: both were given
+            period = handover.check_period(start, end)
     except InvalidInput as error:
         abort(422, messages={"query": {error.field or "to": [error.message]}})
     with svc.db.transaction() as session:
