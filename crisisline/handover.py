@@ -93,7 +93,7 @@ KIND_WORDS: Final[dict[str, str]] = {
     "call_answered": "Call answered",
     "call_missed": "Missed call",
     "voicemail": "Voicemail",
-    "call_ringing": "Call still ringing",
+    "call_ringing": "Call with no outcome recorded yet",
     "call_back": "Call-back",
     "conversation": "Text conversation",
     "text": "Text",
