@@ -61,6 +61,10 @@ log = logging.getLogger(__name__)
 
 # The longest period one handover covers: a month of nights is already a report.
 MAX_PERIOD: Final = dt.timedelta(days=31)
+# The times a handover may be asked about: years the line can have run in. Far beyond them
+# the conversions to and from the local zone overflow.
+EARLIEST: Final = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST: Final = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 RECORD_TYPE: Final = "handover"
 UNKNOWN_CALLERS: Final = "Unknown callers"
 
@@ -344,6 +348,8 @@ def check_period(start: dt.datetime, end: dt.datetime) -> Period:
         raise InvalidInput("must be after the start", "to")
     if end - start > MAX_PERIOD:
         raise InvalidInput(f"a handover covers at most {MAX_PERIOD.days} days", "to")
+    if start < EARLIEST or end > LATEST:
+        raise InvalidInput(f"give a time from {EARLIEST.year} to {LATEST.year - 1}", "to")
     return Period(start.astimezone(dt.UTC), end.astimezone(dt.UTC))
 
 
@@ -460,6 +466,8 @@ def parse_since(
             "2026-12-05T17:00",
             field,
         ) from None
+    if not EARLIEST.year <= parsed.year < LATEST.year:
+        raise InvalidInput(f"give a time from {EARLIEST.year} to {LATEST.year - 1}", field)
     if parsed.tzinfo is not None:
         return parsed.astimezone(dt.UTC)
     try:

@@ -97,6 +97,9 @@ def test_a_period_it_cannot_read_shows_the_form_again_with_the_message(
     assert 'aria-invalid="true" aria-describedby="handover-to-error"' in html
     assert 'value="2026-12-05T08:00"' in html  # what was typed, kept
     assert "Contacts by participant" not in html
+    page = priya.get("/handover?from=0001-01-01T00:00%2B01:00")
+    assert page.status_code == 422
+    assert "give a time from 2000 to 2199" in _text(page.get_data(as_text=True))
     page = priya.get("/handover?from=teatime")
     assert page.status_code == 422
     assert "'teatime' is not a time" in _text(page.get_data(as_text=True))

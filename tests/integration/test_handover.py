@@ -271,6 +271,8 @@ def test_parse_since_reads_the_times_people_write(
         ("25:00", "is not a time of day"),
         ("2026-03-29T01:30", "never happens"),
         ("2026-10-25T01:30", "happens twice"),
+        ("0001-01-01T00:00+01:00", "give a time from 2000 to 2199"),
+        ("9999-12-31T23:59", "give a time from 2000 to 2199"),
     ],
 )
 def test_parse_since_refuses_what_it_cannot_read_naming_the_field(text: str, words: str) -> None:
