@@ -25,6 +25,7 @@ from crisisline import (
     email_outbox,
     escalation_engine,
     floods,
+    handover_delivery,
     heartbeat,
     leader,
     note_prompts,
@@ -48,6 +49,8 @@ AUDIT_SECONDS = 30.0
 NOTE_PROMPT_SECONDS = 15.0  # a worker hears about the note within seconds of the call ending
 # Email carries the morning handover, nothing a person waits on by the second.
 EMAIL_SECONDS = 5.0
+# The morning handover: checked every minute, sent once a day (crisisline.handover_delivery).
+HANDOVER_SECONDS = 60.0
 
 
 def scheduler_name() -> str:
@@ -227,6 +230,11 @@ class Jobs:
             svc.db, svc.mailer, svc.clock.now, sender=svc.settings.email_from
         )
 
+    def send_handover(self) -> handover_delivery.Sent | None:
+        """The morning handover to the duty managers and the clinical lead, once a day."""
+        svc = self.svc
+        return handover_delivery.send_due(svc.db, svc.clock.now(), svc.settings)
+
     def scheduler_jobs(self, name: str) -> list[PeriodicJob]:
         """The periodic jobs of the scheduler process called `name`."""
         svc = self.svc
@@ -272,6 +280,7 @@ class Jobs:
             PeriodicJob("dispatch-email", EMAIL_SECONDS, self.dispatch_email),
             PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
             PeriodicJob("note-prompts", NOTE_PROMPT_SECONDS, self.send_note_prompts),
+            PeriodicJob("handover", HANDOVER_SECONDS, self.send_handover),
             # Every process: each drains the spool on its own disk (recording is once per SID).
             PeriodicJob("drain-spool", SPOOL_SECONDS, svc.spool_drainer.drain, every_process=True),
             PeriodicJob(
