@@ -205,7 +205,7 @@ def note_contact_id(session: Session, contact_id: int) -> int:
     opening text. NotFound if there is no such contact."""
     contact = session.get(Contact, contact_id)
     if contact is None:
-        raise NotFound(f"no contact {contact_id}")
+        raise NotFound(f"There is no contact with id {contact_id}.")
     if contact.channel == Channel.SMS and contact.conversation_id is not None:
         return _opening_contact_id(session, contact.conversation_id) or contact.id
     return contact.id
@@ -440,11 +440,12 @@ def note_access(
 
 
 def subject_of(session: Session, contact_id: int) -> NoteSubject:
-    """The contact `contact_id` and its handling; NotFound if there is none."""
-    contact = session.get(Contact, contact_id)
+    """The contact whose note covers `contact_id` (itself, or a text's conversation's opening
+    text) and its handling; NotFound if there is none."""
+    contact = session.get(Contact, note_contact_id(session, contact_id))
     if contact is None:
         raise NotFound(f"There is no contact with id {contact_id}.")
-    handled = handled_contact(session, contact_id)
+    handled = handled_contact(session, contact.id)
     participant_id = handled.participant_id if handled is not None else contact.participant_id
     return NoteSubject(contact, handled, participant_id)
 
@@ -467,7 +468,7 @@ def open_note(
     subject = subject_of(session, contact_id)
     decided = note_access(session, visit.actor, permission, subject, visit.at)
     if decided is Access.REFUSED:
-        raise NoteRefused(contact_id, subject.participant_id)
+        raise NoteRefused(subject.contact.id, subject.participant_id)
     reason = None
     if decided is Access.WITH_REASON and subject.participant_id is not None:
         reason = visit.reason or record_access.earlier_reason(
@@ -483,7 +484,7 @@ def open_note(
         visit.actor,
         action=action,
         record_type=NOTE_RECORD,
-        record_id=contact_id,
+        record_id=subject.contact.id,
         participant_id=subject.participant_id,
         at=visit.at,
         origin=visit.origin,
@@ -573,7 +574,7 @@ def read_notes(session: Session, visit: Visit, contact_id: int) -> ContactNotes:
             if subject.participant_id is not None
             else None
         ),
-        versions=version_views(session, versions(session, contact_id)) if handled else [],
+        versions=version_views(session, versions(session, subject.contact.id)) if handled else [],
     )
 
 
@@ -582,7 +583,7 @@ def note_versions(session: Session, visit: Visit, contact_id: int) -> list[Conta
     NoNoteTaken if nobody handled the contact."""
     subject = open_note(session, visit, Permission.CONTACTS_READ, contact_id)
     _handled_or_refuse(subject)
-    return versions(session, contact_id)
+    return versions(session, subject.contact.id)
 
 
 def form_subject(session: Session, visit: Visit, contact_id: int) -> ContactNotes:
@@ -593,7 +594,7 @@ def form_subject(session: Session, visit: Visit, contact_id: int) -> ContactNote
     handled = subject.handled
     assert handled is not None
     names = _names(session, [handled.handler_staff_id])
-    last = current(session, contact_id)
+    last = current(session, subject.contact.id)
     return ContactNotes(
         subject=subject,
         kind=KIND_WORDS[handled.kind],
@@ -631,7 +632,7 @@ def write_note(
     """
     subject = open_note(session, visit, Permission.NOTES_WRITE, contact_id, action=Action.CHANGE)
     handled = _handled_or_refuse(subject)
-    previous = current(session, contact_id)
+    previous = current(session, handled.contact.id)
     row = add_version(
         session,
         handled,
@@ -645,7 +646,7 @@ def write_note(
     session.flush()
     log.info(
         "note on contact %s: version %s by %s, risk %s, alert %s",
-        contact_id,
+        handled.contact.id,
         row.version,
         visit.actor.label,
         row.risk_now.value,
