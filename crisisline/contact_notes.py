@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crisisline import alerts, caseloads, record_access
@@ -628,19 +629,30 @@ def write_note(
     change or withdraw its follow-up, and raise a risk alert for risk high or immediate.
 
     Refusals as `open_note`; NoNoteTaken if nobody handled the contact; InvalidInput naming
-    the field (the correction reason is required once a note exists).
+    the field (the correction reason is required once a note exists); Conflict if another
+    version was saved at the same moment.
     """
     subject = open_note(session, visit, Permission.NOTES_WRITE, contact_id, action=Action.CHANGE)
     handled = _handled_or_refuse(subject)
     previous = current(session, handled.contact.id)
-    row = add_version(
-        session,
-        handled,
-        note,
-        author=visit.actor.label,
-        author_staff_id=visit.actor.staff_id,
-        now=visit.at,
-    )
+    try:
+        with session.begin_nested():
+            row = add_version(
+                session,
+                handled,
+                note,
+                author=visit.actor.label,
+                author_staff_id=visit.actor.staff_id,
+                now=visit.at,
+            )
+    except IntegrityError:
+        # Two people saving at the same moment: the other version stands and this one is
+        # answered, never lost in a 500 (the form comes back with it, as typed).
+        raise Conflict(
+            "Someone saved a version of this note at the same moment, so yours is not saved "
+            "yet. Read theirs on the contact's page, then save yours as a correction.",
+            "what_happened",
+        ) from None
     alert, failed = _risk_alert(session, handled, row, previous, alerting, visit.at)
     row.alert_id = alert.id if alert is not None else None
     session.flush()

@@ -34,7 +34,7 @@ from crisisline.contact_notes import (
     NoteInput,
     NoteRefused,
 )
-from crisisline.errors import InvalidInput
+from crisisline.errors import Conflict, InvalidInput
 from crisisline.gate import requires
 from crisisline.note_models import NoteAction, RiskNow
 from crisisline.permissions import Permission
@@ -215,12 +215,12 @@ def contact_note_form(contact_id: int) -> ResponseReturnValue:
                 )
                 version, alert_id = saved.note.version, saved.note.alert_id
                 failed = saved.alert_failed
-        except InvalidInput as error:
+        except NoNoteTaken:
+            return _form_page(contact_id, typed, {}, target, 409)
+        except (InvalidInput, Conflict) as error:
             errors = {error.field or "what_happened": error.message}
         except NoteRefused as error:
             raise _refused(error) from None
-        except NoNoteTaken:
-            return _form_page(contact_id, typed, {}, target, 409)
         else:
             flash(_saved_notice(version, alert_id, failed, note.risk_now))
             return redirect(

@@ -13,17 +13,18 @@ import logging
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from crisisline import contact_notes, record_access
 from crisisline.alert_models import AlertSeverity, AlertStatus, RiskAlert
 from crisisline.alerts import NOTE_RISK_COOLDOWN, Alerting
 from crisisline.clock import FakeClock
 from crisisline.contact_notes import NoNoteTaken, NoteInput, NoteRefused
-from crisisline.errors import InvalidInput
+from crisisline.errors import Conflict, InvalidInput
 from crisisline.escalation_models import EscalationRecord
 from crisisline.jobs import Jobs
-from crisisline.note_models import FollowUp, FollowUpStatus, NoteAction, RiskNow
+from crisisline.note_models import ContactNote, FollowUp, FollowUpStatus, NoteAction, RiskNow
 from crisisline.permissions import Permission
 from tests.support.notes import ADMIN, LEAD, NAMES, Line, open_line
 from tests.support.risk_alerts import BACKUP, MANAGER, OFFICER, OFFICER_B, PARTICIPANT, PRIMARY
@@ -342,3 +343,50 @@ def test_logs_never_hold_the_notes_words(line: Line, caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.DEBUG):
         line.write(PRIMARY, line.call, "Mentioned his daughter Kayleigh.", RiskNow.HIGH)
     assert "Kayleigh" not in caplog.text and "+4477009005" not in caplog.text
+
+
+def test_two_versions_saved_at_the_same_moment_keep_one_and_answer_the_other(
+    line: Line,
+) -> None:
+    # Nadia's version 1 lands while Amira is saving hers: Amira's is answered, never lost in an
+    # error, and Nadia's stands.
+    db = line.service.svc.db
+    landed: list[int] = []
+
+    def the_other_saves(session: Session | None = None, *_: object) -> None:
+        if landed or (
+            session is not None and not any(isinstance(row, ContactNote) for row in session.new)
+        ):
+            return
+        with db.transaction() as other:
+            subject = contact_notes.subject_of(other, line.call)
+            assert subject.handled is not None
+            written = contact_notes.add_version(
+                other,
+                subject.handled,
+                NoteInput("Written by the other person first.", RiskNow.LOW),
+                author=f"staff:{line.id(OFFICER)}",
+                author_staff_id=line.id(OFFICER),
+                now=line.clock.now(),
+            )
+            landed.append(written.id)
+
+    note = NoteInput("Amira's account of the call.", RiskNow.LOW)
+    if str(db.url).startswith("sqlite"):
+        # SQLite takes the write lock as a transaction begins, so the two are one after the
+        # other: the later finds a note already there and is asked why it corrects it.
+        the_other_saves()
+        expected: type[Exception] = InvalidInput
+        field = "correction_reason"
+    else:
+        # PostgreSQL: the other commits between Amira's reading that there is no note and her
+        # writing version 1, so hers clashes on (contact, version).
+        expected, field = Conflict, "what_happened"
+    with pytest.raises(expected) as clash, db.transaction() as session:
+        event.listen(session, "before_flush", the_other_saves)
+        contact_notes.write_note(
+            session, line.visit(PRIMARY), line.call, note, alerting=line.alerting()
+        )
+    assert getattr(clash.value, "field", None) == field
+    (kept,) = line.versions(line.call)
+    assert kept.id == landed[0] and kept.what_happened == "Written by the other person first."
