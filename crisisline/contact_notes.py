@@ -678,6 +678,15 @@ def _risk_alert(
     level = _ALERTING_LEVELS.get(row.risk_now)
     if level is None:
         return None, False
+    if handled.participant_id is None:
+        # Alerts are about a participant: for an unknown caller judged at high or immediate
+        # risk none can be raised, so the person saving it is told to ring the duty manager.
+        log.warning(
+            "note on contact %s: risk %s, but no participant to alert about",
+            handled.contact.id,
+            level,
+        )
+        return None, True
     if (
         previous is not None
         and previous.alert_id is not None

@@ -213,8 +213,9 @@ class SavedNoteSchema(NoteSchema):
     alert_failed = fields.Boolean(
         dump_only=True,
         metadata={
-            "description": "True: the risk was high or immediate but its alert could not be "
-            "raised. The note is kept; ring the duty manager."
+            "description": "True: the risk was high or immediate but no alert could be raised "
+            "(it failed, or the caller is not a known participant). The note is kept; ring the "
+            "duty manager."
         },
     )
 

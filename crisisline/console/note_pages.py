@@ -233,8 +233,8 @@ def _saved_notice(version: int, alert_id: int | None, failed: bool, risk: RiskNo
     said = "Note saved." if version == 1 else f"Correction saved (version {version})."
     if failed:
         return (
-            f"{said} The risk alert could NOT be raised: ring the duty manager now and tell "
-            "them the risk you judged."
+            f"{said} No risk alert could be raised (it failed, or the caller is not a known "
+            "participant): ring the duty manager now and tell them the risk you judged."
         )
     if alert_id is not None:
         severity = "an urgent" if risk == RiskNow.IMMEDIATE else "a warning"

@@ -241,3 +241,18 @@ def test_a_form_without_its_csrf_token_is_refused(line: Line) -> None:
     )
     assert answer.status_code == 400
     assert line.versions(line.call) == []
+
+
+def test_a_note_whose_alert_cannot_be_raised_tells_her_to_ring_the_duty_manager(
+    line: Line,
+) -> None:
+    amira = line.sign_in(PRIMARY)
+    amira.get(f"/contacts/{line.unknown_call}/note")
+    saved = amira.post(
+        f"/contacts/{line.unknown_call}/note",
+        {"what_happened": "Said he is on the bridge.", "risk_now": "immediate"},
+    )
+    assert saved.status_code == 303
+    page = text(amira.get(f"/contacts/{line.unknown_call}"))
+    assert "No risk alert could be raised" in page and "ring the duty manager now" in page
+    assert "Said he is on the bridge." in page and "an unknown caller" in page

@@ -390,3 +390,12 @@ def test_two_versions_saved_at_the_same_moment_keep_one_and_answer_the_other(
     assert getattr(clash.value, "field", None) == field
     (kept,) = line.versions(line.call)
     assert kept.id == landed[0] and kept.what_happened == "Written by the other person first."
+
+
+def test_an_unknown_callers_high_risk_note_tells_the_worker_no_alert_was_raised(
+    line: Line,
+) -> None:
+    saved = line.write(PRIMARY, line.unknown_call, "Said he is on the bridge.", RiskNow.IMMEDIATE)
+    assert saved.alert is None and saved.alert_failed
+    assert saved.note.what_happened == "Said he is on the bridge."
+    assert _alerts(line) == []
