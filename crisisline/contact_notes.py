@@ -12,6 +12,12 @@ A note is never edited in place. `add_version` writes version 1, 2, ... of a con
 highest is the current one, the earlier ones stay readable (with who wrote them, when and why
 the next one was written). A version asking the officer to follow up opens the contact's one
 follow-up, a later version changes what it asks while it is open, or withdraws it.
+
+Who may read (contacts:read) and write (notes:write) a note is decided here for the console and
+the API alike (`note_access`, `open_note`): the worker who handled that contact, the
+participant's officer, and those whose grant reaches every participant (with a break-glass
+reason outside their own). Every read and write is logged against the participant. A version
+judging the risk high or immediate raises a risk alert (`crisisline.alerts.raise_from_note`).
 """
 
 from __future__ import annotations

@@ -262,8 +262,6 @@ def _form_page(
             page = render_template("note_none.html", contact_id=contact_id, message=error.message)
             return page, 409
         form = typed if typed is not None else NoteForm.of(shown.current)
-        if typed is None and shown.current is not None:
-            form.correction_reason = ""
         page = render_template(
             "note_form.html",
             shown=shown,
