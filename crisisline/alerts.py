@@ -174,6 +174,43 @@ def raise_unanswered(
     return next((alert for alert in raised if alert.rule == UNANSWERED), None)
 
 
+# A worker's judgement in a note: one rule per level, so that a correction raising the level
+# from high to immediate is never merged into the warning the first version raised.
+NOTE_RISK: Final = "note_risk"
+NOTE_RISK_RULES: Final[dict[str, tuple[str, Severity]]] = {
+    "high": (f"{NOTE_RISK}_high", "warning"),
+    "immediate": (f"{NOTE_RISK}_immediate", "urgent"),
+}
+# Within this time a correction keeping the level adds to the alert instead of raising another.
+NOTE_RISK_COOLDOWN: Final = dt.timedelta(hours=24)
+
+
+def raise_from_note(
+    session: Session,
+    *,
+    contact_id: int,
+    level: Literal["high", "immediate"],
+    where: str,
+    now: dt.datetime,
+    reach: Reach,
+    rules: RiskRules,
+) -> RiskAlert | None:
+    """A worker's note judges the risk now high (a `warning` alert) or immediate (`urgent`):
+    raise it, routed and escalated as any alert; None if the contact is about no participant.
+
+    `where` names the contact in the reason ("call", "text conversation"); the note's words
+    never leave the note. Whether a correction should alert again is the caller's to decide:
+    the same contact may raise this rule again (after the cooldown, or at a higher level)."""
+    rule, severity = NOTE_RISK_RULES[level]
+    contact = session.get(Contact, contact_id)
+    if contact is None or contact.participant_id is None:
+        return None
+    reason = f"was judged at {level} risk now in the worker's note on his {where}"
+    firing = Firing(rule, severity, reason, NOTE_RISK_COOLDOWN, (contact.id,))
+    raised = _raise_all(session, contact, [firing], now, reach, rules, once_per_contact=False)
+    return next((alert for alert in raised if alert.rule == rule), None)
+
+
 _OPT_OUT_REASON: Final = "opted out of texts from the crisis line, so staff cannot text him back"
 
 
@@ -336,6 +373,8 @@ def _raise_all(
     now: dt.datetime,
     reach: Reach,
     rules: RiskRules,
+    *,
+    once_per_contact: bool = True,
 ) -> list[RiskAlert]:
     if not firings or contact.participant_id is None:
         return []
@@ -350,7 +389,17 @@ def _raise_all(
     alerts: list[RiskAlert] = []
     raised_new = False
     for firing in firings:
-        alert, is_new = _raise(session, participant, officer_id, firing, contact, now, reach, rules)
+        alert, is_new = _raise(
+            session,
+            participant,
+            officer_id,
+            firing,
+            contact,
+            now,
+            reach,
+            rules,
+            once_per_contact=once_per_contact,
+        )
         if alert is not None:
             alerts.append(alert)
             raised_new = raised_new or is_new
@@ -383,16 +432,19 @@ def _raise(
     now: dt.datetime,
     reach: Reach,
     rules: RiskRules,
+    *,
+    once_per_contact: bool = True,
 ) -> tuple[RiskAlert | None, bool]:
     """Raise a new alert or add to the one this rule already has open; (alert, is new)."""
-    already = session.scalar(
-        select(RiskAlert.id)
-        .join(AlertEvidence, AlertEvidence.alert_id == RiskAlert.id)
-        .where(AlertEvidence.contact_id == contact.id, RiskAlert.rule == firing.rule)
-        .limit(1)
-    )
-    if already is not None:
-        return None, False  # this contact already fired this rule (a repeated evaluation)
+    if once_per_contact:
+        already = session.scalar(
+            select(RiskAlert.id)
+            .join(AlertEvidence, AlertEvidence.alert_id == RiskAlert.id)
+            .where(AlertEvidence.contact_id == contact.id, RiskAlert.rule == firing.rule)
+            .limit(1)
+        )
+        if already is not None:
+            return None, False  # this contact already fired this rule (a repeated evaluation)
     open_alert = _mergeable(session, participant.id, officer_id, firing, now)
     if open_alert is not None:
         open_alert.count += 1

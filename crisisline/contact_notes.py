@@ -12,21 +12,32 @@ A note is never edited in place. `add_version` writes version 1, 2, ... of a con
 highest is the current one, the earlier ones stay readable (with who wrote them, when and why
 the next one was written). A version asking the officer to follow up opens the contact's one
 follow-up, a later version changes what it asks while it is open, or withdraws it.
+
+Who may read (contacts:read) and write (notes:write) a note is decided here for the console and
+the API alike (`note_access`, `open_note`): the worker who handled that contact, the
+participant's officer, and those whose grant reaches every participant (with a break-glass
+reason outside their own). Every read and write is logged against the participant. A version
+judging the risk high or immediate raises a risk alert (`crisisline.alerts.raise_from_note`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from crisisline import alerts, caseloads, record_access
+from crisisline.alert_models import RiskAlert
+from crisisline.caseloads import Access
 from crisisline.conversation_models import SmsConversation
-from crisisline.errors import InvalidInput, NotFound
-from crisisline.models import Channel, Contact, ContactOutcome, Direction, Participant
+from crisisline.errors import Conflict, InvalidInput, NotFound
+from crisisline.models import Channel, Contact, ContactOutcome, Direction, Participant, Staff
 from crisisline.note_models import (
     ContactNote,
     FollowUp,
@@ -34,6 +45,13 @@ from crisisline.note_models import (
     NoteAction,
     RiskNow,
 )
+from crisisline.permissions import ROLE_GRANTS, Actor, Extent, Permission
+from crisisline.record_access import Action, Visit
+
+log = logging.getLogger(__name__)
+
+# What the access log calls a note (one entry per read or write, against the participant).
+NOTE_RECORD: Final = "contact_note"
 
 RISK_LABELS: Final[dict[RiskNow, str]] = {
     RiskNow.NONE: "None",
@@ -194,7 +212,7 @@ def note_contact_id(session: Session, contact_id: int) -> int:
     opening text. NotFound if there is no such contact."""
     contact = session.get(Contact, contact_id)
     if contact is None:
-        raise NotFound(f"no contact {contact_id}")
+        raise NotFound(f"There is no contact with id {contact_id}.")
     if contact.channel == Channel.SMS and contact.conversation_id is not None:
         return _opening_contact_id(session, contact.conversation_id) or contact.id
     return contact.id
@@ -344,3 +362,416 @@ def parse_risk(value: str | None, field_name: str = "risk_now") -> RiskNow:
         raise InvalidInput(
             "choose the risk now: " + ", ".join(level.value for level in RiskNow), field_name
         ) from None
+
+
+# ---- who may read and write a note ---------------------------------------------------------
+
+KIND_WORDS: Final[dict[HandledKind, str]] = {
+    "call": "call",
+    "call_back": "call-back",
+    "text": "text conversation",
+}
+_RISK_RANK: Final = {level: rank for rank, level in enumerate(RiskNow)}
+_ALERTING_LEVELS: Final[dict[RiskNow, Literal["high", "immediate"]]] = {
+    RiskNow.HIGH: "high",
+    RiskNow.IMMEDIATE: "immediate",
+}
+
+
+class NoteRefused(record_access.Refused):
+    """The note lies outside the person's grant: answered as not found, and the attempt logged
+    (by the entry point, in a transaction of its own)."""
+
+    def __init__(self, contact_id: int, participant_id: int | None) -> None:
+        super().__init__("The note is outside your grant.")
+        self.contact_id = contact_id
+        self.participant_id = participant_id
+
+
+class NoNoteTaken(Conflict):
+    """Nobody handled the contact (a missed call, a text nobody took, a relay): no note."""
+
+
+@dataclass(frozen=True)
+class NoteSubject:
+    """A contact as its note's reader sees it: the contact, who handled it (None: nobody, so it
+    takes no note) and its participant (None: an unknown caller)."""
+
+    contact: Contact
+    handled: HandledContact | None
+    participant_id: int | None
+
+
+def _extents(actor: Actor, permission: Permission) -> set[Extent]:
+    if actor.kind == "integration":
+        return {Extent.ALL} if permission in actor.scopes else set()
+    found = {ROLE_GRANTS.get(role, {}).get(permission) for role in actor.roles}
+    return {extent for extent in found if extent is not None}
+
+
+def note_access(
+    session: Session,
+    actor: Actor,
+    permission: Permission,
+    subject: NoteSubject,
+    now: dt.datetime,
+) -> Access:
+    """Whether `actor` may use `permission` (contacts:read, notes:write) on the subject's note.
+
+    The `handled` extent reaches only the worker who handled this contact (not every worker who
+    handled the man lately: a note holds another worker's judgement); `caseload` the
+    participant's officer; `all` everyone, outside one's own with a reason (break-glass).
+    """
+    extents = _extents(actor, permission)
+    if not extents:
+        return Access.REFUSED
+    if actor.kind == "integration":
+        return Access.OWN
+    handler = subject.handled.handler_staff_id if subject.handled is not None else None
+    mine = actor.staff_id is not None and handler == actor.staff_id
+    if mine and (Extent.HANDLED in extents or Extent.ALL in extents):
+        return Access.OWN
+    if subject.participant_id is not None and actor.staff_id is not None:
+        officer = session.scalar(
+            select(Participant.responsible_officer_id).where(
+                Participant.id == subject.participant_id
+            )
+        )
+        if officer == actor.staff_id and extents & {Extent.CASELOAD, Extent.ALL}:
+            return Access.OWN
+    if Extent.ALL not in extents:
+        return Access.REFUSED
+    if subject.participant_id is None:
+        return Access.OWN  # an unknown caller's: no record of a man to break the glass on
+    return caseloads.access(session, actor, permission, subject.participant_id, now)
+
+
+def subject_of(session: Session, contact_id: int) -> NoteSubject:
+    """The contact whose note covers `contact_id` (itself, or a text's conversation's opening
+    text) and its handling; NotFound if there is none."""
+    contact = session.get(Contact, note_contact_id(session, contact_id))
+    if contact is None:
+        raise NotFound(f"There is no contact with id {contact_id}.")
+    handled = handled_contact(session, contact.id)
+    participant_id = handled.participant_id if handled is not None else contact.participant_id
+    return NoteSubject(contact, handled, participant_id)
+
+
+def open_note(
+    session: Session,
+    visit: Visit,
+    permission: Permission,
+    contact_id: int,
+    *,
+    action: Action = Action.READ,
+) -> NoteSubject:
+    """Check that the visit may read (contacts:read) or write (notes:write) the contact's note,
+    and log it against the participant.
+
+    NotFound if there is no such contact; NoteRefused outside the grant (nothing logged here:
+    the entry point logs the refusal on its own); record_access.ReasonRequired when only a
+    break-glass reason opens it and none was given in this sign-in session.
+    """
+    subject = subject_of(session, contact_id)
+    decided = note_access(session, visit.actor, permission, subject, visit.at)
+    if decided is Access.REFUSED:
+        raise NoteRefused(subject.contact.id, subject.participant_id)
+    reason = None
+    if decided is Access.WITH_REASON and subject.participant_id is not None:
+        reason = visit.reason or record_access.earlier_reason(
+            session, visit.actor, subject.participant_id
+        )
+        if reason is None:
+            raise record_access.ReasonRequired(
+                "This participant is not in your caseload or your recent contacts: give the "
+                "reason you need his record to open it (break-glass; the reason is logged)."
+            )
+    record_access.record(
+        session,
+        visit.actor,
+        action=action,
+        record_type=NOTE_RECORD,
+        record_id=subject.contact.id,
+        participant_id=subject.participant_id,
+        at=visit.at,
+        origin=visit.origin,
+        reason=reason,
+    )
+    return subject
+
+
+def _handled_or_refuse(subject: NoteSubject) -> HandledContact:
+    if subject.handled is None:
+        raise NoNoteTaken(
+            f"Contact {subject.contact.id} takes no note: nobody handled it (a missed call, a "
+            "text nobody took or a relayed text). Its conversation's or call-back's note "
+            "covers what was done."
+        )
+    return subject.handled
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """One version of a note as people read it: who wrote it (by name) and the actions in words."""
+
+    note: ContactNote
+    author_name: str
+    actions: tuple[str, ...]
+    risk: str
+
+
+@dataclass(frozen=True)
+class ContactNotes:
+    """A contact with who handled it, its participant, and every version of its note."""
+
+    subject: NoteSubject
+    kind: str | None  # "call", "call-back", "text conversation"; None: nobody handled it
+    handler_name: str | None
+    participant: Participant | None
+    versions: list[VersionView]
+
+    @property
+    def current(self) -> VersionView | None:
+        """The current version (the last), or None if no note is written yet."""
+        return self.versions[-1] if self.versions else None
+
+
+def _names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(Staff.id, Staff.name).where(Staff.id.in_(wanted))).all())
+
+
+def version_views(session: Session, notes: Sequence[ContactNote]) -> list[VersionView]:
+    """The versions with their authors' names and their actions in words."""
+    names = _names(session, (note.author_staff_id for note in notes))
+    views = []
+    for note in notes:
+        words = []
+        for value in note.actions or []:
+            try:
+                action = NoteAction(value)
+            except ValueError:
+                words.append(value)
+                continue
+            label = ACTION_LABELS[action]
+            if action is NoteAction.OTHER and note.other_action:
+                label = f"{label}: {note.other_action}"
+            words.append(label)
+        author = names.get(note.author_staff_id or -1) or note.author
+        views.append(VersionView(note, author, tuple(words), RISK_LABELS[note.risk_now]))
+    return views
+
+
+def read_notes(session: Session, visit: Visit, contact_id: int) -> ContactNotes:
+    """The contact and every version of its note, opened (contacts:read) and logged."""
+    subject = open_note(session, visit, Permission.CONTACTS_READ, contact_id)
+    handled = subject.handled
+    names = _names(session, [handled.handler_staff_id if handled else None])
+    return ContactNotes(
+        subject=subject,
+        kind=KIND_WORDS[handled.kind] if handled else None,
+        handler_name=names.get(handled.handler_staff_id) if handled else None,
+        participant=(
+            session.get(Participant, subject.participant_id)
+            if subject.participant_id is not None
+            else None
+        ),
+        versions=version_views(session, versions(session, subject.contact.id)) if handled else [],
+    )
+
+
+def note_versions(session: Session, visit: Visit, contact_id: int) -> list[ContactNote]:
+    """Every version of the contact's note, oldest first, opened (contacts:read) and logged;
+    NoNoteTaken if nobody handled the contact."""
+    subject = open_note(session, visit, Permission.CONTACTS_READ, contact_id)
+    _handled_or_refuse(subject)
+    return versions(session, subject.contact.id)
+
+
+def form_subject(session: Session, visit: Visit, contact_id: int) -> ContactNotes:
+    """What the note form shows: the contact and its current note (to prefill a correction),
+    opened as a write (notes:write) but logged as a read; NoNoteTaken if nobody handled it."""
+    subject = open_note(session, visit, Permission.NOTES_WRITE, contact_id)
+    _handled_or_refuse(subject)
+    handled = subject.handled
+    assert handled is not None
+    names = _names(session, [handled.handler_staff_id])
+    last = current(session, subject.contact.id)
+    return ContactNotes(
+        subject=subject,
+        kind=KIND_WORDS[handled.kind],
+        handler_name=names.get(handled.handler_staff_id),
+        participant=(
+            session.get(Participant, subject.participant_id)
+            if subject.participant_id is not None
+            else None
+        ),
+        versions=version_views(session, [last]) if last is not None else [],
+    )
+
+
+# ---- writing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A version written, and its risk alert: raised (or added to), none needed, or failed."""
+
+    note: ContactNote
+    alert: RiskAlert | None
+    # The alert could not be raised: the note is kept and people must be told by phone.
+    alert_failed: bool = False
+
+
+def write_note(
+    session: Session, visit: Visit, contact_id: int, note: NoteInput, *, alerting: alerts.Alerting
+) -> Saved:
+    """Write the next version of the contact's note as the visit's actor (notes:write), open,
+    change or withdraw its follow-up, and raise a risk alert for risk high or immediate.
+
+    Refusals as `open_note`; NoNoteTaken if nobody handled the contact; InvalidInput naming
+    the field (the correction reason is required once a note exists); Conflict if another
+    version was saved at the same moment.
+    """
+    subject = open_note(session, visit, Permission.NOTES_WRITE, contact_id, action=Action.CHANGE)
+    handled = _handled_or_refuse(subject)
+    previous = current(session, handled.contact.id)
+    try:
+        with session.begin_nested():
+            row = add_version(
+                session,
+                handled,
+                note,
+                author=visit.actor.label,
+                author_staff_id=visit.actor.staff_id,
+                now=visit.at,
+            )
+    except IntegrityError:
+        # Two people saving at the same moment: the other version stands and this one is
+        # answered, never lost in a 500 (the form comes back with it, as typed).
+        raise Conflict(
+            "Someone saved a version of this note at the same moment, so yours is not saved "
+            "yet. Read theirs on the contact's page, then save yours as a correction.",
+            "what_happened",
+        ) from None
+    alert, failed = _risk_alert(session, handled, row, previous, alerting, visit.at)
+    row.alert_id = alert.id if alert is not None else None
+    session.flush()
+    log.info(
+        "note on contact %s: version %s by %s, risk %s, alert %s",
+        handled.contact.id,
+        row.version,
+        visit.actor.label,
+        row.risk_now.value,
+        row.alert_id,
+    )
+    return Saved(row, alert, failed)
+
+
+def _risk_alert(
+    session: Session,
+    handled: HandledContact,
+    row: ContactNote,
+    previous: ContactNote | None,
+    alerting: alerts.Alerting,
+    now: dt.datetime,
+) -> tuple[RiskAlert | None, bool]:
+    level = _ALERTING_LEVELS.get(row.risk_now)
+    if level is None:
+        return None, False
+    if handled.participant_id is None:
+        # Alerts are about a participant: for an unknown caller judged at high or immediate
+        # risk none can be raised, so the person saving it is told to ring the duty manager.
+        log.warning(
+            "note on contact %s: risk %s, but no participant to alert about",
+            handled.contact.id,
+            level,
+        )
+        return None, True
+    if (
+        previous is not None
+        and previous.alert_id is not None
+        and _RISK_RANK[previous.risk_now] >= _RISK_RANK[row.risk_now]
+    ):
+        earlier = session.get(RiskAlert, previous.alert_id)
+        if earlier is not None and earlier.raised_at >= now - alerts.NOTE_RISK_COOLDOWN:
+            # A correction keeping (or lowering) the level: the alert already raised stands
+            # for it; a second one would only ask the officer again about the same judgement.
+            return earlier, False
+    savepoint = session.begin_nested()
+    try:
+        alert = alerts.raise_from_note(
+            session,
+            contact_id=handled.contact.id,
+            level=level,
+            where=KIND_WORDS[handled.kind],
+            now=now,
+            reach=alerting.reach,
+            rules=alerting.rules,
+        )
+    except Exception as error:
+        # The note is kept (it is the record of what happened); the person saving it is told
+        # to ring the duty manager, and the failure is logged as an error (H212).
+        savepoint.rollback()
+        log.error(
+            "risk alert for the note on contact %s could not be raised (%s)",
+            handled.contact.id,
+            type(error).__name__,
+        )
+        return None, True
+    savepoint.commit()
+    return alert, False
+
+
+def note_states(session: Session, contacts: Sequence[Contact]) -> dict[int, bool]:
+    """Of `contacts`, those that take a note (handled by a person), each with whether its note
+    is written: a few queries for a whole page (a timeline's), not a few per contact."""
+    taking: set[int] = set()
+    for contact in contacts:
+        if contact.channel != Channel.VOICE or contact.handled_by_staff_id is None:
+            continue
+        answered = (
+            contact.direction == Direction.INBOUND and contact.outcome == ContactOutcome.ANSWERED
+        )
+        called_back = (
+            contact.direction == Direction.OUTBOUND and contact.outcome == ContactOutcome.CALL_BACK
+        )
+        if answered or called_back:
+            taking.add(contact.id)
+    conversations = {
+        contact.conversation_id
+        for contact in contacts
+        if contact.channel == Channel.SMS
+        and contact.direction == Direction.INBOUND
+        and contact.conversation_id is not None
+    }
+    if conversations:
+        taken = set(
+            session.scalars(
+                select(SmsConversation.id).where(
+                    SmsConversation.id.in_(conversations),
+                    SmsConversation.handled_by_staff_id.is_not(None),
+                )
+            )
+        )
+        openings = (
+            set(
+                session.scalars(
+                    select(func.min(Contact.id))
+                    .where(
+                        Contact.conversation_id.in_(taken), Contact.direction == Direction.INBOUND
+                    )
+                    .group_by(Contact.conversation_id)
+                )
+            )
+            if taken
+            else set()
+        )
+        taking.update(contact.id for contact in contacts if contact.id in openings)
+    written = current_notes(session, taking)
+    return {contact_id: contact_id in written for contact_id in taking}

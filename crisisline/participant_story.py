@@ -22,7 +22,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.orm import Session
 
-from crisisline import caseloads, charts, contact_history, participants, phones, record_access
+from crisisline import (
+    caseloads,
+    charts,
+    contact_history,
+    contact_notes,
+    participants,
+    phones,
+    record_access,
+)
 from crisisline.alert_models import RiskAlert
 from crisisline.caseloads import Access, access
 from crisisline.errors import InvalidInput, NotFound
@@ -107,6 +115,8 @@ class CallEntry:
     duration_seconds: int | None
     outcome: str
     kind: Kind = Kind.CALLS
+    # Whether its note is written (True), not yet (False), or it takes none (None).
+    noted: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,8 @@ class TextEntry:
     pictures: int
     outcome: str
     kind: Kind = Kind.TEXTS
+    # For a taken conversation's opening text: whether its note is written; None: no note.
+    noted: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -411,10 +423,14 @@ def _contacts(
         limit=limit,
     )
     names = staff_names(session, (row.handled_by_staff_id for row in rows))
-    return [_Keyed(row.started_at, _CONTACTS, row.id, _contact_entry(row, names)) for row in rows]
+    noted = contact_notes.note_states(session, rows)
+    return [
+        _Keyed(row.started_at, _CONTACTS, row.id, _contact_entry(row, names, noted.get(row.id)))
+        for row in rows
+    ]
 
 
-def _contact_entry(row: Contact, names: dict[int, str]) -> Entry:
+def _contact_entry(row: Contact, names: dict[int, str], noted: bool | None = None) -> Entry:
     staff = names.get(row.handled_by_staff_id) if row.handled_by_staff_id is not None else None
     outcome = outcome_words(row.outcome)
     kind = _contact_kind(row)
@@ -427,6 +443,7 @@ def _contact_entry(row: Contact, names: dict[int, str]) -> Entry:
             written_by=staff if row.direction == Direction.OUTBOUND else None,
             pictures=len(row.media_urls or ()),
             outcome=outcome,
+            noted=noted,
         )
     if kind is Kind.VOICEMAILS:
         return VoicemailEntry(
@@ -444,6 +461,7 @@ def _contact_entry(row: Contact, names: dict[int, str]) -> Entry:
         wait_seconds=row.wait_seconds,
         duration_seconds=row.duration_seconds,
         outcome=outcome,
+        noted=noted,
     )
 
 
