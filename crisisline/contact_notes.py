@@ -331,12 +331,25 @@ def _keep_follow_up(
                     status=FollowUpStatus.OPEN,
                 )
             )
-        elif follow_up.status != FollowUpStatus.DONE:
-            # A correction changes what is asked (or asks again after a withdrawal); a follow-up
-            # already done stays done with what the officer did.
+        elif follow_up.status == FollowUpStatus.WITHDRAWN:
+            # Asked again after a withdrawal: a new request, of the officer now, whose two
+            # working days start now (kept from the first asking, it could be overdue at once).
+            participant = (
+                session.get(Participant, handled.participant_id)
+                if handled.participant_id is not None
+                else None
+            )
             follow_up.note_id = note.id
             follow_up.what = note.follow_up_what
             follow_up.status = FollowUpStatus.OPEN
+            follow_up.asked_at = now
+            follow_up.asked_by = author[:120]
+            follow_up.officer_staff_id = participant.responsible_officer_id if participant else None
+        elif follow_up.status == FollowUpStatus.OPEN:
+            # A correction changes what is asked; when it was asked, and of whom, stay. One
+            # already done stays done with what the officer did.
+            follow_up.note_id = note.id
+            follow_up.what = note.follow_up_what
     elif follow_up is not None and follow_up.status == FollowUpStatus.OPEN:
         follow_up.note_id = note.id
         follow_up.status = FollowUpStatus.WITHDRAWN

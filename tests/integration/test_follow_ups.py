@@ -180,6 +180,8 @@ def test_a_correction_without_the_request_withdraws_it_and_a_later_one_asks_agai
     )
     again = _follow_up(app, contact_id)
     assert (again.id, again.status, again.what) == (asked.id, FollowUpStatus.OPEN, "Visit him")
+    # Asked anew: its two working days start from the asking again, not from the first one.
+    assert again.asked_at == clock.now() and again.asked_at > asked.asked_at
     assert _mark(app, team.officer.actor, asked.id, "Visited.").status == FollowUpStatus.DONE
 
 
