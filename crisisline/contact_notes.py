@@ -43,6 +43,7 @@ from crisisline.note_models import (
     FollowUp,
     FollowUpStatus,
     NoteAction,
+    NotePrompt,
     RiskNow,
 )
 from crisisline.permissions import ROLE_GRANTS, Actor, Extent, Permission
@@ -788,3 +789,68 @@ def note_states(session: Session, contacts: Sequence[Contact]) -> dict[int, bool
         taking.update(contact.id for contact in contacts if contact.id in openings)
     written = current_notes(session, taking)
     return {contact_id: contact_id in written for contact_id in taking}
+
+
+# ---- the notes a worker still has to write ---------------------------------------------------
+
+# How far back the Now board looks for a worker's contacts without a note: older ones are the
+# handover's and the duty manager's to chase, not a reminder on every refresh.
+NOTES_TO_WRITE_WITHIN: Final = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class NoteToWrite:
+    """A contact the person handled, ended and prompted for, whose note is not written yet."""
+
+    contact_id: int
+    kind: HandledKind
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    participant_id: int | None
+    reference: str | None  # None: an unknown caller
+
+
+def notes_to_write(
+    session: Session, staff_id: int, now: dt.datetime, *, limit: int = 10
+) -> tuple[list[NoteToWrite], int]:
+    """The oldest contacts `staff_id` was prompted to write a note on in the last week and has
+    not (a note written by anyone settles it), at most `limit`, and how many there are in all.
+
+    The prompts (crisisline.note_prompts) already decided which contacts take a note and who
+    handled each: an indexed range of the person's prompts, not a scan of contacts."""
+    written = select(ContactNote.id).where(ContactNote.contact_id == NotePrompt.contact_id)
+    where = (
+        NotePrompt.staff_id == staff_id,
+        NotePrompt.ended_at >= now - NOTES_TO_WRITE_WITHIN,
+        ~written.exists(),
+    )
+    total = session.scalar(select(func.count()).select_from(NotePrompt).where(*where)) or 0
+    if not total:
+        return [], 0
+    rows = session.execute(
+        select(NotePrompt.ended_at, Contact, Participant.reference)
+        .join(Contact, Contact.id == NotePrompt.contact_id)
+        .outerjoin(Participant, Participant.id == Contact.participant_id)
+        .where(*where)
+        .order_by(NotePrompt.ended_at, NotePrompt.contact_id)
+        .limit(limit)
+    ).all()
+    lines = []
+    for ended_at, contact, reference in rows:
+        if contact.channel == Channel.SMS:
+            kind: HandledKind = "text"
+        elif contact.direction == Direction.OUTBOUND:
+            kind = "call_back"
+        else:
+            kind = "call"
+        lines.append(
+            NoteToWrite(
+                contact_id=contact.id,
+                kind=kind,
+                started_at=contact.started_at,
+                ended_at=ended_at,
+                participant_id=contact.participant_id,
+                reference=reference,
+            )
+        )
+    return lines, total

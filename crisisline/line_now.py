@@ -15,6 +15,8 @@ person may not see is None (not an empty list), so a page cannot show it by mist
 - follow-ups overdue (open more than two working days): those whose follow-ups:read reaches
   every participant (duty managers, the clinical lead), counted by the follow-ups flow that
   the page passes in (`Rules.overdue_follow_ups`).
+- notes to write: anyone who writes notes sees the contacts he handled in the last week whose
+  note is not written yet (`Rules.notes_to_write`, from crisisline.contact_notes).
 
 Every query is indexed and bounded (a LIMIT, or a window of hours): the board is asked every
 few seconds by every open console, whatever the size of the history.
@@ -197,6 +199,25 @@ class FollowUpsOverdue:
 
 
 @dataclass(frozen=True)
+class NoteLine:
+    """A contact the person handled whose note is not written yet."""
+
+    contact_id: int
+    kind: str  # call, call_back or text
+    started_at: dt.datetime
+    participant_id: int | None
+    reference: str | None  # None: an unknown caller
+
+
+@dataclass(frozen=True)
+class NotesToWrite:
+    """The person's oldest contacts still without a note, and how many there are in all."""
+
+    lines: list[NoteLine]
+    total: int
+
+
+@dataclass(frozen=True)
 class Rules:
     """What the board asks of the flows above it (the layers let it import none of them): the
     console's rules for taking and closing an escalation (crisisline.alert_desk), and the texts
@@ -208,6 +229,8 @@ class Rules:
     routing_overdue: dt.timedelta
     # The follow-ups flow sits beside this module: the page passes its count in.
     overdue_follow_ups: Callable[[Session, dt.datetime], FollowUpsOverdue] | None = None
+    # So do the notes: the page passes in the notes a person still has to write.
+    notes_to_write: Callable[[Session, int, dt.datetime], NotesToWrite] | None = None
 
 
 @dataclass(frozen=True)
@@ -225,6 +248,7 @@ class Board:
     texts: TextsWaiting | None
     health: SchedulerHealth | None
     follow_ups: FollowUpsOverdue | None = None
+    notes: NotesToWrite | None = None
 
 
 def board(
@@ -249,6 +273,13 @@ def board(
             rules.overdue_follow_ups(session, now)
             if rules.overdue_follow_ups is not None
             and actor.extent(Permission.FOLLOW_UPS_READ) is Extent.ALL
+            else None
+        ),
+        notes=(
+            rules.notes_to_write(session, actor.staff_id, now)
+            if rules.notes_to_write is not None
+            and actor.staff_id is not None
+            and actor.may(Permission.NOTES_WRITE)
             else None
         ),
     )
@@ -637,6 +668,14 @@ def log_shown(session: Session, visit: Visit, shown: Board) -> None:
                 Permission.FOLLOW_UPS_READ,
                 "follow_up",
                 [f.participant_id for f in shown.follow_ups.lines if f.participant_id is not None],
+            )
+        )
+    if shown.notes is not None:
+        lists.append(
+            (
+                Permission.NOTES_WRITE,
+                "contact_note",
+                [n.participant_id for n in shown.notes.lines if n.participant_id is not None],
             )
         )
     if shown.calls:

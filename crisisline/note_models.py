@@ -118,6 +118,8 @@ class NotePrompt(Base):
     """
 
     __tablename__ = "note_prompts"
+    # A worker's notes still to write (the Now board): his prompts of the last week.
+    __table_args__ = (Index("ix_note_prompts_staff_ended", "staff_id", "ended_at"),)
 
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))

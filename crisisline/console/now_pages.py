@@ -17,7 +17,7 @@ from flask import render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from crisisline import alert_desk, follow_ups, line_now, on_call_now, sms_intake
+from crisisline import alert_desk, contact_notes, follow_ups, line_now, on_call_now, sms_intake
 from crisisline.console.common import blueprint, menu_item, person, visit
 from crisisline.gate import requires
 from crisisline.permissions import Permission
@@ -28,6 +28,8 @@ REFRESH_SECONDS: Final = 5
 RELOAD_SECONDS: Final = 30
 # The oldest overdue follow-ups shown to duty managers; the rest are counted.
 FOLLOW_UPS_SHOWN: Final = 5
+# A worker's oldest notes still to write; the rest are counted.
+NOTES_SHOWN: Final = 5
 
 
 def overdue_follow_ups(session: Session, now: dt.datetime) -> line_now.FollowUpsOverdue:
@@ -49,12 +51,29 @@ def overdue_follow_ups(session: Session, now: dt.datetime) -> line_now.FollowUps
     return line_now.FollowUpsOverdue(lines=lines, total=total)
 
 
+def notes_to_write(session: Session, staff_id: int, now: dt.datetime) -> line_now.NotesToWrite:
+    """The contacts this person handled whose note is still to write, oldest first."""
+    rows, total = contact_notes.notes_to_write(session, staff_id, now, limit=NOTES_SHOWN)
+    lines = [
+        line_now.NoteLine(
+            contact_id=row.contact_id,
+            kind=row.kind,
+            started_at=row.started_at,
+            participant_id=row.participant_id,
+            reference=row.reference,
+        )
+        for row in rows
+    ]
+    return line_now.NotesToWrite(lines=lines, total=total)
+
+
 RULES: Final = line_now.Rules(
     may_take=alert_desk.may_take,
     may_close=alert_desk.may_close,
     unrouted=sms_intake.oldest_unrouted,
     routing_overdue=sms_intake.ROUTING_OVERDUE,
     overdue_follow_ups=overdue_follow_ups,
+    notes_to_write=notes_to_write,
 )
 
 
