@@ -13,8 +13,8 @@ from flask import Flask
 from crisisline import contact_notes, note_prompts
 from crisisline.clock import FakeClock
 from tests.support.alert_desk import text
-from tests.support.notes import BACKUP, MANAGER, PRIMARY, Line, open_line
-from tests.support.risk_alerts import PARTICIPANT
+from tests.support.notes import Line, open_line
+from tests.support.risk_alerts import BACKUP, MANAGER, PARTICIPANT, PRIMARY
 
 
 @pytest.fixture
