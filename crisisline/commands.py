@@ -18,6 +18,7 @@ from crisisline.credentials_cli import accounts_group, tokens_group
 from crisisline.handover_cli import handover_command
 from crisisline.jobs import SWEEP_SECONDS, Jobs, scheduler_name
 from crisisline.mail import mask_address
+from crisisline.report_cli import report_command
 from crisisline.rota_cli import rota_group
 from crisisline.scheduler import build_scheduler, run_every_process_jobs
 from crisisline.services import services
@@ -40,6 +41,7 @@ def register_commands(app: Flask) -> None:
         audit_group,
         handover_command,
         emails_group,
+        report_command,
     ):
         app.cli.add_command(command)
 

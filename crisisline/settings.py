@@ -100,6 +100,13 @@ class Settings:
     # text. EMAIL_FROM is the sender's address.
     smtp_url: str = ""
     email_from: str = "crisis-line@localhost"
+    # The service report's targets, in percent (crisisline.service_report): calls answered
+    # within 60 s, calls abandoned after 30 s (at most), calls answered by a person on the
+    # rota, texts replied to by a person within 5 minutes.
+    target_answered_within_60s: float = 95.0
+    target_abandoned_after_30s: float = 5.0
+    target_answer_rate: float = 90.0
+    target_text_replied_within_5min: float = 90.0
 
     @property
     def session_absolute_limit(self) -> dt.timedelta:
@@ -210,6 +217,24 @@ def load_settings(
     database_retry_seconds = whole("DATABASE_RETRY_SECONDS", 4, 8)
     dispatch_workers = whole("DISPATCH_WORKERS", 8, 64)
     crisis_retry_hours = whole("CRISIS_RETRY_HOURS", 24, 72)
+
+    def percent(name: str, default: float) -> float:
+        raw = text(name, f"{default:g}")
+        try:
+            value = float(raw.rstrip("%"))
+        except ValueError:
+            value = -1.0
+        if not 0 <= value <= 100:
+            problems.append(f"{name} must be a percentage from 0 to 100, not {raw!r}")
+            return default
+        return value
+
+    targets = {
+        "target_answered_within_60s": percent("TARGET_ANSWERED_WITHIN_60S", 95),
+        "target_abandoned_after_30s": percent("TARGET_ABANDONED_AFTER_30S", 5),
+        "target_answer_rate": percent("TARGET_ANSWER_RATE", 90),
+        "target_text_replied_within_5min": percent("TARGET_TEXT_REPLIED_WITHIN_5MIN", 90),
+    }
     note_reminder_minutes = whole("NOTE_REMINDER_MINUTES", 30, 1440)
     note_link_hours = whole("NOTE_LINK_HOURS", 12, 168)
     raw_handover = text("HANDOVER_TIME", "08:30")
@@ -320,6 +345,7 @@ def load_settings(
         handover_time=handover_time,
         smtp_url=smtp_url,
         email_from=email_from,
+        **targets,
     )
 
 

@@ -21,6 +21,7 @@ from crisisline.api.follow_ups import blueprint as follow_ups_blueprint
 from crisisline.api.handover import blueprint as handover_blueprint
 from crisisline.api.participants import blueprint as participants_blueprint
 from crisisline.api.rate_limit import limit_api
+from crisisline.api.reports import blueprint as reports_blueprint
 from crisisline.api.rota_schemas import Instant
 from crisisline.api.rotas import blueprint as rotas_blueprint
 from crisisline.api.staff import blueprint as staff_blueprint
@@ -93,6 +94,7 @@ def init_api(app: Flask) -> CrisisLineApi:
     api.register_blueprint(access_log_blueprint)
     api.register_blueprint(follow_ups_blueprint)
     api.register_blueprint(handover_blueprint)
+    api.register_blueprint(reports_blueprint)
     access.install(app)
     limit_api(
         app,
@@ -110,6 +112,7 @@ def init_api(app: Flask) -> CrisisLineApi:
             access_log_blueprint,
             follow_ups_blueprint,
             handover_blueprint,
+            reports_blueprint,
         ],
     )
     return api

@@ -32,6 +32,7 @@ from crisisline.console import (  # noqa: F401
     now_pages,
     participant_pages,
     record_admin_pages,
+    report_pages,
     rota_pages,
     views,
 )
