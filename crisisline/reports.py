@@ -167,6 +167,9 @@ class Context:
     period: Period
     night: NightHours
     targets: Targets = field(default_factory=Targets)
+    # The morning handover's local time (HANDOVER_TIME): "a note by the handover" is by the
+    # first handover after the contact ended.
+    handover_time: dt.time = dt.time(8, 30)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -61,9 +61,10 @@ def build(
     night: NightHours,
     targets: Targets | None = None,
     breakdown: Breakdown | None = None,
+    handover_time: dt.time = dt.time(8, 30),
 ) -> Report:
     """Every measure over `period`, and over each group of `breakdown` when given."""
-    context = Context(period, night, targets or Targets())
+    context = Context(period, night, targets or Targets(), handover_time)
     return compute(session, context, MODULES, breakdown=breakdown, staff_names=staff_names)
 
 
