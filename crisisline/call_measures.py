@@ -9,6 +9,7 @@ and "Call-backs" sections of docs/reports.md.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -23,7 +24,9 @@ from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Channel, Contact, ContactOutcome, Direction
 from crisisline.reports import Context, Fact, Figure, define, ids, percentile, share
 from crisisline.rota_models import RotaRecord
-from escalation import EscalationPolicy, RotaNameTarget, RotaTarget
+from escalation import EscalationPolicy, PolicyValidationError, RotaNameTarget, RotaTarget
+
+log = logging.getLogger(__name__)
 
 # crisisline.calls.CRISIS_POLICY (a sibling module this one may not import): the chain that
 # rings staff for a live call.
@@ -275,7 +278,10 @@ def _step_rotas(session: Session) -> dict[int, str]:
     """
     try:
         policy: EscalationPolicy = escalation_policies.get_policy(session, CRISIS_POLICY)[0]
-    except NotFound:
+    except (NotFound, PolicyValidationError) as error:
+        # The rota is only a label for the breakdown: the report still comes, its calls under
+        # "no rota", rather than failing for want of it.
+        log.warning("reports: the crisis chain cannot be read (%s)", type(error).__name__)
         return {}
     names: dict[int, str] = dict(session.execute(select(RotaRecord.id, RotaRecord.name)).all())
     rotas: dict[int, str] = {}
