@@ -8,13 +8,14 @@ and "Call-backs" sections of docs/reports.md.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, case, or_, select
 from sqlalchemy.orm import Session
 
 from crisisline import escalation_policies
@@ -40,6 +41,7 @@ CALLED_BACK_WITHIN: Final = dt.timedelta(hours=24)
 # the missed call's escalation counts however late; a first call-back over a week after the
 # period is (for this report) no call-back.
 CALL_BACK_LOOKED_FOR: Final = dt.timedelta(days=7)
+LIVE_CALL_MARGIN: Final = dt.timedelta(hours=1)
 
 # The outcomes of a call nobody on the rota took, once it is over: the chain ran out (the
 # caller heard the fallback), he left a voicemail, or he hung up while it rang. Each opens the
@@ -144,24 +146,95 @@ class OfferedCall(Fact):
 
 def facts(session: Session, context: Context) -> Sequence[OfferedCall]:
     """The calls offered in the period (and what became of them)."""
+    rows = _offered(session, context)
+    if not rows:
+        return []
+    rotas = _step_rotas(session)
+    call_backs = _call_backs(session, context)
+    found: list[OfferedCall] = []
+    for (
+        contact_id,
+        started,
+        outcome,
+        staff_id,
+        answered_at,
+        wait_seconds,
+        ended_at,
+        participant_id,
+        number,
+        step,
+        fallback,
+        taken_at,
+        taken_by,
+    ) in rows:
+        answer = wait = back = None
+        if answered_at is not None:
+            answer = (answered_at - started).total_seconds()
+        if outcome == ContactOutcome.ABANDONED:
+            wait = _waited(wait_seconds, started, ended_at)
+        if outcome in MISSED_OUTCOMES:
+            staff_id = None
+            first = call_backs.first_after(started, participant_id, number)
+            if first is not None and (taken_at is None or first[0] <= taken_at):
+                back, staff_id = first
+            elif taken_at is not None and taken_at >= started:
+                back, staff_id = taken_at, taken_by
+        found.append(
+            OfferedCall(
+                at=started,
+                staff_id=staff_id,
+                rota=rotas.get(step) if step is not None else None,
+                contact_id=contact_id,
+                outcome=outcome,
+                answer_seconds=answer,
+                wait_seconds=wait,
+                fallback=bool(fallback),
+                call_back_seconds=(back - started).total_seconds() if back else None,
+            )
+        )
+    return found
+
+
+def _offered(session: Session, context: Context) -> Sequence[Any]:
+    """One row per call offered in the period: its contact, its live call, its escalation."""
     period = context.period
-    rows = session.execute(
+    answered = Contact.outcome == ContactOutcome.ANSWERED
+    # Only the columns each call's figures use are read (the rest come back NULL): a year of a
+    # busy line is tens of thousands of calls, and every instant read costs a conversion.
+    query = (
         select(
             Contact.id,
             Contact.started_at,
-            Contact.answered_at,
-            Contact.ended_at,
-            Contact.wait_seconds,
             Contact.outcome,
             Contact.handled_by_staff_id,
+            case((answered, Contact.answered_at)),
+            Contact.wait_seconds,
+            case(
+                (
+                    and_(
+                        Contact.outcome == ContactOutcome.ABANDONED,
+                        Contact.wait_seconds.is_(None),
+                    ),
+                    Contact.ended_at,
+                )
+            ),
             Contact.participant_id,
             Contact.from_number,
             LiveCall.step_index,
-            LiveCall.fallback_at,
+            LiveCall.fallback_at.is_not(None),
             EscalationRecord.acknowledged_at,
             EscalationRecord.acknowledged_by_staff_id,
         )
-        .outerjoin(LiveCall, LiveCall.contact_id == Contact.id)
+        .outerjoin(
+            LiveCall,
+            and_(
+                LiveCall.contact_id == Contact.id,
+                # The live call starts at the same instant as its contact: bounding it too lets
+                # the database range-scan its started_at index instead of reading every call.
+                LiveCall.started_at >= period.start - LIVE_CALL_MARGIN,
+                LiveCall.started_at < period.end + LIVE_CALL_MARGIN,
+            ),
+        )
         .outerjoin(EscalationRecord, EscalationRecord.id == LiveCall.missed_escalation_id)
         .where(
             Contact.started_at >= period.start,
@@ -172,43 +245,9 @@ def facts(session: Session, context: Context) -> Sequence[OfferedCall]:
             or_(Contact.outcome.is_(None), Contact.outcome != ContactOutcome.STAFF_CALL),
             or_(LiveCall.kind.is_(None), LiveCall.kind != "staff"),
         )
-        .order_by(Contact.started_at, Contact.id)
-    ).all()
-    if not rows:
-        return []
-    rotas = _step_rotas(session)
-    call_backs = _call_backs(session, context)
-    found: list[OfferedCall] = []
-    for row in rows:
-        started = row.started_at
-        staff_id = row.handled_by_staff_id
-        answer = wait = back = None
-        if row.outcome == ContactOutcome.ANSWERED and row.answered_at is not None:
-            answer = (row.answered_at - started).total_seconds()
-        if row.outcome == ContactOutcome.ABANDONED:
-            wait = _waited(row.wait_seconds, started, row.ended_at)
-        if row.outcome in MISSED_OUTCOMES:
-            staff_id = None
-            first = _first_call_back(call_backs, started, row.participant_id, row.from_number)
-            taken = row.acknowledged_at
-            if first is not None and (taken is None or first[0] <= taken):
-                back, staff_id = first[0], first[1]
-            elif taken is not None and taken >= started:
-                back, staff_id = taken, row.acknowledged_by_staff_id
-        found.append(
-            OfferedCall(
-                at=started,
-                staff_id=staff_id,
-                rota=rotas.get(row.step_index) if row.step_index is not None else None,
-                contact_id=row.id,
-                outcome=row.outcome,
-                answer_seconds=answer,
-                wait_seconds=wait,
-                fallback=row.fallback_at is not None,
-                call_back_seconds=(back - started).total_seconds() if back else None,
-            )
-        )
-    return found
+    )
+    # Core rows, not ORM ones: nothing here is an entity, and ORM rows cost more to build.
+    return session.connection().execute(query).all()
 
 
 def _waited(wait_seconds: int | None, started: dt.datetime, ended: dt.datetime | None) -> float:
@@ -217,16 +256,42 @@ def _waited(wait_seconds: int | None, started: dt.datetime, ended: dt.datetime |
     return (ended - started).total_seconds() if ended is not None else 0.0
 
 
+CallBackTimes = list[tuple[dt.datetime, int | None]]  # (when, by whom), oldest first
+
+
 @dataclass(frozen=True)
-class _CallBack:
-    at: dt.datetime
-    staff_id: int | None
-    participant_id: int | None
-    number: str | None
+class _CallBacks:
+    """The calls back through the line, by the caller they rang: his record and his number."""
+
+    by_participant: dict[int, CallBackTimes]
+    by_number: dict[str, CallBackTimes]
+
+    def first_after(
+        self, started: dt.datetime, participant_id: int | None, number: str | None
+    ) -> tuple[dt.datetime, int | None] | None:
+        """When the first call back to this caller (his record or his number) at or after
+        `started` was made, and by whom."""
+        found = [
+            _first_at_or_after(times, started)
+            for times in (
+                self.by_participant.get(participant_id) if participant_id is not None else None,
+                self.by_number.get(number) if number is not None else None,
+            )
+            if times
+        ]
+        return min((f for f in found if f is not None), key=lambda f: f[0], default=None)
 
 
-def _call_backs(session: Session, context: Context) -> list[_CallBack]:
-    """Calls back through the line that may return a call of the period, oldest first."""
+def _first_at_or_after(
+    times: CallBackTimes, started: dt.datetime
+) -> tuple[dt.datetime, int | None] | None:
+    # Bisected: a year's missed calls each look among a year's call-backs.
+    index = bisect.bisect_left(times, started, key=lambda t: t[0])
+    return times[index] if index < len(times) else None
+
+
+def _call_backs(session: Session, context: Context) -> _CallBacks:
+    """Calls back through the line that may return a call of the period."""
     period = context.period
     rows = session.execute(
         select(
@@ -247,27 +312,13 @@ def _call_backs(session: Session, context: Context) -> list[_CallBack]:
         )
         .order_by(Contact.started_at, Contact.id)
     ).all()
-    return [
-        _CallBack(r.started_at, r.handled_by_staff_id, r.participant_id, r.to_number) for r in rows
-    ]
-
-
-def _first_call_back(
-    call_backs: Sequence[_CallBack],
-    started: dt.datetime,
-    participant_id: int | None,
-    number: str | None,
-) -> tuple[dt.datetime, int | None] | None:
-    """When the first call back to this caller (his record or his number) after `started` was
-    made, and by whom."""
-    for back in call_backs:
-        if back.at < started:
-            continue
-        if (participant_id is not None and back.participant_id == participant_id) or (
-            number is not None and back.number == number
-        ):
-            return back.at, back.staff_id
-    return None
+    backs = _CallBacks({}, {})
+    for at, staff_id, participant_id, number in rows:
+        if participant_id is not None:
+            backs.by_participant.setdefault(participant_id, []).append((at, staff_id))
+        if number is not None:
+            backs.by_number.setdefault(number, []).append((at, staff_id))
+    return backs
 
 
 def _step_rotas(session: Session) -> dict[int, str]:
