@@ -41,6 +41,7 @@ CALLED_BACK_WITHIN: Final = dt.timedelta(hours=24)
 # the missed call's escalation counts however late; a first call-back over a week after the
 # period is (for this report) no call-back.
 CALL_BACK_LOOKED_FOR: Final = dt.timedelta(days=7)
+# A live call starts at its contact's instant; the margin only keeps its range scan generous.
 LIVE_CALL_MARGIN: Final = dt.timedelta(hours=1)
 
 # The outcomes of a call nobody on the rota took, once it is over: the chain ran out (the
