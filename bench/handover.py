@@ -130,7 +130,6 @@ def _history(
     total: int,
     ids: list[int],
     phones: dict[int, str],
-    officers: list[int],
     workers: list[int],
 ) -> None:
     """`total` contacts over the two years before the period (none of them ending in it), and
@@ -650,7 +649,7 @@ def seed(services: Services, older: int, participants: int = PARTICIPANTS) -> Li
     """The line: `older` contacts (and what they left) before the period, then the period."""
     manager, officers, workers = _people(services)
     ids, phones = _participants(services, officers, participants)
-    _history(services, older, ids, phones, officers, workers)
+    _history(services, older, ids, phones, workers)
     _present(services, ids, phones, workers)
     _analyze(services)
     line = Line(cookie="", manager_id=manager, worker_id=workers[0], light=ids[0], heavy=ids[1])
