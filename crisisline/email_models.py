@@ -30,7 +30,11 @@ class Email(Base):
     """One email to one address, in the outbox."""
 
     __tablename__ = "emails"
-    __table_args__ = (Index("ix_emails_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_emails_status_next", "status", "next_attempt_at"),
+        # The emails that failed in a period (the handover).
+        Index("ix_emails_status_updated", "status", "updated_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     purpose: Mapped[str] = mapped_column(String(40))

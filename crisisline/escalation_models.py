@@ -30,7 +30,11 @@ class EscalationRecord(Base):
     """One escalation: who has been told, where in the chain it is, and who took it."""
 
     __tablename__ = "escalations"
-    __table_args__ = (Index("ix_escalations_due", "status", "next_due_at"),)
+    __table_args__ = (
+        Index("ix_escalations_due", "status", "next_due_at"),
+        # The escalations that ran out in a period (the handover).
+        Index("ix_escalations_exhausted_at", "exhausted_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     policy_name: Mapped[str] = mapped_column(String(60))
@@ -97,6 +101,8 @@ class EscalationEvent(Base):
     """What happened to an escalation, in order: notified, skipped, taken, exhausted..."""
 
     __tablename__ = "escalation_events"
+    # What happened to escalations in a period (the handover: second steps, overdue audits).
+    __table_args__ = (Index("ix_escalation_events_at", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"), index=True)

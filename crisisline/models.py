@@ -267,6 +267,8 @@ class Delivery(Base):
         Index("ix_deliveries_due", "status", "next_attempt_at"),
         # ... and which of them first: the most urgent kind, then the longest due.
         Index("ix_deliveries_due_by_priority", "status", "priority", "next_attempt_at"),
+        # The deliveries that failed in a period (the handover): one range per failed status.
+        Index("ix_deliveries_status_finished", "status", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -89,6 +89,8 @@ class FollowUp(Base):
     __table_args__ = (
         Index("ix_follow_ups_status_asked", "status", "asked_at"),
         Index("ix_follow_ups_officer_status", "officer_staff_id", "status"),
+        # The follow-ups asked in a period whatever their state now (the handover).
+        Index("ix_follow_ups_asked_at", "asked_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
