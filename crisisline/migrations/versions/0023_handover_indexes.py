@@ -1,7 +1,7 @@
 """indexes for the handover: a period's alerts, follow-ups, escalations and failures
 
-Revision ID: 0022_handover_indexes
-Revises: 0021_notes_and_handover
+Revision ID: 0023_handover_indexes
+Revises: 0022_note_prompts_by_staff
 Create Date: 2026-12-06 01:49:34.200824
 
 The handover (crisisline.handover.build: the console page, the API and the morning email)
@@ -26,8 +26,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0022_handover_indexes'
-down_revision: str | None = '0021_notes_and_handover'
+revision: str = '0023_handover_indexes'
+down_revision: str | None = '0022_note_prompts_by_staff'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
