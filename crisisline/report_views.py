@@ -189,6 +189,22 @@ CONTACT_KEYS: Final = ("calls.offered", "texts.conversations")
 
 
 @dataclass(frozen=True)
+class Options:
+    """What every reading of the report needs besides the period: the service's zone, its
+    night (risk rules), targets and handover time, and the measure modules to ask."""
+
+    zone: ZoneInfo
+    night: NightHours
+    targets: Targets
+    handover_time: dt.time = dt.time(8, 30)
+    modules: Sequence[MeasureModule] = service_report.MODULES
+
+    def context(self, asked: Asked) -> Context:
+        """The measures' context over the days asked."""
+        return Context(asked.period(self.zone), self.night, self.targets, self.handover_time)
+
+
+@dataclass(frozen=True)
 class Line:
     """One measure as the page shows it: its figure (None: no module measured it), and where
     it has a target, the target and whether it was met (None: nothing to measure)."""
@@ -232,7 +248,9 @@ class ReportPage:
         return sum(self.heat.values())
 
 
-def met(measure: MeasureDef, value: float | None, targets: Targets) -> tuple[float | None, bool | None]:
+def met(
+    measure: MeasureDef, value: float | None, targets: Targets
+) -> tuple[float | None, bool | None]:
     """The measure's target (if it has one) and whether `value` meets it (None: no value)."""
     if measure.target is None:
         return None, None
@@ -312,29 +330,22 @@ def _heat(measured: Measured, context: Context) -> dict[tuple[int, int], int]:
 def report_page(
     session: Session,
     asked: Asked,
-    *,
-    zone: ZoneInfo,
-    night: NightHours,
-    targets: Targets,
-    handover_time: dt.time = dt.time(8, 30),
-    modules: Sequence[MeasureModule] = service_report.MODULES,
+    options: Options,
 ) -> ReportPage:
     """The period's figures by group and against their targets, by the breakdown asked, by
     week and by weekday and hour: each module's facts read once."""
-    context = Context(asked.period(zone), night, targets, handover_time)
-    measured = _measured(session, context, modules)
+    context = options.context(asked)
+    measured = _measured(session, context, options.modules)
     figures = _figures(measured, context)
-    groups = (
-        _by_group(session, measured, context, asked.breakdown) if asked.breakdown else {}
-    )
+    groups = _by_group(session, measured, context, asked.breakdown) if asked.breakdown else {}
     report = Report(context.period, figures, asked.breakdown, groups)
-    sections = lines(figures, targets)
+    sections = lines(figures, options.targets)
     return ReportPage(
         asked=asked,
         report=report,
         sections=sections,
         headline=[line for _, found in sections for line in found if line.target is not None],
-        groups=[(label, lines(found, targets)) for label, found in groups.items()],
+        groups=[(label, lines(found, options.targets)) for label, found in groups.items()],
         weeks=_weeks(measured, context, asked),
         heat=_heat(measured, context),
     )
@@ -343,19 +354,12 @@ def report_page(
 def report(
     session: Session,
     asked: Asked,
-    *,
-    zone: ZoneInfo,
-    night: NightHours,
-    targets: Targets,
-    handover_time: dt.time = dt.time(8, 30),
-    modules: Sequence[MeasureModule] = service_report.MODULES,
+    options: Options,
 ) -> Report:
     """The period's figures (and by the breakdown asked), for the CSV."""
-    context = Context(asked.period(zone), night, targets, handover_time)
-    measured = _measured(session, context, modules)
-    groups = (
-        _by_group(session, measured, context, asked.breakdown) if asked.breakdown else {}
-    )
+    context = options.context(asked)
+    measured = _measured(session, context, options.modules)
+    groups = _by_group(session, measured, context, asked.breakdown) if asked.breakdown else {}
     return Report(context.period, _figures(measured, context), asked.breakdown, groups)
 
 
@@ -393,26 +397,13 @@ def drill_down(
     asked: Asked,
     measure: MeasureDef,
     group: str | None,
-    *,
-    zone: ZoneInfo,
-    night: NightHours,
-    targets: Targets,
-    handover_time: dt.time = dt.time(8, 30),
-    modules: Sequence[MeasureModule] = service_report.MODULES,
+    options: Options,
 ) -> DrillDown:
     """The contacts the figure of `measure` counts over the period (over `group` of the
     breakdown asked when given): exactly its contact_ids."""
     if group and asked.breakdown is None:
         raise InvalidInput("Give the breakdown the group belongs to.", "breakdown")
-    found = report(
-        session,
-        asked,
-        zone=zone,
-        night=night,
-        targets=targets,
-        handover_time=handover_time,
-        modules=modules,
-    )
+    found = report(session, asked, options)
     figures = found.groups.get(group, []) if group else found.figures
     figure = next((f for f in figures if f.key == measure.key), None)
     contact_ids = figure.contact_ids if figure is not None else ()
@@ -435,7 +426,7 @@ def participants_of(session: Session, contact_ids: Iterable[int]) -> dict[int, i
         rows = session.execute(
             select(Contact.id, Contact.participant_id).where(Contact.id.in_(chunk))
         )
-        found.update({contact_id: participant_id for contact_id, participant_id in rows})
+        found.update((contact_id, participant_id) for contact_id, participant_id in rows)
     return found
 
 

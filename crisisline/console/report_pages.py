@@ -68,15 +68,15 @@ def _asked() -> tuple[Asked | None, dict[str, str], int]:
     return asked, errors, 422 if errors else 200
 
 
-def _flow_options() -> dict[str, object]:
+def _options() -> report_views.Options:
     svc = services()
-    return {
-        "zone": svc.settings.zone,
-        "night": svc.risk_rules.night,
-        "targets": service_report.targets_from(svc.settings),
-        "handover_time": svc.settings.handover_time,
-        "modules": _modules(),
-    }
+    return report_views.Options(
+        zone=svc.settings.zone,
+        night=svc.risk_rules.night,
+        targets=service_report.targets_from(svc.settings),
+        handover_time=svc.settings.handover_time,
+        modules=_modules(),
+    )
 
 
 @blueprint.get("/reports")
@@ -89,7 +89,7 @@ def reports() -> ResponseReturnValue:
     if asked is not None:
         svc = services()
         with svc.db.transaction() as session:
-            shown = report_views.report_page(session, asked, **_flow_options())  # type: ignore[arg-type]
+            shown = report_views.report_page(session, asked, _options())
     page = render_template(
         "report_page.html",
         shown=shown,
@@ -106,10 +106,10 @@ def reports() -> ResponseReturnValue:
 
 def _breakdowns() -> dict[str, str]:
     """The breakdowns this person may choose."""
-    offered = dict(report_views.BREAKDOWN_NAMES)
+    offered: dict[str, str] = dict(report_views.BREAKDOWN_NAMES.items())
     if not report_views.may_break_down_by_staff(person()):
         offered.pop("staff")
-    return dict(offered)
+    return offered
 
 
 @blueprint.get("/reports/contacts")
@@ -129,7 +129,7 @@ def report_contacts() -> ResponseReturnValue:
                     asked,
                     measure,
                     request.args.get("group", "").strip() or None,
-                    **_flow_options(),  # type: ignore[arg-type]
+                    _options(),
                 )
             except InvalidInput as error:
                 errors, status = {error.field or "group": error.message}, 422
@@ -161,7 +161,7 @@ def report_csv() -> ResponseReturnValue:
         return _refused(errors, status)
     svc = services()
     with svc.db.transaction() as session:
-        found = report_views.report(session, asked, **_flow_options())  # type: ignore[arg-type]
+        found = report_views.report(session, asked, _options())
     body = service_report.figures_csv(found, service_report.targets_from(svc.settings))
     name = f"service-report-{asked.first}-to-{asked.last}"
     if asked.breakdown:
@@ -182,7 +182,11 @@ def report_contacts_csv() -> ResponseReturnValue:
     with svc.db.transaction() as session:
         try:
             drill = report_views.drill_down(
-                session, asked, measure, group, **_flow_options()  # type: ignore[arg-type]
+                session,
+                asked,
+                measure,
+                group,
+                _options(),
             )
         except InvalidInput as error:
             return _refused({error.field or "group": error.message}, 422)
@@ -220,7 +224,7 @@ def report_chart(name: str) -> ResponseReturnValue:
         shown = report_views.report_page(
             session,
             Asked(asked.first, asked.last),
-            **_flow_options(),  # type: ignore[arg-type]
+            _options(),
         )
     return Response(_draw(name, shown), mimetype="image/svg+xml")
 

@@ -20,6 +20,7 @@ import html as html_module
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import pytest
 from flask import Flask
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from crisisline import contacts, participants, report_views, reports, service_report, staff
 from crisisline.clock import FakeClock
+from crisisline.errors import InvalidInput
 from crisisline.models import (
     Channel,
     Contact,
@@ -38,7 +40,7 @@ from crisisline.models import (
     StaffRole,
 )
 from crisisline.permissions import Actor, Permission
-from crisisline.reports import Context, Fact, Figure, ids, percentile, share
+from crisisline.reports import Breakdown, Context, Fact, Figure, ids, percentile, share
 from tests.support.app import services_of
 from tests.support.console import Browser, Person, enrol
 
@@ -114,7 +116,9 @@ class Trial:
             Figure("trial.gap_hours", 1.5 if calls else 0.0, parts=(("primary", 1.5),)),
             # The keys the charts draw (the real call and text measures define them).
             Figure("calls.offered", len(calls), contact_ids=every),
-            Figure("calls.answer_rate", share(len(answered), len(calls)), len(answered), len(calls)),
+            Figure(
+                "calls.answer_rate", share(len(answered), len(calls)), len(answered), len(calls)
+            ),
             Figure("calls.time_to_answer_median", percentile(answer_waits, 0.5)),
             Figure("calls.time_to_answer_p90", percentile(answer_waits, 0.9)),
             Figure("texts.conversations", len(texts), contact_ids=ids(f.contact_id for f in texts)),
@@ -293,8 +297,10 @@ def test_the_page_shows_every_measure_by_group_and_the_headline_against_targets(
     assert "Trial median wait: 20 s, the contacts it counts" in html
     assert "Trial gap hours: 1.5 h" in html and "<li>primary: 1.5 h</li>" in html
     # The headline: the targets and met or not, in words (not by colour alone).
-    assert "Target at least 90.0%: <span class=\"report-verdict report-missed\">Not met</span>" in html
-    assert "Target at most 5.0%: <span class=\"report-verdict report-met\">Met</span>" in html
+    assert (
+        'Target at least 90.0%: <span class="report-verdict report-missed">Not met</span>' in html
+    )
+    assert 'Target at most 5.0%: <span class="report-verdict report-met">Met</span>' in html
     # Each figure links to its drill-down.
     assert 'href="/reports/contacts?measure=trial.calls&amp;from=2026-11-16&amp;to=2026-11-26"' in (
         page.get_data(as_text=True)
@@ -305,8 +311,8 @@ def test_the_page_shows_every_measure_by_group_and_the_headline_against_targets(
             page.get_data(as_text=True)
         )
     assert "<caption>Answer rate by week</caption>" in html
-    assert "<th scope=\"row\">Mon 16 Nov 2026</th><td>50.0%</td>" in html
-    assert "<th scope=\"row\">Mon 23 Nov 2026</th><td>66.7%</td>" in html
+    assert '<th scope="row">Mon 16 Nov 2026</th><td>50.0%</td>' in html
+    assert '<th scope="row">Mon 23 Nov 2026</th><td>66.7%</td>' in html
     assert "Heat map of 6 contacts" in html  # five calls and one text conversation
     # Tuesday: c1 at 10:00 and c2 at 02:00 (GMT: local is UTC).
     assert "<caption>Contacts by weekday and hour</caption>" in html
@@ -386,7 +392,7 @@ def test_the_duty_manager_and_clinical_lead_break_down_by_staff_member(
         assert page.status_code == 200, name
         html = _text(page)
         assert '<option value="staff" selected>Staff member</option>' in html
-        assert "<h2 id=\"h-breakdown\">By staff member</h2>" in html
+        assert '<h2 id="h-breakdown">By staff member</h2>' in html
         assert "<summary>Amira Okafor</summary>" in html
         assert "<summary>Tom Hughes</summary>" in html
         assert "<summary>nobody</summary>" in html
@@ -423,7 +429,7 @@ def test_the_staff_breakdown_is_refused_to_anyone_but_those_two_roles(
     asked = report_views.Asked(dt.date(2026, 11, 16), dt.date(2026, 11, 26), breakdown="staff")
     for actor in (integration, admin):
         assert not report_views.may_break_down_by_staff(actor)
-        with pytest.raises(report_views.InvalidInput) as refused:
+        with pytest.raises(InvalidInput) as refused:
             report_views.check_breakdown(actor, asked)
         assert refused.value.field == "breakdown"
         assert "duty managers and the clinical lead only" in refused.value.message
@@ -434,16 +440,25 @@ def test_the_staff_breakdown_is_refused_to_anyone_but_those_two_roles(
 # ---- the drill-down -------------------------------------------------------------------------
 
 
-def _figure(app: Flask, key: str, breakdown: str | None = None, group: str | None = None) -> Figure:
+def _options(app: Flask) -> report_views.Options:
+    svc = services_of(app)
+    return report_views.Options(
+        zone=svc.settings.zone,
+        night=svc.risk_rules.night,
+        targets=service_report.targets_from(svc.settings),
+        modules=(Trial(),),
+    )
+
+
+def _figure(
+    app: Flask, key: str, breakdown: Breakdown | None = None, group: str | None = None
+) -> Figure:
     svc = services_of(app)
     with svc.db.transaction() as session:
         found = report_views.report(
             session,
-            report_views.Asked(dt.date(2026, 11, 16), dt.date(2026, 11, 26), breakdown=breakdown),  # type: ignore[arg-type]
-            zone=svc.settings.zone,
-            night=svc.risk_rules.night,
-            targets=service_report.targets_from(svc.settings),
-            modules=(Trial(),),
+            report_views.Asked(dt.date(2026, 11, 16), dt.date(2026, 11, 26), breakdown=breakdown),
+            _options(app),
         )
     figures = found.groups[group] if group else found.figures
     return next(f for f in figures if f.key == key)
@@ -455,10 +470,16 @@ def test_the_drill_down_lists_exactly_the_contacts_the_figure_counts(
     data = _data(app)
     priya = _manager(app, clock, data)
     calls = data.calls
-    cases = [
+    cases: list[tuple[str, str, Breakdown | None, str | None, set[str]]] = [
         ("trial.calls", "", None, None, {"c1", "c2", "c3", "c4", "c8"}),
         ("trial.answered_share", "", None, None, {"c1", "c3", "c8"}),
-        ("trial.calls", "&breakdown=staff&group=Amira+Okafor", "staff", "Amira Okafor", {"c1", "c8"}),
+        (
+            "trial.calls",
+            "&breakdown=staff&group=Amira+Okafor",
+            "staff",
+            "Amira Okafor",
+            {"c1", "c8"},
+        ),
         ("trial.calls", "&breakdown=day_night&group=night", "day_night", "night", {"c2", "c4"}),
     ]
     for key, extra, breakdown, group, expected in cases:
@@ -480,7 +501,9 @@ def test_the_drill_down_lists_exactly_the_contacts_the_figure_counts(
     assert "unknown caller" in html and "Amira Okafor" in html and "nobody" in html
     assert "+4477009002" not in html and "+447700900999" not in html and BODY not in html
     # A group nobody is in lists nobody; a group without its breakdown is refused.
-    html = _text(priya.get(f"/reports/contacts?measure=trial.calls&{PERIOD}&breakdown=hour&group=05"))
+    html = _text(
+        priya.get(f"/reports/contacts?measure=trial.calls&{PERIOD}&breakdown=hour&group=05")
+    )
     assert "Not measured in this period." in html and "No contacts." in html
     page = priya.get(f"/reports/contacts?measure=trial.calls&{PERIOD}&group=night")
     assert page.status_code == 422
@@ -518,7 +541,9 @@ def test_reading_the_contacts_is_logged_once_per_participant_listed(
     priya.get(f"/reports/contacts?measure=trial.calls&{PERIOD}")
     both = sorted((data.people[ref], "report_contacts") for ref in ("R2001", "R2002"))
     assert logged() == both  # the unknown caller is nobody's record
-    priya.get(f"/reports/contacts.csv?measure=trial.calls&{PERIOD}&breakdown=staff&group=Amira+Okafor")
+    priya.get(
+        f"/reports/contacts.csv?measure=trial.calls&{PERIOD}&breakdown=staff&group=Amira+Okafor"
+    )
     assert logged() == sorted([*both, (data.people["R2001"], "report_contacts")])
 
 
@@ -542,12 +567,11 @@ def test_the_csv_parses_back_to_the_figures(app: Flask, clock: FakeClock, trial:
             report = report_views.report(
                 session,
                 report_views.Asked(
-                    dt.date(2026, 11, 16), dt.date(2026, 11, 26), breakdown=breakdown or None  # type: ignore[arg-type]
+                    dt.date(2026, 11, 16),
+                    dt.date(2026, 11, 26),
+                    breakdown=cast(Breakdown, breakdown) if breakdown else None,
                 ),
-                zone=svc.settings.zone,
-                night=svc.risk_rules.night,
-                targets=service_report.targets_from(svc.settings),
-                modules=(Trial(),),
+                _options(app),
             )
         expected = [("all", f) for f in report.figures] + [
             (label, f) for label, figures in report.groups.items() for f in figures
