@@ -26,21 +26,25 @@ sys.meta_path[:] = [
 
 # The console's colours (console.css): a light and a dark blue that both stand out on white
 # and from each other.
-_STYLE: Final = Style(
-    background="#ffffff",
-    plot_background="#ffffff",
-    foreground="#1b1b1b",
-    foreground_strong="#1b1b1b",
-    foreground_subtle="#b1b4b6",
-    opacity="1",
-    opacity_hover="0.85",
-    colors=("#5694ca", "#1d3f6e", "#b10e1e", "#00703c"),
-    font_family='system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
-    title_font_size=17,
-    label_font_size=14,
-    major_label_font_size=14,
-    legend_font_size=15,
-)
+_STYLE_OPTIONS: Final[dict[str, object]] = {
+    "background": "#ffffff",
+    "plot_background": "#ffffff",
+    "foreground": "#1b1b1b",
+    "foreground_strong": "#1b1b1b",
+    "foreground_subtle": "#b1b4b6",
+    "opacity": "1",
+    "opacity_hover": "0.85",
+    "colors": ("#5694ca", "#1d3f6e", "#b10e1e", "#00703c"),
+    "font_family": 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
+    "title_font_size": 17,
+    "label_font_size": 14,
+    "major_label_font_size": 14,
+    "legend_font_size": 15,
+}
+_STYLE: Final = Style(**_STYLE_OPTIONS)
+_ONE_COLOUR: Final = Style(**{**_STYLE_OPTIONS, "colors": ("#1d3f6e",) * 7})
+# Shown across an empty chart (pygal's own is "No data").
+NO_DATA: Final = "Nothing to measure"
 # Drawn small and scaled up or down by the page: at a phone's width its words stay readable.
 WIDTH: Final = 520
 HEIGHT: Final = 340
@@ -102,6 +106,7 @@ def lines(
     chart = pygal.Line(
         js=[],
         style=_STYLE,
+        no_data_text=NO_DATA,
         width=WIDTH,
         height=HEIGHT,
         title=title,
@@ -131,6 +136,7 @@ def bars(
     chart = pygal.Bar(
         js=[],
         style=_STYLE,
+        no_data_text=NO_DATA,
         width=WIDTH,
         height=HEIGHT,
         title=title,
@@ -157,7 +163,9 @@ def punch_card(
     label (an hour), each dot's size its count, as an SVG document."""
     chart = pygal.Dot(
         js=[],
-        style=_STYLE,
+        # One colour for every row: the dot's size is the figure, a colour would mean nothing.
+        style=_ONE_COLOUR,
+        no_data_text=NO_DATA,
         width=WIDTH,
         height=HEIGHT,
         title=title,
