@@ -40,6 +40,7 @@ _STYLE_OPTIONS: Final[dict[str, object]] = {
     "label_font_size": 14,
     "major_label_font_size": 14,
     "legend_font_size": 15,
+    "no_data_font_size": 22,
 }
 _STYLE: Final = Style(**_STYLE_OPTIONS)
 _ONE_COLOUR: Final = Style(**{**_STYLE_OPTIONS, "colors": ("#1d3f6e",) * 7})
