@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crisisline import record_access, service_report
+from crisisline import charts, record_access, service_report
 from crisisline.errors import InvalidInput, NotFound
 from crisisline.models import Contact, StaffRole
 from crisisline.permissions import Actor, Permission
@@ -184,6 +184,13 @@ ANSWER_MEDIAN: Final = "calls.time_to_answer_median"
 ANSWER_P90: Final = "calls.time_to_answer_p90"
 CALL_BACK_MEDIAN: Final = "callbacks.time_median"
 CALL_BACK_P90: Final = "callbacks.time_p90"
+CHARTS: Final = {
+    "answer-rate": "Answer rate by week",
+    "time-to-answer": "Time to answer by week",
+    "time-to-call-back": "Time to call-back by week",
+    "contacts-by-hour": "Contacts by weekday and hour",
+}
+HOURS: Final = [f"{hour:02d}" for hour in range(24)]
 # A contact for the heat map: a call offered, or a text conversation (one however many texts).
 CONTACT_KEYS: Final = ("calls.offered", "texts.conversations")
 
@@ -298,20 +305,30 @@ def _by_group(
 
 
 def _weeks(measured: Measured, context: Context, asked: Asked) -> list[Week]:
+    first_monday = asked.first - dt.timedelta(days=asked.first.weekday())
+    # One pass over the facts: each into its local week (a year is 53 weeks, not 53 scans).
+    buckets: list[list[list[Fact]]] = []
+    count = (asked.last - first_monday).days // 7 + 1
+    for _, facts in measured:
+        by_week: list[list[Fact]] = [[] for _ in range(count)]
+        for fact in facts:
+            index = (fact.at.astimezone(context.zone).date() - first_monday).days // 7
+            if 0 <= index < count:
+                by_week[index].append(fact)
+        buckets.append(by_week)
     weeks: list[Week] = []
-    monday = asked.first - dt.timedelta(days=asked.first.weekday())
-    while monday <= asked.last:
+    for index in range(count):
+        monday = first_monday + dt.timedelta(days=7 * index)
         first = max(monday, asked.first)
         last = min(monday + dt.timedelta(days=6), asked.last)
         period = Period.local_days(first, last, context.zone)
         week = Context(period, context.night, context.targets, context.handover_time)
         figures = [
             figure
-            for module, facts in measured
-            for figure in module.figures([f for f in facts if period.contains(f.at)], week)
+            for (module, _), by_week in zip(measured, buckets, strict=True)
+            for figure in module.figures([f for f in by_week[index] if period.contains(f.at)], week)
         ]
         weeks.append(Week(first, last, {figure.key: figure for figure in figures}))
-        monday += dt.timedelta(days=7)
     return weeks
 
 
@@ -348,6 +365,72 @@ def report_page(
         groups=[(label, lines(found, options.targets)) for label, found in groups.items()],
         weeks=_weeks(measured, context, asked),
         heat=_heat(measured, context),
+    )
+
+
+def weeks(session: Session, asked: Asked, options: Options) -> list[Week]:
+    """The period's figures week by week (Monday to Sunday, cut to the period), for a chart."""
+    context = options.context(asked)
+    return _weeks(_measured(session, context, options.modules), context, asked)
+
+
+def heat(session: Session, asked: Asked, options: Options) -> dict[tuple[int, int], int]:
+    """Calls offered and text conversations by (weekday, hour), Monday 0, for the heat map."""
+    context = options.context(asked)
+    return _heat(_measured(session, context, options.modules), context)
+
+
+def week_label(week: Week) -> str:
+    """A week as a chart's label: "30 Nov" (its first day in the period)."""
+    return f"{week.first.day} {week.first:%b}"
+
+
+def chart(session: Session, name: str, asked: Asked, options: Options) -> bytes:
+    """The chart `name` (one of CHARTS; KeyError otherwise) over the days asked, as SVG."""
+    title = CHARTS[name]
+    if name == "contacts-by-hour":
+        found = heat(session, asked, options)
+        return charts.punch_card(
+            title=title,
+            columns=HOURS,
+            rows=[
+                (day, [found.get((index, hour), 0) for hour in range(24)])
+                for index, day in enumerate(WEEKDAYS)
+            ],
+        )
+    shown = weeks(session, asked, options)
+    labels = [week_label(week) for week in shown]
+
+    def values(key: str, scale: float = 1) -> list[float | None]:
+        found = [week.value(key) for week in shown]
+        return [round(v / scale, 1) if v is not None else None for v in found]
+
+    if name == "answer-rate":
+        return charts.lines(
+            title=title,
+            labels=labels,
+            series=[
+                ("Answered by a person", [week.value(ANSWER_RATE) for week in shown]),
+                ("Target", [options.targets.answer_rate for _ in shown]),
+            ],
+            y_title="% of calls offered",
+            percent=True,
+        )
+    if name == "time-to-answer":
+        return charts.bars(
+            title=title,
+            labels=labels,
+            series=[("Median", values(ANSWER_MEDIAN)), ("90th percentile", values(ANSWER_P90))],
+            y_title="Seconds",
+        )
+    return charts.bars(
+        title=title,
+        labels=labels,
+        series=[
+            ("Median", values(CALL_BACK_MEDIAN, 60)),
+            ("90th percentile", values(CALL_BACK_P90, 60)),
+        ],
+        y_title="Minutes",
     )
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 from flask import Response, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 
-from crisisline import charts, report_views, service_report
+from crisisline import report_views, service_report
 from crisisline.console.common import blueprint, menu_item, person, visit
 from crisisline.console.participant_pages import CHART_POLICY
 from crisisline.errors import InvalidInput, NotFound
@@ -30,13 +30,6 @@ from crisisline.services import services
 
 menu_item("Reports", "console.reports", Permission.REPORTS_READ, order=50)
 
-CHARTS: Final = {
-    "answer-rate": "Answer rate by week",
-    "time-to-answer": "Time to answer by week",
-    "contacts-by-hour": "Contacts by weekday and hour",
-    "time-to-call-back": "Time to call-back by week",
-}
-HOURS: Final = [f"{hour:02d}" for hour in range(24)]
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -97,9 +90,9 @@ def reports() -> ResponseReturnValue:
         errors=errors,
         presets=report_views.PRESETS,
         breakdowns=_breakdowns(),
-        charts=CHARTS,
+        charts=report_views.CHARTS,
         weekdays=WEEKDAYS,
-        hours=HOURS,
+        hours=report_views.HOURS,
     )
     return page, status
 
@@ -214,68 +207,15 @@ def _refused(errors: dict[str, str], status: int) -> Response:
 @requires(Permission.REPORTS_READ)
 def report_chart(name: str) -> ResponseReturnValue:
     """One of the page's charts over the period, as SVG."""
-    if name not in CHARTS:
+    if name not in report_views.CHARTS:
         abort(404)
     asked, errors, status = _asked()
     if asked is None:
         return _refused(errors, status)
     svc = services()
     with svc.db.transaction() as session:
-        shown = report_views.report_page(
-            session,
-            Asked(asked.first, asked.last),
-            _options(),
-        )
-    return Response(_draw(name, shown), mimetype="image/svg+xml")
-
-
-def _draw(name: str, shown: ReportPage) -> bytes:
-    labels = [week_label(week) for week in shown.weeks]
-    if name == "answer-rate":
-        target = service_report.targets_from(services().settings).answer_rate
-        return charts.lines(
-            title=CHARTS[name],
-            labels=labels,
-            series=[
-                ("Answered by a person", [w.value(report_views.ANSWER_RATE) for w in shown.weeks]),
-                ("Target", [target for _ in shown.weeks]),
-            ],
-            y_title="% of calls offered",
-            percent=True,
-        )
-    if name == "time-to-answer":
-        return charts.bars(
-            title=CHARTS[name],
-            labels=labels,
-            series=[
-                ("Median", [w.value(report_views.ANSWER_MEDIAN) for w in shown.weeks]),
-                ("90th percentile", [w.value(report_views.ANSWER_P90) for w in shown.weeks]),
-            ],
-            y_title="Seconds",
-        )
-    if name == "time-to-call-back":
-        return charts.bars(
-            title=CHARTS[name],
-            labels=labels,
-            series=[
-                ("Median", _minutes(shown.weeks, report_views.CALL_BACK_MEDIAN)),
-                ("90th percentile", _minutes(shown.weeks, report_views.CALL_BACK_P90)),
-            ],
-            y_title="Minutes",
-        )
-    return charts.punch_card(
-        title=CHARTS[name],
-        columns=HOURS,
-        rows=[
-            (day, [shown.heat.get((index, hour), 0) for hour in range(24)])
-            for index, day in enumerate(WEEKDAYS)
-        ],
-    )
-
-
-def _minutes(weeks: Sequence[Week], key: str) -> list[float | None]:
-    values = [week.value(key) for week in weeks]
-    return [round(v / 60, 1) if v is not None else None for v in values]
+        svg = report_views.chart(session, name, Asked(asked.first, asked.last), _options())
+    return Response(svg, mimetype="image/svg+xml")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,7 +225,7 @@ def _minutes(weeks: Sequence[Week], key: str) -> list[float | None]:
 @blueprint.app_template_filter("report_week")
 def week_label(week: Week) -> str:
     """A week as a chart's label: "30 Nov" (its first day in the period)."""
-    return f"{week.first.day} {week.first:%b}"
+    return report_views.week_label(week)
 
 
 @blueprint.app_template_filter("report_day")

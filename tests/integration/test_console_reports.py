@@ -539,3 +539,45 @@ def test_after_merge_the_real_call_measures_fill_the_page_and_the_drill_down(
     figures = _csv(priya.get(f"/reports.csv?{PERIOD}"))
     offered = next(r for r in figures if r["measure"] == "calls.offered")
     assert offered["value"] == "5"
+
+
+def test_a_day_across_the_autumn_clock_change_is_its_25_local_hours(
+    app: Flask, clock: FakeClock, trial: None
+) -> None:
+    data = _data(app)
+    priya = _manager(app, clock, data)
+    # Sunday 25 October 2026: BST until 01:00 UTC, GMT after; the local day runs from
+    # 24 October 23:00 UTC to 26 October 00:00 UTC.
+    with services_of(app).db.transaction() as session:
+        made = {}
+        for key, at in {
+            "before": dt.datetime(2026, 10, 24, 22, 59, tzinfo=dt.UTC),  # 23:59 BST on the 24th
+            "first": dt.datetime(2026, 10, 24, 23, 0, tzinfo=dt.UTC),  # 00:00 BST
+            "repeated": dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.UTC),  # the second 01:30
+            "last": dt.datetime(2026, 10, 25, 23, 59, tzinfo=dt.UTC),  # 23:59 GMT
+            "after": dt.datetime(2026, 10, 26, 0, 0, tzinfo=dt.UTC),  # Monday 00:00 GMT
+        }.items():
+            contact, _ = contacts.record(
+                session,
+                channel=Channel.VOICE,
+                direction=Direction.INBOUND,
+                from_number="+447700900201",
+                to_number=LINE,
+                twilio_sid=None,
+                started_at=at,
+                participant_id=data.people["R2001"],
+                outcome=ContactOutcome.MISSED,
+            )
+            made[key] = contact.id
+    listed = _csv(
+        priya.get("/reports/contacts.csv?measure=trial.calls&from=2026-10-25&to=2026-10-25")
+    )
+    assert sorted(int(row["contact_id"]) for row in listed) == sorted(
+        made[key] for key in ("first", "repeated", "last")
+    )
+    html = _text(priya.get("/reports?from=2026-10-25&to=2026-10-25"))
+    # The heat map's table by local hour: Sunday 00, 01 and 23.
+    sunday = html.split('<th scope="row">Sun</th>')[1].split("</tr>")[0]
+    cells = [cell.split("</td>")[0] for cell in sunday.split("<td>")[1:]]
+    assert cells[0] == "1" and cells[1] == "1" and cells[23] == "1"
+    assert sum(int(cell) for cell in cells) == 3
