@@ -191,6 +191,9 @@ CHARTS: Final = {
     "contacts-by-hour": "Contacts by weekday and hour",
 }
 HOURS: Final = [f"{hour:02d}" for hour in range(24)]
+# The most contacts a drill-down page lists (its CSV lists them all): a year of a busy line's
+# calls is too long a page to load on a phone.
+PAGE_ROWS: Final = 1000
 # A contact for the heat map: a call offered, or a text conversation (one however many texts).
 CONTACT_KEYS: Final = ("calls.offered", "texts.conversations")
 
@@ -460,6 +463,8 @@ class DrillDown:
     rows: list[ContactRow]
     # Each contact's participant (None: an unknown caller), for the link to his page.
     participants: dict[int, int | None]
+    # How many contacts the figure counts (more than `rows` when the list was cut short).
+    total: int = 0
 
     @property
     def participant_ids(self) -> list[int]:
@@ -481,15 +486,19 @@ def drill_down(
     measure: MeasureDef,
     group: str | None,
     options: Options,
+    *,
+    limit: int | None = None,
 ) -> DrillDown:
     """The contacts the figure of `measure` counts over the period (over `group` of the
-    breakdown asked when given): exactly its contact_ids."""
+    breakdown asked when given): exactly its contact_ids, the first `limit` of them (by id,
+    the order they were recorded in) when given."""
     if group and asked.breakdown is None:
         raise InvalidInput("Give the breakdown the group belongs to.", "breakdown")
     found = report(session, asked, options)
     figures = found.groups.get(group, []) if group else found.figures
     figure = next((f for f in figures if f.key == measure.key), None)
-    contact_ids = figure.contact_ids if figure is not None else ()
+    every = figure.contact_ids if figure is not None else ()
+    contact_ids = every[:limit] if limit is not None else every
     return DrillDown(
         asked,
         measure,
@@ -497,6 +506,7 @@ def drill_down(
         figure,
         service_report.contact_rows(session, contact_ids),
         participants_of(session, contact_ids),
+        len(every),
     )
 
 

@@ -123,6 +123,7 @@ def report_contacts() -> ResponseReturnValue:
                     measure,
                     request.args.get("group", "").strip() or None,
                     _options(),
+                    limit=report_views.PAGE_ROWS,
                 )
             except InvalidInput as error:
                 errors, status = {error.field or "group": error.message}, 422

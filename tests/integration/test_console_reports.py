@@ -391,7 +391,7 @@ def test_the_drill_down_lists_exactly_the_contacts_the_figure_counts(
         html = _text(page)
         count = len(wanted)
         assert f"counting {count} contact{'' if count == 1 else 's'}." in html
-        assert html.count("<td data-label=\"Time\">") == count
+        assert html.count('<td data-label="Time">') == count
         listed = _csv(priya.get(f"/reports/contacts.csv?measure={key}&{PERIOD}{extra}"))
         assert sorted(int(row["contact_id"]) for row in listed) == wanted, (key, extra)
     html = _text(priya.get(f"/reports/contacts?measure=trial.calls&{PERIOD}"))
@@ -581,3 +581,21 @@ def test_a_day_across_the_autumn_clock_change_is_its_25_local_hours(
     cells = [cell.split("</td>")[0] for cell in sunday.split("<td>")[1:]]
     assert cells[0] == "1" and cells[1] == "1" and cells[23] == "1"
     assert sum(int(cell) for cell in cells) == 3
+
+
+def test_a_long_drill_down_lists_the_first_contacts_and_logs_only_those(
+    app: Flask, clock: FakeClock, trial: None
+) -> None:
+    data = _data(app)
+    svc = services_of(app)
+    asked = report_views.Asked(dt.date(2026, 11, 16), dt.date(2026, 11, 26))
+    measure = reports.MEASURES["trial.calls"]
+    with svc.db.transaction() as session:
+        drill = report_views.drill_down(session, asked, measure, None, _options(app), limit=2)
+    # Contacts c1 and c2 (the first recorded; c2 the older), both R2001's; the figure still
+    # counts five.
+    assert [row.contact_id for row in drill.rows] == [data.calls["c2"], data.calls["c1"]]
+    assert drill.total == 5
+    assert drill.participant_ids == [data.people["R2001"]]
+    page = _text(_manager(app, clock, data).get(f"/reports/contacts?measure=trial.calls&{PERIOD}"))
+    assert "counting 5 contacts." in page and "are listed here" not in page
