@@ -26,21 +26,26 @@ sys.meta_path[:] = [
 
 # The console's colours (console.css): a light and a dark blue that both stand out on white
 # and from each other.
-_STYLE: Final = Style(
-    background="#ffffff",
-    plot_background="#ffffff",
-    foreground="#1b1b1b",
-    foreground_strong="#1b1b1b",
-    foreground_subtle="#b1b4b6",
-    opacity="1",
-    opacity_hover="0.85",
-    colors=("#5694ca", "#1d3f6e", "#b10e1e", "#00703c"),
-    font_family='system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
-    title_font_size=17,
-    label_font_size=14,
-    major_label_font_size=14,
-    legend_font_size=15,
-)
+_STYLE_OPTIONS: Final[dict[str, object]] = {
+    "background": "#ffffff",
+    "plot_background": "#ffffff",
+    "foreground": "#1b1b1b",
+    "foreground_strong": "#1b1b1b",
+    "foreground_subtle": "#b1b4b6",
+    "opacity": "1",
+    "opacity_hover": "0.85",
+    "colors": ("#5694ca", "#1d3f6e", "#b10e1e", "#00703c"),
+    "font_family": 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
+    "title_font_size": 17,
+    "label_font_size": 14,
+    "major_label_font_size": 14,
+    "legend_font_size": 15,
+    "no_data_font_size": 22,
+}
+_STYLE: Final = Style(**_STYLE_OPTIONS)
+_ONE_COLOUR: Final = Style(**{**_STYLE_OPTIONS, "colors": ("#1d3f6e",) * 7})
+# Shown across an empty chart (pygal's own is "No data").
+NO_DATA: Final = "Nothing to measure"
 # Drawn small and scaled up or down by the page: at a phone's width its words stay readable.
 WIDTH: Final = 520
 HEIGHT: Final = 340
@@ -84,3 +89,101 @@ def _whole_steps(top: int) -> list[int]:
     """Axis marks for counts: whole numbers only, about five of them, reaching `top`."""
     step = max(1, math.ceil(top / 5))
     return list(range(0, max(top, 1) + step, step))
+
+
+def lines(
+    *,
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    y_title: str,
+    percent: bool = False,
+) -> bytes:
+    """A line chart (one line per series; None leaves a gap: nothing to measure), as an SVG
+    document. `percent`: the values are shares from 0 to 1, drawn from 0% to 100%."""
+    options: dict[str, object] = {}
+    if percent:
+        options = {"range": (0, 100), "y_labels": list(range(0, 101, 20))}
+    chart = pygal.Line(
+        js=[],
+        style=_STYLE,
+        no_data_text=NO_DATA,
+        width=WIDTH,
+        height=HEIGHT,
+        title=title,
+        y_title=y_title,
+        legend_at_bottom=True,
+        legend_at_bottom_columns=len(series) or 1,
+        x_label_rotation=-45,
+        allow_interruptions=True,
+        show_minor_x_labels=True,
+        **options,
+    )
+    chart.x_labels = list(labels)
+    for name, values in series:
+        chart.add(name, [_scaled(v, percent) for v in values])
+    svg: bytes = chart.render()
+    return svg
+
+
+def bars(
+    *,
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    y_title: str,
+) -> bytes:
+    """A bar chart (bars of each series side by side; None draws no bar), as an SVG document."""
+    chart = pygal.Bar(
+        js=[],
+        style=_STYLE,
+        no_data_text=NO_DATA,
+        width=WIDTH,
+        height=HEIGHT,
+        title=title,
+        y_title=y_title,
+        legend_at_bottom=True,
+        legend_at_bottom_columns=len(series) or 1,
+        x_label_rotation=-45,
+        print_values=False,
+    )
+    chart.x_labels = list(labels)
+    for name, values in series:
+        chart.add(name, list(values))
+    svg: bytes = chart.render()
+    return svg
+
+
+def punch_card(
+    *,
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[str, Sequence[int]]],
+) -> bytes:
+    """A heat map of counts: one row of dots per row label (a weekday), one column per column
+    label (an hour), each dot's size its count, as an SVG document."""
+    chart = pygal.Dot(
+        js=[],
+        # One colour for every row: the dot's size is the figure, a colour would mean nothing.
+        style=_ONE_COLOUR,
+        no_data_text=NO_DATA,
+        width=WIDTH,
+        height=HEIGHT,
+        title=title,
+        show_legend=False,
+        x_label_rotation=-45,
+        show_minor_x_labels=False,
+    )
+    chart.x_labels = list(columns)
+    # Every fourth hour labelled: 24 labels do not fit a phone's width.
+    chart.x_labels_major = list(columns[::4])
+    for name, values in rows:
+        chart.add(name, list(values))
+    svg: bytes = chart.render()
+    return svg
+
+
+def _scaled(value: float | None, percent: bool) -> float | None:
+    if value is None or not percent:
+        return value
+    return round(value * 100, 1)
