@@ -3,23 +3,672 @@ to the first human reply, escalations that climbed or ran out, alerts by rule an
 the time to acknowledge them, hours with nobody on call, and handled contacts with a note.
 
 Defines its measures in `crisisline.reports.MEASURES` at import; `facts` reads the period's
-records, `figures` computes from them (pure).
+records, `figures` computes from them (pure). The words of each measure (what counts, what does
+not, an example) are in docs/reports.md, "Texts" and "Escalations, alerts, the rota and notes".
+
+Every read is a few set-based queries over the period (never one per row), and never loads a
+message body or a note's words. What is said of a fact's fate (a reply, an acknowledgement, a
+note) is as the record stands when the report is read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, TypeVar
 
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from crisisline.reports import Context, Fact, Figure
+from crisisline import rota_service
+from crisisline.alert_models import AlertEvidence, RiskAlert
+from crisisline.conversation_models import SmsConversation
+from crisisline.escalation_models import EscalationEvent, EscalationRecord
+from crisisline.flood_models import FloodContact
+from crisisline.models import AuditEntry, Channel, Contact, ContactOutcome, Direction, Staff
+from crisisline.note_models import ContactNote
+from crisisline.reports import Context, Fact, Figure, define, ids, percentile, share
+from rotas import gaps_between, local_to_utc
+
+# ---- the measures ---------------------------------------------------------------------------
+
+TEXTS: Final = "Texts"
+ESCALATIONS: Final = "Escalations"
+ALERTS: Final = "Risk alerts"
+ROTA: Final = "Rota"
+NOTES: Final = "Notes"
+
+define("texts.conversations", "Text conversations", "count", TEXTS)
+define("texts.first_reply_median", "Time to the first human reply, median", "seconds", TEXTS)
+define("texts.first_reply_p90", "Time to the first human reply, 90th percentile", "seconds", TEXTS)
+define(
+    "texts.replied_within_5min",
+    "Conversations replied to by a person within 5 minutes",
+    "share",
+    TEXTS,
+    target="text_replied_within_5min",
+    better="higher",
+)
+define("texts.no_reply", "Conversations with no human reply", "count", TEXTS, better="lower")
+define(
+    "escalations.second_step",
+    "Escalations that reached a second step",
+    "count",
+    ESCALATIONS,
+    better="lower",
+)
+define(
+    "escalations.last_step",
+    "Escalations that reached the last step",
+    "count",
+    ESCALATIONS,
+    better="lower",
+)
+define(
+    "escalations.ran_out",
+    "Escalations that ran out (nobody took them)",
+    "count",
+    ESCALATIONS,
+    better="lower",
+)
+define("alerts.raised", "Risk alerts raised", "count", ALERTS)
+define(
+    "alerts.time_to_ack_median",
+    "Time to acknowledge a risk alert, median",
+    "seconds",
+    ALERTS,
+    better="lower",
+)
+define("rota.gap_hours", "Hours with nobody on call", "hours", ROTA, better="lower")
+define(
+    "notes.within_30min",
+    "Handled contacts with a note within 30 minutes of their end",
+    "share",
+    NOTES,
+    better="higher",
+)
+define(
+    "notes.by_handover",
+    "Handled contacts with a note by the next handover",
+    "share",
+    NOTES,
+    better="higher",
+)
+
+REPLY_WITHIN: Final = dt.timedelta(minutes=5)
+NOTE_WITHIN: Final = dt.timedelta(minutes=30)
+# A taken conversation with nothing texted either way for this long has ended for its note, as
+# the note prompts count it (crisisline.note_prompts.TEXTS_QUIET, a layer above this one: a test
+# keeps the two equal).
+TEXTS_QUIET: Final = dt.timedelta(hours=1)
+# The escalation events that show a step was reached (a step skipped for a gap was reached too:
+# it found nobody).
+_STEP_EVENTS: Final = ("notified", "step_skipped", "gap")
+_CHUNK: Final = 500
+
+
+# ---- facts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversationFact(Fact):
+    """A text conversation opened in the period (`at`), and its first human reply."""
+
+    conversation_id: int = 0
+    contact_id: int | None = None  # its first text in (the contact its note belongs to)
+    first_text_at: dt.datetime | None = None
+    first_reply_at: dt.datetime | None = None
+
+    @property
+    def reply_seconds(self) -> float | None:
+        """Seconds from the first text in to the first reply by a person (None: no reply)."""
+        if self.first_reply_at is None or self.first_text_at is None:
+            return None
+        return max(0.0, (self.first_reply_at - self.first_text_at).total_seconds())
+
+
+@dataclass(frozen=True)
+class EscalationFact(Fact):
+    """An escalation opened in the period (`at`), and how far it went."""
+
+    escalation_id: int = 0
+    contact_ids: tuple[int, ...] = ()  # its subject's contacts, where it has any
+    second_step: bool = False
+    last_step: bool = False
+    ran_out: bool = False
+
+
+@dataclass(frozen=True)
+class AlertFact(Fact):
+    """A risk alert raised in the period (`at`), and when it was acknowledged."""
+
+    alert_id: int = 0
+    rule: str = ""
+    severity: str = ""
+    acknowledged_at: dt.datetime | None = None
+    contact_ids: tuple[int, ...] = ()  # its evidence
+
+    @property
+    def ack_seconds(self) -> float | None:
+        """Seconds from raised to acknowledged (None: not acknowledged)."""
+        if self.acknowledged_at is None:
+            return None
+        return max(0.0, (self.acknowledged_at - self.at).total_seconds())
+
+
+@dataclass(frozen=True)
+class GapFact(Fact):
+    """A stretch of one rota (`rota`) inside the period with nobody usable on call."""
+
+    end: dt.datetime | None = None
+    reason: str = ""
+
+    @property
+    def hours(self) -> float:
+        """How long the gap lasts inside the period, in hours of real time."""
+        return (self.end - self.at).total_seconds() / 3600 if self.end is not None else 0.0
+
+
+@dataclass(frozen=True)
+class HandledFact(Fact):
+    """A contact a person handled that started in the period, its end and its first note."""
+
+    contact_id: int = 0
+    ended_at: dt.datetime | None = None  # None: its end was never recorded
+    first_note_at: dt.datetime | None = None
 
 
 def facts(session: Session, context: Context) -> Sequence[Fact]:
     """The period's conversations, escalations, alerts, rota gaps and handled contacts."""
-    return []
+    conversations = _conversations(session, context)
+    found: list[Fact] = list(conversations)
+    found += _escalations(session, context)
+    found += _alerts(session, context)
+    found += _gaps(session, context)
+    found += _handled(session, context, conversations)
+    return found
+
+
+def _chunks(values: Iterable[int]) -> Iterable[list[int]]:
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
+
+
+def _openings(
+    session: Session, conversation_ids: Iterable[int]
+) -> dict[int, tuple[int, dt.datetime]]:
+    """Each conversation's first text in (the lowest inbound id, as its note's contact is
+    chosen): its id and when it came, by conversation."""
+    found: dict[int, tuple[int, dt.datetime]] = {}
+    for chunk in _chunks(conversation_ids):
+        first = (
+            select(Contact.conversation_id, func.min(Contact.id).label("contact_id"))
+            .where(Contact.conversation_id.in_(chunk), Contact.direction == Direction.INBOUND)
+            .group_by(Contact.conversation_id)
+            .subquery()
+        )
+        rows = session.execute(
+            select(first.c.conversation_id, Contact.id, Contact.started_at).join(
+                Contact, Contact.id == first.c.contact_id
+            )
+        )
+        found.update({cid: (contact_id, at) for cid, contact_id, at in rows})
+    return found
+
+
+def _conversations(session: Session, context: Context) -> list[ConversationFact]:
+    period = context.period
+    rows = session.execute(
+        select(
+            SmsConversation.id,
+            SmsConversation.opened_at,
+            SmsConversation.handled_by_staff_id,
+        ).where(SmsConversation.opened_at >= period.start, SmsConversation.opened_at < period.end)
+    ).all()
+    if not rows:
+        return []
+    openings = _openings(session, (r.id for r in rows))
+    # Every text a person wrote to the texter in these conversations: the automatic
+    # acknowledgement and the crisis numbers are written by nobody (no staff id).
+    replies: dict[int, list[tuple[dt.datetime, int, int | None]]] = defaultdict(list)
+    for chunk in _chunks(r.id for r in rows):
+        for conversation_id, at, contact_id, staff_id in session.execute(
+            select(
+                Contact.conversation_id,
+                Contact.started_at,
+                Contact.id,
+                Contact.handled_by_staff_id,
+            ).where(
+                Contact.conversation_id.in_(chunk),
+                Contact.channel == Channel.SMS,
+                Contact.direction == Direction.OUTBOUND,
+                Contact.handled_by_staff_id.is_not(None),
+            )
+        ):
+            if conversation_id is not None:
+                replies[conversation_id].append((at, contact_id, staff_id))
+    found = []
+    for row in rows:
+        opening = openings.get(row.id)
+        first_text_at = opening[1] if opening is not None else row.opened_at
+        after = sorted(r for r in replies.get(row.id, []) if r[0] >= first_text_at)
+        first = after[0] if after else None
+        found.append(
+            ConversationFact(
+                at=row.opened_at,
+                # Its worker; a conversation handed back to the rota, by whoever replied first.
+                staff_id=row.handled_by_staff_id
+                if row.handled_by_staff_id is not None
+                else (first[2] if first is not None else None),
+                conversation_id=row.id,
+                contact_id=opening[0] if opening is not None else None,
+                first_text_at=first_text_at,
+                first_reply_at=first[0] if first is not None else None,
+            )
+        )
+    return found
+
+
+def _escalations(session: Session, context: Context) -> list[EscalationFact]:
+    period = context.period
+    records = session.execute(
+        select(
+            EscalationRecord.id,
+            EscalationRecord.opened_at,
+            EscalationRecord.policy,
+            EscalationRecord.subject_type,
+            EscalationRecord.subject_id,
+            EscalationRecord.exhausted_at,
+            EscalationRecord.acknowledged_by_staff_id,
+        ).where(EscalationRecord.opened_at >= period.start, EscalationRecord.opened_at < period.end)
+    ).all()
+    if not records:
+        return []
+    # How far each went: (step, loop) of every step it reached, 0-based, whenever it happened.
+    reached: dict[int, set[tuple[int, int]]] = defaultdict(set)
+    for chunk in _chunks(r.id for r in records):
+        for escalation_id, detail in session.execute(
+            select(EscalationEvent.escalation_id, EscalationEvent.detail).where(
+                EscalationEvent.escalation_id.in_(chunk),
+                EscalationEvent.kind.in_(_STEP_EVENTS),
+            )
+        ):
+            detail = detail or {}
+            reached[escalation_id].add((int(detail.get("step") or 0), int(detail.get("loop") or 0)))
+    subjects = _subject_contacts(session, [(r.subject_type, r.subject_id) for r in records])
+    found = []
+    for r in records:
+        steps = len((r.policy or {}).get("steps") or []) or 1
+        points = reached.get(r.id, set())
+        # Past the first step: a later step, or any step of the chain's next round.
+        second = any(step >= 1 or loop >= 1 for step, loop in points)
+        # The chain's last step; a chain of one step reaches its last (only) step beyond the
+        # first only when it runs again, so "last step" is always counted in "second step".
+        last = any(step >= steps - 1 and (step >= 1 or loop >= 1) for step, loop in points)
+        found.append(
+            EscalationFact(
+                at=r.opened_at,
+                staff_id=r.acknowledged_by_staff_id,
+                escalation_id=r.id,
+                contact_ids=subjects.get((r.subject_type, r.subject_id), ()),
+                second_step=second,
+                last_step=last,
+                ran_out=r.exhausted_at is not None,
+            )
+        )
+    return found
+
+
+def _subject_contacts(
+    session: Session, subjects: Sequence[tuple[str, int | None]]
+) -> dict[tuple[str, int | None], tuple[int, ...]]:
+    """The contacts each escalation is about: a conversation's first text in, a missed call,
+    a risk alert's evidence, a flood's gathered contacts."""
+    wanted: dict[str, set[int]] = defaultdict(set)
+    for kind, subject_id in subjects:
+        if subject_id is not None:
+            wanted[kind].add(subject_id)
+    found: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    if wanted["sms_conversation"]:
+        for cid, (contact_id, _) in _openings(session, wanted["sms_conversation"]).items():
+            found[("sms_conversation", cid)].append(contact_id)
+    for chunk in _chunks(wanted["missed_call"]):
+        for (contact_id,) in session.execute(select(Contact.id).where(Contact.id.in_(chunk))):
+            found[("missed_call", contact_id)].append(contact_id)
+    for chunk in _chunks(wanted["risk_alert"]):
+        for alert_id, contact_id in session.execute(
+            select(AlertEvidence.alert_id, AlertEvidence.contact_id).where(
+                AlertEvidence.alert_id.in_(chunk)
+            )
+        ):
+            found[("risk_alert", alert_id)].append(contact_id)
+    for chunk in _chunks(wanted["flood"]):
+        for flood_id, contact_id in session.execute(
+            select(FloodContact.flood_id, FloodContact.contact_id).where(
+                FloodContact.flood_id.in_(chunk)
+            )
+        ):
+            found[("flood", flood_id)].append(contact_id)
+    return {key: ids(values) for key, values in found.items()}
+
+
+def _alerts(session: Session, context: Context) -> list[AlertFact]:
+    period = context.period
+    rows = session.execute(
+        select(
+            RiskAlert.id,
+            RiskAlert.raised_at,
+            RiskAlert.rule,
+            RiskAlert.severity,
+            RiskAlert.acknowledged_at,
+            RiskAlert.acknowledged_by_staff_id,
+            RiskAlert.recipient_staff_id,
+        ).where(RiskAlert.raised_at >= period.start, RiskAlert.raised_at < period.end)
+    ).all()
+    evidence: dict[int, list[int]] = defaultdict(list)
+    for chunk in _chunks(r.id for r in rows):
+        for alert_id, contact_id in session.execute(
+            select(AlertEvidence.alert_id, AlertEvidence.contact_id).where(
+                AlertEvidence.alert_id.in_(chunk)
+            )
+        ):
+            evidence[alert_id].append(contact_id)
+    return [
+        AlertFact(
+            at=r.raised_at,
+            # Who acknowledged it; one nobody acknowledged stays with the officer it went to.
+            staff_id=r.acknowledged_by_staff_id
+            if r.acknowledged_at is not None and r.acknowledged_by_staff_id is not None
+            else r.recipient_staff_id,
+            alert_id=r.id,
+            rule=r.rule,
+            severity=str(r.severity),
+            acknowledged_at=r.acknowledged_at,
+            contact_ids=ids(evidence.get(r.id, ())),
+        )
+        for r in rows
+    ]
+
+
+def _gaps(session: Session, context: Context) -> list[GapFact]:
+    period = context.period
+    records, _ = rota_service.list_rotas(session)
+    if not records:
+        return []
+    pairs = [
+        (
+            rota_service.to_rota(record),
+            rota_service.overrides_meeting(session, record.id, period.start, period.end),
+        )
+        for record in records
+    ]
+    members = {staff_id for rota, overrides in pairs for staff_id in rota.members}
+    members.update(
+        o.staff_id for _, overrides in pairs for o in overrides if o.staff_id is not None
+    )
+    usable = _usable_through(session, members, period.start, period.end)
+    found = gaps_between(pairs, period.start, period.end, lambda staff_id: staff_id in usable)
+    return [
+        GapFact(
+            at=max(gap.start, period.start),
+            rota=gap.rota_name,
+            end=min(gap.end, period.end),
+            reason=gap.reason,
+        )
+        for gap in found
+    ]
+
+
+def _usable_through(
+    session: Session, staff_ids: set[int], start: dt.datetime, end: dt.datetime
+) -> set[int]:
+    """Of `staff_ids`, those who could answer a call throughout [start, end): a phone, and
+    active then. A worker who has left since (deactivated at or after `end`) was active then;
+    one deactivated during the period is counted as not usable for all of it, so a gap is
+    never hidden."""
+    if not staff_ids:
+        return set()
+    people = session.execute(
+        select(Staff.id, Staff.active, Staff.phone).where(Staff.id.in_(staff_ids))
+    ).all()
+    usable = {p.id for p in people if p.active and p.phone}
+    inactive = {p.id for p in people if not p.active and p.phone}
+    if inactive:
+        # When each was switched off: the staff record's audited changes (crisisline.staff).
+        left: dict[int, dt.datetime] = {}
+        for record_id, at, changes in session.execute(
+            select(AuditEntry.record_id, AuditEntry.at, AuditEntry.changes)
+            .where(
+                AuditEntry.record_type == "staff",
+                AuditEntry.record_id.in_(inactive),
+                AuditEntry.at >= start,
+            )
+            .order_by(AuditEntry.at)
+        ):
+            change = (changes or {}).get("active")
+            if record_id is not None and change == [True, False]:
+                left[record_id] = at
+        usable.update(i for i, at in left.items() if at >= end)
+    return usable
+
+
+def _handled(
+    session: Session, context: Context, conversations: Sequence[ConversationFact]
+) -> list[HandledFact]:
+    period = context.period
+    calls = session.execute(
+        select(Contact.id, Contact.started_at, Contact.ended_at, Contact.handled_by_staff_id).where(
+            Contact.started_at >= period.start,
+            Contact.started_at < period.end,
+            Contact.channel == Channel.VOICE,
+            Contact.handled_by_staff_id.is_not(None),
+            or_(
+                and_(
+                    Contact.direction == Direction.INBOUND,
+                    Contact.outcome == ContactOutcome.ANSWERED,
+                ),
+                and_(
+                    Contact.direction == Direction.OUTBOUND,
+                    Contact.outcome == ContactOutcome.CALL_BACK,
+                ),
+            ),
+        )
+    ).all()
+    taken = {c.conversation_id: c for c in conversations if c.contact_id is not None}
+    ends: dict[int, tuple[dt.datetime | None, int | None]] = {}
+    for chunk in _chunks(taken):
+        for cid, staff_id, status, closed_at, last_at in session.execute(
+            select(
+                SmsConversation.id,
+                SmsConversation.handled_by_staff_id,
+                SmsConversation.status,
+                SmsConversation.closed_at,
+                SmsConversation.last_message_at,
+            ).where(SmsConversation.id.in_(chunk))
+        ):
+            if staff_id is None:
+                continue  # nobody holds it: it takes no note
+            ends[cid] = (_conversation_end(status, closed_at, last_at), staff_id)
+    handled: list[tuple[int, dt.datetime, dt.datetime | None, int | None]] = [
+        (c.id, c.started_at, c.ended_at, c.handled_by_staff_id) for c in calls
+    ]
+    for cid, (ended_at, staff_id) in ends.items():
+        fact = taken[cid]
+        assert fact.contact_id is not None
+        handled.append((fact.contact_id, fact.at, ended_at, staff_id))
+    first_notes: dict[int, dt.datetime] = {}
+    for chunk in _chunks(h[0] for h in handled):
+        first_notes.update(
+            session.execute(
+                select(ContactNote.contact_id, ContactNote.written_at).where(
+                    ContactNote.contact_id.in_(chunk), ContactNote.version == 1
+                )
+            ).all()
+        )
+    return [
+        HandledFact(
+            at=started_at,
+            staff_id=staff_id,
+            contact_id=contact_id,
+            ended_at=ended_at,
+            first_note_at=first_notes.get(contact_id),
+        )
+        for contact_id, started_at, ended_at, staff_id in handled
+    ]
+
+
+def _conversation_end(
+    status: str, closed_at: dt.datetime | None, last_at: dt.datetime
+) -> dt.datetime:
+    """When a taken conversation ended for its note: closed before an hour's quiet, when it was
+    closed; otherwise its last text either way (the note prompt's rule)."""
+    if status == "closed" and closed_at is not None and closed_at < last_at + TEXTS_QUIET:
+        return closed_at
+    return last_at
+
+
+# ---- figures --------------------------------------------------------------------------------
+
+T = TypeVar("T", bound=Fact)
+
+
+def _of(facts: Sequence[Fact], kind: type[T]) -> list[T]:
+    return [f for f in facts if isinstance(f, kind)]
 
 
 def figures(facts: Sequence[Fact], context: Context) -> list[Figure]:
     """The text, escalation, alert, rota and note figures over `facts`."""
-    return []
+    return [
+        *_text_figures(_of(facts, ConversationFact)),
+        *_escalation_figures(_of(facts, EscalationFact)),
+        *_alert_figures(_of(facts, AlertFact)),
+        _gap_figure(_of(facts, GapFact)),
+        *_note_figures(_of(facts, HandledFact), context),
+    ]
+
+
+def _text_figures(conversations: list[ConversationFact]) -> list[Figure]:
+    replied = [c for c in conversations if c.reply_seconds is not None]
+    times = [c.reply_seconds for c in replied if c.reply_seconds is not None]
+    within = [
+        c
+        for c in replied
+        if c.reply_seconds is not None and c.reply_seconds <= REPLY_WITHIN.total_seconds()
+    ]
+    unreplied = [c for c in conversations if c.reply_seconds is None]
+    replied_ids = ids(c.contact_id for c in replied)
+    return [
+        Figure(
+            "texts.conversations",
+            len(conversations),
+            contact_ids=ids(c.contact_id for c in conversations),
+        ),
+        Figure("texts.first_reply_median", percentile(times, 0.5), contact_ids=replied_ids),
+        Figure("texts.first_reply_p90", percentile(times, 0.9), contact_ids=replied_ids),
+        Figure(
+            "texts.replied_within_5min",
+            share(len(within), len(conversations)),
+            numerator=len(within),
+            denominator=len(conversations),
+            contact_ids=ids(c.contact_id for c in within),
+        ),
+        Figure("texts.no_reply", len(unreplied), contact_ids=ids(c.contact_id for c in unreplied)),
+    ]
+
+
+def _escalation_figures(escalations: list[EscalationFact]) -> list[Figure]:
+    def counted(key: str, chosen: list[EscalationFact]) -> Figure:
+        return Figure(key, len(chosen), contact_ids=ids(i for e in chosen for i in e.contact_ids))
+
+    return [
+        counted("escalations.second_step", [e for e in escalations if e.second_step]),
+        counted("escalations.last_step", [e for e in escalations if e.last_step]),
+        counted("escalations.ran_out", [e for e in escalations if e.ran_out]),
+    ]
+
+
+def _alert_figures(alerts: list[AlertFact]) -> list[Figure]:
+    kinds = Counter(f"{a.rule}/{a.severity}" for a in alerts)
+    acknowledged = [a for a in alerts if a.ack_seconds is not None]
+    times = [a.ack_seconds for a in acknowledged if a.ack_seconds is not None]
+    return [
+        Figure(
+            "alerts.raised",
+            len(alerts),
+            contact_ids=ids(i for a in alerts for i in a.contact_ids),
+            parts=tuple((kind, float(n)) for kind, n in sorted(kinds.items())),
+        ),
+        # Unacknowledged alerts have no time to put in the median: they are counted beside it
+        # (numerator acknowledged, denominator raised, and as a part), never left out unseen.
+        Figure(
+            "alerts.time_to_ack_median",
+            percentile(times, 0.5),
+            numerator=len(acknowledged),
+            denominator=len(alerts),
+            contact_ids=ids(i for a in acknowledged for i in a.contact_ids),
+            parts=(
+                ("acknowledged", float(len(acknowledged))),
+                ("not acknowledged", float(len(alerts) - len(acknowledged))),
+            ),
+        ),
+    ]
+
+
+def _gap_figure(gaps: list[GapFact]) -> Figure:
+    by_rota: dict[str, float] = defaultdict(float)
+    for gap in gaps:
+        by_rota[gap.rota or "no rota"] += gap.hours
+    # A gap is a stretch of time, not a contact: its drill-down lists no contact.
+    return Figure(
+        "rota.gap_hours",
+        sum(by_rota.values()),
+        parts=tuple(sorted(by_rota.items())),
+    )
+
+
+def first_handover_after(instant: dt.datetime, context: Context) -> dt.datetime:
+    """The first morning handover (HANDOVER_TIME, local wall clock) strictly after `instant`."""
+    day = instant.astimezone(context.zone).date()
+    while True:
+        handover = local_to_utc(dt.datetime.combine(day, context.handover_time), context.zone)
+        if handover > instant:
+            return handover
+        day += dt.timedelta(days=1)
+
+
+def _note_figures(handled: list[HandledFact], context: Context) -> list[Figure]:
+    # A contact whose end was never recorded cannot show its note came in time: it counts
+    # among the handled contacts and never as noted in time.
+    within = [
+        h
+        for h in handled
+        if h.ended_at is not None
+        and h.first_note_at is not None
+        and h.first_note_at <= h.ended_at + NOTE_WITHIN
+    ]
+    by_handover = [
+        h
+        for h in handled
+        if h.ended_at is not None
+        and h.first_note_at is not None
+        and h.first_note_at <= first_handover_after(h.ended_at, context)
+    ]
+    return [
+        Figure(
+            "notes.within_30min",
+            share(len(within), len(handled)),
+            numerator=len(within),
+            denominator=len(handled),
+            contact_ids=ids(h.contact_id for h in within),
+        ),
+        Figure(
+            "notes.by_handover",
+            share(len(by_handover), len(handled)),
+            numerator=len(by_handover),
+            denominator=len(handled),
+            contact_ids=ids(h.contact_id for h in by_handover),
+        ),
+    ]
