@@ -14,6 +14,7 @@ note) is as the record stands when the report is read.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,12 +26,16 @@ from sqlalchemy.orm import Session
 from crisisline import rota_service
 from crisisline.alert_models import AlertEvidence, RiskAlert
 from crisisline.conversation_models import SmsConversation
+from crisisline.errors import DomainError
 from crisisline.escalation_models import EscalationEvent, EscalationRecord
 from crisisline.flood_models import FloodContact
 from crisisline.models import AuditEntry, Channel, Contact, ContactOutcome, Direction, Staff
 from crisisline.note_models import ContactNote
-from crisisline.reports import Context, Fact, Figure, define, ids, percentile, share
-from rotas import gaps_between, local_to_utc
+from crisisline.reports import Context, Fact, Figure, Period, define, ids, percentile, share
+from crisisline.rota_models import RotaRecord
+from rotas import Override, Rota, RotaValidationError, gaps_between, local_to_utc
+
+log = logging.getLogger(__name__)
 
 # ---- the measures ---------------------------------------------------------------------------
 
@@ -398,28 +403,45 @@ def _gaps(session: Session, context: Context) -> list[GapFact]:
     records, _ = rota_service.list_rotas(session)
     if not records:
         return []
-    pairs = [
-        (
-            rota_service.to_rota(record),
-            rota_service.overrides_meeting(session, record.id, period.start, period.end),
-        )
-        for record in records
-    ]
-    members = {staff_id for rota, overrides in pairs for staff_id in rota.members}
-    members.update(
-        o.staff_id for _, overrides in pairs for o in overrides if o.staff_id is not None
-    )
+    members: set[int] = set()
+    pairs: list[tuple[RotaRecord, Rota, list[Override]]] = []
+    found: list[GapFact] = []
+    for record in records:
+        try:
+            rota = rota_service.to_rota(record)
+            overrides = rota_service.overrides_meeting(session, record.id, period.start, period.end)
+        except (RotaValidationError, DomainError) as error:
+            found.append(_unknown(record, period, error))
+            continue
+        members.update(rota.members)
+        members.update(o.staff_id for o in overrides if o.staff_id is not None)
+        pairs.append((record, rota, overrides))
     usable = _usable_through(session, members, period.start, period.end)
-    found = gaps_between(pairs, period.start, period.end, lambda staff_id: staff_id in usable)
-    return [
-        GapFact(
-            at=max(gap.start, period.start),
-            rota=gap.rota_name,
-            end=min(gap.end, period.end),
-            reason=gap.reason,
+    for record, rota, overrides in pairs:
+        try:
+            gaps = gaps_between(
+                [(rota, overrides)], period.start, period.end, lambda staff_id: staff_id in usable
+            )
+        except (RotaValidationError, DomainError) as error:
+            found.append(_unknown(record, period, error))
+            continue
+        found.extend(
+            GapFact(
+                at=max(gap.start, period.start),
+                rota=gap.rota_name,
+                end=min(gap.end, period.end),
+                reason=gap.reason,
+            )
+            for gap in gaps
         )
-        for gap in found
-    ]
+    return sorted(found, key=lambda gap: (gap.at, gap.rota or ""))
+
+
+def _unknown(record: RotaRecord, period: Period, error: Exception) -> GapFact:
+    """A rota whose shifts cannot be worked out: nobody is known to have been on call, so the
+    whole period is its gap (a gap shown that was not is safer than one hidden)."""
+    log.error("report: rota %s cannot be worked out (%s)", record.id, type(error).__name__)
+    return GapFact(at=period.start, rota=record.name, end=period.end, reason="unknown")
 
 
 def _usable_through(

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from crisisline import care_measures, contacts, note_prompts, participants, rota_service, staff
@@ -25,6 +26,7 @@ from crisisline.escalation_models import EscalationEvent, EscalationRecord
 from crisisline.models import Channel, Contact, ContactOutcome, Direction, RiskLevel
 from crisisline.reports import Context, Figure, Period, Report, compute
 from crisisline.risk_rules import NightHours
+from crisisline.rota_models import RotaRecord
 from crisisline.service_report import contact_rows, staff_names
 from tests.support.app import services_of
 from tests.support.handover import DANIEL, MARCUS, _call, _text_in, add_people, note
@@ -539,3 +541,22 @@ def test_figures_of_no_facts_are_none_not_zero() -> None:
         assert figures[key].value is None, key
     assert figures["texts.conversations"].value == 0
     assert figures["rota.gap_hours"].value == 0
+
+
+def test_a_rota_that_cannot_be_worked_out_counts_as_a_gap_for_the_whole_period(
+    app: Flask,
+) -> None:
+    """H248: a rota whose stored definition no longer reads shows the whole period as its gap,
+    never none."""
+    db = services_of(app).db
+    with db.transaction() as session:
+        build_weekend(session)
+        session.execute(
+            update(RotaRecord).where(RotaRecord.name == "backup").values(shift_length="garbage")
+        )
+    with db.transaction() as session:
+        report = compute(session, CONTEXT, [care_measures])
+    gaps = _mine(report.figures)["rota.gap_hours"]
+    # backup unknown for all 49 hours; primary's 3 hours as before: 52.
+    assert gaps.parts == (("backup", 49.0), ("primary", 3.0))
+    assert gaps.value == 52
