@@ -448,32 +448,39 @@ def _usable_through(
     session: Session, staff_ids: set[int], start: dt.datetime, end: dt.datetime
 ) -> set[int]:
     """Of `staff_ids`, those who could answer a call throughout [start, end): a phone, and
-    active then. A worker who has left since (deactivated at or after `end`) was active then;
-    one deactivated during the period is counted as not usable for all of it, so a gap is
-    never hidden."""
+    active then. Whether someone was active then is read from the staff record's audited
+    changes (crisisline.staff): the first change of `active` after `start` says what it was
+    before; one that changed during the period counts as not usable for all of it, so a gap
+    is never hidden."""
     if not staff_ids:
         return set()
     people = session.execute(
         select(Staff.id, Staff.active, Staff.phone).where(Staff.id.in_(staff_ids))
     ).all()
-    usable = {p.id for p in people if p.active and p.phone}
-    inactive = {p.id for p in people if not p.active and p.phone}
-    if inactive:
-        # When each was switched off: the staff record's audited changes (crisisline.staff).
-        left: dict[int, dt.datetime] = {}
-        for record_id, at, changes in session.execute(
-            select(AuditEntry.record_id, AuditEntry.at, AuditEntry.changes)
-            .where(
-                AuditEntry.record_type == "staff",
-                AuditEntry.record_id.in_(inactive),
-                AuditEntry.at >= start,
-            )
-            .order_by(AuditEntry.at)
-        ):
-            change = (changes or {}).get("active")
-            if record_id is not None and change == [True, False]:
-                left[record_id] = at
-        usable.update(i for i, at in left.items() if at >= end)
+    first_change: dict[int, tuple[dt.datetime, bool]] = {}
+    for record_id, at, changes in session.execute(
+        select(AuditEntry.record_id, AuditEntry.at, AuditEntry.changes)
+        .where(
+            AuditEntry.record_type == "staff",
+            AuditEntry.record_id.in_(staff_ids),
+            AuditEntry.at >= start,
+        )
+        .order_by(AuditEntry.at, AuditEntry.id)
+    ):
+        change = (changes or {}).get("active")
+        if record_id is None or record_id in first_change or not isinstance(change, list):
+            continue
+        first_change[record_id] = (at, bool(change[0]))
+    usable = set()
+    for person in people:
+        found = first_change.get(person.id)
+        if found is None:
+            active_then = person.active
+        else:
+            changed_at, before = found
+            active_then = before and changed_at >= end
+        if active_then and person.phone:
+            usable.add(person.id)
     return usable
 
 

@@ -23,6 +23,7 @@ from crisisline import care_measures, contacts, note_prompts, participants, rota
 from crisisline.alert_models import AlertEvidence, AlertSeverity, AlertStatus, RiskAlert
 from crisisline.conversation_models import SmsConversation
 from crisisline.escalation_models import EscalationEvent, EscalationRecord
+from crisisline.flood_models import Flood, FloodContact
 from crisisline.models import Channel, Contact, ContactOutcome, Direction, RiskLevel
 from crisisline.reports import Context, Figure, Period, Report, compute
 from crisisline.risk_rules import NightHours
@@ -560,3 +561,57 @@ def test_a_rota_that_cannot_be_worked_out_counts_as_a_gap_for_the_whole_period(
     # backup unknown for all 49 hours; primary's 3 hours as before: 52.
     assert gaps.parts == (("backup", 49.0), ("primary", 3.0))
     assert gaps.value == 52
+
+
+def test_a_worker_who_left_during_the_period_leaves_its_rota_a_gap(app: Flask) -> None:
+    db = services_of(app).db
+    with db.transaction() as session:
+        weekend = build_weekend(session)
+        staff.deactivate(session, weekend.staff["amira"], actor="t", now=at(25, 12))
+    with db.transaction() as session:
+        report = compute(session, CONTEXT, [care_measures])
+    gaps = _mine(report.figures)["rota.gap_hours"]
+    # Amira (primary's only member) left on the Sunday: primary is counted empty for all 49
+    # hours (a gap shown, never hidden); backup's 2 hours as before (Tom left afterwards).
+    assert gaps.parts == (("backup", 2.0), ("primary", 49.0))
+    assert gaps.value == 51
+
+
+def test_a_flood_and_a_conversation_that_took_up_gathered_texts(app: Flask) -> None:
+    """A flood's escalation lists the texts it gathered; a conversation that took up a text
+    gathered earlier counts its wait from that first text."""
+    db = services_of(app).db
+    with db.transaction() as session:
+        people = add_people(session, SETUP)
+        flood = Flood(started_at=at(24, 9), last_gathered_at=at(24, 9, 1), texts=2)
+        session.add(flood)
+        session.flush()
+        gathered = [
+            _text_in(session, at(24, 9, minute), number, None, "BODY", ContactOutcome.GATHERED)
+            for minute, number in ((0, "+447700900801"), (1, STRANGER))
+        ]
+        for contact in gathered:
+            session.add(
+                FloodContact(
+                    contact_id=contact.id,
+                    flood_id=flood.id,
+                    channel="sms",
+                    from_number=contact.from_number,
+                )
+            )
+        _escalation(session, at(24, 9), "flood", flood.id, [(0, 0), (1, 0)])
+        # The stranger texts again at 09:20: a conversation opens and takes up his 09:01 text;
+        # a worker replies at 09:22, 21 minutes after he first texted.
+        conversation = _conversation(
+            session, at(24, 9, 20), STRANGER, None, taken_by=people["tom"], last=at(24, 9, 22)
+        )
+        gathered[1].conversation_id = conversation.id
+        _text_in(session, at(24, 9, 20), STRANGER, None, "BODY", conversation_id=conversation.id)
+        _text_out(session, at(24, 9, 22), conversation, people["tom"])
+        flood_ids = tuple(sorted(c.id for c in gathered))
+        first_text = gathered[1].id
+    with db.transaction() as session:
+        figures = _mine(compute(session, CONTEXT, [care_measures]).figures)
+    assert figures["escalations.second_step"].contact_ids == flood_ids
+    assert figures["texts.conversations"].contact_ids == (first_text,)
+    assert figures["texts.first_reply_median"].value == 21 * 60
