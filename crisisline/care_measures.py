@@ -18,7 +18,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -125,6 +125,10 @@ class ConversationFact(Fact):
     contact_id: int | None = None  # its first text in (the contact its note belongs to)
     first_text_at: dt.datetime | None = None
     first_reply_at: dt.datetime | None = None
+    # Who holds it now (None: nobody took it, or it was handed back: it takes no note), and
+    # when it ended for its note.
+    held_by: int | None = None
+    ended_at: dt.datetime | None = None
 
     @property
     def reply_seconds(self) -> float | None:
@@ -202,59 +206,73 @@ def _chunks(values: Iterable[int]) -> Iterable[list[int]]:
         yield ordered[start : start + _CHUNK]
 
 
+def _first_texts(session: Session, *where: Any) -> dict[int, tuple[int, dt.datetime]]:
+    """The first text in of each conversation matching `where` (the lowest inbound id, as its
+    note's contact is chosen): its id and when it came, by conversation."""
+    first = (
+        select(Contact.conversation_id, func.min(Contact.id).label("contact_id"))
+        .join(SmsConversation, SmsConversation.id == Contact.conversation_id)
+        .where(Contact.direction == Direction.INBOUND, *where)
+        .group_by(Contact.conversation_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(first.c.conversation_id, Contact.id, Contact.started_at).join(
+            Contact, Contact.id == first.c.contact_id
+        )
+    )
+    return {cid: (contact_id, at) for cid, contact_id, at in rows}
+
+
 def _openings(
     session: Session, conversation_ids: Iterable[int]
 ) -> dict[int, tuple[int, dt.datetime]]:
-    """Each conversation's first text in (the lowest inbound id, as its note's contact is
-    chosen): its id and when it came, by conversation."""
+    """The first text in of each of `conversation_ids`, by conversation."""
     found: dict[int, tuple[int, dt.datetime]] = {}
     for chunk in _chunks(conversation_ids):
-        first = (
-            select(Contact.conversation_id, func.min(Contact.id).label("contact_id"))
-            .where(Contact.conversation_id.in_(chunk), Contact.direction == Direction.INBOUND)
-            .group_by(Contact.conversation_id)
-            .subquery()
-        )
-        rows = session.execute(
-            select(first.c.conversation_id, Contact.id, Contact.started_at).join(
-                Contact, Contact.id == first.c.contact_id
-            )
-        )
-        found.update({cid: (contact_id, at) for cid, contact_id, at in rows})
+        found.update(_first_texts(session, SmsConversation.id.in_(chunk)))
     return found
 
 
 def _conversations(session: Session, context: Context) -> list[ConversationFact]:
     period = context.period
+    in_period = (
+        SmsConversation.opened_at >= period.start,
+        SmsConversation.opened_at < period.end,
+    )
     rows = session.execute(
         select(
             SmsConversation.id,
             SmsConversation.opened_at,
             SmsConversation.handled_by_staff_id,
-        ).where(SmsConversation.opened_at >= period.start, SmsConversation.opened_at < period.end)
+            SmsConversation.status,
+            SmsConversation.closed_at,
+            SmsConversation.last_message_at,
+        ).where(*in_period)
     ).all()
     if not rows:
         return []
-    openings = _openings(session, (r.id for r in rows))
+    openings = _first_texts(session, *in_period)
     # Every text a person wrote to the texter in these conversations: the automatic
     # acknowledgement and the crisis numbers are written by nobody (no staff id).
     replies: dict[int, list[tuple[dt.datetime, int, int | None]]] = defaultdict(list)
-    for chunk in _chunks(r.id for r in rows):
-        for conversation_id, at, contact_id, staff_id in session.execute(
-            select(
-                Contact.conversation_id,
-                Contact.started_at,
-                Contact.id,
-                Contact.handled_by_staff_id,
-            ).where(
-                Contact.conversation_id.in_(chunk),
-                Contact.channel == Channel.SMS,
-                Contact.direction == Direction.OUTBOUND,
-                Contact.handled_by_staff_id.is_not(None),
-            )
-        ):
-            if conversation_id is not None:
-                replies[conversation_id].append((at, contact_id, staff_id))
+    for conversation_id, at, contact_id, staff_id in session.execute(
+        select(
+            Contact.conversation_id,
+            Contact.started_at,
+            Contact.id,
+            Contact.handled_by_staff_id,
+        )
+        .join(SmsConversation, SmsConversation.id == Contact.conversation_id)
+        .where(
+            *in_period,
+            Contact.channel == Channel.SMS,
+            Contact.direction == Direction.OUTBOUND,
+            Contact.handled_by_staff_id.is_not(None),
+        )
+    ):
+        if conversation_id is not None:
+            replies[conversation_id].append((at, contact_id, staff_id))
     found = []
     for row in rows:
         opening = openings.get(row.id)
@@ -272,6 +290,8 @@ def _conversations(session: Session, context: Context) -> list[ConversationFact]
                 contact_id=opening[0] if opening is not None else None,
                 first_text_at=first_text_at,
                 first_reply_at=first[0] if first is not None else None,
+                held_by=row.handled_by_staff_id,
+                ended_at=_conversation_end(row.status, row.closed_at, row.last_message_at),
             )
         )
     return found
@@ -488,8 +508,17 @@ def _handled(
     session: Session, context: Context, conversations: Sequence[ConversationFact]
 ) -> list[HandledFact]:
     period = context.period
+    first_version = and_(ContactNote.contact_id == Contact.id, ContactNote.version == 1)
     calls = session.execute(
-        select(Contact.id, Contact.started_at, Contact.ended_at, Contact.handled_by_staff_id).where(
+        select(
+            Contact.id,
+            Contact.started_at,
+            Contact.ended_at,
+            Contact.handled_by_staff_id,
+            ContactNote.written_at,
+        )
+        .outerjoin(ContactNote, first_version)
+        .where(
             Contact.started_at >= period.start,
             Contact.started_at < period.end,
             Contact.channel == Channel.VOICE,
@@ -506,30 +535,19 @@ def _handled(
             ),
         )
     ).all()
-    taken = {c.conversation_id: c for c in conversations if c.contact_id is not None}
-    ends: dict[int, tuple[dt.datetime | None, int | None]] = {}
-    for chunk in _chunks(taken):
-        for cid, staff_id, status, closed_at, last_at in session.execute(
-            select(
-                SmsConversation.id,
-                SmsConversation.handled_by_staff_id,
-                SmsConversation.status,
-                SmsConversation.closed_at,
-                SmsConversation.last_message_at,
-            ).where(SmsConversation.id.in_(chunk))
-        ):
-            if staff_id is None:
-                continue  # nobody holds it: it takes no note
-            ends[cid] = (_conversation_end(status, closed_at, last_at), staff_id)
-    handled: list[tuple[int, dt.datetime, dt.datetime | None, int | None]] = [
-        (c.id, c.started_at, c.ended_at, c.handled_by_staff_id) for c in calls
+    found = [
+        HandledFact(
+            at=started_at,
+            staff_id=staff_id,
+            contact_id=contact_id,
+            ended_at=ended_at,
+            first_note_at=written_at,
+        )
+        for contact_id, started_at, ended_at, staff_id, written_at in calls
     ]
-    for cid, (ended_at, staff_id) in ends.items():
-        fact = taken[cid]
-        assert fact.contact_id is not None
-        handled.append((fact.contact_id, fact.at, ended_at, staff_id))
+    taken = [c for c in conversations if c.contact_id is not None and c.held_by is not None]
     first_notes: dict[int, dt.datetime] = {}
-    for chunk in _chunks(h[0] for h in handled):
+    for chunk in _chunks(c.contact_id for c in taken if c.contact_id is not None):
         first_notes.update(
             session.execute(
                 select(ContactNote.contact_id, ContactNote.written_at).where(
@@ -537,16 +555,17 @@ def _handled(
                 )
             ).all()
         )
-    return [
+    found += [
         HandledFact(
-            at=started_at,
-            staff_id=staff_id,
-            contact_id=contact_id,
-            ended_at=ended_at,
-            first_note_at=first_notes.get(contact_id),
+            at=c.at,
+            staff_id=c.held_by,
+            contact_id=c.contact_id or 0,
+            ended_at=c.ended_at,
+            first_note_at=first_notes.get(c.contact_id or 0),
         )
-        for contact_id, started_at, ended_at, staff_id in handled
+        for c in taken
     ]
+    return found
 
 
 def _conversation_end(
