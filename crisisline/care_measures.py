@@ -16,12 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from crisisline import rota_service
 from crisisline.alert_models import AlertEvidence, RiskAlert
@@ -111,7 +111,7 @@ TEXTS_QUIET: Final = dt.timedelta(hours=1)
 # The escalation events that show a step was reached (a step skipped for a gap was reached too:
 # it found nobody).
 _STEP_EVENTS: Final = ("notified", "step_skipped", "gap")
-_CHUNK: Final = 500
+_IN_LIST: Final = 500
 
 
 # ---- facts ----------------------------------------------------------------------------------
@@ -129,6 +129,7 @@ class ConversationFact(Fact):
     # when it ended for its note.
     held_by: int | None = None
     ended_at: dt.datetime | None = None
+    first_note_at: dt.datetime | None = None  # its note's first version
 
     @property
     def reply_seconds(self) -> float | None:
@@ -200,45 +201,53 @@ def facts(session: Session, context: Context) -> Sequence[Fact]:
     return found
 
 
-def _chunks(values: Iterable[int]) -> Iterable[list[int]]:
-    ordered = sorted(set(values))
-    for start in range(0, len(ordered), _CHUNK):
-        yield ordered[start : start + _CHUNK]
-
-
-def _first_texts(session: Session, *where: Any) -> dict[int, tuple[int, dt.datetime]]:
-    """The first text in of each conversation matching `where` (the lowest inbound id, as its
-    note's contact is chosen): its id and when it came, by conversation."""
-    first = (
-        select(Contact.conversation_id, func.min(Contact.id).label("contact_id"))
-        .join(SmsConversation, SmsConversation.id == Contact.conversation_id)
-        .where(Contact.direction == Direction.INBOUND, *where)
-        .group_by(Contact.conversation_id)
-        .subquery()
+def _first_text_in(conversation_id: Any) -> Any:
+    """The first text in of the conversation `conversation_id` (a correlated column): the
+    lowest inbound id, as its note's contact is chosen. Correlated, so it is an index lookup
+    per conversation of the period, whatever the number of texts outside it."""
+    text_in = aliased(Contact)
+    return (
+        select(func.min(text_in.id))
+        .where(text_in.conversation_id == conversation_id, text_in.direction == Direction.INBOUND)
+        .correlate_except(text_in)
+        .scalar_subquery()
     )
-    rows = session.execute(
-        select(first.c.conversation_id, Contact.id, Contact.started_at).join(
-            Contact, Contact.id == first.c.contact_id
-        )
-    )
-    return {cid: (contact_id, at) for cid, contact_id, at in rows}
-
-
-def _openings(
-    session: Session, conversation_ids: Iterable[int]
-) -> dict[int, tuple[int, dt.datetime]]:
-    """The first text in of each of `conversation_ids`, by conversation."""
-    found: dict[int, tuple[int, dt.datetime]] = {}
-    for chunk in _chunks(conversation_ids):
-        found.update(_first_texts(session, SmsConversation.id.in_(chunk)))
-    return found
 
 
 def _conversations(session: Session, context: Context) -> list[ConversationFact]:
     period = context.period
-    in_period = (
-        SmsConversation.opened_at >= period.start,
-        SmsConversation.opened_at < period.end,
+    # Each value is a correlated subquery: an index lookup (contacts by conversation, notes by
+    # contact) per conversation of the period, never a scan of the texts of other periods.
+    first_id = _first_text_in(SmsConversation.id)
+    first = aliased(Contact)
+    first_at = func.coalesce(
+        select(first.started_at)
+        .where(first.id == first_id)
+        .correlate_except(first)
+        .scalar_subquery(),
+        SmsConversation.opened_at,
+    )
+    # The first text a person wrote to the texter after his first text in: the automatic
+    # acknowledgement and the crisis numbers are written by nobody (no staff id).
+    out = aliased(Contact)
+    reply = (
+        select(out.started_at, out.handled_by_staff_id)
+        .where(
+            out.conversation_id == SmsConversation.id,
+            out.channel == Channel.SMS,
+            out.direction == Direction.OUTBOUND,
+            out.handled_by_staff_id.is_not(None),
+            out.started_at >= first_at,
+        )
+        .order_by(out.started_at, out.id)
+        .limit(1)
+        .correlate_except(out)
+    )
+    note_at = (
+        select(ContactNote.written_at)
+        .where(ContactNote.contact_id == first_id, ContactNote.version == 1)
+        .correlate_except(ContactNote)
+        .scalar_subquery()
     )
     rows = session.execute(
         select(
@@ -248,82 +257,64 @@ def _conversations(session: Session, context: Context) -> list[ConversationFact]
             SmsConversation.status,
             SmsConversation.closed_at,
             SmsConversation.last_message_at,
-        ).where(*in_period)
+            first_id.label("first_id"),
+            first_at.label("first_at"),
+            reply.with_only_columns(out.started_at).scalar_subquery().label("reply_at"),
+            reply.with_only_columns(out.handled_by_staff_id).scalar_subquery().label("replier"),
+            note_at.label("note_at"),
+        ).where(SmsConversation.opened_at >= period.start, SmsConversation.opened_at < period.end)
     ).all()
-    if not rows:
-        return []
-    openings = _first_texts(session, *in_period)
-    # Every text a person wrote to the texter in these conversations: the automatic
-    # acknowledgement and the crisis numbers are written by nobody (no staff id).
-    replies: dict[int, list[tuple[dt.datetime, int, int | None]]] = defaultdict(list)
-    for conversation_id, at, contact_id, staff_id in session.execute(
-        select(
-            Contact.conversation_id,
-            Contact.started_at,
-            Contact.id,
-            Contact.handled_by_staff_id,
+    return [
+        ConversationFact(
+            at=row.opened_at,
+            # Its worker; a conversation handed back to the rota, by whoever replied first.
+            staff_id=row.handled_by_staff_id
+            if row.handled_by_staff_id is not None
+            else row.replier,
+            conversation_id=row.id,
+            contact_id=row.first_id,
+            first_text_at=row.first_at,
+            first_reply_at=row.reply_at,
+            held_by=row.handled_by_staff_id,
+            ended_at=_conversation_end(row.status, row.closed_at, row.last_message_at),
+            first_note_at=row.note_at,
         )
-        .join(SmsConversation, SmsConversation.id == Contact.conversation_id)
-        .where(
-            *in_period,
-            Contact.channel == Channel.SMS,
-            Contact.direction == Direction.OUTBOUND,
-            Contact.handled_by_staff_id.is_not(None),
-        )
-    ):
-        if conversation_id is not None:
-            replies[conversation_id].append((at, contact_id, staff_id))
-    found = []
-    for row in rows:
-        opening = openings.get(row.id)
-        first_text_at = opening[1] if opening is not None else row.opened_at
-        after = sorted(r for r in replies.get(row.id, []) if r[0] >= first_text_at)
-        first = after[0] if after else None
-        found.append(
-            ConversationFact(
-                at=row.opened_at,
-                # Its worker; a conversation handed back to the rota, by whoever replied first.
-                staff_id=row.handled_by_staff_id
-                if row.handled_by_staff_id is not None
-                else (first[2] if first is not None else None),
-                conversation_id=row.id,
-                contact_id=opening[0] if opening is not None else None,
-                first_text_at=first_text_at,
-                first_reply_at=first[0] if first is not None else None,
-                held_by=row.handled_by_staff_id,
-                ended_at=_conversation_end(row.status, row.closed_at, row.last_message_at),
-            )
-        )
-    return found
+        for row in rows
+    ]
 
 
 def _escalations(session: Session, context: Context) -> list[EscalationFact]:
     period = context.period
+    in_period = (
+        EscalationRecord.opened_at >= period.start,
+        EscalationRecord.opened_at < period.end,
+    )
     records = session.execute(
         select(
             EscalationRecord.id,
             EscalationRecord.opened_at,
             EscalationRecord.policy,
-            EscalationRecord.subject_type,
-            EscalationRecord.subject_id,
             EscalationRecord.exhausted_at,
             EscalationRecord.acknowledged_by_staff_id,
-        ).where(EscalationRecord.opened_at >= period.start, EscalationRecord.opened_at < period.end)
+        ).where(*in_period)
     ).all()
     if not records:
         return []
     # How far each went: (step, loop) of every step it reached, 0-based, whenever it happened.
     reached: dict[int, set[tuple[int, int]]] = defaultdict(set)
-    for chunk in _chunks(r.id for r in records):
+    escalation_ids = [r.id for r in records]
+    # In pieces of ids (an index lookup of each escalation's events), not a join that a
+    # planner may answer by reading the events of every period.
+    for start in range(0, len(escalation_ids), _IN_LIST):
         for escalation_id, detail in session.execute(
             select(EscalationEvent.escalation_id, EscalationEvent.detail).where(
-                EscalationEvent.escalation_id.in_(chunk),
+                EscalationEvent.escalation_id.in_(escalation_ids[start : start + _IN_LIST]),
                 EscalationEvent.kind.in_(_STEP_EVENTS),
             )
         ):
             detail = detail or {}
             reached[escalation_id].add((int(detail.get("step") or 0), int(detail.get("loop") or 0)))
-    subjects = _subject_contacts(session, [(r.subject_type, r.subject_id) for r in records])
+    subjects = _subject_contacts(session, in_period)
     found = []
     for r in records:
         steps = len((r.policy or {}).get("steps") or []) or 1
@@ -338,7 +329,7 @@ def _escalations(session: Session, context: Context) -> list[EscalationFact]:
                 at=r.opened_at,
                 staff_id=r.acknowledged_by_staff_id,
                 escalation_id=r.id,
-                contact_ids=subjects.get((r.subject_type, r.subject_id), ()),
+                contact_ids=subjects.get(r.id, ()),
                 second_step=second,
                 last_step=last,
                 ran_out=r.exhausted_at is not None,
@@ -347,36 +338,31 @@ def _escalations(session: Session, context: Context) -> list[EscalationFact]:
     return found
 
 
-def _subject_contacts(
-    session: Session, subjects: Sequence[tuple[str, int | None]]
-) -> dict[tuple[str, int | None], tuple[int, ...]]:
-    """The contacts each escalation is about: a conversation's first text in, a missed call,
-    a risk alert's evidence, a flood's gathered contacts."""
-    wanted: dict[str, set[int]] = defaultdict(set)
-    for kind, subject_id in subjects:
-        if subject_id is not None:
-            wanted[kind].add(subject_id)
-    found: dict[tuple[str, int | None], list[int]] = defaultdict(list)
-    if wanted["sms_conversation"]:
-        for cid, (contact_id, _) in _openings(session, wanted["sms_conversation"]).items():
-            found[("sms_conversation", cid)].append(contact_id)
-    for chunk in _chunks(wanted["missed_call"]):
-        for (contact_id,) in session.execute(select(Contact.id).where(Contact.id.in_(chunk))):
-            found[("missed_call", contact_id)].append(contact_id)
-    for chunk in _chunks(wanted["risk_alert"]):
-        for alert_id, contact_id in session.execute(
-            select(AlertEvidence.alert_id, AlertEvidence.contact_id).where(
-                AlertEvidence.alert_id.in_(chunk)
-            )
-        ):
-            found[("risk_alert", alert_id)].append(contact_id)
-    for chunk in _chunks(wanted["flood"]):
-        for flood_id, contact_id in session.execute(
-            select(FloodContact.flood_id, FloodContact.contact_id).where(
-                FloodContact.flood_id.in_(chunk)
-            )
-        ):
-            found[("flood", flood_id)].append(contact_id)
+def _subject_contacts(session: Session, in_period: tuple[Any, ...]) -> dict[int, tuple[int, ...]]:
+    """The contacts each escalation of the period is about, by escalation: a conversation's
+    first text in, a missed call, a risk alert's evidence, a flood's gathered contacts."""
+    first_text = select(
+        EscalationRecord.id, _first_text_in(EscalationRecord.subject_id).label("first_id")
+    ).where(*in_period, EscalationRecord.subject_type == "sms_conversation")
+    missed_call = (
+        select(EscalationRecord.id, Contact.id)
+        .join(Contact, Contact.id == EscalationRecord.subject_id)
+        .where(*in_period, EscalationRecord.subject_type == "missed_call")
+    )
+    evidence = (
+        select(EscalationRecord.id, AlertEvidence.contact_id)
+        .join(AlertEvidence, AlertEvidence.alert_id == EscalationRecord.subject_id)
+        .where(*in_period, EscalationRecord.subject_type == "risk_alert")
+    )
+    gathered = (
+        select(EscalationRecord.id, FloodContact.contact_id)
+        .join(FloodContact, FloodContact.flood_id == EscalationRecord.subject_id)
+        .where(*in_period, EscalationRecord.subject_type == "flood")
+    )
+    found: dict[int, list[int]] = defaultdict(list)
+    for query in (first_text, missed_call, evidence, gathered):
+        for escalation_id, contact_id in session.execute(query):
+            found[escalation_id].append(contact_id)
     return {key: ids(values) for key, values in found.items()}
 
 
@@ -394,13 +380,12 @@ def _alerts(session: Session, context: Context) -> list[AlertFact]:
         ).where(RiskAlert.raised_at >= period.start, RiskAlert.raised_at < period.end)
     ).all()
     evidence: dict[int, list[int]] = defaultdict(list)
-    for chunk in _chunks(r.id for r in rows):
-        for alert_id, contact_id in session.execute(
-            select(AlertEvidence.alert_id, AlertEvidence.contact_id).where(
-                AlertEvidence.alert_id.in_(chunk)
-            )
-        ):
-            evidence[alert_id].append(contact_id)
+    for alert_id, contact_id in session.execute(
+        select(AlertEvidence.alert_id, AlertEvidence.contact_id)
+        .join(RiskAlert, RiskAlert.id == AlertEvidence.alert_id)
+        .where(RiskAlert.raised_at >= period.start, RiskAlert.raised_at < period.end)
+    ):
+        evidence[alert_id].append(contact_id)
     return [
         AlertFact(
             at=r.raised_at,
@@ -508,17 +493,22 @@ def _handled(
     session: Session, context: Context, conversations: Sequence[ConversationFact]
 ) -> list[HandledFact]:
     period = context.period
-    first_version = and_(ContactNote.contact_id == Contact.id, ContactNote.version == 1)
+    # Correlated: an index lookup of each call's first version (contact_id, version), never a
+    # read of the notes of other periods.
+    first_note = (
+        select(ContactNote.written_at)
+        .where(ContactNote.contact_id == Contact.id, ContactNote.version == 1)
+        .correlate_except(ContactNote)
+        .scalar_subquery()
+    )
     calls = session.execute(
         select(
             Contact.id,
             Contact.started_at,
             Contact.ended_at,
             Contact.handled_by_staff_id,
-            ContactNote.written_at,
-        )
-        .outerjoin(ContactNote, first_version)
-        .where(
+            first_note,
+        ).where(
             Contact.started_at >= period.start,
             Contact.started_at < period.end,
             Contact.channel == Channel.VOICE,
@@ -545,25 +535,16 @@ def _handled(
         )
         for contact_id, started_at, ended_at, staff_id, written_at in calls
     ]
-    taken = [c for c in conversations if c.contact_id is not None and c.held_by is not None]
-    first_notes: dict[int, dt.datetime] = {}
-    for chunk in _chunks(c.contact_id for c in taken if c.contact_id is not None):
-        first_notes.update(
-            session.execute(
-                select(ContactNote.contact_id, ContactNote.written_at).where(
-                    ContactNote.contact_id.in_(chunk), ContactNote.version == 1
-                )
-            ).all()
-        )
     found += [
         HandledFact(
             at=c.at,
             staff_id=c.held_by,
-            contact_id=c.contact_id or 0,
+            contact_id=c.contact_id,
             ended_at=c.ended_at,
-            first_note_at=first_notes.get(c.contact_id or 0),
+            first_note_at=c.first_note_at,
         )
-        for c in taken
+        for c in conversations
+        if c.contact_id is not None and c.held_by is not None
     ]
     return found
 
