@@ -28,7 +28,7 @@ from crisisline.models import Channel, Contact, ContactOutcome, Direction, RiskL
 from crisisline.reports import Context, Figure, Period, Report, compute
 from crisisline.risk_rules import NightHours
 from crisisline.rota_models import RotaRecord
-from crisisline.service_report import contact_rows, staff_names
+from crisisline.service_report import build, contact_rows, staff_names
 from tests.support.app import services_of
 from tests.support.handover import DANIEL, MARCUS, _call, _text_in, add_people, note
 from tests.support.team import add_weekly_rota
@@ -615,3 +615,22 @@ def test_a_flood_and_a_conversation_that_took_up_gathered_texts(app: Flask) -> N
     assert figures["escalations.second_step"].contact_ids == flood_ids
     assert figures["texts.conversations"].contact_ids == (first_text,)
     assert figures["texts.first_reply_median"].value == 21 * 60
+
+
+def test_a_breakdown_by_rota_adds_up_and_puts_each_gap_on_its_rota(app: Flask) -> None:
+    _, report = _report(app, "rota")
+    _adds_up(report)
+    assert _mine(report.groups["primary"])["rota.gap_hours"].value == 3
+    assert _mine(report.groups["backup"])["rota.gap_hours"].value == 2
+    # Texts, alerts, escalations and notes are on no rota.
+    assert _mine(report.groups["no rota"])["texts.conversations"].value == 4
+
+
+def test_the_service_report_carries_these_measures(app: Flask) -> None:
+    db = services_of(app).db
+    with db.transaction() as session:
+        build_weekend(session)
+    with db.transaction() as session:
+        report = build(session, PERIOD, night=NIGHT, handover_time=dt.time(8, 30))
+    assert report.figure("texts.replied_within_5min").value == 0.25
+    assert report.figure("notes.by_handover").numerator == 5
