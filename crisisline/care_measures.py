@@ -31,7 +31,7 @@ from crisisline.escalation_models import EscalationEvent, EscalationRecord
 from crisisline.flood_models import FloodContact
 from crisisline.models import AuditEntry, Channel, Contact, ContactOutcome, Direction, Staff
 from crisisline.note_models import ContactNote
-from crisisline.reports import Context, Fact, Figure, Period, define, ids, percentile, share
+from crisisline.reports import Context, Fact, Figure, define, ids, percentile, share
 from crisisline.rota_models import RotaRecord
 from rotas import Override, Rota, RotaValidationError, gaps_between, local_to_utc
 
@@ -406,33 +406,35 @@ def _alerts(session: Session, context: Context) -> list[AlertFact]:
 def _gaps(session: Session, context: Context) -> list[GapFact]:
     period = context.period
     records, _ = rota_service.list_rotas(session)
-    if not records:
-        return []
     members: set[int] = set()
-    pairs: list[tuple[RotaRecord, Rota, list[Override]]] = []
+    # Each rota from when it was made: before that it was no rota, not a rota with nobody on.
+    pairs: list[tuple[RotaRecord, dt.datetime, Rota, list[Override]]] = []
     found: list[GapFact] = []
     for record in records:
+        since = max(period.start, record.created_at)
+        if since >= period.end:
+            continue
         try:
             rota = rota_service.to_rota(record)
-            overrides = rota_service.overrides_meeting(session, record.id, period.start, period.end)
+            overrides = rota_service.overrides_meeting(session, record.id, since, period.end)
         except (RotaValidationError, DomainError) as error:
-            found.append(_unknown(record, period, error))
+            found.append(_unknown(record, since, period.end, error))
             continue
         members.update(rota.members)
         members.update(o.staff_id for o in overrides if o.staff_id is not None)
-        pairs.append((record, rota, overrides))
+        pairs.append((record, since, rota, overrides))
     usable = _usable_through(session, members, period.start, period.end)
-    for record, rota, overrides in pairs:
+    for record, since, rota, overrides in pairs:
         try:
             gaps = gaps_between(
-                [(rota, overrides)], period.start, period.end, lambda staff_id: staff_id in usable
+                [(rota, overrides)], since, period.end, lambda staff_id: staff_id in usable
             )
         except (RotaValidationError, DomainError) as error:
-            found.append(_unknown(record, period, error))
+            found.append(_unknown(record, since, period.end, error))
             continue
         found.extend(
             GapFact(
-                at=max(gap.start, period.start),
+                at=max(gap.start, since),
                 rota=gap.rota_name,
                 end=min(gap.end, period.end),
                 reason=gap.reason,
@@ -442,11 +444,11 @@ def _gaps(session: Session, context: Context) -> list[GapFact]:
     return sorted(found, key=lambda gap: (gap.at, gap.rota or ""))
 
 
-def _unknown(record: RotaRecord, period: Period, error: Exception) -> GapFact:
-    """A rota whose shifts cannot be worked out: nobody is known to have been on call, so the
-    whole period is its gap (a gap shown that was not is safer than one hidden)."""
+def _unknown(record: RotaRecord, start: dt.datetime, end: dt.datetime, error: Exception) -> GapFact:
+    """A rota whose shifts cannot be worked out: nobody is known to have been on call, so all
+    of [start, end) is its gap (a gap shown that was not is safer than one hidden)."""
     log.error("report: rota %s cannot be worked out (%s)", record.id, type(error).__name__)
-    return GapFact(at=period.start, rota=record.name, end=period.end, reason="unknown")
+    return GapFact(at=start, rota=record.name, end=end, reason="unknown")
 
 
 def _usable_through(

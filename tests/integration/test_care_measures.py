@@ -634,3 +634,23 @@ def test_the_service_report_carries_these_measures(app: Flask) -> None:
         report = build(session, PERIOD, night=NIGHT, handover_time=dt.time(8, 30))
     assert report.figure("texts.replied_within_5min").value == 0.25
     assert report.figure("notes.by_handover").numerator == 5
+
+
+def test_a_rota_counts_its_gaps_only_from_when_it_was_made(app: Flask) -> None:
+    db = services_of(app).db
+    with db.transaction() as session:
+        weekend = build_weekend(session)
+        # Made on the Sunday at 12:00 UTC, its first turn on Monday 2 November: nobody on it
+        # from 12:00 to the period's end at midnight, 12 hours. One made after the period: none.
+        for name, made in (("night-cover", at(25, 12)), ("later", at(28, 12))):
+            add_weekly_rota(
+                session,
+                name,
+                weekend.staff["amira"],
+                now=made,
+                first_handoff=dt.datetime(2026, 11, 2, 9, 0),
+            )
+    with db.transaction() as session:
+        gaps = _mine(compute(session, CONTEXT, [care_measures]).figures)["rota.gap_hours"]
+    assert gaps.parts == (("backup", 2.0), ("night-cover", 12.0), ("primary", 3.0))
+    assert gaps.value == 17
