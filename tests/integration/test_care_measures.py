@@ -1,6 +1,7 @@
-"""The text, escalation, alert, rota and note measures on a hand-built weekend, each figure
-worked out by hand below (comments with the arithmetic): every drill-down lists exactly the
-contacts counted, and a breakdown by day and night or by staff member adds up to the whole.
+"""The text, note, escalation, alert and rota measures (crisisline.care_measures and
+crisisline.cover_measures) on a hand-built weekend, each figure worked out by hand below
+(comments with the arithmetic): every drill-down lists exactly the contacts counted, and a
+breakdown by day and night, by staff member or by rota adds up to the whole.
 
 The period is the local days Saturday 24 and Sunday 25 October 2026, Europe/London, across the
 clocks going back (02:00 BST becomes 01:00 GMT on the Sunday): from Friday 23 October 23:00
@@ -19,7 +20,15 @@ from flask import Flask
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from crisisline import care_measures, contacts, note_prompts, participants, rota_service, staff
+from crisisline import (
+    care_measures,
+    contacts,
+    cover_measures,
+    note_prompts,
+    participants,
+    rota_service,
+    staff,
+)
 from crisisline.alert_models import AlertEvidence, AlertSeverity, AlertStatus, RiskAlert
 from crisisline.conversation_models import SmsConversation
 from crisisline.escalation_models import EscalationEvent, EscalationRecord
@@ -41,6 +50,7 @@ NIGHT = NightHours(dt.time(22, 0), dt.time(7, 0))
 CONTEXT = Context(PERIOD, NIGHT, handover_time=dt.time(8, 30))
 LINE = "+447700900000"
 STRANGER = "+447700900777"
+MODULES = [care_measures, cover_measures]
 MY_KEYS = (
     "texts.conversations",
     "texts.first_reply_median",
@@ -381,9 +391,7 @@ def _report(app: Flask, breakdown: Any = None) -> tuple[Weekend, Report]:
     with db.transaction() as session:
         weekend = build_weekend(session)
     with db.transaction() as session:
-        report = compute(
-            session, CONTEXT, [care_measures], breakdown=breakdown, staff_names=staff_names
-        )
+        report = compute(session, CONTEXT, MODULES, breakdown=breakdown, staff_names=staff_names)
     return weekend, report
 
 
@@ -536,7 +544,7 @@ def test_the_quiet_hour_is_the_note_prompts_own() -> None:
 
 
 def test_figures_of_no_facts_are_none_not_zero() -> None:
-    figures = {f.key: f for f in care_measures.figures([], CONTEXT)}
+    figures = {f.key: f for m in MODULES for f in m.figures([], CONTEXT)}
     assert set(figures) == set(MY_KEYS)
     for key in ("texts.first_reply_median", "texts.replied_within_5min", "notes.within_30min"):
         assert figures[key].value is None, key
@@ -556,7 +564,7 @@ def test_a_rota_that_cannot_be_worked_out_counts_as_a_gap_for_the_whole_period(
             update(RotaRecord).where(RotaRecord.name == "backup").values(shift_length="garbage")
         )
     with db.transaction() as session:
-        report = compute(session, CONTEXT, [care_measures])
+        report = compute(session, CONTEXT, MODULES)
     gaps = _mine(report.figures)["rota.gap_hours"]
     # backup unknown for all 49 hours; primary's 3 hours as before: 52.
     assert gaps.parts == (("backup", 49.0), ("primary", 3.0))
@@ -569,7 +577,7 @@ def test_a_worker_who_left_during_the_period_leaves_its_rota_a_gap(app: Flask) -
         weekend = build_weekend(session)
         staff.deactivate(session, weekend.staff["amira"], actor="t", now=at(25, 12))
     with db.transaction() as session:
-        report = compute(session, CONTEXT, [care_measures])
+        report = compute(session, CONTEXT, MODULES)
     gaps = _mine(report.figures)["rota.gap_hours"]
     # Amira (primary's only member) left on the Sunday: primary is counted empty for all 49
     # hours (a gap shown, never hidden); backup's 2 hours as before (Tom left afterwards).
@@ -611,7 +619,7 @@ def test_a_flood_and_a_conversation_that_took_up_gathered_texts(app: Flask) -> N
         flood_ids = tuple(sorted(c.id for c in gathered))
         first_text = gathered[1].id
     with db.transaction() as session:
-        figures = _mine(compute(session, CONTEXT, [care_measures]).figures)
+        figures = _mine(compute(session, CONTEXT, MODULES).figures)
     assert figures["escalations.second_step"].contact_ids == flood_ids
     assert figures["texts.conversations"].contact_ids == (first_text,)
     assert figures["texts.first_reply_median"].value == 21 * 60
@@ -651,6 +659,6 @@ def test_a_rota_counts_its_gaps_only_from_when_it_was_made(app: Flask) -> None:
                 first_handoff=dt.datetime(2026, 11, 2, 9, 0),
             )
     with db.transaction() as session:
-        gaps = _mine(compute(session, CONTEXT, [care_measures]).figures)["rota.gap_hours"]
+        gaps = _mine(compute(session, CONTEXT, MODULES).figures)["rota.gap_hours"]
     assert gaps.parts == (("backup", 2.0), ("night-cover", 12.0), ("primary", 3.0))
     assert gaps.value == 17
