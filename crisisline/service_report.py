@@ -1,9 +1,9 @@
 """The service report as people ask for it: every measure over a period (and a breakdown), the
 contacts behind a figure, and both as CSV, for the console, the API and `crisisline report`.
 
-The measures themselves are `crisisline.call_measures` and `crisisline.care_measures` over the
-framework of `crisisline.reports`. CSV never holds a message body, a note's words or a phone
-number: a participant is named by his reference.
+The measures themselves are `crisisline.call_measures`, `crisisline.care_measures` and
+`crisisline.cover_measures` over the framework of `crisisline.reports`. CSV never holds a
+message body, a note's words or a phone number: a participant is named by his reference.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crisisline import call_measures, care_measures
+from crisisline import call_measures, care_measures, cover_measures
 from crisisline.models import Contact, Participant, Staff
 from crisisline.reports import (
     MEASURES,
@@ -34,7 +34,7 @@ from crisisline.reports import (
 from crisisline.risk_rules import NightHours
 from crisisline.settings import Settings
 
-MODULES: Final[tuple[MeasureModule, ...]] = (call_measures, care_measures)
+MODULES: Final[tuple[MeasureModule, ...]] = (call_measures, care_measures, cover_measures)
 
 
 def staff_names(session: Session, staff_ids: set[int]) -> dict[int, str]:
