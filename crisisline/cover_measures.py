@@ -390,17 +390,13 @@ def _alert_figures(alerts: list[AlertFact]) -> list[Figure]:
             parts=tuple((kind, float(n)) for kind, n in sorted(kinds.items())),
         ),
         # Unacknowledged alerts have no time to put in the median: they are counted beside it
-        # (numerator acknowledged, denominator raised, and as a part), never left out unseen.
+        # (numerator acknowledged, denominator raised: "2 of 3"), never left out unseen.
         Figure(
             "alerts.time_to_ack_median",
             percentile(times, 0.5),
             numerator=len(acknowledged),
             denominator=len(alerts),
             contact_ids=ids(i for a in acknowledged for i in a.contact_ids),
-            parts=(
-                ("acknowledged", float(len(acknowledged))),
-                ("not acknowledged", float(len(alerts) - len(acknowledged))),
-            ),
         ),
     ]
 
