@@ -15,8 +15,10 @@ A period is a range of local time in the service's zone, [start, end): a day, a 
 any range; a fact belongs to it by its own instant (a call by when it started), so a call that
 started before the period is not in it even if it ended inside.
 
-The measure modules (`crisisline/call_measures.py`, `crisisline/care_measures.py`) sit beside
-each other below this one; `compute` asks each in turn.
+The measure modules (`crisisline/call_measures.py`: calls and call-backs;
+`crisisline/care_measures.py`: texts and notes; `crisisline/cover_measures.py`: escalations,
+alerts and the rota) sit above this one, each defining its measures at import;
+`crisisline.service_report.MODULES` lists them and `compute` asks each in turn.
 """
 
 from __future__ import annotations
