@@ -17,12 +17,13 @@ Timed, the two sizes taking turns request by request: `service_report.build` for
 (a month across the clock change) and for the whole year, and the same two through
 `GET /api/v1/reports?from=&to=` (the Flask test client, a `reports:read` token); and, since
 each measure module reads its period's records with range scans, those reads on their own
-(the period's calls, texts, notes, alerts and escalations), so that a scan of a whole table
-shows even where the measures are not built yet. The ratio is the large median over the small
-one (the bar: 1.5, the report must not grow with the history outside its period); the year's
-report through the API should come back in under a second.
+(the period's calls, texts, conversations, notes, alerts and escalations), so that a scan of a
+whole table shows even where the measures are not built yet. The ratio is the large median
+over the small one (the bar: 1.5, the report must not grow with the history outside its
+period); the year's report through the API should come back in under a second.
 
-`--explain` (PostgreSQL) prints each read's plan on the large database. Seeding is not timed.
+`--explain` (PostgreSQL) prints each read's plan on the large database; `--drop-index NAME`
+runs without an index, to show what it is worth. Seeding is not timed.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from crisisline.alert_models import RiskAlert
 from crisisline.app import create_app
 from crisisline.call_models import LiveCall
 from crisisline.clock import FakeClock
+from crisisline.conversation_models import SmsConversation
 from crisisline.escalation_models import EscalationRecord
 from crisisline.models import Channel, Contact, Direction
 from crisisline.note_models import ContactNote
@@ -158,6 +160,12 @@ def _texts(period: Period) -> Any:
     )
 
 
+def _conversations(period: Period) -> Any:
+    return select(SmsConversation.id, SmsConversation.opened_at).where(
+        SmsConversation.opened_at >= period.start, SmsConversation.opened_at < period.end
+    )
+
+
 def _notes(period: Period) -> Any:
     return select(ContactNote.contact_id, ContactNote.written_at).where(
         ContactNote.written_at >= period.start, ContactNote.written_at < period.end
@@ -189,6 +197,11 @@ CASES = (
 READS = (
     Case("calls-year", "a year's inbound calls with their live call", run=_read(YEAR, _calls)),
     Case("texts-year", "a year's texts", run=_read(YEAR, _texts)),
+    Case(
+        "conversations-year",
+        "a year's text conversations",
+        run=_read(YEAR, _conversations),
+    ),
     Case("notes-year", "a year's notes", run=_read(YEAR, _notes)),
     Case("alerts-year", "a year's risk alerts", run=_read(YEAR, _alerts)),
     Case("escalations-year", "a year's escalations", run=_read(YEAR, _escalations)),
@@ -533,6 +546,7 @@ def run(
     repeat: int = 20,
     participants: int = PARTICIPANTS,
     show_plans: bool = False,
+    drop_index: Sequence[str] = (),
 ) -> Run:
     """Seed both databases (None: SQLite files) and time every case on both."""
     logging.getLogger("crisisline").setLevel(logging.WARNING)
@@ -541,6 +555,9 @@ def run(
             stack.enter_context(seeded(url, "small", small, year, participants)),
             stack.enter_context(seeded(url, "large", large, year, participants)),
         ]
+        for db in dbs:  # to show what an index is worth: the run without it
+            for name in drop_index:
+                _execute(db.services, f"drop index {name}")
         cases = [*CASES, *READS]
         small_counts = statement_counts(dbs[0], cases)
         large_counts = statement_counts(dbs[1], cases)
@@ -612,6 +629,9 @@ def main() -> None:
         "--year-contacts", type=int, default=YEAR_CONTACTS, help="contacts in the measured year"
     )
     parser.add_argument("--explain", action="store_true", help="print each read's plan")
+    parser.add_argument(
+        "--drop-index", action="append", default=[], help="run without this index (repeat)"
+    )
     parser.add_argument("--write", type=Path, help="replace the results block in this file")
     args = parser.parse_args()
     runs = [
@@ -621,6 +641,7 @@ def main() -> None:
             year=args.year_contacts,
             repeat=args.repeat,
             show_plans=args.explain,
+            drop_index=args.drop_index,
         )
         for url in database_urls(args.database_url)
     ]

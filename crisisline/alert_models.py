@@ -35,6 +35,8 @@ class RiskAlert(Base):
         # The cooldown question on every contact: is there an open alert for this rule?
         Index("ix_risk_alerts_participant_rule", "participant_id", "rule", "raised_at"),
         Index("ix_risk_alerts_status_raised", "status", "raised_at"),
+        # The alerts raised in a report's period, whatever their status now.
+        Index("ix_risk_alerts_raised_at", "raised_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

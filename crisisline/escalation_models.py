@@ -30,7 +30,11 @@ class EscalationRecord(Base):
     """One escalation: who has been told, where in the chain it is, and who took it."""
 
     __tablename__ = "escalations"
-    __table_args__ = (Index("ix_escalations_due", "status", "next_due_at"),)
+    __table_args__ = (
+        Index("ix_escalations_due", "status", "next_due_at"),
+        # The escalations opened in a report's period.
+        Index("ix_escalations_opened_at", "opened_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     policy_name: Mapped[str] = mapped_column(String(60))
