@@ -1,16 +1,16 @@
 """/api/v1/reports: the service's measures over a period, and the contacts behind a figure.
 
 A period is read as local days in the service's TIMEZONE, `from` and `to` both included
-(2026-11-01 to 2026-11-30 is November, whatever the clocks did in it): the console and
-`crisisline report` read it the same way, so the three give the same figures. Without either,
+(2026-11-01 to 2026-11-30 is November, whatever the clocks did in it), as `crisisline report`
+reads it, so that the two give the same figures. Without either,
 the seven whole local days before today; with one, the seven days from or to it. At most 366
 days; a period backwards or longer is a 422 naming `to`.
 
 The per-staff breakdown is for supervision: only a person holding the duty manager's or the
 clinical lead's role may ask for it (with a personal token); an integration, or anyone else,
 gets a 403 that says why. Figures name no participant, so reading them is not logged; the
-contacts behind a figure do, so reading them is logged as a list read of those participants
-(`export` for the CSV).
+contacts behind a figure name theirs, so reading them is logged as a list read of those
+participants (`export` for the CSV).
 """
 
 from __future__ import annotations
