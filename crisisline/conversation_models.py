@@ -30,6 +30,8 @@ class SmsConversation(Base):
             postgresql_where=text("status = 'open'"),
         ),
         Index("ix_sms_conversations_status_last", "status", "last_message_at"),
+        # The conversations opened in a report's period.
+        Index("ix_sms_conversations_opened_at", "opened_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

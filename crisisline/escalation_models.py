@@ -34,6 +34,8 @@ class EscalationRecord(Base):
         Index("ix_escalations_due", "status", "next_due_at"),
         # The escalations that ran out in a period (the handover).
         Index("ix_escalations_exhausted_at", "exhausted_at"),
+        # The escalations opened in a report's period.
+        Index("ix_escalations_opened_at", "opened_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

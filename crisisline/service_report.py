@@ -115,6 +115,19 @@ def contact_rows(session: Session, contact_ids: Iterable[int]) -> list[ContactRo
     return sorted(rows, key=lambda row: (row.started_at, row.contact_id))
 
 
+def participants_of(session: Session, contact_ids: Iterable[int]) -> list[int | None]:
+    """The participants the contacts `contact_ids` are with (None: an unknown caller), for the
+    access log of a drill-down that lists them."""
+    wanted = sorted(set(contact_ids))
+    found: list[int | None] = []
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.extend(
+            session.scalars(select(Contact.participant_id).where(Contact.id.in_(chunk))).all()
+        )
+    return found
+
+
 # ---- CSV ------------------------------------------------------------------------------------
 
 FIGURE_COLUMNS: Final = (
