@@ -1,11 +1,11 @@
-"""The report through the API with the service's own measures (crisisline.call_measures and
-crisisline.care_measures): every measure named in docs/reports.md is in the JSON, the CSV
+"""The report through the API with the service's own measures (crisisline.call_measures,
+crisisline.care_measures and crisisline.cover_measures): every measure named in docs/reports.md is in the JSON, the CSV
 parses back to it, and each figure's drill-down lists exactly as many contacts as the figure
 says it counts. The calls of tests/support/report_measures.py give the one figure the
 definition settles by hand: ten inbound calls offered in the week.
 
-These pass once the measure modules are in place (their own tests work every figure out on
-hand-built data); with the modules' figures missing they fail, naming the measure.
+The modules' own tests work every figure out on hand-built data; these check that the API
+carries them all, whole.
 """
 
 from __future__ import annotations

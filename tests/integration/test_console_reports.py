@@ -521,7 +521,7 @@ def test_the_charts_are_svg_with_the_chart_policy(
     assert "unsafe-inline" not in page_policy
 
 
-# ---- after the merge: the real measure modules ----------------------------------------------
+# ---- the real measure modules ---------------------------------------------------------------
 
 
 def test_the_real_call_measures_fill_the_page_and_the_drill_down(
