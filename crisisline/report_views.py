@@ -98,7 +98,8 @@ def preset_days(preset: str, today: dt.date) -> tuple[dt.date, dt.date]:
         day = today - dt.timedelta(days=1)
         return day, day
     if preset == "last_7_days":
-        return today - dt.timedelta(days=6), today
+        # Whole days, as the API and `crisisline report` default to: today is not over yet.
+        return today - dt.timedelta(days=7), today - dt.timedelta(days=1)
     if preset == "this_month":
         return today.replace(day=1), today
     if preset == "last_month":

@@ -230,8 +230,9 @@ def test_the_presets_and_the_default_period(app: Flask, clock: FakeClock, trial:
         last = html.split('id="report-to" value="')[1].split('"')[0]
         return first, last
 
-    assert days("") == ("2026-11-20", "2026-11-26")  # the last 7 days, today among them
-    assert days("?preset=last_7_days") == ("2026-11-20", "2026-11-26")
+    # The last 7 whole days, as the API and the CLI default to: today is not over.
+    assert days("") == ("2026-11-19", "2026-11-25")
+    assert days("?preset=last_7_days") == ("2026-11-19", "2026-11-25")
     assert days("?preset=yesterday") == ("2026-11-25", "2026-11-25")
     assert days("?preset=this_month") == ("2026-11-01", "2026-11-26")
     assert days("?preset=last_month") == ("2026-10-01", "2026-10-31")
