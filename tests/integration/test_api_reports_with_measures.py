@@ -1,8 +1,9 @@
 """The report through the API with the service's own measures (crisisline.call_measures,
-crisisline.care_measures and crisisline.cover_measures): every measure named in docs/reports.md is in the JSON, the CSV
-parses back to it, and each figure's drill-down lists exactly as many contacts as the figure
-says it counts. The calls of tests/support/report_measures.py give the one figure the
-definition settles by hand: ten inbound calls offered in the week.
+crisisline.care_measures and crisisline.cover_measures): every measure named in
+docs/reports.md is in the JSON, the CSV parses back to it, and each figure's drill-down lists
+exactly as many contacts as the figure says it counts. The calls of
+tests/support/report_measures.py give the one figure the definition settles by hand: ten
+inbound calls offered in the week.
 
 The modules' own tests work every figure out on hand-built data; these check that the API
 carries them all, whole.
