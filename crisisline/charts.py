@@ -51,6 +51,39 @@ WIDTH: Final = 520
 HEIGHT: Final = 340
 
 
+def _render(
+    kind: type[pygal.graph.graph.Graph],
+    *,
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | None]]],
+    style: Style = _STYLE,
+    no_data_text: str = NO_DATA,
+    **options: object,
+) -> bytes:
+    """One chart of the console's: no script, its size and style, the labels slanted to fit a
+    phone, one series per name, rendered as an SVG document."""
+    chart = kind(
+        js=[],
+        style=style,
+        no_data_text=no_data_text,
+        width=WIDTH,
+        height=HEIGHT,
+        title=title,
+        x_label_rotation=-45,
+        **options,
+    )
+    chart.x_labels = list(labels)
+    for name, values in series:
+        chart.add(name, list(values))
+    svg: bytes = chart.render()
+    return svg
+
+
+def _legend_below(series: Sequence[object]) -> dict[str, object]:
+    return {"legend_at_bottom": True, "legend_at_bottom_columns": len(series) or 1}
+
+
 def stacked_bars(
     *,
     title: str,
@@ -60,24 +93,17 @@ def stacked_bars(
 ) -> bytes:
     """A stacked bar chart of whole counts (one bar per label, one layer per series), as an
     SVG document."""
-    chart = pygal.StackedBar(
-        js=[],
-        style=_STYLE,
-        width=WIDTH,
-        height=HEIGHT,
+    return _render(
+        pygal.StackedBar,
         title=title,
+        labels=labels,
+        series=series,
         y_title=y_title,
-        legend_at_bottom=True,
-        legend_at_bottom_columns=len(series) or 1,
-        x_label_rotation=-45,
         print_values=False,
+        no_data_text="No data",  # pygal's own, as this chart always had
         y_labels=_whole_steps(_tallest(series, len(labels))),
+        **_legend_below(series),
     )
-    chart.x_labels = list(labels)
-    for name, values in series:
-        chart.add(name, list(values))
-    svg: bytes = chart.render()
-    return svg
 
 
 def _tallest(series: Sequence[tuple[str, Sequence[int]]], bars: int) -> int:
@@ -104,26 +130,17 @@ def lines(
     options: dict[str, object] = {}
     if percent:
         options = {"range": (0, 100), "y_labels": list(range(0, 101, 20))}
-    chart = pygal.Line(
-        js=[],
-        style=_STYLE,
-        no_data_text=NO_DATA,
-        width=WIDTH,
-        height=HEIGHT,
+    return _render(
+        pygal.Line,
         title=title,
+        labels=labels,
+        series=[(name, [_scaled(v, percent) for v in values]) for name, values in series],
         y_title=y_title,
-        legend_at_bottom=True,
-        legend_at_bottom_columns=len(series) or 1,
-        x_label_rotation=-45,
         allow_interruptions=True,
         show_minor_x_labels=True,
+        **_legend_below(series),
         **options,
     )
-    chart.x_labels = list(labels)
-    for name, values in series:
-        chart.add(name, [_scaled(v, percent) for v in values])
-    svg: bytes = chart.render()
-    return svg
 
 
 def bars(
@@ -134,24 +151,15 @@ def bars(
     y_title: str,
 ) -> bytes:
     """A bar chart (bars of each series side by side; None draws no bar), as an SVG document."""
-    chart = pygal.Bar(
-        js=[],
-        style=_STYLE,
-        no_data_text=NO_DATA,
-        width=WIDTH,
-        height=HEIGHT,
+    return _render(
+        pygal.Bar,
         title=title,
+        labels=labels,
+        series=series,
         y_title=y_title,
-        legend_at_bottom=True,
-        legend_at_bottom_columns=len(series) or 1,
-        x_label_rotation=-45,
         print_values=False,
+        **_legend_below(series),
     )
-    chart.x_labels = list(labels)
-    for name, values in series:
-        chart.add(name, list(values))
-    svg: bytes = chart.render()
-    return svg
 
 
 def punch_card(
@@ -162,25 +170,18 @@ def punch_card(
 ) -> bytes:
     """A heat map of counts: one row of dots per row label (a weekday), one column per column
     label (an hour), each dot's size its count, as an SVG document."""
-    chart = pygal.Dot(
-        js=[],
+    return _render(
+        pygal.Dot,
+        title=title,
+        labels=columns,
+        series=rows,
         # One colour for every row: the dot's size is the figure, a colour would mean nothing.
         style=_ONE_COLOUR,
-        no_data_text=NO_DATA,
-        width=WIDTH,
-        height=HEIGHT,
-        title=title,
         show_legend=False,
-        x_label_rotation=-45,
         show_minor_x_labels=False,
+        # Every fourth hour labelled: 24 labels do not fit a phone's width.
+        x_labels_major=list(columns[::4]),
     )
-    chart.x_labels = list(columns)
-    # Every fourth hour labelled: 24 labels do not fit a phone's width.
-    chart.x_labels_major = list(columns[::4])
-    for name, values in rows:
-        chart.add(name, list(values))
-    svg: bytes = chart.render()
-    return svg
 
 
 def _scaled(value: float | None, percent: bool) -> float | None:
