@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 # pygal ships no type information.
 import pygal  # type: ignore[import-untyped]
@@ -80,7 +80,7 @@ def _render(
     return svg
 
 
-def _legend_below(series: Sequence[object]) -> dict[str, object]:
+def _legend_below(series: Sequence[object]) -> dict[str, Any]:
     return {"legend_at_bottom": True, "legend_at_bottom_columns": len(series) or 1}
 
 
@@ -127,7 +127,7 @@ def lines(
 ) -> bytes:
     """A line chart (one line per series; None leaves a gap: nothing to measure), as an SVG
     document. `percent`: the values are shares from 0 to 1, drawn from 0% to 100%."""
-    options: dict[str, object] = {}
+    options: dict[str, Any] = {}
     if percent:
         options = {"range": (0, 100), "y_labels": list(range(0, 101, 20))}
     return _render(
