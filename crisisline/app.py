@@ -28,6 +28,7 @@ from crisisline.console import init_console
 from crisisline.db import Database
 from crisisline.logs import configure_logging
 from crisisline.mail import ConsoleMailer, Mailer, SmtpMailer
+from crisisline.retention_schedule import load as load_retention_schedule
 from crisisline.risk_rules import load as load_risk_rules
 from crisisline.services import Services
 from crisisline.settings import Settings, SettingsError, load_settings
@@ -97,6 +98,7 @@ def create_app(
             functools.partial(voicemail_links.url, settings),
         ),
         mailer=mailer or build_mailer(settings),
+        retention=load_retention_schedule(),
     )
     # The shipped escalation policies are checked now, not first read mid-escalation.
     escalation_policies.shipped_policies()

@@ -17,9 +17,12 @@ from crisisline.audit_cli import audit_group
 from crisisline.credentials_cli import accounts_group, tokens_group
 from crisisline.handover_cli import handover_command
 from crisisline.jobs import SWEEP_SECONDS, Jobs, scheduler_name
+from crisisline.legal_hold_cli import legal_hold_group
 from crisisline.mail import mask_address
 from crisisline.report_cli import report_command
+from crisisline.retention_cli import retention_group
 from crisisline.rota_cli import rota_group
+from crisisline.sar_cli import sar_group
 from crisisline.scheduler import build_scheduler, run_every_process_jobs
 from crisisline.services import services
 
@@ -42,6 +45,9 @@ def register_commands(app: Flask) -> None:
         handover_command,
         emails_group,
         report_command,
+        retention_group,
+        sar_group,
+        legal_hold_group,
     ):
         app.cli.add_command(command)
 

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any, Final
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, column, literal
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, column, literal
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crisisline.db import Base, text_enum
@@ -144,6 +144,12 @@ class Participant(Base):
     status: Mapped[ParticipantStatus] = mapped_column(
         text_enum(ParticipantStatus, "participant_status"), default=ParticipantStatus.ACTIVE
     )
+    # The day he left the service (set when he is made inactive, cleared if he returns): the
+    # retention schedule counts "from end of service" from it (config/retention.toml).
+    ended_service_on: Mapped[dt.date | None] = mapped_column(Date)
+    # When the retention run removed his identifying details (name, numbers); the row and his
+    # contacts stay, so that reports still count them.
+    anonymised_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     phone_rows: Mapped[list[ParticipantPhone]] = relationship(
@@ -432,6 +438,7 @@ from crisisline import account_models as account_models  # noqa: E402  (register
 from crisisline import alert_models as alert_models  # noqa: E402  (registers the risk alert tables)
 from crisisline import call_models as call_models  # noqa: E402  (registers the live call table)
 from crisisline import conversation_models as conversation_models  # noqa: E402  (registers the SMS conversation tables)
+from crisisline import data_protection_models as data_protection_models  # noqa: E402  (registers the legal hold, retention, recording deletion, subject access and correction tables)
 from crisisline import email_models as email_models  # noqa: E402  (registers the email outbox and handover tables)
 from crisisline import escalation_models as escalation_models  # noqa: E402  (registers the escalation tables)
 from crisisline import flood_models as flood_models  # noqa: E402  (registers the flood tables)

@@ -54,6 +54,10 @@ class Permission(enum.StrEnum):
     REPORTS_READ = "reports:read"
     AUDIT_READ = "audit:read"
     SETTINGS_READ = "settings:read"
+    # The record's life under data protection law (docs/data-protection.md).
+    LEGAL_HOLDS_WRITE = "legal-holds:write"
+    RETENTION_READ = "retention:read"
+    SUBJECT_ACCESS_ADMIN = "subject-access:admin"
 
 
 UNGRANTED: Final = frozenset({Permission.PUBLIC, Permission.SIGNED_IN})
@@ -123,6 +127,8 @@ ROLE_GRANTS: Final[Mapping[StaffRole, Mapping[Permission, Extent]]] = {
         **_OPERATIONAL,
         Permission.RISK_RULES_READ: Extent.ALL,
         Permission.AUDIT_READ: Extent.ALL,
+        Permission.LEGAL_HOLDS_WRITE: Extent.ALL,
+        Permission.RETENTION_READ: Extent.ALL,
     },
     # No contact content (contacts, notes, alerts, escalations, deliveries) unless the person
     # also holds another role. Rotas are read to see whom a staff change leaves a gap for.
@@ -136,6 +142,11 @@ ROLE_GRANTS: Final[Mapping[StaffRole, Mapping[Permission, Extent]]] = {
         Permission.ROTAS_READ: Extent.ALL,
         Permission.AUDIT_READ: Extent.ALL,
         Permission.SETTINGS_READ: Extent.ALL,
+        Permission.LEGAL_HOLDS_WRITE: Extent.ALL,
+        Permission.RETENTION_READ: Extent.ALL,
+        # Subject access: the one place the administrator sees contact content, to export a
+        # man's own record to him; every export is logged.
+        Permission.SUBJECT_ACCESS_ADMIN: Extent.ALL,
     },
 }
 

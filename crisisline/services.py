@@ -13,6 +13,7 @@ from crisisline.alerts import Alerting
 from crisisline.clock import Clock
 from crisisline.db import Database
 from crisisline.mail import Mailer
+from crisisline.retention_schedule import RetentionSchedule
 from crisisline.risk_rules import RiskRules
 from crisisline.settings import Settings
 from crisisline.spool import Spool, SpoolDrainer
@@ -39,6 +40,8 @@ class Services:
     reach: Reach
     # Sends the email outbox (crisisline.email_outbox): SMTP when SMTP_URL is set.
     mailer: Mailer
+    # How long each kind of record is kept (config/retention.toml, checked at start-up).
+    retention: RetentionSchedule
 
     def url(self, path: str) -> str:
         """The absolute URL Twilio uses to reach `path` on this service."""

@@ -95,6 +95,8 @@ class Settings:
     note_link_hours: int = 12
     # The morning handover (crisisline.handover): sent every day at HANDOVER_TIME, local time.
     handover_time: dt.time = dt.time(8, 30)
+    # The daily retention run (crisisline.retention): at RETENTION_TIME, local time, once a day.
+    retention_time: dt.time = dt.time(2, 30)
     # Email (crisisline.email_outbox): SMTP_URL such as smtp://user:pass@host:587 (STARTTLS) or
     # smtps://user:pass@host:465 (TLS from the start); empty: no email, the handover goes as a
     # text. EMAIL_FROM is the sender's address.
@@ -243,6 +245,12 @@ def load_settings(
     except ValueError:
         problems.append(f"HANDOVER_TIME must be a local time such as 08:30, not {raw_handover!r}")
         handover_time = dt.time(8, 30)
+    raw_retention = text("RETENTION_TIME", "02:30")
+    try:
+        retention_time = dt.time.fromisoformat(raw_retention)
+    except ValueError:
+        problems.append(f"RETENTION_TIME must be a local time such as 02:30, not {raw_retention!r}")
+        retention_time = dt.time(2, 30)
     smtp_url = text("SMTP_URL")
     if smtp_url:
         scheme, _, rest = smtp_url.partition("://")
@@ -343,6 +351,7 @@ def load_settings(
         note_reminder_minutes=note_reminder_minutes,
         note_link_hours=note_link_hours,
         handover_time=handover_time,
+        retention_time=retention_time,
         smtp_url=smtp_url,
         email_from=email_from,
         **targets,

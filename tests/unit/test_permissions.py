@@ -144,7 +144,23 @@ def test_a_duty_manager_runs_everything_operational_but_no_staff_administration(
 def test_a_clinical_lead_is_a_duty_manager_who_reads_the_risk_rules_and_access_log() -> None:
     lead, manager = grants(frozenset({LEAD})), grants(frozenset({MANAGER}))
     assert {p: e for p, e in lead.items() if p in manager} == manager
-    assert set(lead) - set(manager) == {Permission.RISK_RULES_READ, Permission.AUDIT_READ}
+    assert set(lead) - set(manager) == {
+        Permission.RISK_RULES_READ,
+        Permission.AUDIT_READ,
+        Permission.LEGAL_HOLDS_WRITE,
+        Permission.RETENTION_READ,
+    }
+
+
+def test_only_the_administrator_exports_a_participants_record_to_him() -> None:
+    holders = {
+        role for role, granted in ROLE_GRANTS.items() if Permission.SUBJECT_ACCESS_ADMIN in granted
+    }
+    assert holders == {ADMIN}
+    legal_holds = {
+        role for role, granted in ROLE_GRANTS.items() if Permission.LEGAL_HOLDS_WRITE in granted
+    }
+    assert legal_holds == {ADMIN, LEAD}
 
 
 def test_an_on_call_worker_reaches_only_the_men_he_handled_and_his_own_shifts() -> None:
