@@ -17,6 +17,7 @@ from crisisline import (
     escalation_policies,
     heartbeat,
     provider_outages,
+    recording_deletion,
     sms_intake,
     staff,
     tokens,
@@ -50,8 +51,9 @@ def healthz() -> ResponseReturnValue:
     """200 when the database answers, the scheduler beat recently and no text has waited more
     than a minute to be routed; 503 and why otherwise. "degraded" (200) names what needs a
     person: configuration that stops the line reaching people, texts never routed, a provider
-    failing sends for 30 s or more (`provider`: how many wait on retries, since when), API
-    tokens from before tokens had owners."""
+    failing sends for 30 s or more (`provider`: how many wait on retries, since when),
+    voicemail recordings the provider will not delete (`recordings`), API tokens from before
+    tokens had owners."""
     svc = services()
     try:
         with svc.db.transaction() as session:
@@ -62,6 +64,7 @@ def healthz() -> ResponseReturnValue:
             given_up = sms_intake.given_up(session, svc.clock.now())
             retrying = provider_outages.waiting(session)
             mail = email_outbox.health(session, svc.clock.now())
+            recordings = recording_deletion.health(session, svc.clock.now())
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
         return jsonify(
@@ -128,6 +131,7 @@ def healthz() -> ResponseReturnValue:
             f"{retrying.since.isoformat()}"
         )
     email = _email_state(mail, svc.clock.now(), warnings)
+    recordings_block = _recordings_state(recordings, svc.clock.now(), warnings)
     if legacy_tokens:
         # Tokens from before tokens had owners may do everything, whoever holds them; they keep
         # working (an upgrade must not cut an integration off) until an administrator replaces
@@ -149,6 +153,7 @@ def healthz() -> ResponseReturnValue:
         "spool": {"waiting": spooled},
         "provider": provider,
         "email": email,
+        "recordings": recordings_block,
         "warnings": warnings,
     }
     return jsonify(body), 200 if healthy else 503
@@ -191,6 +196,34 @@ def _email_state(
         warnings.append(
             f"{mail.failed} email(s) failed in the last {days} days and were not delivered "
             "(the morning handover among them, perhaps): `crisisline emails failed` lists them"
+        )
+    return state
+
+
+def _recordings_state(
+    recordings: recording_deletion.RecordingsHealth, now: dt.datetime, warnings: list[str]
+) -> dict[str, Any]:
+    """Voicemail recordings waiting to be deleted at the provider. One the provider refuses to
+    delete, or one waiting more than a day, is kept past its time: degraded, with why."""
+    oldest = recordings.oldest_requested_at
+    state: dict[str, Any] = {
+        "state": "ok",
+        "waiting": recordings.waiting,
+        "oldest_waiting_seconds": round((now - oldest).total_seconds(), 1) if oldest else None,
+        "failing": recordings.failing,
+    }
+    if recordings.refused:
+        state["state"] = "failing"
+        warnings.append(
+            f"{recordings.refused} voicemail recording(s) past their time: Twilio refuses to "
+            "delete them (check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN); each is tried again "
+            "and its reference kept until Twilio confirms"
+        )
+    elif oldest is not None and now - oldest > recording_deletion.OVERDUE_AFTER:
+        state["state"] = "failing"
+        warnings.append(
+            f"{recordings.waiting} voicemail recording(s) past their time wait to be deleted "
+            f"at Twilio, the oldest since {oldest.isoformat()} ({recordings.failing} failing)"
         )
     return state
 

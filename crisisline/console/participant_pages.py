@@ -20,7 +20,7 @@ from flask import Response, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from crisisline import alert_desk, participant_story, voicemail_links
+from crisisline import alert_desk, participant_story, recording_deletion, voicemail_links
 from crisisline.console.common import (
     blueprint,
     menu_item,
@@ -214,7 +214,16 @@ def participant_voicemail(participant_id: int, contact_id: int) -> ResponseRetur
             record_id=contact_id,
             action=Action.PLAY,
         )
-        recording = participant_story.voicemail_recording(session, participant_id, contact_id)
+        recording = None
+        if not recording_deletion.was_deleted(session, contact_id, participant_id):
+            recording = participant_story.voicemail_recording(session, participant_id, contact_id)
+    if recording is None:
+        # Deleted at the provider under the retention schedule: say so, rather than 404.
+        return Response(
+            voicemail_links.DELETED + "\n",
+            status=voicemail_links.DELETED_STATUS,
+            mimetype="text/plain",
+        )
     # The same few fetches at once as the texted links' (a flood of plays cannot tie up
     # every web thread waiting on the provider).
     with voicemail_links.fetch_slot() as free:
@@ -231,8 +240,11 @@ def participant_voicemail(participant_id: int, contact_id: int) -> ResponseRetur
             status=503,
             mimetype="text/plain",
         )
+    # Played from memory and never stored: the app's headers already say no-store; said here
+    # too, so no change to them can let a browser or proxy keep a participant's voice.
     response = Response(audio, mimetype="audio/mpeg")
     response.headers["Content-Disposition"] = "inline"
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
