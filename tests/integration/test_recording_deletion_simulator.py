@@ -1,0 +1,119 @@
+"""The simulated Twilio's recording deletion: DELETE of the Recording resource as Twilio answers
+it (204, then 404 20404 for the resource and its media), behind the account's basic auth, with
+faults aimed at deletions only, and in the shape twilio-python itself expects."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+from werkzeug.serving import make_server
+
+from crisisline.simulator import (
+    FlaskClientTransport,
+    Recording,
+    Simulator,
+    create_simulator_app,
+)
+
+ACCOUNT_SID = "AC" + "4" * 32
+AUTH_TOKEN = "deletion-test-token"
+SID = "RE" + "7" * 32
+RESOURCE = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{SID}.json"
+MEDIA = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{SID}.mp3"
+MESSAGES = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+
+
+def _auth(token: str = AUTH_TOKEN) -> dict[str, str]:
+    credentials = base64.b64encode(f"{ACCOUNT_SID}:{token}".encode()).decode()
+    return {"Authorization": f"Basic {credentials}"}
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    # Deleting a recording makes no callback: the service it would post to is never asked.
+    nobody = Flask("no-webhooks-here")
+    simulator = Simulator(
+        account_sid=ACCOUNT_SID,
+        auth_token=AUTH_TOKEN,
+        transport=FlaskClientTransport(nobody.test_client()),
+    )
+    url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Recordings/{SID}"
+    simulator.add_recording(Recording(SID, "CA" + "8" * 32, url, 5, "Please ring me"))
+    return simulator
+
+
+@pytest.fixture
+def api(sim: Simulator) -> FlaskClient:
+    return create_simulator_app(sim).test_client()
+
+
+def test_delete_answers_204_and_then_the_recording_and_its_media_are_404(
+    sim: Simulator, api: FlaskClient
+) -> None:
+    assert api.get(MEDIA, headers=_auth()).status_code == 200
+    deleted = api.delete(RESOURCE, headers=_auth())
+    assert deleted.status_code == 204
+    assert deleted.data == b""
+    assert sim.deleted_recordings == [SID]
+    for method in (api.get, api.delete):
+        gone = method(MEDIA if method == api.get else RESOURCE, headers=_auth())
+        assert gone.status_code == 404
+        assert gone.get_json()["code"] == 20404
+    assert sim.deleted_recordings == [SID]
+
+
+def test_delete_needs_the_accounts_credentials(sim: Simulator, api: FlaskClient) -> None:
+    assert api.delete(RESOURCE).status_code == 401
+    refused = api.delete(RESOURCE, headers=_auth("wrong"))
+    assert (refused.status_code, refused.get_json()["code"]) == (401, 20003)
+    assert sim.deleted_recordings == []
+
+
+def test_failed_deletions_answer_500_keep_the_recording_and_leave_other_requests_alone(
+    sim: Simulator, api: FlaskClient
+) -> None:
+    sim.fail_next_deletions(2)
+    sent = api.post(
+        MESSAGES,
+        data={"To": "+447700900456", "From": "+447700900001", "Body": "Test"},
+        headers=_auth(),
+    )
+    assert sent.status_code == 201  # a message is not a deletion
+    for _ in range(2):
+        failed = api.delete(RESOURCE, headers=_auth())
+        assert (failed.status_code, failed.get_json()["code"]) == (500, 20500)
+    assert api.get(MEDIA, headers=_auth()).status_code == 200
+    assert api.delete(RESOURCE, headers=_auth()).status_code == 204
+
+
+@pytest.fixture
+def served(sim: Simulator) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, create_simulator_app(sim), threaded=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        sim.clear_faults()
+        server.shutdown()
+        server.server_close()
+
+
+def test_twilio_pythons_own_recording_delete_works_against_the_simulator(
+    sim: Simulator, served: str
+) -> None:
+    """The simulator speaks the Recording API as twilio-python calls it: True on 204, and its
+    TwilioRestException with 20404 when the recording is gone."""
+    client = Client(ACCOUNT_SID, AUTH_TOKEN, environment={"TWILIO_EDGE": "", "TWILIO_REGION": ""})
+    client.api.base_url = served
+    assert client.recordings(SID).delete() is True
+    with pytest.raises(TwilioRestException) as raised:
+        client.recordings(SID).delete()
+    assert (raised.value.status, raised.value.code) == (404, 20404)
+    assert sim.deleted_recordings == [SID]
