@@ -151,6 +151,7 @@ def test_asking_twice_for_the_same_recording_writes_one_row(app: Flask, clock: F
     assert row(app, contact_id).attempts == 0
 
 
+@pytest.mark.hazard("H273")
 def test_only_the_reference_that_was_deleted_is_cleared(
     app: Flask, telephony: FakeTelephony
 ) -> None:

@@ -77,6 +77,7 @@ def test_a_recording_twilio_does_not_have_404_20404_is_already_gone_and_done(
     assert len(twilio_http.calls) == 1
 
 
+@pytest.mark.hazard("H273")
 def test_a_404_without_twilios_not_found_code_is_not_taken_as_deleted(
     twilio_http: responses.RequestsMock, telephony: TwilioTelephony
 ) -> None:
@@ -123,6 +124,7 @@ def test_other_refusals_are_permanent_with_the_code_kept_and_no_url_in_the_messa
     assert ACCOUNT_SID not in str(raised.value)
 
 
+@pytest.mark.hazard("H272")
 def test_a_redirect_is_not_followed_and_is_not_taken_as_deleted(
     twilio_http: responses.RequestsMock, telephony: TwilioTelephony
 ) -> None:
@@ -162,6 +164,7 @@ def test_a_recording_of_another_account_is_refused_before_any_request(
     assert len(twilio_http.calls) == 0
 
 
+@pytest.mark.hazard("H272")
 def test_a_url_naming_no_recording_is_refused_before_any_request(
     twilio_http: responses.RequestsMock, telephony: TwilioTelephony
 ) -> None:

@@ -195,6 +195,7 @@ def test_a_call_that_never_left_a_message_is_still_not_found(
     assert app.test_client().get(_link(app, contact_id)).status_code == 404
 
 
+@pytest.mark.hazard("H278")
 def test_a_deletion_still_waiting_at_the_provider_leaves_the_message_playable(
     app: Flask, clock: FakeClock, telephony: FakeTelephony, officer: Person
 ) -> None:

@@ -69,6 +69,7 @@ def test_delete_answers_204_and_then_the_recording_and_its_media_are_404(
     assert sim.deleted_recordings == [SID]
 
 
+@pytest.mark.hazard("H279")
 def test_delete_needs_the_accounts_credentials(sim: Simulator, api: FlaskClient) -> None:
     assert api.delete(RESOURCE).status_code == 401
     refused = api.delete(RESOURCE, headers=_auth("wrong"))
