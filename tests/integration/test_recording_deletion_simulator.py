@@ -5,10 +5,17 @@ faults aimed at deletions only, and in the shape twilio-python itself expects.""
 from __future__ import annotations
 
 import base64
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from twilio.base.exceptions import TwilioRestException
@@ -118,3 +125,53 @@ def test_twilio_pythons_own_recording_delete_works_against_the_simulator(
         client.recordings(SID).delete()
     assert (raised.value.status, raised.value.code) == (404, 20404)
     assert sim.deleted_recordings == [SID]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_simulate_serve_fails_the_first_deletions_when_asked(tmp_path: Path) -> None:
+    """`crisisline simulate serve --fail-deletions 1`: the first deletion answers 500, the next
+    is answered as usual (404 here: the simulator holds no recording yet)."""
+    port = _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "PUBLIC_BASE_URL": "http://127.0.0.1:5999",
+        "CRISIS_LINE_NUMBER": "+447700900000",
+    }
+    command = [str(Path(sys.executable).parent / "crisisline"), "simulate", "serve"]
+    serve = subprocess.Popen(
+        [*command, "--port", str(port), "--fail-deletions", "1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                requests.get(base + "/", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert serve.poll() is None, serve.stdout.read() if serve.stdout else ""
+                assert time.monotonic() < deadline, "simulate serve did not start"
+                time.sleep(0.1)
+        credentials = (ACCOUNT_SID, AUTH_TOKEN)
+        first = requests.delete(base + RESOURCE, auth=credentials, timeout=5)
+        second = requests.delete(base + RESOURCE, auth=credentials, timeout=5)
+    finally:
+        serve.terminate()
+        output, _ = serve.communicate(timeout=10)
+    assert (first.status_code, first.json()["code"]) == (500, 20500)
+    assert (second.status_code, second.json()["code"]) == (404, 20404)
+    assert "the next 1 recording deletion(s) answer 500" in output
