@@ -28,6 +28,7 @@ from crisisline.simulator import (
     Simulator,
     create_simulator_app,
 )
+from crisisline.simulator.control import add_control_endpoints
 
 ACCOUNT_SID = "AC" + "4" * 32
 AUTH_TOKEN = "deletion-test-token"
@@ -99,6 +100,58 @@ def test_failed_deletions_answer_500_keep_the_recording_and_leave_other_requests
         assert (failed.status_code, failed.get_json()["code"]) == (500, 20500)
     assert api.get(MEDIA, headers=_auth()).status_code == 200
     assert api.delete(RESOURCE, headers=_auth()).status_code == 204
+
+
+FAULTS = "/_simulator/faults/recording-deletions"
+
+
+@pytest.fixture
+def controlled(sim: Simulator) -> FlaskClient:
+    """The REST API and the control endpoints, as `simulate serve` runs them."""
+    app = create_simulator_app(sim)
+    add_control_endpoints(app, sim)
+    return app.test_client()
+
+
+def test_a_running_simulator_is_told_through_its_control_endpoint_to_fail_deletions(
+    sim: Simulator, controlled: FlaskClient
+) -> None:
+    told = controlled.post(FAULTS, json={"fail": 1, "status": 503}, headers=_auth())
+    assert told.status_code == 200
+    assert told.get_json() == {"fail": 1, "hang": 0}
+    failed = controlled.delete(RESOURCE, headers=_auth())
+    assert (failed.status_code, failed.get_json()["code"]) == (503, 20503)
+    assert controlled.delete(RESOURCE, headers=_auth()).status_code == 204
+
+
+def test_a_running_simulator_is_told_through_its_control_endpoint_to_hang_deletions(
+    sim: Simulator, controlled: FlaskClient
+) -> None:
+    told = controlled.post(FAULTS, json={"hang": 1, "seconds": 0.2, "status": 500}, headers=_auth())
+    assert told.status_code == 200
+    started = time.monotonic()
+    held = controlled.delete(RESOURCE, headers=_auth())
+    assert time.monotonic() - started >= 0.2
+    assert held.status_code == 500
+    assert sim.deleted_recordings == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"fail": -1}, {"fail": "2"}, {"hang": 1, "seconds": -5}, {"fail": 1, "status": 200}],
+)
+def test_the_fault_endpoint_refuses_what_it_cannot_do_with_a_422_naming_it(
+    sim: Simulator, controlled: FlaskClient, body: dict[str, object]
+) -> None:
+    refused = controlled.post(FAULTS, json=body, headers=_auth())
+    assert refused.status_code == 422
+    assert "cannot play that" in refused.get_json()["message"]
+    assert controlled.delete(RESOURCE, headers=_auth()).status_code == 204
+
+
+def test_the_fault_endpoint_needs_the_accounts_credentials(controlled: FlaskClient) -> None:
+    assert controlled.post(FAULTS, json={"fail": 1}).status_code == 401
+    assert controlled.delete(RESOURCE, headers=_auth()).status_code == 204
 
 
 @pytest.fixture
