@@ -279,6 +279,7 @@ def test_a_recording_that_cannot_be_fetched_is_listed_missing_in_both_files(
     assert "Voicemail recording missing:" in page.text
 
 
+@pytest.mark.hazard("H284")
 def test_the_export_is_logged_in_the_audit_log_the_access_log_and_on_the_request(
     app: Flask, clock: FakeClock, record: Record
 ) -> None:
@@ -311,6 +312,8 @@ def test_the_export_is_logged_in_the_audit_log_the_access_log_and_on_the_request
         ] * 2
 
 
+@pytest.mark.hazard("H283")
+@pytest.mark.hazard("H285")
 def test_the_cli_writes_the_zip_and_exits_non_zero_when_a_recording_is_missing(
     app: Flask, runner: FlaskCliRunner, record: Record, tmp_path: Path, telephony: FakeTelephony
 ) -> None:

@@ -128,6 +128,7 @@ def test_bad_input_is_refused_beside_its_field(
         assert session.scalar(select(func.count()).select_from(SubjectAccessRequest)) == 0
 
 
+@pytest.mark.hazard("H283")
 def test_export_streams_the_zip_logs_it_and_warns_of_a_missing_recording(
     app: Flask, admin: Browser, record: Record, telephony: FakeTelephony
 ) -> None:
@@ -240,6 +241,7 @@ def test_extend_complete_and_withdraw(app: Flask, admin: Browser) -> None:
         StaffRole.CLINICAL_LEAD,
     ],
 )
+@pytest.mark.hazard("H284")
 def test_every_other_role_is_refused_every_action(
     app: Flask, clock: FakeClock, record: Record, admin: Browser, role: StaffRole
 ) -> None:

@@ -19,8 +19,9 @@ from crisisline.clock import FakeClock
 from crisisline.data_protection_models import SubjectAccessRequest, SubjectAccessStatus
 from crisisline.errors import InvalidInput
 from crisisline.models import AuditEntry
+from crisisline.settings import SettingsError
 from crisisline.telephony import FakeTelephony
-from tests.support.app import services_of
+from tests.support.app import make_settings, services_of
 from tests.support.subject_access import Record, seed
 
 
@@ -108,6 +109,7 @@ def _audit(app: Flask) -> list[tuple[str, int | None, str]]:
         ]
 
 
+@pytest.mark.hazard("H282")
 def test_the_cli_logs_lists_extends_completes_and_withdraws(
     app: Flask, runner: FlaskCliRunner, clock: FakeClock, record: Record, tmp_path: Path
 ) -> None:
@@ -194,3 +196,17 @@ def test_the_cli_refuses_bad_input_naming_it(runner: FlaskCliRunner, record: Rec
     missing = runner.invoke(args=["sar", "extend", "7", "--months", "1", "--reason", "Why not"])
     assert missing.exit_code == 1
     assert "There is no subject access request 7." in missing.output
+
+
+@pytest.mark.parametrize(
+    ("value", "named"), [("on", True), ("OFF", False), ("yes", True), ("0", False)]
+)
+def test_sar_staff_names_is_read_as_on_or_off(tmp_path: Path, value: str, named: bool) -> None:
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path}/x.db", SAR_STAFF_NAMES=value)
+    assert settings.sar_staff_names is named
+
+
+def test_a_sar_staff_names_that_is_neither_stops_start_up(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as stopped:
+        make_settings(tmp_path, f"sqlite:///{tmp_path}/x.db", SAR_STAFF_NAMES="sometimes")
+    assert "SAR_STAFF_NAMES must be on or off, not 'sometimes'" in str(stopped.value)
