@@ -778,8 +778,9 @@ def _alert_row(alert: RiskAlert, redact: Redactor, people: _People) -> dict[str,
         if alert.routed_to == "officer"
         else "the duty manager",
         "acknowledged_at": _iso(alert.acknowledged_at),
+        # acknowledged_by holds a person's name: only the staff id is read, for the role.
         "acknowledged_by": (
-            people.staff(alert.acknowledged_by_staff_id)
+            (people.staff(alert.acknowledged_by_staff_id) or "a member of staff")
             if alert.acknowledged_at is not None
             else None
         ),
