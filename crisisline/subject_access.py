@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import time
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -847,18 +848,27 @@ def _disclosure_row(entry: RecordAccess, people: _People) -> dict[str, Any]:
 
 
 def fetch_audio(
-    telephony: Telephony, recordings: Sequence[Recording]
+    telephony: Telephony,
+    recordings: Sequence[Recording],
+    *,
+    budget_seconds: float | None = None,
 ) -> tuple[dict[int, bytes], list[int]]:
     """The audio of each recording that can be fetched, by contact id, and the contact ids of
-    those that cannot (a provider error, too large, too slow): never an exception."""
+    those that cannot (a provider error, too large, too slow, or past `budget_seconds` for the
+    whole export): never an exception."""
     audio: dict[int, bytes] = {}
     missing: list[int] = []
+    started = time.monotonic()
     for recording in recordings:
+        deadline = RECORDING_DEADLINE_SECONDS
+        if budget_seconds is not None:
+            deadline = min(deadline, budget_seconds - (time.monotonic() - started))
+            if deadline <= 0:
+                missing.append(recording.contact_id)
+                continue
         try:
             audio[recording.contact_id] = telephony.fetch_recording(
-                recording.url,
-                max_bytes=RECORDING_MAX_BYTES,
-                deadline_seconds=RECORDING_DEADLINE_SECONDS,
+                recording.url, max_bytes=RECORDING_MAX_BYTES, deadline_seconds=deadline
             )
         except TelephonyError:
             missing.append(recording.contact_id)
@@ -994,10 +1004,11 @@ def export(
     line_number: str,
     staff_names: bool,
     origin: Origin | None = None,
+    budget_seconds: float | None = None,
 ) -> Export:
     """Build the request's bundle and log the export (audit log, record access log, and the
     request's count). The recordings are fetched between two short transactions, never while
-    one is open."""
+    one is open; with `budget_seconds`, those not fetched within it are listed as missing."""
     with db.transaction() as session:
         gathered = gather(
             session,
@@ -1008,7 +1019,7 @@ def export(
             line_number=line_number,
             staff_names=staff_names,
         )
-    audio, missing = fetch_audio(telephony, gathered.recordings)
+    audio, missing = fetch_audio(telephony, gathered.recordings, budget_seconds=budget_seconds)
     content = build_zip(gathered, audio, missing, zone)
     label = actor.label if isinstance(actor, Actor) else actor
     with db.transaction() as session:

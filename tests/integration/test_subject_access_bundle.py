@@ -161,6 +161,12 @@ def test_the_bundle_holds_each_kind_of_his_record_in_both_files(
     assert "day centre" not in note["versions"][0]["what_happened"]
     assert note["versions"][1]["correction_reason"].startswith("It was the probation hostel")
     assert note["versions"][0]["written_by"] == "a member of staff (on-call worker)"
+    # Numbers in a note are redacted as in texts; markup in it is text, never run.
+    assert (
+        note["versions"][1]["factors"] == "Rang his officer on [redacted] <script>alert(1)</script>"
+    )
+    assert b"<script>" not in files["index.html"]
+    assert "Rang his officer on [redacted] <script>alert(1)</script>" in page.text
     (alert,) = data["alerts"]
     assert (alert["id"], alert["severity"]) == (record.alert, "warning")
     assert alert["acknowledged_by"] == "a member of staff (responsible officer)"
@@ -362,3 +368,16 @@ def test_the_cli_export_needs_a_request_of_his(
     assert other.exit_code == 1
     assert "Request 1 is not R3001's" in other.output
     assert not output.exists()
+
+
+@pytest.mark.hazard("H283")
+def test_recordings_past_the_exports_time_budget_are_listed_missing_not_fetched() -> None:
+    telephony = FakeTelephony()
+    telephony.recordings["https://api.twilio.com/r/1"] = b"ID3one"
+    recordings = [subject_access.Recording(1, "https://api.twilio.com/r/1")]
+
+    audio, missing = subject_access.fetch_audio(telephony, recordings, budget_seconds=0)
+
+    assert (audio, missing) == ({}, [1])
+    assert telephony.fetched_recordings == []
+    assert subject_access.fetch_audio(telephony, recordings) == ({1: b"ID3one"}, [])

@@ -220,6 +220,7 @@ def seed(app: Flask, telephony: FakeTelephony) -> Record:
                     what_happened="He rang after a row at the probation hostel; calmer by the end.",
                     risk_now=RiskNow.LOW,
                     actions=["safety_plan"],
+                    factors="Rang his officer on 07700 900411 <script>alert(1)</script>",
                     correction_reason="It was the probation hostel, not the day centre.",
                 ),
             ]
