@@ -34,6 +34,7 @@ from crisisline.console import (  # noqa: F401
     record_admin_pages,
     report_pages,
     rota_pages,
+    subject_access_pages,
     views,
 )
 from crisisline.console.common import SERVICE_NAME, blueprint, csrf
