@@ -30,6 +30,7 @@ from crisisline import (
     leader,
     note_prompts,
     provider_outages,
+    retention,
     rota_notices,
     sms_conversations,
     sms_intake,
@@ -235,6 +236,18 @@ class Jobs:
         svc = self.svc
         return handover_delivery.send_due(svc.db, svc.clock.now(), svc.settings)
 
+    def run_retention(self) -> retention.Outcome | None:
+        """The daily retention run, once a day at or after RETENTION_TIME local."""
+        svc = self.svc
+        return retention.run_due(
+            svc.db,
+            svc.retention,
+            clock=svc.clock.now,
+            zone=svc.settings.zone,
+            at=svc.settings.retention_time,
+            secret_key=svc.settings.secret_key,
+        )
+
     def scheduler_jobs(self, name: str) -> list[PeriodicJob]:
         """The periodic jobs of the scheduler process called `name`."""
         svc = self.svc
@@ -281,6 +294,8 @@ class Jobs:
             PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
             PeriodicJob("note-prompts", NOTE_PROMPT_SECONDS, self.send_note_prompts),
             PeriodicJob("handover", HANDOVER_SECONDS, self.send_handover),
+            # The retention schedule: checked every five minutes, run once a day.
+            PeriodicJob("retention", retention.CHECK_SECONDS, self.run_retention),
             # Every process: each drains the spool on its own disk (recording is once per SID).
             PeriodicJob("drain-spool", SPOOL_SECONDS, svc.spool_drainer.drain, every_process=True),
             PeriodicJob(
