@@ -17,10 +17,12 @@ from crisisline import (
     escalation_policies,
     heartbeat,
     provider_outages,
+    retention,
     sms_intake,
     staff,
     tokens,
 )
+from crisisline.data_protection_models import RetentionRun
 from crisisline.gate import declare
 from crisisline.permissions import Permission
 from crisisline.services import services
@@ -62,6 +64,7 @@ def healthz() -> ResponseReturnValue:
             given_up = sms_intake.given_up(session, svc.clock.now())
             retrying = provider_outages.waiting(session)
             mail = email_outbox.health(session, svc.clock.now())
+            last_run, last_failure = retention.latest(session)
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
         return jsonify(
@@ -128,6 +131,7 @@ def healthz() -> ResponseReturnValue:
             f"{retrying.since.isoformat()}"
         )
     email = _email_state(mail, svc.clock.now(), warnings)
+    kept = _retention_state(last_run, last_failure, warnings)
     if legacy_tokens:
         # Tokens from before tokens had owners may do everything, whoever holds them; they keep
         # working (an upgrade must not cut an integration off) until an administrator replaces
@@ -149,6 +153,7 @@ def healthz() -> ResponseReturnValue:
         "spool": {"waiting": spooled},
         "provider": provider,
         "email": email,
+        "retention": kept,
         "warnings": warnings,
     }
     return jsonify(body), 200 if healthy else 503
@@ -191,6 +196,43 @@ def _email_state(
         warnings.append(
             f"{mail.failed} email(s) failed in the last {days} days and were not delivered "
             "(the morning handover among them, perhaps): `crisisline emails failed` lists them"
+        )
+    return state
+
+
+def _run_summary(run: RetentionRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "status": run.status,
+        "error": run.error,
+        "changed": sum(int(n) for n in run.counts.values()),
+        "held": run.held,
+    }
+
+
+def _retention_state(
+    last_run: RetentionRun | None, last_failure: RetentionRun | None, warnings: list[str]
+) -> dict[str, Any]:
+    """The retention runs for people: the last finished one, and the last failed one. A failed
+    run later than the last finished one keeps records past their time (and leaves what it did
+    recorded): a person must look. It never stops the line: degraded."""
+    state: dict[str, Any] = {
+        "state": "ok",
+        "last_finished": _run_summary(last_run),
+        "last_failed": _run_summary(last_failure),
+    }
+    if last_failure is not None and (
+        last_run is None or last_failure.started_at > last_run.started_at
+    ):
+        state["state"] = "failing"
+        warnings.append(
+            f"retention run {last_failure.id} failed ({last_failure.error}): records past "
+            f"their time are kept until a run finishes (`crisisline retention show "
+            f"{last_failure.id}`, then `crisisline retention run`)"
         )
     return state
 

@@ -32,11 +32,10 @@ from tests.support.retention import (
     WORKER_PHONE,
     changed_rows,
     dump,
-    seed_history,
     schedule_for_tests,
+    seed_history,
 )
 
-ZONE_NAME = "Europe/London"
 # The record type each table's rows are recorded as.
 RECORD_TYPES = {
     "contacts": "contact",
@@ -76,9 +75,7 @@ def _report_csv(db: Database, app: Flask) -> str:
     zone = services_of(app).settings.zone
     period = Period.local_days(dt.date(2019, 1, 1), dt.date(2026, 11, 26), zone)
     with db.transaction() as session:
-        report = service_report.build(
-            session, period, night=NightHours(dt.time(22), dt.time(7))
-        )
+        report = service_report.build(session, period, night=NightHours(dt.time(22), dt.time(7)))
     return service_report.figures_csv(report)
 
 
