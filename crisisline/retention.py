@@ -975,3 +975,18 @@ def schedule_words(schedule: RetentionSchedule) -> list[tuple[str, str]]:
             (kind.value.replace("_", " ").capitalize(), f"kept {rule.keep.words()} {start}")
         )
     return words
+
+
+def count_actions(session: Session, run_id: int, *, rule: str | None = None) -> int:
+    """How many actions a run recorded (optionally for one rule)."""
+    query = (
+        select(func.count()).select_from(RetentionAction).where(RetentionAction.run_id == run_id)
+    )
+    if rule is not None:
+        query = query.where(RetentionAction.rule == rule)
+    return session.scalar(query) or 0
+
+
+def count_runs(session: Session) -> int:
+    """How many runs there have been."""
+    return session.scalar(select(func.count()).select_from(RetentionRun)) or 0
