@@ -28,6 +28,7 @@ RUNS_PER_PAGE: Final = 20
 ACTIONS_PER_PAGE: Final = 50
 MAX_PAGE: Final = 100_000
 RULES: Final = {kind.value: kind.value.replace("_", " ").capitalize() for kind in Kind}
+_ORDER: Final = {name: index for index, name in enumerate(RULES)}
 ACTIONS: Final = {
     retention.ANONYMISED: "anonymised",
     retention.REMOVED_ROW: "removed",
@@ -97,7 +98,8 @@ def retention_run(run_id: int) -> ResponseReturnValue:
     body = render_template(
         "retention_run.html",
         run=run,
-        counts=sorted(counts.items()),
+        # In the schedule's order, as the runs page lists them.
+        counts=sorted(counts.items(), key=lambda item: (_ORDER.get(item[0][0], 99), item[0])),
         rules_done=[name for name in RULES if any(key[0] == name for key in counts)],
         actions=actions,
         total=total,

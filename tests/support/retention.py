@@ -48,8 +48,8 @@ from crisisline.retention_schedule import RetentionSchedule, parse
 from tests.support.app import START
 
 LINE = "+447700900000"
-WORKER_PHONE = "+447700900101"
-UNKNOWN_CALLER = "+447700900301"
+WORKER_PHONE = "+447700900401"
+UNKNOWN_CALLER = "+447700900421"
 
 # Shorter than the shipped defaults, so that a few years of history cross every rule.
 TEST_SCHEDULE_TOML = """
@@ -130,10 +130,10 @@ def seed_history(db: Database) -> History:
         s.flush()
         h.worker_id = worker.id
         people = [
-            ("RS-2001", "Dorian Feltwell", "+447700900201", dt.date(2021, 3, 1)),
-            ("RS-2002", "Cedric Marlow", "+447700900202", dt.date(2025, 6, 1)),
-            ("RS-2003", "Oswin Pettigrew", "+447700900203", None),
-            ("RS-2004", "Lucan Bramwell", "+447700900204", dt.date(2020, 1, 10)),
+            ("RS-2001", "Dorian Feltwell", "+447700900411", dt.date(2021, 3, 1)),
+            ("RS-2002", "Cedric Marlow", "+447700900412", dt.date(2025, 6, 1)),
+            ("RS-2003", "Oswin Pettigrew", "+447700900413", None),
+            ("RS-2004", "Lucan Bramwell", "+447700900414", dt.date(2020, 1, 10)),
         ]
         ids = []
         for reference, name, phone, ended in people:
@@ -452,7 +452,7 @@ def _staff_side(s: Session, h: History, worker: int) -> None:
     stuck = Delivery(
         purpose="sms_reply",
         channel=Channel.SMS,
-        to_number="+447700900202",
+        to_number="+447700900412",
         from_number=LINE,
         body="Queued for a long time",
         status=DeliveryStatus.QUEUED,
