@@ -186,6 +186,7 @@ def test_a_held_participant_is_untouched_and_counted(app: Flask, clock: FakeCloc
     assert outcome.held == 1
 
 
+@pytest.mark.hazard("H268")
 def test_the_service_report_counts_the_same_before_and_after(app: Flask, clock: FakeClock) -> None:
     db = services_of(app).db
     seed_history(db)
@@ -297,6 +298,7 @@ def test_a_run_that_dies_half_way_is_failed_and_keeps_what_it_recorded(
     assert sum(run.counts.values()) == 6
 
 
+@pytest.mark.hazard("H262")
 def test_a_hold_set_after_the_plan_still_stops_the_batch(app: Flask, clock: FakeClock) -> None:
     db = services_of(app).db
     history = seed_history(db)

@@ -38,6 +38,7 @@ def test_the_dry_run_prints_what_would_go_and_writes_nothing(
     assert "+44" not in result.output and "sleep" not in result.output
 
 
+@pytest.mark.hazard("H261")
 def test_a_dry_run_can_look_ahead_and_a_real_run_cannot(app: Flask, runner: FlaskCliRunner) -> None:
     db = services_of(app).db
     seed_history(db)

@@ -62,6 +62,7 @@ def test_the_clinical_lead_and_the_administrator_read_the_runs(
     assert f"<li>Message bodies: {outcome.counts['message_bodies']}</li>" in text
 
 
+@pytest.mark.hazard("H269")
 def test_a_runs_page_lists_what_it_removed_by_rule_a_page_at_a_time(
     app: Flask, clock: FakeClock
 ) -> None:
@@ -130,6 +131,7 @@ def test_a_rule_or_page_it_cannot_read_is_422_naming_it(
     assert browser.get("/retention/runs/999").status_code == 404
 
 
+@pytest.mark.hazard("H269")
 @pytest.mark.parametrize(
     "role",
     [StaffRole.ON_CALL, StaffRole.DUTY_MANAGER, StaffRole.RESPONSIBLE_OFFICER],
