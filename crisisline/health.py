@@ -65,6 +65,7 @@ def healthz() -> ResponseReturnValue:
             retrying = provider_outages.waiting(session)
             mail = email_outbox.health(session, svc.clock.now())
             last_run, last_failure = retention.latest(session)
+            stuck = retention.stuck_run(session, svc.clock.now())
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
         return jsonify(
@@ -131,7 +132,7 @@ def healthz() -> ResponseReturnValue:
             f"{retrying.since.isoformat()}"
         )
     email = _email_state(mail, svc.clock.now(), warnings)
-    kept = _retention_state(last_run, last_failure, warnings)
+    kept = _retention_state(last_run, last_failure, stuck, warnings)
     if legacy_tokens:
         # Tokens from before tokens had owners may do everything, whoever holds them; they keep
         # working (an upgrade must not cut an integration off) until an administrator replaces
@@ -215,11 +216,15 @@ def _run_summary(run: RetentionRun | None) -> dict[str, Any] | None:
 
 
 def _retention_state(
-    last_run: RetentionRun | None, last_failure: RetentionRun | None, warnings: list[str]
+    last_run: RetentionRun | None,
+    last_failure: RetentionRun | None,
+    stuck: RetentionRun | None,
+    warnings: list[str],
 ) -> dict[str, Any]:
     """The retention runs for people: the last finished one, and the last failed one. A failed
     run later than the last finished one keeps records past their time (and leaves what it did
-    recorded): a person must look. It never stops the line: degraded."""
+    recorded), and so does a run left "running" by a process that stopped: a person must look.
+    It never stops the line: degraded."""
     state: dict[str, Any] = {
         "state": "ok",
         "last_finished": _run_summary(last_run),
@@ -233,6 +238,15 @@ def _retention_state(
             f"retention run {last_failure.id} failed ({last_failure.error}): records past "
             f"their time are kept until a run finishes (`crisisline retention show "
             f"{last_failure.id}`, then `crisisline retention run`)"
+        )
+    if stuck is not None:
+        # Its process stopped without marking it failed (killed, a restart): the same for
+        # people as a failed run, and the day's run will not be made again by itself.
+        state["state"] = "failing"
+        warnings.append(
+            f"retention run {stuck.id} has been running since {stuck.started_at.isoformat()}: "
+            "its process stopped part-way; what it did is recorded (`crisisline retention "
+            f"show {stuck.id}`); run `crisisline retention run` to finish the work"
         )
     return state
 

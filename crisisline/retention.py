@@ -33,6 +33,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, t
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from crisisline import audit
 from crisisline.account_models import WebSession
 from crisisline.alert_models import RiskAlert
 from crisisline.conversation_models import SmsConversation
@@ -76,6 +77,10 @@ BATCH_SIZE: Final = 500
 SAMPLE_SIZE: Final = 10
 # The scheduler checks every five minutes whether today's run is due.
 CHECK_SECONDS: Final = 300.0
+# A run still "running" this long after it started has stopped without saying so: a night's
+# run takes minutes.
+STUCK_AFTER: Final = dt.timedelta(hours=6)
+INTERRUPTED: Final = "Interrupted"  # the error of a run whose process stopped mid-way
 
 # What each run did to a record (retention_actions.action).
 ANONYMISED: Final = "anonymised"
@@ -800,9 +805,31 @@ def run(
                 held=0,
                 status="running",
             )
+            # A run its process left "running" (killed mid-way) is over: say so.
+            session.execute(
+                update(RetentionRun)
+                .where(
+                    RetentionRun.status == "running",
+                    RetentionRun.started_at < started - STUCK_AFTER,
+                )
+                .values(status="failed", error=INTERRUPTED)
+            )
             session.add(row)
             session.flush()
             run_id = row.id
+            # Who started a run, and as of when, is in the audit log like any other change.
+            audit.record(
+                session,
+                actor=actor,
+                action="retention_run",
+                record_type="retention_run",
+                record_id=run_id,
+                at=started,
+                changes={
+                    "as_of": moment.isoformat(),
+                    "scheduled_for": scheduled_for.isoformat() if scheduled_for else None,
+                },
+            )
     except IntegrityError:
         log.info("retention run for %s: already made by another scheduler", scheduled_for)
         return None
@@ -960,6 +987,17 @@ def latest(session: Session) -> tuple[RetentionRun | None, RetentionRun | None]:
         .limit(1)
     )
     return finished, failed
+
+
+def stuck_run(session: Session, now: dt.datetime) -> RetentionRun | None:
+    """The oldest run still "running" long after it started: its process stopped mid-way
+    (killed, the machine restarted) without marking it failed."""
+    return session.scalar(
+        select(RetentionRun)
+        .where(RetentionRun.status == "running", RetentionRun.started_at < now - STUCK_AFTER)
+        .order_by(RetentionRun.started_at)
+        .limit(1)
+    )
 
 
 def schedule_words(schedule: RetentionSchedule) -> list[tuple[str, str]]:

@@ -139,3 +139,44 @@ def test_a_failed_run_shows_in_healthz_until_a_run_finishes(app: Flask, clock: F
     assert body["retention"]["state"] == "ok"
     assert body["retention"]["last_finished"]["status"] == "finished"
     assert not any("retention" in w for w in body["warnings"])
+
+
+@pytest.mark.hazard("H265")
+def test_a_run_whose_process_stopped_shows_until_the_next_run_closes_it(
+    app: Flask, clock: FakeClock
+) -> None:
+    db = services_of(app).db
+    with db.transaction() as session:
+        session.add(
+            RetentionRun(
+                scheduled_for=dt.date(2026, 11, 26),
+                started_at=clock.now(),
+                actor="scheduler",
+                status="running",
+                counts={"message_bodies": 500},
+            )
+        )
+    clock.advance(dt.timedelta(hours=5))
+    beat_as_leader(app)
+    body = app.test_client().get("/healthz").json
+    assert body is not None and body["retention"]["state"] == "ok"  # still going, perhaps
+
+    clock.advance(dt.timedelta(hours=2))
+    beat_as_leader(app)
+    body = app.test_client().get("/healthz").json
+    assert body is not None
+    assert body["retention"]["state"] == "failing"
+    assert any("retention run 1 has been running since" in w for w in body["warnings"])
+
+    result = app.test_cli_runner().invoke(args=["retention", "run"])
+    assert result.exit_code == 0, result.output
+    assert _runs(app) == [
+        (dt.date(2026, 11, 26), "scheduler", "failed"),
+        (None, "cli", "finished"),
+    ]
+    with db.transaction() as session:
+        stopped = session.get(RetentionRun, 1)
+        assert stopped is not None and stopped.error == "Interrupted"
+    beat_as_leader(app)
+    body = app.test_client().get("/healthz").json
+    assert body is not None and body["retention"]["state"] == "ok"
