@@ -92,6 +92,7 @@ _UNSETTLED: Final = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
 _EMAIL_SETTLED: Final = (EmailStatus.SENT, EmailStatus.FAILED)
 _CONVERSATION_SUBJECT: Final = "sms_conversation"  # crisisline.sms_conversations.SUBJECT_TYPE
 _ESCALATION_SUBJECT: Final = "escalation"  # crisisline.escalation_engine.SUBJECT
+_ALERT_SUBJECT: Final = "risk_alert"  # crisisline.alerts.SUBJECT_TYPE
 FINGERPRINT_PREFIX: Final = "removed-"
 _FINGER: Final = FINGERPRINT_PREFIX + "%"
 
@@ -198,14 +199,19 @@ def plan(session: Session, schedule: RetentionSchedule, as_of: dt.datetime, zone
     cut = Cutoffs(as_of, zone)
     held = held_participants(session)
     result = Plan(as_of=as_of, local_date=cut.local_date)
+    # An escalation's summary can be due under two rules (an alert's, a participant's details):
+    # it is changed, and recorded, once, by the first.
+    planned: set[tuple[str, Any]] = set()
     for kind, finder in _FINDERS.items():
         found = finder(session, schedule[kind], cut)
         kept: list[Target] = []
         for target in found:
             if target.participant_id is not None and target.participant_id in held:
                 result.held_participants.add(target.participant_id)
-            else:
+            elif (target.record_type, target.key) not in planned:
                 kept.append(target)
+                if target.record_type == "escalation":
+                    planned.add((target.record_type, target.key))
         result.targets[kind] = kept
     return result
 
@@ -335,7 +341,20 @@ def _alerts(session: Session, rule: Rule, cut: Cutoffs) -> list[Target]:
         )
         .order_by(RiskAlert.id)
     )
-    return list(_targets(rows, "risk_alert"))
+    found = list(_targets(rows, "risk_alert"))
+    # An alert's escalation repeats its reason in its summary ("Risk alert 4 (urgent): ...").
+    escalations = session.execute(
+        select(EscalationRecord.id, RiskAlert.participant_id)
+        .join(RiskAlert, RiskAlert.id == EscalationRecord.subject_id)
+        .where(
+            EscalationRecord.subject_type == _ALERT_SUBJECT,
+            EscalationRecord.status != "open",
+            EscalationRecord.summary != REMOVED,
+            cut.past(rule, RiskAlert.raised_at, RiskAlert.participant_id),
+        )
+        .order_by(EscalationRecord.id)
+    )
+    return found + list(_targets(escalations, "escalation"))
 
 
 def _access_log(session: Session, rule: Rule, cut: Cutoffs) -> list[Target]:
@@ -731,6 +750,7 @@ _APPLY: Final[dict[tuple[Kind, str], _Apply]] = {
     (Kind.NOTES, "contact_note"): _apply_notes,
     (Kind.NOTES, "follow_up"): _apply_follow_ups,
     (Kind.ALERTS, "risk_alert"): _apply_alerts,
+    (Kind.ALERTS, "escalation"): _apply_escalations,
     (Kind.ACCESS_LOG, "record_access"): _apply_access_log,
     (Kind.DELIVERIES, "delivery"): _apply_deliveries,
     (Kind.DELIVERIES, "email"): _apply_emails,

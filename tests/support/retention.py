@@ -271,6 +271,26 @@ def _participant_records(
         s.add_all([follow, alert, read])
         s.flush()
         s.add(AlertEvidence(alert_id=alert.id, contact_id=call.id, added_at=started))
+        chase = EscalationRecord(
+            policy_name="risk-alert",
+            policy={},
+            subject_type="risk_alert",
+            subject_id=alert.id,
+            participant_id=person.id,
+            summary=f"Risk alert {alert.id} (warning): {person.reference} Voicemail at night",
+            status="closed",
+            step_index=0,
+            loop=0,
+            version=1,
+            opened_at=started,
+            updated_at=started,
+            closed_at=started,
+            closed_by=f"staff:{worker}",
+        )
+        s.add(chase)
+        s.flush()
+        # The alert's rule and his details' both reach it: changed once.
+        _mark(h, "escalations", chase.id, person_past, held)
         _mark(h, "contact_notes", note.id, person_past, held)
         _mark(h, "follow_ups", follow.id, person_past, held)
         _mark(h, "risk_alerts", alert.id, person_past, held)
