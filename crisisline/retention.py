@@ -133,6 +133,14 @@ class Plan:
         ]
 
 
+class RunInProgress(Exception):
+    """Another retention run is going: one at a time."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"retention run {run_id} is still going")
+        self.run_id = run_id
+
+
 @dataclass(frozen=True)
 class Outcome:
     """A finished (or failed) run, as the CLI and the job report it."""
@@ -811,11 +819,21 @@ def run(
     batch_size: int = BATCH_SIZE,
 ) -> Outcome | None:
     """Run the schedule: plan at `as_of` (default now), then apply it batch by batch. None when
-    `scheduled_for` already has its run (another scheduler got there first)."""
+    `scheduled_for` already has its run (another scheduler got there first); RunInProgress
+    when another run is going."""
     started = clock()
     moment = as_of or started
     try:
         with db.transaction() as session:
+            going = session.scalar(
+                select(RetentionRun.id).where(
+                    RetentionRun.status == "running",
+                    RetentionRun.started_at >= started - STUCK_AFTER,
+                )
+            )
+            if going is not None:
+                # Two runs at once would each change and record the same records.
+                raise RunInProgress(going)
             row = RetentionRun(
                 scheduled_for=scheduled_for,
                 started_at=started,
@@ -936,15 +954,20 @@ def run_due(
     with db.transaction() as session:
         if session.scalar(select(RetentionRun.id).where(RetentionRun.scheduled_for == day)):
             return None
-    return run(
-        db,
-        schedule,
-        clock=clock,
-        zone=zone,
-        secret_key=secret_key,
-        actor="scheduler",
-        scheduled_for=day,
-    )
+    try:
+        return run(
+            db,
+            schedule,
+            clock=clock,
+            zone=zone,
+            secret_key=secret_key,
+            actor="scheduler",
+            scheduled_for=day,
+        )
+    except RunInProgress as busy:
+        # A run by hand is going: today's waits for the next check (every five minutes).
+        log.info("retention: run %s is going; today's run waits", busy.run_id)
+        return None
 
 
 # ---- the record of runs ----------------------------------------------------------------------

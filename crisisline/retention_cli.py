@@ -73,15 +73,21 @@ def run_command(dry_run: bool, as_of: str | None) -> None:
             click.echo(f"  {kind.value}: {found.count(kind)} would go{tail}")
         click.echo(f"  held: {found.held} participant(s) under a legal hold left untouched")
         return
-    outcome = retention.run(
-        svc.db,
-        svc.retention,
-        clock=svc.clock.now,
-        zone=zone,
-        secret_key=svc.settings.secret_key,
-        actor=CLI_ACTOR,
-        as_of=moment,
-    )
+    try:
+        outcome = retention.run(
+            svc.db,
+            svc.retention,
+            clock=svc.clock.now,
+            zone=zone,
+            secret_key=svc.settings.secret_key,
+            actor=CLI_ACTOR,
+            as_of=moment,
+        )
+    except retention.RunInProgress as busy:
+        raise click.ClickException(
+            f"retention run {busy.run_id} is still going: wait for it to end "
+            "(`crisisline retention runs`)"
+        ) from None
     assert outcome is not None  # a run asked for by hand has no day to clash on
     click.echo(f"Run {outcome.run_id}: {outcome.status}")
     for kind in Kind:

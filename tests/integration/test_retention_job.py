@@ -180,3 +180,29 @@ def test_a_run_whose_process_stopped_shows_until_the_next_run_closes_it(
     beat_as_leader(app)
     body = app.test_client().get("/healthz").json
     assert body is not None and body["retention"]["state"] == "ok"
+
+
+def test_one_run_at_a_time(app: Flask, clock: FakeClock) -> None:
+    db = services_of(app).db
+    # Today's run is due; a run by hand began 14 minutes ago and is still going...
+    clock.set(RUN_AT)
+    with db.transaction() as session:
+        session.add(
+            RetentionRun(
+                started_at=clock.now() - dt.timedelta(minutes=14),
+                actor="cli",
+                status="running",
+                counts={},
+            )
+        )
+    # ... so today's waits for it, and a second run by hand is refused.
+    assert Jobs(services_of(app)).run_retention() is None
+    refused = app.test_cli_runner().invoke(args=["retention", "run"])
+    assert refused.exit_code == 1
+    assert "retention run 1 is still going" in refused.output
+    assert [status for _, _, status in _runs(app)] == ["running"]
+    with db.transaction() as session:
+        going = session.get(RetentionRun, 1)
+        assert going is not None
+        going.status = "finished"
+    assert Jobs(services_of(app)).run_retention() is not None
