@@ -29,7 +29,18 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -783,18 +794,22 @@ def apply_batch(
         by_type[target.record_type].append(target)
     for record_type, group in by_type.items():
         _APPLY[(kind, record_type)](session, group, ctx)
-    session.add_all(
-        RetentionAction(
-            run_id=ctx.run_id,
-            rule=kind.value,
-            action=t.action,
-            record_type=t.record_type,
-            record_id=t.key if isinstance(t.key, int) else None,
-            participant_id=t.participant_id,
-            at=ctx.now,
+    if chosen:
+        session.execute(
+            insert(RetentionAction),
+            [
+                {
+                    "run_id": ctx.run_id,
+                    "rule": kind.value,
+                    "action": t.action,
+                    "record_type": t.record_type,
+                    "record_id": t.key if isinstance(t.key, int) else None,
+                    "participant_id": t.participant_id,
+                    "at": ctx.now,
+                }
+                for t in chosen
+            ],
         )
-        for t in chosen
-    )
     return chosen
 
 
