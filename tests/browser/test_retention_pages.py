@@ -53,7 +53,8 @@ def test_the_administrator_reads_what_the_retention_run_removed(
     page.get_by_role("link", name=f"Run {outcome.run_id}").click()
     expect(page.locator("h1")).to_have_text(f"Retention run {outcome.run_id}")
     total = sum(outcome.counts.values())
-    expect(page.get_by_role("status")).to_have_text(f"{total} records, page 1 of 2.")
+    pages = -(-total // 50)
+    expect(page.get_by_role("status")).to_have_text(f"{total} records, page 1 of {pages}.")
     looked_at(page, "retention-run")
 
     page.get_by_role("navigation", name="Which rule").get_by_role("link", name="Notes").click()
@@ -63,5 +64,5 @@ def test_the_administrator_reads_what_the_retention_run_removed(
 
     page.get_by_role("navigation", name="Which rule").get_by_role("link", name="All rules").click()
     page.get_by_role("link", name="Next page").click()
-    expect(page.get_by_role("status")).to_have_text(f"{total} records, page 2 of 2.")
+    expect(page.get_by_role("status")).to_have_text(f"{total} records, page 2 of {pages}.")
     looked_at(page, "retention-run-page-2")
