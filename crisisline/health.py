@@ -18,10 +18,12 @@ from crisisline import (
     heartbeat,
     provider_outages,
     recording_deletion,
+    retention,
     sms_intake,
     staff,
     tokens,
 )
+from crisisline.data_protection_models import RetentionRun
 from crisisline.gate import declare
 from crisisline.permissions import Permission
 from crisisline.services import services
@@ -65,6 +67,8 @@ def healthz() -> ResponseReturnValue:
             retrying = provider_outages.waiting(session)
             mail = email_outbox.health(session, svc.clock.now())
             recordings = recording_deletion.health(session, svc.clock.now())
+            last_run, last_failure = retention.latest(session)
+            stuck = retention.stuck_run(session, svc.clock.now())
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
         return jsonify(
@@ -132,6 +136,7 @@ def healthz() -> ResponseReturnValue:
         )
     email = _email_state(mail, svc.clock.now(), warnings)
     recordings_block = _recordings_state(recordings, svc.clock.now(), warnings)
+    kept = _retention_state(last_run, last_failure, stuck, warnings)
     if legacy_tokens:
         # Tokens from before tokens had owners may do everything, whoever holds them; they keep
         # working (an upgrade must not cut an integration off) until an administrator replaces
@@ -154,6 +159,7 @@ def healthz() -> ResponseReturnValue:
         "provider": provider,
         "email": email,
         "recordings": recordings_block,
+        "retention": kept,
         "warnings": warnings,
     }
     return jsonify(body), 200 if healthy else 503
@@ -224,6 +230,56 @@ def _recordings_state(
         warnings.append(
             f"{recordings.waiting} voicemail recording(s) past their time wait to be deleted "
             f"at Twilio, the oldest since {oldest.isoformat()} ({recordings.failing} failing)"
+        )
+    return state
+
+
+def _run_summary(run: RetentionRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "status": run.status,
+        "error": run.error,
+        "changed": sum(int(n) for n in run.counts.values()),
+        "held": run.held,
+    }
+
+
+def _retention_state(
+    last_run: RetentionRun | None,
+    last_failure: RetentionRun | None,
+    stuck: RetentionRun | None,
+    warnings: list[str],
+) -> dict[str, Any]:
+    """The retention runs for people: the last finished one, and the last failed one. A failed
+    run later than the last finished one keeps records past their time (and leaves what it did
+    recorded), and so does a run left "running" by a process that stopped: a person must look.
+    It never stops the line: degraded."""
+    state: dict[str, Any] = {
+        "state": "ok",
+        "last_finished": _run_summary(last_run),
+        "last_failed": _run_summary(last_failure),
+    }
+    if last_failure is not None and (
+        last_run is None or last_failure.started_at > last_run.started_at
+    ):
+        state["state"] = "failing"
+        warnings.append(
+            f"retention run {last_failure.id} failed ({last_failure.error}): records past "
+            f"their time are kept until a run finishes (`crisisline retention show "
+            f"{last_failure.id}`, then `crisisline retention run`)"
+        )
+    if stuck is not None:
+        # Its process stopped without marking it failed (killed, a restart): the same for
+        # people as a failed run, and the day's run will not be made again by itself.
+        state["state"] = "failing"
+        warnings.append(
+            f"retention run {stuck.id} has been running since {stuck.started_at.isoformat()}: "
+            "its process stopped part-way; what it did is recorded (`crisisline retention "
+            f"show {stuck.id}`); run `crisisline retention run` to finish the work"
         )
     return state
 

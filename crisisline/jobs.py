@@ -31,6 +31,7 @@ from crisisline import (
     note_prompts,
     provider_outages,
     recording_deletion,
+    retention,
     rota_notices,
     sms_conversations,
     sms_intake,
@@ -244,6 +245,18 @@ class Jobs:
         svc = self.svc
         return recording_deletion.run(svc.db, svc.telephony, svc.clock.now)
 
+    def run_retention(self) -> retention.Outcome | None:
+        """The daily retention run, once a day at or after RETENTION_TIME local."""
+        svc = self.svc
+        return retention.run_due(
+            svc.db,
+            svc.retention,
+            clock=svc.clock.now,
+            zone=svc.settings.zone,
+            at=svc.settings.retention_time,
+            secret_key=svc.settings.secret_key,
+        )
+
     def scheduler_jobs(self, name: str) -> list[PeriodicJob]:
         """The periodic jobs of the scheduler process called `name`."""
         svc = self.svc
@@ -291,6 +304,8 @@ class Jobs:
             PeriodicJob("note-prompts", NOTE_PROMPT_SECONDS, self.send_note_prompts),
             PeriodicJob("handover", HANDOVER_SECONDS, self.send_handover),
             PeriodicJob("delete-recordings", RECORDING_DELETION_SECONDS, self.delete_recordings),
+            # The retention schedule: checked every five minutes, run once a day.
+            PeriodicJob("retention", retention.CHECK_SECONDS, self.run_retention),
             # Every process: each drains the spool on its own disk (recording is once per SID).
             PeriodicJob("drain-spool", SPOOL_SECONDS, svc.spool_drainer.drain, every_process=True),
             PeriodicJob(

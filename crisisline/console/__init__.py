@@ -33,6 +33,7 @@ from crisisline.console import (  # noqa: F401
     participant_pages,
     record_admin_pages,
     report_pages,
+    retention_pages,
     rota_pages,
     subject_access_pages,
     views,

@@ -72,6 +72,7 @@ def test_healthz_is_200_when_the_database_answers_and_the_scheduler_beat(
             "oldest_waiting_seconds": None,
             "failing": 0,
         },
+        "retention": {"state": "ok", "last_finished": None, "last_failed": None},
         "warnings": [],
     }
 
