@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -131,6 +132,16 @@ def earlier_details(session: Session, participant_id: int) -> list[Correction]:
         )
         for row in rows
     ]
+
+
+def actor_names(session: Session, labels: Iterable[str | None]) -> dict[str, str]:
+    """The name of each member of staff among these actor labels (staff:12 → his name); other
+    labels (cli, integration:NAME) are left out: show them as they are."""
+    by_id = {staff_id: label for label in labels if label and (staff_id := _staff_id(label))}
+    if not by_id:
+        return {}
+    found = session.execute(select(Staff.id, Staff.name).where(Staff.id.in_(by_id))).all()
+    return {by_id[staff_id]: name for staff_id, name in found}
 
 
 def _field_order(item: tuple[str, Any]) -> int:

@@ -133,13 +133,19 @@ def participant(participant_id: int) -> ResponseReturnValue:
             if seen.contacts
             else []
         )
+        holds = (
+            legal_holds.history(session, participant_id)
+            if actor.may(Permission.LEGAL_HOLDS_WRITE)
+            else []
+        )
         page = render_template(
             "participant_page.html",
             participant=record,
             hold=legal_holds.current(session, participant_id),
-            holds=legal_holds.history(session, participant_id)
-            if actor.may(Permission.LEGAL_HOLDS_WRITE)
-            else [],
+            holds=holds,
+            names=participant_corrections.actor_names(
+                session, [h.set_by for h in holds] + [h.lifted_by for h in holds]
+            ),
             may_hold=actor.may(Permission.LEGAL_HOLDS_WRITE),
             may_edit=actor.may(Permission.PARTICIPANTS_WRITE),
             corrections=participant_corrections.earlier_details(session, participant_id),
@@ -238,6 +244,7 @@ def _hold_change(participant_id: int, *, lifting: bool) -> ResponseReturnValue:
                 "legal_hold_form.html",
                 participant=record,
                 hold=hold,
+                names=participant_corrections.actor_names(session, [hold.set_by] if hold else []),
                 lifting=lifting,
                 reason=reason,
                 error=error,
