@@ -135,6 +135,7 @@ def _token(app: Flask, clock: FakeClock, role: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.hazard("H290")
 @pytest.mark.hazard("H291")
 @pytest.mark.parametrize("role", MAY_HOLD)
 def test_the_api_places_and_lifts_a_hold_and_the_participant_shows_it(
@@ -196,6 +197,7 @@ def test_the_api_refuses_a_hold_without_a_proper_reason_naming_the_field(
     assert _holds(app, pid) == []
 
 
+@pytest.mark.hazard("H292")
 @pytest.mark.parametrize("role", MAY_NOT_HOLD)
 def test_the_api_refuses_holds_to_every_other_role(
     app: Flask, client: FlaskClient, clock: FakeClock, role: str
@@ -214,6 +216,7 @@ def test_the_api_refuses_holds_to_every_other_role(
     assert hold.lifted_at is None
 
 
+@pytest.mark.hazard("H292")
 def test_an_integration_without_the_scope_is_refused_and_with_it_acts_as_itself(
     app: Flask, client: FlaskClient, clock: FakeClock
 ) -> None:
@@ -268,6 +271,7 @@ def _words(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", html).split()).replace(" ,", ",")
 
 
+@pytest.mark.hazard("H290")
 @pytest.mark.hazard("H291")
 @pytest.mark.parametrize("role", MAY_HOLD)
 def test_the_clinical_lead_and_administrator_place_and_lift_a_hold_from_his_page(
@@ -305,6 +309,8 @@ def test_the_clinical_lead_and_administrator_place_and_lift_a_hold_from_his_page
     assert logged == ["change", "change"]
 
 
+@pytest.mark.hazard("H290")
+@pytest.mark.hazard("H292")
 @pytest.mark.parametrize("role", MAY_NOT_HOLD)
 def test_others_who_read_him_see_only_whether_a_hold_is_in_place_and_cannot_change_it(
     app: Flask, clock: FakeClock, role: str

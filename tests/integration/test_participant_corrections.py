@@ -159,6 +159,8 @@ def test_a_change_without_a_reason_is_refused_beside_the_field_and_nothing_chang
     assert _corrections(app, pid) == []
 
 
+@pytest.mark.hazard("H293")
+@pytest.mark.hazard("H295")
 def test_the_officer_who_reads_him_sees_his_earlier_details_but_may_not_correct_them(
     app: Flask, clock: FakeClock
 ) -> None:
@@ -183,6 +185,7 @@ def test_the_officer_who_reads_him_sees_his_earlier_details_but_may_not_correct_
     assert len(_corrections(app, pid)) == 1
 
 
+@pytest.mark.hazard("H295")
 def test_an_on_call_worker_who_never_handled_him_sees_nothing_of_him(
     app: Flask, clock: FakeClock
 ) -> None:
@@ -250,6 +253,7 @@ def test_a_patch_with_a_bad_reason_is_422_naming_it_and_changes_nothing(
     assert _corrections(app, pid) == []
 
 
+@pytest.mark.hazard("H295")
 @pytest.mark.parametrize("role", ["on_call", "responsible_officer"])
 def test_a_patch_by_a_role_without_participants_write_is_refused(
     app: Flask, client: FlaskClient, clock: FakeClock, role: str
@@ -397,6 +401,7 @@ def test_the_console_closes_him_from_the_day_given_and_shows_it(
         assert (found.status, found.ended_service_on) == (ParticipantStatus.ACTIVE, None)
 
 
+@pytest.mark.hazard("H293")
 def test_a_correction_and_its_change_are_one_transaction(app: Flask, clock: FakeClock) -> None:
     """A change refused part-way (a number held by another man) leaves no correction behind."""
     pid = _add(app, clock)
