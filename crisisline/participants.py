@@ -35,8 +35,18 @@ class NewParticipant:
     status: ParticipantStatus = ParticipantStatus.ACTIVE
 
 
-def create(session: Session, new: NewParticipant, *, actor: str, now: dt.datetime) -> Participant:
-    """Add a participant, refusing a reference or phone number that is already in use."""
+def create(
+    session: Session,
+    new: NewParticipant,
+    *,
+    actor: str,
+    now: dt.datetime,
+    zone: dt.tzinfo | None = None,
+) -> Participant:
+    """Add a participant, refusing a reference or phone number that is already in use.
+
+    One added already closed (an import of past participants) left the service today, in
+    `zone` (the service's; the UTC day where a caller has none to give)."""
     _refuse_reference_taken(session, new.reference)
     _check_phones(session, new.phones)
     _check_officer(session, new.responsible_officer_id)
@@ -46,6 +56,10 @@ def create(session: Session, new: NewParticipant, *, actor: str, now: dt.datetim
         responsible_officer_id=new.responsible_officer_id,
         risk_level=new.risk_level,
         status=new.status,
+        # Without a day, the retention schedule would never start counting for him.
+        ended_service_on=now.astimezone(zone or dt.UTC).date()
+        if new.status is ParticipantStatus.CLOSED
+        else None,
         created_at=now,
         updated_at=now,
         phone_rows=[ParticipantPhone(number=n, position=i) for i, n in enumerate(new.phones)],

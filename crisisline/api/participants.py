@@ -47,6 +47,7 @@ def create_participant(data: dict[str, Any]) -> ShownParticipant:
             participant_service.NewParticipant(**data),
             actor=actor(),
             now=svc.clock.now(),
+            zone=svc.settings.zone,
         )
         # A new record: nobody's caseload yet, so no reason is asked; the creation is logged.
         access.created(session, participant.id)

@@ -330,6 +330,27 @@ def test_closing_sets_the_local_day_he_left_and_reopening_clears_it(
 
 
 @pytest.mark.hazard("H294")
+def test_a_participant_added_already_closed_left_the_service_that_local_day(
+    client: FlaskClient, clock: FakeClock, auth: dict[str, str]
+) -> None:
+    clock.set(LONDON_MIDNIGHT)
+    added = client.post(
+        "/api/v1/participants",
+        json={
+            "reference": "R4009",
+            "name": "Ivo Marsh",
+            "phones": ["07700 900628"],
+            "risk_level": "low",
+            "status": "closed",
+        },
+        headers=auth,
+    )
+    assert added.status_code == 201, added.json
+    assert json_of(added)["ended_service_on"] == "2026-07-01"
+    assert json_of(added)["legal_hold"] is None
+
+
+@pytest.mark.hazard("H294")
 @pytest.mark.parametrize(
     ("body", "message"),
     [
