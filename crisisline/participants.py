@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, ScalarSelect, func, or_, select
 from sqlalchemy.orm import Session, lazyload
@@ -208,7 +207,7 @@ def update(
     *,
     actor: str,
     now: dt.datetime,
-    zone: ZoneInfo,
+    zone: dt.tzinfo,
     reason: str = participant_corrections.NOT_GIVEN,
 ) -> Participant:
     """Apply `changes` (the FIELDS) and keep what changed, with `reason`, as a correction in the
@@ -225,9 +224,6 @@ def update(
         _check_phones(session, changes["phones"], except_id=participant.id)
     if "responsible_officer_id" in changes:
         _check_officer(session, changes["responsible_officer_id"])
-    for name in ("reference", "name", "responsible_officer_id", "risk_level", "status"):
-        if name in changes:
-            setattr(participant, name, changes[name])
     was = participant.status
     ended = _end_of_service(participant, was, changes, now=now, zone=zone)
     for name in ("reference", "name", "responsible_officer_id", "risk_level", "status"):
@@ -251,7 +247,7 @@ def close(
     *,
     actor: str,
     now: dt.datetime,
-    zone: ZoneInfo,
+    zone: dt.tzinfo,
     ended_on: dt.date | None = None,
 ) -> Participant:
     """Mark a participant closed, his end of service `ended_on` (default: today in `zone`);
@@ -277,7 +273,7 @@ def _end_of_service(
     changes: dict[str, Any],
     *,
     now: dt.datetime,
-    zone: ZoneInfo,
+    zone: dt.tzinfo,
 ) -> dt.date | None:
     """The end-of-service date the participant has after `changes` (InvalidInput naming
     `ended_service_on` for a date in the future, before he was added, or given to a man who
@@ -294,9 +290,8 @@ def _end_of_service(
         return None  # active again: he has not left
     today = now.astimezone(zone).date()
     if given is None:
-        if was is ParticipantStatus.CLOSED and participant.ended_service_on is not None:
-            return participant.ended_service_on
-        return today
+        # Closed already: his day stays (an edit of his name is not a new end of service).
+        return participant.ended_service_on if was is ParticipantStatus.CLOSED else today
     # The retention schedule counts from this day: a wrong one removes his data too early
     # (a day in the future is refused) or keeps it too long (before he was added, refused).
     if given > today:
