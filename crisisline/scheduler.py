@@ -88,6 +88,36 @@ def run_every_process_jobs(jobs: Sequence[PeriodicJob]) -> None:
                 log.exception("scheduled job %s failed at start-up; it will run again", job.name)
 
 
+def wake(scheduler: BaseScheduler, name: str) -> bool:
+    """Run job `name` now, beside its periodic runs (a wake-up, crisisline.wakeups): False if
+    this scheduler has no such job.
+
+    Wake-ups that arrive before the last one has started are one run; one that arrives while a
+    woken run is under way starts another beside it, so work committed after that run looked
+    is never left for the next sweep. Both are safe: the jobs claim what they do.
+    """
+    job = scheduler.get_job(name)
+    if job is None:
+        return False
+    try:
+        scheduler.add_job(
+            job.func,
+            "date",
+            run_date=dt.datetime.now(dt.UTC),
+            # Not the next-due wake-up's id: that one waits for an exact later instant.
+            id=f"{name}:woken",
+            name=f"{name}:woken",
+            replace_existing=True,
+            max_instances=2,
+            misfire_grace_time=None,
+        )
+    except Exception:
+        # The scheduler is shutting down; the periodic run covers the work anyway.
+        log.debug("wake-up of %s not set", name, exc_info=True)
+        return False
+    return True
+
+
 def _guarded(job: PeriodicJob, scheduler: BaseScheduler) -> Callable[[], None]:
     def run() -> None:
         try:
