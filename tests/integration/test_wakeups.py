@@ -86,6 +86,7 @@ def test_a_commit_that_queues_a_delivery_wakes_the_dispatcher(app: Flask) -> Non
         assert heard.wait_for(Work.OUTBOX)
 
 
+@pytest.mark.hazard("H303")
 def test_a_transaction_rolled_back_wakes_nobody(app: Flask) -> None:
     svc = services_of(app)
     with hearing(svc) as heard:
@@ -153,6 +154,7 @@ def _sweeps_every(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     monkeypatch.setattr(jobs_module, "SWEEP_SECONDS", seconds)
 
 
+@pytest.mark.hazard("H304")
 def test_a_woken_scheduler_sends_at_once_not_at_its_next_sweep(
     app: Flask, telephony: FakeTelephony, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -166,6 +168,8 @@ def test_a_woken_scheduler_sends_at_once_not_at_its_next_sweep(
     assert [m.body for m in telephony.sent_messages] == ["Woken"]
 
 
+@pytest.mark.hazard("H300")
+@pytest.mark.hazard("H302")
 def test_a_lost_wakeup_is_sent_by_the_safety_sweep_exactly_once(
     app: Flask, telephony: FakeTelephony, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,6 +187,7 @@ def test_a_lost_wakeup_is_sent_by_the_safety_sweep_exactly_once(
     assert sorted(m.body for m in telephony.sent_messages) == ["Lost wake-up", "Woken too"]
 
 
+@pytest.mark.hazard("H300")
 def test_a_restarted_scheduler_sends_what_was_queued_while_it_was_down(
     app: Flask, telephony: FakeTelephony, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -205,6 +210,8 @@ def _sqlite_keeps_polling(svc: Services) -> None:
     assert [seconds[work.value] for work in Work] == [1.0, 1.0, 1.0]
 
 
+@pytest.mark.hazard("H300")
+@pytest.mark.hazard("H304")
 def test_with_postgresql_the_sweeps_are_the_safety_net(app: Flask) -> None:
     svc = services_of(app)
     seconds = {job.name: job.seconds for job in Jobs(svc).scheduler_jobs("intervals")}
@@ -213,6 +220,7 @@ def test_with_postgresql_the_sweeps_are_the_safety_net(app: Flask) -> None:
     assert expected >= jobs_module.SWEEP_SECONDS  # never shorter than the polling interval
 
 
+@pytest.mark.hazard("H301")
 def test_a_killed_listening_connection_reconnects_and_catches_up(app: Flask) -> None:
     svc = services_of(app)
     if not svc.db.wakes.postgres:
@@ -242,6 +250,7 @@ def test_a_killed_listening_connection_reconnects_and_catches_up(app: Flask) -> 
     assert not state.listening
 
 
+@pytest.mark.hazard("H302")
 def test_a_killed_listener_loses_no_delivery_and_sends_none_twice(
     app: Flask, telephony: FakeTelephony, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -275,6 +284,7 @@ def test_a_killed_listener_loses_no_delivery_and_sends_none_twice(
     assert sorted(m.body for m in telephony.sent_messages) == ["After it", "During the drop"]
 
 
+@pytest.mark.hazard("H301")
 def test_the_heartbeat_and_healthz_report_the_listener(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
