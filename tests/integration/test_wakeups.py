@@ -4,9 +4,8 @@ still get everything done exactly once, by the safety sweep or the catch-up on c
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -20,18 +19,10 @@ from crisisline.services import Services
 from crisisline.telephony import FakeTelephony
 from crisisline.wakeups import Listener, ListenerState, Work
 from tests.support.app import services_of
+from tests.support.wakeups import Heard, eventually, hearing
 
 LINE = "+447700900000"
 WORKER = "+447700900101"
-
-
-def _eventually(condition: Callable[[], bool], seconds: float = 15) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def _enqueue(svc: Services, body: str) -> None:
@@ -39,44 +30,6 @@ def _enqueue(svc: Services, body: str) -> None:
         outbox.enqueue_sms(
             session, to=WORKER, from_=LINE, body=body, purpose="test_message", now=svc.clock.now()
         )
-
-
-class Heard:
-    """The wake-ups one process hears: by NOTIFY on PostgreSQL, in memory on SQLite."""
-
-    def __init__(self) -> None:
-        self.works: list[Work] = []
-        self.changed = threading.Condition()
-
-    def __call__(self, work: Work) -> None:
-        with self.changed:
-            self.works.append(work)
-            self.changed.notify_all()
-
-    def wait_for(self, work: Work, seconds: float = 10) -> bool:
-        with self.changed:
-            return self.changed.wait_for(lambda: work in self.works, timeout=seconds)
-
-
-@contextmanager
-def hearing(svc: Services) -> Iterator[Heard]:
-    heard = Heard()
-    if svc.db.wakes.postgres:
-        listener = Listener(svc.settings.database_url, heard).start()
-        assert _eventually(lambda: listener.state.listening)
-        # Connecting wakes every job once (the catch-up); only what follows is under test.
-        assert _eventually(lambda: set(heard.works) == set(Work))
-        heard.works.clear()
-        try:
-            yield heard
-        finally:
-            listener.stop()
-    else:
-        svc.db.wakes.subscribe(heard)
-        try:
-            yield heard
-        finally:
-            svc.db.wakes.unsubscribe(heard)
 
 
 def test_a_commit_that_queues_a_delivery_wakes_the_dispatcher(app: Flask) -> None:
@@ -163,7 +116,7 @@ def test_a_woken_scheduler_sends_at_once_not_at_its_next_sweep(
     with scheduler(svc):
         time.sleep(0.5)  # past the first passes at start-up
         _enqueue(svc, "Woken")
-        assert _eventually(lambda: len(telephony.sent_messages) == 1)
+        assert eventually(lambda: len(telephony.sent_messages) == 1)
         time.sleep(0.3)
     assert [m.body for m in telephony.sent_messages] == ["Woken"]
 
@@ -180,9 +133,9 @@ def test_a_lost_wakeup_is_sent_by_the_safety_sweep_exactly_once(
         svc.db.wakes.enabled = False  # the commit's notification never goes: lost
         _enqueue(svc, "Lost wake-up")
         svc.db.wakes.enabled = True
-        assert _eventually(lambda: len(telephony.sent_messages) == 1)
+        assert eventually(lambda: len(telephony.sent_messages) == 1)
         _enqueue(svc, "Woken too")  # woken and swept alike: still once
-        assert _eventually(lambda: len(telephony.sent_messages) == 2)
+        assert eventually(lambda: len(telephony.sent_messages) == 2)
         time.sleep(2.5)  # two more sweeps: nothing is sent twice
     assert sorted(m.body for m in telephony.sent_messages) == ["Lost wake-up", "Woken too"]
 
@@ -197,7 +150,7 @@ def test_a_restarted_scheduler_sends_what_was_queued_while_it_was_down(
         time.sleep(0.3)
     _enqueue(svc, "While down")  # nobody listening: its notification is lost
     with scheduler(svc, "second"):
-        assert _eventually(lambda: len(telephony.sent_messages) == 1)
+        assert eventually(lambda: len(telephony.sent_messages) == 1)
         time.sleep(0.3)
     assert [m.body for m in telephony.sent_messages] == ["While down"]
 
@@ -230,7 +183,7 @@ def test_a_killed_listening_connection_reconnects_and_catches_up(app: Flask) -> 
     state = ListenerState()
     listener = Listener(svc.settings.database_url, heard, state=state).start()
     try:
-        assert _eventually(lambda: state.listening and set(heard.works) == set(Work))
+        assert eventually(lambda: state.listening and set(heard.works) == set(Work))
         pid = listener.backend_pid
         assert pid is not None
         engine = create_engine(svc.settings.database_url)
@@ -240,8 +193,8 @@ def test_a_killed_listening_connection_reconnects_and_catches_up(app: Flask) -> 
         heard.works.clear()
         # Counted, reconnected, and every job woken once on reconnecting (what was notified
         # while it was away is not lost).
-        assert _eventually(lambda: state.reconnects == 1 and state.listening)
-        assert _eventually(lambda: set(heard.works) == set(Work))
+        assert eventually(lambda: state.reconnects == 1 and state.listening)
+        assert eventually(lambda: set(heard.works) == set(Work))
         heard.works.clear()
         _enqueue(svc, "After the drop")
         assert heard.wait_for(Work.OUTBOX)
@@ -269,7 +222,7 @@ def test_a_killed_listener_loses_no_delivery_and_sends_none_twice(
 
     monkeypatch.setattr("crisisline.jobs.Listener", keep)
     with scheduler(svc):
-        assert _eventually(lambda: bool(listeners) and listeners[0].backend_pid is not None)
+        assert eventually(lambda: bool(listeners) and listeners[0].backend_pid is not None)
         pid = listeners[0].backend_pid
         engine = create_engine(svc.settings.database_url)
         with engine.begin() as conn:
@@ -277,9 +230,9 @@ def test_a_killed_listener_loses_no_delivery_and_sends_none_twice(
             # Queued while the listener is gone: its notification reaches nobody.
         _enqueue(svc, "During the drop")
         engine.dispose()
-        assert _eventually(lambda: len(telephony.sent_messages) == 1)
+        assert eventually(lambda: len(telephony.sent_messages) == 1)
         _enqueue(svc, "After it")
-        assert _eventually(lambda: len(telephony.sent_messages) == 2)
+        assert eventually(lambda: len(telephony.sent_messages) == 2)
         time.sleep(0.5)
     assert sorted(m.body for m in telephony.sent_messages) == ["After it", "During the drop"]
 
@@ -298,11 +251,11 @@ def test_the_heartbeat_and_healthz_report_the_listener(
             wake = scheduler_block.get("wakeups")
             return wake if isinstance(wake, dict) else None
 
-        assert _eventually(lambda: reported() is not None)
+        assert eventually(lambda: reported() is not None)
         wake = reported()
         assert wake is not None
         if svc.db.wakes.postgres:
-            assert _eventually(lambda: (reported() or {}).get("state") == "listening")
+            assert eventually(lambda: (reported() or {}).get("state") == "listening")
         else:
             assert wake["state"] == "none"
 
