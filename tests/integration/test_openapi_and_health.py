@@ -68,6 +68,13 @@ def test_healthz_is_200_when_the_database_answers_and_the_scheduler_beat(
         "spool": {"waiting": 0},
         "provider": {"state": "ok", "waiting": 0, "crisis_waiting": 0, "failing_since": None},
         "email": {"state": "ok", "failed": 0, "retrying": 0, "retrying_since": None},
+        "recordings": {
+            "state": "ok",
+            "waiting": 0,
+            "oldest_waiting_seconds": None,
+            "failing": 0,
+        },
+        "retention": {"state": "ok", "last_finished": None, "last_failed": None},
         "warnings": [],
     }
 

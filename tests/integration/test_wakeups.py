@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 
-from crisisline import jobs as jobs_module
 from crisisline import heartbeat, outbox, sms_intake, wakeups
+from crisisline import jobs as jobs_module
 from crisisline.jobs import Jobs
 from crisisline.services import Services
 from crisisline.telephony import FakeTelephony
