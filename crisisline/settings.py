@@ -102,6 +102,9 @@ class Settings:
     handover_time: dt.time = dt.time(8, 30)
     # The daily retention run (crisisline.retention): at RETENTION_TIME, local time, once a day.
     retention_time: dt.time = dt.time(2, 30)
+    # Wake-ups (crisisline.wakeups): a commit that creates work starts the scheduler's job at
+    # once. WAKEUPS=off leaves the scheduler polling every second (a benchmark's baseline).
+    wakeups: bool = True
     # A subject access bundle names the staff who handled his contacts (SAR_STAFF_NAMES) only
     # when the service's policy says so; otherwise it gives their role alone.
     sar_staff_names: bool = False
@@ -203,6 +206,10 @@ def load_settings(
             return default
         return int(raw)
 
+    raw_wakeups = text("WAKEUPS", "on").lower()
+    if raw_wakeups not in _YES | _NO:
+        problems.append(f"WAKEUPS must be on or off, not {raw_wakeups!r}")
+    wakeups = raw_wakeups not in _NO
     shift_reminder_minutes = whole("SHIFT_REMINDER_MINUTES", 60, 1440)
     voicemail_link_hours = whole("VOICEMAIL_LINK_HOURS", 72, 720)
     session_max_hours = whole("SESSION_MAX_HOURS", 12, 24)
@@ -364,6 +371,7 @@ def load_settings(
         note_link_hours=note_link_hours,
         handover_time=handover_time,
         retention_time=retention_time,
+        wakeups=wakeups,
         sar_staff_names=sar_staff_names,
         smtp_url=smtp_url,
         email_from=email_from,
