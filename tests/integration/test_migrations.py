@@ -60,7 +60,7 @@ def test_participants_closed_before_end_of_service_existed_get_the_day_last_chan
             )
     upgrade(database_url)
     with engine.connect() as conn:
-        found = dict(
+        found: dict[str, object] = dict(
             conn.execute(text("SELECT reference, ended_service_on FROM participants")).all()
         )
     engine.dispose()
