@@ -442,6 +442,7 @@ from crisisline import account_models as account_models  # noqa: E402  (register
 from crisisline import alert_models as alert_models  # noqa: E402  (registers the risk alert tables)
 from crisisline import call_models as call_models  # noqa: E402  (registers the live call table)
 from crisisline import conversation_models as conversation_models  # noqa: E402  (registers the SMS conversation tables)
+from crisisline import crisis_plan_models as crisis_plan_models  # noqa: E402  (registers the crisis plan and plan link tables)
 from crisisline import data_protection_models as data_protection_models  # noqa: E402  (registers the legal hold, retention, recording deletion, subject access and correction tables)
 from crisisline import email_models as email_models  # noqa: E402  (registers the email outbox and handover tables)
 from crisisline import escalation_models as escalation_models  # noqa: E402  (registers the escalation tables)

@@ -54,6 +54,9 @@ class Permission(enum.StrEnum):
     REPORTS_READ = "reports:read"
     AUDIT_READ = "audit:read"
     SETTINGS_READ = "settings:read"
+    # Participants' crisis plans (docs/crisis-plans.md).
+    CRISIS_PLANS_READ = "crisis-plans:read"
+    CRISIS_PLANS_WRITE = "crisis-plans:write"
     # The record's life under data protection law (docs/data-protection.md).
     LEGAL_HOLDS_WRITE = "legal-holds:write"
     RETENTION_READ = "retention:read"
@@ -102,6 +105,7 @@ _OPERATIONAL: Final[Mapping[Permission, Extent]] = {
     Permission.DELIVERIES_READ: Extent.ALL,
     Permission.STAFF_READ: Extent.ALL,
     Permission.REPORTS_READ: Extent.ALL,
+    Permission.CRISIS_PLANS_READ: Extent.ALL,
 }
 
 # The table. A role not listed for a permission does not have it.
@@ -111,6 +115,7 @@ ROLE_GRANTS: Final[Mapping[StaffRole, Mapping[Permission, Extent]]] = {
         Permission.PARTICIPANTS_READ: Extent.HANDLED,
         Permission.CONTACTS_READ: Extent.HANDLED,
         Permission.NOTES_WRITE: Extent.HANDLED,
+        Permission.CRISIS_PLANS_READ: Extent.HANDLED,
     },
     StaffRole.RESPONSIBLE_OFFICER: {
         Permission.PARTICIPANTS_READ: Extent.CASELOAD,
@@ -121,6 +126,8 @@ ROLE_GRANTS: Final[Mapping[StaffRole, Mapping[Permission, Extent]]] = {
         Permission.ALERTS_READ: Extent.CASELOAD,
         Permission.ALERTS_WRITE: Extent.CASELOAD,
         Permission.ESCALATIONS_READ: Extent.CASELOAD,
+        Permission.CRISIS_PLANS_READ: Extent.CASELOAD,
+        Permission.CRISIS_PLANS_WRITE: Extent.CASELOAD,
     },
     StaffRole.DUTY_MANAGER: dict(_OPERATIONAL),
     StaffRole.CLINICAL_LEAD: {
@@ -129,6 +136,8 @@ ROLE_GRANTS: Final[Mapping[StaffRole, Mapping[Permission, Extent]]] = {
         Permission.AUDIT_READ: Extent.ALL,
         Permission.LEGAL_HOLDS_WRITE: Extent.ALL,
         Permission.RETENTION_READ: Extent.ALL,
+        # The plan is the clinical team's: the clinical lead writes any, officers their own.
+        Permission.CRISIS_PLANS_WRITE: Extent.ALL,
     },
     # No contact content (contacts, notes, alerts, escalations, deliveries) unless the person
     # also holds another role. Rotas are read to see whom a staff change leaves a gap for.

@@ -98,6 +98,9 @@ class Settings:
     # note; the link works for NOTE_LINK_HOURS.
     note_reminder_minutes: int = 30
     note_link_hours: int = 12
+    # The texted link to a participant's crisis plan, sent to the worker who takes his call or
+    # text (crisisline.crisis_plan_links), works for CRISIS_PLAN_LINK_HOURS.
+    crisis_plan_link_hours: int = 4
     # The morning handover (crisisline.handover): sent every day at HANDOVER_TIME, local time.
     handover_time: dt.time = dt.time(8, 30)
     # The daily retention run (crisisline.retention): at RETENTION_TIME, local time, once a day.
@@ -254,6 +257,7 @@ def load_settings(
     }
     note_reminder_minutes = whole("NOTE_REMINDER_MINUTES", 30, 1440)
     note_link_hours = whole("NOTE_LINK_HOURS", 12, 168)
+    crisis_plan_link_hours = whole("CRISIS_PLAN_LINK_HOURS", 4, 24)
     raw_handover = text("HANDOVER_TIME", "08:30")
     try:
         handover_time = dt.time.fromisoformat(raw_handover)
@@ -369,6 +373,7 @@ def load_settings(
         crisis_retry_hours=crisis_retry_hours,
         note_reminder_minutes=note_reminder_minutes,
         note_link_hours=note_link_hours,
+        crisis_plan_link_hours=crisis_plan_link_hours,
         handover_time=handover_time,
         retention_time=retention_time,
         wakeups=wakeups,

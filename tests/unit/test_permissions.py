@@ -149,6 +149,7 @@ def test_a_clinical_lead_is_a_duty_manager_who_reads_the_risk_rules_and_access_l
         Permission.AUDIT_READ,
         Permission.LEGAL_HOLDS_WRITE,
         Permission.RETENTION_READ,
+        Permission.CRISIS_PLANS_WRITE,
     }
 
 
@@ -169,6 +170,7 @@ def test_an_on_call_worker_reaches_only_the_men_he_handled_and_his_own_shifts() 
         Permission.PARTICIPANTS_READ: Extent.HANDLED,
         Permission.CONTACTS_READ: Extent.HANDLED,
         Permission.NOTES_WRITE: Extent.HANDLED,
+        Permission.CRISIS_PLANS_READ: Extent.HANDLED,
     }
 
 
@@ -182,3 +184,23 @@ def test_a_responsible_officer_reaches_his_caseload_and_deals_with_its_alerts() 
 def test_the_actor_is_named_as_the_logs_name_it() -> None:
     assert a_person(ON_CALL).label == "staff:12"
     assert an_integration().label == "integration:case-system"
+
+
+def test_crisis_plans_are_written_by_officer_and_clinical_lead_read_by_the_line() -> None:
+    writers = {
+        role: granted[Permission.CRISIS_PLANS_WRITE]
+        for role, granted in ROLE_GRANTS.items()
+        if Permission.CRISIS_PLANS_WRITE in granted
+    }
+    assert writers == {OFFICER: Extent.CASELOAD, LEAD: Extent.ALL}
+    readers = {
+        role: granted[Permission.CRISIS_PLANS_READ]
+        for role, granted in ROLE_GRANTS.items()
+        if Permission.CRISIS_PLANS_READ in granted
+    }
+    assert readers == {
+        ON_CALL: Extent.HANDLED,
+        OFFICER: Extent.CASELOAD,
+        MANAGER: Extent.ALL,
+        LEAD: Extent.ALL,
+    }
