@@ -81,6 +81,7 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     db = Database(settings.database_url, retry_seconds=settings.database_retry_seconds)
+    db.wakes.enabled = settings.wakeups
     spool = Spool(settings.spool_path)
     services = Services(
         settings=settings,

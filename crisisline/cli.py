@@ -11,7 +11,6 @@ from werkzeug.serving import run_simple
 
 from crisisline.app import create_app
 from crisisline.jobs import Jobs, scheduler_name
-from crisisline.scheduler import build_scheduler, run_every_process_jobs
 from crisisline.services import services
 
 
@@ -31,9 +30,8 @@ def run_command(info: ScriptInfo, host: str, port: int, scheduler: bool) -> None
     app = info.load_app()
     if scheduler:
         with app.app_context():
-            jobs = Jobs(services()).scheduler_jobs(scheduler_name())
-            run_every_process_jobs(jobs)
-        build_scheduler(jobs, background=True).start()
+            running = Jobs(services()).start_scheduler(scheduler_name(), background=True)
+        running.start()
         click.echo("Scheduler running in this process.")
     click.echo(f"Crisis line serving at http://{host}:{port}")
     # The reloader would start a second process with a second scheduler; keep one.

@@ -23,7 +23,6 @@ from crisisline.report_cli import report_command
 from crisisline.retention_cli import retention_group
 from crisisline.rota_cli import rota_group
 from crisisline.sar_cli import sar_group
-from crisisline.scheduler import build_scheduler, run_every_process_jobs
 from crisisline.services import services
 
 CLI_ACTOR = "cli"
@@ -59,9 +58,7 @@ def scheduler_command() -> None:
     svc = services()
     name = scheduler_name()
     click.echo(f"Scheduler {name} starting: sweeping every {SWEEP_SECONDS:g} s.")
-    jobs = Jobs(svc).scheduler_jobs(name)
-    run_every_process_jobs(jobs)
-    build_scheduler(jobs, background=False).start()
+    Jobs(svc).start_scheduler(name, background=False).start()
 
 
 @click.group("db", cls=AppGroup)

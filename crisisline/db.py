@@ -18,6 +18,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from crisisline.wakeups import Wakes
+
 # A health check or webhook must not hang for minutes on an unreachable server.
 CONNECT_TIMEOUT_SECONDS = 5
 # How long a write keeps trying after its connection was lost, unless told otherwise: see
@@ -110,6 +112,10 @@ class Database:
         # The statements that write rows arriving together (crisisline.group_commit), each
         # with its group, by the statement's id: they live as long as the database does.
         self.groups: dict[int, Any] = {}
+        # Wake-ups: a transaction that creates work for the scheduler tells it on commit
+        # (crisisline.wakeups: NOTIFY on PostgreSQL, in memory on SQLite).
+        self.wakes = Wakes(postgres=self.engine.dialect.name == "postgresql")
+        self.wakes.install(self.sessions)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -208,6 +214,7 @@ class Database:
         self.closed.set()
         with self.background:
             pass  # a pass under way ends first
+        self.wakes.close()
         self.engine.dispose()
         if "autocommit_engine" in self.__dict__:
             self.autocommit_engine.dispose()

@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql.elements import ColumnElement
 
 import wording.staff
-from crisisline import escalation_policies, outbox
+from crisisline import escalation_policies, outbox, wakeups
 from crisisline.db import Database
 from crisisline.errors import NotFound
 from crisisline.escalation_models import (
@@ -586,6 +586,8 @@ def open_escalation(
     )
     session.add(record)
     session.flush()
+    # Its later steps are timed by the sweep: woken now, it sets its exact wake-up for them.
+    wakeups.soon(session, wakeups.Work.ESCALATIONS)
     _event(session, record, now, "opened", {"policy": policy_name})
     empty = EscalationState(step_index=0, loop=0, next_due_at=now, status="open", version=1)
     _apply(session, record, empty, decision, now, reach)

@@ -22,9 +22,11 @@ from crisisline import (
     tokens,
 )
 from crisisline.gate import declare
+from crisisline.models import SchedulerHeartbeat
 from crisisline.permissions import Permission
 from crisisline.services import services
 from crisisline.spool import Spool
+from crisisline.wakeups import SAFETY_SWEEP_SECONDS
 
 blueprint = Blueprint("health", __name__)
 # Public to the gate on purpose: load balancers and monitors read the health checks.
@@ -80,6 +82,7 @@ def healthz() -> ResponseReturnValue:
             "last_heartbeat": beat.beat_at.isoformat(),
             "age_seconds": round(age, 1),
             "state": "ok" if healthy else "stale",
+            "wakeups": _wakeups(beat, warnings),
         }
     # Texts the webhook took in wait for the scheduler's route-texts job (every second). One
     # waiting longer than a minute reaches nobody (the job is failing, or its routing is):
@@ -152,6 +155,22 @@ def healthz() -> ResponseReturnValue:
         "warnings": warnings,
     }
     return jsonify(body), 200 if healthy else 503
+
+
+def _wakeups(beat: SchedulerHeartbeat, warnings: list[str]) -> dict[str, Any]:
+    """The leading scheduler's wake-up listener (crisisline.wakeups): "listening", "reconnecting"
+    (its connection dropped: work waits for the safety sweep meanwhile) or "none" (SQLite or
+    WAKEUPS=off: the sweeps run every second)."""
+    if beat.wake_listening is None:
+        return {"state": "none", "reconnects": beat.wake_reconnects}
+    if not beat.wake_listening:
+        warnings.append(
+            "the scheduler is not hearing wake-ups (its listening connection dropped and is "
+            "reconnecting): texts and deliveries wait for the safety sweep, up to "
+            f"{SAFETY_SWEEP_SECONDS:g} s"
+        )
+    state = "listening" if beat.wake_listening else "reconnecting"
+    return {"state": state, "reconnects": beat.wake_reconnects}
 
 
 def _spooled(spool: Spool, warnings: list[str]) -> int | None:

@@ -26,18 +26,31 @@ def beat(
     started_at: dt.datetime,
     now: dt.datetime,
     role: str = LEADER,
+    wake_listening: bool | None = None,
+    wake_reconnects: int = 0,
 ) -> None:
-    """Record that scheduler `name` is alive at `now`, leading or standing by."""
+    """Record that scheduler `name` is alive at `now`, leading or standing by, and the state of
+    its wake-up listener (None: it has none)."""
     row = session.get(SchedulerHeartbeat, name)
     if row is None:
         session.add(
-            SchedulerHeartbeat(name=name, pid=pid, started_at=started_at, beat_at=now, role=role)
+            SchedulerHeartbeat(
+                name=name,
+                pid=pid,
+                started_at=started_at,
+                beat_at=now,
+                role=role,
+                wake_listening=wake_listening,
+                wake_reconnects=wake_reconnects,
+            )
         )
         return
     row.pid = pid
     row.started_at = started_at
     row.beat_at = now
     row.role = role
+    row.wake_listening = wake_listening
+    row.wake_reconnects = wake_reconnects
 
 
 def latest(session: Session) -> SchedulerHeartbeat | None:

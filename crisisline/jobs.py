@@ -13,8 +13,11 @@ import datetime as dt
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN, SchedulerEvent
+from apscheduler.schedulers.base import BaseScheduler
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -34,10 +37,11 @@ from crisisline import (
     sms_conversations,
     sms_intake,
 )
-from crisisline.outbox import DispatchReport, dispatch_due
-from crisisline.scheduler import PeriodicJob
+from crisisline.outbox import DispatchReport, dispatch_due, next_due_at
+from crisisline.scheduler import PeriodicJob, build_scheduler, run_every_process_jobs, wake
 from crisisline.services import Services
 from crisisline.spool import SPOOL_SECONDS
+from crisisline.wakeups import SAFETY_SWEEP_SECONDS, Listener, ListenerState, Work
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +164,10 @@ class Jobs:
             log.exception("ending a quiet flood failed; the sweep goes on")
         return escalation_engine.sweep_due(svc.db, now, svc.reach)
 
+    def next_delivery_due(self) -> dt.datetime | None:
+        """When the next queued delivery is due (a retry's back-off), for an exact wake-up."""
+        return next_due_at(self.svc.db)
+
     def next_escalation_due(self) -> dt.datetime | None:
         """When the next open escalation is due, for an exact-time wake-up."""
         return escalation_engine.next_due_at(self.svc.db)
@@ -235,10 +243,55 @@ class Jobs:
         svc = self.svc
         return handover_delivery.send_due(svc.db, svc.clock.now(), svc.settings)
 
-    def scheduler_jobs(self, name: str) -> list[PeriodicJob]:
-        """The periodic jobs of the scheduler process called `name`."""
+    @property
+    def woken(self) -> bool:
+        """Whether a commit wakes this scheduler across processes (PostgreSQL, WAKEUPS=on): its
+        sweeps are then only the safety net. On SQLite a second process would not hear the
+        first, so the sweeps stay every second."""
+        wakes = self.svc.db.wakes
+        return wakes.enabled and wakes.postgres
+
+    def start_scheduler(self, name: str, *, background: bool) -> BaseScheduler:
+        """The scheduler process called `name`: its jobs, and the wake-ups that start them when
+        a commit creates their work. The caller starts it."""
+        listener = ListenerState()
+        jobs = self.scheduler_jobs(name, listener=listener if self.woken else None)
+        run_every_process_jobs(jobs)
+        scheduler = build_scheduler(jobs, background=background)
+        stop = self._listen(scheduler, listener)
+
+        def on_shutdown(_event: SchedulerEvent) -> None:
+            stop()
+
+        scheduler.add_listener(on_shutdown, EVENT_SCHEDULER_SHUTDOWN)
+        return scheduler
+
+    def _listen(self, scheduler: BaseScheduler, state: ListenerState) -> Callable[[], None]:
+        """Start hearing wake-ups for `scheduler`'s jobs; returns how to stop."""
+        wakes = self.svc.db.wakes
+        if not wakes.enabled:
+            return lambda: None
+
+        def on_wake(work: Work) -> None:
+            wake(scheduler, work.value)
+
+        if wakes.postgres:
+            listener = Listener(self.svc.settings.database_url, on_wake, state=state).start()
+            return listener.stop
+        # SQLite: the web requests of this same process (make run) wake it in memory.
+        wakes.subscribe(on_wake)
+        return lambda: wakes.unsubscribe(on_wake)
+
+    def scheduler_jobs(
+        self, name: str, *, listener: ListenerState | None = None
+    ) -> list[PeriodicJob]:
+        """The periodic jobs of the scheduler process called `name` (`listener`: the state of
+        its wake-up listener, reported in its heartbeat)."""
         svc = self.svc
         started_at = svc.clock.now()
+        woken = self.woken
+        # Woken by commits, the sweeps are the safety net; otherwise they are the only way.
+        sweep = SAFETY_SWEEP_SECONDS if woken else SWEEP_SECONDS
         # On PostgreSQL one scheduler leads and runs the jobs; the others stand by (leader.py).
         leadership = leader.leadership_for(svc.db)
 
@@ -251,6 +304,8 @@ class Jobs:
                     started_at=started_at,
                     now=svc.clock.now(),
                     role=leadership.role,
+                    wake_listening=listener.listening if listener is not None else None,
+                    wake_reconnects=listener.reconnects if listener is not None else 0,
                 )
 
         def lead() -> None:
@@ -268,15 +323,21 @@ class Jobs:
             ),
             PeriodicJob("heartbeat", HEARTBEAT_SECONDS, beat, every_process=True),
             PeriodicJob(
-                "sweep-escalations",
-                SWEEP_SECONDS,
+                Work.ESCALATIONS.value,
+                sweep,
                 self.sweep_escalations,
                 next_due=self.next_escalation_due,
             ),
             PeriodicJob("rota-notices", NOTICE_SECONDS, self.send_rota_notices),
             PeriodicJob("pending-notices", PENDING_NOTICE_SECONDS, self.send_pending_notices),
-            PeriodicJob("route-texts", SWEEP_SECONDS, self.route_texts),
-            PeriodicJob("dispatch-outbox", SWEEP_SECONDS, self.dispatch_outbox),
+            PeriodicJob(Work.TEXTS.value, sweep, self.route_texts),
+            PeriodicJob(
+                Work.OUTBOX.value,
+                sweep,
+                self.dispatch_outbox,
+                # Woken, a retry waiting out its back-off is sent on time, not at the next sweep.
+                next_due=self.next_delivery_due if woken else None,
+            ),
             PeriodicJob("dispatch-email", EMAIL_SECONDS, self.dispatch_email),
             PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
             PeriodicJob("note-prompts", NOTE_PROMPT_SECONDS, self.send_note_prompts),

@@ -342,6 +342,10 @@ class SchedulerHeartbeat(Base):
     pid: Mapped[int]
     # "leader" runs the periodic jobs; a "standby" waits to take over (crisisline.leader).
     role: Mapped[str] = mapped_column(String(20), server_default="leader")
+    # Its wake-up listener (crisisline.wakeups): None when it has none (SQLite, WAKEUPS=off),
+    # else whether it is listening now and how often its connection has dropped.
+    wake_listening: Mapped[bool | None]
+    wake_reconnects: Mapped[int] = mapped_column(server_default="0", default=0)
 
 
 class ApiToken(Base):

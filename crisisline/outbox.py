@@ -24,9 +24,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from crisisline import wakeups
 from crisisline.db import Database, save
 from crisisline.delivery_kinds import kind_of
 from crisisline.models import Channel, Delivery, DeliveryStatus
@@ -157,6 +158,8 @@ def enqueue_sms(
         created_at=now,
         updated_at=now,
     )
+    # Due now: the dispatcher is woken when this transaction commits.
+    wakeups.soon(session, wakeups.Work.OUTBOX)
     if flush:
         save(session, delivery)  # one INSERT ... RETURNING id, not the ORM's unit of work
     else:
@@ -200,6 +203,8 @@ def enqueue_call(
         created_at=now,
         updated_at=now,
     )
+    # Due now: the dispatcher is woken when this transaction commits.
+    wakeups.soon(session, wakeups.Work.OUTBOX)
     if flush:
         save(session, delivery)  # one INSERT ... RETURNING id, not the ORM's unit of work
     else:
@@ -230,6 +235,16 @@ class DispatchReport:
     lost_claims: int = 0
     # Crisis retries not sent because what they were about was settled meanwhile.
     withdrawn: int = 0
+
+
+def next_due_at(db: Database) -> dt.datetime | None:
+    """When the soonest queued delivery is due (None when nothing is queued)."""
+    with db.transaction() as session:
+        return session.scalar(
+            select(func.min(Delivery.next_attempt_at)).where(
+                Delivery.status == DeliveryStatus.QUEUED
+            )
+        )
 
 
 def backoff(attempts: int) -> dt.timedelta:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -86,6 +88,79 @@ def run_every_process_jobs(jobs: Sequence[PeriodicJob]) -> None:
                 job.run()
             except Exception:
                 log.exception("scheduled job %s failed at start-up; it will run again", job.name)
+
+
+def wake(scheduler: BaseScheduler, name: str) -> bool:
+    """Run job `name` now, beside its periodic runs (a wake-up, crisisline.wakeups): False if
+    this scheduler has no such job.
+
+    Wake-ups that arrive before the woken run has started are one run; one that arrives while it
+    is under way makes it go round once more when it ends, so work committed after a run looked
+    is never left for the next sweep, and a burst of wake-ups never piles up runs.
+    """
+    job = scheduler.get_job(name)
+    if job is None:
+        return False
+    with _runners_lock:
+        runners = _runners.setdefault(scheduler, {})
+        runner = runners.get(name)
+        if runner is None:
+            runner = runners[name] = _WokenRunner(name, job.func)
+    return runner.wake(scheduler)
+
+
+class _WokenRunner:
+    """One job's woken runs: at most one at a time, going round again while wake-ups arrive."""
+
+    def __init__(self, name: str, run: Callable[[], None]) -> None:
+        self.name = name
+        self._run = run
+        self._lock = threading.Lock()
+        self._pending = False
+        self._running = False
+
+    def wake(self, scheduler: BaseScheduler) -> bool:
+        with self._lock:
+            self._pending = True
+            if self._running:
+                return True  # the run under way goes round again
+            self._running = True
+        try:
+            scheduler.add_job(
+                self._loop,
+                "date",
+                run_date=dt.datetime.now(dt.UTC),
+                # Not the next-due wake-up's id: that one waits for an exact later instant.
+                id=f"{self.name}:woken",
+                name=f"{self.name}:woken",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+        except Exception:
+            # The scheduler is shutting down; the periodic run covers the work anyway.
+            with self._lock:
+                self._running = False
+            log.debug("wake-up of %s not set", self.name, exc_info=True)
+            return False
+        return True
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if not self._pending:
+                        return
+                    self._pending = False
+                self._run()  # guarded: a failing run is logged, and the loop goes on
+        finally:
+            with self._lock:
+                self._running = False
+
+
+_runners: weakref.WeakKeyDictionary[BaseScheduler, dict[str, _WokenRunner]] = (
+    weakref.WeakKeyDictionary()
+)
+_runners_lock = threading.Lock()
 
 
 def _guarded(job: PeriodicJob, scheduler: BaseScheduler) -> Callable[[], None]:

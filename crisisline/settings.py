@@ -97,6 +97,9 @@ class Settings:
     handover_time: dt.time = dt.time(8, 30)
     # The daily retention run (crisisline.retention): at RETENTION_TIME, local time, once a day.
     retention_time: dt.time = dt.time(2, 30)
+    # Wake-ups (crisisline.wakeups): a commit that creates work starts the scheduler's job at
+    # once. WAKEUPS=off leaves the scheduler polling every second (a benchmark's baseline).
+    wakeups: bool = True
     # Email (crisisline.email_outbox): SMTP_URL such as smtp://user:pass@host:587 (STARTTLS) or
     # smtps://user:pass@host:465 (TLS from the start); empty: no email, the handover goes as a
     # text. EMAIL_FROM is the sender's address.
@@ -195,6 +198,10 @@ def load_settings(
             return default
         return int(raw)
 
+    raw_wakeups = text("WAKEUPS", "on").lower()
+    if raw_wakeups not in ("on", "off"):
+        problems.append(f"WAKEUPS must be on or off, not {raw_wakeups!r}")
+    wakeups = raw_wakeups != "off"
     shift_reminder_minutes = whole("SHIFT_REMINDER_MINUTES", 60, 1440)
     voicemail_link_hours = whole("VOICEMAIL_LINK_HOURS", 72, 720)
     session_max_hours = whole("SESSION_MAX_HOURS", 12, 24)
@@ -352,6 +359,7 @@ def load_settings(
         note_link_hours=note_link_hours,
         handover_time=handover_time,
         retention_time=retention_time,
+        wakeups=wakeups,
         smtp_url=smtp_url,
         email_from=email_from,
         **targets,

@@ -45,6 +45,7 @@ from crisisline import (
     phones,
     sms_commands,
     sms_conversations,
+    wakeups,
 )
 from crisisline import staff as staff_service
 from crisisline.contacts import new_contact_row
@@ -129,6 +130,8 @@ def keep_unrouted(session: Session, text: InboundText, now: dt.datetime) -> int 
     if text.from_number:
         fields["participant_id"] = participants.id_by_phone(session, text.from_number)
     contact, created = contacts.record(session, **fields)
+    if created:
+        wakeups.soon(session, wakeups.Work.TEXTS)
     return contact.id if created else None
 
 
@@ -159,7 +162,11 @@ def take_in(
     except group_commit.Refused:
         # Written with other texts and refused, nothing written: record it alone.
         return db.in_transaction(alone, deadline)
-    return None if written is None else int(written[0])
+    if written is None:
+        return None
+    # Committed by the group's statement: the scheduler routes it now, not at its next sweep.
+    db.wakes.committed(wakeups.Work.TEXTS, db.autocommit_engine)
+    return int(written[0])
 
 
 # Written by the statement itself, not taken from the row.

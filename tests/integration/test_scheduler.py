@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -9,7 +10,7 @@ from flask import Flask
 
 from crisisline import heartbeat, outbox
 from crisisline.jobs import Jobs
-from crisisline.scheduler import PeriodicJob, build_scheduler, run_every_process_jobs
+from crisisline.scheduler import PeriodicJob, build_scheduler, run_every_process_jobs, wake
 from crisisline.telephony import FakeTelephony
 from tests.support.app import services_of
 
@@ -82,3 +83,42 @@ def test_a_starting_scheduler_leads_before_its_first_sweep(app: Flask) -> None:
         for job in jobs:
             if job.stop is not None:
                 job.stop()
+
+
+def test_wakeups_during_a_woken_run_make_it_go_round_once_more_never_pile_up() -> None:
+    """A burst of wake-ups while the woken run is busy: one more run after it, not one each,
+    and never two at once."""
+    started = threading.Event()
+    release = threading.Event()
+    runs: list[int] = []
+    at_once: list[int] = []
+    busy = threading.Lock()
+
+    def job() -> None:
+        if not busy.acquire(blocking=False):
+            at_once.append(1)
+            return
+        try:
+            runs.append(1)
+            if len(runs) == 2:
+                started.set()
+                release.wait(10)
+        finally:
+            busy.release()
+
+    scheduler = build_scheduler([PeriodicJob("job", 3600, job)], background=True)
+    scheduler.start()
+    try:
+        assert _eventually(lambda: len(runs) == 1)  # the periodic run at start-up
+        assert wake(scheduler, "job")
+        assert started.wait(10)  # the woken run is under way, held
+        for _ in range(20):
+            assert wake(scheduler, "job")
+        release.set()
+        assert _eventually(lambda: len(runs) == 3)
+        time.sleep(0.3)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert len(runs) == 3
+    assert not at_once
+    assert not wake(scheduler, "no-such-job")
