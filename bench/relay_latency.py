@@ -539,8 +539,15 @@ def _ratio(off: float, on: float) -> str:
     return f"**{off / on:.1f}x**"
 
 
-def report(results: Mapping[str, SettingResult], plan: Plan, version: str, delay: float) -> str:
-    """The results as the Markdown docs/performance.md keeps."""
+def report(
+    results: Mapping[str, SettingResult],
+    plan: Plan,
+    version: str,
+    delay: float,
+    load: tuple[float, float] | None = None,
+) -> str:
+    """The results as the Markdown docs/performance.md keeps; `load`: the machine's load
+    average (1 minute) when the run started and ended."""
     on, off = results["on"], results["off"]
     server = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
     lines = [
@@ -551,7 +558,13 @@ def report(results: Mapping[str, SettingResult], plan: Plan, version: str, delay
         + (f" holding each request {delay * 1000:.0f} ms" if delay else "")
         + f"; {plan.slow_texts} texts at 2 a second, {plan.fast_texts} at 10 a second, from "
         f"{plan.participants} participants in turn; {plan.calls} missed calls; idle CPU over "
-        f"{plan.idle_seconds:.0f} s.",
+        f"{plan.idle_seconds:.0f} s."
+        + (
+            f" The machine's load average (1 minute) was {load[0]:.1f} at the start and "
+            f"{load[1]:.1f} at the end, on {os.cpu_count()} CPUs."
+            if load is not None
+            else ""
+        ),
         "",
     ]
     if not wakeups_supported():
@@ -631,11 +644,13 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     plan = Plan.quick() if args.quick else Plan()
     twilio = _Twilio(args.provider_delay)
+    started = os.getloadavg()[0]
     try:
         results = {wakeups: run_setting(url, twilio, wakeups, plan) for wakeups in SETTINGS}
     finally:
         twilio.close()
-    block = report(results, plan, postgres_version(url), args.provider_delay)
+    load = (started, os.getloadavg()[0])
+    block = report(results, plan, postgres_version(url), args.provider_delay, load)
     print(block)
     if not args.no_write:
         write_block(args.write, *MARKS, block)

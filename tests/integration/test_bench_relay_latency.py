@@ -45,7 +45,7 @@ def test_the_benchmark_matches_each_text_and_call_to_what_reached_the_phones(eng
     url = None if engine == "sqlite" else TEST_DATABASE_URL
     twilio = bench._Twilio()
     try:
-        with bench.service(url, twilio, "off") as svc:
+        with bench.service(url, twilio, "on") as svc:
             mark = len(twilio.sim.messages)
             started = time.time()
             run = bench.measure_texts(twilio, svc, 6, 10.0, "t", senders=3)
