@@ -36,6 +36,7 @@ import http.client
 import logging
 import math
 import os
+import random
 import runpy
 import shutil
 import signal
@@ -84,7 +85,7 @@ class Plan:
 
     slow_texts: int = 80  # one every 0.5 s: each participant twice
     fast_texts: int = 200  # 10 a second: each participant five times
-    calls: int = 10
+    calls: int = 20
     idle_seconds: float = 60.0
     participants: int = len(PARTICIPANTS)  # the texts come from the first this many, in turn
 
@@ -306,12 +307,18 @@ class _Sender:
         return Sent(number, tag, at)
 
     def paced(self, count: int, per_second: float, prefix: str, senders: int) -> list[Sent]:
-        """`count` texts from the first `senders` participants in turn, on a fixed timetable."""
+        """`count` texts from the first `senders` participants in turn, `per_second` of them
+        a second: the n-th at a random moment of the n-th slot of 1 / `per_second` seconds.
+
+        Not on the slots' edges: texts exactly every 0.5 s would each meet a one-second
+        polling scheduler at one of only two phases, and the baseline would depend on which.
+        """
+        randomly = random.Random(count)
         start = time.monotonic() + 0.2
         with ThreadPoolExecutor(max_workers=8) as pool:
             futures = []
             for n in range(count):
-                delay = start + n / per_second - time.monotonic()
+                delay = start + (n + randomly.random()) / per_second - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
                 futures.append(pool.submit(self.send, PARTICIPANTS[n % senders], f"{prefix}{n}"))
@@ -458,13 +465,17 @@ def measure_missed_calls(twilio: _Twilio, count: int) -> Latencies:
     """`count` calls nobody answers, one after another from different participants: from the
     request that ended the ring chain to the first escalation text to staff."""
     result = Latencies()
+    randomly = random.Random(count)
     for n in range(count):
         seconds = _missed_call(twilio, PARTICIPANTS[n], f"B{n:04d}")
         if seconds is None:
             result.lost += 1
         else:
             result.seconds.append(seconds)
-        time.sleep(0.5)
+        # A random pause: a fixed one would start every call at the same phase of a polling
+        # scheduler's second (each starts a fixed time after the last one's text, which went
+        # out on a tick), and the baseline would measure that phase, not polling.
+        time.sleep(0.5 + randomly.random())
     return result
 
 
