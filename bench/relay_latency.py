@@ -11,12 +11,14 @@ scheduler runs on):
   over loopback HTTP from this process the way `crisisline simulate serve` serves it, so the
   moment it receives each REST request is known on this process's clock. The database holds
   the demo staff and rotas (who is on call) and 40 participants on +4477009003xx numbers.
-- **Texts**: signed SMS webhooks (X-Twilio-Signature) from the 40 participants in turn, one
-  every 0.5 s, then a second run at 10 a second. For each text: from sending the webhook
-  request to the simulator receiving (a) the text forwarded to the on-call worker and (b) the
-  acknowledgement to the participant. Before the runs every participant texts once and is
-  answered, so each measured text joins an open conversation.
-- **Missed calls**: a participant calls and nobody answers (the simulator's phones ring out).
+- **Texts**: signed SMS webhooks (X-Twilio-Signature) from the 40 participants in turn, two a
+  second, then a second run at 10 a second, each text at a random moment of its slot (a fixed
+  timetable would meet a polling scheduler's ticks at fixed phases). For each text: from
+  sending the webhook request to the simulator receiving the text telling the on-call worker
+  (reported apart for each participant's first text, which opens a conversation and its
+  escalation, and later texts, which are relayed), and for each first text, to the
+  acknowledgement the participant is sent (once per conversation).
+- **Missed calls**: participants call in turn, a random 0.5-1.5 s apart, and nobody answers.
   The simulator plays the whole call at once, without waiting out the rings, so the time is
   measured from the status callback that ends the call (`completed`, the moment the service
   knows the call was missed) to the simulator receiving the first escalation text to staff.
