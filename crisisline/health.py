@@ -17,10 +17,13 @@ from crisisline import (
     escalation_policies,
     heartbeat,
     provider_outages,
+    recording_deletion,
+    retention,
     sms_intake,
     staff,
     tokens,
 )
+from crisisline.data_protection_models import RetentionRun
 from crisisline.gate import declare
 from crisisline.models import SchedulerHeartbeat
 from crisisline.permissions import Permission
@@ -52,8 +55,9 @@ def healthz() -> ResponseReturnValue:
     """200 when the database answers, the scheduler beat recently and no text has waited more
     than a minute to be routed; 503 and why otherwise. "degraded" (200) names what needs a
     person: configuration that stops the line reaching people, texts never routed, a provider
-    failing sends for 30 s or more (`provider`: how many wait on retries, since when), API
-    tokens from before tokens had owners."""
+    failing sends for 30 s or more (`provider`: how many wait on retries, since when),
+    voicemail recordings the provider will not delete (`recordings`), API tokens from before
+    tokens had owners."""
     svc = services()
     try:
         with svc.db.transaction() as session:
@@ -64,6 +68,9 @@ def healthz() -> ResponseReturnValue:
             given_up = sms_intake.given_up(session, svc.clock.now())
             retrying = provider_outages.waiting(session)
             mail = email_outbox.health(session, svc.clock.now())
+            recordings = recording_deletion.health(session, svc.clock.now())
+            last_run, last_failure = retention.latest(session)
+            stuck = retention.stuck_run(session, svc.clock.now())
     except SQLAlchemyError as exc:
         log.error("health check: database unreachable (%s)", type(exc).__name__)
         return jsonify(
@@ -131,6 +138,8 @@ def healthz() -> ResponseReturnValue:
             f"{retrying.since.isoformat()}"
         )
     email = _email_state(mail, svc.clock.now(), warnings)
+    recordings_block = _recordings_state(recordings, svc.clock.now(), warnings)
+    kept = _retention_state(last_run, last_failure, stuck, warnings)
     if legacy_tokens:
         # Tokens from before tokens had owners may do everything, whoever holds them; they keep
         # working (an upgrade must not cut an integration off) until an administrator replaces
@@ -152,6 +161,8 @@ def healthz() -> ResponseReturnValue:
         "spool": {"waiting": spooled},
         "provider": provider,
         "email": email,
+        "recordings": recordings_block,
+        "retention": kept,
         "warnings": warnings,
     }
     return jsonify(body), 200 if healthy else 503
@@ -210,6 +221,84 @@ def _email_state(
         warnings.append(
             f"{mail.failed} email(s) failed in the last {days} days and were not delivered "
             "(the morning handover among them, perhaps): `crisisline emails failed` lists them"
+        )
+    return state
+
+
+def _recordings_state(
+    recordings: recording_deletion.RecordingsHealth, now: dt.datetime, warnings: list[str]
+) -> dict[str, Any]:
+    """Voicemail recordings waiting to be deleted at the provider. One the provider refuses to
+    delete, or one waiting more than a day, is kept past its time: degraded, with why."""
+    oldest = recordings.oldest_requested_at
+    state: dict[str, Any] = {
+        "state": "ok",
+        "waiting": recordings.waiting,
+        "oldest_waiting_seconds": round((now - oldest).total_seconds(), 1) if oldest else None,
+        "failing": recordings.failing,
+    }
+    if recordings.refused:
+        state["state"] = "failing"
+        warnings.append(
+            f"{recordings.refused} voicemail recording(s) past their time: Twilio refuses to "
+            "delete them (check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN); each is tried again "
+            "and its reference kept until Twilio confirms"
+        )
+    elif oldest is not None and now - oldest > recording_deletion.OVERDUE_AFTER:
+        state["state"] = "failing"
+        warnings.append(
+            f"{recordings.waiting} voicemail recording(s) past their time wait to be deleted "
+            f"at Twilio, the oldest since {oldest.isoformat()} ({recordings.failing} failing)"
+        )
+    return state
+
+
+def _run_summary(run: RetentionRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "status": run.status,
+        "error": run.error,
+        "changed": sum(int(n) for n in run.counts.values()),
+        "held": run.held,
+    }
+
+
+def _retention_state(
+    last_run: RetentionRun | None,
+    last_failure: RetentionRun | None,
+    stuck: RetentionRun | None,
+    warnings: list[str],
+) -> dict[str, Any]:
+    """The retention runs for people: the last finished one, and the last failed one. A failed
+    run later than the last finished one keeps records past their time (and leaves what it did
+    recorded), and so does a run left "running" by a process that stopped: a person must look.
+    It never stops the line: degraded."""
+    state: dict[str, Any] = {
+        "state": "ok",
+        "last_finished": _run_summary(last_run),
+        "last_failed": _run_summary(last_failure),
+    }
+    if last_failure is not None and (
+        last_run is None or last_failure.started_at > last_run.started_at
+    ):
+        state["state"] = "failing"
+        warnings.append(
+            f"retention run {last_failure.id} failed ({last_failure.error}): records past "
+            f"their time are kept until a run finishes (`crisisline retention show "
+            f"{last_failure.id}`, then `crisisline retention run`)"
+        )
+    if stuck is not None:
+        # Its process stopped without marking it failed (killed, a restart): the same for
+        # people as a failed run, and the day's run will not be made again by itself.
+        state["state"] = "failing"
+        warnings.append(
+            f"retention run {stuck.id} has been running since {stuck.started_at.isoformat()}: "
+            "its process stopped part-way; what it did is recorded (`crisisline retention "
+            f"show {stuck.id}`); run `crisisline retention run` to finish the work"
         )
     return state
 

@@ -33,6 +33,8 @@ from crisisline import (
     leader,
     note_prompts,
     provider_outages,
+    recording_deletion,
+    retention,
     rota_notices,
     sms_conversations,
     sms_intake,
@@ -55,6 +57,8 @@ NOTE_PROMPT_SECONDS = 15.0  # a worker hears about the note within seconds of th
 EMAIL_SECONDS = 5.0
 # The morning handover: checked every minute, sent once a day (crisisline.handover_delivery).
 HANDOVER_SECONDS = 60.0
+# Voicemail recordings the retention run asked to be deleted at the provider.
+RECORDING_DELETION_SECONDS = 60.0
 
 
 def scheduler_name() -> str:
@@ -243,6 +247,24 @@ class Jobs:
         svc = self.svc
         return handover_delivery.send_due(svc.db, svc.clock.now(), svc.settings)
 
+    def delete_recordings(self) -> recording_deletion.DeletionReport:
+        """Delete at the provider the recordings waiting to be, keeping each reference until
+        the provider confirms (crisisline.recording_deletion)."""
+        svc = self.svc
+        return recording_deletion.run(svc.db, svc.telephony, svc.clock.now)
+
+    def run_retention(self) -> retention.Outcome | None:
+        """The daily retention run, once a day at or after RETENTION_TIME local."""
+        svc = self.svc
+        return retention.run_due(
+            svc.db,
+            svc.retention,
+            clock=svc.clock.now,
+            zone=svc.settings.zone,
+            at=svc.settings.retention_time,
+            secret_key=svc.settings.secret_key,
+        )
+
     @property
     def woken(self) -> bool:
         """Whether a commit wakes this scheduler across processes (PostgreSQL, WAKEUPS=on): its
@@ -342,6 +364,9 @@ class Jobs:
             PeriodicJob("audit-escalations", AUDIT_SECONDS, self.audit_escalations),
             PeriodicJob("note-prompts", NOTE_PROMPT_SECONDS, self.send_note_prompts),
             PeriodicJob("handover", HANDOVER_SECONDS, self.send_handover),
+            PeriodicJob("delete-recordings", RECORDING_DELETION_SECONDS, self.delete_recordings),
+            # The retention schedule: checked every five minutes, run once a day.
+            PeriodicJob("retention", retention.CHECK_SECONDS, self.run_retention),
             # Every process: each drains the spool on its own disk (recording is once per SID).
             PeriodicJob("drain-spool", SPOOL_SECONDS, svc.spool_drainer.drain, every_process=True),
             PeriodicJob(

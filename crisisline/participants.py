@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import ColumnElement, ScalarSelect, func, or_, select
 from sqlalchemy.orm import Session, lazyload
 
-from crisisline import audit
+from crisisline import audit, participant_corrections
 from crisisline.errors import Conflict, InvalidInput, NotFound
 from crisisline.models import (
     Participant,
@@ -34,8 +34,18 @@ class NewParticipant:
     status: ParticipantStatus = ParticipantStatus.ACTIVE
 
 
-def create(session: Session, new: NewParticipant, *, actor: str, now: dt.datetime) -> Participant:
-    """Add a participant, refusing a reference or phone number that is already in use."""
+def create(
+    session: Session,
+    new: NewParticipant,
+    *,
+    actor: str,
+    now: dt.datetime,
+    zone: dt.tzinfo | None = None,
+) -> Participant:
+    """Add a participant, refusing a reference or phone number that is already in use.
+
+    One added already closed (an import of past participants) left the service today, in
+    `zone` (the service's; the UTC day where a caller has none to give)."""
     _refuse_reference_taken(session, new.reference)
     _check_phones(session, new.phones)
     _check_officer(session, new.responsible_officer_id)
@@ -45,6 +55,10 @@ def create(session: Session, new: NewParticipant, *, actor: str, now: dt.datetim
         responsible_officer_id=new.responsible_officer_id,
         risk_level=new.risk_level,
         status=new.status,
+        # Without a day, the retention schedule would never start counting for him.
+        ended_service_on=now.astimezone(zone or dt.UTC).date()
+        if new.status is ParticipantStatus.CLOSED
+        else None,
         created_at=now,
         updated_at=now,
         phone_rows=[ParticipantPhone(number=n, position=i) for i, n in enumerate(new.phones)],
@@ -174,10 +188,34 @@ def search(
     return list(rows), total
 
 
+# The fields `update` takes; `ended_service_on` only with a closed status.
+FIELDS: Final = (
+    "reference",
+    "name",
+    "phones",
+    "responsible_officer_id",
+    "risk_level",
+    "status",
+    "ended_service_on",
+)
+
+
 def update(
-    session: Session, participant_id: int, changes: dict[str, Any], *, actor: str, now: dt.datetime
+    session: Session,
+    participant_id: int,
+    changes: dict[str, Any],
+    *,
+    actor: str,
+    now: dt.datetime,
+    zone: dt.tzinfo,
+    reason: str = participant_corrections.NOT_GIVEN,
 ) -> Participant:
-    """Apply `changes` (reference, name, phones, responsible_officer_id, risk_level, status)."""
+    """Apply `changes` (the FIELDS) and keep what changed, with `reason`, as a correction in the
+    same transaction.
+
+    Made inactive (closed), he gets an end-of-service date: `ended_service_on` if given, else
+    today in `zone`; made active again, the date is cleared.
+    """
     participant = get(session, participant_id)
     before = describe(participant)
     if "reference" in changes and changes["reference"] != participant.reference:
@@ -186,26 +224,88 @@ def update(
         _check_phones(session, changes["phones"], except_id=participant.id)
     if "responsible_officer_id" in changes:
         _check_officer(session, changes["responsible_officer_id"])
+    was = participant.status
+    ended = _end_of_service(participant, was, changes, now=now, zone=zone)
     for name in ("reference", "name", "responsible_officer_id", "risk_level", "status"):
         if name in changes:
             setattr(participant, name, changes[name])
+    participant.ended_service_on = ended
     if "phones" in changes:
         _replace_phones(session, participant, changes["phones"])
     participant.updated_at = now
     session.flush()
-    _audit_change(session, participant, before, actor=actor, now=now, action="update")
+    diff = _audit_change(session, participant, before, actor=actor, now=now, action="update")
+    participant_corrections.record(
+        session, participant.id, diff, reason=reason, actor=actor, now=now
+    )
     return participant
 
 
-def close(session: Session, participant_id: int, *, actor: str, now: dt.datetime) -> Participant:
-    """Mark a participant closed; their record and contacts are kept."""
+def close(
+    session: Session,
+    participant_id: int,
+    *,
+    actor: str,
+    now: dt.datetime,
+    zone: dt.tzinfo,
+    ended_on: dt.date | None = None,
+) -> Participant:
+    """Mark a participant closed, his end of service `ended_on` (default: today in `zone`);
+    their record and contacts are kept."""
     participant = get(session, participant_id)
     before = describe(participant)
+    changes: dict[str, Any] = {"status": ParticipantStatus.CLOSED}
+    if ended_on is not None:
+        changes["ended_service_on"] = ended_on
+    participant.ended_service_on = _end_of_service(
+        participant, participant.status, changes, now=now, zone=zone
+    )
     participant.status = ParticipantStatus.CLOSED
     participant.updated_at = now
     session.flush()
     _audit_change(session, participant, before, actor=actor, now=now, action="close")
     return participant
+
+
+def _end_of_service(
+    participant: Participant,
+    was: ParticipantStatus,
+    changes: dict[str, Any],
+    *,
+    now: dt.datetime,
+    zone: dt.tzinfo,
+) -> dt.date | None:
+    """The end-of-service date the participant has after `changes` (InvalidInput naming
+    `ended_service_on` for a date in the future, before he was added, or given to a man who
+    stays or becomes active)."""
+    status = changes.get("status", was)
+    given: dt.date | None = changes.get("ended_service_on")
+    if status is ParticipantStatus.ACTIVE:
+        if given is not None:
+            raise InvalidInput(
+                "Only a closed participant has a date he left the service; set the status "
+                "to closed, or leave the date empty.",
+                "ended_service_on",
+            )
+        return None  # active again: he has not left
+    today = now.astimezone(zone).date()
+    if given is None:
+        # Closed already: his day stays (an edit of his name is not a new end of service).
+        return participant.ended_service_on if was is ParticipantStatus.CLOSED else today
+    # The retention schedule counts from this day: a wrong one removes his data too early
+    # (a day in the future is refused) or keeps it too long (before he was added, refused).
+    if given > today:
+        raise InvalidInput(
+            f"The date he left the service cannot be after today ({today:%d/%m/%Y}).",
+            "ended_service_on",
+        )
+    added = participant.created_at.astimezone(zone).date()
+    if given < added:
+        raise InvalidInput(
+            f"The date he left the service cannot be before he was added ({added:%d/%m/%Y}).",
+            "ended_service_on",
+        )
+    return given
 
 
 def describe(participant: Participant) -> dict[str, Any]:
@@ -217,6 +317,9 @@ def describe(participant: Participant) -> dict[str, Any]:
         "responsible_officer_id": participant.responsible_officer_id,
         "risk_level": participant.risk_level.value,
         "status": participant.status.value,
+        "ended_service_on": (
+            participant.ended_service_on.isoformat() if participant.ended_service_on else None
+        ),
     }
 
 
@@ -242,7 +345,7 @@ def _audit_change(
     actor: str,
     now: dt.datetime,
     action: str,
-) -> None:
+) -> dict[str, list[Any]]:
     after = describe(participant)
     diff = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
     audit.record(
@@ -254,6 +357,7 @@ def _audit_change(
         at=now,
         changes=diff,
     )
+    return diff
 
 
 def _refuse_reference_taken(session: Session, reference: str) -> None:

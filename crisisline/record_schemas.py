@@ -104,12 +104,39 @@ class ParticipantSchema(RecordSchema):
     responsible_officer_id = RecordId(load_default=None, allow_none=True)
     risk_level = fields.Enum(RiskLevel, by_value=True, required=True)
     status = fields.Enum(ParticipantStatus, by_value=True, load_default=ParticipantStatus.ACTIVE)
+    ended_service_on = fields.Date(
+        dump_only=True,
+        metadata={
+            "description": "The local day he left the service (set when he is closed, cleared "
+            "if he is made active again); the retention schedule counts from it."
+        },
+    )
+    anonymised_at = fields.DateTime(
+        dump_only=True,
+        metadata={"description": "When retention removed his identifying details, if it has."},
+    )
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
 
 class ParticipantUpdateSchema(ParticipantSchema):
     """Fields to change on a participant; any subset."""
+
+    ended_service_on = fields.Date(
+        allow_none=True,
+        metadata={
+            "description": "Only with status closed: the local day he left the service, not "
+            "after today nor before he was added. Without it, closing him sets today."
+        },
+    )
+    reason = fields.String(
+        load_only=True,
+        validate=validate.Length(min=3, max=500),
+        metadata={
+            "description": "Why the details are changed, kept with the values before (his "
+            "earlier details). Without it the correction is recorded as `not given`."
+        },
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(partial=True, **kwargs)

@@ -35,6 +35,11 @@ RATE_LIMIT_STORAGE_SCHEMES = frozenset(
 )
 
 
+# How a yes-or-no setting may be written (SAR_STAFF_NAMES).
+_YES = frozenset({"on", "yes", "true", "1"})
+_NO = frozenset({"off", "no", "false", "0"})
+
+
 class SettingsError(RuntimeError):
     """Start-up cannot go on: the message names every setting that is missing or wrong."""
 
@@ -100,6 +105,9 @@ class Settings:
     # Wake-ups (crisisline.wakeups): a commit that creates work starts the scheduler's job at
     # once. WAKEUPS=off leaves the scheduler polling every second (a benchmark's baseline).
     wakeups: bool = True
+    # A subject access bundle names the staff who handled his contacts (SAR_STAFF_NAMES) only
+    # when the service's policy says so; otherwise it gives their role alone.
+    sar_staff_names: bool = False
     # Email (crisisline.email_outbox): SMTP_URL such as smtp://user:pass@host:587 (STARTTLS) or
     # smtps://user:pass@host:465 (TLS from the start); empty: no email, the handover goes as a
     # text. EMAIL_FROM is the sender's address.
@@ -199,9 +207,9 @@ def load_settings(
         return int(raw)
 
     raw_wakeups = text("WAKEUPS", "on").lower()
-    if raw_wakeups not in ("on", "off"):
+    if raw_wakeups not in _YES | _NO:
         problems.append(f"WAKEUPS must be on or off, not {raw_wakeups!r}")
-    wakeups = raw_wakeups != "off"
+    wakeups = raw_wakeups not in _NO
     shift_reminder_minutes = whole("SHIFT_REMINDER_MINUTES", 60, 1440)
     voicemail_link_hours = whole("VOICEMAIL_LINK_HOURS", 72, 720)
     session_max_hours = whole("SESSION_MAX_HOURS", 12, 24)
@@ -258,6 +266,10 @@ def load_settings(
     except ValueError:
         problems.append(f"RETENTION_TIME must be a local time such as 02:30, not {raw_retention!r}")
         retention_time = dt.time(2, 30)
+    raw_sar_staff_names = text("SAR_STAFF_NAMES", "off").lower()
+    if raw_sar_staff_names not in _YES | _NO:
+        problems.append(f"SAR_STAFF_NAMES must be on or off, not {raw_sar_staff_names!r}")
+    sar_staff_names = raw_sar_staff_names in _YES
     smtp_url = text("SMTP_URL")
     if smtp_url:
         scheme, _, rest = smtp_url.partition("://")
@@ -360,6 +372,7 @@ def load_settings(
         handover_time=handover_time,
         retention_time=retention_time,
         wakeups=wakeups,
+        sar_staff_names=sar_staff_names,
         smtp_url=smtp_url,
         email_from=email_from,
         **targets,

@@ -21,7 +21,10 @@ So the link points at this service, `PUBLIC_BASE_URL/voicemail/<token>`:
   people it went to opened it).
 - An expired link, a recording that cannot be fetched or a deployment with console telephony
   answers a short page saying how to hear the message instead: call the crisis number from the
-  staff member's registered phone (the call-back menu plays it). Never a 500.
+  staff member's registered phone (the call-back menu plays it). A recording deleted under the
+  retention schedule answers 410 saying so. Never a 500.
+- The audio passes through memory only: nothing is written to disk (no temporary file, no
+  cache), and every answer says `Cache-Control: no-store`.
 - Access logs never carry the token (crisisline.logs redacts it).
 - The web threads also answer callers' webhooks, so links never hold more than two of a
   process's threads (more answer 503), a download is abandoned after 20 s, and a HEAD request
@@ -43,7 +46,7 @@ from typing import Final
 from flask import Blueprint, Response, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from crisisline import audit, record_access
+from crisisline import audit, record_access, recording_deletion
 from crisisline.gate import declare
 from crisisline.models import Contact
 from crisisline.permissions import Permission
@@ -66,6 +69,10 @@ _fetching = threading.BoundedSemaphore(MAX_FETCHES_PER_PROCESS)
 MAX_BYTES: Final = 20 * 1024 * 1024  # a two-minute message is well under 1 MB
 BUSY_STATUS: Final = 503
 BUSY: Final = "The line is busy playing messages; try again in a minute. "
+# A recording deleted at the provider under the retention schedule: there is nothing left to
+# play, through the link, the console or the call-back menu.
+DELETED: Final = "This message was deleted under the retention schedule. It cannot be played."
+DELETED_STATUS: Final = 410
 HOW_ELSE: Final = (
     "To hear the message, call the crisis line from your registered phone: "
     "the call-back menu plays it."
@@ -162,6 +169,9 @@ def listen(value: str) -> Response:
         contact = session.get(Contact, contact_id)
         recording_url = contact.recording_url if contact is not None else None
         participant_id = contact.participant_id if contact is not None else None
+        deleted = not recording_url and recording_deletion.was_deleted(session, contact_id)
+    if deleted:
+        return _page(DELETED_STATUS, DELETED)
     if not recording_url:
         return _page(404, "Not found.")
     if request.method == "HEAD":

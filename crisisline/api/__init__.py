@@ -22,6 +22,7 @@ from crisisline.api.handover import blueprint as handover_blueprint
 from crisisline.api.participants import blueprint as participants_blueprint
 from crisisline.api.rate_limit import limit_api
 from crisisline.api.reports import blueprint as reports_blueprint
+from crisisline.api.retention import blueprint as retention_blueprint
 from crisisline.api.rota_schemas import Instant
 from crisisline.api.rotas import blueprint as rotas_blueprint
 from crisisline.api.staff import blueprint as staff_blueprint
@@ -95,6 +96,7 @@ def init_api(app: Flask) -> CrisisLineApi:
     api.register_blueprint(follow_ups_blueprint)
     api.register_blueprint(handover_blueprint)
     api.register_blueprint(reports_blueprint)
+    api.register_blueprint(retention_blueprint)
     access.install(app)
     limit_api(
         app,
@@ -113,6 +115,7 @@ def init_api(app: Flask) -> CrisisLineApi:
             follow_ups_blueprint,
             handover_blueprint,
             reports_blueprint,
+            retention_blueprint,
         ],
     )
     return api

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
 from crisisline import record_schemas
 from crisisline.api.common import PhoneNumber, RecordId
-from crisisline.models import Channel, DeliveryStatus, ParticipantStatus, StaffRole
+from crisisline.data_protection_models import LegalHold
+from crisisline.models import Channel, DeliveryStatus, Participant, ParticipantStatus, StaffRole
 from crisisline.services import services
 
 
@@ -35,8 +39,63 @@ class StaffQuerySchema(Schema):
     active = fields.Boolean()
 
 
+class LegalHoldStateSchema(Schema):
+    """A legal hold in place on a participant: retention removes nothing of his meanwhile."""
+
+    reason = fields.String(dump_only=True)
+    set_at = fields.DateTime(dump_only=True)
+    set_by = fields.String(dump_only=True, metadata={"description": "staff:12, cli"})
+
+
+class LegalHoldSchema(LegalHoldStateSchema):
+    """A legal hold, lifted or not."""
+
+    id = fields.Integer(dump_only=True)
+    participant_id = fields.Integer(dump_only=True)
+    lifted_at = fields.DateTime(dump_only=True)
+    lifted_by = fields.String(dump_only=True)
+    lift_reason = fields.String(dump_only=True)
+
+
+class LegalHoldReasonSchema(Schema):
+    """Why a legal hold is placed or lifted."""
+
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
+
+
+class ParticipantCloseSchema(Schema):
+    """Closing a participant: the day he left, if not today."""
+
+    ended_service_on = fields.Date(
+        metadata={"description": "The local day he left; not after today nor before he was added."}
+    )
+
+
+@dataclass(frozen=True)
+class ShownParticipant:
+    """A participant as the API shows him: his row and the legal hold in place, if any."""
+
+    participant: Participant
+    legal_hold: LegalHold | None
+
+
 class ParticipantSchema(ServiceRegion, record_schemas.ParticipantSchema):
     """A participant of the Resettle service."""
+
+    legal_hold = fields.Nested(
+        LegalHoldStateSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The legal hold in place on him, or null."},
+    )
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        """Read a ShownParticipant's fields from its participant, the hold from itself."""
+        if isinstance(obj, ShownParticipant):
+            if attr == "legal_hold":
+                return obj.legal_hold
+            obj = obj.participant
+        return super().get_attribute(obj, attr, default)
 
 
 class ParticipantUpdateSchema(ServiceRegion, record_schemas.ParticipantUpdateSchema):

@@ -33,7 +33,9 @@ from crisisline.console import (  # noqa: F401
     participant_pages,
     record_admin_pages,
     report_pages,
+    retention_pages,
     rota_pages,
+    subject_access_pages,
     views,
 )
 from crisisline.console.common import SERVICE_NAME, blueprint, csrf

@@ -1,5 +1,6 @@
-"""Participants: search, a participant's page with his timeline and weekly chart, and his
-voicemails played through the service.
+"""Participants: search, a participant's page with his timeline and weekly chart, his earlier
+details and legal hold, placing and lifting a legal hold, and his voicemails played through the
+service.
 
 Each view reads the request, calls crisisline.participant_story and renders a template. Every
 view showing anything of one participant opens his record through the access log first
@@ -16,11 +17,18 @@ from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from flask import Response, render_template, request
+from flask import Response, flash, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from crisisline import alert_desk, participant_story, voicemail_links
+from crisisline import (
+    alert_desk,
+    legal_holds,
+    participant_corrections,
+    participant_story,
+    recording_deletion,
+    voicemail_links,
+)
 from crisisline.console.common import (
     blueprint,
     menu_item,
@@ -28,6 +36,7 @@ from crisisline.console.common import (
     person,
     visit,
 )
+from crisisline.errors import DomainError
 from crisisline.escalation_models import EscalationRecord
 from crisisline.gate import requires
 from crisisline.participant_story import Cursor, Entry, EscalationEntry
@@ -125,9 +134,22 @@ def participant(participant_id: int) -> ResponseReturnValue:
             if seen.contacts
             else []
         )
+        holds = (
+            legal_holds.history(session, participant_id)
+            if actor.may(Permission.LEGAL_HOLDS_WRITE)
+            else []
+        )
         page = render_template(
             "participant_page.html",
             participant=record,
+            hold=legal_holds.current(session, participant_id),
+            holds=holds,
+            names=participant_corrections.actor_names(
+                session, [h.set_by for h in holds] + [h.lifted_by for h in holds]
+            ),
+            may_hold=actor.may(Permission.LEGAL_HOLDS_WRITE),
+            may_edit=actor.may(Permission.PARTICIPANTS_WRITE),
+            corrections=participant_corrections.earlier_details(session, participant_id),
             seen=seen,
             chosen=chosen,
             errors=errors,
@@ -165,6 +187,71 @@ def _by_day(entries: Sequence[Entry], zone: ZoneInfo) -> list[tuple[dt.date, lis
         (day, list(group))
         for day, group in groupby(entries, key=lambda entry: entry.at.astimezone(zone).date())
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Legal holds
+
+
+@blueprint.post("/participants/<int:participant_id>/legal-hold")
+@requires(Permission.LEGAL_HOLDS_WRITE)
+def legal_hold_place(participant_id: int) -> ResponseReturnValue:
+    """Place a legal hold on him, with its reason: retention leaves his records alone."""
+    return _hold_change(participant_id, lifting=False)
+
+
+@blueprint.post("/participants/<int:participant_id>/legal-hold/lift")
+@requires(Permission.LEGAL_HOLDS_WRITE)
+def legal_hold_lift(participant_id: int) -> ResponseReturnValue:
+    """Lift the legal hold on him, with its reason."""
+    return _hold_change(participant_id, lifting=True)
+
+
+def _hold_change(participant_id: int, *, lifting: bool) -> ResponseReturnValue:
+    reason = request.form.get("reason", "")[: participant_corrections.REASON_MAX + 1]
+    svc = services()
+    status = 422
+    error = ""
+    try:
+        with svc.db.transaction() as session:
+            participant_story.participant(session, participant_id)
+            open_participant_record(
+                session,
+                Permission.LEGAL_HOLDS_WRITE,
+                participant_id=participant_id,
+                record_type="participant",
+                record_id=participant_id,
+                action=Action.CHANGE,
+            )
+            change = legal_holds.lift if lifting else legal_holds.place
+            change(session, participant_id, reason, actor=person().label, now=svc.clock.now())
+    except DomainError as problem:
+        if problem.field not in ("reason", "legal_hold"):
+            raise
+        error = problem.message
+        status = 409 if problem.field == "legal_hold" else 422
+    if error:
+        with svc.db.transaction() as session:
+            record = participant_story.participant(session, participant_id)
+            open_participant_record(
+                session,
+                Permission.LEGAL_HOLDS_WRITE,
+                participant_id=participant_id,
+                record_type="participant",
+                record_id=participant_id,
+            )
+            hold = legal_holds.current(session, participant_id)
+            return render_template(
+                "legal_hold_form.html",
+                participant=record,
+                hold=hold,
+                names=participant_corrections.actor_names(session, [hold.set_by] if hold else []),
+                lifting=lifting,
+                reason=reason,
+                error=error,
+            ), status
+    flash("The legal hold is lifted." if lifting else "The legal hold is in place.")
+    return redirect(f"/participants/{participant_id}#legal-hold-heading", code=303)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +301,16 @@ def participant_voicemail(participant_id: int, contact_id: int) -> ResponseRetur
             record_id=contact_id,
             action=Action.PLAY,
         )
-        recording = participant_story.voicemail_recording(session, participant_id, contact_id)
+        recording = None
+        if not recording_deletion.was_deleted(session, contact_id, participant_id):
+            recording = participant_story.voicemail_recording(session, participant_id, contact_id)
+    if recording is None:
+        # Deleted at the provider under the retention schedule: say so, rather than 404.
+        return Response(
+            voicemail_links.DELETED + "\n",
+            status=voicemail_links.DELETED_STATUS,
+            mimetype="text/plain",
+        )
     # The same few fetches at once as the texted links' (a flood of plays cannot tie up
     # every web thread waiting on the provider).
     with voicemail_links.fetch_slot() as free:
@@ -231,8 +327,11 @@ def participant_voicemail(participant_id: int, contact_id: int) -> ResponseRetur
             status=503,
             mimetype="text/plain",
         )
+    # Played from memory and never stored: the app's headers already say no-store; said here
+    # too, so no change to them can let a browser or proxy keep a participant's voice.
     response = Response(audio, mimetype="audio/mpeg")
     response.headers["Content-Disposition"] = "inline"
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -269,6 +368,13 @@ def participant_clock(instant: dt.datetime) -> str:
 def participant_day(day: dt.date) -> str:
     """A day as a heading: "Thursday 26 November 2026"."""
     return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+@blueprint.app_template_filter("participant_moment")
+def participant_moment(instant: dt.datetime) -> str:
+    """A day and time in the service's zone: "Thursday 26 November 2026, 18:05"."""
+    local = instant.astimezone(services().settings.zone)
+    return f"{participant_day(local.date())}, {local:%H:%M}"
 
 
 @blueprint.app_template_filter("participant_words")

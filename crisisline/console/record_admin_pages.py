@@ -12,6 +12,7 @@ previewed or, if something changed meanwhile, nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +25,15 @@ from marshmallow import ValidationError
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 
-from crisisline import imports, participants, policy_words, record_access, staff, staffing
+from crisisline import (
+    imports,
+    participant_corrections,
+    participants,
+    policy_words,
+    record_access,
+    staff,
+    staffing,
+)
 from crisisline.console.common import blueprint, menu_item, open_participant_record, person, visit
 from crisisline.errors import DomainError, InvalidInput
 from crisisline.gate import requires
@@ -261,17 +270,30 @@ def participant_edit(participant_id: int) -> ResponseReturnValue:
     form = _participant_form_values()
     errors: dict[str, str] = {}
     try:
+        # Every change of his details says why: the correction keeps it with what they were.
+        reason_problem: dict[str, str] = {}
+        try:
+            reason = participant_corrections.checked_reason(form["reason"])
+        except InvalidInput as problem:
+            reason_problem = _beside_field(problem)
         changes = _load(
             ParticipantUpdateSchema(region=svc.settings.default_region),
-            _participant_input(form),
+            _participant_input(form, edit=True),
             _blanks(form, ("reference", "name", "phones", "risk_level")),
+            also=reason_problem,
         )
         refuse_the_line(changes.get("phones", []), svc.settings.crisis_line_number, "phones")
         with svc.db.transaction() as session:
             participants.get(session, participant_id)
             _open(session, participant_id, Action.CHANGE)
             changed = participants.update(
-                session, participant_id, changes, actor=person().label, now=svc.clock.now()
+                session,
+                participant_id,
+                changes,
+                actor=person().label,
+                now=svc.clock.now(),
+                zone=svc.settings.zone,
+                reason=reason,
             )
             reference = changed.reference
     except FormProblems as problems:
@@ -295,15 +317,40 @@ def participant_deactivate(participant_id: int) -> ResponseReturnValue:
     """Ask to confirm; once confirmed, close the participant (the record and contacts kept)."""
     svc = services()
     confirmed = request.form.get("confirm") == "yes"
-    with svc.db.transaction() as session:
-        found = participants.get(session, participant_id)
-        _open(session, participant_id, Action.CHANGE if confirmed else Action.READ)
-        if not confirmed:
-            return render_template("participant_form_close.html", participant=found)
-        closed = participants.close(
-            session, participant_id, actor=person().label, now=svc.clock.now()
-        )
-        reference = closed.reference
+    today = svc.clock.now().astimezone(svc.settings.zone).date()
+    given = request.form.get("ended_service_on", "").strip()[:20]
+    error = ""
+    try:
+        with svc.db.transaction() as session:
+            found = participants.get(session, participant_id)
+            _open(session, participant_id, Action.CHANGE if confirmed else Action.READ)
+            if not confirmed:
+                return render_template(
+                    "participant_form_close.html",
+                    participant=found,
+                    ended=today.isoformat(),
+                    error="",
+                )
+            closed = participants.close(
+                session,
+                participant_id,
+                actor=person().label,
+                now=svc.clock.now(),
+                zone=svc.settings.zone,
+                ended_on=_day(given, "ended_service_on") if given else None,
+            )
+            reference = closed.reference
+    except InvalidInput as problem:
+        if problem.field != "ended_service_on":
+            raise
+        error = problem.message
+    if error:
+        with svc.db.transaction() as session:
+            found = participants.get(session, participant_id)
+            _open(session, participant_id, Action.READ)
+            return render_template(
+                "participant_form_close.html", participant=found, ended=given, error=error
+            ), 422
     flash(f"Participant {reference} is closed. Their record and contacts are kept.")
     return redirect(f"/participants/{participant_id}", code=303)
 
@@ -545,10 +592,12 @@ def _load(
     schema: StaffSchema | ParticipantSchema,
     data: dict[str, Any],
     blanks: tuple[str, ...] = (),
+    also: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """`data` loaded by `schema`, or FormProblems naming every field at fault, the `blanks`
-    (fields an edit may not empty) among them."""
+    (fields an edit may not empty) and `also` (problems found outside the schema) among them."""
     errors = dict.fromkeys(blanks, MISSING)
+    errors.update(also or {})
     try:
         loaded: dict[str, Any] = schema.load(data)
     except ValidationError as exc:
@@ -645,10 +694,12 @@ def _participant_form_values() -> dict[str, Any]:
         "responsible_officer_id": request.form.get("responsible_officer_id", ""),
         "risk_level": request.form.get("risk_level", ""),
         "status": request.form.get("status", ParticipantStatus.ACTIVE.value),
+        "ended_service_on": request.form.get("ended_service_on", ""),
+        "reason": request.form.get("reason", ""),
     }
 
 
-def _participant_input(form: Mapping[str, str]) -> dict[str, Any]:
+def _participant_input(form: Mapping[str, str], *, edit: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
         name: form[name].strip()
         for name in ("reference", "name", "risk_level", "status")
@@ -658,7 +709,18 @@ def _participant_input(form: Mapping[str, str]) -> dict[str, Any]:
     if numbers:
         data["phones"] = numbers
     data["responsible_officer_id"] = form["responsible_officer_id"].strip() or None
+    # Left empty, a closed man's date stays as it is (or becomes today if he is being closed).
+    if edit and form.get("ended_service_on", "").strip():
+        data["ended_service_on"] = form["ended_service_on"].strip()
     return data
+
+
+def _day(text: str, field: str) -> dt.date:
+    """A day written as the browser's date field sends it (2026-11-26)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{text!r} is not a date; write it as 2026-11-26.", field) from None
 
 
 def _split_phones(text: str) -> list[str]:
@@ -675,6 +737,8 @@ def _blank_participant() -> dict[str, str]:
         "responsible_officer_id": "",
         "risk_level": "",
         "status": ParticipantStatus.ACTIVE.value,
+        "ended_service_on": "",
+        "reason": "",
     }
 
 
@@ -686,6 +750,8 @@ def _participant_values(found: Participant) -> dict[str, str]:
         "responsible_officer_id": str(found.responsible_officer_id or ""),
         "risk_level": found.risk_level.value,
         "status": found.status.value,
+        "ended_service_on": found.ended_service_on.isoformat() if found.ended_service_on else "",
+        "reason": "",
     }
 
 

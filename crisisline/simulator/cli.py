@@ -133,6 +133,20 @@ def _serve_port(settings: Settings) -> int:
 )
 @click.option("--hang-seconds", default=30.0, show_default=True, type=click.FloatRange(min=0))
 @click.option(
+    "--fail-deletions",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Answer this many of the first recording deletions with HTTP 500.",
+)
+@click.option(
+    "--hang-deletions",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Hold this many of the first recording deletions for --hang-seconds, then delete.",
+)
+@click.option(
     "--delay-seconds",
     default=0.0,
     show_default=True,
@@ -149,6 +163,8 @@ def serve(
     outage_status: int,
     hang_requests: int,
     hang_seconds: float,
+    fail_deletions: int,
+    hang_deletions: int,
     delay_seconds: float,
     answer: str,
     staff_press: str,
@@ -170,6 +186,14 @@ def serve(
     if hang_requests:
         sim.hang_next_requests(hang_requests, hang_seconds)
         click.echo(f"Injected: the next {hang_requests} REST request(s) hang {hang_seconds} s.")
+    if fail_deletions:
+        sim.fail_next_deletions(fail_deletions)
+        click.echo(f"Injected: the next {fail_deletions} recording deletion(s) answer 500.")
+    if hang_deletions:
+        sim.hang_next_deletions(hang_deletions, hang_seconds)
+        click.echo(
+            f"Injected: the next {hang_deletions} recording deletion(s) hang {hang_seconds} s."
+        )
     if delay_seconds:
         sim.slow_requests(delay_seconds)
         click.echo(f"Injected: every REST request is delayed {delay_seconds} s.")

@@ -1,4 +1,5 @@
-"""The control endpoints of `simulate serve`: `simulate sms` and `simulate call` play through it.
+"""The control endpoints of `simulate serve`: `simulate sms` and `simulate call` play through it,
+and faults can be injected into it while it runs.
 
 One simulator must hold everything the service will later ask Twilio for (a recording a
 voicemail link plays, the texts a phone receives), so the participant commands hand their
@@ -74,6 +75,32 @@ def add_control_endpoints(app: Flask, sim: Simulator) -> None:
             }
         )
 
+    @app.post(f"{CONTROL_PREFIX}/faults/recording-deletions")
+    def recording_deletion_faults() -> Response:
+        """Fail the next deletions ({"fail": N, "status": 500}) or hold them past the client's
+        timeout ({"hang": N, "seconds": 30, "status": null}), on a running simulator."""
+        denied = _denied(sim)
+        if denied is not None:
+            return denied
+        form = _json()
+        try:
+            fail, hang = _count(form, "fail"), _count(form, "hang")
+            status = form.get("status")
+            if status is not None and (type(status) is not int or not 400 <= status <= 599):
+                raise ValueError("status must be an HTTP error status (400 to 599)")
+            seconds = form.get("seconds", 30.0)
+            if type(seconds) not in (int, float) or seconds < 0:
+                raise ValueError("seconds must be a number of seconds, not negative")
+            if not fail and not hang:
+                raise ValueError("give fail or hang: how many deletions")
+            if fail:
+                sim.fail_next_deletions(fail, status=status or 500)
+            if hang:
+                sim.hang_next_deletions(hang, float(seconds), status=status)
+        except ValueError as exc:
+            return _unprocessable(str(exc))
+        return jsonify({"fail": fail, "hang": hang})
+
     @app.get(f"{CONTROL_PREFIX}/messages")
     def messages() -> Response:
         denied = _denied(sim)
@@ -109,6 +136,13 @@ def transcript_since(sim: Simulator, marks: Mapping[str, int]) -> str:
                     lines.append(f"  {minutes:02d}:{seconds:02d}  {entry.text}")
             blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n" if blocks else ""
+
+
+def _count(form: dict[str, Any], name: str) -> int:
+    value = form.get(name, 0)
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{name} must be a whole number of deletions, not negative")
+    return value
 
 
 def _json() -> dict[str, Any]:

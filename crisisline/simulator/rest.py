@@ -1,4 +1,5 @@
-"""The Flask app standing in for Twilio's REST API (Messages, Calls and recordings' media)."""
+"""The Flask app standing in for Twilio's REST API (Messages, Calls, and recordings' media and
+deletion)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ _ACCOUNT = f"/{API_VERSION}/Accounts/<account_sid>"
 
 
 def create_simulator_app(sim: Simulator) -> Flask:
-    """A WSGI app answering Twilio's Messages and Calls endpoints for `sim`."""
+    """A WSGI app answering Twilio's Messages, Calls and Recordings endpoints for `sim`."""
     app = Flask("crisisline.simulator")
 
     @app.post(f"{_ACCOUNT}/Messages.json")
@@ -59,6 +60,17 @@ def create_simulator_app(sim: Simulator) -> Flask:
         except TwilioApiError as error:
             return _error(error)
         return Response(audio, mimetype="audio/mpeg")
+
+    @app.delete(f"{_ACCOUNT}/Recordings/<sid>.json")
+    def delete_recording(account_sid: str, sid: str) -> Response:
+        """Delete a recording: 204 with no body, as Twilio answers; 404 (20404) for one it does
+        not have, deleted already or never made. Injected faults for "Recordings" apply."""
+        try:
+            _guard(sim, account_sid, "Recordings")
+            sim.delete_recording(sid)
+        except TwilioApiError as error:
+            return _error(error)
+        return Response(status=204)
 
     @app.errorhandler(404)
     def not_found(_: Exception) -> Response:

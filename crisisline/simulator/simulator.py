@@ -1,4 +1,5 @@
-"""The simulated Twilio: messages and calls, fault injection, phones and pending callbacks."""
+"""The simulated Twilio: messages, calls and recordings, fault injection, phones and pending
+callbacks."""
 
 from __future__ import annotations
 
@@ -43,7 +44,9 @@ Delivery = Literal["manual", "immediate"]
 # (a <Dial> action, a <Record> action), which reaches the service first: that request or the
 # call's final status callback. Twilio does not promise an order (see Simulator).
 HangUpOrder = Literal["action-first", "status-first"]
-Resource = Literal["Messages", "Calls"]
+# The REST resources faults can be aimed at: "Recordings" is a recording's deletion (DELETE
+# .../Recordings/RE....json); fetching its media is never failed or held.
+Resource = Literal["Messages", "Calls", "Recordings"]
 FailureStatus = Literal["failed", "undelivered"]
 
 _MAX_SMS_REDIRECTS = 10
@@ -200,6 +203,9 @@ class Simulator:
         self.messages: list[SimulatedMessage] = []
         self.calls: list[SimulatedCall] = []
         self.recordings: list[Recording] = []
+        # The SIDs of recordings deleted through the REST API, in order (each once: a second
+        # DELETE of the same SID is answered 404 like any unknown recording).
+        self.deleted_recordings: list[str] = []
         self.requests: list[WebhookRequest] = []
         self.errors: list[str] = []
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -328,6 +334,21 @@ class Simulator:
             raise ValueError("seconds must not be negative")
         with self._lock:
             self._hangs.append(_Hang(seconds, None, None, resource))
+
+    def fail_next_deletions(self, count: int = 1, *, status: int = 500) -> None:
+        """Answer the next `count` recording deletions with this HTTP status (Twilio's code for
+        it: 20500 for 500); the recordings stay."""
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self.fail_next_requests(count, status=status, resource="Recordings")
+
+    def hang_next_deletions(
+        self, count: int = 1, seconds: float = 30.0, *, status: int | None = None
+    ) -> None:
+        """Hold the next `count` recording deletions for `seconds` of real time (longer than
+        the client's timeout: a provider that stopped answering), then answer `status` or,
+        with none, delete the recording although the client may have stopped waiting."""
+        self.hang_next_requests(count, seconds, status=status, resource="Recordings")
 
     def fail_recipient(
         self, number: str, code: int = 21610, *, resource: Resource | None = None
@@ -825,6 +846,15 @@ class Simulator:
                 if recording.sid == sid:
                     return recording
         raise TwilioApiError(404, 20404, f"The requested resource /Recordings/{sid} was not found")
+
+    def delete_recording(self, sid: str) -> None:
+        """Delete the recording with this SID, as DELETE .../Recordings/{sid}.json does; after
+        it the recording's media and resource are 404 (TwilioApiError 404, code 20404)."""
+        with self._lock:
+            recording = self.find_recording(sid)
+            self.recordings.remove(recording)
+            self.deleted_recordings.append(sid)
+        logger.info("simulator: deleted recording ...%s", sid[-4:])
 
     def record_error(self, text: str) -> None:
         """Note a problem Twilio would log in its debugger (assert_no_unexpected reports it)."""

@@ -1,5 +1,5 @@
-"""Telephony: the port through which the service sends SMS, places calls and fetches a call's
-recording, and its adapters.
+"""Telephony: the port through which the service sends SMS, places calls, and fetches and
+deletes a call's recording, and its adapters.
 
 Use `Telephony` as the type, and build one of `TwilioTelephony`, `ConsoleTelephony` or
 `FakeTelephony` in the composition root. Also here: Twilio signature checking for webhooks
@@ -25,6 +25,8 @@ from crisisline.telephony.port import (
     MAX_SMS_BODY_CHARACTERS,
     ProviderReceipt,
     Telephony,
+    masked_recording,
+    recording_sid,
 )
 from crisisline.telephony.signatures import (
     SIGNATURE_HEADER,
@@ -53,8 +55,10 @@ __all__ = [
     "describe_error_code",
     "is_transient_error_code",
     "is_valid_signature",
+    "masked_recording",
     "provider_error",
     "public_url",
+    "recording_sid",
     "redact_numbers",
     "sign",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from typing import TextIO
@@ -11,9 +12,13 @@ from crisisline.telephony.port import (
     DEFAULT_CALL_TIMEOUT_SECONDS,
     ProviderReceipt,
     check_call,
+    check_recording,
     check_sms,
+    masked_recording,
 )
 from wording.sms import segment_count, sms_encoding
+
+log = logging.getLogger(__name__)
 
 # Nobody will ever report progress on a console delivery, so it is reported as far as it can
 # honestly go: handed over.
@@ -23,8 +28,9 @@ CONSOLE_STATUS = "sent"
 class ConsoleTelephony:
     """Prints each SMS and call to `out` (the developer's own terminal) instead of sending it.
 
-    It writes only to the stream it is given, never to logging, so message bodies stay out of
-    log files. Arguments are checked exactly as the Twilio adapter checks them.
+    It writes only to the stream it is given, so message bodies stay out of log files; the
+    one thing it also logs is a recording's deletion, named by its SID's last four characters.
+    Arguments are checked exactly as the Twilio adapter checks them.
     """
 
     def __init__(self, out: TextIO) -> None:
@@ -70,6 +76,14 @@ class ConsoleTelephony:
         raise PermanentTelephonyError(
             "console telephony has no recordings: they are fetched only with TELEPHONY=twilio"
         )
+
+    def delete_recording(self, recording_url: str) -> None:
+        """Report the deletion as done: no call left the machine, so nothing was recorded at
+        a provider. Names the recording by the last four characters of its SID only."""
+        check_recording(recording_url)
+        masked = masked_recording(recording_url)
+        log.info("console telephony: %s deleted (nothing was held at a provider)", masked)
+        self._write(f"[console telephony] DELETE {masked}: nothing is held at a provider\n")
 
     def _write(self, text: str) -> None:
         # One write per delivery, so lines from the web and scheduler threads never interleave.

@@ -10,6 +10,7 @@ from crisisline.telephony.port import (
     DEFAULT_CALL_TIMEOUT_SECONDS,
     ProviderReceipt,
     check_call,
+    check_recording,
     check_recording_size,
     check_sms,
 )
@@ -45,7 +46,10 @@ class FakeTelephony:
     ones refused because of `fail_next`. SIDs are predictable (`SMfake0000...0001`), and
     arguments are checked exactly as the Twilio adapter checks them. `recordings` holds the
     audio `fetch_recording` gives for each recording URL (any other is not found, as Twilio
-    answers); `fetched_recordings` the URLs asked for, in order.
+    answers); `fetched_recordings` the URLs asked for, in order. `delete_recording` removes a
+    recording from `recordings` and lists its URL in `deleted_recordings` (a recording it does
+    not hold is already gone, as Twilio's 404 is taken); `fail_next_deletions` makes the next
+    deletions raise instead, and `deletion_attempts` lists every URL asked, failed or not.
     """
 
     status = "queued"
@@ -56,6 +60,9 @@ class FakeTelephony:
         self.failed_attempts: list[SentMessage | PlacedCall] = []
         self.recordings: dict[str, bytes] = {}
         self.fetched_recordings: list[str] = []
+        self.deleted_recordings: list[str] = []
+        self.deletion_attempts: list[str] = []
+        self._deletion_failures: list[TelephonyError] = []
         self._failures: list[TelephonyError] = []
         self._counter = 0
         self._lock = threading.Lock()
@@ -66,6 +73,13 @@ class FakeTelephony:
             raise ValueError("times must be at least 1")
         with self._lock:
             self._failures.extend([error] * times)
+
+    def fail_next_deletions(self, error: TelephonyError, times: int = 1) -> None:
+        """Make the next `times` recording deletions raise `error` (the recording stays)."""
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        with self._lock:
+            self._deletion_failures.extend([error] * times)
 
     def messages_to(self, number: str) -> list[SentMessage]:
         """The accepted SMS sent to `number`, oldest first."""
@@ -123,6 +137,16 @@ class FakeTelephony:
             raise provider_error(code=20404, http_status=404)
         check_recording_size(len(audio), max_bytes)
         return audio
+
+    def delete_recording(self, recording_url: str) -> None:
+        """Forget the recording, or raise the next queued deletion failure."""
+        check_recording(recording_url)
+        with self._lock:
+            self.deletion_attempts.append(recording_url)
+            if self._deletion_failures:
+                raise self._deletion_failures.pop(0)
+            self.recordings.pop(recording_url, None)
+            self.deleted_recordings.append(recording_url)
 
     def _pop_failure(self) -> TelephonyError | None:
         return self._failures.pop(0) if self._failures else None

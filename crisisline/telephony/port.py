@@ -1,11 +1,12 @@
-"""The telephony port: how the service sends an SMS, places a call or fetches a call's recording,
-whoever carries it."""
+"""The telephony port: how the service sends an SMS, places a call, or fetches or deletes a
+call's recording, whoever carries it."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from typing import Final, Protocol
+from urllib.parse import urlsplit
 
 from crisisline.telephony.errors import PermanentTelephonyError
 
@@ -31,7 +32,8 @@ class ProviderReceipt:
 
 
 class Telephony(Protocol):
-    """Sends SMS, places calls and fetches the recordings of calls (a caller's voicemail).
+    """Sends SMS, places calls, and fetches and deletes the recordings of calls (a caller's
+    voicemail).
 
     Implementations: `TwilioTelephony` (real REST calls), `ConsoleTelephony` (local runs; nothing
     leaves the machine) and `FakeTelephony` (unit tests). All three check their arguments the
@@ -43,8 +45,8 @@ class Telephony(Protocol):
     A returned `ProviderReceipt` means the provider accepted the request, not that the phone
     received anything: delivery is reported later through the status callback.
 
-    A recording is fetched only from the provider itself: a recording URL anywhere else is
-    refused before any request, so the account's credentials go nowhere else.
+    A recording is fetched or deleted only at the provider itself: a recording URL anywhere
+    else is refused before any request, so the account's credentials go nowhere else.
 
     Raises:
         PermanentTelephonyError: the provider refused this delivery and sending it again
@@ -86,6 +88,17 @@ class Telephony(Protocol):
         """
         ...
 
+    def delete_recording(self, recording_url: str) -> None:
+        """Delete the recording at `recording_url` (a call's RecordingUrl) at the provider.
+
+        Returns only when the provider confirmed the deletion or said it has no such
+        recording (already deleted): either way it is gone. A provider that failed or did not
+        answer raises TransientTelephonyError; one that refused (bad credentials, a recording
+        of another account, any other 4xx) PermanentTelephonyError. After either the
+        recording may still exist, so the caller keeps its reference and tries again later.
+        """
+        ...
+
 
 _E164 = re.compile(r"\+[1-9]\d{6,14}")
 
@@ -119,6 +132,37 @@ def check_recording_size(size: int, max_bytes: int) -> None:
     """Refuse a recording larger than the caller of fetch_recording can take."""
     if size > max_bytes:
         raise PermanentTelephonyError(f"the recording is larger than {max_bytes} bytes")
+
+
+# A Twilio recording SID: RE and 32 hexadecimal characters.
+_RECORDING_SID = re.compile(r"RE[0-9a-fA-F]{32}")
+
+
+def recording_sid(recording_url: str) -> str | None:
+    """The recording SID at the end of a recording URL (`.../Recordings/RE...`, with or without
+    `.json`, `.mp3` or `.wav`); None when the URL names no recording."""
+    path = urlsplit(recording_url).path
+    head, separator, last = path.rpartition("/Recordings/")
+    if not separator or not head:
+        return None
+    sid = last.removesuffix(".json").removesuffix(".mp3").removesuffix(".wav")
+    return sid if _RECORDING_SID.fullmatch(sid) else None
+
+
+def check_recording(recording_url: str) -> str:
+    """The SID of the recording `recording_url` names; PermanentTelephonyError when it names
+    none (nothing can be deleted or fetched through it)."""
+    sid = recording_sid(recording_url)
+    if sid is None:
+        raise PermanentTelephonyError("the recording URL does not name a recording")
+    return sid
+
+
+def masked_recording(recording_url: str) -> str:
+    """A recording as logs and consoles may name it: the last four characters of its SID only
+    (the URL carries the account SID, and with HTTP auth off it plays to anyone)."""
+    sid = recording_sid(recording_url)
+    return f"recording ...{sid[-4:]}" if sid is not None else "a recording"
 
 
 def _check_to(to: str) -> None:

@@ -1,5 +1,6 @@
 """The Twilio adapter: the telephony port over Twilio's REST API, with twilio-python (and
-`requests` for a recording's audio, which twilio-python does not fetch)."""
+`requests` for a recording's audio, which twilio-python does not fetch, and for deleting a
+recording at the very URL the same checks allowed)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from crisisline.telephony.port import (
     DEFAULT_CALL_TIMEOUT_SECONDS,
     ProviderReceipt,
     check_call,
+    check_recording,
     check_recording_size,
     check_sms,
 )
@@ -43,6 +45,9 @@ DEFAULT_REQUEST_TIMEOUT_SECONDS: Final = 4.0
 # the whole download.
 RECORDING_REQUEST_TIMEOUT_SECONDS: Final = 10.0
 _RECORDING_CHUNK_BYTES: Final = 64 * 1024
+
+# Twilio's "The requested resource ... was not found".
+_NOT_FOUND: Final = 20404
 
 # Loopback hosts may be reached over plain http (the simulator, local tests); anywhere else the
 # auth token travels in a Basic auth header and must be protected by TLS.
@@ -168,6 +173,42 @@ class TwilioTelephony:
         except requests.RequestException as exc:
             raise _network_error(exc, self.api_base_url) from exc
 
+    def delete_recording(self, recording_url: str) -> None:
+        """DELETE the Recording resource at Twilio's API with the account's credentials, only
+        for a recording of this account on that host (`recording_resource_url`).
+
+        Twilio answers 204 with no body; 404 with error 20404 when it has no such recording,
+        which here means already deleted (the URL's account is this account, checked first,
+        so a 404 cannot be another account's recording that these credentials cannot see).
+        """
+        check_recording(recording_url)
+        where = recording_resource_url(self.api_base_url, recording_url)
+        if where is None:
+            raise PermanentTelephonyError(
+                "the recording is not on Twilio's API host: the credentials go nowhere else"
+            )
+        if recording_account(recording_url) != self._account_sid:
+            raise PermanentTelephonyError(
+                "the recording belongs to another Twilio account than TWILIO_ACCOUNT_SID"
+            )
+        try:
+            # No redirects: a DELETE is sent only where the checks above allowed. The
+            # request timeout (connect and read) bounds a provider that stops answering.
+            reply = requests.delete(
+                where,
+                auth=(self._account_sid, self._auth_token),
+                timeout=self.request_timeout_seconds,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise _network_error(exc, self.api_base_url) from exc
+        if 200 <= reply.status_code < 300:
+            return
+        code = _reply_code(reply)
+        if reply.status_code == 404 and _twilio_code(code, 404) == _NOT_FOUND:
+            return
+        raise _from_twilio(reply.status_code, code, "")
+
     def _create(self, resource: Any, arguments: dict[str, Any]) -> ProviderReceipt:
         try:
             instance = resource.create(**arguments)
@@ -241,6 +282,27 @@ def recording_media_url(api_base_url: str, recording_url: str) -> str | None:
     """Where to fetch a Twilio recording's MP3: its path on `api_base_url` (Twilio's API in
     production, the simulator locally), or None when the URL is not a recording on Twilio's
     API (the account's credentials must never be sent anywhere else)."""
+    path = _recording_path(api_base_url, recording_url)
+    return None if path is None else f"{api_base_url}{path}.mp3"
+
+
+def recording_resource_url(api_base_url: str, recording_url: str) -> str | None:
+    """Where to DELETE a Twilio recording: its Recording resource (`.json`) on `api_base_url`,
+    or None, exactly when `recording_media_url` is None."""
+    path = _recording_path(api_base_url, recording_url)
+    return None if path is None else f"{api_base_url}{path}.json"
+
+
+def recording_account(recording_url: str) -> str | None:
+    """The account SID in a recording URL (`/2010-04-01/Accounts/AC.../Recordings/RE...`)."""
+    parts = urlsplit(recording_url).path.split("/")
+    if "Accounts" not in parts:
+        return None
+    index = parts.index("Accounts") + 1
+    return parts[index] if index < len(parts) else None
+
+
+def _recording_path(api_base_url: str, recording_url: str) -> str | None:
     given = urlsplit(recording_url)
     api = urlsplit(api_base_url)
     hosts = {("https", "api.twilio.com"), (api.scheme, api.netloc)}
@@ -248,8 +310,7 @@ def recording_media_url(api_base_url: str, recording_url: str) -> str | None:
         return None
     if "/Recordings/" not in given.path:
         return None
-    path = given.path.removesuffix(".json").removesuffix(".wav").removesuffix(".mp3")
-    return f"{api_base_url}{path}.mp3"
+    return given.path.removesuffix(".json").removesuffix(".wav").removesuffix(".mp3")
 
 
 def _checked_base_url(api_base_url: str) -> str:

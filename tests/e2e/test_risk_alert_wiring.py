@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -35,6 +36,7 @@ def line(tmp_path: Path, database_url: str, clock: FakeClock) -> Iterator[SmsLin
                 {"responsible_officer_id": officer.id},
                 actor="t",
                 now=clock.now(),
+                zone=ZoneInfo("Europe/London"),
             )
         running.sim.phone(OFFICER, label="Gareth Lloyd")
         yield running

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -337,6 +338,7 @@ def test_a_workers_reply_does_not_go_to_a_number_taken_off_the_participants_reco
             {"phones": [DANIEL_NEW]},
             actor="manager",
             now=line.clock.now(),
+            zone=ZoneInfo("Europe/London"),
         )
     line.clock.advance(dt.timedelta(minutes=1))
     line.phone(PRIMARY).reply("1 Daniel, is your officer still Sarah at the Leeds office?")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -250,6 +251,7 @@ def test_an_alert_goes_to_the_officer_recorded_when_the_contact_happened(
             {"responsible_officer_id": service.ids[OFFICER_B]},
             actor="t",
             now=service.clock.now(),
+            zone=ZoneInfo("Europe/London"),
         )
     (second,) = service.contact(PARTICIPANT, WINTER_NOON + dt.timedelta(hours=1), body="relapse")
     # Inside the cooldown, but a new officer hears about it from the start.

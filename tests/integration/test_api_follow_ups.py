@@ -179,6 +179,7 @@ def test_asked_of_another_officer_is_a_403_naming_him(
             {"responsible_officer_id": team.other_officer.staff_id},
             actor="tests",
             now=clock.now(),
+            zone=ZoneInfo("Europe/London"),
         )
     answer = client.post(
         f"/api/v1/follow-ups/{follow_up_id}/done",

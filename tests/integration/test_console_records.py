@@ -425,6 +425,8 @@ def _participant_form(**changes: str) -> dict[str, str]:
         "responsible_officer_id": "",
         "risk_level": "high",
         "status": "active",
+        # An edit says why (the add form has no such field and ignores it).
+        "reason": "Details checked at his appointment",
     }
     form.update(changes)
     return form

@@ -232,6 +232,7 @@ def test_one_asked_of_an_officer_stays_his_after_the_participant_moves(
             {"responsible_officer_id": team.other_officer.staff_id},
             actor="tests",
             now=clock.now(),
+            zone=ZoneInfo("Europe/London"),
         )
     # Owen sees it (his caseload now) but it was asked of Olive: only she or a manager marks it.
     assert [r.id for r in _find(app, team.other_officer.actor)] == [follow_up_id]
@@ -256,6 +257,7 @@ def test_a_participant_without_an_officer_gives_an_unassigned_follow_up_for_the_
             {"responsible_officer_id": team.officer.staff_id},
             actor="tests",
             now=clock.now(),
+            zone=ZoneInfo("Europe/London"),
         )
     assert [r.id for r in _find(app, team.officer.actor)] == [row.id]
     with pytest.raises(follow_ups.NotYours, match="no responsible officer"):

@@ -61,11 +61,20 @@ def test_healthz_is_200_when_the_database_answers_and_the_scheduler_beat(
             "last_heartbeat": START.isoformat(),
             "age_seconds": 0.0,
             "state": "ok",
+            # A heartbeat written without a listener: the sweeps poll every second.
+            "wakeups": {"state": "none", "reconnects": 0},
         },
         "texts": {"waiting": 0, "oldest_seconds": None, "state": "ok", "given_up": 0},
         "spool": {"waiting": 0},
         "provider": {"state": "ok", "waiting": 0, "crisis_waiting": 0, "failing_since": None},
         "email": {"state": "ok", "failed": 0, "retrying": 0, "retrying_since": None},
+        "recordings": {
+            "state": "ok",
+            "waiting": 0,
+            "oldest_waiting_seconds": None,
+            "failing": 0,
+        },
+        "retention": {"state": "ok", "last_finished": None, "last_failed": None},
         "warnings": [],
     }
 
@@ -103,6 +112,7 @@ def test_healthz_turns_503_when_the_scheduler_heartbeat_is_stale(
         "last_heartbeat": START.isoformat(),
         "age_seconds": 61.0,
         "state": "stale",
+        "wakeups": {"state": "none", "reconnects": 0},
     }
 
 

@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
 
+from crisisline import heartbeat, outbox, sms_intake, wakeups
 from crisisline import jobs as jobs_module
-from crisisline import outbox, sms_intake, wakeups
 from crisisline.jobs import Jobs
 from crisisline.services import Services
 from crisisline.telephony import FakeTelephony
@@ -263,3 +263,22 @@ def test_the_heartbeat_and_healthz_report_the_listener(
 def test_the_conninfo_keeps_the_credentials_and_drops_the_driver() -> None:
     info = wakeups.conninfo("postgresql+psycopg://user:secret@db.example:5433/crisis")
     assert info == "postgresql://user:secret@db.example:5433/crisis"
+
+
+@pytest.mark.hazard("H301")
+def test_healthz_warns_while_the_listener_is_reconnecting(app: Flask) -> None:
+    svc = services_of(app)
+    with svc.db.transaction() as session:
+        heartbeat.beat(
+            session,
+            name="sched-a",
+            pid=1,
+            started_at=svc.clock.now(),
+            now=svc.clock.now(),
+            wake_listening=False,
+            wake_reconnects=3,
+        )
+    body = app.test_client().get("/healthz").get_json()
+    assert body["scheduler"]["wakeups"] == {"state": "reconnecting", "reconnects": 3}
+    assert any("not hearing wake-ups" in warning for warning in body["warnings"])
+    assert body["status"] == "degraded"
