@@ -20,10 +20,11 @@ scheduler runs on):
   acknowledgement the participant is sent (once per conversation).
 - **Missed calls**: participants call in turn, a random 0.5-1.5 s apart, and nobody answers.
   The simulator plays the whole call at once, without waiting out the rings, so the time is
-  measured from the status callback that ends the call (`completed`, the moment the service
-  knows the call was missed) to the simulator receiving the first escalation text to staff.
+  measured from the request that ends the ring chain (the first, after a <Dial>, that the
+  service answers without dialling again: the moment it records the call as missed and
+  queues the risk alert) to the simulator receiving the first text to staff naming the caller.
 - **Idle CPU**: the CPU time (user + system, /proc/<pid>/stat) the scheduler process uses
-  over 60 s with nothing to do.
+  over 60 s with nothing to do, after 5 s for start-up's first passes.
 
 Everything runs twice in one go, with WAKEUPS=on (the scheduler woken by the database's
 notifications) and WAKEUPS=off (polling every second, the baseline), and the report gives the
