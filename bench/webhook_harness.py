@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,8 +126,11 @@ def fresh_database(url: str | None) -> Iterator[str]:
         admin.dispose()
 
 
-def seed(database_url: str, instance: str) -> None:
-    """Migrate, add the demo staff and rotas and 500 participants on drama numbers."""
+def seed(
+    database_url: str, instance: str, numbers: Sequence[str] = tuple(PARTICIPANT_NUMBERS)
+) -> None:
+    """Migrate, add the demo staff and rotas and a participant on each of `numbers` (drama
+    numbers; by default the 500 the webhook benchmarks text from)."""
     upgrade(database_url)
     env = {"DATABASE_URL": database_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SECRET_KEY": "b"}
     app = create_app(
@@ -138,7 +141,7 @@ def seed(database_url: str, instance: str) -> None:
     with svc.db.transaction() as session:
         now = svc.clock.now()
         demo.seed(session, now=now)
-        for index, number in enumerate(PARTICIPANT_NUMBERS):
+        for index, number in enumerate(numbers):
             participants.create(
                 session,
                 participants.NewParticipant(
