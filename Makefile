@@ -11,8 +11,11 @@ run: $(INSTALLED)
 	$(BIN)/crisisline demo
 	$(BIN)/crisisline run --host 127.0.0.1  # port: $$PORT, default 5000
 
+# The suite runs in parallel (pytest-xdist), TEST_WORKERS processes, each on databases of its own
+# (tests/conftest.py); `make test PYTEST_ARGS="-n 0"` runs it in one process.
+TEST_WORKERS ?= auto
 test: $(INSTALLED)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
