@@ -11,8 +11,13 @@ run: $(INSTALLED)
 	$(BIN)/crisisline demo
 	$(BIN)/crisisline run --host 127.0.0.1  # port: $$PORT, default 5000
 
+# The suite runs in parallel (pytest-xdist), TEST_WORKERS processes, each on databases of its own
+# (tests/conftest.py); `make test PYTEST_ARGS="-n 0"` runs it in one process. One worker a core
+# by default; `make test TEST_WORKERS=4` is faster on 2 cores (the tests wait much of the time) but
+# on a heavily loaded machine some e2e tests that start servers on a free port then failed.
+TEST_WORKERS ?= auto
 test: $(INSTALLED)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
