@@ -119,6 +119,7 @@ def crisis_plan_edit(participant_id: int) -> ResponseReturnValue:
             errors={_field_id(name): message for name, message in errors.items()},
             sections=crisis_plans.SECTIONS,
             section_max=crisis_plans.SECTION_MAX,
+            label=_label,
         )
     return page, status
 
@@ -139,6 +140,25 @@ def _history(rows: list[CrisisPlan]) -> list[tuple[CrisisPlan, list[str]]]:
         (row, crisis_plans.changed(older, row))
         for row, older in zip(rows, [*rows[1:], None], strict=False)
     ]
+
+
+_LABELS: Final = {
+    **dict(crisis_plans.SECTIONS),
+    "agreed_on": "Agreed with him on",
+    "review_on": "To be reviewed by",
+    "change_reason": "Why are you changing the plan?",
+    "based_on": "Version",
+    "contacts": "People and services",
+}
+_PARTS: Final = {"name": "name", "relationship": "who they are to him", "phone": "phone"}
+
+
+def _label(field_id: str) -> str:
+    """What the error summary calls a field: its label ("Contact 2, phone")."""
+    found = re.match(r"^contacts-(\d+)-(\w+)$", field_id)
+    if found:
+        return f"Contact {int(found.group(1)) + 1}, {_PARTS.get(found.group(2), found.group(2))}"
+    return _LABELS.get(field_id, field_id)
 
 
 def _field_id(name: str) -> str:
