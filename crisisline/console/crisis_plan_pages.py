@@ -42,7 +42,6 @@ def crisis_plan(participant_id: int) -> ResponseReturnValue:
     """His current plan in its sections, whether it is past its review date, and every
     earlier version with who wrote it, when, why and what it changed."""
     svc = services()
-    actor = person()
     with svc.db.transaction() as session:
         record = participant_story.participant(session, participant_id)
         open_participant_record(
@@ -63,7 +62,6 @@ def crisis_plan(participant_id: int) -> ResponseReturnValue:
             past_review=bool(rows) and crisis_plans.is_past_review(rows[0], today),
             sections=crisis_plans.SECTIONS,
             may_write=_may_write(session, participant_id),
-            is_officer=record.responsible_officer_id == actor.staff_id,
         )
     return page
 
