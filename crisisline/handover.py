@@ -4,7 +4,8 @@
 period [start, end): who was on call, every contact that started in it by participant (each
 handled contact with its current note, or "no note yet"), risk alerts raised and their state
 now, follow-ups asked and those still open, debriefs wanted, escalations that reached a second
-step or ran out, rota gaps in the next 72 hours from `now`, and what was reported failing.
+step or ran out, crisis plans past their review date and active participants without one (as
+at `now`), rota gaps in the next 72 hours from `now`, and what was reported failing.
 
 A contact belongs to the period it started in. A text conversation is one line (its texts of
 the period counted together); its note is the note on its opening text, which may have come
@@ -34,7 +35,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
-from crisisline import contact_notes, heartbeat, line_now, record_access, rota_service
+from crisisline import (
+    contact_notes,
+    crisis_plans,
+    heartbeat,
+    line_now,
+    record_access,
+    rota_service,
+)
 from crisisline.alert_models import RiskAlert
 from crisisline.contact_notes import ACTION_LABELS, RISK_LABELS
 from crisisline.conversation_models import SmsConversation
@@ -306,6 +314,16 @@ class Failures:
 
 
 @dataclass(frozen=True)
+class PlanLine:
+    """An active participant whose crisis plan is past its review date (`review_on`), or who
+    has none (`review_on` None), named by reference and initials only."""
+
+    participant_id: int
+    label: str
+    review_on: dt.date | None
+
+
+@dataclass(frozen=True)
 class Handover:
     """Everything the handover says about [start, end), read at `now`."""
 
@@ -324,6 +342,9 @@ class Handover:
     escalations: tuple[EscalationLine, ...]
     gaps: tuple[line_now.GapLine, ...] | None  # None: they could not be worked out
     failures: Failures
+    # Crisis plans past their review date, and active participants without one, as at `now`.
+    plans_past_review: tuple[PlanLine, ...] = ()
+    plans_missing: tuple[PlanLine, ...] = ()
 
     @property
     def participant_ids(self) -> list[int]:
@@ -333,6 +354,7 @@ class Handover:
         ids += [f.participant_id for f in (*self.follow_ups_asked, *self.follow_ups_open)]
         ids += [d.participant_id for d in self.debriefs]
         ids += [e.participant_id for e in self.escalations]
+        ids += [p.participant_id for p in (*self.plans_past_review, *self.plans_missing)]
         return [i for i in dict.fromkeys(ids) if i is not None]
 
 
@@ -536,7 +558,22 @@ def build(
         escalations=escalations,
         gaps=_gaps(session, now),
         failures=_failures(session, start, end, now),
+        **_plans(session, now.astimezone(zone).date()),
     )
+
+
+def _plans(session: Session, today: dt.date) -> dict[str, tuple[PlanLine, ...]]:
+    """Crisis plans past their review date and active participants without one."""
+    return {
+        "plans_past_review": tuple(
+            PlanLine(f.participant_id, label(f.reference, f.name), f.review_on)
+            for f in crisis_plans.due_for_review(session, today)
+        ),
+        "plans_missing": tuple(
+            PlanLine(f.participant_id, label(f.reference, f.name), None)
+            for f in crisis_plans.without_plan(session)
+        ),
+    }
 
 
 def log_read(session: Session, visit: Visit, shown: Handover) -> None:
@@ -1273,6 +1310,14 @@ def outline(shown: Handover) -> Outline:
         Section(
             "Escalations that reached a second step or ran out",
             tuple(escalation_words(e, zone) for e in shown.escalations),
+        ),
+        Section(
+            "Crisis plans past their review date or missing",
+            tuple(
+                f"{p.label}: past its review date ({p.review_on:%d %b %Y})."
+                for p in shown.plans_past_review
+            )
+            + tuple(f"{p.label}: no crisis plan." for p in shown.plans_missing),
         ),
         Section("Rota gaps in the next 72 hours", tuple(gaps)),
         Section("Reported failing", tuple(failure_lines(shown.failures, zone)), empty="Nothing."),

@@ -17,6 +17,8 @@ person may not see is None (not an empty list), so a page cannot show it by mist
   the page passes in (`Rules.overdue_follow_ups`).
 - notes to write: anyone who writes notes sees the contacts he handled in the last week whose
   note is not written yet (`Rules.notes_to_write`, from crisisline.contact_notes).
+- crisis plans to review or write: a responsible officer sees the active participants of his
+  caseload whose plan is past its review date or who have none (`Rules.plans_to_review`).
 
 Every query is indexed and bounded (a LIMIT, or a window of hours): the board is asked every
 few seconds by every open console, whatever the size of the history.
@@ -218,6 +220,29 @@ class NotesToWrite:
 
 
 @dataclass(frozen=True)
+class PlanLine:
+    """A participant of the person's caseload whose crisis plan is past its review date, or
+    who has none."""
+
+    participant_id: int
+    reference: str
+    review_on: dt.date | None  # None: he has no plan
+
+
+@dataclass(frozen=True)
+class PlansToReview:
+    """The crisis plans of the person's caseload to review (past their date) or to write."""
+
+    past_review: list[PlanLine]
+    missing: list[PlanLine]
+
+    @property
+    def total(self) -> int:
+        """How many plans there are to review or write."""
+        return len(self.past_review) + len(self.missing)
+
+
+@dataclass(frozen=True)
 class Rules:
     """What the board asks of the flows above it (the layers let it import none of them): the
     console's rules for taking and closing an escalation (crisisline.alert_desk), and the texts
@@ -231,6 +256,8 @@ class Rules:
     overdue_follow_ups: Callable[[Session, dt.datetime], FollowUpsOverdue] | None = None
     # So do the notes: the page passes in the notes a person still has to write.
     notes_to_write: Callable[[Session, int, dt.datetime], NotesToWrite] | None = None
+    # And the crisis plans of an officer's caseload to review or write.
+    plans_to_review: Callable[[Session, int, dt.datetime], PlansToReview] | None = None
 
 
 @dataclass(frozen=True)
@@ -249,6 +276,7 @@ class Board:
     health: SchedulerHealth | None
     follow_ups: FollowUpsOverdue | None = None
     notes: NotesToWrite | None = None
+    plans: PlansToReview | None = None
 
 
 def board(
@@ -280,6 +308,13 @@ def board(
             if rules.notes_to_write is not None
             and actor.staff_id is not None
             and actor.may(Permission.NOTES_WRITE)
+            else None
+        ),
+        plans=(
+            rules.plans_to_review(session, actor.staff_id, now)
+            if rules.plans_to_review is not None
+            and actor.staff_id is not None
+            and StaffRole.RESPONSIBLE_OFFICER in actor.roles
             else None
         ),
     )
@@ -676,6 +711,14 @@ def log_shown(session: Session, visit: Visit, shown: Board) -> None:
                 Permission.NOTES_WRITE,
                 "contact_note",
                 [n.participant_id for n in shown.notes.lines if n.participant_id is not None],
+            )
+        )
+    if shown.plans is not None:
+        lists.append(
+            (
+                Permission.CRISIS_PLANS_READ,
+                "crisis_plan",
+                [line.participant_id for line in (*shown.plans.past_review, *shown.plans.missing)],
             )
         )
     if shown.calls:

@@ -14,6 +14,7 @@ from crisisline.api.common import (
     RotaConverter,
 )
 from crisisline.api.contacts import blueprint as contacts_blueprint
+from crisisline.api.crisis_plans import blueprint as crisis_plans_blueprint
 from crisisline.api.deliveries import blueprint as deliveries_blueprint
 from crisisline.api.escalations import blueprint as escalations_blueprint
 from crisisline.api.escalations import policies_blueprint as escalation_policies_blueprint
@@ -85,6 +86,7 @@ def init_api(app: Flask) -> CrisisLineApi:
     api.register_field(Instant, "string", None)
     api.register_blueprint(staff_blueprint)
     api.register_blueprint(participants_blueprint)
+    api.register_blueprint(crisis_plans_blueprint)
     api.register_blueprint(deliveries_blueprint)
     api.register_blueprint(contacts_blueprint)
     api.register_blueprint(escalation_policies_blueprint)
@@ -104,6 +106,7 @@ def init_api(app: Flask) -> CrisisLineApi:
         [
             staff_blueprint,
             participants_blueprint,
+            crisis_plans_blueprint,
             deliveries_blueprint,
             contacts_blueprint,
             escalation_policies_blueprint,

@@ -206,6 +206,14 @@ class HandoverFailuresSchema(Schema):
     scheduler_stale = fields.Boolean()
 
 
+class HandoverPlanLineSchema(Schema):
+    """A participant whose crisis plan is past its review date, or who has none."""
+
+    participant_id = fields.Integer()
+    label = fields.String(metadata={"description": "Reference and initials."})
+    review_on = fields.Date(allow_none=True, metadata={"description": "null: no plan."})
+
+
 class HandoverSchema(Schema):
     """The handover of [start, end), read at `now`."""
 
@@ -231,6 +239,14 @@ class HandoverSchema(Schema):
         metadata={"description": "null: the gaps could not be worked out (never 'no gaps')."},
     )
     failures = fields.Nested(HandoverFailuresSchema)
+    plans_past_review = fields.List(
+        fields.Nested(HandoverPlanLineSchema),
+        metadata={"description": "Active participants whose crisis plan is past its review date."},
+    )
+    plans_missing = fields.List(
+        fields.Nested(HandoverPlanLineSchema),
+        metadata={"description": "Active participants with no crisis plan."},
+    )
 
 
 @blueprint.route("/handover", methods=["GET"])
@@ -297,6 +313,8 @@ def _json(shown: handover.Handover) -> dict[str, Any]:
             "scheduler_beat_at": shown.failures.scheduler_beat_at,
             "scheduler_stale": shown.failures.scheduler_stale,
         },
+        "plans_past_review": shown.plans_past_review,
+        "plans_missing": shown.plans_missing,
     }
 
 

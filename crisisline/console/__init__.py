@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 # Each area of the console adds its views to the one blueprint when imported.
 from crisisline.console import (  # noqa: F401
     alerts_pages,
+    crisis_plan_pages,
     escalation_actions,
     follow_up_pages,
     handover_pages,

@@ -17,7 +17,15 @@ from flask import render_template
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from crisisline import alert_desk, contact_notes, follow_ups, line_now, on_call_now, sms_intake
+from crisisline import (
+    alert_desk,
+    contact_notes,
+    crisis_plans,
+    follow_ups,
+    line_now,
+    on_call_now,
+    sms_intake,
+)
 from crisisline.console.common import blueprint, menu_item, person, visit
 from crisisline.gate import requires
 from crisisline.permissions import Permission
@@ -67,6 +75,21 @@ def notes_to_write(session: Session, staff_id: int, now: dt.datetime) -> line_no
     return line_now.NotesToWrite(lines=lines, total=total)
 
 
+def plans_to_review(session: Session, staff_id: int, now: dt.datetime) -> line_now.PlansToReview:
+    """His caseload's crisis plans past their review date, and his men with no plan."""
+    today = now.astimezone(services().settings.zone).date()
+    return line_now.PlansToReview(
+        past_review=[
+            line_now.PlanLine(flag.participant_id, flag.reference, flag.review_on)
+            for flag in crisis_plans.due_for_review(session, today, officer_id=staff_id)
+        ],
+        missing=[
+            line_now.PlanLine(flag.participant_id, flag.reference, None)
+            for flag in crisis_plans.without_plan(session, officer_id=staff_id)
+        ],
+    )
+
+
 RULES: Final = line_now.Rules(
     may_take=alert_desk.may_take,
     may_close=alert_desk.may_close,
@@ -74,6 +97,7 @@ RULES: Final = line_now.Rules(
     routing_overdue=sms_intake.ROUTING_OVERDUE,
     overdue_follow_ups=overdue_follow_ups,
     notes_to_write=notes_to_write,
+    plans_to_review=plans_to_review,
 )
 
 

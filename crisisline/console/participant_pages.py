@@ -149,6 +149,7 @@ def participant(participant_id: int) -> ResponseReturnValue:
             ),
             may_hold=actor.may(Permission.LEGAL_HOLDS_WRITE),
             may_edit=actor.may(Permission.PARTICIPANTS_WRITE),
+            may_read_plan=actor.may(Permission.CRISIS_PLANS_READ),
             corrections=participant_corrections.earlier_details(session, participant_id),
             seen=seen,
             chosen=chosen,

@@ -409,9 +409,10 @@ def test_the_participants_shown_are_logged_once_in_a_while_not_at_each_refresh(
     board.clock.advance(dt.timedelta(minutes=15))
     _html(priya, "/now/board")
     assert len(board.access_log(MANAGER)) == 6
-    # The officer's board logs only his own participant.
+    # The officer's board logs only his own participant (shown also as having no crisis plan).
     _html(board.browser(OLIVIA))
     assert sorted(board.access_log(OLIVIA)) == [
+        ("read", "crisis_plan", dylan),
         ("read", "escalation", dylan),
         ("read", "risk_alert", dylan),
     ]
