@@ -25,6 +25,8 @@ import pytest
 from gunicorn.app.base import Application
 from gunicorn.config import Config
 
+from tests.support.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "gunicorn.conf.py"
 
@@ -218,13 +220,8 @@ def test_gunicorn_lets_a_url_over_the_apps_limit_through_for_a_json_414(
 
 @pytest.fixture
 def unused_port() -> int:
-    """A loopback port nothing listens on."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port nothing listens on (tests/support/ports.py)."""
+    return free_port()
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -242,7 +239,8 @@ def _wait_for(url: str, seconds: float = 30) -> None:
         try:
             _get(url)
             return
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            # Not listening yet, or too busy starting to answer in time: ask again.
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

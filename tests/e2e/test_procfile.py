@@ -6,12 +6,13 @@ import gc
 import os
 import runpy
 import shlex
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,10 +23,7 @@ def _procfile() -> dict[str, str]:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_port()
 
 
 def _env(tmp_path: Path, port: int) -> dict[str, str]:
@@ -126,7 +124,8 @@ def _wait_for(url: str, seconds: float = 30) -> tuple[int, bytes]:
     while True:
         try:
             return _get(url)
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            # Not listening yet, or too busy starting to answer in time: ask again.
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -28,6 +27,7 @@ from dotenv import dotenv_values
 
 from crisisline import voicemail_links
 from crisisline.settings import load_settings
+from tests.support import ports
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_PORT_IN_README = "127.0.0.1:5000"
@@ -95,10 +95,7 @@ def commands(block: str) -> list[str]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return ports.free_port()
 
 
 class Shell:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from crisisline.simulator import (
     create_simulator_app,
 )
 from crisisline.simulator.control import add_control_endpoints
+from tests.support.ports import free_port
 
 ACCOUNT_SID = "AC" + "4" * 32
 AUTH_TOKEN = "deletion-test-token"
@@ -181,10 +181,7 @@ def test_twilio_pythons_own_recording_delete_works_against_the_simulator(
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    return free_port()
 
 
 def test_simulate_serve_fails_the_first_deletions_when_asked(tmp_path: Path) -> None:

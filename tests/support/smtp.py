@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import ssl
 import subprocess
 import threading
@@ -23,6 +22,8 @@ from typing import Any, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.support import ports
 
 # How long a hung server waits, at most, before giving up on its own (a test releases or stops
 # it long before).
@@ -91,10 +92,8 @@ def make_certificate(directory: Path, host: str) -> Certificate:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on at `host` just now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    """A TCP port nothing listens on at `host` just now (tests/support/ports.py)."""
+    return ports.free_port(host)
 
 
 class _Handler:
