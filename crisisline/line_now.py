@@ -95,6 +95,7 @@ class CallLine:
     """A crisis call in progress: whom it rings (or who took it) and how long it has waited."""
 
     call_id: int
+    contact_id: int
     caller: str  # a participant's reference, "a participant" or "an unknown caller"
     participant_id: int | None  # set only when the person's grant reaches him
     state: str  # "ringing", "answered" or "voicemail"
@@ -355,6 +356,7 @@ def live_calls(
     rows = session.execute(
         select(
             LiveCall.id,
+            LiveCall.contact_id,
             LiveCall.ringing,
             LiveCall.accepted_staff_id,
             LiveCall.fallback_at,
@@ -398,6 +400,7 @@ def live_calls(
         found.append(
             CallLine(
                 call_id=row.id,
+                contact_id=row.contact_id,
                 caller=caller,
                 participant_id=participant_id,
                 state=state,
