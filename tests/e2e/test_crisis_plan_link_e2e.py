@@ -59,6 +59,7 @@ def _amira(line: Line) -> Person:
 
 @pytest.mark.hazard("H320")
 @pytest.mark.hazard("H322")
+@pytest.mark.hazard("H329")
 def test_pressing_1_texts_one_link_that_opens_his_plan_once_after_sign_in(line: Line) -> None:
     add_plan(line.svc.db, line.ids["daniel"], line.clock.now())
     path = _take_the_call(line)

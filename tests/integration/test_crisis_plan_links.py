@@ -162,6 +162,7 @@ def test_no_link_goes_to_a_phone_that_is_also_a_participants(svc: Services) -> N
     assert _link_deliveries(svc) == []
 
 
+@pytest.mark.hazard("H329")
 def test_the_screening_whisper_says_nothing_of_the_plan(svc: Services) -> None:
     daniel = _daniel(svc)
     add_plan(svc.db, daniel, svc.clock.now())
@@ -226,6 +227,7 @@ def test_the_view_refuses_a_worker_who_did_not_handle_him(app: Flask, svc: Servi
     assert [e.action for e in _entries(svc)] == ["refused"]
 
 
+@pytest.mark.hazard("H328")
 def test_a_duty_manager_gives_a_reason_and_it_is_logged_with_the_contact(
     app: Flask, svc: Services
 ) -> None:
