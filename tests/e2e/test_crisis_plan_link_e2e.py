@@ -165,3 +165,12 @@ def test_taking_a_text_conversation_texts_the_link_once_never_to_him(sms: SmsLin
         (row,) = session.scalars(select(CrisisPlanLink))
         assert row.participant_id == sms.ids[DANIEL_SMS]
         assert row.staff_id == sms.ids[PRIMARY_SMS]
+
+    # The taken conversation on the Now board: its plan is one tap away.
+    secret, codes = enrol(sms.svc.db, sms.ids[PRIMARY_SMS], sms.clock.now())
+    browser = Browser(sms.app)
+    browser.sign_in(
+        Person(sms.ids[PRIMARY_SMS], "Amira Okafor", PRIMARY_SMS, None, secret, codes), sms.clock
+    )
+    board = browser.get("/now/board").get_data(as_text=True)
+    assert f'href="/contacts/{row.contact_id}/crisis-plan"' in board

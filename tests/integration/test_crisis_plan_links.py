@@ -26,7 +26,7 @@ from crisisline.models import (
 )
 from crisisline.services import Services
 from tests.support.app import services_of
-from tests.support.console import Browser, enrolled
+from tests.support.console import Browser, Person, enrol, enrolled
 from tests.support.crisis_plan import PLAN_WORDS, add_plan, mentions_the_plan
 from tests.support.three_rotas import PRIMARY, add_three_rotas
 
@@ -268,3 +268,18 @@ def test_the_officer_reads_it_without_a_reason(app: Flask, svc: Services) -> Non
     assert "Owen Officer" in page.get_data(as_text=True)
     (entry,) = _entries(svc)
     assert entry.reason == f"contact {contact_id}"
+
+
+def test_the_view_is_one_tap_from_the_now_board_and_his_page(app: Flask, svc: Services) -> None:
+    contact_id, daniel = _accepted_call(svc)
+    amira_id = _staff_id(svc, PRIMARY)
+    secret, codes = enrol(svc.db, amira_id, svc.clock.now())
+    amira = Person(amira_id, "Amira Okafor", PRIMARY, None, secret, codes)
+    browser = Browser(app)
+    browser.sign_in(amira, svc.clock)  # type: ignore[arg-type]
+    link = f'href="/contacts/{contact_id}/crisis-plan"'
+    board = browser.get("/now/board").get_data(as_text=True)
+    assert link in board
+    page = browser.get(f"/participants/{daniel}").get_data(as_text=True)
+    assert link in page
+    assert browser.get(f"/contacts/{contact_id}/crisis-plan").status_code == 200
