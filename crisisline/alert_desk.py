@@ -74,7 +74,7 @@ def take(
     """Take the escalation (NotAsked if the person may not; NotFound if there is none)."""
     record, by = _checked(session, actor, escalation_id)
     outcome = escalation_engine.acknowledge_escalation(session, record.id, by, now, reach)
-    _keep_conversation_in_step(session, actor, record.id, outcome.changed, now)
+    _keep_conversation_in_step(session, actor, record.id, outcome.changed, now, reach)
     if outcome.changed:
         told = outcome.others_told
         others = f" The {told} others asked have been told." if told > 1 else ""
@@ -89,7 +89,7 @@ def close(
     """Close the escalation: nothing fires again (NotAsked if the person may not)."""
     record, by = _checked(session, actor, escalation_id)
     outcome = escalation_engine.close_escalation(session, record.id, by, now, reach)
-    _keep_conversation_in_step(session, actor, record.id, outcome.changed, now)
+    _keep_conversation_in_step(session, actor, record.id, outcome.changed, now, reach)
     if outcome.changed:
         return Acted(record.id, True, f"Closed: {record.summary}. Nothing more will be sent.")
     return Acted(record.id, False, _unchanged(record))
@@ -109,13 +109,18 @@ def _checked(
 
 
 def _keep_conversation_in_step(
-    session: Session, actor: Actor, escalation_id: int, changed: bool, now: dt.datetime
+    session: Session,
+    actor: Actor,
+    escalation_id: int,
+    changed: bool,
+    now: dt.datetime,
+    reach: Reach,
 ) -> None:
     if not changed or actor.staff_id is None:
         return
     staff = session.get(Staff, actor.staff_id)
     if staff is not None:
-        sms_commands.keep_conversation_in_step(session, escalation_id, staff, now)
+        sms_commands.keep_conversation_in_step(session, escalation_id, staff, now, reach)
 
 
 def _unchanged(record: EscalationRecord) -> str:

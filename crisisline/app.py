@@ -13,6 +13,7 @@ from flask import Flask
 
 import wording.callers
 from crisisline import (
+    crisis_plan_links,
     escalation_engine,
     escalation_policies,
     feeds,
@@ -97,6 +98,7 @@ def create_app(
             settings.crisis_line_number,
             settings.public_base_url,
             functools.partial(voicemail_links.url, settings),
+            functools.partial(crisis_plan_links.link_for, settings),
         ),
         mailer=mailer or build_mailer(settings),
         retention=load_retention_schedule(),

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from crisisline import (
     alerts,
     contacts,
+    crisis_plan_links,
     escalation_engine,
     escalation_policies,
     floods,
@@ -427,8 +428,16 @@ def screening_text(session: Session, call_id: int, messages: CrisisMessages) -> 
 Acceptance = Literal["accepted", "taken", "ended", "not_rung"]
 
 
-def accept(session: Session, call_id: int, staff_id: int, now: dt.datetime) -> Acceptance:
-    """The staff member pressed 1: the call is theirs, unless it is someone else's or over."""
+def accept(
+    session: Session,
+    call_id: int,
+    staff_id: int,
+    now: dt.datetime,
+    reach: Reach | None = None,
+) -> Acceptance:
+    """The staff member pressed 1: the call is theirs, unless it is someone else's or over.
+    With `reach`, they are texted the link to the caller's crisis plan (never failing the
+    call: crisisline.crisis_plan_links)."""
     live = session.scalars(_locked(LiveCall.id == call_id)).first()
     if live is None:
         raise NotFound(f"There is no live call {call_id}.")
@@ -448,6 +457,14 @@ def accept(session: Session, call_id: int, staff_id: int, now: dt.datetime) -> A
     contact.handled_by_staff_id = staff_id
     contact.outcome = ContactOutcome.ANSWERED
     contact.wait_seconds = int((now - live.started_at).total_seconds())
+    crisis_plan_links.send_link(
+        session,
+        contact_id=contact.id,
+        participant_id=contact.participant_id,
+        staff_id=staff_id,
+        now=now,
+        reach=reach,
+    )
     return "accepted"
 
 

@@ -51,6 +51,10 @@ _KINDS: Final[dict[str, DeliveryKind]] = {
     # own escalation is what chases staff through an outage).
     "sms_staff_notice": DeliveryKind(STAFF_ALERT, crisis=False),
     "flood_notice": DeliveryKind(STAFF_ALERT, crisis=False),
+    # The link to the crisis plan of the man whose call or text a worker has just taken: wanted
+    # while they talk to him, so soon; worth nothing once the link has expired, so ordinary
+    # retries only.
+    "crisis_plan_link": DeliveryKind(STAFF_ALERT, crisis=False),
 }
 _ROUTINE: Final = DeliveryKind(ROUTINE, crisis=False)
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -43,6 +43,7 @@ from crisisline.errors import DomainError
 from crisisline.escalation_models import EscalationCode, EscalationRecord
 from crisisline.models import (
     Contact,
+    Direction,
     Participant,
     RecordAccess,
     SchedulerHeartbeat,
@@ -97,6 +98,7 @@ class CallLine:
     """A crisis call in progress: whom it rings (or who took it) and how long it has waited."""
 
     call_id: int
+    contact_id: int
     caller: str  # a participant's reference, "a participant" or "an unknown caller"
     participant_id: int | None  # set only when the person's grant reaches him
     state: str  # "ringing", "answered" or "voicemail"
@@ -125,6 +127,8 @@ class EscalationLine:
     opened_at: dt.datetime
     may_take: bool
     may_close: bool
+    # A taken text conversation's opening text: its crisis plan view is one tap away.
+    plan_contact_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -390,6 +394,7 @@ def live_calls(
     rows = session.execute(
         select(
             LiveCall.id,
+            LiveCall.contact_id,
             LiveCall.ringing,
             LiveCall.accepted_staff_id,
             LiveCall.fallback_at,
@@ -433,6 +438,7 @@ def live_calls(
         found.append(
             CallLine(
                 call_id=row.id,
+                contact_id=row.contact_id,
                 caller=caller,
                 participant_id=participant_id,
                 state=state,
@@ -541,6 +547,7 @@ def _escalations(
     ):
         return None, 0
     references = _references(session, {r.participant_id for r in records})
+    openings = _taken_conversation_openings(session, records)
     lines = []
     for record in records:
         steps = len(record.policy.get("steps") or []) or 1
@@ -564,9 +571,37 @@ def _escalations(
                 opened_at=record.opened_at,
                 may_take=rules.may_take(session, actor, record),
                 may_close=rules.may_close(session, actor, record),
+                plan_contact_id=openings.get(record.subject_id)
+                if record.subject_type == "sms_conversation" and record.subject_id is not None
+                else None,
             )
         )
     return lines, more
+
+
+def _taken_conversation_openings(
+    session: Session, records: Sequence[EscalationRecord]
+) -> dict[int, int]:
+    """The opening text of each taken text conversation among `records`, by conversation."""
+    conversation_ids = [
+        r.subject_id
+        for r in records
+        if r.subject_type == "sms_conversation"
+        and r.status == "acknowledged"
+        and r.subject_id is not None
+        and r.participant_id is not None
+    ]
+    if not conversation_ids:
+        return {}
+    rows = session.execute(
+        select(Contact.conversation_id, func.min(Contact.id))
+        .where(
+            Contact.conversation_id.in_(conversation_ids),
+            Contact.direction == Direction.INBOUND,
+        )
+        .group_by(Contact.conversation_id)
+    ).all()
+    return {conversation_id: contact_id for conversation_id, contact_id in rows if conversation_id}
 
 
 def _references(session: Session, participant_ids: set[int | None]) -> dict[int, str]:

@@ -28,8 +28,11 @@ _BODY_FIELD = re.compile(r"""(["']Body["']\s*:\s*)(["']).*?(?<!\\)\2""", re.IGNO
 _PATH_SECRET = re.compile(
     r"(/+(?:voicemail|calendar/+(?:rotas|staff))/+)[^\s\"'?#]+", re.IGNORECASE
 )
-# A note link's token (note_prompts), in its path and in the sign-in page's `next` (encoded).
-_NOTE_LINK = re.compile(r"((?:/|%2F)+notes(?:/|%2F)+link(?:/|%2F)+)[^\s\"'?#&]+", re.IGNORECASE)
+# A note link's token (note_prompts) and a crisis plan link's (crisis_plan_links), in its path
+# and in the sign-in page's `next` (encoded).
+_NOTE_LINK = re.compile(
+    r"((?:/|%2F)+(?:notes|plan)(?:/|%2F)+link(?:/|%2F)+)[^\s\"'?#&]+", re.IGNORECASE
+)
 
 # Query and form parameters are redacted by NAME, whatever their value looks like: a number
 # can be written in more ways than any pattern knows (7700-900-201, (07700) 900201,

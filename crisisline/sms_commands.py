@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 import wording.staff
 from crisisline import (
+    crisis_plan_links,
     escalation_engine,
     outbox,
     participants,
@@ -114,7 +115,7 @@ class StaffCommands:
 
     def _after_escalation_action(self, escalation_id: int | None, changed: bool) -> None:
         if escalation_id is not None and changed:
-            keep_conversation_in_step(self.session, escalation_id, self.staff, self.now)
+            keep_conversation_in_step(self.session, escalation_id, self.staff, self.now, self.reach)
 
     # Relaying staff words to a participant.
 
@@ -211,6 +212,9 @@ class StaffCommands:
         conversation.last_staff_message_at = self.now
         if conversation.handled_by_staff_id is None:
             conversation.handled_by_staff_id = self.staff.id
+            crisis_plan_links.send_for_conversation(
+                self.session, conversation, self.staff.id, self.now, self.reach
+            )
         record = held.escalation
         if record.status in ("open", "exhausted"):
             # The first reply takes it: the escalation stops and the others hear who took it.
@@ -271,10 +275,15 @@ class StaffCommands:
 
 
 def keep_conversation_in_step(
-    session: Session, escalation_id: int, staff: Staff, now: dt.datetime
+    session: Session,
+    escalation_id: int,
+    staff: Staff,
+    now: dt.datetime,
+    reach: Reach | None = None,
 ) -> None:
     """After someone took or closed an escalation, keep its text conversation in step: closed
-    with it, or handled by whoever took it (their replies are then relayed to him)."""
+    with it, or handled by whoever took it (their replies are then relayed to him, and with
+    `reach` they are texted the link to his crisis plan)."""
     record = session.get(EscalationRecord, escalation_id)
     if (
         record is None
@@ -291,6 +300,9 @@ def keep_conversation_in_step(
         )
     elif record.status == "acknowledged" and conversation.handled_by_staff_id is None:
         conversation.handled_by_staff_id = record.acknowledged_by_staff_id or staff.id
+        crisis_plan_links.send_for_conversation(
+            session, conversation, conversation.handled_by_staff_id, now, reach
+        )
 
 
 def who_is_on_call(session: Session, now: dt.datetime) -> str:

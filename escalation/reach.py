@@ -19,6 +19,11 @@ class Reach:
     voicemail_url: Callable[[int, dt.datetime], str] | None = field(
         default=None, compare=False, repr=False
     )
+    # The link to a participant's crisis plan for (contact, staff) sent at the given time, and
+    # when it expires (crisisline.crisis_plan_links.link_for); None where links cannot be made.
+    plan_link: Callable[[int, int, dt.datetime], tuple[str, dt.datetime]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def call_url(self, escalation_id: int) -> str:
         """The TwiML an escalation call fetches when the staff member answers."""

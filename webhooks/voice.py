@@ -273,7 +273,7 @@ def screen_answer() -> Response:
         return twiml(response)
     try:
         with svc.db.transaction() as session:
-            accepted = calls.accept(session, call_id, staff_id, svc.clock.now())
+            accepted = calls.accept(session, call_id, staff_id, svc.clock.now(), svc.reach)
     except Exception:
         # A person pressed 1: connecting them to the caller is safer than refusing because the
         # record could not be written. The Dial action will not know; the log says why.

@@ -32,6 +32,7 @@ from crisisline.console import (  # noqa: F401
     note_pages,
     now_pages,
     participant_pages,
+    plan_view_pages,
     record_admin_pages,
     report_pages,
     retention_pages,

@@ -47,6 +47,8 @@ def test_after_a_call_the_worker_is_texted_the_link_and_it_opens_the_note_form(
 
     scheduler_pass(line)
     scheduler_pass(line)
+    # Pressing 1 texted the link to Daniel's crisis plan (tests/e2e/test_crisis_plan_link_e2e.py).
+    line.sim.phone(PRIMARY).expect_sms("his crisis plan:", from_=LINE)
 
     prompt = line.sim.phone(PRIMARY).expect_sms(
         f"Resettle crisis line: please write your note on the call you took at {local:%H:%M}: "

@@ -31,6 +31,7 @@ from tests.support.sms_line import (
     bodies_of,
     daniel_reaches_primary,
     escalation_status,
+    plan_links,
     start_line,
 )
 
@@ -89,6 +90,7 @@ def test_a_text_is_acknowledged_reaches_on_call_with_a_code_and_the_reply_reache
         (Direction.OUTBOUND, "I'm here Daniel. Are you somewhere safe?", line.ids[PRIMARY]),
         (Direction.INBOUND, "at my mum's", None),
     ]
+    assert plan_links(line) == {PRIMARY: 1}
 
 
 def test_no_reply_escalates_to_the_backup_whose_reply_takes_it_and_tells_the_primary(
@@ -121,6 +123,7 @@ def test_no_reply_escalates_to_the_backup_whose_reply_takes_it_and_tells_the_pri
 
     line.wait(STEP_WAIT * 3)
     line.phone(MANAGER).expect_no_sms()
+    assert plan_links(line) == {BACKUP: 1}
 
 
 def test_two_participants_at_once_are_kept_apart_by_their_codes(line: SmsLine) -> None:
@@ -149,6 +152,7 @@ def test_two_participants_at_once_are_kept_apart_by_their_codes(line: SmsLine) -
     line.phone(PRIMARY).expect_sms("You have taken 1")
     line.phone(MARCUS).expect_no_sms()
     line.phone(DANIEL).expect_no_sms()
+    assert plan_links(line) == {PRIMARY: 2}
 
 
 def test_an_unregistered_number_texting_a_staff_command_is_a_crisis_text_not_a_command(
@@ -207,6 +211,7 @@ def test_emoji_and_1600_character_texts_reach_staff_whole_and_staff_emoji_reach_
     line.dispatch()
     line.phone(DANIEL).expect_sms("You're not alone 💙 I'm calling you now")
     line.phone(PRIMARY).expect_sms("You have taken 1")
+    assert plan_links(line) == {PRIMARY: 1}
 
 
 def test_a_repeated_message_sid_changes_nothing_and_gets_the_same_answer(line: SmsLine) -> None:
@@ -228,6 +233,7 @@ def test_a_repeated_message_sid_changes_nothing_and_gets_the_same_answer(line: S
     line.phone(DANIEL).expect_sms("yes, I'm here")
     line.phone(DANIEL).expect_no_sms()
     line.phone(PRIMARY).expect_sms("You have taken 1")
+    assert plan_links(line) == {PRIMARY: 1}
 
 
 def test_the_acknowledgement_goes_once_per_conversation(line: SmsLine) -> None:

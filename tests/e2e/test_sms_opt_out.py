@@ -26,6 +26,7 @@ from tests.support.sms_line import (
     SmsLine,
     bodies_of,
     daniel_reaches_primary,
+    plan_links,
     start_line,
 )
 
@@ -80,6 +81,7 @@ def test_stop_is_recorded_and_told_to_staff_and_start_lets_texts_through_again(
     line.phone(PRIMARY).reply("1 Good to hear from you again")
     line.dispatch()
     line.phone(DANIEL).expect_sms("Good to hear from you again")
+    assert plan_links(line) == {PRIMARY: 1}
 
 
 def test_a_staff_reply_while_the_participant_has_opted_out_is_not_sent_and_staff_are_told(
@@ -100,6 +102,7 @@ def test_a_staff_reply_while_the_participant_has_opted_out_is_not_sent_and_staff
     line.phone(DANIEL).expect_no_sms()
     # Nothing was queued that Twilio would refuse.
     assert [d for d in line.deliveries() if d.purpose == STAFF_REPLY and d.error_code] == []
+    assert plan_links(line) == {PRIMARY: 1}
 
 
 def test_a_text_refused_with_21610_marks_the_number_opted_out_and_tells_staff(
@@ -124,6 +127,7 @@ def test_a_text_refused_with_21610_marks_the_number_opted_out_and_tells_staff(
     line.phone(PRIMARY).reply("1 Hello?")
     line.dispatch()
     line.phone(PRIMARY).expect_sms("NOT SENT")
+    assert plan_links(line) == {PRIMARY: 1}
 
 
 def test_a_staff_phone_texting_stop_is_recorded_and_the_duty_manager_told(line: SmsLine) -> None:

@@ -20,6 +20,7 @@ from tests.support.sms_line import (
     STEP_WAIT,
     SmsLine,
     escalation_status,
+    plan_links,
     start_line,
 )
 
@@ -67,6 +68,7 @@ def test_take_then_close_by_code_ends_the_conversation_and_the_next_text_opens_a
     # A new code: 1 rests for a day, so an old "1 ..." cannot reach whoever holds it next.
     _first_text(line, code=2)
     assert [c.status for c in line.conversations()] == ["closed", "open"]
+    assert plan_links(line) == {PRIMARY: 1}
 
 
 def test_who_lists_who_is_on_call_by_name_and_help_lists_open_conversations(
@@ -128,6 +130,7 @@ def test_words_without_a_code_never_go_into_a_conversation_a_colleague_took(
     line.dispatch()
     line.phone(PRIMARY).expect_sms("(1): thanks")
     line.phone(BACKUP).expect_no_sms()
+    assert plan_links(line) == {PRIMARY: 1}
 
 
 def test_closing_one_code_leaves_the_other_participants_conversation_open(
@@ -143,6 +146,7 @@ def test_closing_one_code_leaves_the_other_participants_conversation_open(
     line.dispatch()
     line.phone(MARCUS).expect_sms("Marcus, it's Amira")
     line.phone(PRIMARY).expect_sms("You have taken 2")
+    assert plan_links(line) == {PRIMARY: 1}
 
 
 def test_a_text_after_the_takers_shift_ended_goes_to_whoever_is_on_call_now(
@@ -193,6 +197,7 @@ def test_a_text_after_the_takers_shift_ended_goes_to_whoever_is_on_call_now(
     line.dispatch()
     line.phone(PRIMARY).expect_sms("NOT SENT")
     line.phone(DANIEL).expect_no_sms()
+    assert plan_links(line) == {PRIMARY: 1, BACKUP: 1}
 
 
 # ---- bare replies and freed codes (safety review) ---------------------------------------------

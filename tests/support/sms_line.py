@@ -147,3 +147,21 @@ def daniel_reaches_primary(line: SmsLine) -> None:
     line.dispatch()
     line.phone(DANIEL).expect_sms(ACK)
     line.phone(PRIMARY).expect_sms("(1): I need to talk")
+
+
+PLAN_LINK = "his crisis plan: https://crisis.example.org/plan/link/"
+
+
+def plan_links(line: SmsLine) -> dict[str, int]:
+    """Read every crisis plan link the staff phones were texted (one each time someone took a
+    conversation: crisisline.crisis_plan_links): how many, by phone. Tests of other features
+    take them here so that their phones' other texts are still checked one by one."""
+    found: dict[str, int] = {}
+    for _, _, number, _ in TEAM:
+        phone = line.phone(number)
+        waiting = [m for m in phone.inbox if not m.consumed and PLAN_LINK in m.body]
+        for _ in waiting:
+            phone.expect_sms(PLAN_LINK, from_=CRISIS)
+        if waiting:
+            found[number] = len(waiting)
+    return found
