@@ -22,20 +22,24 @@ screen shows it to whoever holds the phone. The link alone opens nothing without
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from itsdangerous import BadSignature, Signer
-from itsdangerous.signer import HMACAlgorithm
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 import wording.staff
-from crisisline import audit, caseloads, crisis_plans, outbox, participants, record_access
+from crisisline import (
+    audit,
+    caseloads,
+    crisis_plans,
+    outbox,
+    participants,
+    record_access,
+    signed_links,
+)
 from crisisline.alert_models import AlertStatus, RiskAlert
 from crisisline.caseloads import Access
 from crisisline.conversation_models import SmsConversation
@@ -54,12 +58,7 @@ PURPOSE: Final = "crisis_plan_link"
 LINK_PATH: Final = "/plan/link/"
 RECORD_TYPE: Final = "crisis_plan"
 SALT: Final = "crisisline.crisis-plan-link"  # single-purpose: no other signed value opens it
-# An HMAC-SHA256 cut to 96 bits, as the note links: the text stays one SMS segment, and the
-# link opens nothing without the worker's own sign-in.
-SIGNATURE_BYTES: Final = 12
 LAST_CONTACTS: Final = 5
-_PAYLOAD: Final = re.compile(r"([0-9a-z]{1,13})\.([0-9a-z]{1,13})\.([0-9a-z]{1,13})")
-_DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 # (contact, staff, sent at) -> (the link, when it expires): the composition root binds it to the
 # settings and hands it to the flows in `Reach.plan_link`.
@@ -69,62 +68,21 @@ LinkMaker = Callable[[int, int, dt.datetime], tuple[str, dt.datetime]]
 # ---- the link ------------------------------------------------------------------------------
 
 
-class LinkError(Exception):
-    """A plan link that is not one of ours: made up, changed, or of another kind."""
-
-
-class Expired(LinkError):
-    """A genuine plan link whose time is up."""
-
-
-class NotForYou(LinkError):
-    """A genuine plan link sent to another member of staff."""
+# The link's token (crisisline.signed_links), under this salt.
+_LINKS: Final = signed_links.LinkKind(SALT, "a plan link")
+LinkError = signed_links.LinkError
+Expired = signed_links.Expired
+NotForYou = signed_links.NotForYou
+Link = signed_links.Link
 
 
 class Used(LinkError):
     """A genuine plan link that its worker has opened already."""
 
 
-@dataclass(frozen=True)
-class Link:
-    """What a plan link says: the contact, whom it was sent to, and until when it works."""
-
-    contact_id: int
-    staff_id: int
-    expires_at: dt.datetime
-
-
-class _ShortHMAC(HMACAlgorithm):
-    def get_signature(self, key: bytes, value: bytes) -> bytes:
-        return super().get_signature(key, value)[:SIGNATURE_BYTES]
-
-
-def _signer(secret_key: str) -> Signer:
-    return Signer(
-        secret_key,
-        salt=SALT,
-        digest_method=hashlib.sha256,
-        algorithm=_ShortHMAC(hashlib.sha256),
-    )
-
-
-def _base36(number: int) -> str:
-    if number < 0:
-        raise ValueError("a link carries no negative number")
-    digits = ""
-    while True:
-        number, digit = divmod(number, 36)
-        digits = _DIGITS[digit] + digits
-        if number == 0:
-            return digits
-
-
 def token(secret_key: str, link: Link) -> str:
     """The signed token of `link` (URL-safe, about 35 characters)."""
-    payload = ".".join(
-        _base36(part) for part in (link.contact_id, link.staff_id, int(link.expires_at.timestamp()))
-    )
-    return _signer(secret_key).sign(payload).decode("ascii")
+    return _LINKS.token(secret_key, link)
 
 
 def expiry(settings: Settings, sent_at: dt.datetime) -> dt.datetime:
@@ -144,21 +102,7 @@ def link_for(
 
 def read(secret_key: str, value: str, now: dt.datetime) -> Link:
     """What a token says; LinkError if it is not a plan link of ours, Expired if its time is up."""
-    try:
-        payload = _signer(secret_key).unsign(value.encode("ascii")).decode("ascii")
-    except (BadSignature, UnicodeError):
-        raise LinkError("not a plan link") from None
-    found = _PAYLOAD.fullmatch(payload)
-    if found is None:
-        raise LinkError("not a plan link")
-    contact_id, staff_id, expires = (int(part, 36) for part in found.groups())
-    try:
-        expires_at = dt.datetime.fromtimestamp(expires, dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        raise LinkError("not a plan link") from None
-    if now >= expires_at:
-        raise Expired("the link has expired")
-    return Link(contact_id, staff_id, expires_at)
+    return _LINKS.read(secret_key, value, now)
 
 
 def open_link(

@@ -27,20 +27,17 @@ only that person through to the note form.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
-import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from itsdangerous import BadSignature, Signer
-from itsdangerous.signer import HMACAlgorithm
+from itsdangerous import Signer
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import wording.staff
-from crisisline import audit, contact_notes, outbox
+from crisisline import audit, contact_notes, outbox, signed_links
 from crisisline.contact_notes import HandledContact, HandledKind
 from crisisline.conversation_models import SmsConversation
 from crisisline.db import Database
@@ -61,11 +58,6 @@ TEXTS_QUIET: Final = dt.timedelta(hours=1)
 BATCH: Final = 200
 LINK_PATH: Final = "/notes/link/"
 SALT: Final = "crisisline.note-link"  # single-purpose: no other signed value opens this page
-# An HMAC-SHA256 cut to 96 bits: short enough for the link and the text to fit one segment,
-# far beyond guessing within a link's hours (and the link opens nothing without a sign-in).
-SIGNATURE_BYTES: Final = 12
-_PAYLOAD: Final = re.compile(r"([0-9a-z]{1,13})\.([0-9a-z]{1,13})\.([0-9a-z]{1,13})")
-_DIGITS: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 NotSent = Literal["note already written", "worker inactive", "worker has no phone"]
 
@@ -73,58 +65,23 @@ NotSent = Literal["note already written", "worker inactive", "worker has no phon
 # ---- the link ------------------------------------------------------------------------------
 
 
-class LinkError(Exception):
-    """A note link that is not one of ours: made up, changed, or of another kind."""
-
-
-class Expired(LinkError):
-    """A genuine note link whose time is up."""
-
-
-class NotForYou(LinkError):
-    """A genuine note link sent to another member of staff."""
-
-
-@dataclass(frozen=True)
-class Link:
-    """What a note link says: the contact, whom it was sent to, and until when it works."""
-
-    contact_id: int
-    staff_id: int
-    expires_at: dt.datetime
-
-
-class _ShortHMAC(HMACAlgorithm):
-    def get_signature(self, key: bytes, value: bytes) -> bytes:
-        return super().get_signature(key, value)[:SIGNATURE_BYTES]
+# The link's token (crisisline.signed_links), under this salt; the names below are the ones
+# the note pages and tests use.
+_LINKS: Final = signed_links.LinkKind(SALT, "a note link")
+LinkError = signed_links.LinkError
+Expired = signed_links.Expired
+NotForYou = signed_links.NotForYou
+Link = signed_links.Link
+_base36 = signed_links.base36
 
 
 def _signer(secret_key: str) -> Signer:
-    return Signer(
-        secret_key,
-        salt=SALT,
-        digest_method=hashlib.sha256,
-        algorithm=_ShortHMAC(hashlib.sha256),
-    )
-
-
-def _base36(number: int) -> str:
-    if number < 0:
-        raise ValueError("a link carries no negative number")
-    digits = ""
-    while True:
-        number, digit = divmod(number, 36)
-        digits = _DIGITS[digit] + digits
-        if number == 0:
-            return digits
+    return _LINKS.signer(secret_key)
 
 
 def token(secret_key: str, link: Link) -> str:
     """The signed token of `link` (URL-safe, about 35 characters)."""
-    payload = ".".join(
-        _base36(part) for part in (link.contact_id, link.staff_id, int(link.expires_at.timestamp()))
-    )
-    return _signer(secret_key).sign(payload).decode("ascii")
+    return _LINKS.token(secret_key, link)
 
 
 def url(settings: Settings, contact_id: int, staff_id: int, sent_at: dt.datetime) -> str:
@@ -137,21 +94,7 @@ def url(settings: Settings, contact_id: int, staff_id: int, sent_at: dt.datetime
 
 def read(secret_key: str, value: str, now: dt.datetime) -> Link:
     """What a token says; LinkError if it is not a note link of ours, Expired if its time is up."""
-    try:
-        payload = _signer(secret_key).unsign(value.encode("ascii")).decode("ascii")
-    except (BadSignature, UnicodeError):
-        raise LinkError("not a note link") from None
-    found = _PAYLOAD.fullmatch(payload)
-    if found is None:
-        raise LinkError("not a note link")
-    contact_id, staff_id, expires = (int(part, 36) for part in found.groups())
-    try:
-        expires_at = dt.datetime.fromtimestamp(expires, dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        raise LinkError("not a note link") from None
-    if now >= expires_at:
-        raise Expired("the link has expired")
-    return Link(contact_id, staff_id, expires_at)
+    return _LINKS.read(secret_key, value, now)
 
 
 def open_link(
