@@ -700,28 +700,20 @@ def _apply_emails(session: Session, targets: Sequence[Target], ctx: BatchContext
     _scrub(session, Email, ids, "html_body")
 
 
-def _apply_sessions(session: Session, targets: Sequence[Target], ctx: BatchContext) -> None:
-    session.execute(
-        delete(WebSession)
-        .where(WebSession.id_hash.in_(_ids(targets)))
-        .execution_options(synchronize_session=False)
-    )
+def _deleting(
+    key: InstrumentedAttribute[Any],
+) -> Callable[[Session, Sequence[Target], BatchContext], None]:
+    """An applier that deletes the rows whose `key` is a target's: sign-in sessions, his phone
+    numbers, the corrections of his details."""
 
+    def apply(session: Session, targets: Sequence[Target], ctx: BatchContext) -> None:
+        session.execute(
+            delete(key.class_)
+            .where(key.in_(_ids(targets)))
+            .execution_options(synchronize_session=False)
+        )
 
-def _apply_phones(session: Session, targets: Sequence[Target], ctx: BatchContext) -> None:
-    session.execute(
-        delete(ParticipantPhone)
-        .where(ParticipantPhone.id.in_(_ids(targets)))
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _apply_corrections(session: Session, targets: Sequence[Target], ctx: BatchContext) -> None:
-    session.execute(
-        delete(ParticipantCorrection)
-        .where(ParticipantCorrection.id.in_(_ids(targets)))
-        .execution_options(synchronize_session=False)
-    )
+    return apply
 
 
 def _apply_audit(session: Session, targets: Sequence[Target], ctx: BatchContext) -> None:
@@ -773,9 +765,9 @@ _APPLY: Final[dict[tuple[Kind, str], _Apply]] = {
     (Kind.ACCESS_LOG, "record_access"): _apply_access_log,
     (Kind.DELIVERIES, "delivery"): _apply_deliveries,
     (Kind.DELIVERIES, "email"): _apply_emails,
-    (Kind.SESSIONS, "web_session"): _apply_sessions,
-    (Kind.PARTICIPANT_DETAILS, "participant_phone"): _apply_phones,
-    (Kind.PARTICIPANT_DETAILS, "participant_correction"): _apply_corrections,
+    (Kind.SESSIONS, "web_session"): _deleting(WebSession.id_hash),
+    (Kind.PARTICIPANT_DETAILS, "participant_phone"): _deleting(ParticipantPhone.id),
+    (Kind.PARTICIPANT_DETAILS, "participant_correction"): _deleting(ParticipantCorrection.id),
     (Kind.PARTICIPANT_DETAILS, "audit_entry"): _apply_audit,
     (Kind.PARTICIPANT_DETAILS, "escalation"): _apply_escalations,
     (Kind.PARTICIPANT_DETAILS, "participant"): _apply_participants,
